@@ -1,0 +1,115 @@
+"""Per-model resource requests, computed from the cluster, and the feasibility preflight.
+
+Pure functions over plain node descriptions, so they are tested without a cluster; the
+runner feeds them `ray.nodes()`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+DEFAULT_GPU_SHARE = 0.25
+GPU_MODELS = ("dnn", "cnn", "xgb")  # rf has no GPU path in scikit-learn
+DEFAULT_CPUS_PER_TRIAL = 1
+
+
+class InfeasibleRequestError(RuntimeError):
+    """A trial's request fits no single alive node: Tune would leave it PENDING forever."""
+
+
+@dataclass(frozen=True)
+class Node:
+    """One alive node's total resources."""
+
+    node_id: str
+    address: str
+    cpu: float
+    gpu: float
+
+
+def nodes_from_ray(ray_nodes: Iterable[Mapping[str, Any]]) -> list[Node]:
+    """Alive nodes from `ray.nodes()` records."""
+    out = []
+    for n in ray_nodes:
+        if not n.get("Alive", False):
+            continue
+        res = n.get("Resources", {})
+        out.append(Node(node_id=n.get("NodeID", "?"), address=n.get("NodeManagerAddress", "?"),
+                        cpu=float(res.get("CPU", 0)), gpu=float(res.get("GPU", 0))))
+    return out
+
+
+def default_request(model: str, *, cluster_has_gpus: bool, gpu_share: float) -> dict[str, float]:
+    """{cpu, gpu} for one trial of `model`. One CPU each: on CPUs two 1-thread trials beat one
+    2-thread trial (small GEMMs scale badly across threads); on GPUs, `gpu_share` lets
+    1/gpu_share trials share a device."""
+    if cluster_has_gpus and model in GPU_MODELS:
+        return {"cpu": float(DEFAULT_CPUS_PER_TRIAL), "gpu": float(gpu_share)}
+    return {"cpu": float(DEFAULT_CPUS_PER_TRIAL), "gpu": 0.0}
+
+
+def plan_requests(models: Iterable[str], *, nodes: list[Node], gpu_share: float = DEFAULT_GPU_SHARE,
+                  overrides: Mapping[str, Mapping[str, float]] | None = None) -> dict[str, dict[str, float]]:
+    """Each model's request: the default for this cluster, with spec/CLI overrides applied."""
+    has_gpus = any(n.gpu > 0 for n in nodes)
+    plan = {}
+    for model in models:
+        request = default_request(model, cluster_has_gpus=has_gpus, gpu_share=gpu_share)
+        request.update({k: float(v) for k, v in (overrides or {}).get(model, {}).items()})
+        plan[model] = request
+    return plan
+
+
+def _fits(request: Mapping[str, float], node: Node) -> bool:
+    return request.get("cpu", 0) <= node.cpu and request.get("gpu", 0) <= node.gpu
+
+
+def check_feasible(plan: Mapping[str, Mapping[str, float]], *, nodes: list[Node]) -> None:
+    """Raise InfeasibleRequestError unless every request fits on at least one alive node.
+
+    Tune only warns after 60 s when no node fits, and never when only the cluster total fits.
+    """
+    if not nodes:
+        raise InfeasibleRequestError("the Ray cluster has no alive nodes")
+    largest = max(nodes, key=lambda n: (n.gpu, n.cpu))
+    for model, request in plan.items():
+        gpu = request.get("gpu", 0)
+        if gpu > 1 and gpu != int(gpu):
+            raise InfeasibleRequestError(
+                f"resources for {model}: gpu must be a fraction <= 1 or a whole number, got {gpu}")
+        if not any(_fits(request, n) for n in nodes):
+            total_cpu, total_gpu = sum(n.cpu for n in nodes), sum(n.gpu for n in nodes)
+            raise InfeasibleRequestError(
+                f"resources for {model}: request {{cpu: {request.get('cpu', 0):g}, gpu: {gpu:g}}} "
+                f"fits no single node; the largest node has {{cpu: {largest.cpu:g}, gpu: {largest.gpu:g}}} "
+                f"(cluster total {{cpu: {total_cpu:g}, gpu: {total_gpu:g}}}, {len(nodes)} node(s)). "
+                f"Lower the request with --resources or resources: in the spec, or add a larger node.")
+
+
+def concurrency(request: Mapping[str, float], node: Node) -> int:
+    """How many trials with `request` run at once on `node`."""
+    limits = []
+    if request.get("cpu", 0) > 0:
+        limits.append(int(node.cpu // request["cpu"] + 1e-9))
+    if request.get("gpu", 0) > 0:
+        limits.append(int(node.gpu / request["gpu"] + 1e-9))
+    return max(0, min(limits)) if limits else 0
+
+
+def describe_plan(plan: Mapping[str, Mapping[str, float]], *, nodes: list[Node]) -> list[str]:
+    """Human-readable lines: request per model and trials at once per node."""
+    lines = []
+    for model, request in plan.items():
+        per_node = ", ".join(f"{n.address}: {concurrency(request, n)}" for n in nodes)
+        lines.append(f"  {model:4s} cpu={request.get('cpu', 0):g} gpu={request.get('gpu', 0):g}"
+                     f"  at once per node: {per_node}")
+    return lines
+
+
+def placement_bundle(request: Mapping[str, float]) -> dict[str, float]:
+    """Ray's resource dict for a request (CPU/GPU keys, GPU omitted when zero)."""
+    bundle = {"CPU": float(request.get("cpu", 0))}
+    if request.get("gpu", 0) > 0:
+        bundle["GPU"] = float(request["gpu"])
+    return bundle

@@ -1,0 +1,340 @@
+"""The Tune runner: the only place (with the CLI) that starts Ray and builds a Tuner.
+
+Everything that can fail on user input is checked before `ray.init`: the spec (already a
+validated Spec here), the storage path, the experiment name, and the data.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pyarrow.fs
+
+from sweeps import cost, resources
+from sweeps.spec import Spec, SpecError, dump_spec, expand_trials, parse_spec, read_yaml, spec_to_dict
+
+SPEC_FILE = "spec.yaml"
+DEFAULT_STORAGE = "results"
+DEFAULT_MAX_FAILURES = 2
+DASHBOARD_HOST = "127.0.0.1"  # never expose the dashboard: Ray has no authentication
+EXIT_INTERRUPTED = 130
+
+
+class SweepError(RuntimeError):
+    """A user-facing problem that stops the sweep; the CLI prints it without a traceback."""
+
+
+class SweepFailed(SweepError):
+    """The sweep ran but some trials errored (results were written first)."""
+
+
+@dataclass(frozen=True)
+class SweepOptions:
+    """How to run a spec. Paths may be local or pyarrow URIs (s3://, gs://)."""
+
+    storage: str = DEFAULT_STORAGE
+    name: str | None = None
+    address: str | None = None
+    data_dir: str | None = None
+    download: bool = True
+    resume: bool = False
+    retry_errored: bool = False
+    overwrite: bool = False
+    max_failures: int | None = None
+    gpu_share: float | None = None
+    resource_overrides: dict[str, dict[str, float]] = field(default_factory=dict)
+    dashboard: bool = True
+    report: bool = True
+    verbose: int = 1
+
+
+@dataclass
+class SweepOutcome:
+    """What a finished (or interrupted) sweep produced."""
+
+    experiment_dir: str
+    n_trials: int
+    n_terminated: int
+    n_errored: int
+    interrupted: bool
+    makespan_s: float
+    lower_bound_s: float
+    files: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def makespan_ratio(self) -> float:
+        return self.makespan_s / self.lower_bound_s if self.lower_bound_s > 0 else float("nan")
+
+
+# ---------------------------------------------------------------- storage (before ray.init)
+
+def is_uri(path: str) -> bool:
+    return "://" in path
+
+
+def experiment_path(storage: str, name: str) -> str:
+    """The Tune experiment directory `<storage>/<name>` (absolute for local paths)."""
+    if is_uri(storage):
+        return storage.rstrip("/") + "/" + name
+    return str(Path(storage).expanduser().resolve() / name)
+
+
+def _filesystem(path: str) -> tuple[pyarrow.fs.FileSystem, str]:
+    try:
+        return pyarrow.fs.FileSystem.from_uri(path if is_uri(path) else os.path.abspath(path))
+    except Exception as exc:  # pyarrow raises ArrowInvalid / OSError on bad URIs or credentials
+        raise SweepError(f"storage path {path!r} cannot be opened: {exc}") from exc
+
+
+def check_storage(storage: str) -> None:
+    """The storage path must be a writable folder (created if missing)."""
+    if not is_uri(storage):
+        folder = Path(storage).expanduser()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SweepError(f"storage path {storage!r} cannot be created: {exc.strerror}") from exc
+        if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+            raise SweepError(f"storage path {storage!r} is not a writable folder")
+        return
+    fs, root = _filesystem(storage)
+    try:
+        fs.create_dir(root, recursive=True)
+        fs.get_file_info(root)
+    except Exception as exc:
+        raise SweepError(f"storage path {storage!r} is not reachable or writable: {exc}") from exc
+
+
+def _exists(path: str) -> bool:
+    fs, inner = _filesystem(path)
+    return fs.get_file_info(inner).type != pyarrow.fs.FileType.NotFound
+
+
+def _read_text(path: str) -> str:
+    fs, inner = _filesystem(path)
+    with fs.open_input_stream(inner) as f:
+        return f.read().decode()
+
+
+def _write_text(path: str, text: str) -> None:
+    fs, inner = _filesystem(path)
+    fs.create_dir(inner.rsplit("/", 1)[0], recursive=True)
+    with fs.open_output_stream(inner) as f:
+        f.write(text.encode())
+
+
+def _remove_tree(path: str) -> None:
+    if not is_uri(path):
+        shutil.rmtree(path, ignore_errors=True)
+        return
+    fs, inner = _filesystem(path)
+    fs.delete_dir(inner)
+
+
+def resume_command(spec: Spec, *, name: str, options: SweepOptions) -> str:
+    """The exact command that continues this sweep."""
+    parts = [Path(sys.argv[0]).name if sys.argv and sys.argv[0].endswith("datavsmath") else "datavsmath",
+             "sweep", spec.source or spec.name, "--name", name, "--storage", options.storage, "--resume"]
+    if options.address:
+        parts += ["--address", options.address]
+    if options.data_dir:
+        parts += ["--data-dir", options.data_dir]
+    return " ".join(parts)
+
+
+def prepare_experiment(spec: Spec, *, options: SweepOptions) -> str:
+    """Check the storage path and the name against what is already there; write spec.yaml.
+
+    Refuses to mix results: an existing experiment needs --resume (with the same spec) or
+    --overwrite. Returns the experiment directory.
+    """
+    check_storage(options.storage)
+    name = options.name or spec.name
+    exp_dir = experiment_path(options.storage, name)
+    spec_path = f"{exp_dir}/{SPEC_FILE}"
+    exists = _exists(exp_dir)
+    if options.resume:
+        if not _exists(spec_path) or not _exists(f"{exp_dir}/tuner.pkl"):
+            raise SweepError(f"--resume: no experiment to resume at {exp_dir} "
+                             f"(no {SPEC_FILE} or tuner.pkl); run without --resume to start it")
+        stored = parse_spec(read_yaml_text(_read_text(spec_path)), source=spec_path)
+        if spec_to_dict(stored) != spec_to_dict(spec):
+            raise SweepError(f"--resume: the spec differs from the one stored in {spec_path}; "
+                             f"resume with the same spec, or start a new --name")
+        return exp_dir
+    if exists and not options.overwrite:
+        raise SweepError(f"experiment {exp_dir} already exists; use --resume to continue it "
+                         f"or --overwrite to delete it and start again")
+    if exists:
+        _remove_tree(exp_dir)
+    _write_text(spec_path, dump_spec(spec))
+    return exp_dir
+
+
+def read_yaml_text(text: str) -> dict[str, Any]:
+    import yaml
+
+    data = yaml.safe_load(text)
+    if not isinstance(data, dict):
+        raise SpecError("stored spec.yaml is not a mapping")
+    return data
+
+
+# ---------------------------------------------------------------- the Tune side
+
+@dataclass(frozen=True)
+class _Pick:
+    """sample_from callable: one field of trial `config["trial"]`, so the config keeps the
+    project's flat names (model, sample_frac, ...) while one grid enumerates a union."""
+
+    trials: tuple[dict[str, Any], ...]
+    key: str
+
+    def __call__(self, spec: Any) -> Any:
+        return self.trials[spec.config["trial"]][self.key]
+
+
+def build_param_space(trials: list[dict[str, Any]], *, overrides: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """One grid over trial indices (in submission order) with flat per-trial fields."""
+    from ray import tune
+
+    rows = tuple({**t, "overrides": dict(overrides.get(t["model"], {}))} for t in trials)
+    space: dict[str, Any] = {"trial": tune.grid_search(list(range(len(rows))))}
+    for key in ("model", "sample_frac", "damage_frac", "damage_mode", "seed", "overrides"):
+        space[key] = tune.sample_from(_Pick(rows, key))
+    return space
+
+
+def _resources_fn(plan: dict[str, dict[str, float]]) -> Callable[[dict], Any]:
+    from ray import tune
+
+    factories = {m: tune.PlacementGroupFactory([resources.placement_bundle(r)]) for m, r in plan.items()}
+    return _ResourcesByModel(factories)
+
+
+@dataclass(frozen=True)
+class _ResourcesByModel:
+    factories: dict[str, Any]
+
+    def __call__(self, config: dict[str, Any]) -> Any:
+        return self.factories[config["model"]]
+
+
+def _init_ray(options: SweepOptions) -> dict[str, str]:
+    import ray
+
+    context = ray.init(address=options.address, include_dashboard=options.dashboard,
+                       dashboard_host=DASHBOARD_HOST, ignore_reinit_error=True,
+                       log_to_driver=options.verbose > 1)
+    url = getattr(context, "dashboard_url", None) or ""
+    return {"dashboard": f"http://{url}" if url and not url.startswith("http") else url}
+
+
+def _nodes() -> list[resources.Node]:
+    import ray
+
+    return resources.nodes_from_ray(ray.nodes())
+
+
+def plan_for(spec: Spec, *, nodes: list[resources.Node], options: SweepOptions) -> dict[str, dict[str, float]]:
+    gpu_share = options.gpu_share or spec.gpu_share or resources.DEFAULT_GPU_SHARE
+    merged = {**spec.resources, **options.resource_overrides}
+    return resources.plan_requests(spec.models, nodes=nodes, gpu_share=gpu_share, overrides=merged)
+
+
+def _make_tuner(spec: Spec, *, exp_dir: str, trials: list[dict[str, Any]], data: Any,
+                plan: dict[str, dict[str, float]], options: SweepOptions) -> Any:
+    from ray import tune
+
+    from trainables.trainable import train_trial
+
+    trainable = tune.with_resources(tune.with_parameters(train_trial, data=data), _resources_fn(plan))
+    if options.resume:
+        return tune.Tuner.restore(exp_dir, trainable=trainable, resume_unfinished=True,
+                                  resume_errored=options.retry_errored)
+    max_failures = options.max_failures
+    if max_failures is None:
+        max_failures = spec.max_failures if spec.max_failures is not None else DEFAULT_MAX_FAILURES
+    storage, name = exp_dir.rsplit("/", 1)
+    run_config = tune.RunConfig(
+        name=name, storage_path=storage, verbose=options.verbose,
+        failure_config=tune.FailureConfig(max_failures=max_failures),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+    )
+    return tune.Tuner(trainable, param_space=build_param_space(trials, overrides=spec.overrides),
+                      tune_config=tune.TuneConfig(reuse_actors=True), run_config=run_config)
+
+
+def _makespan_bound(result_grid: Any, *, plan: dict[str, dict[str, float]],
+                    nodes: list[resources.Node]) -> tuple[float, float]:
+    """(makespan, LB): LB = max(sum of CPU-seconds / cluster CPUs, longest trial)."""
+    starts, ends, cpu_seconds, longest = [], [], 0.0, 0.0
+    for result in result_grid:
+        m = result.metrics or {}
+        if "time_total_s" not in m or "timestamp" not in m:
+            continue
+        duration = float(m["time_total_s"])
+        ends.append(float(m["timestamp"]))
+        starts.append(float(m["timestamp"]) - duration)
+        cpu_seconds += duration * plan.get(result.config.get("model"), {}).get("cpu", 1.0)
+        longest = max(longest, duration)
+    if not ends:
+        return 0.0, 0.0
+    total_cpu = sum(n.cpu for n in nodes) or 1.0
+    return max(ends) - min(starts), max(cpu_seconds / total_cpu, longest)
+
+
+def write_outputs(exp_dir: str, *, report: bool) -> dict[str, str]:
+    """results.parquet/csv and seed_results.csv (atomically), then the HTML report."""
+    from sweeps.results import write_result_files
+
+    files = write_result_files(exp_dir)
+    if report:
+        from analysis.report import write_report
+
+        files["report"] = str(write_report(exp_dir))
+    return files
+
+
+def run_sweep(spec: Spec, *, options: SweepOptions, log: Callable[[str], None] = print) -> SweepOutcome:
+    """Validate, load data once, start Ray, preflight, run every trial, write results.
+
+    Raises SweepError for user-facing problems (before any trial starts when possible) and
+    SweepFailed, after writing results, when trials errored.
+    """
+    from trainables.data import load_fashion_mnist
+
+    exp_dir = prepare_experiment(spec, options=options)
+    data = load_fashion_mnist(options.data_dir, download=options.download)
+    trials = cost.longest_first(expand_trials(spec), overrides=spec.overrides)
+    urls = _init_ray(options)
+    nodes = _nodes()
+    plan = plan_for(spec, nodes=nodes, options=options)
+    try:
+        resources.check_feasible(plan, nodes=nodes)
+    except resources.InfeasibleRequestError as exc:
+        raise SweepError(str(exc)) from exc
+    log(f"datavsmath: {len(trials)} trials of {spec.name!r} -> {exp_dir}")
+    log("\n".join(resources.describe_plan(plan, nodes=nodes)))
+    if urls.get("dashboard"):
+        log(f"Ray dashboard: {urls['dashboard']}")
+    log(f"TensorBoard:   tensorboard --logdir {exp_dir}")
+    tuner = _make_tuner(spec, exp_dir=exp_dir, trials=trials, data=data, plan=plan, options=options)
+    started = time.time()
+    result_grid = tuner.fit()
+    wall = time.time() - started
+    n_errored = result_grid.num_errors
+    n_terminated = result_grid.num_terminated
+    interrupted = n_terminated + n_errored < len(trials)
+    makespan, bound = _makespan_bound(result_grid, plan=plan, nodes=nodes)
+    files = write_outputs(exp_dir, report=options.report and not interrupted)
+    outcome = SweepOutcome(experiment_dir=exp_dir, n_trials=len(trials), n_terminated=n_terminated,
+                           n_errored=n_errored, interrupted=interrupted,
+                           makespan_s=makespan or wall, lower_bound_s=bound, files=files)
+    return outcome

@@ -1,0 +1,294 @@
+"""Sweep specs: plain YAML data, validated before anything starts. No ray import here.
+
+A spec names the axes of one cross product, or several (`grids`, `include`), whose union
+is the sweep; `seeds` replicate every combination. Example::
+
+    name: size
+    model: [rf, xgb, dnn, cnn]
+    sample_frac: [0.01, 0.02, 1.0]
+    damage_frac: [0.0]
+    damage_mode: [none]
+    seeds: [0]
+    overrides: {cnn: {epochs: 3}}
+    resources: {cnn: {cpu: 1, gpu: 0.25}}
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from importlib import resources as importlib_resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from trainables.damage import DAMAGE_MODES
+
+MODEL_NAMES = ("rf", "xgb", "dnn", "cnn")
+AXES = ("model", "sample_frac", "damage_frac", "damage_mode")
+TOP_LEVEL_KEYS = (*AXES, "name", "description", "seeds", "grids", "include", "overrides",
+                  "resources", "gpu_share", "max_failures")
+RESOURCE_KEYS = ("cpu", "gpu")
+DEFAULT_SEEDS = (0,)
+SPEC_PACKAGE = "sweeps.specs"
+
+
+class SpecError(ValueError):
+    """A sweep spec is malformed; the message names the field, allowed values and value."""
+
+
+@dataclass(frozen=True)
+class Grid:
+    """One cross product of the four axes; every value is a tuple of distinct entries."""
+
+    model: tuple[str, ...]
+    sample_frac: tuple[float, ...]
+    damage_frac: tuple[float, ...]
+    damage_mode: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A validated sweep: the union of `grids`, each combination once per seed."""
+
+    name: str
+    grids: tuple[Grid, ...]
+    seeds: tuple[int, ...] = DEFAULT_SEEDS
+    description: str = ""
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    resources: dict[str, dict[str, float]] = field(default_factory=dict)
+    gpu_share: float | None = None
+    max_failures: int | None = None
+    source: str = ""
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """Models in the sweep, in first-seen order."""
+        return tuple(dict.fromkeys(m for g in self.grids for m in g.model))
+
+
+def shipped_specs() -> list[str]:
+    """Names of the specs shipped in the package (`datavsmath sweep NAME`)."""
+    folder = importlib_resources.files(SPEC_PACKAGE)
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def resolve_spec_path(name_or_path: str | Path) -> Path:
+    """A path to a YAML file, or the name of a shipped spec."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise SpecError(f"spec file {path} does not exist")
+        return path
+    shipped = shipped_specs()
+    if str(name_or_path) not in shipped:
+        raise SpecError(f"spec must be a YAML file or one of {shipped}, got {str(name_or_path)!r}")
+    return Path(str(importlib_resources.files(SPEC_PACKAGE) / f"{name_or_path}.yaml"))
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """safe_load a YAML mapping, turning parse errors into SpecError with the file and line."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise SpecError(f"spec {path}: malformed YAML: {exc}") from exc
+    except OSError as exc:
+        raise SpecError(f"spec {path}: cannot read: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SpecError(f"spec {path}: top level must be a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def load_spec(name_or_path: str | Path) -> Spec:
+    """Read and validate a spec file or shipped spec name. Raises SpecError."""
+    path = resolve_spec_path(name_or_path)
+    return parse_spec(read_yaml(path), source=str(path), default_name=path.stem)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_list(where: str, key: str, values: Any) -> list:
+    if not isinstance(values, list):
+        raise SpecError(f"{where}{key} must be a list, got {type(values).__name__} {values!r}")
+    if not values:
+        raise SpecError(f"{where}{key} must not be empty, got []")
+    dupes = sorted({repr(v) for v in values if values.count(v) > 1})
+    if dupes:
+        raise SpecError(f"{where}{key} must have distinct values, got duplicates {', '.join(dupes)}")
+    return values
+
+
+def _check_axis(where: str, key: str, values: Any) -> tuple:
+    values = _check_list(where, key, values)
+    for v in values:
+        if key == "model" and v not in MODEL_NAMES:
+            raise SpecError(f"{where}model must be one of {list(MODEL_NAMES)}, got {v!r}")
+        if key == "damage_mode" and v not in DAMAGE_MODES:
+            raise SpecError(f"{where}damage_mode must be one of {sorted(DAMAGE_MODES)}, got {v!r}")
+        if key in ("sample_frac", "damage_frac") and not _is_number(v):
+            raise SpecError(f"{where}{key} values must be numbers, got {type(v).__name__} {v!r}")
+        if key == "sample_frac" and not 0 < v <= 1:
+            raise SpecError(f"{where}sample_frac must be in (0, 1], got {v}")
+        if key == "damage_frac" and not 0 <= v <= 1:
+            raise SpecError(f"{where}damage_frac must be in [0, 1], got {v}")
+    if key in ("sample_frac", "damage_frac"):
+        return tuple(float(v) for v in values)
+    return tuple(values)
+
+
+def _parse_grid(block: Any, *, where: str) -> Grid:
+    if not isinstance(block, dict):
+        raise SpecError(f"{where}must be a mapping of axes, got {type(block).__name__}")
+    unknown = sorted(set(block) - set(AXES))
+    if unknown:
+        raise SpecError(f"{where}unknown key {unknown[0]!r}; allowed: {', '.join(AXES)}")
+    missing = [a for a in AXES if a not in block]
+    if missing:
+        raise SpecError(f"{where}missing axis {missing[0]!r}; every grid needs {', '.join(AXES)}")
+    grid = Grid(**{a: _check_axis(where, a, block[a]) for a in AXES})
+    if "none" in grid.damage_mode and any(d > 0 for d in grid.damage_frac):
+        bad = max(grid.damage_frac)
+        raise SpecError(f"{where}damage_mode 'none' needs damage_frac 0, got damage_frac {bad}; "
+                        "put undamaged runs in their own grid")
+    return grid
+
+
+def _parse_seeds(values: Any) -> tuple[int, ...]:
+    values = _check_list("", "seeds", values)
+    for s in values:
+        if not isinstance(s, int) or isinstance(s, bool) or s < 0:
+            raise SpecError(f"seeds must be non-negative integers, got {s!r}")
+    return tuple(values)
+
+
+def _parse_overrides(raw: Any, models: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    if not isinstance(raw, dict):
+        raise SpecError(f"overrides must be a mapping model -> {{param: value}}, got {raw!r}")
+    from trainables.models import validate_params  # torch import: only when overrides exist
+
+    for model, params in raw.items():
+        if model not in models:
+            raise SpecError(f"overrides for model {model!r}: model must be one in the sweep "
+                            f"{list(models)}, got {model!r}")
+        if not isinstance(params, dict):
+            raise SpecError(f"overrides.{model} must be a mapping, got {params!r}")
+        try:
+            validate_params(model, params)
+        except ValueError as exc:
+            raise SpecError(f"overrides.{model}: {exc}") from exc
+    return {m: dict(p) for m, p in raw.items()}
+
+
+def parse_resources(raw: Any, models: tuple[str, ...], *, where: str = "resources") -> dict[str, dict[str, float]]:
+    """Per-model {cpu, gpu} requests: cpu > 0, gpu >= 0, for models in the sweep."""
+    if not isinstance(raw, dict):
+        raise SpecError(f"{where} must be a mapping model -> {{cpu, gpu}}, got {raw!r}")
+    out = {}
+    for model, req in raw.items():
+        if model not in models:
+            raise SpecError(f"{where} for model {model!r}: model must be one in the sweep "
+                            f"{list(models)}, got {model!r}")
+        if not isinstance(req, dict) or not req:
+            raise SpecError(f"{where}.{model} must be a mapping like {{cpu: 1, gpu: 0.25}}, got {req!r}")
+        for key, value in req.items():
+            if key not in RESOURCE_KEYS:
+                raise SpecError(f"{where}.{model}: unknown key {key!r}; allowed: cpu, gpu")
+            if not _is_number(value) or value < 0 or (key == "cpu" and value == 0):
+                rng = "> 0" if key == "cpu" else ">= 0"
+                raise SpecError(f"{where}.{model}.{key} must be a number {rng}, got {value!r}")
+        out[model] = {k: float(v) for k, v in req.items()}
+    return out
+
+
+def _collect_grids(data: dict, *, source: str, seen: tuple[str, ...]) -> list[Grid]:
+    grids: list[Grid] = []
+    for name in _check_list("", "include", data["include"]) if "include" in data else []:
+        if not isinstance(name, str):
+            raise SpecError(f"include entries must be shipped spec names {shipped_specs()}, got {name!r}")
+        if name in seen:
+            raise SpecError(f"include must not be circular, got {name!r} via {' -> '.join(seen)}")
+        inner = read_yaml(resolve_spec_path(name))
+        grids += _collect_grids(inner, source=name, seen=(*seen, name))
+    if "grids" in data:
+        for i, block in enumerate(_check_list("", "grids", data["grids"])):
+            grids.append(_parse_grid(block, where=f"grids[{i}]: "))
+    if any(a in data for a in AXES):
+        grids.append(_parse_grid({a: data[a] for a in AXES if a in data}, where=""))
+    if not grids:
+        raise SpecError(f"spec {source} has no trials: give the axes {', '.join(AXES)}, "
+                        "a `grids` list, or `include`")
+    return grids
+
+
+def parse_spec(data: dict[str, Any], *, source: str = "<spec>", default_name: str = "sweep") -> Spec:
+    """Validate a spec mapping (from yaml.safe_load) into a Spec. Raises SpecError."""
+    unknown = sorted(set(data) - set(TOP_LEVEL_KEYS))
+    if unknown:
+        raise SpecError(f"spec {source}: unknown key {unknown[0]!r}; allowed: {', '.join(TOP_LEVEL_KEYS)}")
+    name = data.get("name", default_name)
+    if not isinstance(name, str) or not name or "/" in name:
+        raise SpecError(f"name must be a non-empty string without '/', got {name!r}")
+    grids = tuple(_collect_grids(data, source=source, seen=(name,)))
+    seeds = _parse_seeds(data["seeds"]) if "seeds" in data else DEFAULT_SEEDS
+    models = tuple(dict.fromkeys(m for g in grids for m in g.model))
+    gpu_share = data.get("gpu_share")
+    if gpu_share is not None and (not _is_number(gpu_share) or not 0 < gpu_share <= 1):
+        raise SpecError(f"gpu_share must be in (0, 1], got {gpu_share!r}")
+    max_failures = data.get("max_failures")
+    if max_failures is not None and (not isinstance(max_failures, int) or isinstance(max_failures, bool)
+                                     or max_failures < 0):
+        raise SpecError(f"max_failures must be a non-negative integer, got {max_failures!r}")
+    return Spec(
+        name=name, grids=grids, seeds=seeds, description=str(data.get("description", "")),
+        overrides=_parse_overrides(data.get("overrides", {}), models),
+        resources=parse_resources(data.get("resources", {}), models),
+        gpu_share=None if gpu_share is None else float(gpu_share),
+        max_failures=max_failures, source=source,
+    )
+
+
+def expand_trials(spec: Spec) -> list[dict[str, Any]]:
+    """Every combination once, in spec order: dicts of model, sample_frac, damage_frac,
+    damage_mode, seed. Combinations listed by several grids are merged into one trial."""
+    trials: dict[tuple, dict[str, Any]] = {}
+    for grid in spec.grids:
+        for model in grid.model:
+            for sample_frac in grid.sample_frac:
+                for damage_frac in grid.damage_frac:
+                    for damage_mode in grid.damage_mode:
+                        for seed in spec.seeds:
+                            key = (model, sample_frac, damage_frac, damage_mode, seed)
+                            trials.setdefault(key, dict(zip(("model", *AXES[1:], "seed"), key)))
+    return list(trials.values())
+
+
+def count_listed(spec: Spec) -> int:
+    """Grid points before merging duplicates (for the dry-run's arithmetic)."""
+    per_grid = (len(g.model) * len(g.sample_frac) * len(g.damage_frac) * len(g.damage_mode)
+                for g in spec.grids)
+    return sum(per_grid) * len(spec.seeds)
+
+
+def spec_to_dict(spec: Spec) -> dict[str, Any]:
+    """The resolved spec as plain data (grids expanded), for spec.yaml in the experiment dir."""
+    out: dict[str, Any] = {
+        "name": spec.name,
+        "description": spec.description,
+        "grids": [{a: list(getattr(g, a)) for a in AXES} for g in spec.grids],
+        "seeds": list(spec.seeds),
+        "overrides": spec.overrides,
+        "resources": spec.resources,
+    }
+    if spec.gpu_share is not None:
+        out["gpu_share"] = spec.gpu_share
+    if spec.max_failures is not None:
+        out["max_failures"] = spec.max_failures
+    return out
+
+
+def dump_spec(spec: Spec) -> str:
+    """YAML text of spec_to_dict (round-trips through parse_spec)."""
+    return yaml.safe_dump(spec_to_dict(spec), sort_keys=False)

@@ -1,0 +1,68 @@
+"""Loading the real Fashion-MNIST: shapes, search order, checksums, the missing-data error."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+
+import numpy as np
+import pytest
+
+from trainables.data import (DEBIAN_DIR, IDX_MD5, ChecksumError, DataNotFoundError, candidate_dirs,
+                             load_fashion_mnist)
+
+
+def test_shapes_dtypes_and_known_labels(fashion):
+    assert fashion.x_train.shape == (60000, 28, 28) and fashion.x_train.dtype == np.uint8
+    assert fashion.x_test.shape == (10000, 28, 28) and fashion.x_test.dtype == np.uint8
+    assert fashion.y_train.shape == (60000,) and fashion.y_test.shape == (10000,)
+    # The talk's str(mnist): y train 9 0 0 3 0 2 7 2 5 5 ..., y test 9 2 1 1 6 1 4 6 5 7 ...
+    assert fashion.y_train[:10].tolist() == [9, 0, 0, 3, 0, 2, 7, 2, 5, 5]
+    assert fashion.y_test[:10].tolist() == [9, 2, 1, 1, 6, 1, 4, 6, 5, 7]
+    assert np.bincount(fashion.y_train).tolist() == [6000] * 10
+    assert fashion.x_train.max() == 255
+
+
+def test_search_order(monkeypatch, tmp_path):
+    monkeypatch.setenv("DATAVSMATH_DATA", str(tmp_path / "env"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    labels = [label for label, _ in candidate_dirs(tmp_path / "cli")]
+    assert labels == ["--data-dir", "$DATAVSMATH_DATA", "user cache", "Debian package dataset-fashion-mnist"]
+
+
+def _copy_real_files(target):
+    target.mkdir(parents=True)
+    for name in IDX_MD5:
+        shutil.copy(DEBIAN_DIR / f"{name}.gz", target / f"{name}.gz")
+
+
+def test_data_dir_with_gz_files_loads(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    _copy_real_files(tmp_path / "data")
+    data = load_fashion_mnist(tmp_path / "data", download=False)
+    assert data.y_test[:3].tolist() == [9, 2, 1]
+
+
+def test_truncated_file_gives_checksum_error_naming_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    _copy_real_files(tmp_path / "data")
+    victim = tmp_path / "data" / "train-labels-idx1-ubyte.gz"
+    victim.write_bytes(victim.read_bytes()[: len(victim.read_bytes()) // 2])
+    with pytest.raises(ChecksumError, match=r"train-labels-idx1-ubyte.gz: checksum failed"):
+        load_fashion_mnist(tmp_path / "data", download=False)
+
+
+def test_truncated_raw_file_gives_checksum_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    data_dir = tmp_path / "raw"
+    data_dir.mkdir()
+    for name in IDX_MD5:
+        raw = gzip.decompress((DEBIAN_DIR / f"{name}.gz").read_bytes())
+        (data_dir / name).write_bytes(raw[:-100] if name.startswith("t10k-images") else raw)
+    with pytest.raises(ChecksumError, match=r"t10k-images-idx3-ubyte: checksum failed"):
+        load_fashion_mnist(data_dir, download=False)
+
+
+def test_missing_data_dir_lists_every_way_to_provide_it(tmp_path):
+    with pytest.raises(DataNotFoundError, match=r"(?s)data_dir .*empty.*--data-dir.*DATAVSMATH_DATA.*apt-get install dataset-fashion-mnist"):
+        load_fashion_mnist(tmp_path / "empty", download=False)

@@ -1,0 +1,188 @@
+"""Fashion-MNIST as uint8 numpy arrays, found locally or downloaded by torchvision.
+
+Loaded once per sweep in the driver and shared with trials through Ray's object store;
+nothing in here imports ray.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from torchvision.datasets import FashionMNIST as TorchvisionFashionMNIST
+
+N_TRAIN = 60_000
+N_TEST = 10_000
+IMAGE_SHAPE = (28, 28)
+N_CLASSES = 10
+CLASS_NAMES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)
+DATA_ENV_VAR = "DATAVSMATH_DATA"
+DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+# MD5 of the uncompressed IDX files. The published MD5s (torchvision's `resources`) are of
+# Zalando's .gz files; re-compressed copies (Debian's) differ there but not in content, so
+# the content is what we check. Published .gz MD5s are accepted as a fast path.
+IDX_MD5 = {
+    "train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+    "train-labels-idx1-ubyte": "9018921c3c673c538a1fc5bad174d6f9",
+    "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
+    "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965",
+}
+PUBLISHED_GZ_MD5 = dict(TorchvisionFashionMNIST.resources)
+
+
+class DataNotFoundError(FileNotFoundError):
+    """No copy of Fashion-MNIST was found and none could be downloaded."""
+
+
+class ChecksumError(ValueError):
+    """A dataset file exists but its content is not the published Fashion-MNIST."""
+
+
+@dataclass(frozen=True)
+class FashionMNIST:
+    """The whole dataset. x_* are uint8 (n, 28, 28) in [0, 255]; y_* are int64 (n,) in [0, 9]."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    source: str = ""
+
+
+def user_cache_dir() -> Path:
+    """`$XDG_CACHE_HOME/datavsmath`, default `~/.cache/datavsmath`."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "datavsmath"
+
+
+def candidate_dirs(data_dir: str | Path | None = None) -> list[tuple[str, Path]]:
+    """Where to look, in order: --data-dir, $DATAVSMATH_DATA, the user cache, Debian's package."""
+    found = []
+    if data_dir is not None:
+        found.append(("--data-dir", Path(data_dir)))
+    if os.environ.get(DATA_ENV_VAR):
+        found.append((f"${DATA_ENV_VAR}", Path(os.environ[DATA_ENV_VAR])))
+    found.append(("user cache", user_cache_dir()))
+    found.append(("Debian package dataset-fashion-mnist", DEBIAN_DIR))
+    return found
+
+
+def _locate(directory: Path, name: str) -> Path | None:
+    """The file for IDX `name` in `directory`: raw or .gz, flat or in torchvision's layout."""
+    for folder in (directory, directory / "FashionMNIST" / "raw"):
+        for candidate in (folder / name, folder / f"{name}.gz"):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def _md5(data: bytes) -> str:
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def _verified_bytes(path: Path, name: str) -> bytes:
+    """The uncompressed IDX bytes of `path`, after checking them against the known MD5."""
+    raw = path.read_bytes()
+    if path.suffix == ".gz":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as exc:
+            raise ChecksumError(f"{path}: checksum failed, not a complete gzip file ({exc}); "
+                                "delete it and provide the data again") from exc
+    if _md5(raw) != IDX_MD5[name]:
+        raise ChecksumError(f"{path}: checksum failed (md5 of content {_md5(raw)}, "
+                            f"expected {IDX_MD5[name]}); the file is truncated or not Fashion-MNIST")
+    return raw
+
+
+def _has_all_files(directory: Path) -> bool:
+    return all(_locate(directory, name) is not None for name in IDX_MD5)
+
+
+def _install_into_cache(directory: Path) -> Path:
+    """Verify the four files in `directory` and place raw copies in torchvision's layout.
+
+    Returns the torchvision root (the user cache, or `directory` itself if it already
+    holds verified raw files in that layout).
+    """
+    raw_dir = directory / "FashionMNIST" / "raw"
+    if all((raw_dir / name).is_file() for name in IDX_MD5):
+        for name in IDX_MD5:
+            _verified_bytes(raw_dir / name, name)
+        return directory
+    root = user_cache_dir()
+    target = root / "FashionMNIST" / "raw"
+    target.mkdir(parents=True, exist_ok=True)
+    for name in IDX_MD5:
+        data = _verified_bytes(_locate(directory, name), name)
+        tmp = target / f".{name}.tmp{os.getpid()}"
+        tmp.write_bytes(data)
+        tmp.replace(target / name)  # atomic, so a concurrent reader never sees half a file
+    return root
+
+
+def _read_split(root: Path, *, train: bool) -> tuple[np.ndarray, np.ndarray]:
+    ds = TorchvisionFashionMNIST(root=str(root), train=train, download=False)
+    return ds.data.numpy(), ds.targets.numpy().astype(np.int64)
+
+
+def _not_found_message(tried: list[tuple[str, Path]], download_error: str | None) -> str:
+    lines = ["Fashion-MNIST was not found. Looked in:"]
+    lines += [f"  - {label}: {path}" for label, path in tried]
+    if download_error:
+        lines.append(f"Download by torchvision failed: {download_error}")
+    lines += [
+        "Provide it in one of these ways:",
+        "  - pass --data-dir DIR, a folder holding the four IDX files (.gz or raw);",
+        f"  - set {DATA_ENV_VAR}=DIR;",
+        f"  - let torchvision download it into {user_cache_dir()} (needs internet; on by default);",
+        "  - on Debian/Ubuntu: sudo apt-get install dataset-fashion-mnist "
+        f"(puts the files in {DEBIAN_DIR}).",
+    ]
+    return "\n".join(lines)
+
+
+def find_data_root(data_dir: str | Path | None = None, *, download: bool = True) -> Path:
+    """The torchvision root holding verified raw IDX files; downloads if nothing local exists.
+
+    Raises DataNotFoundError listing every way to provide the data, or ChecksumError naming
+    the file whose content is wrong. An explicit `data_dir` that lacks the files is an error.
+    """
+    tried = candidate_dirs(data_dir)
+    for label, directory in tried:
+        if _has_all_files(directory):
+            return _install_into_cache(directory)
+        if label == "--data-dir":
+            raise DataNotFoundError(
+                f"data_dir {directory} does not hold the four Fashion-MNIST IDX files "
+                f"({', '.join(IDX_MD5)}, raw or .gz)\n" + _not_found_message(tried, None))
+    if not download:
+        raise DataNotFoundError(_not_found_message(tried, None))
+    try:
+        TorchvisionFashionMNIST(root=str(user_cache_dir()), train=True, download=True)
+    except Exception as exc:  # torchvision raises RuntimeError/URLError/OSError on no network
+        raise DataNotFoundError(_not_found_message(tried, f"{type(exc).__name__}: {exc}")) from exc
+    return _install_into_cache(user_cache_dir())
+
+
+def load_fashion_mnist(data_dir: str | Path | None = None, *, download: bool = True) -> FashionMNIST:
+    """Fashion-MNIST: train 60000x28x28 uint8 + labels, test 10000x28x28 uint8 + labels.
+
+    Looks in `data_dir`, then $DATAVSMATH_DATA, the user cache, and Debian's
+    /usr/share/datasets/fashion-mnist; if none holds the data and `download` is true,
+    torchvision downloads it (with its MD5 checks) into the user cache.
+    """
+    root = find_data_root(data_dir, download=download)
+    x_train, y_train = _read_split(root, train=True)
+    x_test, y_test = _read_split(root, train=False)
+    assert x_train.shape == (N_TRAIN, *IMAGE_SHAPE) and x_test.shape == (N_TEST, *IMAGE_SHAPE)
+    return FashionMNIST(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
+                        source=str(root))

@@ -1,0 +1,142 @@
+"""The one Tune trainable: the only file in trainables/ that talks to Ray.
+
+One call trains one (model, sample_frac, damage_frac, damage_mode, seed) combination on the
+shared dataset and reports per-epoch progress (nets) and the final metrics.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import resource
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import ray
+import torch
+from ray import tune
+
+from trainables.damage import make_training_set
+from trainables.data import FashionMNIST
+from trainables.device import gpu_memory_fraction, pick_device
+from trainables.metrics import evaluate
+from trainables.models import build_model
+
+STATE_FILE = "state.pkl"
+# Test-only fault injection (documented in README): "KEY=VALUE,...,epoch=E[,always]" makes the
+# trial whose config matches every KEY=VALUE raise at epoch E, once (or on every attempt).
+FAULT_ENV = "DATAVSMATH_FAULT"
+FAULT_MARKER = "fault_injected"
+
+
+class InjectedFault(RuntimeError):
+    """Raised by the test-only fault injection."""
+
+
+def _trial_cpus() -> int:
+    """Whole CPUs this trial asked for (at least 1): the thread count for every library."""
+    request = tune.get_context().get_trial_resources().required_resources
+    return max(1, int(request.get("CPU", 1)))
+
+
+def _trial_gpu_share() -> float:
+    return float(tune.get_context().get_trial_resources().required_resources.get("GPU", 0.0))
+
+
+def _choose_device(config: dict[str, Any]) -> str:
+    """cuda only when Ray assigned GPU ids and CUDA works; CPU-only trials see every GPU in
+    Ray 2.60, so CUDA being available is not enough."""
+    device, warning = pick_device(
+        [str(g) for g in ray.get_gpu_ids()], cuda_available=torch.cuda.is_available(),
+        mps_requested=bool(config.get("mps", False)),
+        mps_available=torch.backends.mps.is_available())
+    if warning:
+        warnings.warn(warning, RuntimeWarning, stacklevel=2)
+    if device == "cuda":
+        torch.cuda.set_per_process_memory_fraction(gpu_memory_fraction(_trial_gpu_share()))
+    return device
+
+
+def _fault_spec(config: dict[str, Any]) -> tuple[int, bool] | None:
+    """(epoch, always) if DATAVSMATH_FAULT targets this trial's config, else None."""
+    raw = os.environ.get(FAULT_ENV, "")
+    if not raw:
+        return None
+    fields = dict(part.split("=", 1) if "=" in part else (part, "1") for part in raw.split(","))
+    epoch, always = int(fields.pop("epoch", 1)), fields.pop("always", None) is not None
+    matches = all(str(config.get(k)) == v or _same_number(config.get(k), v) for k, v in fields.items())
+    return (epoch, always) if matches else None
+
+
+def _same_number(value: Any, text: str) -> bool:
+    try:
+        return float(value) == float(text)
+    except (TypeError, ValueError):
+        return False
+
+
+def _maybe_inject_fault(config: dict[str, Any], epoch: int) -> None:
+    spec = _fault_spec(config)
+    if spec is None or spec[0] != epoch:
+        return
+    marker = Path(tune.get_context().get_trial_dir()) / FAULT_MARKER
+    if spec[1] or not marker.exists():
+        marker.write_text(f"epoch {epoch}\n")
+        raise InjectedFault(f"{FAULT_ENV}: injected fault at epoch {epoch} for {config}")
+
+
+def _restore_state() -> dict[str, Any] | None:
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is None:
+        return None
+    with checkpoint.as_directory() as folder:
+        with open(Path(folder) / STATE_FILE, "rb") as f:
+            return pickle.load(f)
+
+
+def _report_epoch(config: dict[str, Any], metrics: dict[str, Any], state: dict[str, Any]) -> None:
+    """Checkpoint every epoch, so a retried or resumed trial continues where it stopped."""
+    with tempfile.TemporaryDirectory() as folder:
+        with open(Path(folder) / STATE_FILE, "wb") as f:
+            pickle.dump(state, f, protocol=pickle.HIGHEST_PROTOCOL)
+        tune.report(dict(metrics), checkpoint=tune.Checkpoint.from_directory(folder))
+    # Raised after the report, so the checkpoint of this epoch exists and the retry resumes.
+    _maybe_inject_fault(config, int(metrics["epoch"]))
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def train_trial(config: dict[str, Any], *, data: FashionMNIST) -> None:
+    """Train and evaluate one combination. `data` arrives zero-copy and read-only from the
+    object store: only copies (the subset) are ever written."""
+    threads = _trial_cpus()
+    device = _choose_device(config)
+    subset = make_training_set(data.y_train, sample_frac=config["sample_frac"],
+                               damage_frac=config["damage_frac"],
+                               damage_mode=config["damage_mode"], seed=config["seed"])
+    model = build_model(config["model"], params=config.get("overrides") or None, threads=threads,
+                        device=device, seed=config["seed"])
+    start = time.perf_counter()
+    info = model.fit(data.x_train[subset.indices], subset.labels,
+                     on_epoch=lambda m, s: _report_epoch(config, m, s),
+                     resume_state=_restore_state())
+    fit_seconds = time.perf_counter() - start
+    scores = evaluate(data.y_test, model.predict_proba(data.x_test))
+    tune.report({
+        **scores,
+        "val_acc": float(info.get("val_acc", float("nan"))),
+        "epochs_done": int(info.get("epochs_done", 0)),
+        "n_train": int(info["n_fit"]),
+        "n_val": int(info["n_val"]),
+        "n_damaged": subset.n_damaged,
+        "fit_seconds": fit_seconds,
+        "device": device,
+        "threads": threads,
+        "peak_rss_mb": _peak_rss_mb(),
+        "done": True,
+    })
