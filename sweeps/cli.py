@@ -90,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="summarise a running or finished experiment")
     status.add_argument("results", help="experiment directory (or results.parquet)")
     sub.add_parser("specs", help="list the shipped specs")
+    data = sub.add_parser("data", help="find (or download) Fashion-MNIST and say where it is")
+    data.add_argument("--data-dir", help="folder with the Fashion-MNIST IDX files")
+    data.add_argument("--no-download", dest="download", action="store_false", help="never download")
     return parser
 
 
@@ -183,6 +186,15 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_data(args: argparse.Namespace) -> int:
+    from trainables.data import load_fashion_mnist
+
+    data = load_fashion_mnist(args.data_dir, download=args.download)
+    print(f"Fashion-MNIST: {len(data.y_train)} train + {len(data.y_test)} test images, "
+          f"checksums verified, from {data.source}")
+    return 0
+
+
 def _cmd_specs(_: argparse.Namespace) -> int:
     for name in shipped_specs():
         spec = load_spec(name)
@@ -196,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from trainables.data import ChecksumError, DataNotFoundError
 
     args = build_parser().parse_args(argv)
-    handlers = {"sweep": _cmd_sweep, "report": _cmd_report, "status": _cmd_status, "specs": _cmd_specs}
+    handlers = {"sweep": _cmd_sweep, "report": _cmd_report, "status": _cmd_status, "specs": _cmd_specs, "data": _cmd_data}
     try:
         return handlers[args.command](args)
     except (SpecError, SweepError, DataNotFoundError, ChecksumError, FileNotFoundError) as exc:

@@ -24,6 +24,7 @@ DEFAULT_STORAGE = "results"
 DEFAULT_MAX_FAILURES = 2
 DASHBOARD_HOST = "127.0.0.1"  # never expose the dashboard: Ray has no authentication
 EXIT_INTERRUPTED = 130
+EXPERIMENT_STATE_PERIOD_S = 2
 
 
 class SweepError(RuntimeError):
@@ -148,17 +149,15 @@ def resume_command(spec: Spec, *, name: str, options: SweepOptions) -> str:
     return " ".join(parts)
 
 
-def prepare_experiment(spec: Spec, *, options: SweepOptions) -> str:
-    """Check the storage path and the name against what is already there; write spec.yaml.
+def check_experiment(spec: Spec, *, options: SweepOptions) -> str:
+    """Check the storage path and the name against what is already there; write nothing.
 
     Refuses to mix results: an existing experiment needs --resume (with the same spec) or
     --overwrite. Returns the experiment directory.
     """
     check_storage(options.storage)
-    name = options.name or spec.name
-    exp_dir = experiment_path(options.storage, name)
+    exp_dir = experiment_path(options.storage, options.name or spec.name)
     spec_path = f"{exp_dir}/{SPEC_FILE}"
-    exists = _exists(exp_dir)
     if options.resume:
         if not _exists(spec_path) or not _exists(f"{exp_dir}/tuner.pkl"):
             raise SweepError(f"--resume: no experiment to resume at {exp_dir} "
@@ -167,14 +166,19 @@ def prepare_experiment(spec: Spec, *, options: SweepOptions) -> str:
         if spec_to_dict(stored) != spec_to_dict(spec):
             raise SweepError(f"--resume: the spec differs from the one stored in {spec_path}; "
                              f"resume with the same spec, or start a new --name")
-        return exp_dir
-    if exists and not options.overwrite:
+    elif _exists(exp_dir) and not options.overwrite:
         raise SweepError(f"experiment {exp_dir} already exists; use --resume to continue it "
                          f"or --overwrite to delete it and start again")
-    if exists:
-        _remove_tree(exp_dir)
-    _write_text(spec_path, dump_spec(spec))
     return exp_dir
+
+
+def start_experiment(spec: Spec, *, exp_dir: str, options: SweepOptions) -> None:
+    """Delete an old experiment on --overwrite, and store the spec beside the trials."""
+    if options.resume:
+        return
+    if _exists(exp_dir):
+        _remove_tree(exp_dir)
+    _write_text(f"{exp_dir}/{SPEC_FILE}", dump_spec(spec))
 
 
 def read_yaml_text(text: str) -> dict[str, Any]:
@@ -226,12 +230,23 @@ class _ResourcesByModel:
         return self.factories[config["model"]]
 
 
+def _runtime_env() -> dict[str, Any]:
+    """Pass the test-only fault injection on to workers, also on remote nodes."""
+    from trainables.trainable import FAULT_ENV
+
+    env = {k: os.environ[k] for k in (FAULT_ENV,) if k in os.environ}
+    return {"env_vars": env} if env else {}
+
+
 def _init_ray(options: SweepOptions) -> dict[str, str]:
     import ray
 
+    # Save Tune's experiment state often (Ray's default is every 10 s or more), so a killed
+    # driver forgets at most a few seconds of finished trials.
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", str(EXPERIMENT_STATE_PERIOD_S))
     context = ray.init(address=options.address, include_dashboard=options.dashboard,
                        dashboard_host=DASHBOARD_HOST, ignore_reinit_error=True,
-                       log_to_driver=options.verbose > 1)
+                       log_to_driver=options.verbose > 1, runtime_env=_runtime_env() or None)
     url = getattr(context, "dashboard_url", None) or ""
     return {"dashboard": f"http://{url}" if url and not url.startswith("http") else url}
 
@@ -310,8 +325,9 @@ def run_sweep(spec: Spec, *, options: SweepOptions, log: Callable[[str], None] =
     """
     from trainables.data import load_fashion_mnist
 
-    exp_dir = prepare_experiment(spec, options=options)
+    exp_dir = check_experiment(spec, options=options)
     data = load_fashion_mnist(options.data_dir, download=options.download)
+    start_experiment(spec, exp_dir=exp_dir, options=options)
     trials = cost.longest_first(expand_trials(spec), overrides=spec.overrides)
     urls = _init_ray(options)
     nodes = _nodes()

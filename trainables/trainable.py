@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import pickle
 import resource
+import socket
 import tempfile
 import time
 import warnings
@@ -111,9 +112,18 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
+def _placement() -> dict[str, Any]:
+    """Where the trial ran: evidence for GPU packing and multi-node tests."""
+    return {"gpu_ids": [str(g) for g in ray.get_gpu_ids()],
+            "node_id": ray.get_runtime_context().get_node_id(),
+            "hostname": socket.gethostname(), "pid": os.getpid()}
+
+
 def train_trial(config: dict[str, Any], *, data: FashionMNIST) -> None:
     """Train and evaluate one combination. `data` arrives zero-copy and read-only from the
     object store: only copies (the subset) are ever written."""
+    trial_start = time.time()
+    _maybe_inject_fault(config, 0)  # epoch 0: before training, so trees can be faulted too
     threads = _trial_cpus()
     device = _choose_device(config)
     subset = make_training_set(data.y_train, sample_frac=config["sample_frac"],
@@ -137,6 +147,11 @@ def train_trial(config: dict[str, Any], *, data: FashionMNIST) -> None:
         "fit_seconds": fit_seconds,
         "device": device,
         "threads": threads,
+        "torch_threads": torch.get_num_threads(),
+        **{k: info[k] for k in ("n_jobs", "nthread") if k in info},
+        **_placement(),
+        "trial_start": trial_start,
+        "trial_end": time.time(),
         "peak_rss_mb": _peak_rss_mb(),
         "done": True,
     })

@@ -1,0 +1,41 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both set everything up.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+# torch/torchvision pinned to the releases this project is tested with (the CUDA builds:
+# they also run on CPUs, and the same venv then serves a GPU cluster node).
+TORCH  := torch==2.14.1 torchvision==0.29.1
+DEMO_NAME ?= laptop-$(shell date +%Y%m%d-%H%M%S)
+PYTEST_ARGS ?=
+
+.PHONY: install demo test test-slow bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet $(TORCH)
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# The main job: the `laptop` spec on embedded local Ray, then its report.
+demo: install
+	$(VENV)/bin/datavsmath data
+	$(VENV)/bin/datavsmath sweep laptop --name $(DEMO_NAME)
+
+# Everything but the long runs (marker `slow`); about 5-8 minutes on 2 cores.
+test: install
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# The long runs: full-data accuracy vs the talk, bigger kill/resume.
+test-slow: install
+	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+
+bench: install
+	$(PY) benchmarks/bench_overhead.py
+	$(PY) benchmarks/bench_trainers.py
+	$(PY) benchmarks/bench_sweep.py
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache test-artifacts

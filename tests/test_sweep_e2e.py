@@ -1,0 +1,99 @@
+"""The `smoke` sweep through real Ray Tune, end to end, no mocks: one fixture runs it once."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from sweeps.spec import expand_trials, load_spec
+
+CLI = [sys.executable, "-m", "sweeps.cli"]
+SMOKE_TIMEOUT_S = 300
+NETS = ("dnn", "cnn")
+
+
+def run_cli(*args: str, timeout: float = SMOKE_TIMEOUT_S, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    storage = tmp_path_factory.mktemp("storage")
+    proc = run_cli("sweep", "smoke", "--storage", str(storage), "--no-dashboard")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return storage / "smoke", proc
+
+
+def test_one_result_row_per_combination(smoke):
+    exp, _ = smoke
+    df = pd.read_parquet(exp / "results.parquet")
+    expected = expand_trials(load_spec("smoke"))
+    assert len(df) == len(expected)
+    got = set(df[["model", "sample_frac", "damage_frac", "damage_mode", "seed"]].itertuples(index=False, name=None))
+    assert got == {tuple(t.values()) for t in expected}
+    assert (df["status"] == "TERMINATED").all()
+    assert df["acc"].between(0.3, 1).all() and df["auc"].between(0.5, 1).all()
+    assert (df["n_train"] > 0).all()
+    # damaged trials damaged exactly round(0.2 * n_c) per class, so about 20 % overall
+    damaged = df[df["damage_frac"] > 0]
+    assert ((damaged["n_damaged"] / (damaged["n_train"] + damaged["n_val"])).round(2) == 0.2).all()
+
+
+def test_tidy_and_seed_format_files_exist(smoke):
+    exp, proc = smoke
+    assert len(pd.read_csv(exp / "results.csv")) == 12
+    seed = pd.read_csv(exp / "seed_results.csv")
+    assert {"frac", "exp_name", "acc", "auc"} <= set(seed.columns)
+    assert set(seed["exp_name"]) == {"rf", "xgb", "dnn", "cnn"}
+    assert str(exp / "results.parquet") in proc.stdout
+    assert (exp / "report.html").is_file()
+
+
+def _trial_dirs(exp: Path) -> list[Path]:
+    return [p for p in exp.iterdir() if p.is_dir() and (p / "params.json").is_file()]
+
+
+def test_nets_report_every_epoch_to_tune_and_tensorboard(smoke):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    exp, _ = smoke
+    overrides = load_spec("smoke").overrides
+    nets = [d for d in _trial_dirs(exp) if json.loads((d / "params.json").read_text())["model"] in NETS]
+    assert len(nets) == 6
+    for trial in nets:
+        model = json.loads((trial / "params.json").read_text())["model"]
+        epochs = overrides[model]["epochs"]
+        rows = [json.loads(line) for line in (trial / "result.json").read_text().splitlines()]
+        assert [r["epoch"] for r in rows if "epoch" in r and not r.get("done")] == list(range(1, epochs + 1))
+        events = list(trial.glob("events.out.tfevents.*"))
+        assert events, f"no TensorBoard event file in {trial}"
+        acc = EventAccumulator(str(trial))
+        acc.Reload()
+        tags = acc.Tags()["scalars"]
+        val_acc = [t for t in tags if t.endswith("val_acc")]
+        assert val_acc, tags
+        assert len(acc.Scalars(val_acc[0])) >= epochs
+
+
+def test_trials_ran_with_one_thread_each_on_cpu(smoke):
+    exp, _ = smoke
+    df = pd.read_parquet(exp / "results.parquet")
+    assert (df["device"] == "cpu").all()
+
+
+def test_report_command_and_status_on_the_finished_sweep(smoke, tmp_path):
+    exp, _ = smoke
+    out = tmp_path / "r.html"
+    proc = run_cli("report", str(exp), "--out", str(out), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert out.is_file() and out.stat().st_size > 1_000_000  # plotly.js inlined
+    status = run_cli("status", str(exp), timeout=60)
+    assert status.returncode == 0, status.stderr
+    assert "12 done" in status.stdout.lower() or "done: 12" in status.stdout.lower(), status.stdout
