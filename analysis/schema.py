@@ -1,0 +1,106 @@
+"""Names and constants of the tidy results frame (docs/CONTRACTS.md), defined once.
+
+The tidy frame has one row per expected trial and the columns of RESULT_COLUMNS, with the
+dtypes of COLUMN_DTYPES; `normalize` turns any frame that has some of them into that shape.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+# The sweep axes, in the order used for sorting and grouping.
+GRID_AXES = ("model", "sample_frac", "damage_frac", "damage_mode")
+AXES = (*GRID_AXES, "seed")
+METRICS = ("acc", "auc")
+DAMAGE_MODES = ("none", "random", "constant")
+DAMAGED_MODES = ("random", "constant")
+# Display order of models, as in the talk; models not listed here are drawn after these.
+MODEL_ORDER = ("rf", "xgb", "dnn", "cnn")
+
+FINISHED = "TERMINATED"
+FAILED = "ERROR"
+MISSING = "MISSING"
+STATUSES = (FINISHED, FAILED, "RUNNING", "PENDING", MISSING)
+
+# Fashion-MNIST's training set: num_obs = sample_frac * N_TRAIN_TOTAL, as in the talk.
+N_TRAIN_TOTAL = 60_000
+N_CLASSES = 10
+
+COLUMN_DTYPES: dict[str, Any] = {
+    "trial_id": "str",
+    "status": "str",
+    "model": "str",
+    "sample_frac": "float64",
+    "damage_frac": "float64",
+    "damage_mode": "str",
+    "seed": "Int64",
+    "n_train": "Int64",
+    "n_val": "Int64",
+    "n_damaged": "Int64",
+    "acc": "float64",
+    "auc": "float64",
+    "val_acc": "float64",
+    "fit_seconds": "float64",
+    "device": "str",
+    "peak_rss_mb": "float64",
+    "epochs_done": "Int64",
+    "error": "str",
+    "confusion": "object",
+    "start_time": "datetime64[ns, UTC]",
+    "end_time": "datetime64[ns, UTC]",
+}
+RESULT_COLUMNS = tuple(COLUMN_DTYPES)
+
+# The talk's CSV format, plus the columns that make it unambiguous (CONTRACTS.md).
+SEED_COLUMNS = ("frac", "exp_name", "acc", "auc", "frac_sample", "frac_damage", "damage_mode", "seed")
+
+# Float axes are matched after rounding, so that 0.1 read from JSON equals 0.1 from YAML.
+FRAC_DECIMALS = 10
+
+
+def frac_key(value: float) -> float:
+    """A fraction rounded for use in join keys and group labels."""
+    return round(float(value), FRAC_DECIMALS)
+
+
+def trial_key(model: str, sample_frac: float, damage_frac: float, damage_mode: str, seed: int) -> tuple:
+    """The identity of one trial: its four axis values and its seed."""
+    return (str(model), frac_key(sample_frac), frac_key(damage_frac), str(damage_mode), int(seed))
+
+
+def num_obs(sample_frac: Any) -> np.ndarray:
+    """Observations for sample fractions, as in the talk: sample_frac * 60000, rounded."""
+    return np.rint(np.asarray(sample_frac, dtype=float) * N_TRAIN_TOTAL)
+
+
+def confusion_to_list(value: Any) -> list[list[int]] | None:
+    """A confusion matrix from JSON text, nested lists or numpy arrays, as nested int lists."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, str):
+        return confusion_to_list(json.loads(value)) if value.strip() else None
+    return [[int(x) for x in row] for row in value]
+
+
+def normalize(df: pd.DataFrame) -> pd.DataFrame:
+    """The tidy frame: every RESULT_COLUMNS column, in order, with its dtype.
+
+    Missing columns are filled with NA; extra columns are kept after the contract's ones.
+    Confusion matrices become nested lists (parquet gives arrays, CSV gives JSON text).
+    """
+    out = df.copy()
+    for column, dtype in COLUMN_DTYPES.items():
+        if column not in out.columns:
+            out[column] = pd.Series([None] * len(out), index=out.index, dtype="object")
+        if column == "confusion":
+            out[column] = [confusion_to_list(v) for v in out[column]]
+        elif str(dtype).startswith("datetime"):
+            out[column] = pd.to_datetime(out[column], utc=True).astype(dtype)
+        else:
+            out[column] = out[column].astype(dtype)
+    extra = [c for c in out.columns if c not in COLUMN_DTYPES]
+    return out[[*RESULT_COLUMNS, *extra]].reset_index(drop=True)
