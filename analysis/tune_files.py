@@ -28,7 +28,9 @@ ERROR_FILE = "error.txt"
 # The line of a Python traceback that names the exception, e.g. "ValueError: bad input" or
 # "ray.exceptions.OutOfMemoryError: Task was killed"; error.txt's first line is only Ray's
 # "Failure # 1 (occurred at ...)" banner, so the exception line is the useful summary.
-_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Warning)\b.*$")
+# "pkg.mod.SomeError: message" at column 0 (traceback frames are indented): any class name,
+# since user exceptions need not end in Error.
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(?:: .*)?$")
 # Ray appends one block per failure of a retried trial, each opened by this banner.
 _FAILURE_BANNER = re.compile(r"^Failure # \d+ \(occurred at .*\)$")
 # A folder is a trial folder when it holds one of these (a trial that died before it

@@ -39,7 +39,7 @@ def _csv_ready(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def write_result_files(exp_dir: str) -> dict[str, str]:
+def write_result_files(exp_dir: str) -> tuple[dict[str, str], pd.DataFrame]:
     """Regenerate results.parquet, results.csv and seed_results.csv from the experiment dir."""
     from analysis.load import results_from_experiment, to_seed_format
 
@@ -48,4 +48,4 @@ def write_result_files(exp_dir: str) -> dict[str, str]:
     _atomic_write(paths["results.parquet"], lambda b: df.to_parquet(b, index=False))
     _atomic_write(paths["results.csv"], lambda b: _csv_ready(df).to_csv(b, index=False))
     _atomic_write(paths["seed_results.csv"], lambda b: to_seed_format(df).to_csv(b, index=False))
-    return paths
+    return paths, df

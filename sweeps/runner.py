@@ -244,7 +244,10 @@ def _init_ray(options: SweepOptions) -> dict[str, str]:
     # Save Tune's experiment state often (Ray's default is every 10 s or more), so a killed
     # driver forgets at most a few seconds of finished trials.
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", str(EXPERIMENT_STATE_PERIOD_S))
-    context = ray.init(address=options.address, include_dashboard=options.dashboard,
+    # Per-epoch checkpoints force a state snapshot each; that is the point, not a warning.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    # "local" starts a fresh embedded Ray: never join a stray cluster found on this machine.
+    context = ray.init(address=options.address or "local", include_dashboard=options.dashboard,
                        dashboard_host=DASHBOARD_HOST, ignore_reinit_error=True,
                        log_to_driver=options.verbose > 1, runtime_env=_runtime_env() or None)
     url = getattr(context, "dashboard_url", None) or ""
@@ -305,16 +308,18 @@ def _makespan_bound(result_grid: Any, *, plan: dict[str, dict[str, float]],
     return max(ends) - min(starts), max(cpu_seconds / total_cpu, longest)
 
 
-def write_outputs(exp_dir: str, *, report: bool) -> dict[str, str]:
-    """results.parquet/csv and seed_results.csv (atomically), then the HTML report."""
+def write_outputs(exp_dir: str, *, report: bool) -> tuple[dict[str, str], dict[str, int]]:
+    """results.parquet/csv and seed_results.csv (atomically), then the HTML report.
+
+    Returns (files written, trial count per status)."""
     from sweeps.results import write_result_files
 
-    files = write_result_files(exp_dir)
+    files, df = write_result_files(exp_dir)
     if report:
         from analysis.report import write_report
 
         files["report"] = str(write_report(exp_dir))
-    return files
+    return files, {str(k): int(v) for k, v in df["status"].value_counts().items()}
 
 
 def run_sweep(spec: Spec, *, options: SweepOptions, log: Callable[[str], None] = print) -> SweepOutcome:
@@ -345,12 +350,12 @@ def run_sweep(spec: Spec, *, options: SweepOptions, log: Callable[[str], None] =
     started = time.time()
     result_grid = tuner.fit()
     wall = time.time() - started
-    n_errored = result_grid.num_errors
-    n_terminated = result_grid.num_terminated
-    interrupted = n_terminated + n_errored < len(trials)
     makespan, bound = _makespan_bound(result_grid, plan=plan, nodes=nodes)
-    files = write_outputs(exp_dir, report=options.report and not interrupted)
+    files, statuses = write_outputs(exp_dir, report=options.report)
+    # Read back from the experiment directory, the source of truth: after Ctrl-C, Tune's
+    # ResultGrid counts never-started trials as terminated.
+    n_terminated, n_errored = statuses.get("TERMINATED", 0), statuses.get("ERROR", 0)
     outcome = SweepOutcome(experiment_dir=exp_dir, n_trials=len(trials), n_terminated=n_terminated,
-                           n_errored=n_errored, interrupted=interrupted,
+                           n_errored=n_errored, interrupted=n_terminated + n_errored < len(trials),
                            makespan_s=makespan or wall, lower_bound_s=bound, files=files)
     return outcome

@@ -44,12 +44,13 @@ grids:
     sample_frac: [0.02]
     damage_frac: [0.0]
     damage_mode: [none]
-  - model: [rf]
-    sample_frac: [0.01, 0.02, 0.03]
-    damage_frac: [0.0]
-    damage_mode: [none]
+  - model: [rf, xgb]
+    sample_frac: [0.01, 0.02]
+    damage_frac: [0.3]
+    damage_mode: [random]
 overrides:
   cnn: {epochs: 4}
+  xgb: {num_boost_round: 20}
 """
 
 
@@ -156,44 +157,60 @@ def _epochs_reported(exp: Path, model: str) -> list[int]:
     raise AssertionError(f"no {model} trial in {exp}")
 
 
-def test_injected_fault_resumes_from_the_last_epoch_checkpoint(tmp_path):
-    spec_path = tmp_path / "faulty.yaml"
+@pytest.fixture(scope="module")
+def fault_once(tmp_path_factory):
+    """The faulty spec with the cnn failing once, after its epoch-2 checkpoint."""
+    storage = tmp_path_factory.mktemp("fault_once")
+    spec_path = storage / "faulty.yaml"
     spec_path.write_text(FAULT_SPEC)
-    env = _env(DATAVSMATH_FAULT="model=cnn,epoch=2")
-    proc = _cli("sweep", str(spec_path), "--storage", str(tmp_path), "--no-dashboard", "--no-report", env=env)
+    proc = _cli("sweep", str(spec_path), "--storage", str(storage), "--no-dashboard", "--no-report",
+                env=_env(DATAVSMATH_FAULT="model=cnn,epoch=2"))
+    return storage / "faulty", spec_path, proc
+
+
+@pytest.fixture(scope="module")
+def fault_always(tmp_path_factory):
+    """The same spec with one rf trial failing on every attempt."""
+    storage = tmp_path_factory.mktemp("fault_always")
+    spec_path = storage / "faulty.yaml"
+    spec_path.write_text(FAULT_SPEC)
+    proc = _cli("sweep", str(spec_path), "--storage", str(storage), "--no-dashboard", "--max-failures", "1",
+                env=_env(DATAVSMATH_FAULT="model=rf,sample_frac=0.02,epoch=0,always"))
+    return storage / "faulty", spec_path, proc
+
+
+def test_injected_fault_resumes_from_the_last_epoch_checkpoint(fault_once):
+    exp, spec_path, proc = fault_once
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    exp = tmp_path / "faulty"
     assert (next(exp.glob("*/fault_injected"))).is_file(), "the fault never fired"
     # epochs 1, 2 before the fault, then 3, 4 after the retry: never epoch 1 again
     assert _epochs_reported(exp, "cnn") == [1, 2, 3, 4]
     _assert_complete(exp, spec_path)
 
 
-def test_a_trial_that_always_fails_ends_errored_and_the_rest_finish(tmp_path):
-    spec_path = tmp_path / "faulty.yaml"
-    spec_path.write_text(FAULT_SPEC)
-    env = _env(DATAVSMATH_FAULT="model=rf,sample_frac=0.02,epoch=0,always")
-    proc = _cli("sweep", str(spec_path), "--storage", str(tmp_path), "--no-dashboard", "--max-failures", "1", env=env)
+def test_a_trial_that_always_fails_ends_errored_and_the_rest_finish(fault_always):
+    exp, _, proc = fault_always
     assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "1 trial(s) errored" in proc.stderr and "--retry-errored" in proc.stderr
-    df = pd.read_parquet(tmp_path / "faulty" / "results.parquet")
+    df = pd.read_parquet(exp / "results.parquet")
     bad = df[(df["model"] == "rf") & (df["sample_frac"] == 0.02)]
     assert bad["status"].tolist() == ["ERROR"]
     assert "injected fault" in bad["error"].iloc[0]
     assert (df.drop(bad.index)["status"] == "TERMINATED").all()
-    assert len(df) == 4
-    report = (tmp_path / "faulty" / "report.html").read_text()
-    assert "ERROR" in report or "errored" in report.lower()
+    assert len(df) == 5
+    assert "ERROR" in pd.read_csv(exp / "results.csv")["status"].tolist()
+    report = (exp / "report.html").read_text()
+    assert "injected fault" in report
 
 
-def test_determinism_same_spec_twice_gives_identical_tree_metrics(tmp_path):
-    spec = tmp_path / "det.yaml"
-    spec.write_text("model: [rf, xgb]\nsample_frac: [0.02]\ndamage_frac: [0.3]\ndamage_mode: [random]\n"
-                    "overrides: {xgb: {num_boost_round: 20}}\n")
+def test_determinism_same_spec_twice_gives_identical_tree_metrics(fault_once, fault_always):
+    """Two runs of one spec: identical subsets and damaged labels, identical rf/xgb metrics."""
     frames = []
-    for name in ("a", "b"):
-        proc = _cli("sweep", str(spec), "--storage", str(tmp_path), "--name", name, "--no-dashboard", "--no-report")
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        frames.append(pd.read_parquet(tmp_path / name / "results.parquet").sort_values("model").reset_index(drop=True))
+    for exp, _, _ in (fault_once, fault_always):
+        df = pd.read_parquet(exp / "results.parquet")
+        trees = df[df["model"].isin(["rf", "xgb"]) & (df["status"] == "TERMINATED")]
+        frames.append(trees.set_index(["model", "sample_frac"]).sort_index())
+    common = frames[0].index.intersection(frames[1].index)
+    assert len(common) == 3  # rf 0.01, xgb 0.01, xgb 0.02 (rf 0.02 failed on purpose in one run)
     for col in ("acc", "auc", "n_train", "n_damaged"):
-        assert frames[0][col].tolist() == frames[1][col].tolist()
+        assert frames[0].loc[common, col].tolist() == frames[1].loc[common, col].tolist(), col
