@@ -328,11 +328,10 @@ def run_sweep(spec: Spec, *, options: SweepOptions, log: Callable[[str], None] =
     Raises SweepError for user-facing problems (before any trial starts when possible) and
     SweepFailed, after writing results, when trials errored.
     """
-    from trainables.data import load_fashion_mnist
+    from trainables.data import find_data_root, read_fashion_mnist
 
     exp_dir = check_experiment(spec, options=options)
-    data = load_fashion_mnist(options.data_dir, download=options.download)
-    start_experiment(spec, exp_dir=exp_dir, options=options)
+    data_root = find_data_root(options.data_dir, download=options.download)  # checksums, no torch
     trials = cost.longest_first(expand_trials(spec), overrides=spec.overrides)
     urls = _init_ray(options)
     nodes = _nodes()
@@ -341,6 +340,9 @@ def run_sweep(spec: Spec, *, options: SweepOptions, log: Callable[[str], None] =
         resources.check_feasible(plan, nodes=nodes)
     except resources.InfeasibleRequestError as exc:
         raise SweepError(str(exc)) from exc
+    # Only now is the sweep going to run: a refused one leaves nothing behind to block a rerun.
+    start_experiment(spec, exp_dir=exp_dir, options=options)
+    data = read_fashion_mnist(data_root)  # once per sweep, in the driver; trials share it
     log(f"datavsmath: {len(trials)} trials of {spec.name!r} -> {exp_dir}")
     log("\n".join(resources.describe_plan(plan, nodes=nodes)))
     if urls.get("dashboard"):

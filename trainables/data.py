@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from torchvision.datasets import FashionMNIST as TorchvisionFashionMNIST
 
 N_TRAIN = 60_000
 N_TEST = 10_000
@@ -28,14 +27,13 @@ DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 # MD5 of the uncompressed IDX files. The published MD5s (torchvision's `resources`) are of
 # Zalando's .gz files; re-compressed copies (Debian's) differ there but not in content, so
-# the content is what we check. Published .gz MD5s are accepted as a fast path.
+# the content is what we check. torchvision checks the published .gz MD5s when it downloads.
 IDX_MD5 = {
     "train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
     "train-labels-idx1-ubyte": "9018921c3c673c538a1fc5bad174d6f9",
     "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
     "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965",
 }
-PUBLISHED_GZ_MD5 = dict(TorchvisionFashionMNIST.resources)
 
 
 class DataNotFoundError(FileNotFoundError):
@@ -129,8 +127,15 @@ def _install_into_cache(directory: Path) -> Path:
     return root
 
 
+def _torchvision_dataset():
+    # Imported here: torch + torchvision cost seconds, and the CLI's early checks need neither.
+    from torchvision.datasets import FashionMNIST as TorchvisionFashionMNIST
+
+    return TorchvisionFashionMNIST
+
+
 def _read_split(root: Path, *, train: bool) -> tuple[np.ndarray, np.ndarray]:
-    ds = TorchvisionFashionMNIST(root=str(root), train=train, download=False)
+    ds = _torchvision_dataset()(root=str(root), train=train, download=False)
     return ds.data.numpy(), ds.targets.numpy().astype(np.int64)
 
 
@@ -167,10 +172,19 @@ def find_data_root(data_dir: str | Path | None = None, *, download: bool = True)
     if not download:
         raise DataNotFoundError(_not_found_message(tried, None))
     try:
-        TorchvisionFashionMNIST(root=str(user_cache_dir()), train=True, download=True)
+        _torchvision_dataset()(root=str(user_cache_dir()), train=True, download=True)
     except Exception as exc:  # torchvision raises RuntimeError/URLError/OSError on no network
         raise DataNotFoundError(_not_found_message(tried, f"{type(exc).__name__}: {exc}")) from exc
     return _install_into_cache(user_cache_dir())
+
+
+def read_fashion_mnist(root: str | Path) -> FashionMNIST:
+    """Parse the verified raw IDX files under torchvision root `root` (see find_data_root)."""
+    x_train, y_train = _read_split(Path(root), train=True)
+    x_test, y_test = _read_split(Path(root), train=False)
+    assert x_train.shape == (N_TRAIN, *IMAGE_SHAPE) and x_test.shape == (N_TEST, *IMAGE_SHAPE)
+    return FashionMNIST(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
+                        source=str(root))
 
 
 def load_fashion_mnist(data_dir: str | Path | None = None, *, download: bool = True) -> FashionMNIST:
@@ -180,9 +194,4 @@ def load_fashion_mnist(data_dir: str | Path | None = None, *, download: bool = T
     /usr/share/datasets/fashion-mnist; if none holds the data and `download` is true,
     torchvision downloads it (with its MD5 checks) into the user cache.
     """
-    root = find_data_root(data_dir, download=download)
-    x_train, y_train = _read_split(root, train=True)
-    x_test, y_test = _read_split(root, train=False)
-    assert x_train.shape == (N_TRAIN, *IMAGE_SHAPE) and x_test.shape == (N_TEST, *IMAGE_SHAPE)
-    return FashionMNIST(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
-                        source=str(root))
+    return read_fashion_mnist(find_data_root(data_dir, download=download))
