@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from sweeps.spec import expand_trials, load_spec
+from tests.browser import render_report
 
 CLI = [sys.executable, "-m", "sweeps.cli"]
 SMOKE_TIMEOUT_S = 300
@@ -94,6 +95,11 @@ def test_report_command_and_status_on_the_finished_sweep(smoke, tmp_path):
     proc = run_cli("report", str(exp), "--out", str(out), timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert out.is_file() and out.stat().st_size > 1_000_000  # plotly.js inlined
+    assert "<script src=\"http" not in out.read_text()
+    seen = render_report(out, screenshot="smoke-report.png")
+    assert seen["figures"] and all(f["plots"] == 1 and f["drawn"] == f["expected"] > 0 for f in seen["figures"])
+    assert {"size", "damage"} <= {f["key"] for f in seen["figures"]}, seen["keys"]
+    assert seen["table_rows"] and seen["errors"] == [] and seen["requests"] == []
     status = run_cli("status", str(exp), timeout=60)
     assert status.returncode == 0, status.stderr
     assert "12 done" in status.stdout.lower() or "done: 12" in status.stdout.lower(), status.stdout
