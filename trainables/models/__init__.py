@@ -56,11 +56,11 @@ def build_model(model: str, *, params: Mapping[str, Any] | None = None, threads:
     ignores it); seed: fixes every random choice (default 0).
     """
     check_model_name(model)
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
         raise ValueError(f"threads: expected an integer >= 1; got {threads!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed: expected an integer >= 0; got {seed!r}")
-    options = {"params": validate_params(model, params), "threads": threads,
+    options = {"params": validate_params(model, params), "threads": int(threads),
                "device": _check_device(device), "seed": int(seed)}
     if model in NET_MODELS:
         from .nets import TorchNetModel
