@@ -9,6 +9,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -141,6 +142,10 @@ def test_sigint_stops_cleanly_and_prints_the_resume_command(tmp_path):
     command = f"sweep {spec_path} --name resumable --storage {tmp_path} --resume"
     assert command in err, err[-3000:]
     exp = tmp_path / "resumable"
+    status = _cli("status", str(exp), timeout=60)  # a partly finished experiment
+    assert status.returncode == 0, status.stderr
+    assert re.search(r"trials: 10 \| ([2-9]) done, \d+ running, (\d+) pending, 0 errored", status.stdout), status.stdout
+    assert "ETA: " in status.stdout and "finished" not in status.stdout.split("ETA: ")[1]
     before = _finished_trials(exp)
     resumed = _cli("sweep", str(spec_path), "--storage", str(tmp_path), "--resume", "--no-dashboard", "--no-report")
     assert resumed.returncode == 0, resumed.stderr[-2000:]

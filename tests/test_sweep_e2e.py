@@ -103,3 +103,16 @@ def test_report_command_and_status_on_the_finished_sweep(smoke, tmp_path):
     status = run_cli("status", str(exp), timeout=60)
     assert status.returncode == 0, status.stderr
     assert "12 done" in status.stdout.lower() or "done: 12" in status.stdout.lower(), status.stdout
+
+
+def test_regenerating_result_files_is_idempotent(smoke):
+    from sweeps.results import write_result_files
+
+    exp, _ = smoke
+    before = {name: (exp / name).read_bytes() for name in ("results.csv", "seed_results.csv")}
+    frame_before = pd.read_parquet(exp / "results.parquet")
+    write_result_files(str(exp))
+    write_result_files(str(exp))
+    assert {name: (exp / name).read_bytes() for name in before} == before
+    pd.testing.assert_frame_equal(pd.read_parquet(exp / "results.parquet"), frame_before)
+    assert not list(exp.glob("*.tmp*")), "temp files of the atomic write were left behind"
