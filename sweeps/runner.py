@@ -17,7 +17,7 @@ from typing import Any, Callable
 import pyarrow.fs
 
 from sweeps import cost, resources
-from sweeps.spec import Spec, SpecError, dump_spec, expand_trials, parse_spec, read_yaml, spec_to_dict
+from sweeps.spec import Spec, dump_spec, expand_trials, parse_spec, parse_yaml_text, spec_to_dict
 
 SPEC_FILE = "spec.yaml"
 DEFAULT_STORAGE = "results"
@@ -162,7 +162,7 @@ def check_experiment(spec: Spec, *, options: SweepOptions) -> str:
         if not _exists(spec_path) or not _exists(f"{exp_dir}/tuner.pkl"):
             raise SweepError(f"--resume: no experiment to resume at {exp_dir} "
                              f"(no {SPEC_FILE} or tuner.pkl); run without --resume to start it")
-        stored = parse_spec(read_yaml_text(_read_text(spec_path)), source=spec_path)
+        stored = parse_spec(parse_yaml_text(_read_text(spec_path), source=spec_path), source=spec_path)
         if spec_to_dict(stored) != spec_to_dict(spec):
             raise SweepError(f"--resume: the spec differs from the one stored in {spec_path}; "
                              f"resume with the same spec, or start a new --name")
@@ -179,15 +179,6 @@ def start_experiment(spec: Spec, *, exp_dir: str, options: SweepOptions) -> None
     if _exists(exp_dir):
         _remove_tree(exp_dir)
     _write_text(f"{exp_dir}/{SPEC_FILE}", dump_spec(spec))
-
-
-def read_yaml_text(text: str) -> dict[str, Any]:
-    import yaml
-
-    data = yaml.safe_load(text)
-    if not isinstance(data, dict):
-        raise SpecError("stored spec.yaml is not a mapping")
-    return data
 
 
 # ---------------------------------------------------------------- the Tune side

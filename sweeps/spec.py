@@ -87,17 +87,24 @@ def resolve_spec_path(name_or_path: str | Path) -> Path:
     return Path(str(importlib_resources.files(SPEC_PACKAGE) / f"{name_or_path}.yaml"))
 
 
-def read_yaml(path: Path) -> dict[str, Any]:
-    """safe_load a YAML mapping, turning parse errors into SpecError with the file and line."""
+def parse_yaml_text(text: str, *, source: str) -> dict[str, Any]:
+    """safe_load a YAML mapping, turning parse errors into SpecError naming `source` and the line."""
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise SpecError(f"spec {path}: malformed YAML: {exc}") from exc
+        raise SpecError(f"spec {source}: malformed YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SpecError(f"spec {source}: top level must be a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """The YAML mapping in the file `path` (see parse_yaml_text)."""
+    try:
+        text = path.read_text()
     except OSError as exc:
         raise SpecError(f"spec {path}: cannot read: {exc}") from exc
-    if not isinstance(data, dict):
-        raise SpecError(f"spec {path}: top level must be a mapping of keys, got {type(data).__name__}")
-    return data
+    return parse_yaml_text(text, source=str(path))
 
 
 def load_spec(name_or_path: str | Path) -> Spec:
