@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import math
+import platform
 import time
 from typing import Any, Callable, Mapping
 
@@ -22,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..allocator import keep_freed_memory
 from .common import (IMAGE_SHAPE, N_CLASSES, N_PIXELS, PIXEL_MAX, check_images, check_labels,
                      validate_params)
 
@@ -30,9 +32,17 @@ PREDICT_CHUNK = 16384  # rows converted to float at once in predict_proba (bound
 # channels_last (NHWC) for the cnn: on CPU (oneDNN) its max-pooling is >10x faster than NCHW's
 # and the whole train step measured ~15-30% faster; harmless on CUDA.
 CNN_CHANNELS_LAST = True
+# glibc malloc keeps the cnn's per-step buffers instead of unmapping and re-faulting them.
+TUNE_MALLOC = True
 # Multi-tensor optimizer kernels: one launch for all parameters instead of one per tensor.
 OPTIMIZER_FOREACH = True
 STATE_FORMAT = 1  # bump when the resume-state layout changes
+# Dense layers through oneDNN instead of torch's default BLAS (MKL) on x86 CPUs: MKL's sgemm
+# runs at ~100 GFLOP/s per core on the AMD development machine, oneDNN's matmul at ~180-220
+# (benchmarks/README.md, "dense layers"). Same fp32 math, only the summation order differs.
+ONEDNN_DENSE = (platform.machine().lower() in ("x86_64", "amd64")
+                and torch.backends.mkldnn.is_available()
+                and hasattr(torch.ops.mkldnn, "_linear_pointwise"))
 
 
 class KerasDropout(nn.Module):
@@ -56,12 +66,46 @@ class KerasDropout(nn.Module):
         return f"rate={self.rate}"
 
 
+def _onednn_matmul(a: torch.Tensor, b_t: torch.Tensor) -> torch.Tensor:
+    """a @ b_t.T by oneDNN: a (m, k), b_t (n, k), any strides; returns (m, n)."""
+    return torch.ops.mkldnn._linear_pointwise(a, b_t, None, "none", [], "")
+
+
+class _OneDNNLinearFn(torch.autograd.Function):
+    """y = x @ w.T + b with forward and both backward products computed by oneDNN.
+
+    The transposed operands are passed as strided views (measured faster than copying them).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x, weight)
+        return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        x, weight = ctx.saved_tensors
+        grad_x = _onednn_matmul(grad, weight.t()) if ctx.needs_input_grad[0] else None
+        grad_w = _onednn_matmul(grad.t(), x.t()) if ctx.needs_input_grad[1] else None
+        grad_b = grad.sum(0) if ctx.needs_input_grad[2] else None
+        return grad_x, grad_w, grad_b
+
+
+class Dense(nn.Linear):
+    """nn.Linear (same parameters and state_dict) that runs on oneDNN for fp32 CPU tensors."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if ONEDNN_DENSE and x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() == 2:
+            return _OneDNNLinearFn.apply(x, self.weight, self.bias)
+        return super().forward(x)
+
+
 def dense_net(p: Mapping[str, Any]) -> nn.Sequential:
     """784 -> 256 relu -> dropout1 -> 128 relu -> dropout2 -> 10 logits; input (n, 784)."""
     return nn.Sequential(
-        nn.Linear(N_PIXELS, 256), nn.ReLU(), KerasDropout(p["dropout1"]),
-        nn.Linear(256, 128), nn.ReLU(), KerasDropout(p["dropout2"]),
-        nn.Linear(128, N_CLASSES),
+        Dense(N_PIXELS, 256), nn.ReLU(), KerasDropout(p["dropout1"]),
+        Dense(256, 128), nn.ReLU(), KerasDropout(p["dropout2"]),
+        Dense(128, N_CLASSES),
     )
 
 
@@ -76,8 +120,8 @@ def conv_net(p: Mapping[str, Any]) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(1, 32, 3), nn.ReLU(), nn.Conv2d(32, 64, 3),
         nn.MaxPool2d(2), nn.ReLU(), KerasDropout(p["dropout1"]), nn.Flatten(),
-        nn.Linear(64 * side * side, 128), nn.ReLU(), KerasDropout(p["dropout2"]),
-        nn.Linear(128, N_CLASSES),
+        Dense(64 * side * side, 128), nn.ReLU(), KerasDropout(p["dropout2"]),
+        Dense(128, N_CLASSES),
     )
 
 
@@ -249,6 +293,8 @@ class TorchNetModel:
             raise ValueError(f"x: {len(x)} rows leave none to train on with validation_split "
                              f"{self.params['validation_split']}")
         start_time = time.perf_counter()
+        if TUNE_MALLOC and self._dev.type == "cpu":
+            keep_freed_memory()
         torch.set_num_threads(self.threads)
         torch.manual_seed(self.seed)
         net = self._build()
