@@ -29,8 +29,8 @@ from analysis.tune_files import (ERROR_FILE, SPEC_FILE, TrialFolder, TrialState,
 RESULTS_PARQUET = "results.parquet"
 RESULTS_CSV = "results.csv"
 # Metrics and facts copied from a finished trial's last result line into the tidy row.
-FINAL_FIELDS = ("acc", "auc", "val_acc", "n_train", "n_val", "n_damaged", "fit_seconds", "device",
-                "peak_rss_mb", "confusion")
+FINAL_FIELDS = ("acc", "auc", "val_acc", "n_train", "n_val", "n_damaged", "fit_seconds",
+                "report_seconds", "checkpoints", "device", "peak_rss_mb", "confusion")
 FRAC_AXES = ("sample_frac", "damage_frac")
 # Tune statuses that mean "not finished yet" (PAUSED is shown as PENDING).
 _WAITING = {"PENDING", "PAUSED"}

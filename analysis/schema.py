@@ -45,6 +45,8 @@ COLUMN_DTYPES: dict[str, Any] = {
     "auc": "float64",
     "val_acc": "float64",
     "fit_seconds": "float64",
+    "report_seconds": "float64",
+    "checkpoints": "Int64",
     "device": "str",
     "peak_rss_mb": "float64",
     "epochs_done": "Int64",

@@ -58,10 +58,10 @@ def run_one(data: Any, trial: dict[str, Any], overrides: dict[str, Any], *, thre
     subset = make_training_set(data.y_train, sample_frac=trial["sample_frac"], damage_frac=trial["damage_frac"],
                                damage_mode=trial["damage_mode"], seed=trial["seed"])
     model = build_model(trial["model"], params=overrides or None, threads=threads, seed=trial["seed"])
-    model.fit(data.x_train[subset.indices], subset.labels)
+    info = model.fit(data.x_train[subset.indices], subset.labels)
     scores = evaluate(data.y_test, model.predict_proba(data.x_test))
     return {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0,
-            "acc": scores["acc"], "n": len(subset.indices)}
+            "fit_seconds": info["fit_seconds"], "acc": scores["acc"], "n": len(subset.indices)}
 
 
 def sequential(spec: Any, trials: list[dict[str, Any]], *, threads: int, log) -> dict[str, Any]:
@@ -225,10 +225,11 @@ def main() -> int:
     if table and seq:
         import statistics
 
-        by_key = {(r["model"], r["sample_frac"], r["damage_frac"], r["damage_mode"]): r for r in table}
+        key_cols = ("model", "sample_frac", "damage_frac", "damage_mode", "seed")
+        by_key = {tuple(r[c] for c in key_cols): r for r in table}
         for t, s in seq.items():
             diffs = [abs(row["acc"] - by_key[k]["acc"]) for row in s["rows"]
-                     if (k := (row["model"], row["sample_frac"], row["damage_frac"], row["damage_mode"])) in by_key]
+                     if (k := tuple(row[c] for c in key_cols)) in by_key]
             if diffs:
                 log(f"  accuracy, sequential threads={t} vs sweep: mean |diff| {statistics.fmean(diffs):.4f}, "
                     f"max {max(diffs):.4f} over {len(diffs)} trials")

@@ -250,15 +250,13 @@ def main() -> int:
     if extras:
         log(f"\n[extras: project trainer, 1 thread, seed 0, {n // 2} rows]")
         xe = {"cnn": cnn_epochs, "dnn": dnn_epochs}
+        # "baseline" is the trainer as shipped: oneDNN dense layers + glibc mallopt.
         variants = [
             ("baseline", (), {}),
-            ("jemalloc (LD_PRELOAD)", (), {"LD_PRELOAD": U.MALLOCS["jemalloc"]}),
-            ("jemalloc, no decay (MALLOC_CONF)", (), {"LD_PRELOAD": U.MALLOCS["jemalloc"],
-                                                      "MALLOC_CONF": "dirty_decay_ms:-1,muzzy_decay_ms:-1"}),
-            ("tcmalloc (LD_PRELOAD)", (), {"LD_PRELOAD": U.MALLOCS["tcmalloc"]}),
-            ("glibc tunables (env)", (), {"MALLOC_MMAP_THRESHOLD_": str(32 << 20),
-                                          "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}),
-            ("glibc mallopt (in-process)", ("--mallopt",), {}),
+            ("glibc malloc defaults (no mallopt)", ("--no-mallopt",), {}),
+            ("jemalloc (LD_PRELOAD, defaults)", ("--no-mallopt",), {"LD_PRELOAD": U.MALLOCS["jemalloc"]}),
+            ("tcmalloc (LD_PRELOAD)", ("--no-mallopt",), {"LD_PRELOAD": U.MALLOCS["tcmalloc"]}),
+            ("dense layers on MKL (not oneDNN)", ("--blas-dense",), {}),
             ("NCHW (channels_last off)", ("--no-channels-last",), {}),
             ("optimizer foreach off", ("--no-foreach",), {}),
             ("oneDNN fp32_precision=bf16", ("--fp32-precision", "bf16"), {}),

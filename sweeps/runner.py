@@ -191,8 +191,9 @@ class _Pick:
     trials: tuple[dict[str, Any], ...]
     key: str
 
-    def __call__(self, spec: Any) -> Any:
-        return self.trials[spec.config["trial"]][self.key]
+    def __call__(self, config: dict[str, Any]) -> Any:
+        # Ray 2.60 passes the partly resolved config dict (a spec object is deprecated and warns)
+        return self.trials[config["trial"]][self.key]
 
 
 def build_param_space(trials: list[dict[str, Any]], *, overrides: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -263,7 +264,9 @@ def _make_tuner(spec: Spec, *, exp_dir: str, trials: list[dict[str, Any]], data:
 
     from trainables.trainable import train_trial
 
-    trainable = tune.with_resources(tune.with_parameters(train_trial, data=data), _resources_fn(plan))
+    trainable = tune.with_resources(
+        tune.with_parameters(train_trial, data=data, checkpoint_period_s=spec.checkpoint_period_s),
+        _resources_fn(plan))
     if options.resume:
         return tune.Tuner.restore(exp_dir, trainable=trainable, resume_unfinished=True,
                                   resume_errored=options.retry_errored)

@@ -28,9 +28,14 @@ from trainables.damage import DAMAGE_MODES
 MODEL_NAMES = ("rf", "xgb", "dnn", "cnn")
 AXES = ("model", "sample_frac", "damage_frac", "damage_mode")
 TOP_LEVEL_KEYS = (*AXES, "name", "description", "seeds", "grids", "include", "overrides",
-                  "resources", "gpu_share", "max_failures")
+                  "resources", "gpu_share", "max_failures", "checkpoint_period_s")
 RESOURCE_KEYS = ("cpu", "gpu")
 DEFAULT_SEEDS = (0,)
+# A net trial checkpoints after an epoch once this many seconds passed since its last
+# checkpoint (0 = after every epoch). Each checkpoint costs a state copy, a pickle and Tune
+# persisting it: per epoch that made the laptop sweep's cnn and dnn trials ~20 % and ~85 %
+# slower (benchmarks/README.md); a failure now costs at most this much repeated training.
+DEFAULT_CHECKPOINT_PERIOD_S = 30.0
 SPEC_PACKAGE = "sweeps.specs"
 
 
@@ -60,6 +65,7 @@ class Spec:
     resources: dict[str, dict[str, float]] = field(default_factory=dict)
     gpu_share: float | None = None
     max_failures: int | None = None
+    checkpoint_period_s: float = DEFAULT_CHECKPOINT_PERIOD_S
     source: str = ""
 
     @property
@@ -248,12 +254,15 @@ def parse_spec(data: dict[str, Any], *, source: str = "<spec>", default_name: st
     if max_failures is not None and (not isinstance(max_failures, int) or isinstance(max_failures, bool)
                                      or max_failures < 0):
         raise SpecError(f"max_failures must be a non-negative integer, got {max_failures!r}")
+    period = data.get("checkpoint_period_s", DEFAULT_CHECKPOINT_PERIOD_S)
+    if not _is_number(period) or not 0 <= period < math.inf:
+        raise SpecError(f"checkpoint_period_s must be a number of seconds >= 0, got {period!r}")
     return Spec(
         name=name, grids=grids, seeds=seeds, description=str(data.get("description", "")),
         overrides=_parse_overrides(data.get("overrides", {}), models),
         resources=parse_resources(data.get("resources", {}), models),
         gpu_share=None if gpu_share is None else float(gpu_share),
-        max_failures=max_failures, source=source,
+        max_failures=max_failures, checkpoint_period_s=float(period), source=source,
     )
 
 
@@ -293,6 +302,7 @@ def spec_to_dict(spec: Spec) -> dict[str, Any]:
         out["gpu_share"] = spec.gpu_share
     if spec.max_failures is not None:
         out["max_failures"] = spec.max_failures
+    out["checkpoint_period_s"] = spec.checkpoint_period_s
     return out
 
 

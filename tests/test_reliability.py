@@ -40,6 +40,7 @@ overrides:
 """
 FAULT_SPEC = """\
 name: faulty
+checkpoint_period_s: 0
 grids:
   - model: [cnn]
     sample_frac: [0.02]

@@ -73,6 +73,8 @@ def test_nets_report_every_epoch_to_tune_and_tensorboard(smoke):
         epochs = overrides[model]["epochs"]
         rows = [json.loads(line) for line in (trial / "result.json").read_text().splitlines()]
         assert [r["epoch"] for r in rows if "epoch" in r and not r.get("done")] == list(range(1, epochs + 1))
+        # smoke trials take seconds: under the default checkpoint period none is checkpointed
+        assert not list(trial.glob("checkpoint_*")), f"unexpected checkpoint in a short trial {trial}"
         events = list(trial.glob("events.out.tfevents.*"))
         assert events, f"no TensorBoard event file in {trial}"
         acc = EventAccumulator(str(trial))

@@ -98,14 +98,35 @@ def _restore_state() -> dict[str, Any] | None:
             return pickle.load(f)
 
 
-def _report_epoch(config: dict[str, Any], metrics: dict[str, Any], state: dict[str, Any]) -> None:
-    """Checkpoint every epoch, so a retried or resumed trial continues where it stopped."""
+class _EpochReporter:
+    """The nets' on_epoch callback: reports every epoch (TensorBoard curves, progress) and
+    checkpoints once ``period_s`` seconds passed since the last checkpoint (0: every epoch),
+    so a retried or resumed trial continues from its last checkpoint."""
+
+    def __init__(self, config: dict[str, Any], *, period_s: float) -> None:
+        self.config, self.period_s = config, period_s
+        self.last_checkpoint = time.monotonic()
+        self.seconds = 0.0  # spent in reporting and checkpointing: the trial's Tune overhead
+        self.checkpoints = 0
+
+    def __call__(self, metrics: dict[str, Any], state: dict[str, Any]) -> None:
+        now = time.monotonic()
+        if now - self.last_checkpoint >= self.period_s:
+            _report_with_checkpoint(metrics, state)
+            self.last_checkpoint = time.monotonic()
+            self.checkpoints += 1
+        else:
+            tune.report(dict(metrics))
+        self.seconds += time.monotonic() - now
+        # Raised after the report, so a checkpoint of this epoch (if due) exists for the retry.
+        _maybe_inject_fault(self.config, int(metrics["epoch"]))
+
+
+def _report_with_checkpoint(metrics: dict[str, Any], state: dict[str, Any]) -> None:
     with tempfile.TemporaryDirectory() as folder:
         with open(Path(folder) / STATE_FILE, "wb") as f:
             pickle.dump(state, f, protocol=pickle.HIGHEST_PROTOCOL)
         tune.report(dict(metrics), checkpoint=tune.Checkpoint.from_directory(folder))
-    # Raised after the report, so the checkpoint of this epoch exists and the retry resumes.
-    _maybe_inject_fault(config, int(metrics["epoch"]))
 
 
 def _peak_rss_mb() -> float:
@@ -119,9 +140,10 @@ def _placement() -> dict[str, Any]:
             "hostname": socket.gethostname(), "pid": os.getpid()}
 
 
-def train_trial(config: dict[str, Any], *, data: FashionMNIST) -> None:
+def train_trial(config: dict[str, Any], *, data: FashionMNIST, checkpoint_period_s: float = 0.0) -> None:
     """Train and evaluate one combination. `data` arrives zero-copy and read-only from the
-    object store: only copies (the subset) are ever written."""
+    object store: only copies (the subset) are ever written. Nets checkpoint after an epoch
+    once ``checkpoint_period_s`` seconds (default 0: every epoch) passed since the last one."""
     trial_start = time.time()
     _maybe_inject_fault(config, 0)  # epoch 0: before training, so trees can be faulted too
     threads = _trial_cpus()
@@ -131,9 +153,9 @@ def train_trial(config: dict[str, Any], *, data: FashionMNIST) -> None:
                                damage_mode=config["damage_mode"], seed=config["seed"])
     model = build_model(config["model"], params=config.get("overrides") or None, threads=threads,
                         device=device, seed=config["seed"])
+    reporter = _EpochReporter(config, period_s=checkpoint_period_s)
     start = time.perf_counter()
-    info = model.fit(data.x_train[subset.indices], subset.labels,
-                     on_epoch=lambda m, s: _report_epoch(config, m, s),
+    info = model.fit(data.x_train[subset.indices], subset.labels, on_epoch=reporter,
                      resume_state=_restore_state())
     fit_seconds = time.perf_counter() - start
     scores = evaluate(data.y_test, model.predict_proba(data.x_test))
@@ -145,6 +167,8 @@ def train_trial(config: dict[str, Any], *, data: FashionMNIST) -> None:
         "n_val": int(info["n_val"]),
         "n_damaged": subset.n_damaged,
         "fit_seconds": fit_seconds,
+        "report_seconds": reporter.seconds,
+        "checkpoints": reporter.checkpoints,
         "device": device,
         "threads": threads,
         "torch_threads": torch.get_num_threads(),

@@ -9,7 +9,7 @@ Each prints one ``BENCH_JSON {...}`` line (see barrier.py).
 ``project`` trains with the project's own trainer (trainables.models.build_model(...).fit), with
 optional experiments applied at run time by this worker only (nothing in trainables/ is edited):
 --compile (torch.compile of the net), --no-channels-last, --no-foreach, --fp32-precision bf16
-(oneDNN bf16 fpmath), --mkldnn-off.
+(oneDNN bf16 fpmath), --mkldnn-off, --no-mallopt (glibc defaults), --blas-dense (MKL dense layers).
 
 ``plain`` is the loop pytorch/examples (mnist/main.py) writes: torchvision dataset + ToTensor +
 DataLoader(batch_size=128, shuffle=True), the same architecture (nn.Dropout, NCHW) and optimizer.
@@ -52,12 +52,11 @@ def run_project(args: argparse.Namespace) -> None:
     if args.fp32_precision:
         torch.backends.mkldnn.fp32_precision = args.fp32_precision
         extra["fp32_precision"] = torch.backends.mkldnn.fp32_precision
-    if args.mallopt:
-        # glibc: serve blocks < 32 MiB from the heap and never trim it, so freed activation
-        # buffers are reused instead of being unmapped and page-faulted in again every step
-        import ctypes
-        libc = ctypes.CDLL("libc.so.6")
-        extra["mallopt"] = [libc.mallopt(-3, 32 << 20), libc.mallopt(-1, 1 << 30)]  # MMAP_THRESHOLD, TRIM_THRESHOLD
+    if args.no_mallopt:
+        nets.TUNE_MALLOC = False  # glibc defaults: the trainer normally applies mallopt
+    if args.blas_dense:
+        nets.ONEDNN_DENSE = False  # dense layers through torch's BLAS (MKL) instead of oneDNN
+    extra["onednn_dense"], extra["tune_malloc"] = nets.ONEDNN_DENSE, nets.TUNE_MALLOC
     if args.compile:
         original = nets.TorchNetModel._build
 
@@ -224,7 +223,10 @@ def main() -> None:
     proj.add_argument("--no-foreach", action="store_true")
     proj.add_argument("--mkldnn-off", action="store_true")
     proj.add_argument("--fp32-precision", default=None, help="torch.backends.mkldnn.fp32_precision")
-    proj.add_argument("--mallopt", action="store_true", help="glibc mallopt: no mmap/trim below 32 MiB")
+    proj.add_argument("--no-mallopt", action="store_true",
+                      help="skip the trainer's glibc mallopt (trainables.allocator): glibc defaults")
+    proj.add_argument("--blas-dense", action="store_true",
+                      help="dense layers through torch's BLAS (MKL) instead of oneDNN")
     sub.choices["plain"].add_argument("--root", required=True, help="torchvision root")
     g = sub.add_parser("gemm")
     g.add_argument("--threads", type=int, default=1)
