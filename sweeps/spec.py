@@ -33,8 +33,8 @@ RESOURCE_KEYS = ("cpu", "gpu")
 DEFAULT_SEEDS = (0,)
 # A net trial checkpoints after an epoch once this many seconds passed since its last
 # checkpoint (0 = after every epoch). Each checkpoint costs a state copy, a pickle and Tune
-# persisting it: per epoch that made the laptop sweep's cnn and dnn trials ~20 % and ~85 %
-# slower (benchmarks/README.md); a failure now costs at most this much repeated training.
+# persisting it: per epoch, the laptop sweep's dnn trials took 37.3 s in all instead of 22.4 s
+# (benchmarks/README.md); a failure now costs at most this much repeated training.
 DEFAULT_CHECKPOINT_PERIOD_S = 30.0
 SPEC_PACKAGE = "sweeps.specs"
 
