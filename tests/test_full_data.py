@@ -16,15 +16,35 @@ import pytest
 TALK_FULL_DATA_ACC = {"rf": 0.87, "xgb": 0.90, "dnn": 0.88, "cnn": 0.92}
 TOLERANCE = 0.015
 TIMEOUT_S = 45 * 60
+# The dnn's full-data accuracy moves by about +-0.01 between seeds (0.8646, 0.8834, 0.8876 for
+# seeds 0-2 on 2026-11-29), so it is compared as a 3-seed mean; it costs ~1 min more.
+DNN_SEEDS_SPEC = """\
+name: dnn_seeds
+model: [dnn]
+sample_frac: [1.0]
+damage_frac: [0.0]
+damage_mode: [none]
+seeds: [0, 1, 2]
+"""
+
+
+def _sweep(spec: str, storage) -> pd.DataFrame:
+    proc = subprocess.run([sys.executable, "-m", "sweeps.cli", "sweep", spec, "--storage", str(storage),
+                           "--no-dashboard", "--no-report"], capture_output=True, text=True, timeout=TIMEOUT_S,
+                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    name = "full_data" if spec == "full_data" else "dnn_seeds"
+    return pd.read_parquet(storage / name / "results.parquet")
 
 
 @pytest.mark.slow
 def test_full_data_accuracy_matches_the_talk(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "sweeps.cli", "sweep", "full_data", "--storage", str(tmp_path),
-                           "--no-dashboard", "--no-report"], capture_output=True, text=True, timeout=TIMEOUT_S,
-                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    df = pd.read_parquet(tmp_path / "full_data" / "results.parquet").set_index("model")
+    df = _sweep("full_data", tmp_path).set_index("model")
+    spec_path = tmp_path / "dnn_seeds.yaml"
+    spec_path.write_text(DNN_SEEDS_SPEC)
+    dnn = _sweep(str(spec_path), tmp_path)
+    assert len(dnn) == 3 and (dnn["status"] == "TERMINATED").all()
+    acc = {**df["acc"].to_dict(), "dnn": float(dnn["acc"].mean())}
     for model, talk in TALK_FULL_DATA_ACC.items():
-        assert abs(df.loc[model, "acc"] - talk) <= TOLERANCE, (model, df.loc[model, "acc"], talk)
+        assert abs(acc[model] - talk) <= TOLERANCE, (model, acc[model], talk)
     assert (df["n_train"] + df["n_val"] == 60000).all()
