@@ -43,7 +43,7 @@ OPTIMIZER_FOREACH = True
 STATE_FORMAT = 1  # bump when the resume-state layout changes
 # Dense layers through oneDNN instead of torch's default BLAS (MKL) on x86 CPUs: MKL's sgemm
 # runs at ~100 GFLOP/s per core on the AMD development machine, oneDNN's matmul at ~180-220
-# (benchmarks/README.md, "dense layers"). Same fp32 math, only the summation order differs.
+# (benchmarks/README.md, "What changed in the trainers"). Same fp32 math, only the summation order differs.
 ONEDNN_DENSE = (platform.machine().lower() in ("x86_64", "amd64")
                 and torch.backends.mkldnn.is_available()
                 and hasattr(torch.ops.mkldnn, "_linear_pointwise"))
@@ -70,9 +70,9 @@ class KerasDropout(nn.Module):
         return f"rate={self.rate}"
 
 
-def _onednn_matmul(a: torch.Tensor, b_t: torch.Tensor) -> torch.Tensor:
-    """a @ b_t.T by oneDNN: a (m, k), b_t (n, k), any strides; returns (m, n)."""
-    return torch.ops.mkldnn._linear_pointwise(a, b_t, None, "none", [], "")
+def _onednn_matmul(a: torch.Tensor, b_t: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """a @ b_t.T (+ bias) by oneDNN: a (m, k), b_t (n, k), any strides, bias (n,); returns (m, n)."""
+    return torch.ops.mkldnn._linear_pointwise(a, b_t, bias, "none", [], "")
 
 
 class _OneDNNLinearFn(torch.autograd.Function):
@@ -84,7 +84,7 @@ class _OneDNNLinearFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(x, weight)
-        return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
+        return _onednn_matmul(x, weight, bias)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
