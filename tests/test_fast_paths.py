@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 import trainables.models.nets as nets
-from trainables.allocator import keep_freed_memory
+from trainables.allocator import GLIBC_TUNABLES_ENV, keep_freed_memory, worker_glibc_tunables
 
 
 @pytest.mark.parametrize("n_in, n_out, input_grad", [(784, 256, False), (256, 128, True),
@@ -102,3 +103,67 @@ def test_keep_freed_memory_stops_page_faults_on_reallocation():
     assert (default_applied, tuned_applied) == ("None", "True")
     assert default_faults > 5000, default_faults  # the problem being fixed: ~10k faults
     assert tuned_faults < default_faults / 10, (tuned_faults, default_faults)
+
+
+# Tune trains in a worker thread. Four 20 MiB blocks overflow a 64 MiB per-thread heap: glibc
+# unmaps the emptied heap whatever the trim threshold, and the pages fault in again next round.
+_THREAD_REALLOC_SCRIPT = """
+import resource, threading
+import numpy as np
+from trainables.allocator import keep_freed_memory
+keep_freed_memory()
+faults = []
+def work():
+    def round_():
+        blocks = [np.ones(20 * 1024 * 1024 // 8) for _ in range(4)]
+        del blocks
+    round_()
+    before = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
+    for _ in range(20):
+        round_()
+    faults.append(resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - before)
+thread = threading.Thread(target=work)
+thread.start()
+thread.join()
+print(faults[0])
+"""
+
+
+def _thread_realloc_faults(glibc_tunables: str) -> int:
+    env = {k: v for k, v in os.environ.items() if k != GLIBC_TUNABLES_ENV}
+    if glibc_tunables:
+        env[GLIBC_TUNABLES_ENV] = glibc_tunables
+    out = subprocess.run([sys.executable, "-c", _THREAD_REALLOC_SCRIPT], capture_output=True, text=True,
+                         check=True, env=env, cwd=Path(__file__).resolve().parents[1]).stdout
+    return int(out)
+
+
+def test_worker_glibc_tunables_stop_page_faults_in_a_training_thread():
+    if not sys.platform.startswith("linux"):  # GLIBC_TUNABLES is glibc's: elsewhere ignored
+        assert keep_freed_memory() is False
+        return
+    default_faults = _thread_realloc_faults("")
+    worker_faults = _thread_realloc_faults(worker_glibc_tunables())
+    assert default_faults > 5000, default_faults  # the problem being fixed: ~10k faults
+    assert worker_faults < default_faults / 10, (worker_faults, default_faults)
+
+
+@pytest.mark.parametrize("existing, expected", [
+    (None, "glibc.malloc.arena_max=1"),
+    ("", "glibc.malloc.arena_max=1"),
+    ("glibc.malloc.hugetlb=1", "glibc.malloc.hugetlb=1:glibc.malloc.arena_max=1"),
+    ("glibc.malloc.arena_max=4", "glibc.malloc.arena_max=4"),  # the user's own setting wins
+    ("glibc.malloc.tcache_count=0:glibc.malloc.arena_max=2", "glibc.malloc.tcache_count=0:glibc.malloc.arena_max=2"),
+])
+def test_worker_glibc_tunables_keeps_what_is_set(existing, expected):
+    assert worker_glibc_tunables(existing) == expected
+
+
+def test_sweep_workers_get_the_glibc_tunables(monkeypatch):
+    from sweeps.runner import _runtime_env
+
+    monkeypatch.setenv(GLIBC_TUNABLES_ENV, "glibc.malloc.hugetlb=1")
+    monkeypatch.setenv("DATAVSMATH_FAULT", "model=rf,epoch=0")
+    env = _runtime_env()["env_vars"]
+    assert env[GLIBC_TUNABLES_ENV] == "glibc.malloc.hugetlb=1:glibc.malloc.arena_max=1"
+    assert env["DATAVSMATH_FAULT"] == "model=rf,epoch=0"

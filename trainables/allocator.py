@@ -6,6 +6,13 @@ and unmapped, or trimmed off the heap top, and their pages are faulted in (and z
 the kernel) again on the next step: 100k-200k minor page faults per 6,000-row epoch, 5-15 % of
 the cnn's time on the 2-core development machine (benchmarks/README.md, "allocator").
 Keeping blocks up to 32 MiB on the heap and not trimming it removes the faults.
+
+The trim threshold only governs glibc's main arena. A thread other than the main one (Tune
+runs function trainables in one) allocates from a per-thread arena made of 64 MiB heaps, and
+glibc unmaps such a heap whenever it becomes empty, whatever the threshold: the faults come
+back (~500k per 12,000-row cnn epoch in a Tune trial, 10-15 % of its time). Only the
+environment at process start can cap the arenas, so the sweep starts its workers with
+`worker_glibc_tunables()` in GLIBC_TUNABLES: one arena, the main one, for every thread.
 """
 
 from __future__ import annotations
@@ -21,6 +28,11 @@ M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD_BYTES = 32 * 1024 * 1024
 # Freed memory kept at the top of the heap before it is returned to the OS.
 TRIM_THRESHOLD_BYTES = 1024 * 1024 * 1024
+
+# glibc reads GLIBC_TUNABLES once, at process start; other C libraries ignore it.
+GLIBC_TUNABLES_ENV = "GLIBC_TUNABLES"
+ARENA_MAX_TUNABLE = "glibc.malloc.arena_max"
+WORKER_ARENA_MAX = 1
 
 _applied: bool | None = None
 
@@ -49,3 +61,15 @@ def _mallopt_settings() -> bool:
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and bool(
         mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))
+
+
+def worker_glibc_tunables(existing: str | None = None) -> str:
+    """GLIBC_TUNABLES for a training worker: `existing` plus `glibc.malloc.arena_max=1`.
+
+    `existing` is the colon-separated value already set (e.g. the driver's), kept as is; an
+    arena_max the user set there wins. Returns the value to put in the worker's environment.
+    """
+    items = [item for item in (existing or "").split(":") if item]
+    if not any(item.split("=", 1)[0] == ARENA_MAX_TUNABLE for item in items):
+        items.append(f"{ARENA_MAX_TUNABLE}={WORKER_ARENA_MAX}")
+    return ":".join(items)

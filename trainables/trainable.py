@@ -23,18 +23,11 @@ from ray import tune
 from trainables.damage import make_training_set
 from trainables.data import FashionMNIST
 from trainables.device import gpu_memory_fraction, pick_device
+from trainables.faults import FAULT_ENV, FAULT_MARKER, InjectedFault, fault_spec
 from trainables.metrics import evaluate
 from trainables.models import build_model
 
 STATE_FILE = "state.pkl"
-# Test-only fault injection (documented in README): "KEY=VALUE,...,epoch=E[,always]" makes the
-# trial whose config matches every KEY=VALUE raise at epoch E, once (or on every attempt).
-FAULT_ENV = "DATAVSMATH_FAULT"
-FAULT_MARKER = "fault_injected"
-
-
-class InjectedFault(RuntimeError):
-    """Raised by the test-only fault injection."""
 
 
 def _trial_cpus() -> int:
@@ -61,26 +54,8 @@ def _choose_device(config: dict[str, Any]) -> str:
     return device
 
 
-def _fault_spec(config: dict[str, Any]) -> tuple[int, bool] | None:
-    """(epoch, always) if DATAVSMATH_FAULT targets this trial's config, else None."""
-    raw = os.environ.get(FAULT_ENV, "")
-    if not raw:
-        return None
-    fields = dict(part.split("=", 1) if "=" in part else (part, "1") for part in raw.split(","))
-    epoch, always = int(fields.pop("epoch", 1)), fields.pop("always", None) is not None
-    matches = all(str(config.get(k)) == v or _same_number(config.get(k), v) for k, v in fields.items())
-    return (epoch, always) if matches else None
-
-
-def _same_number(value: Any, text: str) -> bool:
-    try:
-        return float(value) == float(text)
-    except (TypeError, ValueError):
-        return False
-
-
 def _maybe_inject_fault(config: dict[str, Any], epoch: int) -> None:
-    spec = _fault_spec(config)
+    spec = fault_spec(config, os.environ.get(FAULT_ENV, ""))
     if spec is None or spec[0] != epoch:
         return
     marker = Path(tune.get_context().get_trial_dir()) / FAULT_MARKER
