@@ -13,11 +13,14 @@ from typing import Any, Mapping
 N_TRAIN_TOTAL = 60_000
 VALIDATION_SPLIT = 0.2  # nets hold out the last 20 % (Keras validation_split)
 # seconds per (training sample x pass): pass = epoch (nets), round (xgb), tree (rf)
-# Calibrated on the full_data sweep (2026-11-29, 1 thread per trial, 2-core machine):
-# cnn 592 s / (48k x 12), dnn 29 s / (48k x 30), xgb 427 s / (60k x 150), rf 14 s / (60k x 25).
-SECONDS_PER_SAMPLE_PASS = {"cnn": 1.0e-3, "dnn": 2.0e-5, "xgb": 4.7e-5, "rf": 1.0e-5}
-# fixed seconds per trial: scoring the 10k test set, model setup
-SECONDS_FIXED = {"cnn": 4.0, "dnn": 0.3, "xgb": 0.5, "rf": 0.3}
+# Calibrated on the full_data sweep with the session-2 trainers (full_data_2, 2026-11-29, 1
+# thread per trial, two at a time, 2-core machine): cnn 389 s / (48k x 12), dnn 21 s / (48k x
+# 30), xgb 215 s / (60k x 150), rf 13 s / (60k x 25). (First trainers: 1.0e-3, 2.0e-5, 4.7e-5,
+# 1.0e-5.) Small trials cost more per sample-pass (`bench_sweep.py --calibrate` at 2-10 % of
+# the data: 5.7e-4, 1.2e-5, 3.8e-5, 6.7e-6); the big trials are the ones whose order matters.
+SECONDS_PER_SAMPLE_PASS = {"cnn": 6.8e-4, "dnn": 1.5e-5, "xgb": 2.4e-5, "rf": 8.9e-6}
+# fixed seconds per trial (scoring the 10k test set, model setup): `bench_sweep.py --calibrate`
+SECONDS_FIXED = {"cnn": 1.5, "dnn": 0.1, "xgb": 1.5, "rf": 0.0}
 PASS_PARAM = {"cnn": "epochs", "dnn": "epochs", "xgb": "num_boost_round", "rf": "n_estimators"}
 
 
