@@ -228,7 +228,8 @@ def _runtime_env() -> dict[str, Any]:
 
     Tune trains in a thread of the worker, and glibc's per-thread arenas give freed memory back
     to the OS on every cnn step (trainables/allocator.py): capped to the main arena, two cnn
-    trials side by side run 10-15 % faster here (benchmarks/README.md, "malloc arenas").
+    trials side by side ran up to 10 % faster here, and workers' peak RSS fell from 2.8 to
+    1.5 GB in the laptop sweep (benchmarks/README.md, bench_sweep, "What was fixed").
     """
     from trainables.allocator import GLIBC_TUNABLES_ENV, worker_glibc_tunables
     from trainables.faults import FAULT_ENV
@@ -344,7 +345,7 @@ def run_sweep(spec: Spec, *, options: SweepOptions, log: Callable[[str], None] =
     data_root = find_data_root(options.data_dir, download=options.download)  # checksums, no torch
     trials = cost.longest_first(expand_trials(spec), overrides=spec.overrides)
     # Once per sweep, in the driver; trials share it. Read (and torch imported) in a thread
-    # while ray.init starts Ray's processes: ~3 s of the command's fixed cost on 2 cores.
+    # while ray.init starts Ray's processes: ~1.5 s less fixed cost on 2 cores.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="datavsmath-data") as pool:
         data_future = pool.submit(_import_and_read, data_root)
         urls = _init_ray(options)

@@ -10,7 +10,7 @@ Keeping blocks up to 32 MiB on the heap and not trimming it removes the faults.
 The trim threshold only governs glibc's main arena. A thread other than the main one (Tune
 runs function trainables in one) allocates from a per-thread arena made of 64 MiB heaps, and
 glibc unmaps such a heap whenever it becomes empty, whatever the threshold: the faults come
-back (~500k per 12,000-row cnn epoch in a Tune trial, 10-15 % of its time). Only the
+back (230k-590k per 12,000-row cnn epoch in a Tune trial, 5-15 % of its time). Only the
 environment at process start can cap the arenas, so the sweep starts its workers with
 `worker_glibc_tunables()` in GLIBC_TUNABLES: one arena, the main one, for every thread.
 """
