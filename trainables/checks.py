@@ -1,0 +1,97 @@
+"""One vocabulary for checking values, with one message style, in the way of scikit-learn's
+`Interval`: ``damage_frac must be in [0, 1], got 1.3``.
+
+Every range or choice check of the project (specs, damage, model parameters, CLI flags)
+goes through these, so a message always names the field, what is allowed and what it got.
+Errors are ValueError; callers that own a more specific error type wrap them.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+
+# Echoed values are cut to this many characters, so a huge value never floods a terminal.
+ECHO_LIMIT = 80
+
+
+def echo(value: Any, *, limit: int = ECHO_LIMIT) -> str:
+    """repr(value), cut to `limit` characters with "..." when longer."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def is_number(value: Any) -> bool:
+    """A finite int or float that is not a bool."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def is_integer(value: Any) -> bool:
+    """An int that is not a bool (numpy integers included)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A range of numbers: [low, high], with each end closed or open; None is unbounded.
+
+    >>> Interval(0, 1, closed="right")      # (0, 1]
+    """
+
+    low: float | None
+    high: float | None
+    closed: str = "both"  # "both", "left", "right" or "neither"
+
+    def __contains__(self, value: float) -> bool:
+        low_ok = self.low is None or (value >= self.low if self.closed in ("both", "left") else value > self.low)
+        high_ok = self.high is None or (value <= self.high if self.closed in ("both", "right") else value < self.high)
+        return bool(low_ok and high_ok)
+
+    def __str__(self) -> str:
+        left = "[" if self.closed in ("both", "left") and self.low is not None else "("
+        right = "]" if self.closed in ("both", "right") and self.high is not None else ")"
+        low = "-inf" if self.low is None else f"{self.low:g}"
+        high = "inf" if self.high is None else f"{self.high:g}"
+        return f"{left}{low}, {high}{right}"
+
+
+UNIT = Interval(0, 1)                                   # [0, 1]
+UNIT_OPEN_LEFT = Interval(0, 1, closed="right")         # (0, 1]
+UNIT_OPEN_RIGHT = Interval(0, 1, closed="left")         # [0, 1)
+UNIT_OPEN = Interval(0, 1, closed="neither")            # (0, 1)
+POSITIVE = Interval(0, None, closed="neither")          # (0, inf)
+NON_NEGATIVE = Interval(0, None, closed="left")         # [0, inf)
+AT_LEAST_ONE = Interval(1, None, closed="left")         # [1, inf)
+
+
+def check_number(name: str, value: Any, interval: Interval) -> float:
+    """`value` as a float if it is a finite number in `interval`; else ValueError
+    "NAME must be a number in I, got V" or "NAME must be in I, got V"."""
+    if not is_number(value):
+        raise ValueError(f"{name} must be a number in {interval}, got {echo(value)}")
+    if value not in interval:
+        raise ValueError(f"{name} must be in {interval}, got {value:g}")
+    return float(value)
+
+
+def check_int(name: str, value: Any, interval: Interval) -> int:
+    """`value` as an int if it is an integer (not a bool) in `interval`; else ValueError."""
+    if not is_integer(value):
+        raise ValueError(f"{name} must be an integer in {interval}, got {echo(value)}")
+    if value not in interval:
+        raise ValueError(f"{name} must be in {interval}, got {value}")
+    return int(value)
+
+
+def check_choice(name: str, value: Any, choices: Collection[Any]) -> Any:
+    """`value` if it is one of `choices`; else ValueError "NAME must be one of [...], got V"."""
+    try:
+        ok = value in choices
+    except TypeError:  # an unhashable value (a list or a mapping) is never a choice
+        ok = False
+    if not ok:
+        raise ValueError(f"{name} must be one of {list(choices)}, got {echo(value)}")
+    return value
