@@ -12,8 +12,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.schema import (DAMAGE_MODES, DAMAGED_MODES, FINISHED, GRID_AXES, METRICS, MODEL_ORDER, N_CLASSES,
-                             frac_key)
+from analysis.schema import DATASET, FINISHED, METRICS, frac_key
+from sweeps.spec import GRID_AXES
+from trainables.damage import DAMAGE_MODES, DAMAGED_MODES, damage_labels
+from trainables.models import MODEL_NAMES as MODEL_ORDER  # the talk's order of models
 
 BANDS = ("minmax", "ci95")
 CI_LEVEL = 0.95
@@ -186,27 +188,25 @@ def drilldown_trials(df: pd.DataFrame, *, metric: str = "acc") -> pd.DataFrame:
 
 def label_damage_counts(labels: np.ndarray, *, true_label: int = DEMO_TRUE_LABEL,
                         damage_frac: float = DEMO_DAMAGE_FRAC, seed: int = 0,
-                        damage_modes: Sequence[str] = DAMAGED_MODES,
-                        damage_fn: Callable[..., tuple[np.ndarray, np.ndarray]] | None = None) -> pd.DataFrame:
-    """How the training samples of one true label are labelled after damage.
+                        damage_modes: Sequence[str] = DAMAGED_MODES) -> pd.DataFrame:
+    """How the training samples of one true label are labelled after the sweep's own damage
+    (trainables.damage.damage_labels).
 
-    labels: int (n,) in [0, 9], e.g. trainables.data.load_fashion_mnist().y_train.
-    true_label: 0..9 (default 5, as in the talk); damage_frac in [0, 1] (default 0.3).
-    damage_fn: the damage function (default trainables.damage.damage_labels, with its
-        signature (labels, *, damage_frac, damage_mode, seed) -> (new_labels, mask)).
-    Returns rows damage_mode, label (0..9), count: 10 rows per mode, zeros included.
+    labels: int (n,) in [0, K), e.g. the dataset's y_train; K is the dataset's class count.
+    true_label: 0..K-1 (default 5, as in the talk); damage_frac in [0, 1] (default 0.3).
+    Returns rows damage_mode, label (0..K-1), count: K rows per mode, zeros included.
     """
-    if not 0 <= true_label < N_CLASSES:
-        raise ValueError(f"true_label must be in 0..{N_CLASSES - 1}, got {true_label}")
-    if damage_fn is None:
-        from trainables.damage import damage_labels as damage_fn  # the sweep's own damage
+    n_classes = DATASET.n_classes
+    if not 0 <= true_label < n_classes:
+        raise ValueError(f"true_label must be in 0..{n_classes - 1}, got {true_label}")
     labels = np.asarray(labels)
     of_label = labels == true_label
     frames = []
     for mode in damage_modes:
-        new_labels, _ = damage_fn(labels, damage_frac=damage_frac, damage_mode=mode, seed=seed)
-        counts = np.bincount(new_labels[of_label], minlength=N_CLASSES)
-        frames.append(pd.DataFrame({"damage_mode": mode, "label": np.arange(N_CLASSES), "count": counts}))
+        new_labels, _ = damage_labels(labels, n_classes=n_classes, damage_frac=damage_frac, damage_mode=mode,
+                                      seed=seed)
+        counts = np.bincount(new_labels[of_label], minlength=n_classes)
+        frames.append(pd.DataFrame({"damage_mode": mode, "label": np.arange(n_classes), "count": counts}))
     return pd.concat(frames, ignore_index=True)
 
 

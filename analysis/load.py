@@ -9,7 +9,6 @@ keep their row, with status MISSING or ERROR, so they are counted, never dropped
 from __future__ import annotations
 
 import io
-import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -20,14 +19,12 @@ import pandas as pd
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from analysis.schema import (AXES, FAILED, FINISHED, MISSING, SEED_COLUMNS, STATUSES, normalize, num_obs,
-                             trial_key)
-from analysis.tune_files import (ERROR_FILE, SPEC_FILE, TrialFolder, TrialState, error_summary,
-                                 file_type, is_uri, open_location, read_experiment_state, read_text,
-                                 read_trial_folders)
-
-RESULTS_PARQUET = "results.parquet"
-RESULTS_CSV = "results.csv"
+from analysis.schema import (FAILED, FINISHED, MISSING, RESULTS_CSV, RESULTS_PARQUET, SEED_COLUMNS, STATUSES,
+                             normalize, num_obs, trial_key)
+from analysis.tune_files import (ERROR_FILE, TrialFolder, TrialState, error_summary, read_experiment_state,
+                                 read_text, read_trial_folders)
+from sweeps.spec import AXES, SPEC_FILE, expand_trials, read_stored_spec, stored_spec_text
+from trainables.storage import file_type, open_location
 # Metrics and facts copied from a finished trial's last result line into the tidy row.
 FINAL_FIELDS = ("acc", "auc", "val_acc", "n_train", "n_val", "n_damaged", "fit_seconds",
                 "report_seconds", "checkpoints", "device", "peak_rss_mb", "confusion")
@@ -39,24 +36,12 @@ _WAITING = {"PENDING", "PAUSED"}
 # --- experiment directory -------------------------------------------------------------
 
 def expected_trials_from_spec(exp_dir: str | Path) -> list[dict[str, Any]]:
-    """The trials spec.yaml asks for, via sweeps.spec (load_spec + expand_trials).
+    """The trials the experiment's stored spec asks for (sweeps.spec.expand_trials).
 
     Returns dicts with model, sample_frac, damage_frac, damage_mode, seed.
     Raises FileNotFoundError when the directory has no spec.yaml.
     """
-    from sweeps.spec import expand_trials, load_spec  # the spec's owner; no ray in there
-
-    fs, root = open_location(exp_dir)
-    spec_path = f"{root}/{SPEC_FILE}"
-    if file_type(fs, spec_path) != pafs.FileType.File:
-        raise FileNotFoundError(f"exp_dir {exp_dir} has no {SPEC_FILE}; it is needed to know the expected trials")
-    if not is_uri(exp_dir):
-        return expand_trials(load_spec(Path(spec_path)))
-    # load_spec reads local files only: copy the remote spec.yaml into a temporary folder.
-    with tempfile.TemporaryDirectory() as tmp:
-        local = Path(tmp, SPEC_FILE)
-        local.write_text(read_text(fs, spec_path))
-        return expand_trials(load_spec(local))
+    return expand_trials(read_stored_spec(str(exp_dir)))
 
 
 def results_from_experiment(exp_dir: str | Path, *,
@@ -250,7 +235,7 @@ def read_seed_csv(path: str | Path, *, frac_axis: str = "sample_frac",
         for undamaged rows, and an error if any row is damaged (the file cannot tell
         random from constant damage).
     seed: the file's seed column, else 0.
-    n_train: round(sample_frac * 60000).
+    n_train: round(sample_frac * the training-set size of the dataset).
     """
     fs, p = open_location(path)
     return seed_frame_to_tidy(pd.read_csv(io.StringIO(read_text(fs, p))), frac_axis=frac_axis,
@@ -313,9 +298,9 @@ def find_spec_text(results: str | Path) -> str | None:
     """spec.yaml's text for a results path: inside an experiment directory, or next to a
     results file; None when there is none."""
     fs, p = open_location(results)
-    folder = p if file_type(fs, p) == pafs.FileType.Directory else p.rsplit("/", 1)[0]
-    spec_path = f"{folder}/{SPEC_FILE}"
-    return read_text(fs, spec_path) if file_type(fs, spec_path) == pafs.FileType.File else None
+    if file_type(fs, p) == pafs.FileType.Directory:
+        return stored_spec_text(str(results))
+    return stored_spec_text(str(results).rsplit("/", 1)[0] if "/" in str(results) else ".")
 
 
 # --- summary -------------------------------------------------------------------------

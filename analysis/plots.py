@@ -17,7 +17,8 @@ from plotly.colors import qualitative, sample_colorscale
 from plotly.subplots import make_subplots
 
 from analysis.aggregate import REFERENCE_SOURCE, RUN_SOURCE
-from analysis.schema import METRICS, MODEL_ORDER, N_CLASSES
+from analysis.schema import DATASET, METRICS
+from trainables.models import MODEL_NAMES as MODEL_ORDER  # the talk's order of models
 
 METRIC_TITLES = {"acc": "Accuracy", "auc": "AUC (one-vs-rest)"}
 MODE_TITLES = {"random": "Random Bias", "constant": "Constant Bias", "none": "No Bias"}
@@ -225,7 +226,7 @@ def plot_confusion(trials: pd.DataFrame, *, class_names: Sequence[str] | None = 
     (aggregate.drilldown_trials); hover shows the trial's model, fractions, seed, n_train
     and metrics."""
     fig = go.Figure()
-    labels = [f"{i}" if class_names is None else f"{i} {class_names[i]}" for i in range(N_CLASSES)]
+    labels = [f"{i}" if class_names is None else f"{i} {class_names[i]}" for i in range(DATASET.n_classes)]
     for i, (_, trial) in enumerate(trials.iterrows()):
         facts = (f"{trial['model']} · sample_frac {trial['sample_frac']:g} · damage_frac {trial['damage_frac']:g}"
                  f" ({trial['damage_mode']}) · seed {trial['seed']} · n_train {trial['n_train']}"

@@ -7,10 +7,8 @@ opens offline; figures whose axis was not swept are listed with the reason inste
 
 from __future__ import annotations
 
-import argparse
 import html
 import os
-import sys
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,8 +24,11 @@ from plotly.offline import get_plotlyjs
 
 from analysis import aggregate, plots, tables
 from analysis.load import FRAC_AXES, find_spec_text, load_results, summarize
-from analysis.schema import DAMAGE_MODES, DAMAGED_MODES, GRID_AXES, METRICS
-from analysis.tune_files import is_uri, open_location
+from analysis.schema import METRICS
+from sweeps.spec import AXES
+from trainables.damage import DAMAGED_MODES
+from trainables.data import load_fashion_mnist
+from trainables.storage import is_uri, open_location
 
 REPORT_NAME = "report.html"
 # kaleido (PNG export) drives a Chrome; Debian's Chromium is used when none is configured.
@@ -158,8 +159,6 @@ def economics_items(table_list: list[Item]) -> list[Item]:
 def _training_labels() -> tuple[np.ndarray | None, str]:
     """Fashion-MNIST's training labels via trainables.data, or the reason they are unavailable."""
     try:
-        from trainables.data import load_fashion_mnist
-
         return load_fashion_mnist().y_train, ""
     except (ImportError, OSError, ValueError) as exc:
         return None, f"the training labels could not be loaded ({type(exc).__name__}: {exc})"
@@ -269,7 +268,7 @@ def _header(df: pd.DataFrame, *, name: str, results: str, spec_text: str | None,
     duration = summary["duration_s"]
     span = (f"{summary['start_time']} → {summary['end_time']} ({duration / 60:.1f} min)"
             if duration is not None else "unknown (no trial times recorded)")
-    axes = "".join(f"<dt>{a}</dt><dd>{html.escape(_values_text(df, a))}</dd>" for a in (*GRID_AXES, "seed"))
+    axes = "".join(f"<dt>{a}</dt><dd>{html.escape(_values_text(df, a))}</dd>" for a in AXES)
     facts = (f"<dl class=\"facts\"><dt>results</dt><dd>{html.escape(results)}</dd>"
              f"<dt>trials</dt><dd>{summary['n_trials']} ({counts})</dd>"
              f"<dt>failures</dt><dd>{summary['n_failed']} errored, {summary['n_missing']} missing, "
@@ -405,32 +404,3 @@ def write_report(results: str | Path, *, out: Path | None = None,
     if png:
         write_pngs(items, out=out)
     return out
-
-
-# --- command line ----------------------------------------------------------------------
-
-def add_report_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """The arguments of `datavsmath report RESULTS [--out report.html] [--reference seed.csv] [--png]`."""
-    parser.add_argument("results", help="experiment directory (local or URI), results.parquet/.csv, or a talk CSV")
-    parser.add_argument("--out", type=Path, default=None, help="HTML file to write (default: report.html "
-                        "in the experiment directory, or next to the results file)")
-    parser.add_argument("--reference", action="append", default=None, metavar="CSV",
-                        help="results to draw as a reference series, e.g. the talk's CSV (repeatable)")
-    parser.add_argument("--reference-frac", choices=FRAC_AXES, default="sample_frac",
-                        help="the axis of a talk CSV's `frac` column (default sample_frac)")
-    parser.add_argument("--reference-damage-mode", choices=DAMAGE_MODES, default=None,
-                        help="damage mode of a talk CSV without a damage_mode column")
-    parser.add_argument("--png", action="store_true", help="also write one PNG per figure (kaleido + Chromium)")
-    return parser
-
-
-def run_report_command(args: argparse.Namespace) -> int:
-    """Run `datavsmath report` from parsed arguments; prints the report path. Returns 0, or 2 on error."""
-    try:
-        path = write_report(args.results, out=args.out, reference=args.reference, png=args.png,
-                            reference_frac_axis=args.reference_frac, reference_damage_mode=args.reference_damage_mode)
-    except (FileNotFoundError, ValueError, RuntimeError) as exc:
-        print(f"datavsmath report: error: {exc}", file=sys.stderr)
-        return 2
-    print(path)
-    return 0

@@ -12,23 +12,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-# The sweep axes, in the order used for sorting and grouping.
-GRID_AXES = ("model", "sample_frac", "damage_frac", "damage_mode")
-AXES = (*GRID_AXES, "seed")
+from sweeps.spec import AXES
+from trainables.data import FASHION_MNIST
+
 METRICS = ("acc", "auc")
-DAMAGE_MODES = ("none", "random", "constant")
-DAMAGED_MODES = ("random", "constant")
-# Display order of models, as in the talk; models not listed here are drawn after these.
-MODEL_ORDER = ("rf", "xgb", "dnn", "cnn")
 
 FINISHED = "TERMINATED"
 FAILED = "ERROR"
 MISSING = "MISSING"
 STATUSES = (FINISHED, FAILED, "RUNNING", "PENDING", MISSING)
 
-# Fashion-MNIST's training set: num_obs = sample_frac * N_TRAIN_TOTAL, as in the talk.
-N_TRAIN_TOTAL = 60_000
-N_CLASSES = 10
+# The dataset the experiments run on; its facts (training-set size, classes) are its own.
+DATASET = FASHION_MNIST
+# The files written beside an experiment (analysis.results).
+RESULTS_PARQUET = "results.parquet"
+RESULTS_CSV = "results.csv"
+SEED_RESULTS_CSV = "seed_results.csv"
 
 COLUMN_DTYPES: dict[str, Any] = {
     "trial_id": "str",
@@ -70,13 +69,14 @@ def frac_key(value: float) -> float:
 
 
 def trial_key(model: str, sample_frac: float, damage_frac: float, damage_mode: str, seed: int) -> tuple:
-    """The identity of one trial: its four axis values and its seed."""
+    """The identity of one trial: its values of the spec's AXES, fractions rounded."""
     return (str(model), frac_key(sample_frac), frac_key(damage_frac), str(damage_mode), int(seed))
 
 
 def num_obs(sample_frac: Any) -> np.ndarray:
-    """Observations for sample fractions, as in the talk: sample_frac * 60000, rounded."""
-    return np.rint(np.asarray(sample_frac, dtype=float) * N_TRAIN_TOTAL)
+    """Observations for sample fractions, as in the talk: sample_frac * the dataset's
+    training-set size, rounded."""
+    return np.rint(np.asarray(sample_frac, dtype=float) * DATASET.n_train)
 
 
 def confusion_to_list(value: Any) -> list[list[int]] | None:

@@ -1,26 +1,30 @@
-"""`datavsmath status`: where a running or finished sweep stands, from its files alone."""
+"""`datavsmath status`: where a running or finished sweep stands, from its files alone.
+
+The ETA needs a cost model, which belongs to the runner: the caller passes one in as
+`cost`, a function from a trial (a dict of the AXES) to its estimated seconds.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from analysis.load import load_results, summarize
+from sweeps.spec import AXES
 
 METRIC = "acc"
-AXES = ("model", "sample_frac", "damage_frac", "damage_mode", "seed")
+CostFn = Callable[[Mapping[str, Any]], float]
 
 
-def _estimated_cost(rows: pd.DataFrame) -> float:
-    """Single-thread seconds the cost model predicts for these trials (0 for none)."""
-    from sweeps.cost import estimate_seconds
-
-    return float(sum(estimate_seconds(r) for r in rows[list(AXES)].to_dict("records")))
+def _estimated_cost(rows: pd.DataFrame, cost: CostFn) -> float:
+    """Seconds the cost model predicts for these trials (0 for none)."""
+    return float(sum(cost(r) for r in rows[list(AXES)].to_dict("records")))
 
 
-def eta_seconds(df: pd.DataFrame, *, now: pd.Timestamp | None = None) -> float | None:
+def eta_seconds(df: pd.DataFrame, *, cost: CostFn, now: pd.Timestamp | None = None) -> float | None:
     """Remaining wall seconds: the unfinished trials' predicted cost at the pace observed so far.
 
     The pace (predicted cost finished per wall second) already folds in concurrency and
@@ -34,8 +38,8 @@ def eta_seconds(df: pd.DataFrame, *, now: pd.Timestamp | None = None) -> float |
         return None
     now = now or pd.Timestamp.now(tz=done["end_time"].dt.tz)
     elapsed = (now - df["start_time"].min()).total_seconds()
-    pace = _estimated_cost(done) / max(elapsed, 1e-9)
-    return _estimated_cost(left) / pace if pace > 0 else None
+    pace = _estimated_cost(done, cost) / max(elapsed, 1e-9)
+    return _estimated_cost(left, cost) / pace if pace > 0 else None
 
 
 def _describe(row: pd.Series) -> str:
@@ -43,7 +47,7 @@ def _describe(row: pd.Series) -> str:
             f"damage_frac={row['damage_frac']:g} damage_mode={row['damage_mode']} seed={row['seed']}")
 
 
-def status_lines(df: pd.DataFrame) -> list[str]:
+def status_lines(df: pd.DataFrame, *, cost: CostFn) -> list[str]:
     """Counts per status, best and worst finished trial, failures and an ETA."""
     summary = summarize(df)
     counts = summary["status_counts"]
@@ -59,18 +63,12 @@ def status_lines(df: pd.DataFrame) -> list[str]:
             lines.append(f"errored: {failure['model']} sample_frac={failure['sample_frac']} "
                          f"damage_frac={failure['damage_frac']} {failure['damage_mode']} seed={failure['seed']}: "
                          f"{failure['error']}")
-    eta = eta_seconds(df)
+    eta = eta_seconds(df, cost=cost)
     lines.append("ETA: " + ("unknown (no trial finished yet)" if eta is None
                             else "finished" if eta == 0 else f"{eta / 60:.1f} min"))
     return lines
 
 
-def format_status(results: str | Path) -> str:
+def format_status(results: str | Path, *, cost: CostFn) -> str:
     """The text `datavsmath status RESULTS` prints."""
-    return "\n".join(status_lines(load_results(results)))
-
-
-def status_dict(results: str | Path) -> dict[str, Any]:
-    """Machine-readable status: summarize() plus the ETA in seconds."""
-    df = load_results(results)
-    return {**summarize(df), "eta_s": eta_seconds(df)}
+    return "\n".join(status_lines(load_results(results), cost=cost))

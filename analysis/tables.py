@@ -18,7 +18,7 @@ import pandas as pd
 from scipy import optimize
 
 from analysis.aggregate import quality_rows
-from analysis.schema import METRICS, N_TRAIN_TOTAL, num_obs
+from analysis.schema import DATASET, METRICS, num_obs
 
 DEFAULT_THRESHOLDS = {"acc": 0.90, "auc": 0.98}
 DEFAULT_MODEL = "cnn"
@@ -110,7 +110,7 @@ def fit_power_law(n: np.ndarray, err: np.ndarray) -> tuple[float, float, float]:
     For each exponent b the best (a, c) is a non-negative linear least-squares problem,
     so the fit is a 1-d search over b: a grid, then a bounded refinement around the best.
     """
-    x = np.asarray(n, dtype=float) / N_TRAIN_TOTAL
+    x = np.asarray(n, dtype=float) / DATASET.n_train
     err = np.asarray(err, dtype=float)
 
     def residual(b: float) -> float:
@@ -138,7 +138,7 @@ def power_law_crossing(a: float, b: float, c: float, *, threshold: float) -> flo
     if a == 0:
         return 0.0
     with np.errstate(over="ignore"):  # a tiny exponent b can put the crossing beyond 1e308
-        return float(N_TRAIN_TOTAL * np.power(a / (target - c), 1 / b))
+        return float(DATASET.n_train * np.power(a / (target - c), 1 / b))
 
 
 def isotonic_increasing(values: np.ndarray) -> np.ndarray:
@@ -253,7 +253,7 @@ def interpolated_table(df: pd.DataFrame, *, metric: str = "acc", threshold: floa
             "method": used,
         })
     table = pd.DataFrame(records).sort_values("quality", ascending=False, ignore_index=True)
-    table["sample_frac"] = table["num_obs"] / N_TRAIN_TOTAL
+    table["sample_frac"] = table["num_obs"] / DATASET.n_train
     table = _with_changes(table)
     step = table["quality"] - table["quality"].shift(1)
     table["d_num_obs_d_quality"] = (table["num_obs"] - table["num_obs"].shift(1)) / step

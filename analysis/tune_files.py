@@ -19,8 +19,9 @@ from typing import Any
 
 import pyarrow.fs as pafs
 
+from trainables.storage import file_type, list_dir
+
 STATE_PREFIX = "experiment_state-"
-SPEC_FILE = "spec.yaml"
 PARAMS_FILE = "params.json"
 RESULT_FILE = "result.json"
 ERROR_FILE = "error.txt"
@@ -61,33 +62,10 @@ class TrialFolder:
     error_text: str | None = None
 
 
-def open_location(path: str | Path) -> tuple[pafs.FileSystem, str]:
-    """(filesystem, path inside it) for a local path or any URI pyarrow understands."""
-    text = str(path)
-    if "://" in text:
-        return pafs.FileSystem.from_uri(text)
-    return pafs.LocalFileSystem(), Path(text).expanduser().resolve().as_posix()
-
-
-def is_uri(path: str | Path) -> bool:
-    """True for URIs (file://, s3://, gs://, ...), False for plain local paths."""
-    return "://" in str(path)
-
-
 def read_text(fs: pafs.FileSystem, path: str) -> str:
-    """The whole file as UTF-8 text."""
+    """The whole file, inside an already opened filesystem, as UTF-8 text."""
     with fs.open_input_stream(path) as stream:
         return stream.read().decode("utf-8", errors="replace")
-
-
-def file_type(fs: pafs.FileSystem, path: str) -> pafs.FileType:
-    """NotFound, File or Directory."""
-    return fs.get_file_info(path).type
-
-
-def list_dir(fs: pafs.FileSystem, path: str) -> list[pafs.FileInfo]:
-    """The direct children of a directory."""
-    return fs.get_file_info(pafs.FileSelector(path, recursive=False))
 
 
 def read_json_lines(text: str) -> list[dict[str, Any]]:

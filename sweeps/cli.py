@@ -1,5 +1,9 @@
 """`datavsmath`: run sweeps, write reports, summarise experiments.
 
+The one module that joins `sweeps` (running trials) and `analysis` (reading them): a sweep
+runs through sweeps.runner, then the result files and the report are written from the
+experiment directory by analysis.
+
 User errors (bad spec, bad arguments, missing data, unusable storage) exit 2 with one
 message and no traceback; errored trials exit 1 after the results are written; an
 interrupted sweep exits 130 and prints the command that resumes it.
@@ -10,14 +14,32 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
+from analysis.load import FRAC_AXES
+from analysis.results import write_result_files
+from analysis.status import format_status
 from sweeps import cost, resources
-from sweeps.spec import MODEL_NAMES, Spec, SpecError, count_listed, expand_trials, load_spec, parse_resources, shipped_specs
+from sweeps.runner import SweepError, SweepOptions, plan_for, resume_command, run_sweep
+from sweeps.spec import (Spec, SpecError, count_listed, expand_trials, load_spec, parse_resources, read_stored_spec,
+                         shipped_specs)
+from trainables.checks import UNIT_OPEN_LEFT
+from trainables.damage import DAMAGED_MODES
+from trainables.data import FASHION_MNIST, ChecksumError, DataNotFoundError, load_fashion_mnist
+from trainables.models import MODEL_NAMES
 
-EXIT_USER_ERROR = 2
+# analysis.report (plotly) and torch are imported where they are used: plotly alone adds
+# ~0.4 s and torch ~2 s to every command, `status` and `--dry-run` included.
+
 EXIT_TRIALS_FAILED = 1
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
 PREVIEW_ROWS = 6
+
+
+class UsageError(Exception):
+    """Bad input found by a command; printed as one line, exit 2."""
 
 
 def _resource_arg(text: str) -> tuple[str, dict[str, float]]:
@@ -43,9 +65,9 @@ def _fraction(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number in (0, 1], got {text!r}")
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
+        raise argparse.ArgumentTypeError(f"must be a number in {UNIT_OPEN_LEFT}, got {text!r}") from None
+    if value not in UNIT_OPEN_LEFT:
+        raise argparse.ArgumentTypeError(f"must be in {UNIT_OPEN_LEFT}, got {text}")
     return value
 
 
@@ -78,15 +100,26 @@ def _add_sweep_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-v", "--verbose", type=int, default=1, choices=(0, 1, 2), help="Tune verbosity (default 1)")
 
 
+def _add_report_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="write the self-contained HTML report of an experiment")
+    p.add_argument("results", help="experiment directory (local or URI), results.parquet/.csv, or a talk-format CSV")
+    p.add_argument("--out", help="HTML file to write (default: report.html in the experiment directory, "
+                   "or next to the results file)")
+    p.add_argument("--reference", action="append", default=None, metavar="CSV",
+                   help="results drawn beside this run, e.g. the talk's CSV (frac, exp_name, acc, auc); repeatable")
+    p.add_argument("--reference-frac", choices=FRAC_AXES, default="sample_frac",
+                   help="the axis of a talk-format CSV's `frac` column (default sample_frac; "
+                        "damage_frac for the talk's damage files)")
+    p.add_argument("--reference-damage-mode", choices=DAMAGED_MODES, default=None,
+                   help="damage mode of a talk-format CSV that has damaged rows and no damage_mode column")
+    p.add_argument("--png", action="store_true", help="also write one PNG per figure (kaleido + Chromium)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="datavsmath", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     _add_sweep_parser(sub)
-    report = sub.add_parser("report", help="write the self-contained HTML report of an experiment")
-    report.add_argument("results", help="experiment directory (local or URI), results.parquet or seed-format CSV")
-    report.add_argument("--out", help="report path (default: report.html in the experiment directory)")
-    report.add_argument("--reference", help="seed-format CSV drawn beside this run (e.g. the talk's results)")
-    report.add_argument("--png", action="store_true", help="also write a PNG of every figure")
+    _add_report_parser(sub)
     status = sub.add_parser("status", help="summarise a running or finished experiment")
     status.add_argument("results", help="experiment directory (or results.parquet)")
     sub.add_parser("specs", help="list the shipped specs")
@@ -96,15 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _options(args: argparse.Namespace):
-    from sweeps.runner import SweepOptions
-
+def _options(args: argparse.Namespace) -> SweepOptions:
     return SweepOptions(
         storage=args.storage, name=args.name, address=args.address, data_dir=args.data_dir,
         download=args.download, resume=args.resume, retry_errored=args.retry_errored,
         overwrite=args.overwrite, max_failures=args.max_failures, gpu_share=args.gpu_share,
-        resource_overrides=dict(args.resources), dashboard=args.dashboard, report=args.report,
-        verbose=args.verbose)
+        resource_overrides=dict(args.resources), dashboard=args.dashboard, verbose=args.verbose)
 
 
 def _local_nodes() -> list[resources.Node]:
@@ -118,15 +148,14 @@ def _local_nodes() -> list[resources.Node]:
     return [resources.Node(node_id="local", address="local", cpu=float(os.cpu_count() or 1), gpu=float(gpus))]
 
 
-def dry_run(spec: Spec, *, options, nodes: list[resources.Node] | None = None) -> str:
+def dry_run(spec: Spec, *, options: SweepOptions, nodes: list[resources.Node] | None = None) -> str:
     """The text --dry-run prints: trial count, grid preview, resource plan, compute estimate."""
-    from sweeps.runner import plan_for
-
     nodes = nodes or _local_nodes()
-    trials = cost.longest_first(expand_trials(spec), overrides=spec.overrides)
+    n_train = FASHION_MNIST.n_train
+    trials = cost.longest_first(expand_trials(spec), overrides=spec.overrides, n_train=n_train)
     listed = count_listed(spec)
     plan = plan_for(spec, nodes=nodes, options=options)
-    seconds = sum(cost.estimate_seconds(t, overrides=spec.overrides.get(t["model"])) for t in trials)
+    seconds = sum(cost.estimate_seconds(t, n_train=n_train, overrides=spec.overrides.get(t["model"])) for t in trials)
     lines = [f"spec {spec.name!r} ({spec.source}): {len(trials)} trials"
              + (f" ({listed} grid points, {listed - len(trials)} duplicates merged)" if listed != len(trials) else ""),
              f"models: {', '.join(spec.models)}; seeds: {list(spec.seeds)}",
@@ -142,9 +171,17 @@ def dry_run(spec: Spec, *, options, nodes: list[resources.Node] | None = None) -
     return "\n".join(lines)
 
 
-def _cmd_sweep(args: argparse.Namespace) -> int:
-    from sweeps.runner import resume_command, run_sweep
+def _write_report(results: str, **options: Any) -> str:
+    """analysis.report.write_report, turning its input errors into UsageError."""
+    from analysis.report import write_report  # plotly: see the imports above
 
+    try:
+        return str(write_report(results, **options))
+    except (ValueError, RuntimeError) as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec)
     options = _options(args)
     if args.retry_errored and not args.resume:
@@ -152,45 +189,58 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(dry_run(spec, options=options))
         return 0
-    outcome = run_sweep(spec, options=options)
-    for label, path in outcome.files.items():
+    run = run_sweep(spec, options=options)
+    # The experiment directory is the source of truth: after Ctrl-C, Tune's own result grid
+    # counts never-started trials as terminated.
+    files, df = write_result_files(run.experiment_dir)
+    if args.report:
+        files["report"] = _write_report(run.experiment_dir)
+    for label, path in files.items():
         print(f"{label}: {path}")
-    print(f"trials: {outcome.n_terminated} finished, {outcome.n_errored} errored, {outcome.n_trials} in all")
-    if outcome.lower_bound_s > 0:
-        print(f"makespan {outcome.makespan_s:.1f} s, lower bound {outcome.lower_bound_s:.1f} s, "
-              f"ratio {outcome.makespan_ratio:.2f}")
+    statuses = df["status"].value_counts()
+    n_done, n_errored = int(statuses.get("TERMINATED", 0)), int(statuses.get("ERROR", 0))
+    print(f"trials: {n_done} finished, {n_errored} errored, {run.n_trials} in all")
+    if run.lower_bound_s > 0:
+        print(f"makespan {run.makespan_s:.1f} s, lower bound {run.lower_bound_s:.1f} s, "
+              f"ratio {run.makespan_ratio:.2f}")
     name = options.name or spec.name
-    if outcome.interrupted:
+    if n_done + n_errored < run.n_trials:
         print(f"Interrupted. Resume with:\n  {resume_command(spec, name=name, options=options)}", file=sys.stderr)
-        return 130
-    if outcome.n_errored:
+        return EXIT_INTERRUPTED
+    if n_errored:
         retry = resume_command(spec, name=name, options=options) + " --retry-errored"
-        print(f"datavsmath: {outcome.n_errored} trial(s) errored; see results.csv (status ERROR). "
+        print(f"datavsmath: {n_errored} trial(s) errored; see results.csv (status ERROR). "
               f"Retry them with:\n  {retry}", file=sys.stderr)
         return EXIT_TRIALS_FAILED
     return 0
 
 
-def _cmd_status(args: argparse.Namespace) -> int:
-    from analysis.status import format_status
+def _status_cost(results: str) -> Any:
+    """The cost model for `status`'s ETA, with the experiment's own overrides when it has a spec."""
+    overrides: Mapping[str, Mapping[str, Any]]
+    try:
+        overrides = read_stored_spec(results).overrides
+    except (FileNotFoundError, SpecError):  # a results file, or a folder without a spec: default params
+        overrides = {}
+    return lambda trial: cost.estimate_seconds(trial, n_train=FASHION_MNIST.n_train,
+                                               overrides=overrides.get(trial["model"]))
 
-    print(format_status(args.results))
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    print(format_status(args.results, cost=_status_cost(args.results)))
     return 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from analysis.report import write_report
-
-    path = write_report(args.results, out=args.out, reference=args.reference, png=args.png)
+    path = _write_report(args.results, out=args.out, reference=args.reference, png=args.png,
+                         reference_frac_axis=args.reference_frac, reference_damage_mode=args.reference_damage_mode)
     print(f"report: {path}")
     return 0
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
-    from trainables.data import load_fashion_mnist
-
     data = load_fashion_mnist(args.data_dir, download=args.download)
-    print(f"Fashion-MNIST: {len(data.y_train)} train + {len(data.y_test)} test images, "
+    print(f"Fashion-MNIST: {data.n_train} train + {data.n_test} test images, "
           f"checksums verified, from {data.source}")
     return 0
 
@@ -204,14 +254,11 @@ def _cmd_specs(_: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `datavsmath` console command; returns the exit code."""
-    from sweeps.runner import SweepError
-    from trainables.data import ChecksumError, DataNotFoundError
-
     args = build_parser().parse_args(argv)
     handlers = {"sweep": _cmd_sweep, "report": _cmd_report, "status": _cmd_status, "specs": _cmd_specs, "data": _cmd_data}
     try:
         return handlers[args.command](args)
-    except (SpecError, SweepError, DataNotFoundError, ChecksumError, FileNotFoundError) as exc:
+    except (UsageError, SpecError, SweepError, DataNotFoundError, ChecksumError, FileNotFoundError) as exc:
         print(f"datavsmath: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
 

@@ -1,7 +1,9 @@
-"""The Tune runner: the only place (with the CLI) that starts Ray and builds a Tuner.
+"""The Tune runner: the only place that starts Ray and builds a Tuner.
 
 Everything that can fail on user input is checked before `ray.init`: the spec (already a
-validated Spec here), the storage path, the experiment name, and the data.
+validated Spec here), the storage path, the experiment name, and the data. The runner
+leaves the experiment directory to the analysis: the CLI writes the result files and the
+report from it afterwards.
 """
 
 from __future__ import annotations
@@ -10,30 +12,31 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
-
-import pyarrow.fs
+from typing import Any
 
 from sweeps import cost, resources
-from sweeps.spec import Spec, dump_spec, expand_trials, parse_spec, parse_yaml_text, spec_to_dict
+from sweeps.spec import AXES, SPEC_FILE, Spec, dump_spec, expand_trials, read_stored_spec, spec_to_dict
+from trainables import storage
+from trainables.allocator import GLIBC_TUNABLES_ENV, worker_glibc_tunables
+from trainables.data import FASHION_MNIST, Dataset, find_data_root, read_fashion_mnist
+from trainables.faults import FAULT_ENV
 
-SPEC_FILE = "spec.yaml"
+# ray, and the trainable (torch), are imported inside the functions that use them: importing
+# them costs ~4 s, which a refused spec or a --dry-run never pays.
+
 DEFAULT_STORAGE = "results"
 DEFAULT_MAX_FAILURES = 2
 DASHBOARD_HOST = "127.0.0.1"  # never expose the dashboard: Ray has no authentication
-EXIT_INTERRUPTED = 130
 EXPERIMENT_STATE_PERIOD_S = 2
+TUNER_FILE = "tuner.pkl"  # Tune's own: an experiment that Tuner.restore can continue has one
 
 
 class SweepError(RuntimeError):
     """A user-facing problem that stops the sweep; the CLI prints it without a traceback."""
-
-
-class SweepFailed(SweepError):
-    """The sweep ran but some trials errored (results were written first)."""
 
 
 @dataclass(frozen=True)
@@ -52,22 +55,18 @@ class SweepOptions:
     gpu_share: float | None = None
     resource_overrides: dict[str, dict[str, float]] = field(default_factory=dict)
     dashboard: bool = True
-    report: bool = True
     verbose: int = 1
 
 
-@dataclass
-class SweepOutcome:
-    """What a finished (or interrupted) sweep produced."""
+@dataclass(frozen=True)
+class SweepRun:
+    """What `run_sweep` did: where the experiment is, how many trials it holds, and how
+    long Tune took against the makespan's lower bound (0 when no trial reported)."""
 
     experiment_dir: str
     n_trials: int
-    n_terminated: int
-    n_errored: int
-    interrupted: bool
     makespan_s: float
     lower_bound_s: float
-    files: dict[str, str] = field(default_factory=dict)
 
     @property
     def makespan_ratio(self) -> float:
@@ -76,63 +75,41 @@ class SweepOutcome:
 
 # ---------------------------------------------------------------- storage (before ray.init)
 
-def is_uri(path: str) -> bool:
-    return "://" in path
-
-
-def experiment_path(storage: str, name: str) -> str:
+def experiment_path(storage_path: str, name: str) -> str:
     """The Tune experiment directory `<storage>/<name>` (absolute for local paths)."""
-    if is_uri(storage):
-        return storage.rstrip("/") + "/" + name
-    return str(Path(storage).expanduser().resolve() / name)
+    if storage.is_uri(storage_path):
+        return storage.join(storage_path, name)
+    return str(Path(storage_path).expanduser().resolve() / name)
 
 
-def _filesystem(path: str) -> tuple[pyarrow.fs.FileSystem, str]:
+def _filesystem(path: str) -> tuple[Any, str]:
     try:
-        return pyarrow.fs.FileSystem.from_uri(path if is_uri(path) else os.path.abspath(path))
+        return storage.open_location(path)
     except Exception as exc:  # pyarrow raises ArrowInvalid / OSError on bad URIs or credentials
         raise SweepError(f"storage path {path!r} cannot be opened: {exc}") from exc
 
 
-def check_storage(storage: str) -> None:
+def check_storage(storage_path: str) -> None:
     """The storage path must be a writable folder (created if missing)."""
-    if not is_uri(storage):
-        folder = Path(storage).expanduser()
+    if not storage.is_uri(storage_path):
+        folder = Path(storage_path).expanduser()
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise SweepError(f"storage path {storage!r} cannot be created: {exc.strerror}") from exc
+            raise SweepError(f"storage path {storage_path!r} cannot be created: {exc.strerror}") from exc
         if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
-            raise SweepError(f"storage path {storage!r} is not a writable folder")
+            raise SweepError(f"storage path {storage_path!r} is not a writable folder")
         return
-    fs, root = _filesystem(storage)
+    fs, root = _filesystem(storage_path)
     try:
         fs.create_dir(root, recursive=True)
         fs.get_file_info(root)
     except Exception as exc:
-        raise SweepError(f"storage path {storage!r} is not reachable or writable: {exc}") from exc
-
-
-def _exists(path: str) -> bool:
-    fs, inner = _filesystem(path)
-    return fs.get_file_info(inner).type != pyarrow.fs.FileType.NotFound
-
-
-def _read_text(path: str) -> str:
-    fs, inner = _filesystem(path)
-    with fs.open_input_stream(inner) as f:
-        return f.read().decode()
-
-
-def _write_text(path: str, text: str) -> None:
-    fs, inner = _filesystem(path)
-    fs.create_dir(inner.rsplit("/", 1)[0], recursive=True)
-    with fs.open_output_stream(inner) as f:
-        f.write(text.encode())
+        raise SweepError(f"storage path {storage_path!r} is not reachable or writable: {exc}") from exc
 
 
 def _remove_tree(path: str) -> None:
-    if not is_uri(path):
+    if not storage.is_uri(path):
         shutil.rmtree(path, ignore_errors=True)
         return
     fs, inner = _filesystem(path)
@@ -158,16 +135,14 @@ def check_experiment(spec: Spec, *, options: SweepOptions) -> str:
     """
     check_storage(options.storage)
     exp_dir = experiment_path(options.storage, options.name or spec.name)
-    spec_path = f"{exp_dir}/{SPEC_FILE}"
     if options.resume:
-        if not _exists(spec_path) or not _exists(f"{exp_dir}/tuner.pkl"):
+        if not storage.exists(storage.join(exp_dir, SPEC_FILE)) or not storage.exists(storage.join(exp_dir, TUNER_FILE)):
             raise SweepError(f"--resume: no experiment to resume at {exp_dir} "
-                             f"(no {SPEC_FILE} or tuner.pkl); run without --resume to start it")
-        stored = parse_spec(parse_yaml_text(_read_text(spec_path), source=spec_path), source=spec_path)
-        if spec_to_dict(stored) != spec_to_dict(spec):
-            raise SweepError(f"--resume: the spec differs from the one stored in {spec_path}; "
+                             f"(no {SPEC_FILE} or {TUNER_FILE}); run without --resume to start it")
+        if spec_to_dict(read_stored_spec(exp_dir)) != spec_to_dict(spec):
+            raise SweepError(f"--resume: the spec differs from the one stored in {storage.join(exp_dir, SPEC_FILE)}; "
                              f"resume with the same spec, or start a new --name")
-    elif _exists(exp_dir) and not options.overwrite:
+    elif storage.exists(exp_dir) and not options.overwrite:
         raise SweepError(f"experiment {exp_dir} already exists; use --resume to continue it "
                          f"or --overwrite to delete it and start again")
     return exp_dir
@@ -177,9 +152,9 @@ def start_experiment(spec: Spec, *, exp_dir: str, options: SweepOptions) -> None
     """Delete an old experiment on --overwrite, and store the spec beside the trials."""
     if options.resume:
         return
-    if _exists(exp_dir):
+    if storage.exists(exp_dir):
         _remove_tree(exp_dir)
-    _write_text(f"{exp_dir}/{SPEC_FILE}", dump_spec(spec))
+    storage.write_text(storage.join(exp_dir, SPEC_FILE), dump_spec(spec))
 
 
 # ---------------------------------------------------------------- the Tune side
@@ -203,7 +178,7 @@ def build_param_space(trials: list[dict[str, Any]], *, overrides: dict[str, dict
 
     rows = tuple({**t, "overrides": dict(overrides.get(t["model"], {}))} for t in trials)
     space: dict[str, Any] = {"trial": tune.grid_search(list(range(len(rows))))}
-    for key in ("model", "sample_frac", "damage_frac", "damage_mode", "seed", "overrides"):
+    for key in (*AXES, "overrides"):
         space[key] = tune.sample_from(_Pick(rows, key))
     return space
 
@@ -224,16 +199,8 @@ class _ResourcesByModel:
 
 
 def _runtime_env() -> dict[str, Any]:
-    """Workers' environment, also on remote nodes: one malloc arena, and the test-only faults.
-
-    Tune trains in a thread of the worker, and glibc's per-thread arenas give freed memory back
-    to the OS on every cnn step (trainables/allocator.py): capped to the main arena, two cnn
-    trials side by side ran up to 10 % faster here, and workers' peak RSS fell from 2.8 to
-    1.5 GB in the laptop sweep (benchmarks/README.md, bench_sweep, "What was fixed").
-    """
-    from trainables.allocator import GLIBC_TUNABLES_ENV, worker_glibc_tunables
-    from trainables.faults import FAULT_ENV
-
+    """Workers' environment, also on remote nodes: one malloc arena (trainables/allocator.py
+    says why), and the test-only faults."""
     env = {k: os.environ[k] for k in (FAULT_ENV,) if k in os.environ}
     env[GLIBC_TUNABLES_ENV] = worker_glibc_tunables(os.environ.get(GLIBC_TUNABLES_ENV))
     return {"env_vars": env}
@@ -282,9 +249,9 @@ def _make_tuner(spec: Spec, *, exp_dir: str, trials: list[dict[str, Any]], data:
     max_failures = options.max_failures
     if max_failures is None:
         max_failures = spec.max_failures if spec.max_failures is not None else DEFAULT_MAX_FAILURES
-    storage, name = exp_dir.rsplit("/", 1)
+    storage_root, name = exp_dir.rsplit("/", 1)
     run_config = tune.RunConfig(
-        name=name, storage_path=storage, verbose=options.verbose,
+        name=name, storage_path=storage_root, verbose=options.verbose,
         failure_config=tune.FailureConfig(max_failures=max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
     )
@@ -311,39 +278,23 @@ def _makespan_bound(result_grid: Any, *, plan: dict[str, dict[str, float]],
     return max(ends) - min(starts), max(cpu_seconds / total_cpu, longest)
 
 
-def write_outputs(exp_dir: str, *, report: bool) -> tuple[dict[str, str], dict[str, int]]:
-    """results.parquet/csv and seed_results.csv (atomically), then the HTML report.
-
-    Returns (files written, trial count per status)."""
-    from sweeps.results import write_result_files
-
-    files, df = write_result_files(exp_dir)
-    if report:
-        from analysis.report import write_report
-
-        files["report"] = str(write_report(exp_dir))
-    return files, {str(k): int(v) for k, v in df["status"].value_counts().items()}
-
-
-def _import_and_read(data_root: Path) -> Any:
-    """The dataset as FashionMNIST, after importing the trainable (torch) that Tune will pickle."""
-    import trainables.trainable  # noqa: F401  (the import is the work: ~2 s of torch)
-    from trainables.data import read_fashion_mnist
+def _import_and_read(data_root: Path) -> Dataset:
+    """The dataset, after importing the trainable that Tune will pickle."""
+    import trainables.trainable  # noqa: F401  (lazy: the import is ~2 s of torch and ray, done in a thread)
 
     return read_fashion_mnist(data_root)
 
 
-def run_sweep(spec: Spec, *, options: SweepOptions, log: Callable[[str], None] = print) -> SweepOutcome:
-    """Validate, load data once, start Ray, preflight, run every trial, write results.
+def run_sweep(spec: Spec, *, options: SweepOptions, log: Callable[[str], None] = print) -> SweepRun:
+    """Validate, load data once, start Ray, preflight, run every trial.
 
-    Raises SweepError for user-facing problems (before any trial starts when possible) and
-    SweepFailed, after writing results, when trials errored.
+    Raises SweepError for user-facing problems, before any trial starts. Errored or
+    unfinished trials are not errors here: the experiment directory records them, and the
+    caller reads it back (analysis) to write the results and decide the exit code.
     """
-    from trainables.data import find_data_root
-
     exp_dir = check_experiment(spec, options=options)
     data_root = find_data_root(options.data_dir, download=options.download)  # checksums, no torch
-    trials = cost.longest_first(expand_trials(spec), overrides=spec.overrides)
+    trials = cost.longest_first(expand_trials(spec), overrides=spec.overrides, n_train=FASHION_MNIST.n_train)
     # Once per sweep, in the driver; trials share it. Read (and torch imported) in a thread
     # while ray.init starts Ray's processes: ~1.5 s less fixed cost on 2 cores.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="datavsmath-data") as pool:
@@ -368,11 +319,4 @@ def run_sweep(spec: Spec, *, options: SweepOptions, log: Callable[[str], None] =
     result_grid = tuner.fit()
     wall = time.time() - started
     makespan, bound = _makespan_bound(result_grid, plan=plan, nodes=nodes)
-    files, statuses = write_outputs(exp_dir, report=options.report)
-    # Read back from the experiment directory, the source of truth: after Ctrl-C, Tune's
-    # ResultGrid counts never-started trials as terminated.
-    n_terminated, n_errored = statuses.get("TERMINATED", 0), statuses.get("ERROR", 0)
-    outcome = SweepOutcome(experiment_dir=exp_dir, n_trials=len(trials), n_terminated=n_terminated,
-                           n_errored=n_errored, interrupted=n_terminated + n_errored < len(trials),
-                           makespan_s=makespan or wall, lower_bound_s=bound, files=files)
-    return outcome
+    return SweepRun(experiment_dir=exp_dir, n_trials=len(trials), makespan_s=makespan or wall, lower_bound_s=bound)

@@ -15,7 +15,8 @@ is the sweep; `seeds` replicate every combination. Example::
 
 from __future__ import annotations
 
-import math
+from collections import Counter
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from importlib import resources as importlib_resources
 from pathlib import Path
@@ -23,11 +24,19 @@ from typing import Any
 
 import yaml
 
+from trainables import storage
+from trainables.checks import (NON_NEGATIVE, POSITIVE, UNIT, UNIT_OPEN_LEFT, Interval, check_choice, check_int,
+                               check_number, echo)
 from trainables.damage import DAMAGE_MODES
+from trainables.models import MODEL_NAMES, validate_params
 
-MODEL_NAMES = ("rf", "xgb", "dnn", "cnn")
-AXES = ("model", "sample_frac", "damage_frac", "damage_mode")
-TOP_LEVEL_KEYS = (*AXES, "name", "description", "seeds", "grids", "include", "overrides",
+# The axes of one grid, then the replicate axis: a trial is one value of each.
+GRID_AXES = ("model", "sample_frac", "damage_frac", "damage_mode")
+AXES = (*GRID_AXES, "seed")
+# The validated spec, stored in the experiment directory beside Tune's files.
+SPEC_FILE = "spec.yaml"
+SEED_RANGE = Interval(0, 2**32 - 1)  # numpy's SeedSequence and every library's seed accept these
+TOP_LEVEL_KEYS = (*GRID_AXES, "name", "description", "seeds", "grids", "include", "overrides",
                   "resources", "gpu_share", "max_failures", "checkpoint_period_s")
 RESOURCE_KEYS = ("cpu", "gpu")
 DEFAULT_SEEDS = (0,)
@@ -43,9 +52,17 @@ class SpecError(ValueError):
     """A sweep spec is malformed; the message names the field, allowed values and value."""
 
 
+def _checked(check: Any, *args: Any) -> Any:
+    """Run a trainables.checks function, turning its ValueError into SpecError."""
+    try:
+        return check(*args)
+    except ValueError as exc:
+        raise SpecError(str(exc)) from exc
+
+
 @dataclass(frozen=True)
 class Grid:
-    """One cross product of the four axes; every value is a tuple of distinct entries."""
+    """One cross product of the GRID_AXES; every value is a tuple of distinct entries."""
 
     model: tuple[str, ...]
     sample_frac: tuple[float, ...]
@@ -119,49 +136,61 @@ def load_spec(name_or_path: str | Path) -> Spec:
     return parse_spec(read_yaml(path), source=str(path), default_name=path.stem)
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+def stored_spec_path(exp_dir: str) -> str:
+    """Where an experiment directory (local path or URI) keeps its spec."""
+    return storage.join(exp_dir, SPEC_FILE)
+
+
+def stored_spec_text(exp_dir: str) -> str | None:
+    """The text of the spec stored in an experiment directory, or None when it has none."""
+    path = stored_spec_path(exp_dir)
+    return storage.read_text(path) if storage.exists(path) else None
+
+
+def read_stored_spec(exp_dir: str) -> Spec:
+    """The validated spec stored in an experiment directory (local path or URI).
+
+    Raises FileNotFoundError when there is none, SpecError when it does not parse."""
+    path = stored_spec_path(exp_dir)
+    text = stored_spec_text(exp_dir)
+    if text is None:
+        raise FileNotFoundError(f"experiment {exp_dir} has no {SPEC_FILE}")
+    return parse_spec(parse_yaml_text(text, source=path), source=path)
 
 
 def _check_list(where: str, key: str, values: Any) -> list:
     if not isinstance(values, list):
-        raise SpecError(f"{where}{key} must be a list, got {type(values).__name__} {values!r}")
+        raise SpecError(f"{where}{key} must be a list, got {type(values).__name__} {echo(values)}")
     if not values:
         raise SpecError(f"{where}{key} must not be empty, got []")
-    dupes = sorted({repr(v) for v in values if values.count(v) > 1})
+    counts = Counter(v if isinstance(v, Hashable) else repr(v) for v in values)  # linear, not values.count
+    dupes = sorted({repr(v) for v, n in counts.items() if n > 1})
     if dupes:
         raise SpecError(f"{where}{key} must have distinct values, got duplicates {', '.join(dupes)}")
     return values
 
 
+_FRACTION_RANGES = {"sample_frac": UNIT_OPEN_LEFT, "damage_frac": UNIT}
+_CHOICES = {"model": MODEL_NAMES, "damage_mode": tuple(DAMAGE_MODES)}
+
+
 def _check_axis(where: str, key: str, values: Any) -> tuple:
     values = _check_list(where, key, values)
-    for v in values:
-        if key == "model" and v not in MODEL_NAMES:
-            raise SpecError(f"{where}model must be one of {list(MODEL_NAMES)}, got {v!r}")
-        if key == "damage_mode" and v not in DAMAGE_MODES:
-            raise SpecError(f"{where}damage_mode must be one of {sorted(DAMAGE_MODES)}, got {v!r}")
-        if key in ("sample_frac", "damage_frac") and not _is_number(v):
-            raise SpecError(f"{where}{key} values must be numbers, got {type(v).__name__} {v!r}")
-        if key == "sample_frac" and not 0 < v <= 1:
-            raise SpecError(f"{where}sample_frac must be in (0, 1], got {v}")
-        if key == "damage_frac" and not 0 <= v <= 1:
-            raise SpecError(f"{where}damage_frac must be in [0, 1], got {v}")
-    if key in ("sample_frac", "damage_frac"):
-        return tuple(float(v) for v in values)
-    return tuple(values)
+    if key in _FRACTION_RANGES:
+        return tuple(_checked(check_number, f"{where}{key}", v, _FRACTION_RANGES[key]) for v in values)
+    return tuple(_checked(check_choice, f"{where}{key}", v, _CHOICES[key]) for v in values)
 
 
 def _parse_grid(block: Any, *, where: str) -> Grid:
     if not isinstance(block, dict):
         raise SpecError(f"{where}must be a mapping of axes, got {type(block).__name__}")
-    unknown = sorted(set(block) - set(AXES))
+    unknown = sorted(set(block) - set(GRID_AXES))
     if unknown:
-        raise SpecError(f"{where}unknown key {unknown[0]!r}; allowed: {', '.join(AXES)}")
-    missing = [a for a in AXES if a not in block]
+        raise SpecError(f"{where}unknown key {echo(unknown[0])}; allowed: {', '.join(GRID_AXES)}")
+    missing = [a for a in GRID_AXES if a not in block]
     if missing:
-        raise SpecError(f"{where}missing axis {missing[0]!r}; every grid needs {', '.join(AXES)}")
-    grid = Grid(**{a: _check_axis(where, a, block[a]) for a in AXES})
+        raise SpecError(f"{where}missing axis {missing[0]!r}; every grid needs {', '.join(GRID_AXES)}")
+    grid = Grid(**{a: _check_axis(where, a, block[a]) for a in GRID_AXES})
     if "none" in grid.damage_mode and any(d > 0 for d in grid.damage_frac):
         bad = max(grid.damage_frac)
         raise SpecError(f"{where}damage_mode 'none' needs damage_frac 0, got damage_frac {bad}; "
@@ -171,23 +200,18 @@ def _parse_grid(block: Any, *, where: str) -> Grid:
 
 def _parse_seeds(values: Any) -> tuple[int, ...]:
     values = _check_list("", "seeds", values)
-    for s in values:
-        if not isinstance(s, int) or isinstance(s, bool) or s < 0:
-            raise SpecError(f"seeds must be non-negative integers, got {s!r}")
-    return tuple(values)
+    return tuple(_checked(check_int, "seeds", s, SEED_RANGE) for s in values)
 
 
 def _parse_overrides(raw: Any, models: tuple[str, ...]) -> dict[str, dict[str, Any]]:
     if not isinstance(raw, dict):
-        raise SpecError(f"overrides must be a mapping model -> {{param: value}}, got {raw!r}")
-    from trainables.models import validate_params  # torch import: only when overrides exist
-
+        raise SpecError(f"overrides must be a mapping model -> {{param: value}}, got {echo(raw)}")
     for model, params in raw.items():
         if model not in models:
-            raise SpecError(f"overrides for model {model!r}: model must be one in the sweep "
-                            f"{list(models)}, got {model!r}")
+            raise SpecError(f"overrides for model {echo(model)}: model must be one in the sweep "
+                            f"{list(models)}, got {echo(model)}")
         if not isinstance(params, dict):
-            raise SpecError(f"overrides.{model} must be a mapping, got {params!r}")
+            raise SpecError(f"overrides.{model} must be a mapping, got {echo(params)}")
         try:
             validate_params(model, params)
         except ValueError as exc:
@@ -198,20 +222,18 @@ def _parse_overrides(raw: Any, models: tuple[str, ...]) -> dict[str, dict[str, A
 def parse_resources(raw: Any, models: tuple[str, ...], *, where: str = "resources") -> dict[str, dict[str, float]]:
     """Per-model {cpu, gpu} requests: cpu > 0, gpu >= 0, for models in the sweep."""
     if not isinstance(raw, dict):
-        raise SpecError(f"{where} must be a mapping model -> {{cpu, gpu}}, got {raw!r}")
+        raise SpecError(f"{where} must be a mapping model -> {{cpu, gpu}}, got {echo(raw)}")
     out = {}
     for model, req in raw.items():
         if model not in models:
-            raise SpecError(f"{where} for model {model!r}: model must be one in the sweep "
-                            f"{list(models)}, got {model!r}")
+            raise SpecError(f"{where} for model {echo(model)}: model must be one in the sweep "
+                            f"{list(models)}, got {echo(model)}")
         if not isinstance(req, dict) or not req:
-            raise SpecError(f"{where}.{model} must be a mapping like {{cpu: 1, gpu: 0.25}}, got {req!r}")
+            raise SpecError(f"{where}.{model} must be a mapping like {{cpu: 1, gpu: 0.25}}, got {echo(req)}")
         for key, value in req.items():
             if key not in RESOURCE_KEYS:
-                raise SpecError(f"{where}.{model}: unknown key {key!r}; allowed: cpu, gpu")
-            if not _is_number(value) or value < 0 or (key == "cpu" and value == 0):
-                rng = "> 0" if key == "cpu" else ">= 0"
-                raise SpecError(f"{where}.{model}.{key} must be a number {rng}, got {value!r}")
+                raise SpecError(f"{where}.{model}: unknown key {echo(key)}; allowed: cpu, gpu")
+            _checked(check_number, f"{where}.{model}.{key}", value, POSITIVE if key == "cpu" else NON_NEGATIVE)
         out[model] = {k: float(v) for k, v in req.items()}
     return out
 
@@ -228,41 +250,38 @@ def _collect_grids(data: dict, *, source: str, seen: tuple[str, ...]) -> list[Gr
     if "grids" in data:
         for i, block in enumerate(_check_list("", "grids", data["grids"])):
             grids.append(_parse_grid(block, where=f"grids[{i}]: "))
-    if any(a in data for a in AXES):
-        grids.append(_parse_grid({a: data[a] for a in AXES if a in data}, where=""))
+    if any(a in data for a in GRID_AXES):
+        grids.append(_parse_grid({a: data[a] for a in GRID_AXES if a in data}, where=""))
     if not grids:
-        raise SpecError(f"spec {source} has no trials: give the axes {', '.join(AXES)}, "
+        raise SpecError(f"spec {source} has no trials: give the axes {', '.join(GRID_AXES)}, "
                         "a `grids` list, or `include`")
     return grids
 
 
 def parse_spec(data: dict[str, Any], *, source: str = "<spec>", default_name: str = "sweep") -> Spec:
     """Validate a spec mapping (from yaml.safe_load) into a Spec. Raises SpecError."""
-    unknown = sorted(set(data) - set(TOP_LEVEL_KEYS))
+    unknown = sorted(set(data) - set(TOP_LEVEL_KEYS), key=str)
     if unknown:
-        raise SpecError(f"spec {source}: unknown key {unknown[0]!r}; allowed: {', '.join(TOP_LEVEL_KEYS)}")
+        raise SpecError(f"spec {source}: unknown key {echo(unknown[0])}; allowed: {', '.join(TOP_LEVEL_KEYS)}")
     name = data.get("name", default_name)
     if not isinstance(name, str) or not name or "/" in name:
-        raise SpecError(f"name must be a non-empty string without '/', got {name!r}")
+        raise SpecError(f"name must be a non-empty string without '/', got {echo(name)}")
     grids = tuple(_collect_grids(data, source=source, seen=(name,)))
     seeds = _parse_seeds(data["seeds"]) if "seeds" in data else DEFAULT_SEEDS
     models = tuple(dict.fromkeys(m for g in grids for m in g.model))
     gpu_share = data.get("gpu_share")
-    if gpu_share is not None and (not _is_number(gpu_share) or not 0 < gpu_share <= 1):
-        raise SpecError(f"gpu_share must be in (0, 1], got {gpu_share!r}")
+    if gpu_share is not None:
+        gpu_share = _checked(check_number, "gpu_share", gpu_share, UNIT_OPEN_LEFT)
     max_failures = data.get("max_failures")
-    if max_failures is not None and (not isinstance(max_failures, int) or isinstance(max_failures, bool)
-                                     or max_failures < 0):
-        raise SpecError(f"max_failures must be a non-negative integer, got {max_failures!r}")
-    period = data.get("checkpoint_period_s", DEFAULT_CHECKPOINT_PERIOD_S)
-    if not _is_number(period) or not 0 <= period < math.inf:
-        raise SpecError(f"checkpoint_period_s must be a number of seconds >= 0, got {period!r}")
+    if max_failures is not None:
+        max_failures = _checked(check_int, "max_failures", max_failures, NON_NEGATIVE)
+    period = _checked(check_number, "checkpoint_period_s", data.get("checkpoint_period_s", DEFAULT_CHECKPOINT_PERIOD_S),
+                      NON_NEGATIVE)
     return Spec(
         name=name, grids=grids, seeds=seeds, description=str(data.get("description", "")),
         overrides=_parse_overrides(data.get("overrides", {}), models),
         resources=parse_resources(data.get("resources", {}), models),
-        gpu_share=None if gpu_share is None else float(gpu_share),
-        max_failures=max_failures, checkpoint_period_s=float(period), source=source,
+        gpu_share=gpu_share, max_failures=max_failures, checkpoint_period_s=period, source=source,
     )
 
 
@@ -277,7 +296,7 @@ def expand_trials(spec: Spec) -> list[dict[str, Any]]:
                     for damage_mode in grid.damage_mode:
                         for seed in spec.seeds:
                             key = (model, sample_frac, damage_frac, damage_mode, seed)
-                            trials.setdefault(key, dict(zip(("model", *AXES[1:], "seed"), key)))
+                            trials.setdefault(key, dict(zip(AXES, key)))
     return list(trials.values())
 
 
@@ -293,7 +312,7 @@ def spec_to_dict(spec: Spec) -> dict[str, Any]:
     out: dict[str, Any] = {
         "name": spec.name,
         "description": spec.description,
-        "grids": [{a: list(getattr(g, a)) for a in AXES} for g in spec.grids],
+        "grids": [{a: list(getattr(g, a)) for a in GRID_AXES} for g in spec.grids],
         "seeds": list(spec.seeds),
         "overrides": spec.overrides,
         "resources": spec.resources,

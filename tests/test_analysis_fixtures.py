@@ -16,7 +16,7 @@ import yaml
 
 from analysis.load import to_seed_format
 from analysis.report import write_report
-from analysis.schema import N_TRAIN_TOTAL, normalize
+from analysis.schema import DATASET, normalize
 
 DATA = Path(__file__).parent / "data" / "analysis"
 MODELS = ("rf", "xgb", "dnn", "cnn")
@@ -60,7 +60,7 @@ def synthetic_results(*, models=MODELS, sample_fracs=SAMPLE_FRACS, damage_fracs=
                     rows.append(dict(
                         trial_id=f"{model}-{s}-{d}-{seed}", status="TERMINATED", model=model, sample_frac=s,
                         damage_frac=d, damage_mode=damage_mode if d > 0 else "none", seed=seed,
-                        n_train=int(np.floor(s * N_TRAIN_TOTAL + 1e-9)), acc=acc, auc=auc,
+                        n_train=int(np.floor(s * DATASET.n_train + 1e-9)), acc=acc, auc=auc,
                         confusion=confusion_for(acc), start_time=pd.Timestamp("2026-01-01T00:00:00Z")
                         + pd.Timedelta(seconds=len(rows)), end_time=pd.Timestamp("2026-01-01T00:00:30Z")
                         + pd.Timedelta(seconds=len(rows))))
@@ -116,7 +116,7 @@ def config_of(model: str, sample_frac: float, damage_frac: float, damage_mode: s
 
 def final_line(config: dict[str, Any], *, acc: float, auc: float, trial_id: str, timestamp: int) -> dict[str, Any]:
     """A finished trial's last result.json line, as the trainable reports it through Tune."""
-    n_train = int(np.floor(config["sample_frac"] * N_TRAIN_TOTAL + 1e-9))
+    n_train = int(np.floor(config["sample_frac"] * DATASET.n_train + 1e-9))
     return {"acc": acc, "auc": auc, "val_acc": acc - 0.01, "n_train": n_train, "n_val": n_train // 5,
             "n_damaged": 0, "fit_seconds": 1.5, "device": "cpu", "per_class_acc": [acc] * 10,
             "confusion": confusion_for(acc), "peak_rss_mb": 300.0, "done": True, "timestamp": timestamp,

@@ -1,8 +1,9 @@
-"""analysis.report: the self-contained HTML file, its table files, PNGs and the CLI hooks."""
+"""analysis.report: the self-contained HTML file, its table files, PNGs, and `datavsmath report`."""
 
 from __future__ import annotations
 
-import argparse
+import base64
+import json
 import re
 from pathlib import Path
 
@@ -10,8 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.report import add_report_arguments, run_report_command, write_report
+from analysis.report import write_report
 from analysis.tables import seed_table
+from sweeps.cli import main
+from tests.browser import render_report
 from tests.test_analysis_fixtures import DATA, build_full_report, synthetic_results, write_results
 
 TABLE_KEYS = [f"{kind}_{metric}_cnn_constant" for metric in ("acc", "auc") for kind in ("seed", "interpolated")]
@@ -95,12 +98,48 @@ def test_png_export(tmp_path):
     assert out.is_file()
 
 
-def test_cli_hooks(tmp_path, capsys):
-    write_results(synthetic_results(models=("cnn",)), tmp_path)
-    parser = add_report_arguments(argparse.ArgumentParser(prog="datavsmath report"))
-    args = parser.parse_args([str(tmp_path / "results.parquet"), "--out", str(tmp_path / "x.html"),
-                              "--reference", str(DATA / "talk_size_snippet.csv")])
-    assert run_report_command(args) == 0
-    assert capsys.readouterr().out.strip() == str(tmp_path / "x.html")
-    assert run_report_command(parser.parse_args([str(tmp_path / "absent")])) == 2
-    assert "results path does not exist" in capsys.readouterr().err
+def test_report_command_reads_a_talk_damage_csv_along_damage_frac(tmp_path, capsys):
+    """`datavsmath report RUN --reference TALK.csv --reference-frac damage_frac`: the talk's
+    damage files use `frac` for the damage fraction; the reference is drawn along damage_frac."""
+    run = synthetic_results(models=("rf", "cnn"), sample_fracs=(1.0,), damage_fracs=(0.0, 0.1, 0.2, 0.3),
+                            damage_mode="random")
+    write_results(run, tmp_path / "run")
+    talk = tmp_path / "talk_random_damage.csv"  # the talk's columns: frac, exp_name, acc, auc
+    talk.write_text("frac,exp_name,acc,auc\n" + "".join(
+        f"{d},{m},{0.88 - 0.3 * d - (0.02 if m == 'rf' else 0):.4f},{0.99 - 0.05 * d:.4f}\n"
+        for d in (0.0, 0.1, 0.2, 0.3, 0.5) for m in ("rf", "cnn")))
+    out = tmp_path / "with_talk.html"
+    code = main(["report", str(tmp_path / "run" / "results.parquet"), "--out", str(out), "--reference", str(talk),
+                 "--reference-frac", "damage_frac", "--reference-damage-mode", "random"])
+    assert code == 0 and capsys.readouterr().out.strip() == f"report: {out}"
+    html = out.read_text()
+    assert "reference_damage_frac" in figure_keys(html)
+    figure = json.loads(re.search(r'Plotly.newPlot\(\s*"fig-reference_damage_frac",\s*(\[.*?\]),\s*\{', html,
+                                  re.S).group(1))
+    reference = [trace for trace in figure if "reference" in trace.get("name", "") and trace.get("x")]
+    assert reference, [trace.get("name") for trace in figure]
+    assert {round(float(x), 2) for trace in reference for x in _values(trace["x"])} == {0.0, 0.1, 0.2, 0.3, 0.5}
+    seen = render_report(out, screenshot="report-talk-damage-reference.png")
+    assert all(f["drawn"] == f["expected"] > 0 for f in seen["figures"]) and seen["errors"] == []
+
+
+def _values(data) -> list:
+    """A trace's x values from the report's JSON: a list, or plotly's typed array {dtype, bdata}."""
+    if isinstance(data, dict):
+        return np.frombuffer(base64.b64decode(data["bdata"]), dtype=data["dtype"]).tolist()
+    return list(data)
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["{absent}"], r"results path does not exist"),
+    (["{run}", "--reference", "{bad_csv}"], r"must be a results.csv .* or in the talk's format"),
+])
+def test_report_command_errors_exit_2(tmp_path, capsys, argv, match):
+    write_results(synthetic_results(models=("cnn",)), tmp_path / "run")
+    bad_csv = tmp_path / "bad.csv"
+    bad_csv.write_text("a,b\n1,2\n")
+    paths = {"absent": tmp_path / "absent", "run": tmp_path / "run" / "results.parquet", "bad_csv": bad_csv}
+    code = main(["report", *(arg.format(**paths) for arg in argv), "--out", str(tmp_path / "x.html")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("datavsmath: error: ") and "Traceback" not in err
+    assert re.search(match, err), err

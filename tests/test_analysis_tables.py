@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.schema import N_TRAIN_TOTAL, normalize
+from analysis.schema import DATASET, normalize
 from analysis.tables import (crossing, fit_power_law, interpolated_table, isotonic_increasing, loglinear_crossing,
                              power_law_crossing, seed_table)
 from tests.test_analysis_fixtures import power_law_metric
@@ -27,7 +27,7 @@ def step_grid(crossings: dict[float, float | None], *, metric: str, seeds=(0,), 
             for seed in seeds:
                 value = above if cross is not None and s >= cross - 1e-12 else below
                 rows.append(dict(status="TERMINATED", model="cnn", sample_frac=s, damage_frac=damage,
-                                 damage_mode=mode if damage > 0 else "none", seed=seed, n_train=int(s * N_TRAIN_TOTAL),
+                                 damage_mode=mode if damage > 0 else "none", seed=seed, n_train=int(s * DATASET.n_train),
                                  acc=value if metric == "acc" else 0.8, auc=value if metric == "auc" else 0.99))
     return normalize(pd.DataFrame(rows))
 
@@ -118,7 +118,7 @@ def power_law_grid(*, seeds=(0,), spread: float = 0.004) -> pd.DataFrame:
 
 
 def true_crossing(a: float, b: float, c: float, *, threshold: float = 0.90) -> float:
-    return N_TRAIN_TOTAL * (a / (1 - threshold - c)) ** (1 / b)
+    return DATASET.n_train * (a / (1 - threshold - c)) ** (1 / b)
 
 
 def test_interpolation_recovers_a_known_power_law_crossing_within_2_percent():
@@ -176,7 +176,7 @@ def test_bootstrap_is_reproducible():
 
 def test_fit_power_law_recovers_its_parameters():
     x = np.array(TALK_FRACS)
-    a, b, c = fit_power_law(x * N_TRAIN_TOTAL, 0.03 * x ** -0.45 + 0.06)
+    a, b, c = fit_power_law(x * DATASET.n_train, 0.03 * x ** -0.45 + 0.06)
     assert (a, b, c) == pytest.approx((0.03, 0.45, 0.06), rel=1e-4)
 
 

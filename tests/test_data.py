@@ -8,8 +8,8 @@ import shutil
 import numpy as np
 import pytest
 
-from trainables.data import (DEBIAN_DIR, IDX_MD5, ChecksumError, DataNotFoundError, candidate_dirs,
-                             load_fashion_mnist)
+from trainables.data import (DEBIAN_DIR, FASHION_MNIST, IDX_MD5, ChecksumError, DataNotFoundError, Dataset,
+                             candidate_dirs, load_fashion_mnist)
 
 
 def test_shapes_dtypes_and_known_labels(fashion):
@@ -21,6 +21,19 @@ def test_shapes_dtypes_and_known_labels(fashion):
     assert fashion.y_test[:10].tolist() == [9, 2, 1, 1, 6, 1, 4, 6, 5, 7]
     assert np.bincount(fashion.y_train).tolist() == [6000] * 10
     assert fashion.x_train.max() == 255
+
+
+def test_the_dataset_carries_its_facts(fashion):
+    assert fashion.name == "fashion_mnist" and fashion.info is FASHION_MNIST
+    assert (fashion.n_classes, fashion.n_train, fashion.n_test, fashion.input_shape) == (10, 60000, 10000, (28, 28))
+    assert fashion.class_names[0] == "T-shirt/top" and fashion.class_names[9] == "Ankle boot"
+    assert fashion.n_classes == len(np.unique(fashion.y_train)) and fashion.x_train.shape[1:] == fashion.input_shape
+
+
+def test_a_dataset_refuses_arrays_that_contradict_its_facts(fashion):
+    with pytest.raises(ValueError, match=r"fashion_mnist x_test must have shape \(10000, 28, 28\), got \(9999, 28, 28\)"):
+        Dataset(x_train=fashion.x_train, y_train=fashion.y_train, x_test=fashion.x_test[1:], y_test=fashion.y_test,
+                info=FASHION_MNIST)
 
 
 def test_search_order(monkeypatch, tmp_path):

@@ -53,9 +53,14 @@ class Interval:
     def __str__(self) -> str:
         left = "[" if self.closed in ("both", "left") and self.low is not None else "("
         right = "]" if self.closed in ("both", "right") and self.high is not None else ")"
-        low = "-inf" if self.low is None else f"{self.low:g}"
-        high = "inf" if self.high is None else f"{self.high:g}"
+        low = "-inf" if self.low is None else _number_text(self.low)
+        high = "inf" if self.high is None else _number_text(self.high)
         return f"{left}{low}, {high}{right}"
+
+
+def _number_text(value: float) -> str:
+    """Whole numbers in full (4294967295, not 4.29497e+09), others as %g."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 UNIT = Interval(0, 1)                                   # [0, 1]
@@ -73,7 +78,7 @@ def check_number(name: str, value: Any, interval: Interval) -> float:
     if not is_number(value):
         raise ValueError(f"{name} must be a number in {interval}, got {echo(value)}")
     if value not in interval:
-        raise ValueError(f"{name} must be in {interval}, got {value:g}")
+        raise ValueError(f"{name} must be in {interval}, got {_number_text(value)}")
     return float(value)
 
 

@@ -7,8 +7,10 @@ independent stream per purpose so that changing one axis never shifts another's 
   nested in `sample_frac` (common random numbers along the size axis);
 - the damaged labels are, per class, the round(d * n_c) members with the highest seeded
   priority, so damaged sets are nested in `damage_frac`;
-- `random` damage adds a per-sample offset in 1..9 fixed by the seed, so a label never maps
-  to itself and a sample keeps its wrong label as d grows.
+- `random` damage adds a per-sample offset in 1..K-1 fixed by the seed, so a label never
+  maps to itself and a sample keeps its wrong label as d grows.
+
+K is the dataset's class count, passed in by the caller (the dataset owns it).
 """
 
 from __future__ import annotations
@@ -18,24 +20,26 @@ from typing import Callable
 
 import numpy as np
 
-N_CLASSES = 10
+from trainables.checks import UNIT, UNIT_OPEN_LEFT, Interval, check_choice, check_int, check_number
+
+AT_LEAST_TWO = Interval(2, None, closed="left")  # a class count
 # Stream ids: rng = default_rng([seed, STREAM]); never reuse one for another purpose.
 _STREAM_SUBSET, _STREAM_PRIORITY, _STREAM_OFFSET = 0, 1, 2
 
-DamageFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+DamageFn = Callable[[np.ndarray, np.ndarray, int], np.ndarray]
 
 
-def _damage_random(labels: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """label + U{1..9} mod 10, the offset fixed per sample by the seed."""
-    return (labels + offsets) % N_CLASSES
+def _damage_random(labels: np.ndarray, offsets: np.ndarray, n_classes: int) -> np.ndarray:
+    """label + U{1..K-1} mod K, the offset fixed per sample by the seed."""
+    return (labels + offsets) % n_classes
 
 
-def _damage_constant(labels: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """label + 1 mod 10: "0 becomes 1, always"."""
-    return (labels + 1) % N_CLASSES
+def _damage_constant(labels: np.ndarray, offsets: np.ndarray, n_classes: int) -> np.ndarray:
+    """label + 1 mod K: "0 becomes 1, always"."""
+    return (labels + 1) % n_classes
 
 
-# A new damage mode is one function (labels, offsets) -> labels, registered here.
+# A new damage mode is one function (labels, offsets, n_classes) -> labels, registered here.
 DAMAGE_MODES: dict[str, DamageFn | None] = {
     "none": None,
     "random": _damage_random,
@@ -47,7 +51,7 @@ DAMAGE_MODES: dict[str, DamageFn | None] = {
 class TrainingSet:
     """One trial's training data, as positions into the full training set.
 
-    indices: int64 (n,), positions in the 60000-row training set, in permutation order
+    indices: int64 (n,), positions in the full training set, in permutation order
         (so Keras' validation_split, which takes the last rows, holds out a random 20 %).
     labels: int64 (n,), labels after damage.
     damaged: bool (n,), which labels were changed.
@@ -62,16 +66,22 @@ class TrainingSet:
         return int(self.damaged.sum())
 
 
+DAMAGED_MODES = tuple(m for m, fn in DAMAGE_MODES.items() if fn is not None)
+
+
+def check_damage_mode(damage_mode: str, *, damage_frac: float) -> str:
+    """`damage_mode` if it is a registered mode and fits `damage_frac`, else ValueError."""
+    check_choice("damage_mode", damage_mode, DAMAGE_MODES)
+    if damage_mode == "none" and damage_frac > 0:
+        raise ValueError(f"damage_mode 'none' needs damage_frac 0, got damage_frac {damage_frac:g}")
+    return damage_mode
+
+
 def check_fractions(*, sample_frac: float, damage_frac: float, damage_mode: str) -> None:
     """Raise ValueError naming the parameter, its allowed values and the value received."""
-    if not 0.0 < sample_frac <= 1.0:
-        raise ValueError(f"sample_frac must be in (0, 1], got {sample_frac}")
-    if not 0.0 <= damage_frac <= 1.0:
-        raise ValueError(f"damage_frac must be in [0, 1], got {damage_frac}")
-    if damage_mode not in DAMAGE_MODES:
-        raise ValueError(f"damage_mode must be one of {sorted(DAMAGE_MODES)}, got {damage_mode!r}")
-    if damage_mode == "none" and damage_frac > 0:
-        raise ValueError(f"damage_mode 'none' needs damage_frac 0, got damage_frac {damage_frac}")
+    check_number("sample_frac", sample_frac, UNIT_OPEN_LEFT)
+    check_number("damage_frac", damage_frac, UNIT)
+    check_damage_mode(damage_mode, damage_frac=damage_frac)
 
 
 def subset_indices(n_total: int, *, sample_frac: float, seed: int) -> np.ndarray:
@@ -86,19 +96,20 @@ def subset_indices(n_total: int, *, sample_frac: float, seed: int) -> np.ndarray
     return perm[:n].astype(np.int64)
 
 
-def _per_sample_draws(n_total: int, *, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(priority, offset) for every position of the full set: fixed by seed alone."""
+def _per_sample_draws(n_total: int, *, seed: int, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """(priority, offset in 1..K-1) for every position of the full set: fixed by seed alone."""
     priority = np.random.default_rng([seed, _STREAM_PRIORITY]).permutation(n_total)
-    offsets = np.random.default_rng([seed, _STREAM_OFFSET]).integers(1, N_CLASSES, size=n_total)
+    offsets = np.random.default_rng([seed, _STREAM_OFFSET]).integers(1, n_classes, size=n_total)
     return priority, offsets
 
 
-def damage_labels(labels: np.ndarray, *, damage_frac: float, damage_mode: str, seed: int,
+def damage_labels(labels: np.ndarray, *, n_classes: int, damage_frac: float, damage_mode: str, seed: int,
                   index: np.ndarray | None = None, n_total: int | None = None
                   ) -> tuple[np.ndarray, np.ndarray]:
     """Damage exactly round(damage_frac * n_c) labels of every class c, stratified.
 
-    labels: int (n,) in [0, 9]; never modified (a copy is returned).
+    labels: int (n,) in [0, n_classes); never modified (a copy is returned).
+    n_classes: K >= 2, the dataset's class count.
     damage_frac in [0, 1]; damage_mode in DAMAGE_MODES; `none` requires damage_frac 0.
     index: int (n,), each label's position in the full training set (default arange(n)),
         so that priorities and offsets belong to training samples, not to subset slots.
@@ -107,6 +118,7 @@ def damage_labels(labels: np.ndarray, *, damage_frac: float, damage_mode: str, s
     Returns (new_labels int64 (n,), damaged bool (n,)).
     """
     check_fractions(sample_frac=1.0, damage_frac=damage_frac, damage_mode=damage_mode)
+    check_int("n_classes", n_classes, AT_LEAST_TWO)
     labels = np.asarray(labels)
     index = np.arange(len(labels)) if index is None else np.asarray(index)
     n_total = n_total or max(len(labels), int(index.max(initial=-1)) + 1)
@@ -115,25 +127,27 @@ def damage_labels(labels: np.ndarray, *, damage_frac: float, damage_mode: str, s
     damage_fn = DAMAGE_MODES[damage_mode]
     if damage_fn is None or damage_frac == 0:
         return new_labels, damaged
-    priority, offsets = _per_sample_draws(n_total, seed=seed)
-    for c in range(N_CLASSES):
+    priority, offsets = _per_sample_draws(n_total, seed=seed, n_classes=n_classes)
+    for c in range(n_classes):
         members = np.flatnonzero(labels == c)
         k = int(np.round(damage_frac * len(members)))
         # Highest priority first: a larger d takes the same samples plus more (nested).
         chosen = members[np.argsort(priority[index[members]], kind="stable")[:k]]
         damaged[chosen] = True
-    new_labels[damaged] = damage_fn(new_labels[damaged], offsets[index[damaged]])
+    new_labels[damaged] = damage_fn(new_labels[damaged], offsets[index[damaged]], n_classes)
     return new_labels, damaged
 
 
-def make_training_set(y_train: np.ndarray, *, sample_frac: float, damage_frac: float,
+def make_training_set(y_train: np.ndarray, *, n_classes: int, sample_frac: float, damage_frac: float,
                       damage_mode: str, seed: int) -> TrainingSet:
     """Subset then damage: the whole of one trial's label handling.
 
     y_train: int (N,) labels of the full training set (read-only is fine; it is not written).
+    n_classes: the dataset's class count K.
     """
     check_fractions(sample_frac=sample_frac, damage_frac=damage_frac, damage_mode=damage_mode)
     idx = subset_indices(len(y_train), sample_frac=sample_frac, seed=seed)
-    labels, damaged = damage_labels(y_train[idx], damage_frac=damage_frac, damage_mode=damage_mode,
+    labels, damaged = damage_labels(y_train[idx], n_classes=n_classes, damage_frac=damage_frac,
+                                    damage_mode=damage_mode,
                                     seed=seed, index=idx, n_total=len(y_train))
     return TrainingSet(indices=idx, labels=labels, damaged=damaged)

@@ -1,5 +1,7 @@
-"""Fashion-MNIST as uint8 numpy arrays, found locally or downloaded by torchvision.
+"""Datasets as numpy arrays with their facts; Fashion-MNIST found locally or downloaded by torchvision.
 
+A `Dataset` owns every fact about the data that the rest of the project needs: the class
+count and names, the input shape, the training- and test-set sizes and where it came from.
 Loaded once per sweep in the driver and shared with trials through Ray's object store;
 nothing in here imports ray.
 """
@@ -14,14 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-N_TRAIN = 60_000
-N_TEST = 10_000
-IMAGE_SHAPE = (28, 28)
-N_CLASSES = 10
-CLASS_NAMES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-)
 DATA_ENV_VAR = "DATAVSMATH_DATA"
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 
@@ -45,14 +39,77 @@ class ChecksumError(ValueError):
 
 
 @dataclass(frozen=True)
-class FashionMNIST:
-    """The whole dataset. x_* are uint8 (n, 28, 28) in [0, 255]; y_* are int64 (n,) in [0, 9]."""
+class DatasetInfo:
+    """The facts of a dataset, known before its arrays are read.
+
+    name: the dataset's name in specs and results; class_names: one per class, in label
+    order (labels are 0..K-1); input_shape: one input row, e.g. (28, 28) for a grayscale
+    image; n_train, n_test: the sizes of the full training and test sets.
+    """
+
+    name: str
+    class_names: tuple[str, ...]
+    input_shape: tuple[int, ...]
+    n_train: int
+    n_test: int
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+
+FASHION_MNIST = DatasetInfo(
+    name="fashion_mnist",
+    class_names=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                 "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+    input_shape=(28, 28), n_train=60_000, n_test=10_000,
+)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A whole dataset: x_* (n, *info.input_shape), uint8 pixels for images; y_* int64 (n,)
+    in [0, info.n_classes). Its facts are `info`'s; `source` says where it was read from."""
 
     x_train: np.ndarray
     y_train: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
+    info: DatasetInfo
     source: str = ""
+
+    def __post_init__(self) -> None:
+        expected = {"x_train": (self.info.n_train, *self.info.input_shape), "y_train": (self.info.n_train,),
+                    "x_test": (self.info.n_test, *self.info.input_shape), "y_test": (self.info.n_test,)}
+        for field_name, shape in expected.items():
+            got = getattr(self, field_name).shape
+            if got != shape:
+                raise ValueError(f"{self.info.name} {field_name} must have shape {shape}, got {got} "
+                                 f"(from {self.source or 'arrays'})")
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def n_classes(self) -> int:
+        return self.info.n_classes
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.info.class_names
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.info.input_shape
+
+    @property
+    def n_train(self) -> int:
+        return self.info.n_train
+
+    @property
+    def n_test(self) -> int:
+        return self.info.n_test
 
 
 def user_cache_dir() -> Path:
@@ -178,16 +235,15 @@ def find_data_root(data_dir: str | Path | None = None, *, download: bool = True)
     return _install_into_cache(user_cache_dir())
 
 
-def read_fashion_mnist(root: str | Path) -> FashionMNIST:
+def read_fashion_mnist(root: str | Path) -> Dataset:
     """Parse the verified raw IDX files under torchvision root `root` (see find_data_root)."""
     x_train, y_train = _read_split(Path(root), train=True)
     x_test, y_test = _read_split(Path(root), train=False)
-    assert x_train.shape == (N_TRAIN, *IMAGE_SHAPE) and x_test.shape == (N_TEST, *IMAGE_SHAPE)
-    return FashionMNIST(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
-                        source=str(root))
+    return Dataset(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test, info=FASHION_MNIST,
+                   source=str(root))
 
 
-def load_fashion_mnist(data_dir: str | Path | None = None, *, download: bool = True) -> FashionMNIST:
+def load_fashion_mnist(data_dir: str | Path | None = None, *, download: bool = True) -> Dataset:
     """Fashion-MNIST: train 60000x28x28 uint8 + labels, test 10000x28x28 uint8 + labels.
 
     Looks in `data_dir`, then $DATAVSMATH_DATA, the user cache, and Debian's

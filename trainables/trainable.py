@@ -20,8 +20,9 @@ import ray
 import torch
 from ray import tune
 
+from trainables.allocator import keep_freed_memory
 from trainables.damage import make_training_set
-from trainables.data import FashionMNIST
+from trainables.data import Dataset
 from trainables.device import gpu_memory_fraction, pick_device
 from trainables.faults import FAULT_ENV, FAULT_MARKER, InjectedFault, fault_spec
 from trainables.metrics import evaluate
@@ -40,13 +41,9 @@ def _trial_gpu_share() -> float:
     return float(tune.get_context().get_trial_resources().required_resources.get("GPU", 0.0))
 
 
-def _choose_device(config: dict[str, Any]) -> str:
-    """cuda only when Ray assigned GPU ids and CUDA works; CPU-only trials see every GPU in
-    Ray 2.60, so CUDA being available is not enough."""
-    device, warning = pick_device(
-        [str(g) for g in ray.get_gpu_ids()], cuda_available=torch.cuda.is_available(),
-        mps_requested=bool(config.get("mps", False)),
-        mps_available=torch.backends.mps.is_available())
+def _choose_device() -> str:
+    """cuda only when Ray assigned GPU ids and CUDA works (trainables.device.pick_device)."""
+    device, warning = pick_device([str(g) for g in ray.get_gpu_ids()], cuda_available=torch.cuda.is_available())
     if warning:
         warnings.warn(warning, RuntimeWarning, stacklevel=2)
     if device == "cuda":
@@ -115,25 +112,27 @@ def _placement() -> dict[str, Any]:
             "hostname": socket.gethostname(), "pid": os.getpid()}
 
 
-def train_trial(config: dict[str, Any], *, data: FashionMNIST, checkpoint_period_s: float = 0.0) -> None:
+def train_trial(config: dict[str, Any], *, data: Dataset, checkpoint_period_s: float) -> None:
     """Train and evaluate one combination. `data` arrives zero-copy and read-only from the
     object store: only copies (the subset) are ever written. Nets checkpoint after an epoch
-    once ``checkpoint_period_s`` seconds (default 0: every epoch) passed since the last one."""
+    once ``checkpoint_period_s`` seconds (0: every epoch) passed since the last one."""
     trial_start = time.time()
+    keep_freed_memory()  # the worker process's malloc policy, once per process
     _maybe_inject_fault(config, 0)  # epoch 0: before training, so trees can be faulted too
     threads = _trial_cpus()
-    device = _choose_device(config)
-    subset = make_training_set(data.y_train, sample_frac=config["sample_frac"],
+    device = _choose_device()
+    subset = make_training_set(data.y_train, n_classes=data.n_classes, sample_frac=config["sample_frac"],
                                damage_frac=config["damage_frac"],
                                damage_mode=config["damage_mode"], seed=config["seed"])
-    model = build_model(config["model"], params=config.get("overrides") or None, threads=threads,
-                        device=device, seed=config["seed"])
+    model = build_model(config["model"], n_classes=data.n_classes, input_shape=data.input_shape,
+                        params=config.get("overrides") or None, threads=threads, device=device,
+                        seed=config["seed"])
     reporter = _EpochReporter(config, period_s=checkpoint_period_s)
     start = time.perf_counter()
     info = model.fit(data.x_train[subset.indices], subset.labels, on_epoch=reporter,
                      resume_state=_restore_state())
     fit_seconds = time.perf_counter() - start
-    scores = evaluate(data.y_test, model.predict_proba(data.x_test))
+    scores = evaluate(data.y_test, model.predict_proba(data.x_test), n_classes=data.n_classes)
     tune.report({
         **scores,
         "val_acc": float(info.get("val_acc", float("nan"))),

@@ -1,0 +1,86 @@
+"""Files on local paths and on URIs (s3://, gs://, file://), through pyarrow.fs; no ray.
+
+The one filesystem module of the project: the runner writes experiments with it, the
+analysis reads them, and every result file is written atomically through `atomic_write`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow.fs as pafs
+
+
+def is_uri(path: str | Path) -> bool:
+    """True for URIs (file://, s3://, gs://, ...), False for plain local paths."""
+    return "://" in str(path)
+
+
+def open_location(path: str | Path) -> tuple[pafs.FileSystem, str]:
+    """(filesystem, path inside it) for a local path (made absolute) or any URI pyarrow reads.
+
+    Raises OSError (pyarrow's ArrowInvalid is one) for a URI it cannot open."""
+    text = str(path)
+    if is_uri(text):
+        return pafs.FileSystem.from_uri(text)
+    return pafs.LocalFileSystem(), Path(text).expanduser().resolve().as_posix()
+
+
+def join(base: str, *names: str) -> str:
+    """`base/name/...` for local paths and URIs alike."""
+    return "/".join([str(base).rstrip("/"), *names])
+
+
+def file_type(fs: pafs.FileSystem, path: str) -> pafs.FileType:
+    """NotFound, File or Directory."""
+    return fs.get_file_info(path).type
+
+
+def exists(path: str | Path) -> bool:
+    """Whether anything (file or folder) is at `path`."""
+    fs, inner = open_location(path)
+    return file_type(fs, inner) != pafs.FileType.NotFound
+
+
+def list_dir(fs: pafs.FileSystem, path: str) -> list[pafs.FileInfo]:
+    """The direct children of a directory."""
+    return fs.get_file_info(pafs.FileSelector(path, recursive=False))
+
+
+def read_bytes(path: str | Path) -> bytes:
+    """The whole file at a local path or URI."""
+    fs, inner = open_location(path)
+    with fs.open_input_stream(inner) as stream:
+        return stream.read()
+
+
+def read_text(path: str | Path) -> str:
+    """The whole file as UTF-8 text (invalid bytes replaced)."""
+    return read_bytes(path).decode("utf-8", errors="replace")
+
+
+def atomic_write(path: str | Path, write: Callable[[io.BytesIO], None]) -> None:
+    """Write what `write` puts into a buffer to `path`, all or nothing: locally through a
+    temp file beside it and a rename, on object stores as one PUT (already all-or-nothing).
+    Readers never see half a file. Creates the parent folder."""
+    buffer = io.BytesIO()
+    write(buffer)
+    if not is_uri(path):
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")
+        tmp.write_bytes(buffer.getvalue())
+        tmp.replace(target)
+        return
+    fs, inner = open_location(path)
+    fs.create_dir(inner.rsplit("/", 1)[0], recursive=True)
+    with fs.open_output_stream(inner) as stream:
+        stream.write(buffer.getvalue())
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """atomic_write of UTF-8 text."""
+    atomic_write(path, lambda buffer: buffer.write(text.encode("utf-8")))
