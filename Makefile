@@ -9,7 +9,7 @@ TORCH  := torch==2.14.1 torchvision==0.29.1
 DEMO_NAME ?= laptop-$(shell date +%Y%m%d-%H%M%S)
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-slow bench clean
+.PHONY: install demo lint test test-slow bench clean
 
 install: $(STAMP)
 
@@ -24,8 +24,13 @@ demo: install
 	$(VENV)/bin/datavsmath data
 	$(VENV)/bin/datavsmath sweep laptop --name $(DEMO_NAME)
 
-# Everything but the long runs (marker `slow`); about 5-8 minutes on 2 cores.
-test: install
+# Style and types of the three packages (and the tests' and benchmarks' style).
+lint: install
+	$(VENV)/bin/ruff check trainables sweeps analysis tests benchmarks
+	$(VENV)/bin/mypy
+
+# Lint, then everything but the long runs (marker `slow`); about 5-8 minutes on 2 cores.
+test: lint
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 # The long runs: full-data accuracy vs the talk, bigger kill/resume.

@@ -6,7 +6,7 @@ finished trials (status TERMINATED with a metric) enter any aggregate.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd

@@ -19,12 +19,30 @@ import pandas as pd
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from analysis.schema import (FAILED, FINISHED, MISSING, RESULTS_CSV, RESULTS_PARQUET, SEED_COLUMNS, STATUSES,
-                             normalize, num_obs, trial_key)
-from analysis.tune_files import (ERROR_FILE, TrialFolder, TrialState, error_summary, read_experiment_state,
-                                 read_text, read_trial_folders)
+from analysis.schema import (
+    FAILED,
+    FINISHED,
+    MISSING,
+    RESULTS_CSV,
+    RESULTS_PARQUET,
+    SEED_COLUMNS,
+    STATUSES,
+    normalize,
+    num_obs,
+    trial_key,
+)
+from analysis.tune_files import (
+    ERROR_FILE,
+    TrialFolder,
+    TrialState,
+    error_summary,
+    read_experiment_state,
+    read_text,
+    read_trial_folders,
+)
 from sweeps.spec import AXES, SPEC_FILE, expand_trials, read_stored_spec, stored_spec_text
 from trainables.storage import file_type, open_location
+
 # Metrics and facts copied from a finished trial's last result line into the tidy row.
 FINAL_FIELDS = ("acc", "auc", "val_acc", "n_train", "n_val", "n_damaged", "fit_seconds",
                 "report_seconds", "checkpoints", "device", "peak_rss_mb", "confusion")
@@ -91,15 +109,15 @@ def _observed_trials(folders: list[TrialFolder], states: dict[str, TrialState]
     started has a folder with only error.txt).
     """
     by_name = {folder.name: folder for folder in folders}
-    trials = []
+    trials: list[tuple[dict[str, Any], TrialFolder | None, TrialState | None]] = []
     for state in states.values():
         folder = by_name.pop(state.relative_logdir or "", None)
         trials.append(((folder.params if folder and folder.params else state.config), folder, state))
-    trials += [(folder.params, folder, None) for folder in by_name.values() if folder.params]
+    trials += [(folder.params, folder, None) for folder in by_name.values() if folder.params is not None]
     found: dict[tuple, list[tuple[TrialFolder | None, TrialState | None]]] = {}
-    for config, folder, state in trials:
+    for config, trial_folder, trial_state in trials:
         if all(a in config for a in AXES):  # else not a trial of this project's trainable
-            found.setdefault(_key_of(config), []).append((folder, state))
+            found.setdefault(_key_of(config), []).append((trial_folder, trial_state))
     return {key: max(options, key=_preference) for key, options in found.items()}
 
 

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import html
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -111,7 +110,7 @@ def table_setups(df: pd.DataFrame) -> tuple[str | None, list[str], str]:
 def table_items(df: pd.DataFrame, *, n_boot: int = tables.DEFAULT_N_BOOT) -> list[Item]:
     """Both tables (seed style, interpolated) for acc > 0.90 and auc > 0.98, per damage mode."""
     model, modes, note = table_setups(df)
-    if not modes:
+    if model is None or not modes:
         return [Item("tables", "Observations needed", note=note)]
     items = []
     for mode in modes:
@@ -246,9 +245,9 @@ def display_table(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _figure_html(item: Item) -> str:
-    expected = sum(1 for trace in item.figure.data if trace.visible is not False)
-    body = pio.to_html(item.figure, full_html=False, include_plotlyjs=False, div_id=f"fig-{item.key}",
+def _figure_html(item: Item, figure: go.Figure) -> str:
+    expected = sum(trace.visible is not False for trace in figure.data)
+    body = pio.to_html(figure, full_html=False, include_plotlyjs=False, div_id=f"fig-{item.key}",
                        config={"responsive": True, "displaylogo": False})
     return (f'<div class="figure" data-figure="{item.key}" data-expected-traces="{expected}">{body}</div>')
 
@@ -256,7 +255,7 @@ def _figure_html(item: Item) -> str:
 def _section(item: Item) -> str:
     title = f"<h2 id=\"{item.key}\">{html.escape(item.title)}</h2>"
     if item.figure is not None:
-        return f"<section class=\"figure-section\">{title}{_figure_html(item)}</section>"
+        return f"<section class=\"figure-section\">{title}{_figure_html(item, item.figure)}</section>"
     if item.table is not None:
         table = display_table(item.table).to_html(index=False, classes="data", border=0, escape=True)
         return f"<section class=\"table-section\" data-table=\"{item.key}\">{title}{table}</section>"

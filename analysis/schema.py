@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sweeps.spec import AXES
 from trainables.data import FASHION_MNIST
 
 METRICS = ("acc", "auc")

@@ -14,12 +14,11 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pyarrow.fs as pafs
 
-from trainables.storage import file_type, list_dir
+from trainables.storage import list_dir
 
 STATE_PREFIX = "experiment_state-"
 PARAMS_FILE = "params.json"

@@ -22,8 +22,16 @@ from analysis.results import write_result_files
 from analysis.status import format_status
 from sweeps import cost, resources
 from sweeps.runner import SweepError, SweepOptions, plan_for, resume_command, run_sweep
-from sweeps.spec import (Spec, SpecError, count_listed, expand_trials, load_spec, parse_resources, read_stored_spec,
-                         shipped_specs)
+from sweeps.spec import (
+    Spec,
+    SpecError,
+    count_listed,
+    expand_trials,
+    load_spec,
+    parse_resources,
+    read_stored_spec,
+    shipped_specs,
+)
 from trainables.checks import UNIT_OPEN_LEFT
 from trainables.damage import DAMAGED_MODES
 from trainables.data import FASHION_MNIST, ChecksumError, DataNotFoundError, load_fashion_mnist
@@ -54,7 +62,7 @@ def _resource_arg(text: str) -> tuple[str, dict[str, float]]:
         try:
             request[key] = float(value)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"--resources {text!r}: {key} must be a number, got {value!r}")
+            raise argparse.ArgumentTypeError(f"--resources {text!r}: {key} must be a number, got {value!r}") from None
     try:
         return model, parse_resources({model: request}, (model,), where="--resources")[model]
     except SpecError as exc:
@@ -81,7 +89,8 @@ def _add_sweep_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sweep", help="run a sweep spec as Ray Tune trials",
                        description=f"Run a spec file or a shipped spec: {', '.join(shipped_specs())}.")
     p.add_argument("spec", help="YAML file or shipped spec name")
-    p.add_argument("--storage", default="results", help="where experiments live: folder or s3://... (default ./results)")
+    p.add_argument("--storage", default="results",
+                   help="where experiments live: folder or s3://... (default ./results)")
     p.add_argument("--name", help="experiment name (default: the spec's name)")
     p.add_argument("--address", help="Ray cluster address (default: start Ray locally)")
     p.add_argument("--data-dir", help="folder with the Fashion-MNIST IDX files")
@@ -255,7 +264,8 @@ def _cmd_specs(_: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `datavsmath` console command; returns the exit code."""
     args = build_parser().parse_args(argv)
-    handlers = {"sweep": _cmd_sweep, "report": _cmd_report, "status": _cmd_status, "specs": _cmd_specs, "data": _cmd_data}
+    handlers = {"sweep": _cmd_sweep, "report": _cmd_report, "status": _cmd_status, "specs": _cmd_specs,
+                "data": _cmd_data}
     try:
         return handlers[args.command](args)
     except (UsageError, SpecError, SweepError, DataNotFoundError, ChecksumError, FileNotFoundError) as exc:

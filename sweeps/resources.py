@@ -6,8 +6,9 @@ runner feeds them `ray.nodes()`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 DEFAULT_GPU_SHARE = 0.25
 GPU_MODELS = ("dnn", "cnn", "xgb")  # rf has no GPU path in scikit-learn

@@ -136,7 +136,7 @@ def check_experiment(spec: Spec, *, options: SweepOptions) -> str:
     check_storage(options.storage)
     exp_dir = experiment_path(options.storage, options.name or spec.name)
     if options.resume:
-        if not storage.exists(storage.join(exp_dir, SPEC_FILE)) or not storage.exists(storage.join(exp_dir, TUNER_FILE)):
+        if not all(storage.exists(storage.join(exp_dir, f)) for f in (SPEC_FILE, TUNER_FILE)):
             raise SweepError(f"--resume: no experiment to resume at {exp_dir} "
                              f"(no {SPEC_FILE} or {TUNER_FILE}); run without --resume to start it")
         if spec_to_dict(read_stored_spec(exp_dir)) != spec_to_dict(spec):

@@ -15,6 +15,7 @@ is the sweep; `seeds` replicate every combination. Example::
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Hashable
 from dataclasses import dataclass, field
@@ -25,8 +26,17 @@ from typing import Any
 import yaml
 
 from trainables import storage
-from trainables.checks import (NON_NEGATIVE, POSITIVE, UNIT, UNIT_OPEN_LEFT, Interval, check_choice, check_int,
-                               check_number, echo)
+from trainables.checks import (
+    NON_NEGATIVE,
+    POSITIVE,
+    UNIT,
+    UNIT_OPEN_LEFT,
+    Interval,
+    check_choice,
+    check_int,
+    check_number,
+    echo,
+)
 from trainables.damage import DAMAGE_MODES
 from trainables.models import MODEL_NAMES, validate_params
 
@@ -35,6 +45,8 @@ GRID_AXES = ("model", "sample_frac", "damage_frac", "damage_mode")
 AXES = (*GRID_AXES, "seed")
 # The validated spec, stored in the experiment directory beside Tune's files.
 SPEC_FILE = "spec.yaml"
+# An experiment name is one safe path component: it names a folder inside the storage path.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,200}")
 SEED_RANGE = Interval(0, 2**32 - 1)  # numpy's SeedSequence and every library's seed accept these
 TOP_LEVEL_KEYS = (*GRID_AXES, "name", "description", "seeds", "grids", "include", "overrides",
                   "resources", "gpu_share", "max_failures", "checkpoint_period_s")
@@ -50,6 +62,15 @@ SPEC_PACKAGE = "sweeps.specs"
 
 class SpecError(ValueError):
     """A sweep spec is malformed; the message names the field, allowed values and value."""
+
+
+def check_experiment_name(name: Any, *, field: str = "name") -> str:
+    """`name` if it is one safe path component: letters, digits, '.', '_' and '-', 1 to 200
+    characters, not '.' or '..'. Else SpecError naming `field` ("name" in a spec, "--name")."""
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name) or name in (".", ".."):
+        raise SpecError(f"{field} must be 1-200 letters, digits, '.', '_' or '-' (one folder name, not '.' "
+                        f"or '..'), got {echo(name)}")
+    return name
 
 
 def _checked(check: Any, *args: Any) -> Any:
@@ -263,9 +284,7 @@ def parse_spec(data: dict[str, Any], *, source: str = "<spec>", default_name: st
     unknown = sorted(set(data) - set(TOP_LEVEL_KEYS), key=str)
     if unknown:
         raise SpecError(f"spec {source}: unknown key {echo(unknown[0])}; allowed: {', '.join(TOP_LEVEL_KEYS)}")
-    name = data.get("name", default_name)
-    if not isinstance(name, str) or not name or "/" in name:
-        raise SpecError(f"name must be a non-empty string without '/', got {echo(name)}")
+    name = check_experiment_name(data.get("name", default_name))
     grids = tuple(_collect_grids(data, source=source, seen=(name,)))
     seeds = _parse_seeds(data["seeds"]) if "seeds" in data else DEFAULT_SEEDS
     models = tuple(dict.fromkeys(m for g in grids for m in g.model))

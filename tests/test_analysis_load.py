@@ -14,8 +14,17 @@ import pytest
 from analysis.load import load_results, read_seed_csv, results_from_experiment, summarize, to_seed_format
 from analysis.schema import AXES, RESULT_COLUMNS
 from analysis.tune_files import error_summary
-from tests.test_analysis_fixtures import (DATA, config_of, final_line, full_results, spec_yaml, synthetic_results,
-                                          write_experiment_state, write_results, write_trial)
+from tests.test_analysis_fixtures import (
+    DATA,
+    config_of,
+    final_line,
+    full_results,
+    spec_yaml,
+    synthetic_results,
+    write_experiment_state,
+    write_results,
+    write_trial,
+)
 
 RAY_EXPERIMENT = DATA / "ray_experiment"
 TALK_SNIPPET = DATA / "talk_size_snippet.csv"

@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 import pytest
 
 from analysis import aggregate, plots
-from analysis.load import to_seed_format, seed_frame_to_tidy
+from analysis.load import seed_frame_to_tidy, to_seed_format
 from analysis.tables import interpolated_table, seed_table
 from tests.test_analysis_fixtures import DAMAGE_FRACS, SAMPLE_FRACS, full_results, synthetic_results
 

@@ -7,8 +7,15 @@ import pandas as pd
 import pytest
 
 from analysis.schema import DATASET, normalize
-from analysis.tables import (crossing, fit_power_law, interpolated_table, isotonic_increasing, loglinear_crossing,
-                             power_law_crossing, seed_table)
+from analysis.tables import (
+    crossing,
+    fit_power_law,
+    interpolated_table,
+    isotonic_increasing,
+    loglinear_crossing,
+    power_law_crossing,
+    seed_table,
+)
 from tests.test_analysis_fixtures import power_law_metric
 
 # The talk's grid: c(1:9 / 100, 1:9 / 10, 91:100 / 100).

@@ -8,10 +8,20 @@ import pytest
 from trainables.damage import DAMAGE_MODES, DAMAGED_MODES, damage_labels, make_training_set, subset_indices
 
 
+def _training_set(fashion, **kwargs):
+    """make_training_set on the real training labels, with the dataset's class count."""
+    return make_training_set(fashion.y_train, n_classes=fashion.n_classes, **kwargs)
+
+
+def _damage(fashion, **kwargs):
+    """damage_labels on the real training labels, with the dataset's class count."""
+    return damage_labels(fashion.y_train, n_classes=fashion.n_classes, **kwargs)
+
+
 @pytest.mark.parametrize("damage_mode", DAMAGED_MODES)
 @pytest.mark.parametrize("damage_frac", [0.0, 0.01, 0.1, 0.33, 0.5, 0.99, 1.0])
 def test_exact_per_class_counts(fashion, damage_mode, damage_frac):
-    ts = make_training_set(fashion.y_train, n_classes=fashion.n_classes, sample_frac=0.07, damage_frac=damage_frac,
+    ts = _training_set(fashion, sample_frac=0.07, damage_frac=damage_frac,
                            damage_mode=damage_mode, seed=3)
     original = fashion.y_train[ts.indices]
     for c in range(fashion.n_classes):
@@ -38,7 +48,7 @@ def test_subsets_nested_in_sample_frac():
 def test_damage_nested_in_damage_frac(fashion, damage_mode):
     previous = None
     for d in [0.0, 0.05, 0.1, 0.2, 0.5, 0.9, 0.99]:
-        ts = make_training_set(fashion.y_train, n_classes=fashion.n_classes, sample_frac=0.2, damage_frac=d,
+        ts = _training_set(fashion, sample_frac=0.2, damage_frac=d,
                                damage_mode=damage_mode, seed=1)
         damaged = set(ts.indices[ts.damaged])
         if previous is not None:
@@ -47,8 +57,8 @@ def test_damage_nested_in_damage_frac(fashion, damage_mode):
 
 
 def test_random_wrong_label_is_fixed_per_sample_across_damage_frac(fashion):
-    low = make_training_set(fashion.y_train, n_classes=fashion.n_classes, sample_frac=0.1, damage_frac=0.1, damage_mode="random", seed=2)
-    high = make_training_set(fashion.y_train, n_classes=fashion.n_classes, sample_frac=0.1, damage_frac=0.6, damage_mode="random", seed=2)
+    low = _training_set(fashion, sample_frac=0.1, damage_frac=0.1, damage_mode="random", seed=2)
+    high = _training_set(fashion, sample_frac=0.1, damage_frac=0.6, damage_mode="random", seed=2)
     np.testing.assert_array_equal(low.indices, high.indices)
     np.testing.assert_array_equal(high.labels[low.damaged], low.labels[low.damaged])
 
@@ -56,9 +66,9 @@ def test_random_wrong_label_is_fixed_per_sample_across_damage_frac(fashion):
 @pytest.mark.parametrize("damage_mode", DAMAGED_MODES)
 def test_same_seed_same_draws_other_seed_other_draws(fashion, damage_mode):
     kwargs = dict(sample_frac=0.05, damage_frac=0.3, damage_mode=damage_mode)
-    a = make_training_set(fashion.y_train, n_classes=fashion.n_classes, seed=11, **kwargs)
-    b = make_training_set(fashion.y_train, n_classes=fashion.n_classes, seed=11, **kwargs)
-    c = make_training_set(fashion.y_train, n_classes=fashion.n_classes, seed=12, **kwargs)
+    a = _training_set(fashion, seed=11, **kwargs)
+    b = _training_set(fashion, seed=11, **kwargs)
+    c = _training_set(fashion, seed=12, **kwargs)
     np.testing.assert_array_equal(a.indices, b.indices)
     np.testing.assert_array_equal(a.labels, b.labels)
     assert not np.array_equal(a.indices, c.indices)
@@ -66,7 +76,7 @@ def test_same_seed_same_draws_other_seed_other_draws(fashion, damage_mode):
 
 
 def test_random_never_maps_a_label_to_itself_and_uses_all_others(fashion):
-    labels, damaged = damage_labels(fashion.y_train, n_classes=fashion.n_classes, damage_frac=1.0, damage_mode="random", seed=0)
+    labels, damaged = _damage(fashion, damage_frac=1.0, damage_mode="random", seed=0)
     assert damaged.all()
     assert not np.any(labels == fashion.y_train)
     for c in range(fashion.n_classes):
@@ -75,12 +85,12 @@ def test_random_never_maps_a_label_to_itself_and_uses_all_others(fashion):
 
 
 def test_constant_maps_c_to_c_plus_one(fashion):
-    labels, damaged = damage_labels(fashion.y_train, n_classes=fashion.n_classes, damage_frac=1.0, damage_mode="constant", seed=0)
+    labels, damaged = _damage(fashion, damage_frac=1.0, damage_mode="constant", seed=0)
     np.testing.assert_array_equal(labels, (fashion.y_train + 1) % fashion.n_classes)
 
 
 def test_none_leaves_labels_alone(fashion):
-    ts = make_training_set(fashion.y_train, n_classes=fashion.n_classes, sample_frac=0.1, damage_frac=0.0, damage_mode="none", seed=0)
+    ts = _training_set(fashion, sample_frac=0.1, damage_frac=0.0, damage_mode="none", seed=0)
     np.testing.assert_array_equal(ts.labels, fashion.y_train[ts.indices])
     assert ts.n_damaged == 0
 

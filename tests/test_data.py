@@ -8,8 +8,16 @@ import shutil
 import numpy as np
 import pytest
 
-from trainables.data import (DEBIAN_DIR, FASHION_MNIST, IDX_MD5, ChecksumError, DataNotFoundError, Dataset,
-                             candidate_dirs, load_fashion_mnist)
+from trainables.data import (
+    DEBIAN_DIR,
+    FASHION_MNIST,
+    IDX_MD5,
+    ChecksumError,
+    DataNotFoundError,
+    Dataset,
+    candidate_dirs,
+    load_fashion_mnist,
+)
 
 
 def test_shapes_dtypes_and_known_labels(fashion):

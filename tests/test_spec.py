@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from sweeps.spec import (SpecError, count_listed, dump_spec, expand_trials, load_spec, parse_spec,
-                         shipped_specs)
+from sweeps.spec import SpecError, count_listed, dump_spec, expand_trials, load_spec, parse_spec, shipped_specs
 
 SEED_FRACS = sorted({*(i / 100 for i in range(1, 10)), *(i / 10 for i in range(1, 10)),
                      *(i / 100 for i in range(91, 101))})

@@ -15,8 +15,8 @@ K is the dataset's class count, passed in by the caller (the dataset owns it).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

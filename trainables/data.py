@@ -177,7 +177,10 @@ def _install_into_cache(directory: Path) -> Path:
     target = root / "FashionMNIST" / "raw"
     target.mkdir(parents=True, exist_ok=True)
     for name in IDX_MD5:
-        data = _verified_bytes(_locate(directory, name), name)
+        source = _locate(directory, name)
+        if source is None:
+            raise DataNotFoundError(f"{directory} lacks the Fashion-MNIST file {name} (raw or .gz)")
+        data = _verified_bytes(source, name)
         tmp = target / f".{name}.tmp{os.getpid()}"
         tmp.write_bytes(data)
         tmp.replace(target / name)  # atomic, so a concurrent reader never sees half a file

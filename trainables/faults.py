@@ -25,7 +25,7 @@ def fault_spec(config: dict[str, Any], raw: str) -> tuple[int, bool] | None:
     """
     if not raw:
         return None
-    fields = dict(part.split("=", 1) if "=" in part else (part, "1") for part in raw.split(","))
+    fields = dict(part.partition("=")[::2] if "=" in part else (part, "1") for part in raw.split(","))
     epoch, always = int(fields.pop("epoch", 1)), fields.pop("always", None) is not None
     matches = all(str(config.get(k)) == v or _same_number(config.get(k), v) for k, v in fields.items())
     return (epoch, always) if matches else None

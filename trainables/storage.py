@@ -62,7 +62,7 @@ def read_text(path: str | Path) -> str:
     return read_bytes(path).decode("utf-8", errors="replace")
 
 
-def atomic_write(path: str | Path, write: Callable[[io.BytesIO], None]) -> None:
+def atomic_write(path: str | Path, write: Callable[[io.BytesIO], object]) -> None:
     """Write what `write` puts into a buffer to `path`, all or nothing: locally through a
     temp file beside it and a rename, on object stores as one PUT (already all-or-nothing).
     Readers never see half a file. Creates the parent folder."""

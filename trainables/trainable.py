@@ -133,7 +133,7 @@ def train_trial(config: dict[str, Any], *, data: Dataset, checkpoint_period_s: f
                      resume_state=_restore_state())
     fit_seconds = time.perf_counter() - start
     scores = evaluate(data.y_test, model.predict_proba(data.x_test), n_classes=data.n_classes)
-    tune.report({
+    final: dict[str, Any] = {
         **scores,
         "val_acc": float(info.get("val_acc", float("nan"))),
         "epochs_done": int(info.get("epochs_done", 0)),
@@ -152,4 +152,5 @@ def train_trial(config: dict[str, Any], *, data: Dataset, checkpoint_period_s: f
         "trial_end": time.time(),
         "peak_rss_mb": _peak_rss_mb(),
         "done": True,
-    })
+    }
+    tune.report(final)
