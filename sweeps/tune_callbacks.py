@@ -1,0 +1,72 @@
+"""Tune callbacks of the runner: the compact progress reporter, and a hook for the caller.
+
+Imported by sweeps.runner only when a sweep starts (it imports ray). Tune pickles its
+callbacks into tuner.pkl, so they hold plain data and restart their clocks in `setup`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ray.tune import Callback
+
+from sweeps.progress import STATUS_PERIOD_S, Progress, error_line, eta_seconds, finished_line, status_line, trial_name
+
+# Tune's own statuses.
+_DONE, _ERROR, _RUNNING = "TERMINATED", "ERROR", "RUNNING"
+
+
+class CompactReporter(Callback):
+    """One line per finished trial and a status line at most every `period_s` seconds;
+    errors always print, with the trial's combination.
+
+    costs: estimated seconds per trial, keyed by sweeps.progress.trial_name, for the ETA.
+    write: where lines go (default print).
+    """
+
+    def __init__(self, *, costs: Mapping[str, float], period_s: float = STATUS_PERIOD_S,
+                 write: Callable[[str], Any] = print) -> None:
+        self.costs, self.period_s, self.write = dict(costs), period_s, write
+        self._start = self._last_status = time.monotonic()
+
+    def setup(self, **info: Any) -> None:
+        self._start = self._last_status = time.monotonic()
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        done = sum(t.status == _DONE and t is not trial for t in trials) + 1
+        self.write(finished_line(trial.config, trial.last_result or {}, done=done, total=len(trials)))
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        error = getattr(trial, "error_file", None) or "see the trial's error.txt"
+        self.write(error_line(trial.config, error=f"errored; {error}"))
+
+    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+        now = time.monotonic()
+        if now - self._last_status < self.period_s:
+            return
+        self._last_status = now
+        self.write(status_line(self.progress(trials, elapsed_s=now - self._start)))
+
+    def progress(self, trials: list, *, elapsed_s: float) -> Progress:
+        """Counts, ETA from the cost model, and the best acc per model so far."""
+        counts = {_DONE: 0, _ERROR: 0, _RUNNING: 0}
+        best: dict[str, float] = {}
+        done_cost = left_cost = 0.0
+        for t in trials:
+            counts[t.status] = counts.get(t.status, 0) + 1
+            cost = self.costs.get(trial_name(t.config), 0.0)
+            if t.status == _DONE:
+                done_cost += cost
+                acc = (t.last_result or {}).get("acc")
+                if acc is not None:
+                    model = t.config["model"]
+                    best[model] = max(best.get(model, acc), acc)
+            elif t.status != _ERROR:
+                left_cost += cost
+        pending = len(trials) - counts[_DONE] - counts[_ERROR] - counts[_RUNNING]
+        return Progress(done=counts[_DONE], running=counts[_RUNNING], pending=pending, errored=counts[_ERROR],
+                        elapsed_s=elapsed_s, eta_s=eta_seconds(done_cost=done_cost, left_cost=left_cost,
+                                                               elapsed_s=elapsed_s),
+                        best_acc=best)
