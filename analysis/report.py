@@ -9,24 +9,27 @@ from __future__ import annotations
 
 import html
 import os
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
-import yaml
 from plotly.offline import get_plotlyjs
 
 from analysis import aggregate, plots, tables
-from analysis.load import FRAC_AXES, find_spec_text, load_results, summarize
+from analysis.load import FRAC_AXES, load_results, summarize
 from analysis.schema import METRICS
-from sweeps.spec import AXES
+from sweeps.spec import AXES, Spec, SpecError, dump_spec, read_stored_spec
+from trainables import storage
 from trainables.damage import DAMAGED_MODES
 from trainables.data import load_fashion_mnist
+from trainables.models import MODEL_NAMES, default_params
 from trainables.storage import is_uri, open_location
 
 REPORT_NAME = "report.html"
@@ -45,7 +48,9 @@ class Item:
     figure: go.Figure | None = None
     table: pd.DataFrame | None = None
     note: str = ""
-    # For tables: kind ("seed" / "interpolated"), metric, model and damage_mode.
+    # Shown under a figure or table: what a reader must know to read it right.
+    caption: str = ""
+    # For tables: kind ("seed" / "interpolated"), metric, model, damage_mode and target.
     meta: dict[str, str] = field(default_factory=dict)
 
 
@@ -56,14 +61,38 @@ def _values_text(df: pd.DataFrame, axis: str) -> str:
     return ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values) or "no finished trial"
 
 
-def size_item(df: pd.DataFrame) -> Item:
-    """Figure 1: metrics against sample_frac per model, clean labels."""
+def reduced_settings_note(curves: pd.DataFrame, *, overrides: Mapping[str, Mapping[str, Any]]) -> str:
+    """What a reader of the size curves must know when models ran with other settings than
+    the talk's (trainables.models.default_params): which, and the order of the models at
+    the smallest sample_frac in this run, which the changed settings can alter. "" if none.
+
+    curves: aggregate.size_curves output; overrides: the spec's {model: {param: value}}."""
+    changed = [f"{model} {key} {value} (the talk's {default_params(model)[key]})"
+               for model, params in overrides.items() if model in MODEL_NAMES
+               for key, value in params.items() if default_params(model).get(key) != value]
+    if not changed:
+        return ""
+    note = "Reduced settings: " + "; ".join(changed) + "."
+    if not curves.empty:
+        smallest = curves[curves["sample_frac"] == curves["sample_frac"].min()]
+        order = smallest.sort_values("acc", ascending=False)
+        ranking = " > ".join(f"{r.model} {r.acc:.2f}" for r in order.itertuples())
+        note += (f" At sample_frac {smallest['sample_frac'].iloc[0]:g} this run ranks the models {ranking} by acc;"
+                 " fewer epochs and boosting rounds cost most on small subsets, so this order can differ from"
+                 " the talk's, which used the settings in brackets.")
+    return note
+
+
+def size_item(df: pd.DataFrame, *, overrides: Mapping[str, Mapping[str, Any]] | None = None) -> Item:
+    """Figure 1: metrics against sample_frac per model, clean labels; captioned with the
+    reduced-settings note when `overrides` change the talk's settings."""
     curves = aggregate.size_curves(df)
     title = "Model Architectures and Training Batch Size"
     if curves["sample_frac"].nunique() < 2:
         return Item("size", title, note="sample_frac was not swept with clean labels "
                                         f"(damage_frac 0); sample_frac values: {_values_text(df, 'sample_frac')}")
-    return Item("size", title, figure=plots.plot_size(curves))
+    return Item("size", title, figure=plots.plot_size(curves),
+                caption=reduced_settings_note(curves, overrides=overrides or {}))
 
 
 def damage_item(df: pd.DataFrame) -> Item:
@@ -91,14 +120,29 @@ def cross_items(df: pd.DataFrame) -> list[Item]:
             for model, mode in pairs]
 
 
-def table_setups(df: pd.DataFrame) -> tuple[str | None, list[str], str]:
-    """(model, damage modes, note) for the tables: cnn when present, else the first model;
-    every damage mode crossed with sample_frac for it (aggregate.cross_candidates), else
-    "none" (quality 1.0 only) when its clean sample_frac was swept."""
+@dataclass(frozen=True)
+class TableSettings:
+    """Which model the tables describe and the thresholds they use.
+
+    model: default cnn when present, else the first model in the talk's order;
+    thresholds: {metric: threshold in (0, 1)}, default acc 0.90 and auc 0.98 (the talk's).
+    """
+
+    model: str | None = None
+    thresholds: Mapping[str, float] = field(default_factory=lambda: dict(tables.DEFAULT_THRESHOLDS))
+
+
+def table_setups(df: pd.DataFrame, *, model: str | None = None) -> tuple[str | None, list[str], str]:
+    """(model, damage modes, note) for the tables: `model` when given and present, else cnn
+    when present, else the first model; every damage mode crossed with sample_frac for it
+    (aggregate.cross_candidates), else "none" (quality 1.0 only) when its clean sample_frac
+    was swept."""
     models = aggregate.models_in_order(aggregate.finished(df)["model"].unique().tolist())
     if not models:
         return None, [], "no finished trials"
-    model = tables.DEFAULT_MODEL if tables.DEFAULT_MODEL in models else models[0]
+    if model is not None and model not in models:
+        return model, [], f"the report's model {model} has no finished trials (models: {', '.join(models)})"
+    model = model or (tables.DEFAULT_MODEL if tables.DEFAULT_MODEL in models else models[0])
     modes = [mode for m, mode in aggregate.cross_candidates(df) if m == model]
     if modes:
         return model, modes, ""
@@ -107,22 +151,26 @@ def table_setups(df: pd.DataFrame) -> tuple[str | None, list[str], str]:
     return model, [], f"sample_frac was not swept for {model} (values: {_values_text(df, 'sample_frac')})"
 
 
-def table_items(df: pd.DataFrame, *, n_boot: int = tables.DEFAULT_N_BOOT) -> list[Item]:
-    """Both tables (seed style, interpolated) for acc > 0.90 and auc > 0.98, per damage mode."""
-    model, modes, note = table_setups(df)
+def table_items(df: pd.DataFrame, *, settings: TableSettings = TableSettings(),
+                n_boot: int = tables.DEFAULT_N_BOOT) -> list[Item]:
+    """Both tables (seed style, interpolated) per metric and damage mode, for the settings'
+    model and thresholds (default acc > 0.90 and auc > 0.98)."""
+    model, modes, note = table_setups(df, model=settings.model)
     if model is None or not modes:
         return [Item("tables", "Observations needed", note=note)]
     items = []
     for mode in modes:
         for metric in METRICS:
-            where = f"{_target(metric)} ({_setup_text(model, mode)})"
-            meta = {"metric": metric, "model": model, "damage_mode": mode}
+            threshold = settings.thresholds.get(metric, tables.DEFAULT_THRESHOLDS[metric])
+            where = f"{_target(metric, threshold)} ({_setup_text(model, mode)})"
+            meta = {"metric": metric, "model": model, "damage_mode": mode, "target": _target(metric, threshold)}
             items.append(Item(f"seed_{metric}_{model}_{mode}", f"Observations needed for {where}, seed style",
-                              table=tables.seed_table(df, metric=metric, model=model, damage_mode=mode),
+                              table=tables.seed_table(df, metric=metric, threshold=threshold, model=model,
+                                                      damage_mode=mode),
                               meta={"kind": "seed", **meta}))
             items.append(Item(f"interpolated_{metric}_{model}_{mode}", f"Observations needed for {where}, interpolated",
-                              table=tables.interpolated_table(df, metric=metric, model=model, damage_mode=mode,
-                                                              n_boot=n_boot),
+                              table=tables.interpolated_table(df, metric=metric, threshold=threshold, model=model,
+                                                              damage_mode=mode, n_boot=n_boot),
                               meta={"kind": "interpolated", **meta}))
     return items
 
@@ -131,8 +179,8 @@ def _setup_text(model: str, damage_mode: str) -> str:
     return f"{model}, clean labels" if damage_mode == "none" else f"{model}, {damage_mode} damage"
 
 
-def _target(metric: str) -> str:
-    return f"{metric} > {tables.DEFAULT_THRESHOLDS[metric]:.2f}"
+def _target(metric: str, threshold: float) -> str:
+    return f"{metric} > {threshold:.2f}"
 
 
 def economics_items(table_list: list[Item]) -> list[Item]:
@@ -142,7 +190,7 @@ def economics_items(table_list: list[Item]) -> list[Item]:
         if item.table is None:
             continue
         setup = by_setup.setdefault((item.meta["model"], item.meta["damage_mode"]), {"seed": {}, "interpolated": {}})
-        setup[item.meta["kind"]][_target(item.meta["metric"])] = item.table
+        setup[item.meta["kind"]][item.meta["target"]] = item.table
     items = []
     for (model, mode), pair in by_setup.items():
         key, title = f"economics_{model}_{mode}", f"An economic argument for quality ({_setup_text(model, mode)})"
@@ -254,12 +302,33 @@ def _figure_html(item: Item, figure: go.Figure) -> str:
 
 def _section(item: Item) -> str:
     title = f"<h2 id=\"{item.key}\">{html.escape(item.title)}</h2>"
+    if item.caption:
+        title += f"<p class=\"caption\" data-caption=\"{item.key}\">{html.escape(item.caption)}</p>"
     if item.figure is not None:
         return f"<section class=\"figure-section\">{title}{_figure_html(item, item.figure)}</section>"
     if item.table is not None:
         table = display_table(item.table).to_html(index=False, classes="data", border=0, escape=True)
         return f"<section class=\"table-section\" data-table=\"{item.key}\">{title}{table}</section>"
     return f"<section class=\"skipped\">{title}<p>Not shown: {html.escape(item.note)}.</p></section>"
+
+
+@dataclass(frozen=True)
+class Live:
+    """A report written while its sweep runs: `finished` of `total` trials, reloading itself
+    every `reload_s` seconds (the final report has no Live and does not reload)."""
+
+    finished: int
+    total: int
+    reload_s: int = 30
+
+
+def _live_banner(live: Live | None) -> str:
+    if live is None:
+        return ""
+    updated = time.strftime("%H:%M")
+    return (f"<p class=\"live\" data-live=\"{live.finished}/{live.total}\">live: {live.finished} of "
+            f"{live.total} trials finished, updated {updated}; this page reloads every {live.reload_s} s "
+            "until the sweep ends</p>")
 
 
 def _header(df: pd.DataFrame, *, name: str, results: str, spec_text: str | None, summary: dict) -> str:
@@ -284,12 +353,14 @@ def _header(df: pd.DataFrame, *, name: str, results: str, spec_text: str | None,
     return f"<header><h1>datavsmath report: {html.escape(name)}</h1>{facts}{spec}{failures}</header>"
 
 
-def render_html(df: pd.DataFrame, items: list[Item], *, name: str, results: str, spec_text: str | None) -> str:
-    """The whole report page, plotly.js inlined in <head>."""
+def render_html(df: pd.DataFrame, items: list[Item], *, name: str, results: str, spec_text: str | None,
+                live: Live | None = None) -> str:
+    """The whole report page, plotly.js inlined in <head>; a live page reloads itself."""
     sections = "\n".join(_section(item) for item in items)
-    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+    reload = f"<meta http-equiv=\"refresh\" content=\"{live.reload_s}\">" if live else ""
+    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">{reload}"
             f"<title>datavsmath report: {html.escape(name)}</title><style>{STYLE}</style>"
-            f"<script type=\"text/javascript\">{get_plotlyjs()}</script></head><body>"
+            f"<script type=\"text/javascript\">{get_plotlyjs()}</script></head><body>{_live_banner(live)}"
             f"{_header(df, name=name, results=results, spec_text=spec_text, summary=summarize(df))}"
             f"{sections}</body></html>\n")
 
@@ -357,28 +428,40 @@ def _load_references(reference: str | Path | Sequence[str | Path] | None, *, fra
                      ignore_index=True)
 
 
-def _report_name(results: str | Path, spec_text: str | None) -> str:
-    if spec_text:
-        spec = yaml.safe_load(spec_text)
-        if isinstance(spec, dict) and spec.get("name"):
-            return str(spec["name"])
+def stored_spec(results: str | Path) -> Spec | None:
+    """The spec stored with the results: in an experiment directory, or beside a results
+    file; None when there is none or it does not parse."""
+    text = str(results)
+    folder = text if storage.is_dir(text) else text.rsplit("/", 1)[0] if "/" in text else "."
+    try:
+        return read_stored_spec(folder)
+    except (FileNotFoundError, SpecError):
+        return None
+
+
+def _report_name(results: str | Path, spec: Spec | None) -> str:
+    if spec is not None:
+        return spec.name
     _, inner = open_location(results)
     return inner.rstrip("/").rsplit("/", 1)[-1]
 
 
 def build_items(df: pd.DataFrame, *, reference: pd.DataFrame | None = None, labels: np.ndarray | None = None,
+                overrides: Mapping[str, Mapping[str, Any]] | None = None, settings: TableSettings = TableSettings(),
                 n_boot: int = tables.DEFAULT_N_BOOT) -> list[Item]:
     """Every section of the report, in the talk's order, tables before the chart built on them."""
-    table_list = table_items(df, n_boot=n_boot)
-    return [size_item(df), damage_item(df), label_damage_item(df, labels=labels), *cross_items(df),
-            *table_list, *economics_items(table_list), *reference_items(df, reference), drilldown_item(df)]
+    table_list = table_items(df, settings=settings, n_boot=n_boot)
+    return [size_item(df, overrides=overrides), damage_item(df), label_damage_item(df, labels=labels),
+            *cross_items(df), *table_list, *economics_items(table_list), *reference_items(df, reference),
+            drilldown_item(df)]
 
 
 def write_report(results: str | Path, *, out: Path | None = None,
                  reference: str | Path | Sequence[str | Path] | None = None, png: bool = False,
                  labels: np.ndarray | None = None, reference_frac_axis: str = "sample_frac",
-                 reference_damage_mode: str | None = None, n_boot: int = tables.DEFAULT_N_BOOT) -> Path:
-    """Write the HTML report of a sweep, its tables as CSV and Markdown, and optionally PNGs.
+                 reference_damage_mode: str | None = None, settings: TableSettings | None = None,
+                 live: Live | None = None, n_boot: int = tables.DEFAULT_N_BOOT) -> Path:
+    """Write the HTML report of a sweep (atomically), its tables as CSV and Markdown, and optionally PNGs.
 
     results: anything `analysis.load.load_results` reads (experiment directory, local or URI,
         results.parquet / .csv, talk-format CSV).
@@ -388,17 +471,21 @@ def write_report(results: str | Path, *, out: Path | None = None,
     png: also write <out stem>_<figure>.png for every figure (kaleido + Chromium).
     labels: Fashion-MNIST training labels for the label-damage figure (default: loaded
         with trainables.data when damage was swept).
+    settings: the tables' model and thresholds (default TableSettings()).
+    live: the sweep is still running: a banner with its progress, and the page reloads itself.
     n_boot: bootstrap resamples for the interpolated tables' CIs (default 200).
     Returns the HTML path.
     """
     df = load_results(results)
     ref = _load_references(reference, frac_axis=reference_frac_axis, damage_mode=reference_damage_mode)
     out = Path(out) if out is not None else default_out(results)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    spec_text = find_spec_text(results)
-    items = build_items(df, reference=ref, labels=labels, n_boot=n_boot)
-    out.write_text(render_html(df, items, name=_report_name(results, spec_text), results=str(results),
-                               spec_text=spec_text), encoding="utf-8")
+    if out.is_dir():
+        raise ValueError(f"--out must be a file path, got the directory {out}")
+    spec = stored_spec(results)
+    items = build_items(df, reference=ref, labels=labels, overrides=spec.overrides if spec else None,
+                        settings=settings or TableSettings(), n_boot=n_boot)
+    storage.write_text(out, render_html(df, items, name=_report_name(results, spec), results=str(results),
+                                        spec_text=dump_spec(spec) if spec else None, live=live))
     write_tables(items, out=out)
     if png:
         write_pngs(items, out=out)

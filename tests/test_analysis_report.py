@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.report import write_report
+from analysis.report import Live, TableSettings, size_item, table_items, write_report
 from analysis.tables import seed_table
 from sweeps.cli import main
 from tests.browser import render_report
@@ -143,3 +143,34 @@ def test_report_command_errors_exit_2(tmp_path, capsys, argv, match):
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("datavsmath: error: ") and "Traceback" not in err
     assert re.search(match, err), err
+
+
+def test_a_live_report_says_how_far_the_sweep_is_and_reloads_the_final_one_does_not(tmp_path):
+    write_results(synthetic_results(models=("cnn",)), tmp_path)
+    live = write_report(tmp_path / "results.parquet", out=tmp_path / "live.html", live=Live(finished=3, total=12),
+                        n_boot=10).read_text()
+    assert re.search(r"live: 3 of 12 trials finished, updated \d\d:\d\d", live)
+    assert '<meta http-equiv="refresh" content="30">' in live
+    final = write_report(tmp_path / "results.parquet", out=tmp_path / "final.html", n_boot=10).read_text()
+    assert "http-equiv=\"refresh\"" not in final and "data-live=" not in final and "trials finished, updated" not in final
+    assert not list(tmp_path.glob("*.tmp*")), "the atomic write left a temp file"
+
+
+def test_table_settings_choose_the_model_and_thresholds(tmp_path):
+    df = synthetic_results(models=("dnn", "cnn"), damage_fracs=(0.0, 0.1, 0.2))
+    settings = TableSettings(model="dnn", thresholds={"acc": 0.8, "auc": 0.97})
+    items = {item.key: item for item in table_items(df, settings=settings, n_boot=10)}
+    assert set(items) == {f"{kind}_{metric}_dnn_constant" for kind in ("seed", "interpolated") for metric in ("acc", "auc")}
+    assert "acc > 0.80" in items["seed_acc_dnn_constant"].title and "auc > 0.97" in items["seed_auc_dnn_constant"].title
+    expected = seed_table(df, metric="acc", threshold=0.8, model="dnn", damage_mode="constant")
+    pd.testing.assert_frame_equal(items["seed_acc_dnn_constant"].table, expected)
+    missing = table_items(df, settings=TableSettings(model="rf"), n_boot=10)
+    assert [item.key for item in missing] == ["tables"] and "rf has no finished trials" in missing[0].note
+
+
+def test_reduced_settings_are_named_next_to_the_size_figure():
+    df = synthetic_results(models=("rf", "cnn"))
+    item = size_item(df, overrides={"cnn": {"epochs": 3}, "rf": {"n_estimators": 25}})
+    assert item.caption.startswith("Reduced settings: cnn epochs 3 (the talk's 12).")  # rf's 25 is the talk's own
+    assert re.search(r"At sample_frac 0.01 this run ranks the models (cnn|rf) \d\.\d\d > (cnn|rf) \d\.\d\d", item.caption)
+    assert size_item(df, overrides={}).caption == ""

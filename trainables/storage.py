@@ -45,6 +45,12 @@ def exists(path: str | Path) -> bool:
     return file_type(fs, inner) != pafs.FileType.NotFound
 
 
+def is_dir(path: str | Path) -> bool:
+    """Whether `path` is a folder."""
+    fs, inner = open_location(path)
+    return file_type(fs, inner) == pafs.FileType.Directory
+
+
 def list_dir(fs: pafs.FileSystem, path: str) -> list[pafs.FileInfo]:
     """The direct children of a directory."""
     return fs.get_file_info(pafs.FileSelector(path, recursive=False))
