@@ -59,7 +59,8 @@ def run_one(data: Any, trial: dict[str, Any], overrides: dict[str, Any], *, thre
     t0, c0 = time.perf_counter(), time.process_time()
     subset = make_training_set(data.y_train, sample_frac=trial["sample_frac"], damage_frac=trial["damage_frac"],
                                damage_mode=trial["damage_mode"], seed=trial["seed"])
-    model = build_model(trial["model"], params=overrides or None, threads=threads, seed=trial["seed"])
+    model = build_model(trial["model"], n_classes=data.n_classes, input_shape=data.input_shape,
+                        params=overrides or None, threads=threads, seed=trial["seed"])
     info = model.fit(data.x_train[subset.indices], subset.labels)
     scores = evaluate(data.y_test, model.predict_proba(data.x_test))
     return {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0,

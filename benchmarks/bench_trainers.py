@@ -39,7 +39,8 @@ KERAS_PEER = str(U.PEERS_DIR / "keras_peer.py")
 # ----------------------------------------------------------------------------- setup
 
 def prepare_data(tmp: Path, *, n: int, seeds: list[int]) -> dict[int, str]:
-    """One .npz per seed: the seeded subset of n rows (as the sweep draws it) + the test set."""
+    """One .npz per seed: the seeded subset of n rows (as the sweep draws it), the test set and
+    the dataset's class count (n_classes; the row shape is the arrays')."""
     import numpy as np
 
     from trainables.damage import subset_indices
@@ -51,7 +52,7 @@ def prepare_data(tmp: Path, *, n: int, seeds: list[int]) -> dict[int, str]:
         idx = subset_indices(len(data.y_train), sample_frac=n / len(data.y_train), seed=seed)
         path = tmp / f"subset_n{n}_s{seed}.npz"
         np.savez(path, x=data.x_train[idx], y=data.y_train[idx], x_test=data.x_test,
-                 y_test=data.y_test, indices=idx)
+                 y_test=data.y_test, indices=idx, n_classes=data.n_classes)
         paths[seed] = str(path)
     return paths
 
@@ -250,7 +251,7 @@ def main() -> int:
     if extras:
         log(f"\n[extras: project trainer, 1 thread, seed 0, {n // 2} rows]")
         xe = {"cnn": cnn_epochs, "dnn": dnn_epochs}
-        # "baseline" is the trainer as shipped: oneDNN dense layers + glibc mallopt.
+        # "baseline" is the trainer as shipped: FastPaths() and the worker's glibc mallopt.
         variants = [
             ("baseline", (), {}),
             ("glibc malloc defaults (no mallopt)", ("--no-mallopt",), {}),
@@ -376,7 +377,8 @@ def main() -> int:
                 if m != model or name == "baseline" or key not in S:
                     continue
                 v = S[key]
-                msg = (f"  {model} {name:<34} median {v['median']:7.0f} samples/s  {v['median'] / base['median']:5.2f}x "
+                msg = (f"  {model} {name:<34} median {v['median']:7.0f} samples/s  "
+                       f"{v['median'] / base['median']:5.2f}x "
                        f"[{v['cpu_median'] / base['cpu_median']:4.2f}x]  acc {v['acc_mean']:.4f}  "
                        f"page faults/epoch {faults(key)}")
                 if "compile" in name:

@@ -1,10 +1,14 @@
-"""The trainer's speed-ups change nothing but speed: oneDNN dense layers and the malloc settings."""
+"""The trainer's speed-ups change nothing but speed: the FastPaths value (oneDNN dense layers
+and their self-check, channels_last, foreach) and the workers' malloc settings."""
 
 from __future__ import annotations
 
 import os
+import platform
+import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -14,13 +18,37 @@ import torch.nn.functional as F
 
 import trainables.models.nets as nets
 from trainables.allocator import GLIBC_TUNABLES_ENV, keep_freed_memory, worker_glibc_tunables
+from trainables.models import FastPaths, build_model
+
+REPO = Path(__file__).resolve().parents[1]
+ONEDNN_PLATFORM = platform.machine().lower() in ("x86_64", "amd64") and torch.backends.mkldnn.is_available()
+
+
+def dataset_facts(data) -> dict:
+    """The dataset's facts as build_model takes them."""
+    return {"n_classes": data.n_classes, "input_shape": data.input_shape}
+
+
+@pytest.fixture
+def fresh_onednn_check():
+    """The cached self-check forgotten before and after the test (the test may break the op)."""
+    nets.onednn_dense_works.cache_clear()
+    yield
+    nets.onednn_dense_works.cache_clear()
+
+
+def test_fast_paths_default_to_all_on_and_are_a_frozen_value():
+    assert FastPaths() == FastPaths(onednn_dense=True, channels_last=True, foreach=True)
+    assert FastPaths is nets.FastPaths
+    with pytest.raises(AttributeError):
+        FastPaths().foreach = False  # a value: changed by making another one
 
 
 @pytest.mark.parametrize("n_in, n_out, input_grad", [(784, 256, False), (256, 128, True),
                                                      (9216, 128, True), (128, 10, True)])
 def test_dense_matches_linear_forward_and_backward(n_in, n_out, input_grad):
     torch.manual_seed(0)
-    dense = nets.Dense(n_in, n_out)
+    dense = nets.Dense(n_in, n_out, onednn=True)
     x = torch.randn(128, n_in, requires_grad=input_grad)
     grad = torch.randn(128, n_out)
     dense(x).backward(grad)
@@ -36,18 +64,19 @@ def test_dense_matches_linear_forward_and_backward(n_in, n_out, input_grad):
                                    rtol=1e-4, atol=1e-4)
 
 
-def test_dense_takes_the_onednn_path_on_x86():
-    if not nets.ONEDNN_DENSE:  # the flag is computed from the platform; assert that rule instead
-        import platform
-        assert platform.machine().lower() not in ("x86_64", "amd64") or not torch.backends.mkldnn.is_available()
+def test_dense_takes_the_onednn_path_on_x86_only_when_asked():
+    asked, plain = nets.Dense(784, 256, onednn=True), nets.Dense(784, 256)
+    assert not plain.onednn and "AddmmBackward" in type(plain(torch.randn(4, 784)).grad_fn).__name__
+    if not ONEDNN_PLATFORM:  # elsewhere the op is never used: the check says so, silently
+        assert not nets.onednn_dense_works() and not asked.onednn
         return
-    y = nets.Dense(784, 256)(torch.randn(4, 784))
-    assert y.grad_fn is not None and "OneDNNLinear" in type(y.grad_fn).__name__
+    assert nets.onednn_dense_works() and asked.onednn
+    assert "OneDNNLinear" in type(asked(torch.randn(4, 784)).grad_fn).__name__
 
 
 def test_dense_state_dict_is_a_linear_state_dict():
-    """Checkpoints keep the nn.Linear layout, so states written before the change still load."""
-    net = nets.dense_net({"dropout1": 0.4, "dropout2": 0.3})
+    """Checkpoints keep the nn.Linear layout, so states written by nn.Linear layers load."""
+    net = nets.dense_net({"dropout1": 0.4, "dropout2": 0.3}, input_shape=(28, 28), n_classes=10, onednn=True)
     old = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Identity(),
                               torch.nn.Linear(256, 128), torch.nn.ReLU(), torch.nn.Identity(),
                               torch.nn.Linear(128, 10))
@@ -55,18 +84,82 @@ def test_dense_state_dict_is_a_linear_state_dict():
     assert list(net.state_dict()) == list(old.state_dict())
 
 
-@pytest.mark.parametrize("name, epochs", [("dnn", 3), ("cnn", 1)])
-def test_onednn_and_blas_dense_train_to_the_same_accuracy(name, epochs, monkeypatch, fashion):
-    """Same seed, same rows: the two dense back-ends differ by float noise only."""
+@pytest.mark.parametrize("name, epochs, slow", [
+    ("dnn", 3, FastPaths(onednn_dense=False)),
+    ("dnn", 3, FastPaths(foreach=False)),
+    ("cnn", 1, FastPaths(onednn_dense=False)),
+    ("cnn", 1, FastPaths(onednn_dense=False, channels_last=False, foreach=False)),
+])
+def test_fast_paths_off_train_to_the_same_accuracy(name, epochs, slow, fashion):
+    """Same seed, same rows: with a speed-up off the net differs by float noise only."""
     x, y = fashion.x_train[:3000], fashion.y_train[:3000]
     accs = []
-    for flag in (True, False):
-        monkeypatch.setattr(nets, "ONEDNN_DENSE", flag)
-        model = nets.TorchNetModel(name, params={"epochs": epochs, "validation_split": 0.0}, seed=0)
+    for fast_paths in (FastPaths(), slow):
+        model = build_model(name, **dataset_facts(fashion), params={"epochs": epochs, "validation_split": 0.0},
+                            seed=0, fast_paths=fast_paths)
         model.fit(x, y)
         accs.append(float((model.predict_proba(fashion.x_test[:2000]).argmax(1)
                            == fashion.y_test[:2000]).mean()))
     assert accs[0] > 0.6 and abs(accs[0] - accs[1]) <= 0.02, accs
+
+
+def _raise(*args, **kwargs):
+    raise RuntimeError("oneDNN primitive creation failed")
+
+
+def _off_by_one(a, b_t, bias=None):
+    return F.linear(a, b_t, bias) + 1.0
+
+
+@pytest.mark.parametrize("name, broken, reason", [
+    ("dnn", _raise, r"RuntimeError: oneDNN primitive creation failed"),
+    ("cnn", _off_by_one, r"its output differs from F.linear's"),
+])
+def test_a_failing_onednn_op_falls_back_to_linear_with_one_warning(name, broken, reason, monkeypatch, fashion,
+                                                                    fresh_onednn_check):
+    """The op raising or computing wrong values: one RuntimeWarning naming it and the reason,
+    training completes, and the net is the one trained with onednn_dense off."""
+    monkeypatch.setattr(nets, "_onednn_matmul", broken)
+    x, y = fashion.x_train[:600], fashion.y_train[:600]
+
+    def train(fast_paths):
+        model = build_model(name, **dataset_facts(fashion), params={"epochs": 2}, seed=4, fast_paths=fast_paths)
+        info = model.fit(x, y)
+        return info, model.predict_proba(fashion.x_test[:500])
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        info, proba = train(FastPaths())
+        train(FastPaths())  # checked once per process: no second warning
+    ours = [w for w in caught if issubclass(w.category, RuntimeWarning)]
+    if not ONEDNN_PLATFORM:  # the op is never tried there: nothing to warn about
+        assert ours == []
+        return
+    assert len(ours) == 1, [str(w.message) for w in ours]
+    assert str(ours[0].message).startswith("torch.ops.mkldnn._linear_pointwise failed its self-check (")
+    assert re.search(reason, str(ours[0].message)) and str(ours[0].message).endswith("dense layers use F.linear")
+    assert info["epochs_done"] == 2 and np.isfinite(info["train_loss"])
+    off_info, off_proba = train(FastPaths(onednn_dense=False))
+    np.testing.assert_array_equal(proba, off_proba)
+    assert info["history"] == off_info["history"]
+
+
+def test_the_self_check_passes_here_and_leaves_the_global_rng_alone(fresh_onednn_check):
+    """The check draws from its own generator: a model seeded before its first use is unchanged."""
+    state = torch.get_rng_state()
+    assert nets.onednn_dense_works() is ONEDNN_PLATFORM
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_fit_leaves_the_allocator_alone(fashion):
+    """The allocator policy is the worker's: a fit in a fresh process does not apply mallopt."""
+    code = ("import numpy as np\nimport trainables.allocator as allocator\n"
+            "from trainables.data import load_fashion_mnist\nfrom trainables.models import build_model\n"
+            "d = load_fashion_mnist(download=False)\n"
+            "build_model('cnn', n_classes=10, input_shape=(28, 28), params={'epochs': 1}).fit("
+            "d.x_train[:200], d.y_train[:200])\nprint(allocator._applied)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    assert out.stdout.split()[-1] == "None"
 
 
 # Four 20 MiB blocks freed together leave an 80 MiB free heap top: glibc's default trims it and
@@ -104,7 +197,7 @@ def _realloc_faults(mode: str, *, where: str = "main", glibc_tunables: str = "")
     if glibc_tunables:
         env[GLIBC_TUNABLES_ENV] = glibc_tunables
     out = subprocess.run([sys.executable, "-c", _REALLOC_SCRIPT, mode, where], capture_output=True, text=True,
-                         check=True, env=env, cwd=Path(__file__).resolve().parents[1]).stdout.split()
+                         check=True, env=env, cwd=REPO).stdout.split()
     return out[0], int(out[1])
 
 

@@ -1,18 +1,23 @@
-"""Process-wide glibc malloc settings for training loops that free and re-allocate big buffers.
+"""Process-wide glibc malloc policy for training workers, applied when the worker starts.
 
 Why: every cnn training step allocates and frees activation/gradient buffers of ~10-20 MB
 (e.g. the 128 x 64 x 24 x 24 max-pool gradient). With glibc's defaults such blocks are mmap'd
 and unmapped, or trimmed off the heap top, and their pages are faulted in (and zero-filled by
 the kernel) again on the next step: 100k-200k minor page faults per 6,000-row epoch, 5-15 % of
 the cnn's time on the 2-core development machine (benchmarks/README.md, "allocator").
-Keeping blocks up to 32 MiB on the heap and not trimming it removes the faults.
+Keeping blocks up to 32 MiB on the heap and not trimming it removes the faults:
+`keep_freed_memory()` (mallopt).
 
 The trim threshold only governs glibc's main arena. A thread other than the main one (Tune
 runs function trainables in one) allocates from a per-thread arena made of 64 MiB heaps, and
 glibc unmaps such a heap whenever it becomes empty, whatever the threshold: the faults come
 back (230k-590k per 12,000-row cnn epoch in a Tune trial, 5-15 % of its time). Only the
-environment at process start can cap the arenas, so the sweep starts its workers with
-`worker_glibc_tunables()` in GLIBC_TUNABLES: one arena, the main one, for every thread.
+environment at process start can cap the arenas: `worker_glibc_tunables()` gives the
+GLIBC_TUNABLES value for one arena, the main one, for every thread.
+
+Who applies it: the sweep starts its Ray workers with `worker_glibc_tunables()` in their
+environment, and a trial calls `keep_freed_memory()` once when it starts; a benchmark worker
+calls it at process start. The trainers themselves never change the allocator.
 """
 
 from __future__ import annotations

@@ -6,10 +6,13 @@
 
 Each prints one ``BENCH_JSON {...}`` line (see barrier.py).
 
-``project`` trains with the project's own trainer (trainables.models.build_model(...).fit), with
-optional experiments applied at run time by this worker only (nothing in trainables/ is edited):
---compile (torch.compile of the net), --no-channels-last, --no-foreach, --fp32-precision bf16
-(oneDNN bf16 fpmath), --mkldnn-off, --no-mallopt (glibc defaults), --blas-dense (MKL dense layers).
+``project`` trains with the project's own trainer (trainables.models.build_model(...).fit). Like a
+sweep's trial, it applies the allocator policy once at process start
+(trainables.allocator.keep_freed_memory) unless --no-mallopt asks for glibc's defaults. The
+trainer's speed-ups are switched off through the FastPaths value it is built with
+(--no-channels-last, --no-foreach, --blas-dense: MKL dense layers); the other experiments are
+applied by this worker only: --compile (torch.compile of the net), --fp32-precision bf16 (oneDNN
+bf16 fpmath), --mkldnn-off.
 
 ``plain`` is the loop pytorch/examples (mnist/main.py) writes: torchvision dataset + ToTensor +
 DataLoader(batch_size=128, shuffle=True), the same architecture (nn.Dropout, NCHW) and optimizer.
@@ -26,10 +29,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from barrier import Barrier, EpochClock, add_barrier_args, emit  # noqa: E402
-
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from barrier import Barrier, EpochClock, add_barrier_args, emit  # noqa: E402
 
 
 def test_accuracy(proba_or_logits: np.ndarray, y: np.ndarray) -> float:
@@ -39,24 +41,20 @@ def test_accuracy(proba_or_logits: np.ndarray, y: np.ndarray) -> float:
 # ----------------------------------------------------------------------------- project
 
 def run_project(args: argparse.Namespace) -> None:
-    from trainables.models import build_model
-    from trainables.models import nets
+    from trainables.allocator import keep_freed_memory
+    from trainables.models import FastPaths, build_model, nets
 
+    tune_malloc = not args.no_mallopt and keep_freed_memory()  # the worker's policy, as a trial's
+    fast_paths = FastPaths(onednn_dense=not args.blas_dense, channels_last=not args.no_channels_last,
+                           foreach=not args.no_foreach)
     extra: dict = {}
-    if args.no_channels_last:
-        nets.CNN_CHANNELS_LAST = False
-    if args.no_foreach:
-        nets.OPTIMIZER_FOREACH = False
     if args.mkldnn_off:
         torch.backends.mkldnn.enabled = False
     if args.fp32_precision:
         torch.backends.mkldnn.fp32_precision = args.fp32_precision
         extra["fp32_precision"] = torch.backends.mkldnn.fp32_precision
-    if args.no_mallopt:
-        nets.TUNE_MALLOC = False  # glibc defaults: the trainer normally applies mallopt
-    if args.blas_dense:
-        nets.ONEDNN_DENSE = False  # dense layers through torch's BLAS (MKL) instead of oneDNN
-    extra["onednn_dense"], extra["tune_malloc"] = nets.ONEDNN_DENSE, nets.TUNE_MALLOC
+    extra["onednn_dense"] = fast_paths.onednn_dense and nets.onednn_dense_works()
+    extra["tune_malloc"] = tune_malloc
     if args.compile:
         original = nets.TorchNetModel._build
 
@@ -69,8 +67,9 @@ def run_project(args: argparse.Namespace) -> None:
     x, y = d["x"], d["y"]
     barrier = Barrier(args.ready, args.go)
     clock = EpochClock(barrier)
-    model = build_model(args.model, params={"epochs": args.epochs, "validation_split": 0.0},
-                        threads=args.threads, seed=args.seed)
+    model = build_model(args.model, n_classes=int(d["n_classes"]), input_shape=x.shape[1:],
+                        params={"epochs": args.epochs, "validation_split": 0.0}, threads=args.threads,
+                        seed=args.seed, fast_paths=fast_paths)
     faults: list[int] = []
 
     def on_epoch(metrics, state):
@@ -159,7 +158,7 @@ def run_plain(args: argparse.Namespace) -> None:
     barrier = Barrier(args.ready, args.go)
     clock = EpochClock(barrier)
     t0 = time.time()
-    for epoch in range(1, args.epochs + 1):
+    for _epoch in range(1, args.epochs + 1):
         clock.begin()
         model.train()
         for batch_idx, (data, target) in enumerate(train_loader):
@@ -224,7 +223,7 @@ def main() -> None:
     proj.add_argument("--mkldnn-off", action="store_true")
     proj.add_argument("--fp32-precision", default=None, help="torch.backends.mkldnn.fp32_precision")
     proj.add_argument("--no-mallopt", action="store_true",
-                      help="skip the trainer's glibc mallopt (trainables.allocator): glibc defaults")
+                      help="skip the worker's glibc mallopt (trainables.allocator): glibc defaults")
     proj.add_argument("--blas-dense", action="store_true",
                       help="dense layers through torch's BLAS (MKL) instead of oneDNN")
     sub.choices["plain"].add_argument("--root", required=True, help="torchvision root")

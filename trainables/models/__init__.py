@@ -1,26 +1,44 @@
 """The talk's four models behind one interface: ``build_model(name, ...)`` -> ``Model``.
 
-``Model.fit(x_uint8 (n, 28, 28), y (n,), *, on_epoch=None, resume_state=None) -> dict`` and
-``Model.predict_proba(x_uint8 (m, 28, 28)) -> float64 (m, 10)`` (rows sum to 1, always 10
-columns). Pixels are scaled to [0, 1] inside the models. No ray in here.
+A model is built for one dataset's facts: ``n_classes`` and ``input_shape``, the shape of one
+input row as the dataset stores it ((H, W) for grayscale images such as Fashion-MNIST's
+(28, 28), (H, W, C) for colour images, (F,) for flat features).
+``Model.fit(x (n, *input_shape), y (n,), *, on_epoch=None, resume_state=None) -> dict`` and
+``Model.predict_proba(x (m, *input_shape)) -> float64 (m, n_classes)`` (rows sum to 1, always
+n_classes columns). Inputs are uint8 (pixels, scaled to [0, 1] inside the models) or, for
+flat features, floats (used as they are). No ray in here.
 
 torch / xgboost / sklearn are imported only when a model is built, so ``default_params`` and
-``validate_params`` stay cheap for spec validation.
+``validate_params`` stay cheap for spec validation; ``FastPaths`` is imported from the nets
+module on first access for the same reason.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Protocol
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from .common import (DEFAULT_PARAMS, MODEL_NAMES, N_CLASSES, check_model_name, default_params,
-                     validate_params)
+from ..checks import AT_LEAST_ONE, NON_NEGATIVE, check_int, echo
+from .common import (
+    DEFAULT_PARAMS,
+    MODEL_NAMES,
+    check_input_shape,
+    check_model_name,
+    check_n_classes,
+    default_params,
+    validate_params,
+)
 
-__all__ = ["MODEL_NAMES", "N_CLASSES", "DEFAULT_PARAMS", "Model", "build_model", "default_params",
+if TYPE_CHECKING:
+    from .nets import FastPaths
+
+__all__ = ["MODEL_NAMES", "DEFAULT_PARAMS", "FastPaths", "Model", "build_model", "default_params",
            "validate_params"]
 
 NET_MODELS = ("dnn", "cnn")
+DEVICE_KINDS = ("cpu", "cuda", "mps")
 
 
 class Model(Protocol):
@@ -28,6 +46,8 @@ class Model(Protocol):
 
     name: str
     params: dict[str, Any]
+    n_classes: int
+    input_shape: tuple[int, ...]
 
     def fit(self, x: np.ndarray, y: np.ndarray, *, on_epoch: Callable[[dict, dict], Any] | None = None,
             resume_state: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -35,35 +55,48 @@ class Model(Protocol):
         ...
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        """(m, 10) class probabilities, rows summing to 1."""
+        """(m, n_classes) class probabilities, rows summing to 1."""
         ...
 
 
-def _check_device(device: str) -> str:
-    """Return ``device`` if torch/xgboost can name it ("cpu", "cuda", "cuda:N", "mps")."""
-    if not isinstance(device, str) or device.split(":")[0] not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"device: expected 'cpu', 'cuda', 'cuda:N' or 'mps'; got {device!r}")
+def __getattr__(name: str) -> Any:
+    if name == "FastPaths":  # lives with the nets; imported on demand (it imports torch)
+        from .nets import FastPaths
+        return FastPaths
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _check_device(device: Any) -> str:
+    """``device`` if torch/xgboost can name it ("cpu", "cuda", "cuda:N", "mps"); else ValueError."""
+    if not isinstance(device, str) or device.split(":")[0] not in DEVICE_KINDS:
+        raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'mps', got {echo(device)}")
     return device
 
 
-def build_model(model: str, *, params: Mapping[str, Any] | None = None, threads: int = 1,
-                device: str = "cpu", seed: int = 0) -> Model:
+def build_model(model: str, *, n_classes: int, input_shape: tuple[int, ...],
+                params: Mapping[str, Any] | None = None, threads: int = 1, device: str = "cpu",
+                seed: int = 0, fast_paths: FastPaths | None = None) -> Model:
     """An unfitted model.
 
-    model: one of MODEL_NAMES ("rf", "xgb", "dnn", "cnn"); params: overrides of
+    model: one of MODEL_NAMES ("rf", "xgb", "dnn", "cnn"); n_classes: class count (>= 2, e.g.
+    the dataset's ``n_classes``); input_shape: one input row's shape (see the module doc; the
+    cnn needs an image shape (H, W) or (H, W, C)); params: overrides of
     ``default_params(model)`` (unknown keys raise ValueError naming model, key and allowed keys);
     threads: CPU threads (>= 1, default 1); device: "cpu" (default), "cuda[:N]" or "mps" (rf
-    ignores it); seed: fixes every random choice (default 0).
+    ignores it); seed: fixes every random choice (>= 0, default 0); fast_paths: the nets'
+    speed-ups (default None = ``FastPaths()``, all on; the trees ignore it).
     """
     check_model_name(model)
-    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
-        raise ValueError(f"threads: expected an integer >= 1; got {threads!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed: expected an integer >= 0; got {seed!r}")
-    options = {"params": validate_params(model, params), "threads": int(threads),
-               "device": _check_device(device), "seed": int(seed)}
+    n_classes, input_shape = check_n_classes(n_classes), check_input_shape(input_shape)
+    merged = validate_params(model, params)
+    threads = check_int("threads", threads, AT_LEAST_ONE)
+    device = _check_device(device)
+    seed = check_int("seed", seed, NON_NEGATIVE)
     if model in NET_MODELS:
         from .nets import TorchNetModel
-        return TorchNetModel(model, **options)
+        return TorchNetModel(model, n_classes=n_classes, input_shape=input_shape, params=merged, threads=threads,
+                             device=device, seed=seed, fast_paths=fast_paths)
     from .trees import RandomForestModel, XGBoostModel
-    return RandomForestModel(**options) if model == "rf" else XGBoostModel(**options)
+    tree = RandomForestModel if model == "rf" else XGBoostModel
+    return tree(n_classes=n_classes, input_shape=input_shape, params=merged, threads=threads,
+                device=device, seed=seed)

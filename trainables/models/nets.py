@@ -6,47 +6,67 @@ are reshuffled every epoch and the last partial batch is used; softmax + cross-e
 
 Speed (CPU first): the rows are converted once to a float32 tensor on the device, batches are
 index_select-ed with a per-epoch ``torch.randperm`` from a seeded generator (no DataLoader), the
-epoch loss is accumulated on the device and read once per epoch, evaluation runs at a large
-batch under ``torch.inference_mode``, and optimizers use the multi-tensor (foreach) kernels.
-On x86 CPUs the dense layers run on oneDNN rather than MKL (``Dense``), and glibc is told to
-keep freed buffers (``trainables.allocator``); both are measured in benchmarks/README.md.
+epoch loss is accumulated on the device and read once per epoch, and evaluation runs at a large
+batch under ``torch.inference_mode``. The optional speed-ups are one value, ``FastPaths``
+(oneDNN dense layers, channels_last cnn, multi-tensor optimizers; all on by default, each
+measured in benchmarks/README.md). The allocator policy is the worker process's
+(``trainables.allocator``), not the trainer's.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import platform
 import time
-from typing import Any, Callable, Mapping
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..allocator import keep_freed_memory
-from .common import (IMAGE_SHAPE, N_CLASSES, N_PIXELS, PIXEL_MAX, check_images, check_labels,
-                     validate_params)
+from .common import (
+    PIXEL_MAX,
+    check_images,
+    check_input_shape,
+    check_labels,
+    check_n_classes,
+    n_features,
+    validate_params,
+)
 
 # Rows per eval forward pass (measured best on CPU: cnn 128 takes 1.38 s for the 10k test set,
 # 256 takes 2.18 s, its 38 MB activations exceeding the 32 MiB mmap threshold; dnn flat).
 EVAL_BATCH = {"dnn": 4096, "cnn": 128}
 PREDICT_CHUNK = 16384  # rows converted to float at once in predict_proba (bounds memory)
-# channels_last (NHWC) for the cnn: on CPU (oneDNN) its max-pooling is >10x faster than NCHW's
-# and the whole train step measured ~15-30% faster; harmless on CUDA.
-CNN_CHANNELS_LAST = True
-# glibc malloc keeps the cnn's per-step buffers instead of unmapping and re-faulting them.
-TUNE_MALLOC = True
-# Multi-tensor optimizer kernels: one launch for all parameters instead of one per tensor.
-OPTIMIZER_FOREACH = True
 STATE_FORMAT = 1  # bump when the resume-state layout changes
-# Dense layers through oneDNN instead of torch's default BLAS (MKL) on x86 CPUs: MKL's sgemm
-# runs at ~100 GFLOP/s per core on the AMD development machine, oneDNN's matmul at ~180-220
-# (benchmarks/README.md, "What changed in the trainers"). Same fp32 math, only the summation order differs.
-ONEDNN_DENSE = (platform.machine().lower() in ("x86_64", "amd64")
-                and torch.backends.mkldnn.is_available()
-                and hasattr(torch.ops.mkldnn, "_linear_pointwise"))
+CONV_KERNEL, POOL = 3, 2  # the cnn's two valid 3x3 convs, then 2x2 max-pooling
+MIN_IMAGE_SIDE = 2 * (CONV_KERNEL - 1) + POOL  # 6: the smallest side that leaves one pooled pixel
+ONEDNN_OP = "torch.ops.mkldnn._linear_pointwise"
+
+
+@dataclass(frozen=True)
+class FastPaths:
+    """Which of the trainer's speed-ups to use; each changes speed only, never the model.
+
+    onednn_dense: dense layers through oneDNN instead of torch's default BLAS (MKL) on x86
+        CPUs, where the private op exists and passes its self-check (``onednn_dense_works``).
+        MKL's sgemm ran at ~100 GFLOP/s per core on the AMD development machine, oneDNN's
+        matmul at ~180-220; same fp32 math, only the summation order differs.
+    channels_last: the cnn in NHWC memory format. On CPU (oneDNN) its max-pooling is >10x
+        faster than NCHW's and the whole train step measured ~15-30% faster; harmless on CUDA.
+    foreach: multi-tensor optimizer kernels, one launch for all parameters instead of one per
+        tensor.
+    """
+
+    onednn_dense: bool = True
+    channels_last: bool = True
+    foreach: bool = True
 
 
 class KerasDropout(nn.Module):
@@ -95,42 +115,112 @@ class _OneDNNLinearFn(torch.autograd.Function):
         return grad_x, grad_w, grad_b
 
 
+def _self_check_onednn() -> str | None:
+    """Run ``_OneDNNLinearFn`` (forward and both backward products) on tiny tensors against
+    F.linear; None when they agree, else the reason (an exception or a mismatch)."""
+    gen = torch.Generator().manual_seed(0)  # a private generator: the global RNG is the model's
+    x, grad = torch.randn(8, 16, generator=gen), torch.randn(8, 4, generator=gen)
+    weight, bias = torch.randn(4, 16, generator=gen), torch.randn(4, generator=gen)
+    results = []
+    try:
+        with torch.inference_mode(False), torch.enable_grad():
+            for linear in (_OneDNNLinearFn.apply, F.linear):
+                leaves = [t.clone().requires_grad_(True) for t in (x, weight, bias)]
+                out = linear(*leaves)
+                out.backward(grad)
+                results.append([out.detach()] + [t.grad for t in leaves])
+    except Exception as exc:  # any failure of a private op means "do not use it"
+        return f"{type(exc).__name__}: {exc}"
+    for what, got, want in zip(("output", "grad_x", "grad_weight", "grad_bias"), *results):
+        if got is None or got.shape != want.shape or not torch.allclose(got, want, rtol=1e-4, atol=1e-5):
+            return f"its {what} differs from F.linear's"
+    return None
+
+
+@functools.cache
+def onednn_dense_works() -> bool:
+    """Whether this torch install can run the dense layers on oneDNN (checked once per process).
+
+    Only x86 CPUs with mkldnn use the op at all (False elsewhere, silently). There, the op
+    must exist and agree with F.linear on a tiny forward and backward (``_self_check_onednn``);
+    if it does not, warns once (RuntimeWarning naming the op and the reason) and returns False,
+    so the dense layers fall back to F.linear.
+    """
+    if platform.machine().lower() not in ("x86_64", "amd64") or not torch.backends.mkldnn.is_available():
+        return False
+    if hasattr(torch.ops.mkldnn, "_linear_pointwise"):
+        reason = _self_check_onednn()
+    else:
+        reason = "it does not exist in this torch build"
+    if reason is not None:
+        warnings.warn(f"{ONEDNN_OP} failed its self-check ({reason}); dense layers use F.linear",
+                      RuntimeWarning, stacklevel=2)
+    return reason is None
+
+
 class Dense(nn.Linear):
-    """nn.Linear (same parameters and state_dict) that runs on oneDNN for fp32 CPU tensors."""
+    """nn.Linear (same parameters and state_dict) that runs on oneDNN for fp32 CPU tensors.
+
+    onednn: use oneDNN where it works (``onednn_dense_works``, checked at construction);
+    default False, plain nn.Linear. The choice is kept as the attribute ``onednn``.
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
+                 onednn: bool = False, **factory: Any) -> None:
+        super().__init__(in_features, out_features, bias, **factory)
+        self.onednn = bool(onednn) and bias and onednn_dense_works()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if ONEDNN_DENSE and x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() == 2:
+        if self.onednn and x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() == 2:
             return _OneDNNLinearFn.apply(x, self.weight, self.bias)
         return super().forward(x)
 
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, onednn={self.onednn}"
 
-def dense_net(p: Mapping[str, Any]) -> nn.Sequential:
-    """784 -> 256 relu -> dropout1 -> 128 relu -> dropout2 -> 10 logits; input (n, 784)."""
+
+def dense_net(p: Mapping[str, Any], *, input_shape: tuple[int, ...], n_classes: int,
+              onednn: bool = False) -> nn.Sequential:
+    """F -> 256 relu -> dropout1 -> 128 relu -> dropout2 -> n_classes logits; input (n, F)
+    with F = prod(input_shape) (784 for Fashion-MNIST)."""
     return nn.Sequential(
-        Dense(N_PIXELS, 256), nn.ReLU(), KerasDropout(p["dropout1"]),
-        Dense(256, 128), nn.ReLU(), KerasDropout(p["dropout2"]),
-        Dense(128, N_CLASSES),
+        Dense(n_features(input_shape), 256, onednn=onednn), nn.ReLU(), KerasDropout(p["dropout1"]),
+        Dense(256, 128, onednn=onednn), nn.ReLU(), KerasDropout(p["dropout2"]),
+        Dense(128, n_classes, onednn=onednn),
     )
 
 
-def conv_net(p: Mapping[str, Any]) -> nn.Sequential:
-    """conv32 3x3 relu, conv64 3x3 relu, maxpool 2, dropout1, dense 128 relu, dropout2, 10 logits.
+def image_layout(input_shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """(C, H, W) of an image row shape (H, W) (grayscale, C = 1) or (H, W, C); ValueError for
+    other shapes and for sides below MIN_IMAGE_SIDE (what the cnn's convs and pooling need)."""
+    if len(input_shape) not in (2, 3) or min(input_shape[:2]) < MIN_IMAGE_SIDE:
+        raise ValueError(f"input_shape for cnn must be an image shape (H, W) or (H, W, C) with H, W >= "
+                         f"{MIN_IMAGE_SIDE}, got {input_shape}")
+    height, width = input_shape[:2]
+    return (input_shape[2] if len(input_shape) == 3 else 1), height, width
 
-    Input (n, 1, 28, 28); after the convs and pooling the feature map is 64 x 12 x 12. The
+
+def conv_net(p: Mapping[str, Any], *, input_shape: tuple[int, ...], n_classes: int,
+             onednn: bool = False) -> nn.Sequential:
+    """conv32 3x3 relu, conv64 3x3 relu, maxpool 2, dropout1, dense 128 relu, dropout2, logits.
+
+    Input (n, C, H, W) from an image row shape (H, W) or (H, W, C); after the convs and pooling
+    the feature map is 64 x (H - 4) // 2 x (W - 4) // 2 (64 x 12 x 12 for 28 x 28). The
     second ReLU is applied after the pooling: relu(maxpool(z)) == maxpool(relu(z)) exactly (also
     the gradients, ReLU being monotonic) and it runs on 4x fewer values.
     """
-    side = (IMAGE_SHAPE[0] - 2 - 2) // 2  # two valid 3x3 convs, then 2x2 pooling: 28 -> 12
+    channels, height, width = image_layout(input_shape)
+    shrink = 2 * (CONV_KERNEL - 1)  # two valid convs
+    pooled = ((height - shrink) // POOL) * ((width - shrink) // POOL)
     return nn.Sequential(
-        nn.Conv2d(1, 32, 3), nn.ReLU(), nn.Conv2d(32, 64, 3),
-        nn.MaxPool2d(2), nn.ReLU(), KerasDropout(p["dropout1"]), nn.Flatten(),
-        Dense(64 * side * side, 128), nn.ReLU(), KerasDropout(p["dropout2"]),
-        Dense(128, N_CLASSES),
+        nn.Conv2d(channels, 32, CONV_KERNEL), nn.ReLU(), nn.Conv2d(32, 64, CONV_KERNEL),
+        nn.MaxPool2d(POOL), nn.ReLU(), KerasDropout(p["dropout1"]), nn.Flatten(),
+        Dense(64 * pooled, 128, onednn=onednn), nn.ReLU(), KerasDropout(p["dropout2"]),
+        Dense(128, n_classes, onednn=onednn),
     )
 
 
-ARCHITECTURES: dict[str, Callable[[Mapping[str, Any]], nn.Sequential]] = {"dnn": dense_net, "cnn": conv_net}
-INPUT_SHAPES = {"dnn": (N_PIXELS,), "cnn": (1, *IMAGE_SHAPE)}
+ARCHITECTURES: dict[str, Callable[..., nn.Sequential]] = {"dnn": dense_net, "cnn": conv_net}
 
 
 def glorot_init_(net: nn.Module) -> nn.Module:
@@ -138,17 +228,20 @@ def glorot_init_(net: nn.Module) -> nn.Module:
     for module in net.modules():
         if isinstance(module, (nn.Linear, nn.Conv2d)):
             nn.init.xavier_uniform_(module.weight)
-            nn.init.zeros_(module.bias)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
     return net
 
 
-def make_optimizer(model: str, net: nn.Module, p: Mapping[str, Any]) -> torch.optim.Optimizer:
-    """dnn: RMSprop (Keras rho = torch alpha); cnn: Adadelta. Same eps placement as Keras."""
+def make_optimizer(model: str, net: nn.Module, p: Mapping[str, Any], *,
+                   foreach: bool = True) -> torch.optim.Optimizer:
+    """dnn: RMSprop (Keras rho = torch alpha); cnn: Adadelta. Same eps placement as Keras.
+    foreach: the multi-tensor kernels (default True)."""
     if model == "dnn":
         return torch.optim.RMSprop(net.parameters(), lr=p["lr"], alpha=p["rho"], eps=p["eps"],
-                                   foreach=OPTIMIZER_FOREACH)
+                                   foreach=foreach)
     return torch.optim.Adadelta(net.parameters(), lr=p["lr"], rho=p["rho"], eps=p["eps"],
-                                foreach=OPTIMIZER_FOREACH)
+                                foreach=foreach)
 
 
 def keras_n_fit(n: int, validation_split: float) -> int:
@@ -193,37 +286,59 @@ def _detached_cpu_copy(obj: Any) -> Any:
 class TorchNetModel:
     """A Keras-style net ("dnn" or "cnn") trained by a fast in-memory loop; see the module doc.
 
+    ``n_classes`` (>= 2) logits; ``input_shape`` is one row as the dataset stores it: (F,),
+    (H, W) or (H, W, C) for the dnn, an image shape (H, W) or (H, W, C) for the cnn.
     ``params`` overrides ``default_params(name)``: epochs, batch_size, lr, rho, eps, dropout1,
     dropout2, validation_split. ``threads`` sets torch's intra-op threads; ``device`` is a torch
-    device string ("cpu", "cuda", "cuda:0", "mps"); ``seed`` fixes init, dropout and shuffling.
+    device string ("cpu", "cuda", "cuda:0", "mps"); ``seed`` fixes init, dropout and shuffling;
+    ``fast_paths`` picks the speed-ups (default None = ``FastPaths()``, all on).
     """
 
-    def __init__(self, name: str, *, params: Mapping[str, Any] | None = None, threads: int = 1,
-                 device: str = "cpu", seed: int = 0) -> None:
+    def __init__(self, name: str, *, n_classes: int, input_shape: tuple[int, ...],
+                 params: Mapping[str, Any] | None = None, threads: int = 1, device: str = "cpu",
+                 seed: int = 0, fast_paths: FastPaths | None = None) -> None:
         if name not in ARCHITECTURES:
-            raise ValueError(f"name: expected one of {', '.join(ARCHITECTURES)}; got {name!r}")
+            raise ValueError(f"name must be one of {list(ARCHITECTURES)}, got {name!r}")
         self.name = name
+        self.n_classes = check_n_classes(n_classes)
+        self.input_shape = check_input_shape(input_shape)
+        if name == "cnn":
+            image_layout(self.input_shape)  # raises for shapes the convs cannot take
         self.params = validate_params(name, params)
         self.threads, self.device, self.seed = threads, device, seed
+        self.fast_paths = FastPaths() if fast_paths is None else fast_paths
         self._dev = torch.device(device)
         self._net: nn.Module | None = None
+
+    @property
+    def _channels_last(self) -> bool:
+        return self.name == "cnn" and self.fast_paths.channels_last
 
     # ----- building blocks -------------------------------------------------------------------
     def _build(self) -> nn.Module:
         """A freshly initialised net on the device (draws init weights from the global RNG)."""
-        net = glorot_init_(ARCHITECTURES[self.name](self.params)).to(self._dev)
-        if self.name == "cnn" and CNN_CHANNELS_LAST:
+        onednn = self.fast_paths.onednn_dense and self._dev.type == "cpu"
+        net: nn.Module = ARCHITECTURES[self.name](self.params, input_shape=self.input_shape,
+                                                  n_classes=self.n_classes, onednn=onednn)
+        net = glorot_init_(net).to(self._dev)
+        if self._channels_last:
             net = net.to(memory_format=torch.channels_last)
         return net
 
     def _to_tensor(self, x: np.ndarray) -> torch.Tensor:
-        """uint8 (n, 28, 28) -> float32 in [0, 1] on the device, shaped for the net."""
+        """(n, *input_shape) -> float32 on the device, shaped for the net: (n, F) for the dnn,
+        (n, C, H, W) for the cnn. uint8 is scaled to [0, 1]; floats are used as they are."""
         # Move the uint8 bytes (4x smaller than float32), then convert on the device.
         t = torch.from_numpy(np.ascontiguousarray(x)).to(self._dev)
-        t = t.to(torch.float32).div_(PIXEL_MAX).reshape(len(x), *INPUT_SHAPES[self.name])
-        if self.name == "cnn" and CNN_CHANNELS_LAST:
-            t = t.contiguous(memory_format=torch.channels_last)
-        return t
+        t = t.to(torch.float32).div_(PIXEL_MAX) if x.dtype == np.uint8 else t.to(torch.float32)
+        if self.name == "dnn":
+            return t.reshape(len(x), n_features(self.input_shape))
+        if len(self.input_shape) == 2:
+            t = t.reshape(len(x), 1, *self.input_shape)
+        else:  # (n, H, W, C) as stored -> (n, C, H, W): a channels_last view, no copy
+            t = t.permute(0, 3, 1, 2)
+        return t.contiguous(memory_format=torch.channels_last if self._channels_last
+                            else torch.contiguous_format)
 
     def _train_epoch(self, net: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor,
                      y: torch.Tensor, gen: torch.Generator) -> float:
@@ -243,7 +358,7 @@ class TorchNetModel:
 
     @torch.inference_mode()
     def _logits(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        """Eval-mode logits (n, 10) in batches of EVAL_BATCH[name]."""
+        """Eval-mode logits (n, n_classes) in batches of EVAL_BATCH[name]."""
         net.eval()
         batch = EVAL_BATCH[self.name]
         return torch.cat([net(x[i:i + batch]) for i in range(0, len(x), batch)])
@@ -284,25 +399,24 @@ class TorchNetModel:
             resume_state: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Train on the first floor(n * (1 - validation_split)) rows, validate on the rest.
 
-        x: uint8 (n, 28, 28); y: int (n,) in 0..9. After every epoch calls
+        x: (n, *input_shape) uint8 (or float for flat features); y: int (n,) in
+        0..n_classes-1. After every epoch calls
         ``on_epoch(metrics, state)`` with metrics {epoch (1-based), train_loss, val_loss, val_acc}
         and a picklable state; ``fit(x, y, resume_state=state)`` continues at state["epoch"] + 1
         and ends where an uninterrupted run would. Returns {n_fit, n_val, epochs_done,
         train_loss, val_loss, val_acc, fit_seconds, history}.
         """
-        x = check_images(x)
-        y = check_labels(y, n=len(x))
+        x = check_images(x, input_shape=self.input_shape)
+        y = check_labels(y, n=len(x), n_classes=self.n_classes)
         n_fit = keras_n_fit(len(x), self.params["validation_split"])
         if n_fit < 1:
             raise ValueError(f"x: {len(x)} rows leave none to train on with validation_split "
                              f"{self.params['validation_split']}")
         start_time = time.perf_counter()
-        if TUNE_MALLOC and self._dev.type == "cpu":
-            keep_freed_memory()
         torch.set_num_threads(self.threads)
         torch.manual_seed(self.seed)
         net = self._build()
-        opt = make_optimizer(self.name, net, self.params)
+        opt = make_optimizer(self.name, net, self.params, foreach=self.fast_paths.foreach)
         gen = torch.Generator().manual_seed(self.seed)  # shuffling: CPU generator, then moved
         done, history = (0, []) if resume_state is None else self._restore(resume_state, net, opt, gen)
 
@@ -323,10 +437,10 @@ class TorchNetModel:
                 "fit_seconds": time.perf_counter() - start_time, "history": history}
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        """float64 (m, 10) softmax probabilities for uint8 images (m, 28, 28)."""
+        """float64 (m, n_classes) softmax probabilities for inputs (m, *input_shape)."""
         if self._net is None:
             raise RuntimeError(f"{self.name}: predict_proba called before fit")
-        x = check_images(x)
+        x = check_images(x, input_shape=self.input_shape)
         torch.set_num_threads(self.threads)
         logits = torch.cat([self._logits(self._net, self._to_tensor(x[i:i + PREDICT_CHUNK]))
                             for i in range(0, len(x), PREDICT_CHUNK)])
