@@ -312,7 +312,9 @@ def run_sweep(spec: Spec, *, options: SweepOptions, log: Callable[[str], None] =
     log(f"datavsmath: {len(trials)} trials of {spec.name!r} -> {exp_dir}")
     log("\n".join(resources.describe_plan(plan, nodes=nodes)))
     if urls.get("dashboard"):
-        log(f"Ray dashboard: {urls['dashboard']}")
+        from sweeps.dashboard import login_lines
+
+        log("\n".join(login_lines(urls["dashboard"])))
     log(f"TensorBoard:   tensorboard --logdir {exp_dir}")
     tuner = _make_tuner(spec, exp_dir=exp_dir, trials=trials, data=data, plan=plan, options=options)
     started = time.time()
