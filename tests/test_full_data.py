@@ -5,12 +5,10 @@ Marked slow (~10-15 min on 2 cores): `make test` leaves it out; `make test-slow`
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pandas as pd
 import pytest
+
+from tests.conftest import run_cli
 
 # The talk's full-data accuracies (its size curves at 100 %), and the tolerance of the issue.
 TALK_FULL_DATA_ACC = {"rf": 0.87, "xgb": 0.90, "dnn": 0.88, "cnn": 0.92}
@@ -29,9 +27,7 @@ seeds: [0, 1, 2]
 
 
 def _sweep(spec: str, storage) -> pd.DataFrame:
-    proc = subprocess.run([sys.executable, "-m", "sweeps.cli", "sweep", spec, "--storage", str(storage),
-                           "--no-dashboard", "--no-report"], capture_output=True, text=True, timeout=TIMEOUT_S,
-                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = run_cli("sweep", spec, "--storage", str(storage), "--no-dashboard", "--no-report", timeout=TIMEOUT_S)
     assert proc.returncode == 0, proc.stderr[-3000:]
     name = "full_data" if spec == "full_data" else "dnn_seeds"
     return pd.read_parquet(storage / name / "results.parquet")

@@ -11,15 +11,13 @@ is what each trial itself reported in its final result line (the last line of re
 
 The GPUs are logical (`num_gpus=2` on machines without any): Ray hands out GPU ids exactly as
 on a GPU cluster, and the trials, finding no CUDA, train on the CPU with a warning. That is
-the expected behaviour here; on a machine with CUDA the device check below is skipped.
+the expected behaviour here; on a machine with CUDA the device test expects "cuda" for
+trials that got a GPU id.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -27,7 +25,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-CLI = [sys.executable, "-m", "sweeps.cli"]
+from tests.conftest import run_cli
+
 SWEEP_TIMEOUT_S = 150
 GPU_SHARE = 0.5
 TRIAL_CPUS = 0.5
@@ -98,11 +97,8 @@ def run_sweep(spec: dict, *, tmp: Path, address: str, extra: tuple[str, ...] = (
     spec_file.write_text(yaml.safe_dump(spec, sort_keys=False))
     storage = tmp / "storage"
     started = time.monotonic()
-    proc = subprocess.run(
-        [*CLI, "sweep", str(spec_file), "--address", address, "--storage", str(storage),
-         "--no-dashboard", "--no-report", *extra],
-        capture_output=True, text=True, timeout=SWEEP_TIMEOUT_S,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = run_cli("sweep", str(spec_file), "--address", address, "--storage", str(storage),
+                   "--no-dashboard", "--no-report", *extra, timeout=SWEEP_TIMEOUT_S)
     seconds = time.monotonic() - started
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     return storage / spec["name"], seconds

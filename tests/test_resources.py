@@ -9,10 +9,8 @@ would fit).
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -22,8 +20,8 @@ import pytest
 
 from sweeps import resources
 from sweeps.resources import InfeasibleRequestError, Node
+from tests.conftest import CLI, cli_env
 
-CLI = [sys.executable, "-m", "sweeps.cli"]
 PREFLIGHT_BUDGET_S = 10.0
 MODELS = ("rf", "xgb", "dnn", "cnn")
 
@@ -162,11 +160,12 @@ class Refusal:
     exit_s: float
 
 
-def run_cli(*args: str, timeout: float = 60) -> Refusal:
-    """The real CLI in a subprocess, timed. No GPU is visible to a Ray started by it
-    (CUDA_VISIBLE_DEVICES=""), so the tests mean the same on GPU machines."""
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # no --address: a local Ray
-    env.update(PYTHONUNBUFFERED="1", CUDA_VISIBLE_DEVICES="")
+def run_timed_cli(*args: str, timeout: float = 60) -> Refusal:
+    """The real CLI in a subprocess, timed to its first error line while it runs (so not
+    tests.conftest.run_cli, which returns at exit). No GPU is visible to a Ray started by it
+    (CUDA_VISIBLE_DEVICES=""), so the tests mean the same on GPU machines; RAY_ADDRESS is
+    dropped, so without --address it starts a local Ray."""
+    env = cli_env({"CUDA_VISIBLE_DEVICES": ""}, drop=("RAY_ADDRESS",))
     started = time.monotonic()
     proc = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     stdout_lines: list[str] = []
@@ -227,16 +226,16 @@ def two_cpu_nodes():
 
 
 def test_request_fitting_the_cluster_total_but_no_node_fails_fast(two_cpu_nodes, tmp_path):
-    proc = run_cli("sweep", "smoke", "--storage", str(tmp_path), "--no-dashboard", "--no-report",
-                   "--address", two_cpu_nodes.address, "--resources", "cnn:cpu=3")
+    proc = run_timed_cli("sweep", "smoke", "--storage", str(tmp_path), "--no-dashboard", "--no-report",
+                         "--address", two_cpu_nodes.address, "--resources", "cnn:cpu=3")
     assert_refused(proc, request="{cpu: 3, gpu: 0}", largest=r"\{cpu: 2, gpu: 0\}", seconds=proc.exit_s)
     assert "cluster total {cpu: 4, gpu: 0}, 2 node(s)" in proc.stderr
     assert_no_trial_started(tmp_path / "smoke", proc)
 
 
 def test_gpu_request_on_a_cpu_only_cluster_fails_fast(two_cpu_nodes, tmp_path):
-    proc = run_cli("sweep", "smoke", "--storage", str(tmp_path), "--no-dashboard", "--no-report",
-                   "--address", two_cpu_nodes.address, "--resources", "cnn:cpu=1,gpu=0.5")
+    proc = run_timed_cli("sweep", "smoke", "--storage", str(tmp_path), "--no-dashboard", "--no-report",
+                         "--address", two_cpu_nodes.address, "--resources", "cnn:cpu=1,gpu=0.5")
     assert_refused(proc, request="{cpu: 1, gpu: 0.5}", largest=r"\{cpu: 2, gpu: 0\}", seconds=proc.exit_s)
     assert_no_trial_started(tmp_path / "smoke", proc)
 
@@ -244,8 +243,8 @@ def test_gpu_request_on_a_cpu_only_cluster_fails_fast(two_cpu_nodes, tmp_path):
 def test_gpu_request_on_a_local_cpu_only_ray_fails_fast(tmp_path):
     """Without --address the CLI starts its own local Ray: the refusal is timed to the error
     line, since the exit then waits for Ray to stop the instance it started (a few seconds)."""
-    proc = run_cli("sweep", "smoke", "--storage", str(tmp_path), "--no-dashboard", "--no-report",
-                   "--resources", "cnn:cpu=1,gpu=0.5")
+    proc = run_timed_cli("sweep", "smoke", "--storage", str(tmp_path), "--no-dashboard", "--no-report",
+                         "--resources", "cnn:cpu=1,gpu=0.5")
     assert_refused(proc, request="{cpu: 1, gpu: 0.5}", largest=r"\{cpu: \d+, gpu: 0\}", seconds=proc.error_s)
     assert_no_trial_started(tmp_path / "smoke", proc)
 
@@ -277,7 +276,7 @@ def test_a_refused_sweep_can_be_rerun_without_overwrite(two_cpu_nodes, tmp_path)
     from sweeps.runner import SweepOptions, check_experiment
     from sweeps.spec import load_spec
 
-    proc = run_cli("sweep", "smoke", "--storage", str(tmp_path), "--no-dashboard", "--no-report",
-                   "--address", two_cpu_nodes.address, "--resources", "cnn:cpu=3")
+    proc = run_timed_cli("sweep", "smoke", "--storage", str(tmp_path), "--no-dashboard", "--no-report",
+                         "--address", two_cpu_nodes.address, "--resources", "cnn:cpu=3")
     assert proc.returncode == 2, proc.stderr[-2000:]
     check_experiment(load_spec("smoke"), options=SweepOptions(storage=str(tmp_path)))  # raises if blocked

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -13,21 +11,21 @@ import pytest
 
 from sweeps.spec import expand_trials, load_spec
 from tests.browser import render_report
+from tests.conftest import run_cli
 
-CLI = [sys.executable, "-m", "sweeps.cli"]
 SMOKE_TIMEOUT_S = 300
 NETS = ("dnn", "cnn")
-
-
-def run_cli(*args: str, timeout: float = SMOKE_TIMEOUT_S, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
+CONTRACTS = Path(__file__).resolve().parents[1] / "docs" / "CONTRACTS.md"
+# ``Field list `NAME`: `a, b, c` `` in CONTRACTS.md; a list may wrap over lines
+FIELD_LIST = re.compile(r"^Field list `([a-z0-9-]+)`: `([^`]+)`", re.MULTILINE)
+FIELD_LISTS = ("params-config", "tune-result-keys", "epoch-metrics", "final-metrics", "final-metrics-rf",
+               "final-metrics-xgb", "results-columns", "seed-results-columns")
 
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
     storage = tmp_path_factory.mktemp("storage")
-    proc = run_cli("sweep", "smoke", "--storage", str(storage), "--no-dashboard")
+    proc = run_cli("sweep", "smoke", "--storage", str(storage), "--no-dashboard", timeout=SMOKE_TIMEOUT_S)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return storage / "smoke", proc
 
@@ -118,3 +116,63 @@ def test_regenerating_result_files_is_idempotent(smoke):
     assert {name: (exp / name).read_bytes() for name in before} == before
     pd.testing.assert_frame_equal(pd.read_parquet(exp / "results.parquet"), frame_before)
     assert not list(exp.glob("*.tmp*")), "temp files of the atomic write were left behind"
+
+
+# ---------------------------------------------------------------- docs/CONTRACTS.md vs the files
+
+def contract_fields() -> dict[str, list[str]]:
+    """The field lists of docs/CONTRACTS.md, by name, in their written order."""
+    found: dict[str, list[str]] = {}
+    for name, text in FIELD_LIST.findall(CONTRACTS.read_text()):
+        assert name not in found, f"CONTRACTS.md names field list {name!r} twice"
+        fields = [f.strip() for f in text.split(",")]
+        assert all(re.fullmatch(r"[a-z_]+", f) for f in fields), (name, fields)
+        assert len(set(fields)) == len(fields), f"{name}: a field is listed twice: {fields}"
+        found[name] = fields
+    return found
+
+
+def test_contracts_md_has_every_field_list():
+    assert sorted(contract_fields()) == sorted(FIELD_LISTS)
+
+
+def _trial_files(exp: Path) -> list[tuple[dict, list[dict]]]:
+    """(params.json, result.json lines) of every trial folder."""
+    return [(json.loads((d / "params.json").read_text()),
+             [json.loads(line) for line in (d / "result.json").read_text().splitlines()])
+            for d in sorted(_trial_dirs(exp))]
+
+
+def test_params_json_holds_the_documented_config(smoke):
+    exp, _ = smoke
+    documented = contract_fields()["params-config"]
+    trials = _trial_files(exp)
+    assert len(trials) == 12
+    for params, _ in trials:
+        assert sorted(params) == sorted(documented), params
+    assert sorted(p["trial"] for p, _ in trials) == list(range(12))
+
+
+def test_result_lines_hold_the_documented_keys(smoke):
+    """Every key of every result line is documented, and every documented key is there."""
+    exp, _ = smoke
+    fields = contract_fields()
+    tune_keys = set(fields["tune-result-keys"])
+    for params, lines in _trial_files(exp):
+        model = params["model"]
+        *epochs, last = lines
+        assert last.get("done") is True, (model, last)
+        expected = tune_keys | set(fields["final-metrics"]) | set(fields.get(f"final-metrics-{model}", []))
+        assert set(last) == expected, (model, "undocumented:", sorted(set(last) - expected),
+                                       "missing:", sorted(expected - set(last)))
+        assert len(epochs) == (params["overrides"]["epochs"] if model in NETS else 0), (model, len(epochs))
+        for line in epochs:
+            assert set(line) == tune_keys | set(fields["epoch-metrics"]), (model, sorted(line))
+
+
+def test_result_files_have_the_documented_columns_in_order(smoke):
+    exp, _ = smoke
+    fields = contract_fields()
+    assert list(pd.read_parquet(exp / "results.parquet").columns) == fields["results-columns"]
+    assert list(pd.read_csv(exp / "results.csv").columns) == fields["results-columns"]
+    assert list(pd.read_csv(exp / "seed_results.csv").columns) == fields["seed-results-columns"]
