@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from trainables.damage import subset_size
 from trainables.models import default_params
 
 # Seconds per (training sample x pass) on one thread, where a pass is an epoch (nets), a
@@ -41,7 +42,7 @@ def estimate_seconds(trial: Mapping[str, Any], *, n_train: int, overrides: Mappi
     """
     model = trial["model"]
     params = _params(model, overrides)
-    n = int(trial["sample_frac"] * n_train)
+    n = subset_size(n_train, sample_frac=trial["sample_frac"])
     n = int(n * (1 - params.get("validation_split", 0.0)))
     return SECONDS_FIXED[model] + SECONDS_PER_SAMPLE_PASS[model] * n * int(params[PASS_PARAM[model]])
 

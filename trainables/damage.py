@@ -84,14 +84,19 @@ def check_fractions(*, sample_frac: float, damage_frac: float, damage_mode: str)
     check_damage_mode(damage_mode, damage_frac=damage_frac)
 
 
+def subset_size(n_total: int, *, sample_frac: float) -> int:
+    """floor(sample_frac * n_total): the rows a trial draws from a training set of n_total."""
+    # A small epsilon guards against 0.29 * 60000 = 17399.999... in binary floating point.
+    return int(np.floor(sample_frac * n_total + 1e-9))
+
+
 def subset_indices(n_total: int, *, sample_frac: float, seed: int) -> np.ndarray:
     """The first floor(sample_frac * n_total) indices of a seeded permutation of range(n_total).
 
     sample_frac in (0, 1]. Returns int64 (floor(f * n),), nested in f for a fixed seed.
     """
     check_fractions(sample_frac=sample_frac, damage_frac=0.0, damage_mode="none")
-    # A small epsilon guards against 0.29 * 60000 = 17399.999... in binary floating point.
-    n = int(np.floor(sample_frac * n_total + 1e-9))
+    n = subset_size(n_total, sample_frac=sample_frac)
     perm = np.random.default_rng([seed, _STREAM_SUBSET]).permutation(n_total)
     return perm[:n].astype(np.int64)
 
