@@ -4,6 +4,11 @@ Sources: a Tune experiment directory (local path or any pyarrow.fs URI), its
 `results.parquet` / `results.csv`, or a CSV in the talk's format (`frac, exp_name, acc, auc`,
 optionally `frac_sample, frac_damage, damage_mode, seed`). Trials that are missing or failed
 keep their row, with status MISSING or ERROR, so they are counted, never dropped.
+
+Files of an experiment that do not read as Tune writes them never stop the loading: each
+problem is one line naming the file, kept in the frame's `attrs["problems"]` and warned
+about (ExperimentFileWarning), and the trial is read from what is left. A results file or
+CSV that cannot be read at all is a ValueError naming it.
 """
 
 from __future__ import annotations
@@ -16,10 +21,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from analysis.schema import (
+    COLUMN_DTYPES,
     FAILED,
     FINISHED,
     MISSING,
@@ -33,6 +40,8 @@ from analysis.schema import (
 )
 from analysis.tune_files import (
     ERROR_FILE,
+    PARAMS_FILE,
+    RESULT_FILE,
     TrialFolder,
     TrialState,
     error_summary,
@@ -40,7 +49,8 @@ from analysis.tune_files import (
     read_text,
     read_trial_folders,
 )
-from sweeps.spec import AXES, SPEC_FILE, expand_trials, read_stored_spec, stored_spec_text
+from sweeps.spec import AXES, SPEC_FILE, SpecError, check_trial, expand_trials, read_stored_spec, stored_spec_text
+from trainables.checks import check_choice, echo, is_integer, is_number
 from trainables.storage import file_type, open_location
 
 # Metrics and facts copied from a finished trial's last result line into the tidy row.
@@ -49,6 +59,22 @@ FINAL_FIELDS = ("acc", "auc", "val_acc", "n_train", "n_val", "n_damaged", "fit_s
 FRAC_AXES = ("sample_frac", "damage_frac")
 # Tune statuses that mean "not finished yet" (PAUSED is shown as PENDING).
 _WAITING = {"PENDING", "PAUSED"}
+PROBLEMS = "problems"  # the tidy frame's attrs key: one line per unreadable file or part of one
+# Times pandas can hold as timestamps: seconds since 1970, up to the year 2262.
+_MAX_SECONDS = 9.2e9
+_PROBLEMS_IN_WARNING = 3
+
+
+class ExperimentFileWarning(UserWarning):
+    """Some of an experiment's files could not be read as Tune writes them; the rest was.
+
+    `problems` holds one line per problem, each naming the file; str() sums them up."""
+
+    def __init__(self, exp_dir: str | Path, problems: Sequence[str]) -> None:
+        self.exp_dir, self.problems = str(exp_dir), list(problems)
+        shown = " | ".join(self.problems[:_PROBLEMS_IN_WARNING])
+        more = len(self.problems) - _PROBLEMS_IN_WARNING
+        super().__init__(f"{self.exp_dir}: {shown}" + (f" | and {more} more" if more > 0 else ""))
 
 
 # --- experiment directory -------------------------------------------------------------
@@ -71,21 +97,29 @@ def results_from_experiment(exp_dir: str | Path, *,
         seed); default: the expansion of the directory's spec.yaml.
     Status per row: TERMINATED when result.json's last line is final (done and acc),
     ERROR (with the exception line of error.txt), RUNNING / PENDING from Tune's state,
-    MISSING when neither a trial folder nor Tune's state knows the trial.
-    Trial folders that match no expected trial are reported in a warning.
+    MISSING when no trial folder holds the trial (error says why when Tune's state had one).
+    Unreadable files (a corrupt params.json, result.json line or experiment_state) and trial
+    folders that match no expected trial are listed in attrs["problems"] and warned about.
     """
     fs, root = open_location(exp_dir)
     if file_type(fs, root) != pafs.FileType.Directory:
         raise FileNotFoundError(f"exp_dir must be an experiment directory, got {exp_dir} (not a directory)")
     expected = list(expected) if expected is not None else expected_trials_from_spec(exp_dir)
-    observed = _observed_trials(read_trial_folders(fs, root), read_experiment_state(fs, root))
+    folders = read_trial_folders(fs, root)
+    states, problems = read_experiment_state(fs, root)
+    problems += [problem for folder in folders for problem in folder.problems]
+    observed = _observed_trials(folders, states, problems)
     keys = [_key_of(trial) for trial in expected]
     unexpected = sorted(set(observed) - set(keys))
     if unexpected:
-        warnings.warn(f"{len(unexpected)} trial(s) in {exp_dir} are not in its spec, e.g. {unexpected[0]}; "
-                      "they are left out of the results", stacklevel=2)
-    rows = [_trial_row(trial, observed.get(key)) for trial, key in zip(expected, keys)]
-    return normalize(pd.DataFrame(rows))
+        problems.append(f"{len(unexpected)} trial(s) are not in its spec, e.g. {echo(unexpected[0])}; "
+                        "they are left out of the results")
+    rows = [_trial_row(trial, observed.get(key), problems) for trial, key in zip(expected, keys)]
+    df = normalize(pd.DataFrame(rows))
+    df.attrs[PROBLEMS] = problems
+    if problems:
+        warnings.warn(ExperimentFileWarning(exp_dir, problems), stacklevel=2)
+    return df
 
 
 def _key_of(config: Mapping[str, Any]) -> tuple:
@@ -100,31 +134,57 @@ def _final_result(folder: TrialFolder | None) -> dict[str, Any] | None:
     return last if last.get("done") and "acc" in last else None
 
 
-def _observed_trials(folders: list[TrialFolder], states: dict[str, TrialState]
+def _axes(config: Any, *, where: str, problems: list[str]) -> dict[str, Any] | None:
+    """The trial's axes from a recorded config (sweeps.spec.check_trial), or None with the
+    reason appended to `problems`."""
+    try:
+        return check_trial(config if isinstance(config, dict) else {})
+    except SpecError as exc:
+        problems.append(f"{where}: {exc}")
+        return None
+
+
+def _trial_axes(folder: TrialFolder | None, state: TrialState | None, problems: list[str]) -> dict[str, Any] | None:
+    """A trial's axes: from params.json, else from Tune's state (a trial that died before it
+    started has a folder with only error.txt, and a corrupt params.json is not trusted)."""
+    if folder is not None and folder.params is not None:
+        axes = _axes(folder.params, where=f"{folder.name}/{PARAMS_FILE}", problems=problems)
+        if axes is None and state is None:
+            problems[-1] += "; nothing else records the trial's axes, so it is left out"
+        if axes is not None or state is None:
+            return axes
+    assert state is not None  # the caller passes a folder with params or a state
+    from_state = _axes(state.config, where=f"Tune's state of trial {state.trial_id}: config", problems=problems)
+    if from_state is not None and folder is not None and folder.params is not None:
+        problems[-1] += "; the trial's axes are taken from Tune's state"
+    return from_state
+
+
+def _observed_trials(folders: list[TrialFolder], states: dict[str, TrialState], problems: list[str]
                      ) -> dict[tuple, tuple[TrialFolder | None, TrialState | None]]:
     """axis key -> (folder, state) for every trial a folder or Tune's state knows of.
 
-    A state and a folder belong together through the state's relative_logdir; the axes
-    come from params.json, else from the state's config (a trial that died before it
-    started has a folder with only error.txt).
+    A state and a folder belong together through the state's relative_logdir. A trial whose
+    axes cannot be read from either is left out, with the reason appended to `problems`.
     """
     by_name = {folder.name: folder for folder in folders}
-    trials: list[tuple[dict[str, Any], TrialFolder | None, TrialState | None]] = []
+    trials: list[tuple[dict[str, Any] | None, TrialFolder | None, TrialState | None]] = []
     for state in states.values():
         folder = by_name.pop(state.relative_logdir or "", None)
-        trials.append(((folder.params if folder and folder.params else state.config), folder, state))
-    trials += [(folder.params, folder, None) for folder in by_name.values() if folder.params is not None]
+        trials.append((_trial_axes(folder, state, problems), folder, state))
+    trials += [(_trial_axes(folder, None, problems), folder, None)
+               for folder in by_name.values() if folder.params is not None]
     found: dict[tuple, list[tuple[TrialFolder | None, TrialState | None]]] = {}
-    for config, trial_folder, trial_state in trials:
-        if all(a in config for a in AXES):  # else not a trial of this project's trainable
-            found.setdefault(_key_of(config), []).append((trial_folder, trial_state))
+    for axes, trial_folder, trial_state in trials:
+        if axes is not None:
+            found.setdefault(_key_of(axes), []).append((trial_folder, trial_state))
     return {key: max(options, key=_preference) for key, options in found.items()}
 
 
 def _preference(option: tuple[TrialFolder | None, TrialState | None]) -> tuple:
     """When a trial was run more than once, keep the finished run, else the latest one."""
     folder, state = option
-    start = (state.start_time if state and state.start_time else 0.0)
+    start = _seconds(state.start_time if state else None) or 0.0
     return (_final_result(folder) is not None, bool(folder and folder.results), start)
 
 
@@ -132,6 +192,10 @@ def _trial_status(folder: TrialFolder | None, state: TrialState | None) -> tuple
     """(status, error line) of one trial, from its result lines, error.txt and Tune's state."""
     if folder is None and state is None:
         return MISSING, None
+    if folder is None and state is not None and state.relative_logdir and state.status != "PENDING":
+        # Tune names a trial's folder when it creates it: this one existed and is gone.
+        return MISSING, (f"trial folder {state.relative_logdir} is missing; Tune's state has the trial as "
+                         f"{state.status or 'unknown'}")
     if _final_result(folder) is not None:
         return FINISHED, None
     if folder is not None and folder.error_text is not None:
@@ -147,6 +211,12 @@ def _trial_status(folder: TrialFolder | None, state: TrialState | None) -> tuple
     return ("RUNNING", None) if has_results or tune_status == "RUNNING" else ("PENDING", None)
 
 
+def _seconds(value: Any) -> float | None:
+    """A time in seconds since 1970 that pandas can hold, else None (Tune writes -inf
+    before a trial's first report; a corrupt file may hold anything)."""
+    return float(value) if is_number(value) and 0 <= value < _MAX_SECONDS else None
+
+
 def _timestamp(seconds: float | None) -> pd.Timestamp | None:
     return None if seconds is None else pd.Timestamp(seconds, unit="s", tz="UTC")
 
@@ -158,22 +228,48 @@ def _times(folder: TrialFolder | None, state: TrialState | None) -> tuple[Any, A
     end: Tune's last_result_time, else the last report's timestamp.
     """
     results = folder.results if folder else []
-    start = _finite(state.start_time if state else None)
-    if start is None and results and "timestamp" in results[0]:
-        start = results[0]["timestamp"] - results[0].get("time_total_s", 0.0)
-    end = _finite(state.last_result_time if state else None)
+    start = _seconds(state.start_time if state else None)
+    if start is None and results:
+        first = _seconds(results[0].get("timestamp"))
+        run = results[0].get("time_total_s", 0.0)
+        start = _seconds(first - run) if first is not None and is_number(run) else None
+    end = _seconds(state.last_result_time if state else None)
     if end is None and results:
-        end = results[-1].get("timestamp")
+        end = _seconds(results[-1].get("timestamp"))
     return _timestamp(start), _timestamp(end)
 
 
-def _finite(seconds: float | None) -> float | None:
-    """None for unknown times (Tune writes -inf before a trial's first report)."""
-    return seconds if seconds is not None and np.isfinite(seconds) else None
+def _fits_column(name: str, value: Any) -> bool:
+    """Whether a result value fits its tidy column's dtype (COLUMN_DTYPES)."""
+    dtype = COLUMN_DTYPES[name]
+    if value is None:
+        return True
+    if dtype == "float64":  # NaN included: the trees' val_acc
+        return isinstance(value, float) or (is_integer(value) and abs(value) < 2**1023)
+    if dtype == "Int64":
+        return is_integer(value) and abs(value) < 2**63
+    if name == "confusion":
+        return isinstance(value, list) and all(isinstance(r, list) and all(is_integer(x) for x in r) for r in value)
+    return isinstance(value, str)
 
 
-def _trial_row(trial: Mapping[str, Any],
-               observed: tuple[TrialFolder | None, TrialState | None] | None) -> dict[str, Any]:
+def _final_fields(folder: TrialFolder | None, problems: list[str]) -> dict[str, Any]:
+    """FINAL_FIELDS of a finished trial's final line; a value of the wrong kind is left
+    empty, with a problem naming the file and the field."""
+    final = _final_result(folder) or {}
+    out = {}
+    for name in FINAL_FIELDS:
+        value = final.get(name)
+        if not _fits_column(name, value):
+            problems.append(f"{folder.name if folder else '?'}/{RESULT_FILE}: final line's {name} must be "
+                            f"{COLUMN_DTYPES[name]}, got {echo(value)}; left empty")
+            value = None
+        out[name] = value
+    return out
+
+
+def _trial_row(trial: Mapping[str, Any], observed: tuple[TrialFolder | None, TrialState | None] | None,
+               problems: list[str]) -> dict[str, Any]:
     """One tidy row: the expected trial's axes plus what its folder and state say."""
     folder, state = observed if observed is not None else (None, None)
     status, error = _trial_status(folder, state)
@@ -182,9 +278,8 @@ def _trial_row(trial: Mapping[str, Any],
     results = folder.results if folder else []
     row["trial_id"] = (state.trial_id if state else
                        (results[-1].get("trial_id") if results else None) or (folder.name if folder else None))
-    final = _final_result(folder) or {}
-    row.update({name: final.get(name) for name in FINAL_FIELDS})
-    epochs = [r["epoch"] for r in results if isinstance(r.get("epoch"), (int, float))]
+    row.update(_final_fields(folder, problems))
+    epochs = [r["epoch"] for r in results if is_integer(r.get("epoch")) and 0 <= r["epoch"] < 2**63]
     row["epochs_done"] = int(max(epochs)) if epochs else None
     row["start_time"], row["end_time"] = _times(folder, state)
     return row
@@ -199,7 +294,11 @@ def load_results(path: str | Path, *, frac_axis: str = "sample_frac",
     path: an experiment directory (local or URI; spec.yaml, else results.parquet, else
         results.csv inside it), a results.parquet, a results.csv, or a talk-format CSV.
     frac_axis, damage_mode: how to read a talk-format CSV, see `read_seed_csv`.
+    Raises FileNotFoundError when nothing is at `path`, ValueError naming the file when it
+    cannot be read.
     """
+    if "\0" in str(path):  # the OS refuses such paths
+        raise ValueError(f"results path must not contain a NUL byte, got {echo(str(path))}")
     fs, p = open_location(path)
     kind = file_type(fs, p)
     if kind == pafs.FileType.NotFound:
@@ -228,17 +327,68 @@ def _load_directory(path: str | Path, *, fs: pafs.FileSystem, root: str) -> pd.D
 
 
 def _read_parquet(fs: pafs.FileSystem, path: str) -> pd.DataFrame:
-    return normalize(pq.read_table(path, filesystem=fs).to_pandas())
+    try:
+        table = pq.read_table(path, filesystem=fs)
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise ValueError(f"{path} is not a readable parquet file ({_first_words(exc)})") from exc
+    return _tidy_or_error(path, lambda: normalize(table.to_pandas()))
+
+
+def _first_words(exc: BaseException, *, limit: int = 200) -> str:
+    """The first line of an exception's message, cut to `limit` characters."""
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _raw_csv(fs: pafs.FileSystem, path: str) -> pd.DataFrame:
+    """The CSV at `path` as read by pandas; ValueError naming the file when it is not one."""
+    try:
+        with warnings.catch_warnings():
+            # pandas would turn a first row longer than the header into an index (shifting
+            # every value to the wrong column) or, with index_col=False, drop the extra fields
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            return pd.read_csv(io.StringIO(read_text(fs, path)), index_col=False)
+    except pd.errors.EmptyDataError as exc:
+        raise ValueError(f"CSV {path} is empty: no header line") from exc
+    except pd.errors.ParserWarning as exc:
+        raise ValueError(f"CSV {path} cannot be read as CSV: a line has more fields than the header") from exc
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise ValueError(f"CSV {path} cannot be read as CSV: {_first_words(exc)}") from exc
+
+
+# Columns a CSV must hold numbers in: the tidy frame's numeric ones and the talk's fracs.
+_NUMERIC = {c for c, d in COLUMN_DTYPES.items() if d in ("float64", "Int64")} | {"frac", "frac_sample", "frac_damage"}
+
+
+def _check_numbers(raw: pd.DataFrame, path: str) -> None:
+    """ValueError naming the column, the line and the value of the first non-number."""
+    for column in [c for c in raw.columns if c in _NUMERIC and not pd.api.types.is_numeric_dtype(raw[c])]:
+        bad = raw[column].notna() & pd.to_numeric(raw[column], errors="coerce").isna()
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise ValueError(f"CSV {path}: column {column} must hold numbers, got {echo(raw[column].iloc[i])} "
+                             f"on line {i + 2}")
+
+
+def _tidy_or_error(path: str, make: Any) -> pd.DataFrame:
+    """`make()`, with the errors of a malformed table as a ValueError naming `path`."""
+    try:
+        return make()
+    except (ValueError, TypeError, KeyError, OverflowError) as exc:
+        text = _first_words(exc)
+        raise ValueError(text if text.startswith("CSV ") else f"{path}: {text}") from exc
 
 
 def _read_csv(fs: pafs.FileSystem, path: str, *, frac_axis: str, damage_mode: str | None) -> pd.DataFrame:
-    raw = pd.read_csv(io.StringIO(read_text(fs, path)))
+    raw = _raw_csv(fs, path)
     if "status" in raw.columns:
-        return normalize(raw)
+        _check_numbers(raw, path)
+        return _tidy_or_error(path, lambda: normalize(raw))
     if {"exp_name", "acc", "auc"} <= set(raw.columns):
-        return seed_frame_to_tidy(raw, frac_axis=frac_axis, damage_mode=damage_mode)
+        _check_numbers(raw, path)
+        return _tidy_or_error(path, lambda: seed_frame_to_tidy(raw, frac_axis=frac_axis, damage_mode=damage_mode))
     raise ValueError(f"CSV {path} must be a results.csv (with a status column) or in the talk's format "
-                     f"(frac, exp_name, acc, auc); got columns {list(raw.columns)}")
+                     f"(frac, exp_name, acc, auc); got columns {echo(list(raw.columns))}")
 
 
 def read_seed_csv(path: str | Path, *, frac_axis: str = "sample_frac",
@@ -256,15 +406,19 @@ def read_seed_csv(path: str | Path, *, frac_axis: str = "sample_frac",
     n_train: round(sample_frac * the training-set size of the dataset).
     """
     fs, p = open_location(path)
-    return seed_frame_to_tidy(pd.read_csv(io.StringIO(read_text(fs, p))), frac_axis=frac_axis,
-                              damage_mode=damage_mode)
+    raw = _raw_csv(fs, p)
+    missing = [c for c in ("exp_name", "acc", "auc") if c not in raw.columns]
+    if missing:
+        raise ValueError(f"CSV {p} must be in the talk's format (frac, exp_name, acc, auc); it lacks "
+                         f"{', '.join(missing)}: got columns {echo(list(raw.columns))}")
+    _check_numbers(raw, p)
+    return _tidy_or_error(p, lambda: seed_frame_to_tidy(raw, frac_axis=frac_axis, damage_mode=damage_mode))
 
 
 def seed_frame_to_tidy(raw: pd.DataFrame, *, frac_axis: str = "sample_frac",
                        damage_mode: str | None = None) -> pd.DataFrame:
     """The talk-format rows of `raw` as a tidy frame; see `read_seed_csv` for the rules."""
-    if frac_axis not in FRAC_AXES:
-        raise ValueError(f"frac_axis must be one of {list(FRAC_AXES)}, got {frac_axis!r}")
+    check_choice("frac_axis", frac_axis, FRAC_AXES)
     out = pd.DataFrame({"model": raw["exp_name"], "acc": raw["acc"], "auc": raw["auc"]})
     default_sample, default_damage = (1.0, 0.0)
     frac = raw["frac"] if "frac" in raw.columns else None

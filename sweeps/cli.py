@@ -14,15 +14,17 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from analysis.load import FRAC_AXES
+from analysis.load import FRAC_AXES, ExperimentFileWarning
 from analysis.results import write_result_files
 from analysis.status import format_status
 from sweeps import cost, resources
 from sweeps.runner import SweepError, SweepOptions, plan_for, resume_command, run_sweep
 from sweeps.spec import (
+    DEFAULT_MAX_TRIALS,
     Spec,
     SpecError,
     count_listed,
@@ -32,7 +34,7 @@ from sweeps.spec import (
     read_stored_spec,
     shipped_specs,
 )
-from trainables.checks import UNIT_OPEN_LEFT
+from trainables.checks import UNIT_OPEN_LEFT, echo
 from trainables.damage import DAMAGED_MODES
 from trainables.data import FASHION_MNIST, ChecksumError, DataNotFoundError, load_fashion_mnist
 from trainables.models import MODEL_NAMES
@@ -55,14 +57,15 @@ def _resource_arg(text: str) -> tuple[str, dict[str, float]]:
     model, _, rest = text.partition(":")
     if model not in MODEL_NAMES or not rest:
         raise argparse.ArgumentTypeError(
-            f"--resources must look like MODEL:cpu=N,gpu=G with MODEL in {list(MODEL_NAMES)}, got {text!r}")
+            f"--resources must look like MODEL:cpu=N,gpu=G with MODEL in {list(MODEL_NAMES)}, got {echo(text)}")
     request = {}
     for part in rest.split(","):
         key, _, value = part.partition("=")
         try:
             request[key] = float(value)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"--resources {text!r}: {key} must be a number, got {value!r}") from None
+            raise argparse.ArgumentTypeError(
+                f"--resources {echo(text)}: {echo(key)} must be a number, got {echo(value)}") from None
     try:
         return model, parse_resources({model: request}, (model,), where="--resources")[model]
     except SpecError as exc:
@@ -101,6 +104,8 @@ def _add_sweep_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--retry-errored", action="store_true", help="with --resume: retry errored trials")
     p.add_argument("--overwrite", action="store_true", help="delete an existing experiment of that name first")
     p.add_argument("--max-failures", type=_non_negative_int, help="retries per trial (default 2)")
+    p.add_argument("--max-trials", type=_non_negative_int, default=DEFAULT_MAX_TRIALS,
+                   help=f"refuse a spec that lists more trials than this (default {DEFAULT_MAX_TRIALS})")
     p.add_argument("--gpu-share", type=_fraction, help="GPU fraction per net/xgb trial (default 0.25)")
     p.add_argument("--resources", type=_resource_arg, action="append", default=[], metavar="MODEL:cpu=N,gpu=G",
                    help="override a model's request; repeatable")
@@ -158,12 +163,22 @@ def _local_nodes() -> list[resources.Node]:
 
 
 def dry_run(spec: Spec, *, options: SweepOptions, nodes: list[resources.Node] | None = None) -> str:
-    """The text --dry-run prints: trial count, grid preview, resource plan, compute estimate."""
+    """The text --dry-run prints: trial count, grid preview, resource plan, compute estimate.
+
+    Refuses what the run would refuse before its first trial: SpecError for --resources of a
+    model that is not in the sweep, UsageError for a request that fits no node of `nodes`
+    (default: this machine).
+    """
     nodes = nodes or _local_nodes()
+    parse_resources(options.resource_overrides, spec.models, where="--resources")
+    plan = plan_for(spec, nodes=nodes, options=options)
+    try:
+        resources.check_feasible(plan, nodes=nodes)
+    except resources.InfeasibleRequestError as exc:
+        raise UsageError(str(exc)) from exc
     n_train = FASHION_MNIST.n_train
     trials = cost.longest_first(expand_trials(spec), overrides=spec.overrides, n_train=n_train)
     listed = count_listed(spec)
-    plan = plan_for(spec, nodes=nodes, options=options)
     seconds = sum(cost.estimate_seconds(t, n_train=n_train, overrides=spec.overrides.get(t["model"])) for t in trials)
     lines = [f"spec {spec.name!r} ({spec.source}): {len(trials)} trials"
              + (f" ({listed} grid points, {listed - len(trials)} duplicates merged)" if listed != len(trials) else ""),
@@ -186,7 +201,7 @@ def _write_report(results: str, **options: Any) -> str:
 
     try:
         return str(write_report(results, **options))
-    except (ValueError, RuntimeError) as exc:
+    except (ValueError, RuntimeError, OSError) as exc:  # a bad input file, a folder that cannot be written
         raise UsageError(str(exc)) from exc
 
 
@@ -229,20 +244,38 @@ def _status_cost(results: str) -> Any:
     overrides: Mapping[str, Mapping[str, Any]]
     try:
         overrides = read_stored_spec(results).overrides
-    except (FileNotFoundError, SpecError):  # a results file, or a folder without a spec: default params
+    except (OSError, ValueError):  # a results file, a folder without a spec, or one load_results reports on
         overrides = {}
     return lambda trial: cost.estimate_seconds(trial, n_train=FASHION_MNIST.n_train,
                                                overrides=overrides.get(trial["model"]))
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    print(format_status(args.results, cost=_status_cost(args.results)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentFileWarning)  # status prints them as its notes
+        try:
+            text = format_status(args.results, cost=_status_cost(args.results))
+        except (OSError, ValueError) as exc:  # nothing readable there: one line, no traceback
+            raise UsageError(str(exc)) from exc
+    print(text)
     return 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    path = _write_report(args.results, out=args.out, reference=args.reference, png=args.png,
-                         reference_frac_axis=args.reference_frac, reference_damage_mode=args.reference_damage_mode)
+    if args.out is not None and ("\0" in args.out or os.path.isdir(args.out)):
+        raise UsageError(f"--out must be the HTML file to write, got {echo(args.out)}"
+                         + (" (a directory)" if "\0" not in args.out else " (a NUL byte)"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ExperimentFileWarning)
+        path = _write_report(args.results, out=args.out, reference=args.reference, png=args.png,
+                             reference_frac_axis=args.reference_frac,
+                             reference_damage_mode=args.reference_damage_mode)
+    for warning in caught:
+        if isinstance(warning.message, ExperimentFileWarning):
+            for problem in warning.message.problems:
+                print(f"datavsmath: warning: {warning.message.exp_dir}: {problem}", file=sys.stderr)
+        else:
+            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
     print(f"report: {path}")
     return 0
 

@@ -10,6 +10,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sweeps.spec import SpecError, check_request
+
 DEFAULT_GPU_SHARE = 0.25
 GPU_MODELS = ("dnn", "cnn", "xgb")  # rf has no GPU path in scikit-learn
 DEFAULT_CPUS_PER_TRIAL = 1
@@ -67,7 +69,8 @@ def _fits(request: Mapping[str, float], node: Node) -> bool:
 
 
 def check_feasible(plan: Mapping[str, Mapping[str, float]], *, nodes: list[Node]) -> None:
-    """Raise InfeasibleRequestError unless every request fits on at least one alive node.
+    """Raise InfeasibleRequestError unless every request is one Ray accepts (sweeps.spec.
+    check_request: its resolution, whole GPUs above 1) and fits on at least one alive node.
 
     Tune only warns after 60 s when no node fits, and never when only the cluster total fits.
     """
@@ -75,10 +78,12 @@ def check_feasible(plan: Mapping[str, Mapping[str, float]], *, nodes: list[Node]
         raise InfeasibleRequestError("the Ray cluster has no alive nodes")
     largest = max(nodes, key=lambda n: (n.gpu, n.cpu))
     for model, request in plan.items():
+        try:
+            for key, amount in request.items():
+                check_request(key, key, amount)
+        except SpecError as exc:
+            raise InfeasibleRequestError(f"resources for {model}: {exc}") from exc
         gpu = request.get("gpu", 0)
-        if gpu > 1 and gpu != int(gpu):
-            raise InfeasibleRequestError(
-                f"resources for {model}: gpu must be a fraction <= 1 or a whole number, got {gpu}")
         if not any(_fits(request, n) for n in nodes):
             total_cpu, total_gpu = sum(n.cpu for n in nodes), sum(n.gpu for n in nodes)
             raise InfeasibleRequestError(

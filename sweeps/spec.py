@@ -15,9 +15,10 @@ is the sweep; `seeds` replicate every combination. Example::
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources as importlib_resources
 from pathlib import Path
@@ -27,6 +28,7 @@ import yaml
 
 from trainables import storage
 from trainables.checks import (
+    AT_LEAST_ONE,
     NON_NEGATIVE,
     POSITIVE,
     UNIT,
@@ -37,7 +39,8 @@ from trainables.checks import (
     check_number,
     echo,
 )
-from trainables.damage import DAMAGE_MODES
+from trainables.damage import DAMAGE_MODES, subset_size
+from trainables.data import FASHION_MNIST
 from trainables.models import MODEL_NAMES, validate_params
 
 # The axes of one grid, then the replicate axis: a trial is one value of each.
@@ -58,6 +61,18 @@ DEFAULT_SEEDS = (0,)
 # (benchmarks/README.md); a failure now costs at most this much repeated training.
 DEFAULT_CHECKPOINT_PERIOD_S = 30.0
 SPEC_PACKAGE = "sweeps.specs"
+# Bounds on what one spec file may stand for. YAML aliases let a few hundred bytes mean
+# billions of values (a 439-byte alias bomb took 5.5 GB), and each level of nesting is a
+# Python stack frame; real specs have a few hundred nodes, 5 levels deep and some KB.
+MAX_SPEC_BYTES = 10 * 2**20
+MAX_YAML_NODES = 100_000  # after expanding every alias
+MAX_YAML_DEPTH = 50
+# Trials one sweep may hold unless --max-trials says more: the runner builds every trial in
+# memory, and Tune holds one Trial object each.
+DEFAULT_MAX_TRIALS = 100_000
+# Ray counts resources in units of 1e-4 (ray_constants.MIN_RESOURCE_GRANULARITY); a finer
+# request fails inside Ray after the experiment is written.
+RESOURCE_RESOLUTION = 0.0001
 
 
 class SpecError(ValueError):
@@ -120,41 +135,177 @@ def shipped_specs() -> list[str]:
 
 def resolve_spec_path(name_or_path: str | Path) -> Path:
     """A path to a YAML file, or the name of a shipped spec."""
+    if "\0" in str(name_or_path):  # the OS refuses such paths; say so instead of a ValueError
+        raise SpecError(f"spec must be a YAML file or a shipped spec name without NUL bytes, "
+                        f"got {echo(str(name_or_path))}")
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or path.exists():
+        if path.is_dir():
+            raise SpecError(f"spec {path} is a directory, not a YAML file")
         if not path.is_file():
             raise SpecError(f"spec file {path} does not exist")
         return path
     shipped = shipped_specs()
     if str(name_or_path) not in shipped:
-        raise SpecError(f"spec must be a YAML file or one of {shipped}, got {str(name_or_path)!r}")
+        raise SpecError(f"spec must be a YAML file or one of {shipped}, got {echo(str(name_or_path))}")
     return Path(str(importlib_resources.files(SPEC_PACKAGE) / f"{name_or_path}.yaml"))
 
 
+class _RefusedYAML(yaml.YAMLError):
+    """Valid YAML that a spec may not be: a duplicate key, too many nodes, too deep, a cycle."""
+
+
+def _line(node_or_mark: Any) -> int:
+    mark = getattr(node_or_mark, "start_mark", node_or_mark)
+    return int(mark.line) + 1
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [child for pair in node.value for child in pair]
+    return []
+
+
+def _check_expanded(root: yaml.Node) -> None:
+    """Refuse a document that, with every alias expanded, has more than MAX_YAML_NODES nodes
+    or is nested deeper than MAX_YAML_DEPTH, or whose aliases form a cycle. Counted without
+    expanding: each distinct node once (memoized post-order walk, no recursion)."""
+    sizes: dict[int, tuple[int, int]] = {}  # id(node) -> (expanded nodes, expanded depth)
+    open_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            kids = [sizes[id(c)] for c in _children(node)]
+            count, depth = 1 + sum(k[0] for k in kids), 1 + max((k[1] for k in kids), default=0)
+            if count > MAX_YAML_NODES:
+                raise _RefusedYAML(f"more than {MAX_YAML_NODES} YAML nodes after expanding aliases "
+                                   f"(the one at line {_line(node)} alone has {count})")
+            if depth > MAX_YAML_DEPTH:
+                raise _RefusedYAML(f"nested deeper than {MAX_YAML_DEPTH} levels after expanding aliases "
+                                   f"(at line {_line(node)})")
+            sizes[key] = (count, depth)
+            open_nodes.discard(key)
+        elif key in open_nodes:  # every entry above an open node's marker was pushed by its subtree
+            raise _RefusedYAML(f"an alias at or below line {_line(node)} refers to a node that contains it")
+        elif key not in sizes:
+            open_nodes.add(key)
+            stack.append((node, True))
+            stack.extend((child, False) for child in _children(node))
+
+
+class _SpecLoader(yaml.SafeLoader):
+    """yaml.SafeLoader with the limits of a spec: no duplicate keys, at most MAX_YAML_NODES
+    nodes (aliases expanded) and MAX_YAML_DEPTH levels. Tags stay refused, as in safe_load."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._composed = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        # Checked while composing, before Python's stack or memory runs out.
+        self._depth += 1
+        self._composed += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise _RefusedYAML(f"nested deeper than {MAX_YAML_DEPTH} levels (line {_line(self.peek_event())})")
+            if self._composed > MAX_YAML_NODES:
+                raise _RefusedYAML(f"more than {MAX_YAML_NODES} YAML nodes (line {_line(self.peek_event())})")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def compose_document(self) -> Any:
+        node = super().compose_document()
+        if node is not None:
+            _check_expanded(node)
+        return node
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            first_line: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+                    continue  # merge keys may repeat; complex keys are refused by the base class
+                key = self.construct_object(key_node)
+                if key in first_line:
+                    raise _RefusedYAML(f"duplicate key {echo(key)} at line {_line(key_node)} "
+                                       f"(first at line {first_line[key]})")
+                first_line[key] = _line(key_node)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """One line saying what is wrong and where, from PyYAML's multi-line messages."""
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        context = f" ({exc.context}, line {_line(exc.context_mark)})" if exc.context and exc.context_mark else ""
+        return _cut(f"{where}{exc.problem}{context}")
+    if isinstance(exc, yaml.reader.ReaderError):
+        char = f"#x{exc.character:04x}" if isinstance(exc.character, int) else repr(exc.character)
+        return f"position {exc.position}: unacceptable character {char}: {exc.reason}"
+    return _cut(" ".join(str(exc).split()))
+
+
+def _cut(text: str, *, limit: int = 200) -> str:
+    """`text` cut to `limit` characters with "...": parser messages quote parts of the file."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def parse_yaml_text(text: str, *, source: str) -> dict[str, Any]:
-    """safe_load a YAML mapping, turning parse errors into SpecError naming `source` and the line."""
+    """Load a YAML mapping with the spec's limits (_SpecLoader), turning every problem into a
+    one-line SpecError naming `source` and the line."""
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_SpecLoader)
+    except _RefusedYAML as exc:
+        raise SpecError(f"spec {source}: {exc}") from exc
     except yaml.YAMLError as exc:
-        raise SpecError(f"spec {source}: malformed YAML: {exc}") from exc
+        raise SpecError(f"spec {source}: malformed YAML at {_yaml_problem(exc)}") from exc
+    except (ValueError, OverflowError, RecursionError) as exc:  # e.g. a 5000-digit integer, a bad date
+        first = str(exc).split(":")[0]
+        raise SpecError(f"spec {source}: malformed YAML: a value cannot be read ({_cut(first)})") from exc
     if not isinstance(data, dict):
         raise SpecError(f"spec {source}: top level must be a mapping of keys, got {type(data).__name__}")
     return data
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
-    """The YAML mapping in the file `path` (see parse_yaml_text)."""
+    """The YAML mapping in the file `path` (UTF-8, at most MAX_SPEC_BYTES; see parse_yaml_text)."""
     try:
-        text = path.read_text()
+        with path.open("rb") as f:
+            raw = f.read(MAX_SPEC_BYTES + 1)
     except OSError as exc:
-        raise SpecError(f"spec {path}: cannot read: {exc}") from exc
+        raise SpecError(f"spec {path}: cannot read: {exc.strerror or exc}") from exc
+    if len(raw) > MAX_SPEC_BYTES:
+        raise SpecError(f"spec {path}: larger than {MAX_SPEC_BYTES} bytes; a spec is a few KB of YAML")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"spec {path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})") from exc
     return parse_yaml_text(text, source=str(path))
 
 
-def load_spec(name_or_path: str | Path) -> Spec:
-    """Read and validate a spec file or shipped spec name. Raises SpecError."""
+def _naming(source: str, exc: SpecError) -> SpecError:
+    """`exc` with its message prefixed by "spec SOURCE: " unless it already names a spec."""
+    text = str(exc)
+    return exc if text.startswith("spec ") else SpecError(f"spec {source}: {text}")
+
+
+def load_spec(name_or_path: str | Path, *, max_trials: int | None = DEFAULT_MAX_TRIALS) -> Spec:
+    """Read and validate a spec file or shipped spec name. Raises SpecError naming the file.
+
+    max_trials: the most trials the spec may list (see parse_spec); None for no cap."""
     path = resolve_spec_path(name_or_path)
-    return parse_spec(read_yaml(path), source=str(path), default_name=path.stem)
+    data = read_yaml(path)
+    try:
+        return parse_spec(data, source=str(path), default_name=path.stem, max_trials=max_trials)
+    except SpecError as exc:
+        raise _naming(str(path), exc) from exc
 
 
 def stored_spec_path(exp_dir: str) -> str:
@@ -171,12 +322,28 @@ def stored_spec_text(exp_dir: str) -> str | None:
 def read_stored_spec(exp_dir: str) -> Spec:
     """The validated spec stored in an experiment directory (local path or URI).
 
-    Raises FileNotFoundError when there is none, SpecError when it does not parse."""
+    No trial cap: the sweep that stored it was checked against its own --max-trials.
+    Raises FileNotFoundError when there is none, SpecError (naming the file) when it does
+    not parse."""
     path = stored_spec_path(exp_dir)
     text = stored_spec_text(exp_dir)
     if text is None:
         raise FileNotFoundError(f"experiment {exp_dir} has no {SPEC_FILE}")
-    return parse_spec(parse_yaml_text(text, source=path), source=path)
+    try:
+        return parse_spec(parse_yaml_text(text, source=path), source=path, max_trials=None)
+    except SpecError as exc:
+        raise _naming(path, exc) from exc
+
+
+def check_trial(config: Mapping[str, Any]) -> dict[str, Any]:
+    """One trial's axes ({model, sample_frac, damage_frac, damage_mode, seed}) checked with
+    the spec's rules, e.g. for a trial's recorded config. Raises SpecError naming the axis."""
+    missing = [a for a in AXES if a not in config]
+    if missing:
+        raise SpecError(f"missing axis {missing[0]!r}; a trial has {', '.join(AXES)}")
+    out = {a: _check_value("", a, config[a]) for a in GRID_AXES}
+    out["seed"] = _checked(check_int, "seed", config["seed"], SEED_RANGE)
+    return out
 
 
 def _check_list(where: str, key: str, values: Any) -> list:
@@ -185,9 +352,10 @@ def _check_list(where: str, key: str, values: Any) -> list:
     if not values:
         raise SpecError(f"{where}{key} must not be empty, got []")
     counts = Counter(v if isinstance(v, Hashable) else repr(v) for v in values)  # linear, not values.count
-    dupes = sorted({repr(v) for v, n in counts.items() if n > 1})
+    dupes = [echo(v) for v, n in counts.items() if n > 1]  # in the order they first appear
     if dupes:
-        raise SpecError(f"{where}{key} must have distinct values, got duplicates {', '.join(dupes)}")
+        more = f" and {len(dupes) - 5} more" if len(dupes) > 5 else ""
+        raise SpecError(f"{where}{key} must have distinct values, got duplicates {', '.join(dupes[:5])}{more}")
     return values
 
 
@@ -195,11 +363,14 @@ _FRACTION_RANGES = {"sample_frac": UNIT_OPEN_LEFT, "damage_frac": UNIT}
 _CHOICES = {"model": MODEL_NAMES, "damage_mode": tuple(DAMAGE_MODES)}
 
 
-def _check_axis(where: str, key: str, values: Any) -> tuple:
-    values = _check_list(where, key, values)
+def _check_value(where: str, key: str, value: Any) -> Any:
     if key in _FRACTION_RANGES:
-        return tuple(_checked(check_number, f"{where}{key}", v, _FRACTION_RANGES[key]) for v in values)
-    return tuple(_checked(check_choice, f"{where}{key}", v, _CHOICES[key]) for v in values)
+        return _checked(check_number, f"{where}{key}", value, _FRACTION_RANGES[key])
+    return _checked(check_choice, f"{where}{key}", value, _CHOICES[key])
+
+
+def _check_axis(where: str, key: str, values: Any) -> tuple:
+    return tuple(_check_value(where, key, v) for v in _check_list(where, key, values))
 
 
 def _parse_grid(block: Any, *, where: str) -> Grid:
@@ -240,8 +411,28 @@ def _parse_overrides(raw: Any, models: tuple[str, ...]) -> dict[str, dict[str, A
     return {m: dict(p) for m, p in raw.items()}
 
 
+def check_resolution(name: str, value: float) -> float:
+    """`value` if it is a multiple of RESOURCE_RESOLUTION (Ray's unit); else SpecError."""
+    units = value / RESOURCE_RESOLUTION
+    if not math.isclose(units, round(units), rel_tol=1e-9, abs_tol=1e-6):
+        raise SpecError(f"{name} must be a multiple of {RESOURCE_RESOLUTION:g} (Ray's resource unit), "
+                        f"got {value:g}")
+    return value
+
+
+def check_request(name: str, key: str, value: Any) -> float:
+    """One resource amount as a float: cpu > 0 or gpu >= 0 (`key`), a multiple of
+    RESOURCE_RESOLUTION, and a gpu above 1 a whole number (Ray shares out fractions of a
+    single GPU only). Raises SpecError naming `name`."""
+    amount = _checked(check_number, name, value, POSITIVE if key == "cpu" else NON_NEGATIVE)
+    check_resolution(name, amount)
+    if key == "gpu" and amount > 1 and not amount.is_integer():
+        raise SpecError(f"{name} must be a fraction <= 1 or a whole number, got {amount:g}")
+    return amount
+
+
 def parse_resources(raw: Any, models: tuple[str, ...], *, where: str = "resources") -> dict[str, dict[str, float]]:
-    """Per-model {cpu, gpu} requests: cpu > 0, gpu >= 0, for models in the sweep."""
+    """Per-model {cpu, gpu} requests (see check_request), for models in the sweep."""
     if not isinstance(raw, dict):
         raise SpecError(f"{where} must be a mapping model -> {{cpu, gpu}}, got {echo(raw)}")
     out = {}
@@ -251,21 +442,52 @@ def parse_resources(raw: Any, models: tuple[str, ...], *, where: str = "resource
                             f"{list(models)}, got {echo(model)}")
         if not isinstance(req, dict) or not req:
             raise SpecError(f"{where}.{model} must be a mapping like {{cpu: 1, gpu: 0.25}}, got {echo(req)}")
-        for key, value in req.items():
+        for key in req:
             if key not in RESOURCE_KEYS:
                 raise SpecError(f"{where}.{model}: unknown key {echo(key)}; allowed: cpu, gpu")
-            _checked(check_number, f"{where}.{model}.{key}", value, POSITIVE if key == "cpu" else NON_NEGATIVE)
-        out[model] = {k: float(v) for k, v in req.items()}
+        out[model] = {k: check_request(f"{where}.{model}.{k}", k, v) for k, v in req.items()}
     return out
+
+
+def rows_problem(model: str, sample_frac: float, *, params: Mapping[str, Any]) -> str | None:
+    """Why `sample_frac` gives `model` too few rows to train, or None when enough.
+
+    Models with a `validation_split` (the nets) train on floor(n * (1 - split)) rows, as
+    trainables.models.nets.keras_n_fit, and need at least 1 of those and 1 held out (when
+    the split is > 0); the others (the trees) need at least one row per class.
+    """
+    n_train, n_classes = FASHION_MNIST.n_train, FASHION_MNIST.n_classes
+    n = subset_size(n_train, sample_frac=sample_frac)
+    gives = f"sample_frac {sample_frac:g} gives {model} {n} of the {n_train} training rows"
+    if "validation_split" not in params:
+        return None if n >= n_classes else f"{gives}; {model} needs at least {n_classes} (one per class)"
+    split = float(params["validation_split"])
+    n_fit = int(math.floor(n * (1.0 - split)))
+    if n_fit >= 1 and (split == 0 or n - n_fit >= 1):
+        return None
+    need = "at least 1 to fit" if split == 0 else "at least 1 of each"
+    return f"{gives}: {n_fit} to fit and {n - n_fit} to validate (validation_split {split:g}); {model} needs {need}"
+
+
+def _check_rows(grids: tuple[Grid, ...], overrides: Mapping[str, Mapping[str, Any]]) -> None:
+    """Every model's smallest sample_frac must give it the rows it needs (rows grow with it)."""
+    smallest: dict[str, float] = {}
+    for grid in grids:
+        for model in grid.model:
+            smallest[model] = min(smallest.get(model, 1.0), *grid.sample_frac)
+    for model, frac in smallest.items():
+        problem = rows_problem(model, frac, params=validate_params(model, overrides.get(model)))
+        if problem:
+            raise SpecError(problem)
 
 
 def _collect_grids(data: dict, *, source: str, seen: tuple[str, ...]) -> list[Grid]:
     grids: list[Grid] = []
     for name in _check_list("", "include", data["include"]) if "include" in data else []:
         if not isinstance(name, str):
-            raise SpecError(f"include entries must be shipped spec names {shipped_specs()}, got {name!r}")
+            raise SpecError(f"include entries must be shipped spec names {shipped_specs()}, got {echo(name)}")
         if name in seen:
-            raise SpecError(f"include must not be circular, got {name!r} via {' -> '.join(seen)}")
+            raise SpecError(f"include must not be circular, got {echo(name)} via {' -> '.join(seen)}")
         inner = read_yaml(resolve_spec_path(name))
         grids += _collect_grids(inner, source=name, seen=(*seen, name))
     if "grids" in data:
@@ -279,26 +501,56 @@ def _collect_grids(data: dict, *, source: str, seen: tuple[str, ...]) -> list[Gr
     return grids
 
 
-def parse_spec(data: dict[str, Any], *, source: str = "<spec>", default_name: str = "sweep") -> Spec:
-    """Validate a spec mapping (from yaml.safe_load) into a Spec. Raises SpecError."""
+def _listed(grids: tuple[Grid, ...], n_seeds: int) -> int:
+    """Grid points times seeds, before merging duplicates: an upper bound on the trials."""
+    return sum(len(g.model) * len(g.sample_frac) * len(g.damage_frac) * len(g.damage_mode) for g in grids) * n_seeds
+
+
+def check_trial_count(listed: int, *, max_trials: int, source: str) -> None:
+    """SpecError when `listed` trials (counted, never built) exceed `max_trials` (>= 1)."""
+    max_trials = _checked(check_int, "--max-trials", max_trials, AT_LEAST_ONE)
+    if listed > max_trials:
+        raise SpecError(f"spec {source}: {listed} trials (counted before merging duplicates), more than "
+                        f"--max-trials {max_trials}; shrink the grids or seeds, or pass --max-trials {listed}")
+
+
+def _description(data: dict[str, Any]) -> str:
+    value = data.get("description", "")
+    if not isinstance(value, str):
+        raise SpecError(f"description must be a string, got {type(value).__name__} {echo(value)}")
+    return value
+
+
+def parse_spec(data: dict[str, Any], *, source: str = "<spec>", default_name: str = "sweep",
+               max_trials: int | None = DEFAULT_MAX_TRIALS) -> Spec:
+    """Validate a spec mapping (from parse_yaml_text) into a Spec. Raises SpecError.
+
+    max_trials: the most trials the spec may list, counted before merging duplicates
+    (default DEFAULT_MAX_TRIALS; None: no cap). Every model's smallest sample_frac must give
+    it the rows it needs (rows_problem); resource amounts are at Ray's resolution.
+    """
     unknown = sorted(set(data) - set(TOP_LEVEL_KEYS), key=str)
     if unknown:
         raise SpecError(f"spec {source}: unknown key {echo(unknown[0])}; allowed: {', '.join(TOP_LEVEL_KEYS)}")
     name = check_experiment_name(data.get("name", default_name))
+    description = _description(data)
     grids = tuple(_collect_grids(data, source=source, seen=(name,)))
     seeds = _parse_seeds(data["seeds"]) if "seeds" in data else DEFAULT_SEEDS
+    if max_trials is not None:
+        check_trial_count(_listed(grids, len(seeds)), max_trials=max_trials, source=source)
     models = tuple(dict.fromkeys(m for g in grids for m in g.model))
     gpu_share = data.get("gpu_share")
     if gpu_share is not None:
-        gpu_share = _checked(check_number, "gpu_share", gpu_share, UNIT_OPEN_LEFT)
+        gpu_share = check_resolution("gpu_share", _checked(check_number, "gpu_share", gpu_share, UNIT_OPEN_LEFT))
     max_failures = data.get("max_failures")
     if max_failures is not None:
         max_failures = _checked(check_int, "max_failures", max_failures, NON_NEGATIVE)
     period = _checked(check_number, "checkpoint_period_s", data.get("checkpoint_period_s", DEFAULT_CHECKPOINT_PERIOD_S),
                       NON_NEGATIVE)
+    overrides = _parse_overrides(data.get("overrides", {}), models)
+    _check_rows(grids, overrides)
     return Spec(
-        name=name, grids=grids, seeds=seeds, description=str(data.get("description", "")),
-        overrides=_parse_overrides(data.get("overrides", {}), models),
+        name=name, grids=grids, seeds=seeds, description=description, overrides=overrides,
         resources=parse_resources(data.get("resources", {}), models),
         gpu_share=gpu_share, max_failures=max_failures, checkpoint_period_s=period, source=source,
     )
@@ -320,10 +572,8 @@ def expand_trials(spec: Spec) -> list[dict[str, Any]]:
 
 
 def count_listed(spec: Spec) -> int:
-    """Grid points before merging duplicates (for the dry-run's arithmetic)."""
-    per_grid = (len(g.model) * len(g.sample_frac) * len(g.damage_frac) * len(g.damage_mode)
-                for g in spec.grids)
-    return sum(per_grid) * len(spec.seeds)
+    """Grid points times seeds before merging duplicates (for the dry-run's arithmetic)."""
+    return _listed(spec.grids, len(spec.seeds))
 
 
 def spec_to_dict(spec: Spec) -> dict[str, Any]:

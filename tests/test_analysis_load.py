@@ -3,17 +3,31 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import socket
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.load import load_results, read_seed_csv, results_from_experiment, summarize, to_seed_format
-from analysis.schema import AXES, RESULT_COLUMNS
+from analysis.load import (
+    ExperimentFileWarning,
+    load_results,
+    read_seed_csv,
+    results_from_experiment,
+    summarize,
+    to_seed_format,
+)
+from analysis.schema import RESULT_COLUMNS
+from analysis.status import driver_state
 from analysis.tune_files import error_summary
+from sweeps.cli import main as cli_main
+from sweeps.spec import AXES
 from tests.test_analysis_fixtures import (
     DATA,
     config_of,
@@ -254,3 +268,265 @@ def test_analysis_never_imports_ray():
     code = ("import sys, analysis.load, analysis.tables, analysis.aggregate, analysis.plots, analysis.report;"
             "sys.exit('ray' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[1]).returncode == 0
+
+
+# --- corrupt experiment files: reported, never a crash ----------------------------------
+
+SEED0 = "f_5c7a1_00000_0_seed=0_2026-11-29_06-30-26"
+SEED1 = "f_5c7a1_00001_1_seed=1_2026-11-29_06-30-26"
+SEED2 = "f_5c7a1_00002_2_seed=2_2026-11-29_06-30-26"
+
+
+def recorded_copy(tmp_path: Path) -> Path:
+    exp = tmp_path / "exp"
+    shutil.copytree(RAY_EXPERIMENT, exp)
+    return exp
+
+
+def state_file(exp: Path) -> Path:
+    return next(exp.glob("experiment_state-*.json"))
+
+
+def load_with_problems(exp: Path) -> tuple[pd.DataFrame, list[str]]:
+    """The frame and its problems, after checking that one warning sums them up."""
+    with pytest.warns(ExperimentFileWarning) as caught:
+        df = load_results(exp)
+    assert [w.message.problems for w in caught if isinstance(w.message, ExperimentFileWarning)] == [df.attrs["problems"]]
+    return df, df.attrs["problems"]
+
+
+def test_an_intact_experiment_has_no_problems():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ExperimentFileWarning)
+        assert load_results(RAY_EXPERIMENT).attrs["problems"] == []
+
+
+def test_corrupt_params_json_takes_the_axes_from_tunes_state(tmp_path):
+    exp = recorded_copy(tmp_path)
+    (exp / SEED0 / "params.json").write_text('{"model": "cnn", "sampl')
+    df, problems = load_with_problems(exp)
+    assert df["status"].tolist() == ["TERMINATED", "TERMINATED", "ERROR", "MISSING"]
+    assert problems == [f"{SEED0}/params.json: not valid JSON: Unterminated string starting at (line 1, column 18)"]
+
+
+def test_a_huge_seed_in_params_json_is_a_problem_not_a_crash(tmp_path):
+    exp = recorded_copy(tmp_path)
+    params = exp / SEED0 / "params.json"
+    params.write_text(params.read_text().replace('"seed": 0', f'"seed": {2**63}'))
+    df, problems = load_with_problems(exp)
+    assert df.loc[0, "status"] == "TERMINATED" and df.loc[0, "seed"] == 0  # Tune's state still knows it
+    assert problems == [f"{SEED0}/params.json: seed must be in [0, 4294967295], got 9223372036854775808; "
+                        "the trial's axes are taken from Tune's state"]
+    # without Tune's state nothing else says which trial the folder holds: it is left out
+    state_file(exp).unlink()
+    df, problems = load_with_problems(exp)
+    assert df["status"].tolist() == ["MISSING", "TERMINATED", "ERROR", "MISSING"]
+    assert problems[0].endswith("nothing else records the trial's axes, so it is left out")
+
+
+def test_params_json_of_the_wrong_shape(tmp_path):
+    exp = recorded_copy(tmp_path)
+    (exp / SEED1 / "params.json").write_text("[1, 2]")
+    (exp / SEED2 / "params.json").write_text(json.dumps({"model": "cnn", "sample_frac": "all", "damage_frac": 0,
+                                                         "damage_mode": "none", "seed": 2}))
+    df, problems = load_with_problems(exp)
+    assert df["status"].tolist() == ["TERMINATED", "TERMINATED", "ERROR", "MISSING"]
+    assert f"{SEED1}/params.json: a JSON list, not an object" in problems
+    assert any(p.startswith(f"{SEED2}/params.json: sample_frac must be a number in (0, 1], got 'all'") for p in problems)
+
+
+def test_a_corrupt_result_line_is_skipped_and_reported(tmp_path):
+    exp = recorded_copy(tmp_path)
+    result = exp / SEED1 / "result.json"
+    lines = result.read_text().splitlines()
+    result.write_text("\n".join([lines[0], '{"epoch": 1, "val_', "[3]", *lines[1:]]) + "\n")
+    df, problems = load_with_problems(exp)
+    assert df.loc[1, "status"] == "TERMINATED" and df.loc[1, "acc"] == 0.9
+    assert problems == [f"{SEED1}/result.json: line 2: not valid JSON: Unterminated string starting at "
+                        "(line 1, column 14) (and 1 more such lines); skipped"]
+
+
+def test_a_torn_last_result_line_is_no_problem(tmp_path):
+    exp = recorded_copy(tmp_path)
+    with open(exp / SEED1 / "result.json", "a") as f:
+        f.write('{"epoch": 2, "tra')  # a report being written while we read
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ExperimentFileWarning)
+        assert load_results(exp).attrs["problems"] == []
+
+
+def test_final_values_of_the_wrong_kind_are_left_empty(tmp_path):
+    exp = recorded_copy(tmp_path)
+    result = exp / SEED0 / "result.json"
+    lines = result.read_text().splitlines()
+    final = json.loads(lines[-1])
+    final.update(acc="high", n_train=2**70, confusion="x", timestamp="noon")
+    result.write_text("\n".join([*lines[:-1], json.dumps(final)]) + "\n")
+    state_file(exp).unlink()  # times from result.json, not Tune's state
+    df, problems = load_with_problems(exp)
+    assert df.loc[0, "status"] == "TERMINATED" and pd.isna(df.loc[0, "acc"]) and pd.isna(df.loc[0, "n_train"])
+    assert df.loc[0, "auc"] == 0.98 and df.loc[0, "confusion"] is None and pd.isna(df.loc[0, "end_time"])
+    assert f"{SEED0}/result.json: final line's acc must be float64, got 'high'; left empty" in problems
+    assert any(p.startswith(f"{SEED0}/result.json: final line's n_train must be Int64") for p in problems)
+
+
+def test_a_truncated_experiment_state_is_reported_and_an_older_one_used(tmp_path):
+    exp = recorded_copy(tmp_path)
+    state = state_file(exp)
+    text = state.read_text()
+    state.write_text(text[: len(text) // 2])
+    df, problems = load_with_problems(exp)
+    # the folders alone still tell every trial's outcome
+    assert df["status"].tolist() == ["TERMINATED", "TERMINATED", "ERROR", "MISSING"]
+    assert len(problems) == 1 and problems[0].startswith(f"{state.name}: not valid JSON: ")
+    assert problems[0].endswith("; Tune's trial states are unknown")
+    (exp / "experiment_state-2026-01-01_00-00-00.json").write_text(text)
+    df, problems = load_with_problems(exp)
+    assert df.loc[0, "trial_id"] == "5c7a1_00000"  # from the older state file
+    assert problems[0].endswith("read experiment_state-2026-01-01_00-00-00.json instead")
+
+
+def test_experiment_states_of_the_wrong_shape(tmp_path):
+    exp = recorded_copy(tmp_path)
+    state = state_file(exp)
+    data = json.loads(state.read_text())
+    data["trial_data"][1] = ["{not json", None]
+    data["trial_data"].append("nonsense")
+    state.write_text(json.dumps(data))
+    df, problems = load_with_problems(exp)
+    assert df["status"].tolist() == ["TERMINATED", "TERMINATED", "ERROR", "MISSING"]
+    assert problems == [f"{state.name}: trial_data[1]: trial JSON not valid JSON: Expecting property name enclosed "
+                        "in double quotes (line 1, column 2)",
+                        f"{state.name}: trial_data[3]: not a [trial, metadata] pair of JSON texts"]
+    state.write_text('{"trial_data": 7}')
+    assert load_with_problems(exp)[1] == [f"{state.name}: not a Tune experiment state (no trial_data list); "
+                                          "Tune's trial states are unknown"]
+
+
+def test_a_deleted_trial_folder_that_tune_knows_is_missing(tmp_path):
+    exp = recorded_copy(tmp_path)
+    shutil.rmtree(exp / SEED1)
+    df = load_results(exp)
+    assert df.loc[1, "status"] == "MISSING"
+    assert df.loc[1, "error"] == f"trial folder {SEED1} is missing; Tune's state has the trial as TERMINATED"
+
+
+def test_unreadable_result_files_name_the_file(tmp_path):
+    (tmp_path / "results.parquet").write_bytes(b"PAR1 not really")
+    with pytest.raises(ValueError, match=r"results.parquet is not a readable parquet file"):
+        load_results(tmp_path / "results.parquet")
+    bad = {"empty.csv": ("", r"CSV .*empty.csv is empty: no header line"),
+           "long.csv": ("frac,exp_name,acc,auc\n0.1,cnn,0.9,0.99,7\n", r"long.csv cannot be read as CSV: a line has more"),
+           "text.csv": ("status,acc\nTERMINATED,high\n", r"text.csv: column acc must hold numbers, got 'high' on line 2"),
+           "cols.csv": ("x,y\n1,2\n", r"cols.csv must be a results.csv .*got columns \['x', 'y'\]")}
+    for name, (text, match) in bad.items():
+        (tmp_path / name).write_text(text)
+        with pytest.raises(ValueError, match=match):
+            load_results(tmp_path / name)
+    with pytest.raises(ValueError, match=r"it lacks exp_name, auc: got columns \['status', 'acc'\]"):
+        read_seed_csv(tmp_path / "text.csv")
+    with pytest.raises(ValueError, match=r"must not contain a NUL byte"):
+        load_results("res\0ults.csv")
+
+
+# --- `datavsmath status` and `report` on such experiments -----------------------------
+
+def run_main(argv: list[str], capsys) -> tuple[int, str, str]:
+    code = cli_main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_status_of_a_corrupt_experiment_exits_0_with_notes(tmp_path, capsys):
+    exp = recorded_copy(tmp_path)
+    (exp / SEED0 / "params.json").write_text("{")
+    state = state_file(exp)
+    state.write_text(state.read_text()[:100])
+    code, out, err = run_main(["status", str(exp)], capsys)
+    assert code == 0, err
+    assert "Traceback" not in err and "Warning" not in err
+    assert out.splitlines()[0] == "trials: 4 | 1 done, 0 running, 0 pending, 1 errored, 2 missing"
+    assert f"note: {state.name}: not valid JSON" in out
+    assert f"note: {SEED0}/params.json: not valid JSON: Expecting property name enclosed in double quotes" in out
+
+
+def test_report_of_a_corrupt_experiment_exits_0_with_warnings(tmp_path, capsys):
+    exp = recorded_copy(tmp_path)
+    (exp / SEED1 / "params.json").write_text("[]")
+    code, out, err = run_main(["report", str(exp), "--out", str(tmp_path / "r.html")], capsys)
+    assert code == 0, err
+    assert out.strip() == f"report: {tmp_path / 'r.html'}"
+    assert err.splitlines() == [f"datavsmath: warning: {exp}: {SEED1}/params.json: a JSON list, not an object"]
+
+
+# driver.lock as sweeps.lock writes it: {"host", "pid", "started" (ISO 8601, UTC)}
+STARTED = "2026-12-01T08:19:46+00:00"
+
+
+def running_experiment(tmp_path: Path, lock: dict | None) -> Path:
+    """The recorded experiment with seed 1 still RUNNING (Tune's state, one epoch line) and
+    `lock` as driver.lock (None: no lock)."""
+    exp = recorded_copy(tmp_path)
+    state = state_file(exp)
+    data = json.loads(state.read_text())
+    for entry in data["trial_data"]:
+        trial = json.loads(entry[0])
+        if trial["trial_id"] == "5c7a1_00001":
+            trial["status"] = "RUNNING"
+            entry[0] = json.dumps(trial)
+    state.write_text(json.dumps(data))
+    result = exp / SEED1 / "result.json"
+    result.write_text(result.read_text().splitlines()[0] + "\n")
+    if lock is not None:
+        (exp / "driver.lock").write_text(json.dumps(lock))
+    return exp
+
+
+def dead_pid() -> int:
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(proc.stdout)
+
+
+def test_status_says_running_only_while_the_driver_lives(tmp_path, capsys):
+    host = socket.gethostname()
+    alive = running_experiment(tmp_path / "alive", {"host": host, "pid": os.getpid(), "started": STARTED})
+    code, out, _ = run_main(["status", str(alive)], capsys)
+    assert code == 0
+    assert out.splitlines()[0] == "trials: 4 | 1 done, 1 running, 0 pending, 1 errored, 1 missing"
+    assert f"driver: running, pid {os.getpid()} on {host} since 2026-12-01T08:19:46+00:00" in out
+    assert "ETA: " in out and "no driver" not in out
+
+    pid = dead_pid()
+    killed = running_experiment(tmp_path / "killed", {"host": host, "pid": pid, "started": STARTED})
+    code, out, _ = run_main(["status", str(killed)], capsys)
+    assert out.splitlines()[0] == "trials: 4 | 1 done, 0 running, 0 pending, 1 errored, 1 interrupted, 1 missing"
+    assert f"driver: gone: pid {pid} on {host} since 2026-12-01T08:19:46+00:00 is not running" in out
+    storage = tmp_path / "killed"
+    assert out.splitlines()[-2:] == ["ETA: none, no driver is running this sweep; resume it with:",
+                                     f"  datavsmath sweep {storage}/exp/spec.yaml --name exp --storage {storage} --resume"]
+
+
+def test_status_without_a_lock_or_on_another_host(tmp_path, capsys):
+    none = running_experiment(tmp_path / "none", None)
+    out = run_main(["status", str(none)], capsys)[1]
+    assert "1 interrupted" in out and "driver: none (no driver.lock" in out
+    elsewhere = running_experiment(tmp_path / "far", {"host": "elsewhere", "pid": 1, "started": "x"})
+    out = run_main(["status", str(elsewhere)], capsys)[1]
+    assert "1 running" in out and "driver: pid 1 on host 'elsewhere' since x (cannot be checked from" in out
+    broken = running_experiment(tmp_path / "broken", None)
+    (broken / "driver.lock").write_text('{"host": ')
+    out = run_main(["status", str(broken)], capsys)[1]
+    assert "1 running" in out and "driver: unknown: driver.lock is not valid JSON" in out
+    # drivers keep no lock on URI storage: nothing can be said there
+    out = run_main(["status", none.resolve().as_uri()], capsys)[1]
+    assert "1 running" in out and "driver: unknown: no driver.lock is kept on URI storage" in out
+
+
+def test_driver_state_checks_only_real_pids(tmp_path):
+    (tmp_path / "driver.lock").write_text(json.dumps({"host": socket.gethostname(), "pid": 0}))
+    assert driver_state(tmp_path).alive is None  # pid 0 would signal the whole process group
+    (tmp_path / "driver.lock").write_text(json.dumps({"host": socket.gethostname(), "pid": -1}))
+    assert driver_state(tmp_path).alive is None
+    assert driver_state(tmp_path, host="other").alive is None
+    (tmp_path / "driver.lock").write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid()}))
+    assert driver_state(tmp_path).alive is True

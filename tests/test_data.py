@@ -16,6 +16,7 @@ from trainables.data import (
     DataNotFoundError,
     Dataset,
     candidate_dirs,
+    find_data_root,
     load_fashion_mnist,
 )
 
@@ -87,3 +88,43 @@ def test_truncated_raw_file_gives_checksum_error(tmp_path, monkeypatch):
 def test_missing_data_dir_lists_every_way_to_provide_it(tmp_path):
     with pytest.raises(DataNotFoundError, match=r"(?s)data_dir .*empty.*--data-dir.*DATAVSMATH_DATA.*apt-get install dataset-fashion-mnist"):
         load_fashion_mnist(tmp_path / "empty", download=False)
+
+
+def _link_all_but(target, missing):
+    target.mkdir(parents=True)
+    for name in IDX_MD5:
+        if name not in missing:
+            (target / f"{name}.gz").symlink_to(DEBIAN_DIR / f"{name}.gz")
+
+
+def test_an_incomplete_env_folder_is_an_error_naming_the_missing_file(tmp_path, monkeypatch):
+    # before, the folder was skipped and another copy used without a word
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    _link_all_but(tmp_path / "env", {"t10k-labels-idx1-ubyte"})
+    monkeypatch.setenv("DATAVSMATH_DATA", str(tmp_path / "env"))
+    with pytest.raises(DataNotFoundError, match=r"^\$DATAVSMATH_DATA .*/env lacks the Fashion-MNIST file "
+                                                r"t10k-labels-idx1-ubyte \(raw or .gz\); it has the other 3$"):
+        find_data_root(download=False)
+    assert not (tmp_path / "cache").exists()
+
+
+def test_an_env_folder_that_does_not_exist_is_an_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("DATAVSMATH_DATA", str(tmp_path / "nowhere"))
+    with pytest.raises(DataNotFoundError, match=r"(?s)^\$DATAVSMATH_DATA .*/nowhere does not exist .*apt-get install"):
+        find_data_root(download=False)
+
+
+def test_an_incomplete_data_dir_names_every_missing_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    _link_all_but(tmp_path / "cli", {"train-images-idx3-ubyte", "t10k-images-idx3-ubyte"})
+    with pytest.raises(DataNotFoundError, match=r"^data_dir .*/cli lacks the Fashion-MNIST files train-images-idx3-ubyte, "
+                                                r"t10k-images-idx3-ubyte \(raw or .gz\); it has the other 2$"):
+        find_data_root(tmp_path / "cli", download=False)
+
+
+def test_a_complete_data_dir_wins_over_an_incomplete_env_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    _link_all_but(tmp_path / "env", {"t10k-labels-idx1-ubyte"})
+    monkeypatch.setenv("DATAVSMATH_DATA", str(tmp_path / "env"))
+    _copy_real_files(tmp_path / "cli")
+    assert find_data_root(tmp_path / "cli", download=False) == tmp_path / "cache" / "datavsmath"

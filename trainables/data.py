@@ -158,8 +158,13 @@ def _verified_bytes(path: Path, name: str) -> bytes:
     return raw
 
 
+def _missing_files(directory: Path) -> list[str]:
+    """The IDX files `_locate` does not find in `directory`, in IDX_MD5 order."""
+    return [name for name in IDX_MD5 if _locate(directory, name) is None]
+
+
 def _has_all_files(directory: Path) -> bool:
-    return all(_locate(directory, name) is not None for name in IDX_MD5)
+    return not _missing_files(directory)
 
 
 def _install_into_cache(directory: Path) -> Path:
@@ -215,20 +220,37 @@ def _not_found_message(tried: list[tuple[str, Path]], download_error: str | None
     return "\n".join(lines)
 
 
+# Folders the user named: one that lacks files is an error, never skipped for another copy.
+USER_NAMED = {"--data-dir": "data_dir", f"${DATA_ENV_VAR}": f"${DATA_ENV_VAR}"}
+
+
+def _user_folder_error(label: str, directory: Path, tried: list[tuple[str, Path]]) -> DataNotFoundError:
+    """The error for a folder named by --data-dir or $DATAVSMATH_DATA that lacks files: one
+    line naming the missing files when some are there, else the ways to provide the data."""
+    missing = _missing_files(directory)
+    field = USER_NAMED[label]
+    if len(missing) < len(IDX_MD5):
+        return DataNotFoundError(f"{field} {directory} lacks the Fashion-MNIST file{'s' if len(missing) > 1 else ''} "
+                                 f"{', '.join(missing)} (raw or .gz); it has the other "
+                                 f"{len(IDX_MD5) - len(missing)}")
+    what = "does not exist" if not directory.exists() else "holds none of the four Fashion-MNIST IDX files"
+    return DataNotFoundError(f"{field} {directory} {what} ({', '.join(IDX_MD5)}, raw or .gz)\n"
+                             + _not_found_message(tried, None))
+
+
 def find_data_root(data_dir: str | Path | None = None, *, download: bool = True) -> Path:
     """The torchvision root holding verified raw IDX files; downloads if nothing local exists.
 
     Raises DataNotFoundError listing every way to provide the data, or ChecksumError naming
-    the file whose content is wrong. An explicit `data_dir` that lacks the files is an error.
+    the file whose content is wrong. A folder named by `data_dir` or $DATAVSMATH_DATA that
+    lacks any of the four files is an error naming the missing ones.
     """
     tried = candidate_dirs(data_dir)
     for label, directory in tried:
         if _has_all_files(directory):
             return _install_into_cache(directory)
-        if label == "--data-dir":
-            raise DataNotFoundError(
-                f"data_dir {directory} does not hold the four Fashion-MNIST IDX files "
-                f"({', '.join(IDX_MD5)}, raw or .gz)\n" + _not_found_message(tried, None))
+        if label in USER_NAMED:
+            raise _user_folder_error(label, directory, tried)
     if not download:
         raise DataNotFoundError(_not_found_message(tried, None))
     try:
