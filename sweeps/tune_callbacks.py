@@ -31,7 +31,7 @@ class CompactReporter(Callback):
         self.costs, self.period_s, self.write = dict(costs), period_s, write
         self._start = self._last_status = time.monotonic()
 
-    def setup(self, **info: Any) -> None:
+    def setup(self, *args: Any, **info: Any) -> None:
         self._start = self._last_status = time.monotonic()
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
