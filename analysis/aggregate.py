@@ -12,9 +12,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.schema import DATASET, FINISHED, METRICS, frac_key
+from analysis.schema import DATASET, FINISHED, frac_key
 from sweeps.spec import GRID_AXES
 from trainables.damage import DAMAGE_MODES, DAMAGED_MODES, damage_labels
+from trainables.metrics import METRICS
 from trainables.models import MODEL_NAMES as MODEL_ORDER  # the talk's order of models
 
 BANDS = ("minmax", "ci95")

@@ -17,7 +17,8 @@ from plotly.colors import qualitative, sample_colorscale
 from plotly.subplots import make_subplots
 
 from analysis.aggregate import REFERENCE_SOURCE, RUN_SOURCE
-from analysis.schema import DATASET, METRICS
+from analysis.schema import DATASET
+from trainables.metrics import METRICS
 from trainables.models import MODEL_NAMES as MODEL_ORDER  # the talk's order of models
 
 METRIC_TITLES = {"acc": "Accuracy", "auc": "AUC (one-vs-rest)"}

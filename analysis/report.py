@@ -24,11 +24,11 @@ from plotly.offline import get_plotlyjs
 
 from analysis import aggregate, plots, tables
 from analysis.load import FRAC_AXES, load_results, summarize
-from analysis.schema import METRICS
 from sweeps.spec import AXES, Spec, SpecError, dump_spec, read_stored_spec
 from trainables import storage
 from trainables.damage import DAMAGED_MODES
 from trainables.data import load_fashion_mnist
+from trainables.metrics import METRICS
 from trainables.models import MODEL_NAMES, default_params
 from trainables.storage import is_uri, open_location
 
@@ -439,6 +439,13 @@ def stored_spec(results: str | Path) -> Spec | None:
         return None
 
 
+def _settings_of(spec: Spec | None) -> TableSettings:
+    """The tables' settings a spec asks for in `report:` (sweeps.spec), over the defaults."""
+    report = spec.report if spec is not None else {}
+    return TableSettings(model=report.get("model"),
+                         thresholds={**tables.DEFAULT_THRESHOLDS, **report.get("thresholds", {})})
+
+
 def _report_name(results: str | Path, spec: Spec | None) -> str:
     if spec is not None:
         return spec.name
@@ -471,7 +478,8 @@ def write_report(results: str | Path, *, out: Path | None = None,
     png: also write <out stem>_<figure>.png for every figure (kaleido + Chromium).
     labels: Fashion-MNIST training labels for the label-damage figure (default: loaded
         with trainables.data when damage was swept).
-    settings: the tables' model and thresholds (default TableSettings()).
+    settings: the tables' model and thresholds (default: the stored spec's `report`, else
+        TableSettings()).
     live: the sweep is still running: a banner with its progress, and the page reloads itself.
     n_boot: bootstrap resamples for the interpolated tables' CIs (default 200).
     Returns the HTML path.
@@ -483,7 +491,7 @@ def write_report(results: str | Path, *, out: Path | None = None,
         raise ValueError(f"--out must be a file path, got the directory {out}")
     spec = stored_spec(results)
     items = build_items(df, reference=ref, labels=labels, overrides=spec.overrides if spec else None,
-                        settings=settings or TableSettings(), n_boot=n_boot)
+                        settings=settings or _settings_of(spec), n_boot=n_boot)
     storage.write_text(out, render_html(df, items, name=_report_name(results, spec), results=str(results),
                                         spec_text=dump_spec(spec) if spec else None, live=live))
     write_tables(items, out=out)

@@ -14,8 +14,6 @@ import pandas as pd
 
 from trainables.data import FASHION_MNIST
 
-METRICS = ("acc", "auc")
-
 FINISHED = "TERMINATED"
 FAILED = "ERROR"
 MISSING = "MISSING"

@@ -18,7 +18,8 @@ import pandas as pd
 from scipy import optimize
 
 from analysis.aggregate import quality_rows
-from analysis.schema import DATASET, METRICS, num_obs
+from analysis.schema import DATASET, num_obs
+from trainables.metrics import METRICS
 
 DEFAULT_THRESHOLDS = {"acc": 0.90, "auc": 0.98}
 DEFAULT_MODEL = "cnn"

@@ -32,6 +32,7 @@ from trainables.checks import (
     NON_NEGATIVE,
     POSITIVE,
     UNIT,
+    UNIT_OPEN,
     UNIT_OPEN_LEFT,
     Interval,
     check_choice,
@@ -41,6 +42,7 @@ from trainables.checks import (
 )
 from trainables.damage import DAMAGE_MODES, subset_size
 from trainables.data import FASHION_MNIST
+from trainables.metrics import METRICS
 from trainables.models import MODEL_NAMES, validate_params
 
 # The axes of one grid, then the replicate axis: a trial is one value of each.
@@ -52,7 +54,8 @@ SPEC_FILE = "spec.yaml"
 NAME_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,200}")
 SEED_RANGE = Interval(0, 2**32 - 1)  # numpy's SeedSequence and every library's seed accept these
 TOP_LEVEL_KEYS = (*GRID_AXES, "name", "description", "seeds", "grids", "include", "overrides",
-                  "resources", "gpu_share", "max_failures", "checkpoint_period_s")
+                  "resources", "gpu_share", "max_failures", "checkpoint_period_s", "report")
+REPORT_KEYS = ("model", "thresholds")
 RESOURCE_KEYS = ("cpu", "gpu")
 DEFAULT_SEEDS = (0,)
 # A net trial checkpoints after an epoch once this many seconds passed since its last
@@ -119,6 +122,9 @@ class Spec:
     gpu_share: float | None = None
     max_failures: int | None = None
     checkpoint_period_s: float = DEFAULT_CHECKPOINT_PERIOD_S
+    # What the report's tables describe: {"model": name, "thresholds": {metric: value}}; each key
+    # optional (the report's defaults: cnn when swept, acc 0.90 and auc 0.98).
+    report: dict[str, Any] = field(default_factory=dict)
     source: str = ""
 
     @property
@@ -514,6 +520,26 @@ def check_trial_count(listed: int, *, max_trials: int, source: str) -> None:
                         f"--max-trials {max_trials}; shrink the grids or seeds, or pass --max-trials {listed}")
 
 
+def _parse_report(raw: Any, models: tuple[str, ...]) -> dict[str, Any]:
+    """`report: {model: dnn, thresholds: {acc: 0.85}}`: the model in the sweep, thresholds in (0, 1)."""
+    if not isinstance(raw, dict):
+        raise SpecError(f"report must be a mapping with keys {', '.join(REPORT_KEYS)}, got {echo(raw)}")
+    unknown = sorted(set(raw) - set(REPORT_KEYS), key=str)
+    if unknown:
+        raise SpecError(f"report: unknown key {echo(unknown[0])}; allowed: {', '.join(REPORT_KEYS)}")
+    out: dict[str, Any] = {}
+    if "model" in raw:
+        out["model"] = _checked(check_choice, "report.model", raw["model"], models)
+    if "thresholds" in raw:
+        thresholds = raw["thresholds"]
+        if not isinstance(thresholds, dict) or not thresholds:
+            raise SpecError(f"report.thresholds must be a mapping metric -> value, got {echo(thresholds)}")
+        out["thresholds"] = {_checked(check_choice, "report.thresholds", metric, METRICS):
+                             _checked(check_number, f"report.thresholds.{metric}", value, UNIT_OPEN)
+                             for metric, value in thresholds.items()}
+    return out
+
+
 def _description(data: dict[str, Any]) -> str:
     value = data.get("description", "")
     if not isinstance(value, str):
@@ -552,7 +578,8 @@ def parse_spec(data: dict[str, Any], *, source: str = "<spec>", default_name: st
     return Spec(
         name=name, grids=grids, seeds=seeds, description=description, overrides=overrides,
         resources=parse_resources(data.get("resources", {}), models),
-        gpu_share=gpu_share, max_failures=max_failures, checkpoint_period_s=period, source=source,
+        gpu_share=gpu_share, max_failures=max_failures, checkpoint_period_s=period,
+        report=_parse_report(data.get("report", {}), models), source=source,
     )
 
 
@@ -591,6 +618,8 @@ def spec_to_dict(spec: Spec) -> dict[str, Any]:
     if spec.max_failures is not None:
         out["max_failures"] = spec.max_failures
     out["checkpoint_period_s"] = spec.checkpoint_period_s
+    if spec.report:
+        out["report"] = spec.report
     return out
 
 

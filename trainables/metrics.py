@@ -10,8 +10,11 @@ import math
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import confusion_matrix, roc_auc_score
 
+# sklearn.metrics is imported inside the functions that use it: it costs ~0.9 s, which every
+# CLI command would pay for METRICS alone.
+# The two headline metrics every trial reports (and the talk's tables use).
+METRICS = ("acc", "auc")
 ROW_SUM_ATOL = 1e-3  # proba rows must sum to 1 within this (float32 softmax easily does)
 
 
@@ -48,6 +51,8 @@ def macro_ovr_auc(y: np.ndarray, proba: np.ndarray) -> float:
     K = 2 the AUC of class 1's column (equal to the macro average of both one-vs-rest AUCs).
     Some absent (sklearn would give NaN): the mean over the classes present; NaN if fewer than two.
     """
+    from sklearn.metrics import roc_auc_score
+
     n_classes = proba.shape[1]
     present = np.unique(y)
     if len(present) == n_classes == 2:
@@ -66,6 +71,8 @@ def evaluate(y_true: Any, proba: Any, *, n_classes: int) -> dict[str, Any]:
     Returns acc (mean of argmax == y), auc (``macro_ovr_auc``), per_class_acc (K floats: recall
     of each true class, NaN if the class is absent) and confusion (KxK nested ints, rows = true).
     """
+    from sklearn.metrics import confusion_matrix
+
     y = _check_y_true(y_true, n_classes=n_classes)
     p = _check_proba(proba, m=len(y), n_classes=n_classes)
     pred = p.argmax(axis=1)
