@@ -49,7 +49,7 @@ from analysis.tune_files import (
     read_text,
     read_trial_folders,
 )
-from sweeps.spec import AXES, SPEC_FILE, SpecError, check_trial, expand_trials, read_stored_spec, stored_spec_text
+from sweeps.spec import AXES, SPEC_FILE, SpecError, check_trial, expected_trials, experiment_parts
 from trainables.checks import check_choice, echo, is_integer, is_number
 from trainables.storage import file_type, open_location
 
@@ -79,22 +79,15 @@ class ExperimentFileWarning(UserWarning):
 
 # --- experiment directory -------------------------------------------------------------
 
-def expected_trials_from_spec(exp_dir: str | Path) -> list[dict[str, Any]]:
-    """The trials the experiment's stored spec asks for (sweeps.spec.expand_trials).
-
-    Returns dicts with model, sample_frac, damage_frac, damage_mode, seed.
-    Raises FileNotFoundError when the directory has no spec.yaml.
-    """
-    return expand_trials(read_stored_spec(str(exp_dir)))
-
-
 def results_from_experiment(exp_dir: str | Path, *,
                             expected: Sequence[Mapping[str, Any]] | None = None) -> pd.DataFrame:
     """The tidy frame of an experiment directory: one row per expected trial.
 
-    exp_dir: local path or URI of a Tune experiment directory.
+    exp_dir: local path or URI of a Tune experiment directory; its extensions (subfolders
+        extend-N, sweeps.spec.experiment_parts) are read too, and a trial run in several
+        of them counts once (the finished run, else the latest).
     expected: the trials to report (dicts of model, sample_frac, damage_frac, damage_mode,
-        seed); default: the expansion of the directory's spec.yaml.
+        seed); default: every trial the stored specs ask for (sweeps.spec.expected_trials).
     Status per row: TERMINATED when result.json's last line is final (done and acc),
     ERROR (with the exception line of error.txt), RUNNING / PENDING from Tune's state,
     MISSING when no trial folder holds the trial (error says why when Tune's state had one).
@@ -104,11 +97,17 @@ def results_from_experiment(exp_dir: str | Path, *,
     fs, root = open_location(exp_dir)
     if file_type(fs, root) != pafs.FileType.Directory:
         raise FileNotFoundError(f"exp_dir must be an experiment directory, got {exp_dir} (not a directory)")
-    expected = list(expected) if expected is not None else expected_trials_from_spec(exp_dir)
-    folders = read_trial_folders(fs, root)
-    states, problems = read_experiment_state(fs, root)
-    problems += [problem for folder in folders for problem in folder.problems]
-    observed = _observed_trials(folders, states, problems)
+    expected = list(expected) if expected is not None else expected_trials(str(exp_dir))
+    problems: list[str] = []
+    runs: dict[tuple, list[tuple[TrialFolder | None, TrialState | None]]] = {}
+    for part in experiment_parts(str(exp_dir)):
+        part_fs, part_root = open_location(part)
+        folders = read_trial_folders(part_fs, part_root)
+        states, part_problems = read_experiment_state(part_fs, part_root)
+        problems += part_problems + [problem for folder in folders for problem in folder.problems]
+        for key, run in _observed_trials(folders, states, problems).items():
+            runs.setdefault(key, []).append(run)
+    observed = {key: max(options, key=_preference) for key, options in runs.items()}
     keys = [_key_of(trial) for trial in expected]
     unexpected = sorted(set(observed) - set(keys))
     if unexpected:
@@ -465,17 +464,6 @@ def to_seed_format(df: pd.DataFrame) -> pd.DataFrame:
     })
     return out[list(SEED_COLUMNS)].reset_index(drop=True)
 
-
-def find_spec_text(results: str | Path) -> str | None:
-    """spec.yaml's text for a results path: inside an experiment directory, or next to a
-    results file; None when there is none."""
-    fs, p = open_location(results)
-    if file_type(fs, p) == pafs.FileType.Directory:
-        return stored_spec_text(str(results))
-    return stored_spec_text(str(results).rsplit("/", 1)[0] if "/" in str(results) else ".")
-
-
-# --- summary -------------------------------------------------------------------------
 
 def summarize(df: pd.DataFrame) -> dict[str, Any]:
     """Counts and failures of a tidy frame, for the report header and `datavsmath status`.

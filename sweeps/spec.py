@@ -50,6 +50,9 @@ GRID_AXES = ("model", "sample_frac", "damage_frac", "damage_mode")
 AXES = (*GRID_AXES, "seed")
 # The validated spec, stored in the experiment directory beside Tune's files.
 SPEC_FILE = "spec.yaml"
+# `--extend` runs each extension as a Tune experiment of its own in a subfolder extend-1,
+# extend-2, ... of the experiment directory, with the spec it ran; the results are the union.
+EXTENSION_PREFIX = "extend-"
 # An experiment name is one safe path component: it names a folder inside the storage path.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,200}")
 SEED_RANGE = Interval(0, 2**32 - 1)  # numpy's SeedSequence and every library's seed accept these
@@ -339,6 +342,34 @@ def read_stored_spec(exp_dir: str) -> Spec:
         return parse_spec(parse_yaml_text(text, source=path), source=path, max_trials=None)
     except SpecError as exc:
         raise _naming(path, exc) from exc
+
+
+def experiment_parts(exp_dir: str) -> list[str]:
+    """The Tune experiments that make up an experiment directory: the directory itself, then
+    its extensions extend-1, extend-2, ... (each holding its spec.yaml), in the order run."""
+    fs, root = storage.open_location(exp_dir)
+    numbers = sorted(int(info.base_name[len(EXTENSION_PREFIX):]) for info in storage.list_dir(fs, root)
+                     if info.type == storage.FileType.Directory and info.base_name.startswith(EXTENSION_PREFIX)
+                     and info.base_name[len(EXTENSION_PREFIX):].isdigit()
+                     and storage.exists(storage.join(exp_dir, info.base_name, SPEC_FILE)))
+    return [exp_dir, *(storage.join(exp_dir, f"{EXTENSION_PREFIX}{n}") for n in numbers)]
+
+
+def next_extension(exp_dir: str) -> str:
+    """The folder name of the experiment's next extension (extend-1 for the first)."""
+    parts = experiment_parts(exp_dir)
+    last = parts[-1].rsplit("/", 1)[-1] if len(parts) > 1 else f"{EXTENSION_PREFIX}0"
+    return f"{EXTENSION_PREFIX}{int(last[len(EXTENSION_PREFIX):]) + 1}"
+
+
+def expected_trials(exp_dir: str) -> list[dict[str, Any]]:
+    """Every trial the experiment's stored specs ask for (the first run's and each
+    extension's), once each, in the order first asked for."""
+    trials: dict[tuple, dict[str, Any]] = {}
+    for part in experiment_parts(exp_dir):
+        for trial in expand_trials(read_stored_spec(part)):
+            trials.setdefault(tuple(trial[a] for a in AXES), trial)
+    return list(trials.values())
 
 
 def check_trial(config: Mapping[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow.fs as pafs
+from pyarrow.fs import FileType
 
 
 def is_uri(path: str | Path) -> bool:
@@ -34,7 +35,7 @@ def join(base: str, *names: str) -> str:
     return "/".join([str(base).rstrip("/"), *names])
 
 
-def file_type(fs: pafs.FileSystem, path: str) -> pafs.FileType:
+def file_type(fs: pafs.FileSystem, path: str) -> FileType:
     """NotFound, File or Directory."""
     return fs.get_file_info(path).type
 
@@ -42,13 +43,13 @@ def file_type(fs: pafs.FileSystem, path: str) -> pafs.FileType:
 def exists(path: str | Path) -> bool:
     """Whether anything (file or folder) is at `path`."""
     fs, inner = open_location(path)
-    return file_type(fs, inner) != pafs.FileType.NotFound
+    return file_type(fs, inner) != FileType.NotFound
 
 
 def is_dir(path: str | Path) -> bool:
     """Whether `path` is a folder."""
     fs, inner = open_location(path)
-    return file_type(fs, inner) == pafs.FileType.Directory
+    return file_type(fs, inner) == FileType.Directory
 
 
 def list_dir(fs: pafs.FileSystem, path: str) -> list[pafs.FileInfo]:
