@@ -70,3 +70,27 @@ class CompactReporter(Callback):
                         elapsed_s=elapsed_s, eta_s=eta_seconds(done_cost=done_cost, left_cost=left_cost,
                                                                elapsed_s=elapsed_s),
                         best_acc=best)
+
+
+def trial_name_of(trial: Any) -> str:
+    """Tune's trial_name_creator and trial_dirname_creator: the combination, as
+    sweeps.progress.trial_name (`cnn_s0.5_d0.2_random_seed1`)."""
+    return trial_name(trial.config)
+
+
+class FinishedHook(Callback):
+    """Calls `hook(finished, total)` after every trial that finished or errored, e.g. to
+    rewrite a live report. The hook decides how often it acts."""
+
+    def __init__(self, hook: Callable[[int, int], Any]) -> None:
+        self.hook = hook
+
+    def _call(self, trials: list, trial: Any) -> None:
+        finished = sum(t.status in (_DONE, _ERROR) and t is not trial for t in trials) + 1
+        self.hook(finished, len(trials))
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._call(trials, trial)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._call(trials, trial)
