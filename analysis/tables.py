@@ -4,7 +4,8 @@ Two versions, both per quality level (quality = 1 - damage_frac) of one model an
 damage mode:
 
 - `seed_table`: the talk's method, the smallest swept sample_frac whose mean metric over
-  seeds clears the threshold (strictly: metric > threshold), its num_obs = frac * 60000,
+  seeds clears the threshold (strictly: metric > threshold), its num_obs = frac * the
+  training-set size (60,000 for Fashion-MNIST),
   and d_obs, the relative change of num_obs from the next-better quality level.
 - `interpolated_table`: a monotone learning curve fitted per level, solved for the n where
   it crosses the threshold, with a bootstrap CI over seeds and the marginal rate
@@ -73,7 +74,7 @@ def seed_table(df: pd.DataFrame, *, metric: str = "acc", threshold: float | None
     "none"; undamaged trials stand in for quality 1.0 (analysis.aggregate.quality_rows).
     Returns one row per quality level, best quality first, with columns
     quality, <metric> (mean over seeds at the chosen sample_frac), sample_frac, num_obs
-    (sample_frac * 60000), d_obs (relative change from the row above; NaN in the first row
+    (sample_frac * the training-set size), d_obs (relative change from the row above; NaN in the first row
     or next to a level that never clears), damage_frac, n_seeds, reached (False: no swept
     sample_frac clears the threshold; then <metric>, sample_frac, num_obs are NaN),
     max_<metric> (best mean over the level's sample fractions).
@@ -105,7 +106,7 @@ def seed_table(df: pd.DataFrame, *, metric: str = "acc", threshold: float | None
 # --- learning curves -----------------------------------------------------------------
 
 def fit_power_law(n: np.ndarray, err: np.ndarray) -> tuple[float, float, float]:
-    """Least-squares fit of err(n) = a * (n / 60000)^-b + c with a >= 0, c >= 0, b in (0, 3].
+    """Least-squares fit of err(n) = a * (n / N)^-b + c (N the training-set size) with a >= 0, c >= 0, b in (0, 3].
 
     n: (k,) sample sizes, k >= 3; err: (k,) error rates (1 - metric).
     For each exponent b the best (a, c) is a non-negative linear least-squares problem,
@@ -128,7 +129,7 @@ def fit_power_law(n: np.ndarray, err: np.ndarray) -> tuple[float, float, float]:
 
 
 def power_law_crossing(a: float, b: float, c: float, *, threshold: float) -> float:
-    """The n where 1 - err(n) = threshold for err(n) = a * (n / 60000)^-b + c.
+    """The n where 1 - err(n) = threshold for err(n) = a * (n / N)^-b + c (N the training-set size).
 
     Returns inf when the curve's floor c is at or above the target error (never crosses) or
     the crossing overflows a float, 0 when the curve is flat (a = 0) and already below it.
@@ -226,7 +227,7 @@ def interpolated_table(df: pd.DataFrame, *, metric: str = "acc", threshold: floa
     "loglinear": isotonic fit, linear in log n), n_boot (bootstrap resamples of the seeds,
     default 200) and random_state (the bootstrap's seed).
     Returns one row per quality level, best first, with columns quality, num_obs (the
-    crossing n; NaN when the curve never crosses), sample_frac (num_obs / 60000),
+    crossing n; NaN when the curve never crosses), sample_frac (num_obs / the training-set size),
     ci_low, ci_high (95 % bootstrap interval of num_obs over seeds, NaN with one seed; inf
     when resamples never cross), d_obs (relative change from the row above),
     d_num_obs_d_quality (observations per unit of quality between this row and the one
