@@ -13,20 +13,33 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from analysis.load import FRAC_AXES, ExperimentFileWarning
 from analysis.results import write_result_files
 from analysis.status import format_status
 from sweeps import cost, resources
-from sweeps.runner import SweepError, SweepOptions, plan_for, resume_command, run_sweep
+from sweeps.runner import (
+    Claim,
+    SweepError,
+    SweepOptions,
+    claim_experiment,
+    is_resumable,
+    plan_for,
+    resume_command,
+    run_sweep,
+)
 from sweeps.spec import (
     DEFAULT_MAX_TRIALS,
     Spec,
     SpecError,
+    check_experiment_name,
     count_listed,
     expand_trials,
     load_spec,
@@ -50,6 +63,10 @@ PREVIEW_ROWS = 6
 
 class UsageError(Exception):
     """Bad input found by a command; printed as one line, exit 2."""
+
+
+# Bad input: one `datavsmath: error:` line, exit 2.
+USER_ERRORS = (UsageError, SpecError, SweepError, DataNotFoundError, ChecksumError, FileNotFoundError)
 
 
 def _resource_arg(text: str) -> tuple[str, dict[str, float]]:
@@ -144,8 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _options(args: argparse.Namespace) -> SweepOptions:
+    """The sweep's options from its arguments; SpecError for a --name that is not one safe folder name."""
+    name = None if args.name is None else check_experiment_name(args.name, field="--name")
     return SweepOptions(
-        storage=args.storage, name=args.name, address=args.address, data_dir=args.data_dir,
+        storage=args.storage, name=name, address=args.address, data_dir=args.data_dir,
         download=args.download, resume=args.resume, retry_errored=args.retry_errored,
         overwrite=args.overwrite, max_failures=args.max_failures, gpu_share=args.gpu_share,
         resource_overrides=dict(args.resources), dashboard=args.dashboard, verbose=args.verbose)
@@ -213,7 +232,32 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(dry_run(spec, options=options))
         return 0
-    run = run_sweep(spec, options=options)
+    with ExitStack() as ray_alive:  # Ray stops last: a refusal is printed first
+        try:
+            with claim_experiment(spec, options=options) as claim:  # until the results are written
+                try:
+                    return _run_and_write(spec, args=args, options=options, claim=claim, ray_alive=ray_alive)
+                except KeyboardInterrupt:
+                    return _interrupted(spec, options=options, exp_dir=claim.experiment_dir)
+        except USER_ERRORS as exc:
+            return _user_error(exc)
+
+
+def _interrupted(spec: Spec, *, options: SweepOptions, exp_dir: str) -> int:
+    """Ctrl-C or SIGTERM inside a claimed sweep: the resume command, once Tune has state to resume."""
+    if is_resumable(exp_dir):
+        command = resume_command(spec, name=options.name or spec.name, options=options)
+        print(f"Interrupted. Resume with:\n  {command}", file=sys.stderr)
+    else:
+        print("datavsmath: interrupted before the sweep started; nothing to resume, nothing kept: "
+              "run the same command again to start it", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
+def _run_and_write(spec: Spec, *, args: argparse.Namespace, options: SweepOptions, claim: Claim,
+                   ray_alive: ExitStack) -> int:
+    """Run the claimed sweep, write its result files (and report), say how it went: the exit code."""
+    run = run_sweep(spec, options=options, claim=claim, ray_alive=ray_alive)
     # The experiment directory is the source of truth: after Ctrl-C, Tune's own result grid
     # counts never-started trials as terminated.
     files, df = write_result_files(run.experiment_dir)
@@ -227,12 +271,10 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     if run.lower_bound_s > 0:
         print(f"makespan {run.makespan_s:.1f} s, lower bound {run.lower_bound_s:.1f} s, "
               f"ratio {run.makespan_ratio:.2f}")
-    name = options.name or spec.name
     if n_done + n_errored < run.n_trials:
-        print(f"Interrupted. Resume with:\n  {resume_command(spec, name=name, options=options)}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _interrupted(spec, options=options, exp_dir=run.experiment_dir)
     if n_errored:
-        retry = resume_command(spec, name=name, options=options) + " --retry-errored"
+        retry = resume_command(spec, name=options.name or spec.name, options=options) + " --retry-errored"
         print(f"datavsmath: {n_errored} trial(s) errored; see results.csv (status ERROR). "
               f"Retry them with:\n  {retry}", file=sys.stderr)
         return EXIT_TRIALS_FAILED
@@ -294,16 +336,49 @@ def _cmd_specs(_: argparse.Namespace) -> int:
     return 0
 
 
+def _user_error(exc: BaseException) -> int:
+    print(f"datavsmath: error: {exc}", file=sys.stderr)
+    return EXIT_USER_ERROR
+
+
+def _sigterm_as_ctrl_c(signum: int, frame: Any) -> None:
+    """SIGTERM does what Ctrl-C does: Tune's handler, while Tune runs, stops it cleanly."""
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler):
+        handler(signal.SIGINT, frame)
+    else:  # SIGINT ignored or default (a background job): stop here all the same
+        raise KeyboardInterrupt
+
+
+@contextmanager
+def _stop_on_sigterm() -> Iterator[None]:
+    """SIGTERM handled as Ctrl-C for the duration of the block (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _sigterm_as_ctrl_c)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `datavsmath` console command; returns the exit code."""
+    """Entry point of the `datavsmath` console command; returns the exit code.
+
+    0 done; 1 some trials errored; 2 bad input (one `datavsmath: error:` line); 130 Ctrl-C
+    or SIGTERM, with the command that resumes the sweep once there is one."""
     args = build_parser().parse_args(argv)
     handlers = {"sweep": _cmd_sweep, "report": _cmd_report, "status": _cmd_status, "specs": _cmd_specs,
                 "data": _cmd_data}
-    try:
-        return handlers[args.command](args)
-    except (UsageError, SpecError, SweepError, DataNotFoundError, ChecksumError, FileNotFoundError) as exc:
-        print(f"datavsmath: error: {exc}", file=sys.stderr)
-        return EXIT_USER_ERROR
+    with _stop_on_sigterm():
+        try:
+            return handlers[args.command](args)
+        except USER_ERRORS as exc:
+            return _user_error(exc)
+        except KeyboardInterrupt:
+            print("datavsmath: interrupted; nothing was written", file=sys.stderr)
+            return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -1,27 +1,57 @@
 """The Tune runner: the only place that starts Ray and builds a Tuner.
 
 Everything that can fail on user input is checked before `ray.init`: the spec (already a
-validated Spec here), the storage path, the experiment name, and the data. The runner
-leaves the experiment directory to the analysis: the CLI writes the result files and the
-report from it afterwards.
+validated Spec here), the experiment name, the storage path and what is already there,
+the cluster address, and the data. The runner leaves the experiment directory to the
+analysis: the CLI writes the result files and the report from it afterwards.
+
+One driver owns an experiment at a time (`claim_experiment`, sweeps/lock.py): on local
+storage the folder is created and locked before Ray starts, a second sweep or resume on it
+stops at once naming the holder, and the lock goes when the driver exits. On URI storage
+(s3://, gs://) there is no lock: nothing stops two drivers on one experiment, and running
+one driver per experiment is the user's job. `--overwrite` deletes only an experiment of
+this project, directly inside the storage path; nothing else is ever deleted.
+
+Ray lives as long as the sweep: the embedded local instance is shut down when the run
+ends however it ends, and a reaper process clears what Ray leaves behind a driver that
+was killed (_start_reaper).
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
+import signal
+import socket
+import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
-from sweeps import cost, resources
-from sweeps.spec import AXES, SPEC_FILE, Spec, dump_spec, expand_trials, read_stored_spec, spec_to_dict
+from pyarrow.fs import FileType
+
+from sweeps import cost, lock, resources
+from sweeps.spec import (
+    AXES,
+    SPEC_FILE,
+    Spec,
+    check_experiment_name,
+    dump_spec,
+    expand_trials,
+    read_stored_spec,
+    spec_to_dict,
+)
 from trainables import storage
 from trainables.allocator import GLIBC_TUNABLES_ENV, worker_glibc_tunables
+from trainables.checks import Interval, check_int, echo
 from trainables.data import FASHION_MNIST, Dataset, find_data_root, read_fashion_mnist
 from trainables.faults import FAULT_ENV
 
@@ -33,6 +63,16 @@ DEFAULT_MAX_FAILURES = 2
 DASHBOARD_HOST = "127.0.0.1"  # never expose the dashboard: Ray has no authentication
 EXPERIMENT_STATE_PERIOD_S = 2
 TUNER_FILE = "tuner.pkl"  # Tune's own: an experiment that Tuner.restore can continue has one
+STATE_PATTERN = "experiment_state-*.json"  # Tune's own, saved every EXPERIMENT_STATE_PERIOD_S
+LISTED_NAMES = 5  # a refusal names this many of the entries it found
+PORT_RANGE = Interval(1, 65535)
+ADDRESS_PROBE_S = 5.0
+# Ray tries an unanswering GCS 20 times for ~35 s each (a silent port held a driver for more
+# than 400 s). One try with a 5 s connect timeout gives up in 16 s (measured on a port that
+# accepts and never answers); a user's own values of these variables win. Set before ray is
+# imported: Ray reads them then (set after, ray.init took 41 s).
+CONNECT_ENV = {"RAY_gcs_server_port_wait_time_s": "1", "RAY_py_gcs_connect_timeout_s": "5"}
+REAPER_WAIT_S = 10.0  # a scan of /proc takes milliseconds
 
 
 class SweepError(RuntimeError):
@@ -82,6 +122,13 @@ def experiment_path(storage_path: str, name: str) -> str:
     return str(Path(storage_path).expanduser().resolve() / name)
 
 
+def experiment_name(spec: Spec, *, options: SweepOptions) -> str:
+    """--name, or the spec's name: one safe folder name (sweeps.spec.check_experiment_name)."""
+    if options.name is None:
+        return check_experiment_name(spec.name)
+    return check_experiment_name(options.name, field="--name")
+
+
 def _filesystem(path: str) -> tuple[Any, str]:
     try:
         return storage.open_location(path)
@@ -108,53 +155,254 @@ def check_storage(storage_path: str) -> None:
         raise SweepError(f"storage path {storage_path!r} is not reachable or writable: {exc}") from exc
 
 
-def _remove_tree(path: str) -> None:
-    if not storage.is_uri(path):
-        shutil.rmtree(path, ignore_errors=True)
-        return
-    fs, inner = _filesystem(path)
-    fs.delete_dir(inner)
+def _entries(exp_dir: str) -> list[str] | None:
+    """The names in `exp_dir`, folders with a trailing '/', without the driver's lock file;
+    None when nothing is there. A file, or a link to nothing, is refused."""
+    try:
+        if storage.is_uri(exp_dir):
+            fs, inner = _filesystem(exp_dir)
+            kind = storage.file_type(fs, inner)
+            found = None if kind == FileType.NotFound else kind == FileType.Directory
+            names = [(i.base_name, i.type == FileType.Directory) for i in storage.list_dir(fs, inner)] if found else []
+        else:
+            folder = Path(exp_dir)
+            if folder.is_symlink() and not folder.exists():
+                raise SweepError(f"{exp_dir} is a link to {os.readlink(folder)}, which does not exist; "
+                                 f"choose another --name or --storage")
+            found = folder.is_dir() if folder.exists() else None
+            names = [(e.name, e.is_dir()) for e in folder.iterdir()] if found else []
+    except OSError as exc:
+        raise SweepError(f"{exp_dir} cannot be read: {exc.strerror or exc}") from exc
+    if found is None:
+        return None
+    if not found:
+        raise SweepError(f"{exp_dir} is a file, not an experiment folder; choose another --name or --storage")
+    return sorted(name + "/" if is_dir else name for name, is_dir in names if name != lock.LOCK_FILE)
 
 
-def resume_command(spec: Spec, *, name: str, options: SweepOptions) -> str:
-    """The exact command that continues this sweep."""
-    parts = [Path(sys.argv[0]).name if sys.argv and sys.argv[0].endswith("datavsmath") else "datavsmath",
-             "sweep", spec.source or spec.name, "--name", name, "--storage", options.storage, "--resume"]
-    if options.address:
-        parts += ["--address", options.address]
-    if options.data_dir:
-        parts += ["--data-dir", options.data_dir]
-    return " ".join(parts)
+def _is_experiment(names: list[str]) -> bool:
+    """Whether a folder holding `names` is an experiment of this project: our spec and Tune's state."""
+    return SPEC_FILE in names and (TUNER_FILE in names or any(fnmatch(n, STATE_PATTERN) for n in names))
 
 
-def check_experiment(spec: Spec, *, options: SweepOptions) -> str:
-    """Check the storage path and the name against what is already there; write nothing.
+def _listing(names: list[str]) -> str:
+    shown = ", ".join(names[:LISTED_NAMES])
+    return shown + (f" and {len(names) - LISTED_NAMES} more" if len(names) > LISTED_NAMES else "")
 
-    Refuses to mix results: an existing experiment needs --resume (with the same spec) or
-    --overwrite. Returns the experiment directory.
+
+def _not_deletable(exp_dir: str, storage_path: str) -> str | None:
+    """Why --overwrite may not clear `exp_dir`, or None: it deletes only a real folder
+    directly inside the storage path, never through a link."""
+    if storage.is_uri(exp_dir):
+        return None
+    folder, root = Path(exp_dir), Path(storage_path).expanduser().resolve()
+    if folder.is_symlink() or folder.resolve().parent != root:
+        return (f"{exp_dir} is a link to {folder.resolve()}; --overwrite deletes only a folder directly inside "
+                f"the storage path {root}")
+    return None
+
+
+def is_resumable(exp_dir: str) -> bool:
+    """Whether Tune can continue the experiment: it holds our spec and Tune's tuner.pkl."""
+    return all(storage.exists(storage.join(exp_dir, f)) for f in (SPEC_FILE, TUNER_FILE))
+
+
+def check_experiment(spec: Spec, *, options: SweepOptions, holder: lock.Holder | None = None,
+                     empty_ok: bool = False) -> str:
+    """Check the name, the storage path and what is already there; write nothing.
+
+    Refuses to mix results or to delete what is not ours: an existing experiment needs
+    --resume (with the same spec) or --overwrite, and --overwrite deletes only an experiment
+    of this project (spec.yaml with tuner.pkl or experiment_state-*.json) that is a folder
+    directly inside the storage path. On local storage an experiment whose lock another
+    live driver holds is refused; `holder` is this driver's own lock, once taken, and
+    `empty_ok` says an empty folder there was let through before the lock was taken (a
+    folder with nothing but the stale lock of a dead driver is let through too).
+    Returns the experiment directory.
     """
+    name = experiment_name(spec, options=options)
     check_storage(options.storage)
-    exp_dir = experiment_path(options.storage, options.name or spec.name)
+    exp_dir = experiment_path(options.storage, name)
+    stale = None
+    if not storage.is_uri(exp_dir):
+        try:
+            stale = lock.check_free(exp_dir, me=holder)
+        except lock.LockError as exc:
+            raise SweepError(str(exc)) from exc
+    names = _entries(exp_dir)
+    empty_ok = empty_ok or stale is not None  # a start that was killed before it wrote anything
     if options.resume:
-        if not all(storage.exists(storage.join(exp_dir, f)) for f in (SPEC_FILE, TUNER_FILE)):
+        if not is_resumable(exp_dir):
             raise SweepError(f"--resume: no experiment to resume at {exp_dir} "
                              f"(no {SPEC_FILE} or {TUNER_FILE}); run without --resume to start it")
         if spec_to_dict(read_stored_spec(exp_dir)) != spec_to_dict(spec):
             raise SweepError(f"--resume: the spec differs from the one stored in {storage.join(exp_dir, SPEC_FILE)}; "
                              f"resume with the same spec, or start a new --name")
-    elif storage.exists(exp_dir) and not options.overwrite:
-        raise SweepError(f"experiment {exp_dir} already exists; use --resume to continue it "
-                         f"or --overwrite to delete it and start again")
+    elif names is None or (empty_ok and not names):
+        pass
+    elif not _is_experiment(names) and names:
+        what = (f"--overwrite: {exp_dir} is not an experiment of datavsmath (no {SPEC_FILE} with {TUNER_FILE} "
+                f"or {STATE_PATTERN}); refusing to delete it" if options.overwrite
+                else f"{exp_dir} already exists and is not an experiment of datavsmath")
+        raise SweepError(f"{what}; it holds {_listing(names)}; choose another --name or --storage")
+    elif options.overwrite:
+        why = _not_deletable(exp_dir, options.storage)
+        if why:
+            raise SweepError(f"--overwrite: {why}; refusing to delete it")
+    elif names:
+        why = _not_deletable(exp_dir, options.storage)
+        raise SweepError(f"experiment {exp_dir} already exists; use --resume to continue it"
+                         + (f" ({why})" if why else " or --overwrite to delete it and start again"))
+    else:
+        raise SweepError(f"{exp_dir} already exists; use --resume to continue it or --overwrite to start "
+                         f"again in it (it is an empty folder)")
     return exp_dir
+
+
+def _clear_folder(exp_dir: str) -> None:
+    """Delete what an experiment folder holds, except the driver's lock; an URI's whole folder."""
+    if storage.is_uri(exp_dir):
+        fs, inner = _filesystem(exp_dir)
+        fs.delete_dir(inner)
+        return
+    for entry in Path(exp_dir).iterdir():
+        if entry.name == lock.LOCK_FILE:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)  # never follows links inside
+        else:
+            entry.unlink()
 
 
 def start_experiment(spec: Spec, *, exp_dir: str, options: SweepOptions) -> None:
     """Delete an old experiment on --overwrite, and store the spec beside the trials."""
     if options.resume:
         return
-    if storage.exists(exp_dir):
-        _remove_tree(exp_dir)
+    if options.overwrite and storage.exists(exp_dir):
+        _clear_folder(exp_dir)  # check_experiment let it through: an experiment of ours, or an empty folder
     storage.write_text(storage.join(exp_dir, SPEC_FILE), dump_spec(spec))
+
+
+def resume_command(spec: Spec, *, name: str, options: SweepOptions) -> str:
+    """The exact command that continues this sweep, quoted for a POSIX shell."""
+    program = Path(sys.argv[0]).name if sys.argv and sys.argv[0].endswith("datavsmath") else "datavsmath"
+    parts = [program, "sweep", spec.source or spec.name, "--name", name, "--storage", options.storage, "--resume"]
+    if options.address:
+        parts += ["--address", options.address]
+    if options.data_dir:
+        parts += ["--data-dir", options.data_dir]
+    if options.gpu_share is not None:
+        parts += ["--gpu-share", f"{options.gpu_share:g}"]
+    for model, request in options.resource_overrides.items():  # the restored trials get the same plan
+        parts += ["--resources", f"{model}:" + ",".join(f"{k}={v:g}" for k, v in request.items())]
+    return shlex.join(parts)
+
+
+# ---------------------------------------------------------------- owning an experiment
+
+@dataclass
+class Claim:
+    """An experiment this driver owns (claim_experiment): where it is, where the data is,
+    the lock (None on URI storage) and whether this run has started it anew (written its spec)."""
+
+    experiment_dir: str
+    data_root: Path
+    holder: lock.Holder | None
+    started: bool = False
+
+
+@contextmanager
+def _locked(folder: Path, log: Callable[[str], None]) -> Iterator[lock.Holder]:
+    try:
+        holder = lock.acquire(folder, log=log)
+    except lock.LockError as exc:
+        raise SweepError(str(exc)) from exc
+    try:
+        yield holder
+    finally:
+        lock.release(folder, holder)
+
+
+def _remove_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:  # not empty: trials, or another driver's lock by now
+        pass
+
+
+@contextmanager
+def claim_experiment(spec: Spec, *, options: SweepOptions, log: Callable[[str], None] = print) -> Iterator[Claim]:
+    """Check every input without writing anything (the name, the storage and what is there,
+    --address, the data), then own the experiment for the duration of the block.
+
+    Local storage: the experiment folder is created and locked (sweeps/lock.py) before Ray
+    starts, and checked again under the lock. When the block ends, however it ends, the lock
+    is released and, if Tune never started there (no tuner.pkl), what this run wrote is
+    removed again: its spec.yaml, and the folder when empty and this run created or cleared it.
+    URI storage: no lock; one driver per experiment is the user's job (sweeps/lock.py).
+    Raises SweepError (or SpecError, DataNotFoundError) before anything is written.
+    """
+    exp_dir = check_experiment(spec, options=options)
+    check_address(options.address)
+    data_root = find_data_root(options.data_dir, download=options.download)  # checksums, no torch
+    claim = Claim(experiment_dir=exp_dir, data_root=data_root, holder=None)
+    if storage.is_uri(exp_dir):
+        yield claim
+        return
+    folder = Path(exp_dir)
+    empty = not folder.exists() or _entries(exp_dir) == []  # the first look let it through
+    # Ours to remove again: a folder this run creates, or one holding nothing but the lock of
+    # a dead driver (a start that was killed).
+    created = not folder.exists() or (empty and (folder / lock.LOCK_FILE).exists())
+    try:
+        folder.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise SweepError(f"experiment folder {exp_dir} cannot be created: {exc.strerror}") from exc
+    try:
+        with _locked(folder, log) as holder:
+            claim.holder = holder
+            # What is there may have changed since the first look: another driver may have been quicker.
+            check_experiment(spec, options=options, holder=holder, empty_ok=empty)
+            try:
+                yield claim
+            finally:
+                if claim.started and not is_resumable(exp_dir):
+                    (folder / SPEC_FILE).unlink(missing_ok=True)
+    finally:
+        if created or claim.started:
+            _remove_if_empty(folder)
+
+
+# ---------------------------------------------------------------- the cluster (before ray.init)
+
+def _split_address(address: str) -> tuple[str, int]:
+    """`HOST:PORT`, `[IPV6]:PORT` or `ray://HOST:PORT` -> (host, port); else SweepError."""
+    rest = address[len("ray://"):] if address.startswith("ray://") else address
+    host, sep, port_text = rest.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if "://" in rest or not sep or not host or not port_text.isdigit():
+        raise SweepError(f"--address must be auto, local, HOST:PORT or ray://HOST:PORT, got {echo(address)}")
+    try:
+        port = check_int("--address port", int(port_text), PORT_RANGE)
+    except ValueError as exc:
+        raise SweepError(str(exc)) from exc
+    return host, port
+
+
+def check_address(address: str | None) -> None:
+    """An existing cluster's HOST:PORT must accept a TCP connection within ADDRESS_PROBE_S;
+    "auto" is left to Ray, whose wait _init_ray bounds. None and "local" start Ray here."""
+    if address in (None, "local", "auto"):
+        return
+    host, port = _split_address(address)
+    try:
+        with socket.create_connection((host, port), timeout=ADDRESS_PROBE_S):
+            pass
+    except OSError as exc:
+        reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+        raise SweepError(f"--address {address}: no Ray cluster there: a TCP connection to {host}:{port} failed "
+                         f"({reason}, {ADDRESS_PROBE_S:g} s limit); start one with `ray start --head`, or give "
+                         f"the address that `ray status` prints") from exc
 
 
 # ---------------------------------------------------------------- the Tune side
@@ -206,7 +454,30 @@ def _runtime_env() -> dict[str, Any]:
     return {"env_vars": env}
 
 
-def _init_ray(options: SweepOptions) -> dict[str, str]:
+@contextmanager
+def _ray_leaves_sigterm_alone() -> Iterator[None]:
+    """ray.init without its driver SIGTERM handler (sys.exit, installed first thing in
+    ray.init through ray._private.utils.set_sigterm_handler; Ray 2.60 has no option for it).
+
+    Its SystemExit lands anywhere in ray.init's imports: it hung drivers on the import lock
+    (see _interrupts_deferred) and was lost when it landed in importlib's lock callback.
+    The caller's handler stays in place instead."""
+    import ray._private.utils as ray_utils
+
+    install = getattr(ray_utils, "set_sigterm_handler", None)
+    if install is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    ray_utils.set_sigterm_handler = lambda handler: None
+    try:
+        yield
+    finally:
+        ray_utils.set_sigterm_handler = install
+
+
+def _init_ray(options: SweepOptions) -> Any:
+    """ray.init for this sweep; returns Ray's context. Keeps the caller's SIGTERM handler:
+    ray.init replaces it (and Ray's C++ core turns SIGTERM into an abort, exit -6)."""
     import ray
 
     # Save Tune's experiment state often (Ray's default is every 10 s or more), so a killed
@@ -214,12 +485,86 @@ def _init_ray(options: SweepOptions) -> dict[str, str]:
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", str(EXPERIMENT_STATE_PERIOD_S))
     # Per-epoch checkpoints force a state snapshot each; that is the point, not a warning.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    # "local" starts a fresh embedded Ray: never join a stray cluster found on this machine.
-    context = ray.init(address=options.address or "local", include_dashboard=options.dashboard,
-                       dashboard_host=DASHBOARD_HOST, ignore_reinit_error=True,
-                       log_to_driver=options.verbose > 1, runtime_env=_runtime_env())
-    url = getattr(context, "dashboard_url", None) or ""
-    return {"dashboard": f"http://{url}" if url and not url.startswith("http") else url}
+    address = options.address or "local"
+    in_main = threading.current_thread() is threading.main_thread()
+    sigterm = signal.getsignal(signal.SIGTERM) if in_main else None
+    try:
+        with _ray_leaves_sigterm_alone():
+            # "local" starts a fresh embedded Ray: never join a stray cluster found on this machine.
+            return ray.init(address=address, include_dashboard=options.dashboard, dashboard_host=DASHBOARD_HOST,
+                            ignore_reinit_error=True, log_to_driver=options.verbose > 1,
+                            runtime_env=_runtime_env())
+    except (ConnectionError, RuntimeError, TimeoutError) as exc:
+        if address == "local":
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        probed = "" if address == "auto" else "the port takes connections, but "  # check_address tried it
+        raise SweepError(f"--address {address}: {probed}Ray could not connect to a cluster there ({first})") from exc
+    finally:
+        if sigterm is not None:
+            signal.signal(signal.SIGTERM, sigterm)
+
+
+# Started with `python -c`: stdlib only, so it costs a few MB. Its stdin is a pipe whose
+# other end only the driver holds, so the read returns once the driver is gone, however it
+# ended; then it SIGKILLs every process with a file open in a Ray session folder of the
+# driver (Ray names them session_<date>_<time>_<usec>_<driver pid>).
+_REAPER = """\
+import os, re, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in a terminal is the driver's to handle
+sys.stdin.buffer.read()
+driver = int(sys.argv[1])
+session = re.compile(rf"/session_[^/]*_{driver}/")
+for pid in [int(p) for p in os.listdir("/proc") if p.isdigit()]:
+    if pid in (driver, os.getpid()):
+        continue
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+        if any(session.search(os.readlink(f"/proc/{pid}/fd/{fd}")) for fd in fds):
+            os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
+"""
+
+
+def _start_reaper() -> subprocess.Popen | None:
+    """A process that outlives the driver and kills the Ray processes it leaves (Linux).
+
+    The kernel kills the raylet and the GCS with the driver that started them, but after a
+    SIGKILL of the driver (or a Ctrl-C inside ray.init) the raylet's dashboard and
+    runtime-env agents wait 60 s on the dead GCS (ray/_private/utils.py
+    publish_error_to_driver) before they exit."""
+    if not sys.platform.startswith("linux"):
+        return None
+    return subprocess.Popen([sys.executable, "-c", _REAPER, str(os.getpid())],
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+@contextmanager
+def _ray_session(options: SweepOptions) -> Iterator[dict[str, str]]:
+    """Ray for the duration of the block; yields the dashboard URL ({"dashboard": ...}).
+
+    A Ray this process starts (embedded, or connected to --address) is shut down when the
+    block ends, however it ends, ray.init included; a Ray the caller had already started is
+    left to it. An embedded Ray's processes go with the driver even when it is killed."""
+    import ray
+
+    owner = not ray.is_initialized()
+    reaper = _start_reaper() if owner and options.address in (None, "local") else None
+    try:
+        context = _init_ray(options)
+        url = getattr(context, "dashboard_url", None) or ""
+        yield {"dashboard": f"http://{url}" if url and not url.startswith("http") else url}
+    finally:
+        if owner:
+            ray.shutdown()
+        if reaper is not None:
+            assert reaper.stdin is not None
+            reaper.stdin.close()  # the reaper clears what shutdown left, then exits
+            try:
+                reaper.wait(timeout=REAPER_WAIT_S)
+            except subprocess.TimeoutExpired:  # it goes on its own once its scan ends
+                pass
 
 
 def _nodes() -> list[resources.Node]:
@@ -278,6 +623,48 @@ def _makespan_bound(result_grid: Any, *, plan: dict[str, dict[str, float]],
     return max(ends) - min(starts), max(cpu_seconds / total_cpu, longest)
 
 
+@contextmanager
+def _interrupts_deferred() -> Iterator[Callable[[], None]]:
+    """Ctrl-C (and the CLI's SIGTERM, which acts as one) only noted while the driver starts
+    up, and raised as KeyboardInterrupt when the block ends (main thread only), or earlier
+    by the function it yields, at a point the caller chooses.
+
+    Start-up imports in two threads at once (ray.init's ~250 modules, torch in the data
+    thread). An exception raised by a signal handler inside an import can leave Python's
+    import lock held, and the other thread then waits on it for ever: 1 in 7 SIGTERMs in
+    the first seconds hung the driver."""
+    noted: list[int] = []
+
+    def stop_if_asked() -> None:
+        if noted:
+            raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield stop_if_asked
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: noted.append(signum))
+    try:
+        yield stop_if_asked
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    stop_if_asked()
+
+
+def _in_background(fn: Callable[..., Any], *args: Any) -> Future:
+    """fn(*args) in a daemon thread, so that a driver stopping during its start-up never
+    waits for it."""
+    future: Future = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(fn(*args))
+        except BaseException as exc:  # handed to whoever waits for the result
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="datavsmath-data", daemon=True).start()
+    return future
+
+
 def _import_and_read(data_root: Path) -> Dataset:
     """The dataset, after importing the trainable that Tune will pickle."""
     import trainables.trainable  # noqa: F401  (lazy: the import is ~2 s of torch and ray, done in a thread)
@@ -285,40 +672,66 @@ def _import_and_read(data_root: Path) -> Dataset:
     return read_fashion_mnist(data_root)
 
 
-def run_sweep(spec: Spec, *, options: SweepOptions, log: Callable[[str], None] = print) -> SweepRun:
-    """Validate, load data once, start Ray, preflight, run every trial.
+def run_sweep(spec: Spec, *, options: SweepOptions, log: Callable[[str], None] = print,
+              claim: Claim | None = None, ray_alive: ExitStack | None = None) -> SweepRun:
+    """Validate, claim the experiment, load data once, start Ray, preflight, run every trial.
 
+    claim: the experiment as claim_experiment gave it, when the caller holds it beyond the
+    run (the CLI writes the results under it); by default the run claims it for itself.
+    ray_alive: a stack of the caller's that stops Ray when it closes, so that a refusal is
+    printed before Ray's ~1.5 s shutdown; by default Ray stops when the run returns.
     Raises SweepError for user-facing problems, before any trial starts. Errored or
     unfinished trials are not errors here: the experiment directory records them, and the
     caller reads it back (analysis) to write the results and decide the exit code.
     """
-    exp_dir = check_experiment(spec, options=options)
-    data_root = find_data_root(options.data_dir, download=options.download)  # checksums, no torch
+    if claim is None:
+        with claim_experiment(spec, options=options, log=log) as own:
+            return run_sweep(spec, options=options, log=log, claim=own)
     trials = cost.longest_first(expand_trials(spec), overrides=spec.overrides, n_train=FASHION_MNIST.n_train)
-    # Once per sweep, in the driver; trials share it. Read (and torch imported) in a thread
-    # while ray.init starts Ray's processes: ~1.5 s less fixed cost on 2 cores.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="datavsmath-data") as pool:
-        data_future = pool.submit(_import_and_read, data_root)
-        urls = _init_ray(options)
-        nodes = _nodes()
-        plan = plan_for(spec, nodes=nodes, options=options)
-        try:
-            resources.check_feasible(plan, nodes=nodes)
-        except resources.InfeasibleRequestError as exc:
-            raise SweepError(str(exc)) from exc
-        # Only now is the sweep going to run: a refused one leaves nothing behind to block a rerun.
-        start_experiment(spec, exp_dir=exp_dir, options=options)
-        data = data_future.result()
-    log(f"datavsmath: {len(trials)} trials of {spec.name!r} -> {exp_dir}")
-    log("\n".join(resources.describe_plan(plan, nodes=nodes)))
-    if urls.get("dashboard"):
-        from sweeps.dashboard import login_lines
+    if options.address not in (None, "local"):
+        for key, value in CONNECT_ENV.items():  # Ray reads them once, when it is first imported
+            os.environ.setdefault(key, value)
+    with ExitStack() as own:
+        ray_alive = own if ray_alive is None else ray_alive
+        with _interrupts_deferred() as stop_if_asked:  # and raised when this block ends
+            # Once per sweep, in the driver; trials share it. Read (and torch imported) in a
+            # thread while ray.init starts Ray's processes: ~1.5 s less fixed cost on 2 cores.
+            data_future = _in_background(_import_and_read, claim.data_root)
+            urls = ray_alive.enter_context(_ray_session(options))
+            nodes, plan, tuner = _prepare(spec, claim=claim, trials=trials, data_future=data_future,
+                                          options=options, stop_if_asked=stop_if_asked)
+        log(f"datavsmath: {len(trials)} trials of {spec.name!r} -> {claim.experiment_dir}")
+        log("\n".join(resources.describe_plan(plan, nodes=nodes)))
+        if urls.get("dashboard"):
+            from sweeps.dashboard import login_lines
 
-        log("\n".join(login_lines(urls["dashboard"])))
-    log(f"TensorBoard:   tensorboard --logdir {exp_dir}")
-    tuner = _make_tuner(spec, exp_dir=exp_dir, trials=trials, data=data, plan=plan, options=options)
-    started = time.time()
-    result_grid = tuner.fit()
-    wall = time.time() - started
+            log("\n".join(login_lines(urls["dashboard"])))
+        log(f"TensorBoard:   tensorboard --logdir {claim.experiment_dir}")
+        started = time.time()
+        result_grid = tuner.fit()
+        wall = time.time() - started
     makespan, bound = _makespan_bound(result_grid, plan=plan, nodes=nodes)
-    return SweepRun(experiment_dir=exp_dir, n_trials=len(trials), makespan_s=makespan or wall, lower_bound_s=bound)
+    return SweepRun(experiment_dir=claim.experiment_dir, n_trials=len(trials), makespan_s=makespan or wall,
+                    lower_bound_s=bound)
+
+
+def _prepare(spec: Spec, *, claim: Claim, trials: list[dict[str, Any]], data_future: Future,
+             options: SweepOptions, stop_if_asked: Callable[[], None]
+             ) -> tuple[list[resources.Node], dict[str, dict[str, float]], Any]:
+    """With Ray up: preflight the plan, write the experiment's first files, build the Tuner.
+    stop_if_asked raises KeyboardInterrupt after a Ctrl-C, so that one before the first
+    file is written keeps nothing."""
+    nodes = _nodes()
+    plan = plan_for(spec, nodes=nodes, options=options)
+    try:
+        resources.check_feasible(plan, nodes=nodes)
+    except resources.InfeasibleRequestError as exc:
+        raise SweepError(str(exc)) from exc
+    data = data_future.result()
+    stop_if_asked()
+    # Only now is the sweep going to run: a refused one leaves nothing behind to block a
+    # rerun. The Tuner writes tuner.pkl at once, which makes the experiment resumable.
+    start_experiment(spec, exp_dir=claim.experiment_dir, options=options)
+    claim.started = not options.resume
+    tuner = _make_tuner(spec, exp_dir=claim.experiment_dir, trials=trials, data=data, plan=plan, options=options)
+    return nodes, plan, tuner

@@ -1,7 +1,9 @@
-"""Interruption, resume and trial faults through the real CLI and real Ray Tune.
+"""Interruption, resume and trial faults through the real CLI and real Ray Tune; no input
+hangs (an unreachable --address) and no signal leaves Ray's processes behind.
 
 The sweeps here are small but not instant, so that a kill lands while some trials have
-finished and others have not.
+finished and others have not. Each interrupted sweep gets its own Ray temp folder
+(RAY_TMPDIR) and session, so the processes it started can be found afterwards.
 """
 
 from __future__ import annotations
@@ -10,15 +12,22 @@ import glob
 import json
 import os
 import re
+import shlex
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from sweeps.lock import LOCK_FILE
 from sweeps.spec import expand_trials, load_spec
 
 CLI = [sys.executable, "-m", "sweeps.cli"]
@@ -56,8 +65,57 @@ overrides:
 """
 
 
+# Six rf trials of a few seconds: interrupted after the first.
+QUICK_SPEC = """\
+name: quick
+model: [rf]
+sample_frac: [0.05, 0.1, 0.15, 0.2, 0.25, 0.3]
+damage_frac: [0.0]
+damage_mode: [none]
+"""
+LEFTOVER_WAIT_S = 10  # Ray's processes are gone this soon after the driver (measured: 0-2 s)
+ADDRESS_BUDGET_S = 30  # an address that cannot be reached fails within this, start-up included
+
+
 def _env(**extra: str) -> dict[str, str]:
     return {**os.environ, "PYTHONUNBUFFERED": "1", **extra}
+
+
+@pytest.fixture
+def ray_tmp() -> Iterator[Path]:
+    """A Ray temp folder of the sweep's own, short: Ray's socket paths must stay under 108 bytes."""
+    path = Path(tempfile.mkdtemp(prefix="dvm-ray-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _sweep_processes(leader: int, ray_tmp: Path) -> dict[int, str]:
+    """pid -> command of every process the sweep started: in the session of its driver
+    (started with start_new_session) or with a file open in its Ray temp folder."""
+    found = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            ours = os.getsid(int(proc.name)) == leader or any(
+                os.readlink(fd).startswith(str(ray_tmp)) for fd in (proc / "fd").iterdir())
+            if ours:
+                found[int(proc.name)] = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:120]
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    return found
+
+
+def _assert_nothing_left(leader: int, ray_tmp: Path) -> None:
+    deadline = time.time() + LEFTOVER_WAIT_S
+    while (left := _sweep_processes(leader, ray_tmp)) and time.time() < deadline:
+        time.sleep(0.2)
+    for pid in left:  # do not let a failure here leak processes into the rest of the suite
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    assert not left, f"processes of the sweep outlived its driver by {LEFTOVER_WAIT_S} s: {left}"
 
 
 def _cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -90,11 +148,12 @@ def _finished_trials(exp: Path) -> dict[str, tuple[str, int]]:
     return out
 
 
-def _start_and_interrupt(spec_path: Path, storage: Path, *, sig: int, min_done: int) -> tuple[subprocess.Popen, str, str]:
+def _start_and_interrupt(spec_path: Path, storage: Path, *, sig: int, min_done: int, ray_tmp: Path,
+                         name: str = "resumable") -> tuple[subprocess.Popen, str, str]:
     proc = subprocess.Popen([*CLI, "sweep", str(spec_path), "--storage", str(storage), "--no-dashboard", "--no-report"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(RAY_TMPDIR=str(ray_tmp)),
                             start_new_session=True)
-    exp = storage / "resumable"
+    exp = storage / name
     deadline = time.time() + 240
     while len(_terminated_in_state(exp)) < min_done:
         assert proc.poll() is None, proc.communicate()
@@ -114,20 +173,19 @@ def _assert_complete(exp: Path, spec_path: Path) -> pd.DataFrame:
     return df
 
 
-def test_sigkill_then_resume_keeps_finished_trials(tmp_path):
+def test_sigkill_then_resume_keeps_finished_trials(tmp_path, ray_tmp):
     spec_path = tmp_path / "resumable.yaml"
     spec_path.write_text(RESUME_SPEC)
-    proc, _, _ = _start_and_interrupt(spec_path, tmp_path, sig=signal.SIGKILL, min_done=3)
-    # The driver is gone; end whatever Ray processes it left in its session.
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    proc, _, _ = _start_and_interrupt(spec_path, tmp_path, sig=signal.SIGKILL, min_done=3, ray_tmp=ray_tmp)
+    _assert_nothing_left(proc.pid, ray_tmp)  # the reaper: Ray's agents would wait 60 s on the dead GCS
     exp = tmp_path / "resumable"
+    assert json.loads((exp / LOCK_FILE).read_text())["pid"] == proc.pid  # the killed driver's lock stays
     before = {tid: v for tid, v in _finished_trials(exp).items() if tid in _terminated_in_state(exp)}
     assert len(before) >= 3
     resumed = _cli("sweep", str(spec_path), "--storage", str(tmp_path), "--resume", "--no-dashboard", "--no-report")
     assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
+    assert f"took over the lock of {exp} from the sweep driver pid {proc.pid} on host " in resumed.stdout
+    assert not (exp / LOCK_FILE).exists()
     df = _assert_complete(exp, spec_path)
     after = _finished_trials(exp)
     for tid, (last_line, n_lines) in before.items():
@@ -135,20 +193,32 @@ def test_sigkill_then_resume_keeps_finished_trials(tmp_path):
     assert set(before) <= set(df["trial_id"])
 
 
-def test_sigint_stops_cleanly_and_prints_the_resume_command(tmp_path):
-    spec_path = tmp_path / "resumable.yaml"
+def _printed_resume_command(err: str) -> list[str]:
+    """The resume command the driver printed, split as a POSIX shell splits it."""
+    lines = err.splitlines()
+    assert "Interrupted. Resume with:" in lines, err[-3000:]
+    return shlex.split(lines[lines.index("Interrupted. Resume with:") + 1])
+
+
+def test_sigint_stops_cleanly_and_prints_the_resume_command(tmp_path, ray_tmp):
+    """Ctrl-C: exit 130, no Ray process left, and the printed command, quoted for a
+    storage path and a spec path with spaces, resumes the sweep when the shell splits it."""
+    storage = tmp_path / "my results"
+    spec_path = tmp_path / "resumable spec.yaml"
     spec_path.write_text(RESUME_SPEC)
-    proc, out, err = _start_and_interrupt(spec_path, tmp_path, sig=signal.SIGINT, min_done=2)
+    proc, out, err = _start_and_interrupt(spec_path, storage, sig=signal.SIGINT, min_done=2, ray_tmp=ray_tmp)
     assert proc.returncode == 130, out[-2000:] + err[-2000:]
-    command = f"sweep {spec_path} --name resumable --storage {tmp_path} --resume"
-    assert command in err, err[-3000:]
-    exp = tmp_path / "resumable"
+    _assert_nothing_left(proc.pid, ray_tmp)
+    assert "Traceback" not in err
+    argv = _printed_resume_command(err)
+    assert argv == ["datavsmath", "sweep", str(spec_path), "--name", "resumable", "--storage", str(storage), "--resume"]
+    exp = storage / "resumable"
     status = _cli("status", str(exp), timeout=60)  # a partly finished experiment
     assert status.returncode == 0, status.stderr
     assert re.search(r"trials: 10 \| ([2-9]) done, \d+ running, (\d+) pending, 0 errored", status.stdout), status.stdout
     assert "ETA: " in status.stdout and "finished" not in status.stdout.split("ETA: ")[1]
     before = _finished_trials(exp)
-    resumed = _cli("sweep", str(spec_path), "--storage", str(tmp_path), "--resume", "--no-dashboard", "--no-report")
+    resumed = _cli(*argv[1:], "--no-dashboard", "--no-report")  # the printed command, as the shell runs it
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     _assert_complete(exp, spec_path)
     after = _finished_trials(exp)
@@ -220,3 +290,146 @@ def test_determinism_same_spec_twice_gives_identical_tree_metrics(fault_once, fa
     assert len(common) == 3  # rf 0.01, xgb 0.01, xgb 0.02 (rf 0.02 failed on purpose in one run)
     for col in ("acc", "auc", "n_train", "n_damaged"):
         assert frames[0].loc[common, col].tolist() == frames[1].loc[common, col].tolist(), col
+
+
+def test_sigterm_stops_like_ctrl_c(tmp_path, ray_tmp):
+    """SIGTERM: Tune stops cleanly as on Ctrl-C (no abort, exit 130), the lock and Ray's
+    processes go, and the experiment is left resumable with the command to do it."""
+    spec_path = tmp_path / "quick.yaml"
+    spec_path.write_text(QUICK_SPEC)
+    proc, out, err = _start_and_interrupt(spec_path, tmp_path, sig=signal.SIGTERM, min_done=1, ray_tmp=ray_tmp,
+                                          name="quick")
+    assert proc.returncode == 130, out[-2000:] + err[-2000:]
+    assert "Traceback" not in err and "SIGTERM received" not in err
+    _assert_nothing_left(proc.pid, ray_tmp)
+    exp = tmp_path / "quick"
+    assert not (exp / LOCK_FILE).exists()
+    assert (exp / "tuner.pkl").is_file() and (exp / "spec.yaml").is_file()
+    assert _printed_resume_command(err) == ["datavsmath", "sweep", str(spec_path), "--name", "quick",
+                                            "--storage", str(tmp_path), "--resume"]
+    df = pd.read_parquet(exp / "results.parquet")  # written on the way out, as after Ctrl-C
+    assert 1 <= (df["status"] == "TERMINATED").sum() < len(df) == 6
+
+
+def _wait_for(predicate, proc: subprocess.Popen, what: str, *, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while not predicate():
+        assert proc.poll() is None, (what, proc.communicate())
+        assert time.time() < deadline, f"never saw {what}"
+        time.sleep(0.02)
+
+
+# Where the start-up is when the signal lands: right after the driver took the experiment's
+# lock (Ray not started yet), or while ray.init starts Ray's processes.
+START_UP_POINTS = [
+    ("sigint_after_the_lock", signal.SIGINT, "lock"),
+    ("sigterm_inside_ray_init", signal.SIGTERM, "ray"),
+]
+
+
+@pytest.mark.parametrize("case,sig,point", START_UP_POINTS, ids=[c[0] for c in START_UP_POINTS])
+def test_a_signal_during_start_up_exits_130_and_keeps_nothing(case, sig, point, tmp_path, ray_tmp):
+    spec_path = tmp_path / "quick.yaml"
+    spec_path.write_text(QUICK_SPEC)
+    storage = tmp_path / "store"
+    (storage / "beside").mkdir(parents=True)
+    (storage / "beside" / "keep.txt").write_text("precious")
+    exp = storage / "quick"
+    proc = subprocess.Popen([*CLI, "sweep", str(spec_path), "--storage", str(storage), "--no-dashboard", "--no-report"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=_env(RAY_TMPDIR=str(ray_tmp)), start_new_session=True)
+    if point == "lock":
+        _wait_for(lambda: (exp / LOCK_FILE).exists(), proc, "the driver's lock")
+    else:
+        _wait_for(lambda: bool(glob.glob(str(ray_tmp / "ray" / "session_*" / "logs" / "raylet.out"))), proc,
+                  "Ray's raylet")
+        assert not (exp / "tuner.pkl").exists(), "Tune had started already"
+    os.kill(proc.pid, sig)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out[-2000:] + err[-2000:]
+    assert "Traceback" not in err and "trials of" not in out
+    assert "datavsmath: interrupted before the sweep started; nothing to resume, nothing kept" in err
+    _assert_nothing_left(proc.pid, ray_tmp)
+    assert sorted(p.name for p in storage.iterdir()) == ["beside"]  # the experiment folder went again
+    assert (storage / "beside" / "keep.txt").read_text() == "precious"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that accepts TCP connections and never says a word, as a wrong service would."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join()
+    for conn in [*held, server]:
+        conn.close()
+
+
+@pytest.mark.parametrize("kind", ["nothing_listens", "never_answers"])
+def test_an_unreachable_address_fails_within_30_s(kind, tmp_path, request):
+    port = _free_port() if kind == "nothing_listens" else request.getfixturevalue("silent_port")
+    spec_path = tmp_path / "quick.yaml"
+    spec_path.write_text(QUICK_SPEC)
+    storage = tmp_path / "store"
+    address = f"127.0.0.1:{port}"
+    started = time.monotonic()
+    proc = _cli("sweep", str(spec_path), "--storage", str(storage), "--address", address, "--no-dashboard",
+                "--no-report", timeout=ADDRESS_BUDGET_S + 30)
+    seconds = time.monotonic() - started
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert seconds < ADDRESS_BUDGET_S, seconds
+    assert "Traceback" not in proc.stderr and "trials of" not in proc.stdout
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("datavsmath: error: ")]
+    assert len(errors) == 1, proc.stderr
+    if kind == "nothing_listens":
+        assert errors[0] == (f"datavsmath: error: --address {address}: no Ray cluster there: a TCP connection to "
+                             f"{address} failed (Connection refused, 5 s limit); start one with `ray start --head`, "
+                             f"or give the address that `ray status` prints")
+    else:
+        assert errors[0].startswith(f"datavsmath: error: --address {address}: the port takes connections, but Ray "
+                                    f"could not connect to a cluster there (")
+    assert list(storage.iterdir()) == []  # the experiment was never created
+
+
+BAD_ADDRESSES = [
+    ("no_port", "localhost", r"--address must be auto, local, HOST:PORT or ray://HOST:PORT, got 'localhost'"),
+    ("other_scheme", "http://127.0.0.1:8265", r"--address must be auto, local, HOST:PORT or ray://HOST:PORT, got 'http://127.0.0.1:8265'"),
+    ("port_too_big", "127.0.0.1:70000", r"--address port must be in \[1, 65535\], got 70000"),
+]
+
+
+@pytest.mark.parametrize("case,address,match", BAD_ADDRESSES, ids=[c[0] for c in BAD_ADDRESSES])
+def test_a_malformed_address_is_refused_before_ray(case, address, match, tmp_path, capsys):
+    import ray
+
+    from sweeps.cli import main
+
+    spec_path = tmp_path / "quick.yaml"
+    spec_path.write_text(QUICK_SPEC)
+    code = main(["sweep", str(spec_path), "--storage", str(tmp_path / "store"), "--address", address])
+    err = capsys.readouterr().err
+    assert code == 2 and not ray.is_initialized()
+    assert "Traceback" not in err and err.startswith("datavsmath: error: ") and len(err.splitlines()) == 1
+    assert re.search(match, err), err
+    assert list((tmp_path / "store").iterdir()) == []
