@@ -22,9 +22,9 @@ from typing import Any
 
 import pyarrow.fs as pafs
 
+from sweeps.spec import STATE_PREFIX
 from trainables.storage import list_dir
 
-STATE_PREFIX = "experiment_state-"
 PARAMS_FILE = "params.json"
 RESULT_FILE = "result.json"
 ERROR_FILE = "error.txt"

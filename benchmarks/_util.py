@@ -17,9 +17,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = BENCH_DIR.parent
@@ -211,7 +212,7 @@ def _run_group_once(jobs: Sequence[Job], *, quiet_threshold: float, max_wait: fl
         t0 = time.monotonic()
         go.touch()
         errors, results = [], []
-        for p, out, err, job in procs:
+        for p, _out, _err, job in procs:
             try:
                 p.wait(timeout=max(1.0, job.timeout - (time.monotonic() - start)))
             except subprocess.TimeoutExpired:
@@ -221,7 +222,7 @@ def _run_group_once(jobs: Sequence[Job], *, quiet_threshold: float, max_wait: fl
         wall = time.monotonic() - t0
         b1, _ = cpu_times()
         own_cpu = 0.0
-        for p, out, err, job in procs:
+        for p, _out, _err, job in procs:
             out.seek(0)
             err.seek(0)
             res = _parse(out.read())

@@ -189,7 +189,6 @@ def dry_run(spec: Spec, *, options: SweepOptions, nodes: list[resources.Node] | 
     (default: this machine).
     """
     nodes = nodes or _local_nodes()
-    parse_resources(options.resource_overrides, spec.models, where="--resources")
     plan = plan_for(spec, nodes=nodes, options=options)
     try:
         resources.check_feasible(plan, nodes=nodes)
@@ -225,10 +224,11 @@ def _write_report(results: str, **options: Any) -> str:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    spec = load_spec(args.spec)
+    spec = load_spec(args.spec, max_trials=args.max_trials)
     options = _options(args)
     if args.retry_errored and not args.resume:
         raise SpecError("--retry-errored needs --resume")
+    parse_resources(options.resource_overrides, spec.models, where="--resources")  # a model not in the sweep
     if args.dry_run:
         print(dry_run(spec, options=options))
         return 0

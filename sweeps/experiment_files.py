@@ -11,11 +11,8 @@ import json
 
 import pyarrow.fs as pafs
 
-from sweeps.spec import SPEC_FILE, Spec, SpecError, read_stored_spec
+from sweeps.spec import SPEC_FILE, STATE_PREFIX, TUNER_FILE, Spec, SpecError, read_stored_spec
 from trainables import storage
-
-TUNER_FILE = "tuner.pkl"  # Tune's own: an experiment that Tuner.restore can continue has one
-STATE_PREFIX = "experiment_state-"
 
 
 class ExperimentFilesError(SpecError):

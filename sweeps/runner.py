@@ -39,14 +39,16 @@ from typing import Any
 from pyarrow.fs import FileType
 
 from sweeps import cost, lock, resources
+from sweeps.experiment_files import check_resumable
 from sweeps.spec import (
     AXES,
     SPEC_FILE,
+    STATE_PREFIX,
+    TUNER_FILE,
     Spec,
     check_experiment_name,
     dump_spec,
     expand_trials,
-    read_stored_spec,
     spec_to_dict,
 )
 from trainables import storage
@@ -62,8 +64,7 @@ DEFAULT_STORAGE = "results"
 DEFAULT_MAX_FAILURES = 2
 DASHBOARD_HOST = "127.0.0.1"  # never expose the dashboard: Ray has no authentication
 EXPERIMENT_STATE_PERIOD_S = 2
-TUNER_FILE = "tuner.pkl"  # Tune's own: an experiment that Tuner.restore can continue has one
-STATE_PATTERN = "experiment_state-*.json"  # Tune's own, saved every EXPERIMENT_STATE_PERIOD_S
+STATE_PATTERN = f"{STATE_PREFIX}*.json"  # saved every EXPERIMENT_STATE_PERIOD_S
 LISTED_NAMES = 5  # a refusal names this many of the entries it found
 PORT_RANGE = Interval(1, 65535)
 ADDRESS_PROBE_S = 5.0
@@ -232,10 +233,7 @@ def check_experiment(spec: Spec, *, options: SweepOptions, holder: lock.Holder |
     names = _entries(exp_dir)
     empty_ok = empty_ok or stale is not None  # a start that was killed before it wrote anything
     if options.resume:
-        if not is_resumable(exp_dir):
-            raise SweepError(f"--resume: no experiment to resume at {exp_dir} "
-                             f"(no {SPEC_FILE} or {TUNER_FILE}); run without --resume to start it")
-        if spec_to_dict(read_stored_spec(exp_dir)) != spec_to_dict(spec):
+        if spec_to_dict(check_resumable(exp_dir)) != spec_to_dict(spec):
             raise SweepError(f"--resume: the spec differs from the one stored in {storage.join(exp_dir, SPEC_FILE)}; "
                              f"resume with the same spec, or start a new --name")
     elif names is None or (empty_ok and not names):

@@ -50,6 +50,9 @@ GRID_AXES = ("model", "sample_frac", "damage_frac", "damage_mode")
 AXES = (*GRID_AXES, "seed")
 # The validated spec, stored in the experiment directory beside Tune's files.
 SPEC_FILE = "spec.yaml"
+# Tune's own files there: Tuner.restore needs tuner.pkl; the state is saved as experiment_state-<time>.json.
+TUNER_FILE = "tuner.pkl"
+STATE_PREFIX = "experiment_state-"
 # `--extend` runs each extension as a Tune experiment of its own in a subfolder extend-1,
 # extend-2, ... of the experiment directory, with the spec it ran; the results are the union.
 EXTENSION_PREFIX = "extend-"

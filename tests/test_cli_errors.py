@@ -136,7 +136,7 @@ def test_resume_with_a_different_spec_is_refused(tmp_path, capsys):
     other.write_text(GOOD)
     exp = tmp_path / "results" / "smoke"
     exp.mkdir(parents=True)
-    (exp / "tuner.pkl").write_bytes(b"")
+    (exp / "tuner.pkl").write_bytes(b"Tune state")  # non-empty: the spec is compared before Tune reads it
     from sweeps.spec import dump_spec, load_spec
     (exp / "spec.yaml").write_text(dump_spec(load_spec("smoke")))
     code = main(["sweep", str(other), "--name", "smoke", "--storage", str(tmp_path / "results"), "--resume"])

@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sweeps.experiment_files import TUNER_FILE, ExperimentFilesError, check_resumable
+from sweeps.experiment_files import ExperimentFilesError, check_resumable
 from sweeps.spec import (
     DEFAULT_MAX_TRIALS,
     MAX_SPEC_BYTES,
     MAX_YAML_DEPTH,
     MAX_YAML_NODES,
+    TUNER_FILE,
     SpecError,
     check_resolution,
     check_trial,
