@@ -11,10 +11,8 @@ running: Tune's RUNNING trials are shown as interrupted, with the command that r
 
 from __future__ import annotations
 
-import os
 import shlex
 import socket
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,17 +22,14 @@ import pandas as pd
 import pyarrow.fs as pafs
 
 from analysis.load import PROBLEMS, load_results, summarize
-from analysis.tune_files import parse_json, read_text
+from sweeps.lock import LOCK_FILE, LockError, holder_alive, lock_holder
 from sweeps.spec import AXES, DEFAULT_MAX_TRIALS, SPEC_FILE, SpecError, count_listed, read_stored_spec
-from trainables.checks import echo
 from trainables.storage import file_type, is_uri, join, open_location
 
 METRIC = "acc"
 CostFn = Callable[[Mapping[str, Any]], float]
-LOCK_FILE = "driver.lock"
 INTERRUPTED = "INTERRUPTED"  # shown for Tune's RUNNING trials when no driver runs them
 MAX_NOTES = 20
-LOCK_READ_TRIES = 10
 
 
 @dataclass(frozen=True)
@@ -46,58 +41,28 @@ class Driver:
     text: str
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)  # signal 0: only checks that the process exists
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # it exists, and belongs to another user
-        return True
-    except (OverflowError, OSError):
-        return False
-    return True
-
-
-def _read_lock(fs: pafs.FileSystem, path: str) -> tuple[Any, str | None]:
-    """(the lock's JSON, None) or (None, what is wrong). A driver creates the file and then
-    writes it: an empty or cut-short lock is read again for up to LOCK_READ_TRIES x 50 ms."""
-    problem: str | None = None
-    for _ in range(LOCK_READ_TRIES):
-        try:
-            lock, problem = parse_json(read_text(fs, path))
-        except OSError as exc:
-            return None, f"cannot be read ({exc})"
-        if problem is None:
-            return lock, None
-        time.sleep(0.05)
-    return None, problem
-
-
 def driver_state(exp_dir: str | Path, *, host: str | None = None) -> Driver:
-    """What `driver.lock` in `exp_dir` (local path or URI) says, checked on this machine.
+    """What `driver.lock` in `exp_dir` (local path or URI) says, checked on this machine
+    (sweeps.lock owns the file and its format).
 
     host: this machine's name (default socket.gethostname()); a lock of another host
     cannot be checked from here (alive None).
     """
-    fs, root = open_location(exp_dir)
-    path = f"{root}/{LOCK_FILE}"
-    if file_type(fs, path) != pafs.FileType.File:
-        if is_uri(exp_dir):  # drivers keep a lock on local storage only
-            return Driver(None, f"unknown: no {LOCK_FILE} is kept on URI storage")
+    if is_uri(exp_dir):  # drivers keep a lock on local storage only
+        return Driver(None, f"unknown: no {LOCK_FILE} is kept on URI storage")
+    try:
+        holder = lock_holder(exp_dir)
+    except LockError as exc:
+        return Driver(None, f"unknown: {exc}")
+    if holder is None:
         return Driver(False, f"none (no {LOCK_FILE}: no sweep is running this experiment)")
-    lock, problem = _read_lock(fs, path)
-    lock = lock if isinstance(lock, dict) else {}
-    pid, holder = lock.get("pid"), lock.get("host")
-    if problem or not isinstance(pid, int) or isinstance(pid, bool) or pid < 1 or not isinstance(holder, str):
-        return Driver(None, f"unknown: {LOCK_FILE} is {problem or 'not {host, pid, started}: ' + echo(lock)}")
-    started = lock.get("started")
-    started = f" since {started[:40] if isinstance(started, str) else echo(started)}" if started is not None else ""
     this = host or socket.gethostname()
-    if holder != this:
-        return Driver(None, f"pid {pid} on host {echo(holder)}{started} (cannot be checked from {this})")
-    if _pid_alive(pid):
-        return Driver(True, f"running, pid {pid} on {holder}{started}")
-    return Driver(False, f"gone: pid {pid} on {holder}{started} is not running (killed?)")
+    alive = holder_alive(holder, host=this)
+    if alive is None:
+        return Driver(None, f"{holder.describe()} (cannot be checked from {this})")
+    if alive:
+        return Driver(True, f"running, {holder.describe()}")
+    return Driver(False, f"gone: {holder.describe()} is not running (killed?)")
 
 
 def resume_hint(exp_dir: str | Path) -> str:

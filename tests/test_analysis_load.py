@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import warnings
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -460,7 +461,8 @@ def test_report_of_a_corrupt_experiment_exits_0_with_warnings(tmp_path, capsys):
 
 
 # driver.lock as sweeps.lock writes it: {"host", "pid", "started" (ISO 8601, UTC)}
-STARTED = "2026-12-01T08:19:46+00:00"
+# Now: a lock taken before this test process started would make its pid a reused one.
+STARTED = datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def running_experiment(tmp_path: Path, lock: dict | None) -> Path:
@@ -493,14 +495,14 @@ def test_status_says_running_only_while_the_driver_lives(tmp_path, capsys):
     code, out, _ = run_main(["status", str(alive)], capsys)
     assert code == 0
     assert out.splitlines()[0] == "trials: 4 | 1 done, 1 running, 0 pending, 1 errored, 1 missing"
-    assert f"driver: running, pid {os.getpid()} on {host} since 2026-12-01T08:19:46+00:00" in out
+    assert f"driver: running, pid {os.getpid()} on host {host} (started {STARTED})" in out
     assert "ETA: " in out and "no driver" not in out
 
     pid = dead_pid()
     killed = running_experiment(tmp_path / "killed", {"host": host, "pid": pid, "started": STARTED})
     code, out, _ = run_main(["status", str(killed)], capsys)
     assert out.splitlines()[0] == "trials: 4 | 1 done, 0 running, 0 pending, 1 errored, 1 interrupted, 1 missing"
-    assert f"driver: gone: pid {pid} on {host} since 2026-12-01T08:19:46+00:00 is not running" in out
+    assert f"driver: gone: pid {pid} on host {host} (started {STARTED}) is not running" in out
     storage = tmp_path / "killed"
     assert out.splitlines()[-2:] == ["ETA: none, no driver is running this sweep; resume it with:",
                                      f"  datavsmath sweep {storage}/exp/spec.yaml --name exp --storage {storage} --resume"]
@@ -510,13 +512,13 @@ def test_status_without_a_lock_or_on_another_host(tmp_path, capsys):
     none = running_experiment(tmp_path / "none", None)
     out = run_main(["status", str(none)], capsys)[1]
     assert "1 interrupted" in out and "driver: none (no driver.lock" in out
-    elsewhere = running_experiment(tmp_path / "far", {"host": "elsewhere", "pid": 1, "started": "x"})
+    elsewhere = running_experiment(tmp_path / "far", {"host": "elsewhere", "pid": 1, "started": STARTED})
     out = run_main(["status", str(elsewhere)], capsys)[1]
-    assert "1 running" in out and "driver: pid 1 on host 'elsewhere' since x (cannot be checked from" in out
+    assert "1 running" in out and f"driver: pid 1 on host elsewhere (started {STARTED}) (cannot be checked from" in out
     broken = running_experiment(tmp_path / "broken", None)
     (broken / "driver.lock").write_text('{"host": ')
     out = run_main(["status", str(broken)], capsys)[1]
-    assert "1 running" in out and "driver: unknown: driver.lock is not valid JSON" in out
+    assert "1 running" in out and "driver: unknown: lock file" in out and "is not a datavsmath lock" in out
     # drivers keep no lock on URI storage: nothing can be said there
     out = run_main(["status", none.resolve().as_uri()], capsys)[1]
     assert "1 running" in out and "driver: unknown: no driver.lock is kept on URI storage" in out
@@ -528,5 +530,6 @@ def test_driver_state_checks_only_real_pids(tmp_path):
     (tmp_path / "driver.lock").write_text(json.dumps({"host": socket.gethostname(), "pid": -1}))
     assert driver_state(tmp_path).alive is None
     assert driver_state(tmp_path, host="other").alive is None
-    (tmp_path / "driver.lock").write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid()}))
+    (tmp_path / "driver.lock").write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid(),
+                                                      "started": STARTED}))
     assert driver_state(tmp_path).alive is True
