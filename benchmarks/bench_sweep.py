@@ -43,11 +43,11 @@ TARGET_MAKESPAN_RATIO = 1.15
 
 def spec_trials(spec_name: str) -> tuple[Any, list[dict[str, Any]]]:
     from sweeps import cost
-    from sweeps.cli import load_spec
-    from sweeps.spec import expand_trials
+    from sweeps.spec import expand_trials, load_spec
+    from trainables.data import FASHION_MNIST
 
     spec = load_spec(spec_name)
-    return spec, cost.longest_first(expand_trials(spec), overrides=spec.overrides)
+    return spec, cost.longest_first(expand_trials(spec), overrides=spec.overrides, n_train=FASHION_MNIST.n_train)
 
 
 def run_one(data: Any, trial: dict[str, Any], overrides: dict[str, Any], *, threads: int) -> dict[str, Any]:
@@ -57,19 +57,21 @@ def run_one(data: Any, trial: dict[str, Any], overrides: dict[str, Any], *, thre
     from trainables.models import build_model
 
     t0, c0 = time.perf_counter(), time.process_time()
-    subset = make_training_set(data.y_train, sample_frac=trial["sample_frac"], damage_frac=trial["damage_frac"],
-                               damage_mode=trial["damage_mode"], seed=trial["seed"])
+    subset = make_training_set(data.y_train, n_classes=data.n_classes, sample_frac=trial["sample_frac"],
+                               damage_frac=trial["damage_frac"], damage_mode=trial["damage_mode"], seed=trial["seed"])
     model = build_model(trial["model"], n_classes=data.n_classes, input_shape=data.input_shape,
                         params=overrides or None, threads=threads, seed=trial["seed"])
     info = model.fit(data.x_train[subset.indices], subset.labels)
-    scores = evaluate(data.y_test, model.predict_proba(data.x_test))
+    scores = evaluate(data.y_test, model.predict_proba(data.x_test), n_classes=data.n_classes)
     return {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0,
             "fit_seconds": info["fit_seconds"], "acc": scores["acc"], "n": len(subset.indices)}
 
 
 def sequential(spec: Any, trials: list[dict[str, Any]], *, threads: int, log) -> dict[str, Any]:
+    from trainables.allocator import keep_freed_memory
     from trainables.data import load_fashion_mnist
 
+    keep_freed_memory()  # as every sweep worker does at its start
     data = load_fashion_mnist(download=False)
     rows = []
     t0 = time.perf_counter()
@@ -136,7 +138,9 @@ CAL_FRACS = (0.02, 0.1)  # two sizes: seconds = fixed + k x samples x passes
 
 def calibrate(log) -> int:
     from sweeps import cost
-    from trainables.data import load_fashion_mnist
+    from trainables.damage import subset_size
+    from trainables.data import FASHION_MNIST, load_fashion_mnist
+    from trainables.models import default_params
 
     data = load_fashion_mnist(download=False)
     log(f"calibration: 1 thread, sample_frac {CAL_FRACS}, passes {CAL_PASSES}; "
@@ -153,9 +157,9 @@ def calibrate(log) -> int:
             trial = {"model": model, "sample_frac": frac, "damage_frac": 0.0, "damage_mode": "none", "seed": 0}
             U.wait_quiet(max_wait=30, log=log)
             r = run_one(data, trial, override, threads=1)
-            n = int(frac * cost.N_TRAIN_TOTAL)
+            n = subset_size(FASHION_MNIST.n_train, sample_frac=frac)
             if model in ("cnn", "dnn"):
-                n = int(n * (1 - cost.VALIDATION_SPLIT))
+                n = int(n * (1 - default_params(model)["validation_split"]))
             pts.append((n * CAL_PASSES[model], r["seconds"], r["cpu_seconds"]))
             log(f"  {model} f={frac}: {n} samples x {CAL_PASSES[model]} passes: {r['seconds']:.2f} s wall, "
                 f"{r['cpu_seconds']:.2f} s CPU, acc {r['acc']:.4f}")
