@@ -238,7 +238,10 @@ def check_experiment(spec: Spec, *, options: SweepOptions, holder: lock.Holder |
                              f"resume with the same spec, or start a new --name")
     elif names is None or (empty_ok and not names):
         pass
-    elif not _is_experiment(names) and names:
+    elif names == [SPEC_FILE] and not options.overwrite:  # started, killed before Tune saved anything
+        raise SweepError(f"experiment {exp_dir} was started but no trial ran (it holds only {SPEC_FILE}); "
+                         "start it again with --overwrite")
+    elif not _is_experiment(names) and names != [SPEC_FILE] and names:
         what = (f"--overwrite: {exp_dir} is not an experiment of datavsmath (no {SPEC_FILE} with {TUNER_FILE} "
                 f"or {STATE_PATTERN}); refusing to delete it" if options.overwrite
                 else f"{exp_dir} already exists and is not an experiment of datavsmath")
