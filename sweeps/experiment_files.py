@@ -60,9 +60,11 @@ def check_resumable(exp_dir: str) -> Spec:
     """
     fs, root = storage.open_location(exp_dir)
     missing = [name for name in (SPEC_FILE, TUNER_FILE) if _size(fs, f"{root}/{name}") is None]
-    if missing == [TUNER_FILE]:
-        raise ExperimentFilesError(f"--resume: experiment {exp_dir} was started but no trial ran (no {TUNER_FILE}); "
-                                   "start it again with --overwrite")
+    if missing == [TUNER_FILE]:  # started, but Tune never saved the experiment
+        has_state = any(info.base_name.startswith(STATE_PREFIX) for info in storage.list_dir(fs, root))
+        advice = ("start it again with --overwrite" if has_state
+                  else "no trial ran: delete that folder to start again, or choose another --name")
+        raise ExperimentFilesError(f"--resume: no experiment to resume at {exp_dir} (no {TUNER_FILE}); {advice}")
     if missing:
         raise ExperimentFilesError(f"--resume: no experiment to resume at {exp_dir} (no {' or '.join(missing)}); "
                                    "run without --resume to start it")

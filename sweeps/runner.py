@@ -240,8 +240,8 @@ def check_experiment(spec: Spec, *, options: SweepOptions, holder: lock.Holder |
         pass
     elif names == [SPEC_FILE] and not options.overwrite:  # started, killed before Tune saved anything
         raise SweepError(f"experiment {exp_dir} was started but no trial ran (it holds only {SPEC_FILE}); "
-                         "start it again with --overwrite")
-    elif not _is_experiment(names) and names != [SPEC_FILE] and names:
+                         "delete that folder to start again, or choose another --name")
+    elif not _is_experiment(names) and names:
         what = (f"--overwrite: {exp_dir} is not an experiment of datavsmath (no {SPEC_FILE} with {TUNER_FILE} "
                 f"or {STATE_PATTERN}); refusing to delete it" if options.overwrite
                 else f"{exp_dir} already exists and is not an experiment of datavsmath")

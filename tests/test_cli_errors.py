@@ -346,18 +346,20 @@ def test_bad_input_exits_2_with_one_line_and_touches_nothing(case, tmp_path, cap
         assert not exp.exists(), f"a refused command created {exp}"
 
 
-def test_a_start_killed_before_tune_saved_anything_leads_to_overwrite_not_round_in_circles(tmp_path, capsys):
-    """An experiment holding only its spec.yaml: --resume and a plain rerun both say
-    --overwrite, and --overwrite is allowed to clear it (its own half-written start)."""
+def test_a_start_killed_before_tune_saved_anything_gets_one_answer_not_round_in_circles(tmp_path, capsys):
+    """An experiment holding only its spec.yaml (no Tune state, so --overwrite may not delete
+    it): --resume and a plain rerun both say the same thing to do."""
     from sweeps.spec import dump_spec, load_spec
     exp = tmp_path / "results" / "smoke"
     exp.mkdir(parents=True)
     (exp / "spec.yaml").write_text(dump_spec(load_spec("smoke")))
     storage = ["--storage", str(tmp_path / "results")]
     assert main(["sweep", "smoke", *storage, "--resume"]) == 2
-    assert "was started but no trial ran (no tuner.pkl); start it again with --overwrite" in capsys.readouterr().err
+    assert "(no tuner.pkl); no trial ran: delete that folder to start again, or choose another --name" \
+        in capsys.readouterr().err
     assert main(["sweep", "smoke", *storage]) == 2
-    assert "was started but no trial ran (it holds only spec.yaml); start it again with --overwrite" in capsys.readouterr().err
+    assert ("was started but no trial ran (it holds only spec.yaml); delete that folder to start again, or choose "
+            "another --name") in capsys.readouterr().err
 
 
 def test_resume_with_an_empty_tuner_pkl_is_one_line(tmp_path, capsys):
@@ -369,13 +371,3 @@ def test_resume_with_an_empty_tuner_pkl_is_one_line(tmp_path, capsys):
     assert main(["sweep", "smoke", "--storage", str(tmp_path / "results"), "--resume"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "tuner.pkl is empty (0 bytes)" in err and "Traceback" not in err
-
-
-def test_overwrite_may_clear_a_start_that_left_only_its_spec(tmp_path):
-    from sweeps.runner import SweepOptions, check_experiment
-    from sweeps.spec import dump_spec, load_spec
-    exp = tmp_path / "results" / "smoke"
-    exp.mkdir(parents=True)
-    (exp / "spec.yaml").write_text(dump_spec(load_spec("smoke")))
-    options = SweepOptions(storage=str(tmp_path / "results"), overwrite=True)
-    assert check_experiment(load_spec("smoke"), options=options) == str(exp)
