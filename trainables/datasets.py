@@ -1,0 +1,621 @@
+"""The dataset registry: a spec's `dataset:` names one kind, and `load_dataset` reads it.
+
+Kinds (`KINDS`):
+
+- ``fashion_mnist``: the built-in loader of trainables.data, unchanged. 60000 + 10000
+  grayscale images (28, 28) uint8, 10 classes.
+- ``mnist``: the talk's digits, same IDX search order and MD5 checks as Fashion-MNIST
+  (--data-dir, $DATAVSMATH_DATA, the user cache; no Debian package holds it), then a
+  torchvision download. 60000 + 10000 (28, 28) uint8, classes "0".."9".
+- ``table``: a CSV or Parquet file, ``{kind: table, path: FILE, label: COLUMN,
+  features: [COLUMN, ...], test: FILE | test_frac: 0.2, seed: 0, name: NAME}``. Inputs are
+  flat, (n, F) float32 (uint8 when every feature column is uint8, e.g. pixels, which the
+  models then scale by 1/255 like images).
+- ``images``: a folder in torchvision's ImageFolder layout (one subfolder per class), or
+  with ``train/`` and ``test/`` subfolders in that layout, ``{kind: images, path: DIR,
+  size: [H, W], color: grayscale | rgb, test_frac: 0.2, seed: 0, name: NAME}``. Inputs are
+  uint8 (n, H, W) for grayscale, (n, H, W, 3) for rgb, pixels 0..255 as Fashion-MNIST's.
+
+Labels of tables and image folders of any type are mapped to 0..K-1 in sorted order (numbers
+numerically, strings lexically; image classes by folder name, as ImageFolder does) and
+their names are kept as `class_names`. A `test_frac` split is stratified and seeded
+(`seed`, default 0), so it is the same for every trial of a sweep; both parts keep the
+file's row order.
+
+`check_dataset_config` checks a config's keys and types without reading data (raises
+DatasetConfigError); `load_dataset` also checks the content (raises DataNotFoundError for a
+file or folder that is not there, DatasetError for content that cannot be used). Every
+error is a ValueError or a FileNotFoundError, and names the file, column or folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from trainables.checks import UNIT_OPEN, Interval, check_choice, check_int, check_number, echo
+from trainables.data import (
+    DATA_ENV_VAR,
+    DataNotFoundError,
+    Dataset,
+    DatasetInfo,
+    IdxSource,
+    find_data_root,
+    load_fashion_mnist,
+    read_idx,
+)
+
+KINDS = ("fashion_mnist", "mnist", "table", "images")
+BUILT_IN = ("fashion_mnist", "mnist")  # kinds that a plain name selects
+COLORS = ("grayscale", "rgb")
+DEFAULT_TEST_FRAC = 0.2
+DEFAULT_SEED = 0
+DEFAULT_COLOR = "rgb"
+MAX_DEFAULT_SIDE = 64  # the default image size is the most common one, scaled down to fit 64x64
+SEEDS = Interval(0, 2**32 - 1)  # numpy's RandomState range
+TABLE_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}  # also .csv.gz, .csv.bz2, ...
+SHOWN_NAMES = 5  # messages list at most this many columns or classes, then "and N more"
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+ALLOWED_KEYS: dict[str, tuple[str, ...]] = {
+    "fashion_mnist": ("kind",),
+    "mnist": ("kind",),
+    "table": ("kind", "name", "path", "label", "features", "test", "test_frac", "seed"),
+    "images": ("kind", "name", "path", "size", "color", "test_frac", "seed"),
+}
+REQUIRED_KEYS: dict[str, tuple[str, ...]] = {"table": ("path", "label"), "images": ("path",)}
+
+
+class DatasetConfigError(ValueError):
+    """A dataset config is malformed: found by `check_dataset_config`, before any data is read."""
+
+
+class DatasetError(ValueError):
+    """A dataset's file or folder is there but its content cannot be used (a missing label
+    column, one class, a class absent from the test set, non-numeric or non-finite features,
+    an unreadable file)."""
+
+
+# ---------------------------------------------------------------------------------------
+# MNIST: the IDX machinery of trainables.data with MNIST's files
+
+MNIST = DatasetInfo(
+    name="mnist", class_names=tuple(str(digit) for digit in range(10)),
+    input_shape=(28, 28), n_train=60_000, n_test=10_000, kind="mnist",
+)
+
+# MD5 of the uncompressed IDX files, as for Fashion-MNIST (trainables.data.IDX_MD5): the
+# content is what we check, so a re-compressed copy passes. torchvision's
+# `MNIST.resources` lists the MD5s of the published .gz files (f68b3c2d..., d53e105e...,
+# 9fb629c4..., ec29112d...), which torchvision checks when it downloads.
+MNIST_IDX_MD5: dict[str, str] = {
+    "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+    "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+    "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+    "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
+}
+
+# MNIST's files have Fashion-MNIST's names, so a folder's MNIST/raw (torchvision's layout)
+# is looked in before the folder itself: $DATAVSMATH_DATA may hold both datasets that way.
+MNIST_IDX = IdxSource(
+    display="MNIST", md5=MNIST_IDX_MD5, subdirs=("MNIST/raw", ""), torchvision_class="MNIST", info=MNIST,
+    extra_ways=("  - on a machine with internet: python -c \"import torchvision; "
+                "torchvision.datasets.MNIST('DIR', download=True)\", copy DIR here and pass --data-dir DIR "
+                f"or set {DATA_ENV_VAR}=DIR (no Debian package holds MNIST).",),
+)
+
+
+def mnist_source(md5: Mapping[str, str] | None = None) -> IdxSource:
+    """MNIST's IdxSource, with `md5` (IDX file name -> MD5 of its uncompressed content) in
+    place of the published checksums when given: for files other than the published ones."""
+    if md5 is None:
+        return MNIST_IDX
+    if set(md5) != set(MNIST_IDX_MD5):
+        raise ValueError(f"md5 must have the keys {', '.join(MNIST_IDX_MD5)}, got {echo(sorted(md5))}")
+    return replace(MNIST_IDX, md5=dict(md5))
+
+
+def load_mnist(data_dir: str | Path | None = None, *, download: bool = True,
+               md5: Mapping[str, str] | None = None) -> Dataset:
+    """MNIST: train 60000x28x28 uint8 + labels 0..9, test 10000x28x28 uint8 + labels.
+
+    Looks in `data_dir`, then $DATAVSMATH_DATA, then the user cache (in each: MNIST/raw,
+    then the folder itself; raw or .gz files); if none holds the data and `download` is
+    true, torchvision downloads it into the user cache. `md5` replaces the published
+    checksums (see `mnist_source`); n_train/n_test then come from the files. Raises
+    DataNotFoundError listing the ways to provide the data, ChecksumError naming a wrong file.
+    """
+    source = mnist_source(md5)
+    return read_idx(find_data_root(data_dir, download=download, source=source), source)
+
+
+# ---------------------------------------------------------------------------------------
+# Checking a config without reading data
+
+
+def _fail(message: str) -> DatasetConfigError:
+    return DatasetConfigError(message)
+
+
+def _check_path(key: str, value: Any) -> str:
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str) or not value.strip() or "\0" in value:
+        raise _fail(f"dataset.{key} must be a file or folder path (a non-empty string), got {echo(value)}")
+    return value
+
+
+def _check_column(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise _fail(f"dataset.{key} must be a column name (a non-empty string), got {echo(value)}")
+    return value
+
+
+def _check_features(value: Any, label: str) -> list[str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Sequence) or isinstance(value, str) or not value:
+        raise _fail(f"dataset.features must be a non-empty list of column names, got {echo(value)}")
+    names = [_check_column("features", item) for item in value]
+    dupes = sorted(name for name, n in Counter(names).items() if n > 1)
+    if dupes:
+        raise _fail(f"dataset.features must have distinct names, got duplicates {_listed(dupes)}")
+    if label in names:
+        raise _fail(f"dataset.features must not include the label column {label!r}")
+    return names
+
+
+def _check_size(value: Any) -> list[int] | None:
+    if value is None:
+        return None
+    ok = (isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2
+          and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1 for v in value))
+    if not ok:
+        raise _fail(f"dataset.size must be [H, W], two integers >= 1, got {echo(value)}")
+    return [int(v) for v in value]
+
+
+def _check_name(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not NAME_RE.fullmatch(value):
+        raise _fail(f"dataset.name must be 1-100 letters, digits, '.', '_' or '-' (starting with a letter "
+                    f"or digit), got {echo(value)}")
+    return value
+
+
+def check_dataset_config(config: Mapping[str, Any] | str) -> dict[str, Any]:
+    """The config in its normal form, checked without reading any data.
+
+    `config` is a built-in name ("fashion_mnist", "mnist") or a mapping with `kind`.
+    Returns a new dict with every key of its kind (`ALLOWED_KEYS`):
+    built-in: {kind}; table: {kind, name (None: the file's stem), path, label, features
+    (None: every other numeric column), test (None or a path), test_frac (0.2 when test is
+    None, else None), seed (default 0)}; images: {kind, name (None: the folder's name),
+    path, size ([H, W] or None: the most common size, fitted into 64x64), color ("rgb"
+    default), test_frac (None: 0.2 when the folder has no train/ and test/), seed}.
+    Paths stay as given (relative ones resolve at load time). Raises DatasetConfigError.
+    """
+    if isinstance(config, str):
+        if config in BUILT_IN:
+            return {"kind": config}
+        if config in KINDS:
+            raise _fail(f"dataset {config!r} needs a mapping with its path, e.g. "
+                        + ("{kind: table, path: data.csv, label: y}" if config == "table"
+                           else "{kind: images, path: folder}"))
+        raise _fail(f"dataset must be one of {list(BUILT_IN)} or a mapping with kind, got {echo(config)}")
+    if not isinstance(config, Mapping):
+        raise _fail(f"dataset must be a name ({', '.join(BUILT_IN)}) or a mapping with kind, "
+                    f"got {type(config).__name__} {echo(config)}")
+    if "kind" not in config:
+        raise _fail(f"dataset: missing key 'kind'; one of {', '.join(KINDS)}")
+    try:
+        kind = check_choice("dataset.kind", config["kind"], KINDS)
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    allowed = ALLOWED_KEYS[kind]
+    unknown = [key for key in config if key not in allowed]
+    if unknown:
+        raise _fail(f"dataset: unknown key {echo(unknown[0])} for kind {kind}; allowed: {', '.join(allowed)}")
+    missing = [key for key in REQUIRED_KEYS.get(kind, ()) if config.get(key) is None]
+    if missing:
+        raise _fail(f"dataset: kind {kind} needs key {missing[0]!r}")
+    if kind in BUILT_IN:
+        return {"kind": kind}
+    try:
+        seed = check_int("dataset.seed", config.get("seed", DEFAULT_SEED), SEEDS)
+        test_frac = config.get("test_frac")
+        if test_frac is not None:
+            test_frac = check_number("dataset.test_frac", test_frac, UNIT_OPEN)
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    out: dict[str, Any] = {"kind": kind, "name": _check_name(config.get("name")),
+                           "path": _check_path("path", config["path"])}
+    if kind == "table":
+        label = _check_column("label", config["label"])
+        test = config.get("test")
+        if test is not None and test_frac is not None:
+            raise _fail(f"dataset: give test or test_frac, not both (got test {echo(test)} and "
+                        f"test_frac {test_frac:g})")
+        out.update(label=label, features=_check_features(config.get("features"), label),
+                   test=None if test is None else _check_path("test", test),
+                   test_frac=DEFAULT_TEST_FRAC if test is None and test_frac is None else test_frac, seed=seed)
+    else:
+        try:
+            color = check_choice("dataset.color", config.get("color", DEFAULT_COLOR), COLORS)
+        except ValueError as exc:
+            raise _fail(str(exc)) from exc
+        out.update(size=_check_size(config.get("size")), color=color, test_frac=test_frac, seed=seed)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Shared helpers
+
+
+def _listed(names: Sequence[Any], limit: int = SHOWN_NAMES) -> str:
+    """'a', 'b', 'c' -- at most `limit` names, then "and N more"."""
+    shown = ", ".join(repr(str(name)) if not isinstance(name, str) else repr(name) for name in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _resolve(path: str, base_dir: str | Path | None) -> Path:
+    resolved = Path(path).expanduser()
+    if not resolved.is_absolute() and base_dir is not None:
+        resolved = Path(base_dir) / resolved
+    return resolved
+
+
+def _default_name(path: Path) -> str:
+    stem = path.name
+    while Path(stem).suffix and Path(stem).suffix.lower() in {*TABLE_FORMATS, ".gz", ".bz2", ".xz", ".zip", ".zst"}:
+        stem = Path(stem).stem
+    return re.sub(r"[^A-Za-z0-9._-]", "_", stem) or "dataset"
+
+
+def _sorted_classes(values: Sequence[Any], where: str) -> list[Any]:
+    try:
+        return sorted(set(values))
+    except TypeError as exc:
+        kinds = sorted({type(v).__name__ for v in values})
+        raise DatasetError(f"{where} mixes label types that cannot be sorted ({', '.join(kinds)})") from exc
+
+
+def _stratified_split(y: np.ndarray, test_frac: float, seed: int, class_names: Sequence[str],
+                      where: str) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices (train, test), each sorted, of a stratified split of labels y (n,)."""
+    counts = np.bincount(y, minlength=len(class_names))
+    few = [class_names[int(k)] for k in np.flatnonzero(counts < 2)]
+    if few:
+        raise DatasetError(f"{where}: class{'es' if len(few) > 1 else ''} {_listed(few)} "
+                           f"{'have' if len(few) > 1 else 'has'} fewer than 2 rows; test_frac's stratified split "
+                           "needs at least one for training and one for the test set")
+    # Imported here: sklearn.model_selection costs about 1.2 s to import, which the CLI's
+    # early checks and the built-in datasets do not need.
+    from sklearn.model_selection import train_test_split
+
+    try:
+        train, test = train_test_split(np.arange(len(y)), test_size=test_frac, random_state=seed, stratify=y)
+    except ValueError as exc:
+        raise DatasetError(f"{where}: test_frac {test_frac:g} cannot be split stratified over "
+                           f"{len(class_names)} classes and {len(y)} rows: {exc}") from exc
+    return np.sort(train), np.sort(test)
+
+
+def _check_two_classes(class_names: Sequence[str], where: str, count: str) -> None:
+    """At least 2 classes; `count` says what was counted, e.g. "label column 'y' has 1 class"."""
+    if len(class_names) < 2:
+        raise DatasetError(f"{where}: {count} ({_listed(class_names)}); a classifier needs at least 2 classes")
+
+
+def _check_classes(y_train: np.ndarray, y_test: np.ndarray, class_names: Sequence[str],
+                   train_where: str, test_where: str, what: str, hint: str = "") -> None:
+    """Every class in both the training and the test set; `hint` ends the message."""
+    for where, y, part in ((train_where, y_train, "training"), (test_where, y_test, "test")):
+        absent = [class_names[k] for k in range(len(class_names)) if not np.any(y == k)]
+        if absent:
+            raise DatasetError(f"{where}: the {part} set lacks class{'es' if len(absent) > 1 else ''} "
+                               f"{_listed(absent)} of {what}; every class must be in the {part} set{hint}")
+
+
+# ---------------------------------------------------------------------------------------
+# Tables
+
+
+def _table_format(path: Path) -> str | None:
+    suffixes = [s.lower() for s in path.suffixes]
+    for suffix in reversed(suffixes):
+        if suffix in TABLE_FORMATS:
+            return TABLE_FORMATS[suffix]
+    return None
+
+
+def _read_table(path: Path, key: str):
+    """The file as a DataFrame with string column names; DataNotFoundError or DatasetError."""
+    if not path.exists():
+        raise DataNotFoundError(f"dataset.{key} {path} does not exist")
+    if path.is_dir():
+        raise DatasetError(f"dataset.{key} {path} is a folder, not a CSV or Parquet file")
+    fmt = _table_format(path)
+    if fmt is None:
+        raise DatasetError(f"dataset.{key} {path}: unknown table format; the name must end in "
+                           ".csv (also .csv.gz) or .parquet (.pq)")
+    # Imported here: pandas costs about 0.3 s to import, and only tables need it.
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path) if fmt == "csv" else pd.read_parquet(path)
+    except Exception as exc:  # pandas/pyarrow raise ParserError, ArrowInvalid, UnicodeDecodeError, OSError...
+        raise DatasetError(f"dataset.{key} {path}: cannot read as {fmt.upper() if fmt == 'csv' else 'Parquet'} "
+                           f"({type(exc).__name__}: {str(exc).strip()[:200]})") from exc
+    columns = [str(column) for column in frame.columns]
+    frame.columns = columns
+    dupes = sorted(name for name, n in Counter(columns).items() if n > 1)
+    if dupes:
+        raise DatasetError(f"{path}: duplicate column names {_listed(dupes)}")
+    if len(frame) == 0:
+        raise DatasetError(f"{path}: the table has no rows")
+    return frame
+
+
+def _label_values(frame, path: Path, label: str) -> list[Any]:
+    if label not in frame.columns:
+        raise DatasetError(f"{path}: label column {label!r} not found; columns: {_listed(list(frame.columns))}")
+    column = frame[label]
+    empty = int(column.isna().sum())
+    if empty:
+        first = int(np.flatnonzero(column.isna().to_numpy())[0])
+        raise DatasetError(f"{path}: label column {label!r} has {empty} empty value{'s' if empty > 1 else ''} "
+                           f"(first in data row {first + 1})")
+    return [v.item() if isinstance(v, np.generic) else v for v in column.tolist()]
+
+
+def _default_features(frame, label: str, path: Path) -> list[str]:
+    import pandas as pd
+
+    dtypes = frame.dtypes
+    names = [c for c in frame.columns if c != label and pd.api.types.is_numeric_dtype(dtypes[c])]
+    if not names:
+        others = [c for c in frame.columns if c != label]
+        raise DatasetError(f"{path}: no numeric feature column besides the label column {label!r}"
+                           + (f"; not numeric: {_listed(others)}" if others else ""))
+    return names
+
+
+def _features(frame, path: Path, features: list[str]) -> np.ndarray:
+    """frame[features] as (n, F) uint8 if every column is uint8, else float32; numeric, finite."""
+    import pandas as pd
+
+    absent = [c for c in features if c not in frame.columns]
+    if absent:
+        raise DatasetError(f"{path}: feature column{'s' if len(absent) > 1 else ''} {_listed(absent)} not found; "
+                           f"columns: {_listed(list(frame.columns))}")
+    dtypes = frame.dtypes
+    not_numeric = [c for c in features if not pd.api.types.is_numeric_dtype(dtypes[c])]
+    if not_numeric:
+        raise DatasetError(f"{path}: feature columns must be numeric; not numeric: {_listed(not_numeric)}")
+    part = frame[features]
+    if all(dtype == np.uint8 for dtype in part.dtypes):
+        return part.to_numpy(dtype=np.uint8)
+    x = part.to_numpy(dtype=np.float32, na_value=np.nan)
+    bad = np.flatnonzero(~np.isfinite(x).all(axis=0))
+    if bad.size:
+        counts = (~np.isfinite(x[:, bad])).sum(axis=0)
+        shown = [f"{features[j]!r} ({n} row{'s' if n > 1 else ''})" for j, n in zip(bad, counts)]
+        more = f" and {len(shown) - SHOWN_NAMES} more" if len(shown) > SHOWN_NAMES else ""
+        raise DatasetError(f"{path}: feature columns must be finite; empty, NaN, inf or beyond float32's range "
+                           f"in {', '.join(shown[:SHOWN_NAMES])}{more}")
+    return x
+
+
+def _load_table(config: Mapping[str, Any], base_dir: str | Path | None) -> Dataset:
+    path = _resolve(config["path"], base_dir)
+    label = config["label"]
+    frame = _read_table(path, "path")
+    values = _label_values(frame, path, label)
+    features = config["features"] or _default_features(frame, label, path)
+    x = _features(frame, path, features)
+    del frame
+    what = f"label column {label!r}"
+    if config["test"] is not None:
+        test_path = _resolve(config["test"], base_dir)
+        test_frame = _read_table(test_path, "test")
+        test_values = _label_values(test_frame, test_path, label)
+        x_test = _features(test_frame, test_path, features)
+        del test_frame
+        classes = _sorted_classes(values, f"{path}: {what}")
+        _check_two_classes([str(v) for v in classes], str(path), f"{what} has 1 class")
+        index = {value: k for k, value in enumerate(classes)}
+        unseen = [v for v in _sorted_classes(test_values, f"{test_path}: {what}") if v not in index]
+        if unseen:
+            raise DatasetError(f"{test_path}: {what} has class{'es' if len(unseen) > 1 else ''} {_listed(unseen)} "
+                               f"that the training file {path.name} lacks")
+        names = [str(v) for v in classes]
+        y_train = np.array([index[v] for v in values], dtype=np.int64)
+        y_test = np.array([index[v] for v in test_values], dtype=np.int64)
+        x_train, test_where = x, str(test_path)
+        source = f"{path} (test set {test_path})"
+    else:
+        classes = _sorted_classes(values, f"{path}: {what}")
+        names = [str(v) for v in classes]
+        _check_two_classes(names, str(path), f"{what} has 1 class")
+        index = {value: k for k, value in enumerate(classes)}
+        y_all = np.array([index[v] for v in values], dtype=np.int64)
+        train, test = _stratified_split(y_all, config["test_frac"], config["seed"], names, str(path))
+        x_train, y_train, x_test, y_test = x[train], y_all[train], x[test], y_all[test]
+        test_where = f"{path} (test_frac {config['test_frac']:g}, seed {config['seed']})"
+        source = f"{path} (test_frac {config['test_frac']:g}, seed {config['seed']})"
+    hint = "" if config["test"] is not None else "; raise test_frac, or give the test set as its own file (test:)"
+    _check_classes(y_train, y_test, names, str(path), test_where, what, hint)
+    info = DatasetInfo(name=config["name"] or _default_name(path), class_names=tuple(names),
+                       input_shape=(len(features),), n_train=len(y_train), n_test=len(y_test), kind="table")
+    return Dataset(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test, info=info, source=source)
+
+
+# ---------------------------------------------------------------------------------------
+# Image folders
+
+
+def _image_folder(folder: Path):
+    """torchvision's ImageFolder over `folder` (samples only; the pixels are read later)."""
+    # Imported here: torchvision (with torch) costs about 3 s to import; tables and the
+    # CLI's early checks do not need it.
+    from torchvision.datasets import ImageFolder
+    from torchvision.datasets.folder import IMG_EXTENSIONS
+
+    try:
+        return ImageFolder(str(folder), loader=lambda path: path)
+    except FileNotFoundError as exc:
+        text = str(exc)
+        if text.startswith("Couldn't find any class folder"):
+            raise DatasetError(f"{folder}: no class subfolders; the layout is one subfolder of images per "
+                               "class, or train/ and test/ folders in that layout") from exc
+        empty = [d.name for d in sorted(folder.iterdir()) if d.is_dir()
+                 and not any(f.is_file() and f.suffix.lower() in IMG_EXTENSIONS for f in d.rglob("*"))]
+        raise DatasetError(f"{folder}: class folder{'s' if len(empty) > 1 else ''} {_listed(empty)} "
+                           f"hold{'' if len(empty) > 1 else 's'} no image file "
+                           f"({', '.join(IMG_EXTENSIONS)})") from exc
+
+
+def _image_size(path: str) -> tuple[int, int]:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except (UnidentifiedImageError, OSError) as exc:
+        raise DatasetError(f"{path}: cannot read as an image ({exc})") from exc
+    return height, width
+
+
+def default_image_size(sizes: Sequence[tuple[int, int]], cap: int = MAX_DEFAULT_SIDE) -> tuple[int, int]:
+    """The most common (H, W) of `sizes` (ties: the larger area, then the larger H), scaled
+    down keeping its aspect ratio so that neither side exceeds `cap` (each side >= 1)."""
+    counts = Counter(sizes)
+    height, width = max(counts, key=lambda hw: (counts[hw], hw[0] * hw[1], hw))
+    scale = min(1.0, cap / height, cap / width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def _read_images(paths: Sequence[str], size: tuple[int, int], color: str) -> np.ndarray:
+    """uint8 (n, H, W) for grayscale or (n, H, W, 3) for rgb; resized (bilinear, antialiased,
+    by torchvision) only when an image's size differs."""
+    from PIL import Image, UnidentifiedImageError
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms.functional import resize
+
+    height, width = size
+    shape = (len(paths), height, width) + ((3,) if color == "rgb" else ())
+    out = np.empty(shape, dtype=np.uint8)
+    mode = "L" if color == "grayscale" else "RGB"
+    for i, path in enumerate(paths):
+        try:
+            with Image.open(path) as image:
+                converted = image.convert(mode)
+        except (UnidentifiedImageError, OSError) as exc:
+            raise DatasetError(f"{path}: cannot read as an image ({exc})") from exc
+        if converted.size != (width, height):
+            converted = resize(converted, [height, width], interpolation=InterpolationMode.BILINEAR, antialias=True)
+        out[i] = np.asarray(converted, dtype=np.uint8)
+    return out
+
+
+def _load_images(config: Mapping[str, Any], base_dir: str | Path | None) -> Dataset:
+    root = _resolve(config["path"], base_dir)
+    if not root.exists():
+        raise DataNotFoundError(f"dataset.path {root} does not exist")
+    if not root.is_dir():
+        raise DatasetError(f"dataset.path {root} is a file, not a folder of class subfolders")
+    train_dir, test_dir = root / "train", root / "test"
+    split = train_dir.is_dir() or test_dir.is_dir()
+    if split and not (train_dir.is_dir() and test_dir.is_dir()):
+        has, lacks = ("train", "test") if train_dir.is_dir() else ("test", "train")
+        raise DatasetError(f"{root} has a {has}/ folder but no {lacks}/; give both, each with one subfolder per "
+                           "class, or put the class subfolders directly in the folder")
+    if split and config["test_frac"] is not None:
+        raise DatasetError(f"{root} has train/ and test/ folders, so dataset.test_frac does not apply; remove it")
+    what = "the class folders"
+    if split:
+        train_set = _image_folder(train_dir)
+        names = list(train_set.classes)
+        _check_two_classes(names, str(train_dir), "1 class folder")
+        test_set = _image_folder(test_dir)
+        extra = [c for c in test_set.classes if c not in names]
+        if extra:
+            raise DatasetError(f"{test_dir}: class folder{'s' if len(extra) > 1 else ''} {_listed(extra)} "
+                               f"not in {train_dir}")
+        missing = [c for c in names if c not in test_set.classes]
+        if missing:
+            raise DatasetError(f"{test_dir}: the test set lacks class folder{'s' if len(missing) > 1 else ''} "
+                               f"{_listed(missing)} of {train_dir}; every class must be in the test set")
+        train_paths = [path for path, _ in train_set.samples]
+        test_paths = [path for path, _ in test_set.samples]
+        y_train = np.array(train_set.targets, dtype=np.int64)
+        y_test = np.array([names.index(test_set.classes[k]) for k in test_set.targets], dtype=np.int64)
+        train_where, test_where = str(train_dir), str(test_dir)
+        source = f"{root} (train/ and test/)"
+    else:
+        folder = _image_folder(root)
+        names = list(folder.classes)
+        all_paths = [path for path, _ in folder.samples]
+        y_all = np.array(folder.targets, dtype=np.int64)
+        test_frac = DEFAULT_TEST_FRAC if config["test_frac"] is None else config["test_frac"]
+        _check_two_classes(names, str(root), "1 class folder")
+        train, test = _stratified_split(y_all, test_frac, config["seed"], names, str(root))
+        train_paths, test_paths = [all_paths[i] for i in train], [all_paths[i] for i in test]
+        y_train, y_test = y_all[train], y_all[test]
+        train_where = test_where = source = f"{root} (test_frac {test_frac:g}, seed {config['seed']})"
+    hint = "" if split else "; raise test_frac, or give train/ and test/ folders"
+    _check_classes(y_train, y_test, names, train_where, test_where, what, hint)
+    size = tuple(config["size"]) if config["size"] else default_image_size(
+        [_image_size(path) for path in [*train_paths, *test_paths]])
+    height, width = int(size[0]), int(size[1])
+    color = config["color"]
+    x_train = _read_images(train_paths, (height, width), color)
+    x_test = _read_images(test_paths, (height, width), color)
+    info = DatasetInfo(name=config["name"] or _default_name(root), class_names=tuple(names),
+                       input_shape=tuple(x_train.shape[1:]), n_train=len(y_train), n_test=len(y_test), kind="images")
+    return Dataset(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test, info=info,
+                   source=f"{source}, {height}x{width} {color}")
+
+
+# ---------------------------------------------------------------------------------------
+# The registry
+
+# kind -> loader(normal config, base_dir, data_dir, download)
+Loader = Callable[[Mapping[str, Any], str | Path | None, str | Path | None, bool], Dataset]
+
+LOADERS: dict[str, Loader] = {
+    "fashion_mnist": lambda config, base_dir, data_dir, download: load_fashion_mnist(data_dir, download=download),
+    "mnist": lambda config, base_dir, data_dir, download: load_mnist(data_dir, download=download),
+    "table": lambda config, base_dir, data_dir, download: _load_table(config, base_dir),
+    "images": lambda config, base_dir, data_dir, download: _load_images(config, base_dir),
+}
+
+
+def load_dataset(config: Mapping[str, Any] | str, *, data_dir: str | Path | None = None, download: bool = True,
+                 base_dir: str | Path | None = None) -> Dataset:
+    """The dataset that `config` names (see `check_dataset_config` and the module doc).
+
+    data_dir, download: for fashion_mnist and mnist (see load_fashion_mnist); base_dir: the
+    folder that relative paths of table and images resolve against (the spec file's
+    folder; default the working directory). Raises DatasetConfigError, DataNotFoundError
+    (a file, folder or IDX copy not found; a FileNotFoundError), ChecksumError or
+    DatasetError (both ValueError).
+    """
+    normal = check_dataset_config(config)
+    return LOADERS[normal["kind"]](normal, base_dir, data_dir, download)
+
+
+__all__ = [
+    "BUILT_IN", "COLORS", "KINDS", "LOADERS", "MNIST", "MNIST_IDX", "MNIST_IDX_MD5", "DatasetConfigError",
+    "DatasetError", "check_dataset_config", "default_image_size", "load_dataset", "load_mnist", "mnist_source",
+]
+
