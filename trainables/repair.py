@@ -1,0 +1,235 @@
+"""Label repair with cleanlab: find the likely-wrong labels of a training set, then drop or fix them.
+
+The out-of-fold predicted probabilities come from `folds`-fold stratified cross-validation
+(sklearn's StratifiedKFold, shuffled with the seed, and cross_val_predict) of a cheap model
+on the damaged training set; cleanlab's `find_label_issues` (confident learning, default
+filter prune_by_noise_rate) flags the issues. Nothing of confident learning is written here.
+
+Repairs (REPAIRS): `none` trains on the labels as given and runs nothing; `prune` drops the
+flagged samples; `relabel` replaces each flagged label by the out-of-fold argmax.
+
+The cheap model (REPAIR_MODELS) defaults to `rf`, measured on Fashion-MNIST, 3000 rows
+(sample_frac 0.05, seed 0), 30 % damage, 5 folds, 2 cores:
+
+    model                             CV seconds  constant: precision / recall  random: precision / recall
+    rf (100 trees, n_jobs 2)             5.9 / 6.5        0.78 / 0.87                  0.79 / 0.88
+    logreg (C 0.1, 100 lbfgs iters)      6.0 / 7.4        0.64 / 0.81                  0.75 / 0.88
+    logreg (C 1, 200 lbfgs iters)       11.9 / 11.1       0.50 / 0.74                  0.63 / 0.89
+
+The forest is as cheap as the regularised logistic regression, scales with threads, and
+finds the damage more precisely (its out-of-fold argmax agrees with the clean labels on
+79 % against 71 % under constant damage); a weakly regularised logistic regression fits the
+noise and is both slower and worse. cleanlab itself takes 0.05 s of it.
+
+Inputs are flattened and scaled by 1/255 (uint8 pixels to [0, 1]), which the forest ignores
+and the logistic regression needs.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from trainables.checks import AT_LEAST_ONE, Interval, check_choice, check_int
+
+REPAIRS = ("none", "prune", "relabel")
+DEFAULT_REPAIR_MODEL = "rf"
+DEFAULT_FOLDS = 5
+AT_LEAST_TWO_FOLDS = Interval(2, None, closed="left")
+
+
+def _rf(*, seed: int, n_jobs: int) -> Any:
+    from sklearn.ensemble import RandomForestClassifier
+
+    return RandomForestClassifier(n_estimators=100, n_jobs=n_jobs, random_state=seed)
+
+
+def _logreg(*, seed: int, n_jobs: int) -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=0.1, max_iter=100, random_state=seed)
+
+
+# name -> factory(seed=, n_jobs=) of an unfitted sklearn classifier with predict_proba.
+REPAIR_MODELS: dict[str, Callable[..., Any]] = {"rf": _rf, "logreg": _logreg}
+
+
+def flat_pixels(x: np.ndarray, *, scale: float = 255.0) -> np.ndarray:
+    """x (n, ...) as float32 (n, prod(...)) divided by `scale` (default 255: pixels to [0, 1])."""
+    x = np.asarray(x)
+    return x.reshape(len(x), -1).astype(np.float32) / np.float32(scale)
+
+
+def check_class_counts(labels: np.ndarray, *, n_classes: int, folds: int) -> None:
+    """ValueError unless every class 0..K-1 has at least `folds` labels (absent ones included):
+    stratified folds then leave every class in every training fold, so the out-of-fold
+    probabilities have all K columns."""
+    labels = np.asarray(labels, dtype=np.int64)
+    outside = labels[(labels < 0) | (labels >= n_classes)]
+    if len(outside):
+        raise ValueError(f"labels must be in [0, {n_classes}), got {int(outside[0])}")
+    counts = np.bincount(labels, minlength=n_classes)
+    short = np.flatnonzero(counts < folds)
+    if len(short):
+        c = int(short[0])
+        raise ValueError(f"repair with folds={folds} needs at least {folds} labels of every class; "
+                         f"class {c} has {counts[c]} (of {len(labels)} training labels)")
+
+
+def out_of_fold_proba(x: np.ndarray, labels: np.ndarray, *, n_classes: int, model: str = DEFAULT_REPAIR_MODEL,
+                      folds: int = DEFAULT_FOLDS, seed: int = 0, n_jobs: int = 1) -> np.ndarray:
+    """Predicted probabilities of every sample by a model that never saw it: float64 (n, K).
+
+    x: (n, ...) inputs (flattened, scaled by 1/255); labels: int (n,) in [0, K), every class
+    at least `folds` times (folds >= 2, default 5). model in REPAIR_MODELS (default rf).
+    Deterministic given seed (fold split and model); n_jobs >= 1 threads.
+    """
+    check_choice("repair_model", model, REPAIR_MODELS)
+    check_int("folds", folds, AT_LEAST_TWO_FOLDS)
+    check_int("n_jobs", n_jobs, AT_LEAST_ONE)
+    check_class_counts(labels, n_classes=n_classes, folds=folds)
+    from joblib import parallel_config
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    estimator = REPAIR_MODELS[model](seed=seed, n_jobs=n_jobs)
+    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    # The forest uses its threads itself; the logistic regression's folds run on threads.
+    fold_jobs = 1 if model == "rf" else n_jobs
+    with warnings.catch_warnings(), parallel_config(backend="threading"):
+        warnings.simplefilter("ignore", category=ConvergenceWarning)  # logreg's 100 iterations are by choice
+        proba = cross_val_predict(estimator, flat_pixels(x), np.asarray(labels), cv=cv, method="predict_proba",
+                                  n_jobs=fold_jobs)
+    return np.asarray(proba, dtype=np.float64)
+
+
+def detection_scores(flagged: np.ndarray, damaged: np.ndarray) -> tuple[float, float]:
+    """(precision, recall) of `flagged` against the known `damaged`, both bool (n,).
+
+    precision = |flagged & damaged| / |flagged|, NaN when nothing is flagged (a detector that
+    flags nothing made no claim to score; 1 would flatter it, 0 would punish a clean set);
+    recall = |flagged & damaged| / |damaged|, NaN when nothing is damaged. Means over
+    seeds should skip NaN (np.nanmean).
+    """
+    flagged, damaged = np.asarray(flagged, dtype=bool), np.asarray(damaged, dtype=bool)
+    if flagged.shape != damaged.shape:
+        raise ValueError(f"flagged and damaged must have the same shape, got {flagged.shape} and {damaged.shape}")
+    hits = int((flagged & damaged).sum())
+    n_flagged, n_damaged = int(flagged.sum()), int(damaged.sum())
+    precision = hits / n_flagged if n_flagged else float("nan")
+    recall = hits / n_damaged if n_damaged else float("nan")
+    return precision, recall
+
+
+@dataclass(frozen=True)
+class Repair:
+    """One training set after repair.
+
+    keep: bool (n,), the rows the trial's model trains on (all but the flagged for `prune`).
+    labels: int64 (n,), the labels after repair (`relabel`: flagged rows hold the out-of-fold
+        argmax); train on x[keep], labels[keep] (see `kept_labels`).
+    flagged: bool (n,), what cleanlab flagged (nothing for `none`).
+    repair: the repair (REPAIRS); model, folds: the cheap model and the fold count ("none"
+        and 0 for `none`, which runs nothing); repair_seconds: wall time of CV + cleanlab.
+    precision, recall: detection_scores against the known damaged mask (NaN without it, and
+        for `none`, which detects nothing).
+    relabel_acc: for `relabel`, the fraction of flagged rows whose new label is the clean one
+        (NaN for other repairs, nothing flagged, or no clean labels).
+    label_acc: the fraction of the kept labels equal to the clean ones (NaN without them).
+    """
+
+    keep: np.ndarray
+    labels: np.ndarray
+    flagged: np.ndarray
+    repair: str
+    model: str
+    folds: int
+    repair_seconds: float
+    precision: float
+    recall: float
+    relabel_acc: float
+    label_acc: float
+
+    @property
+    def n_flagged(self) -> int:
+        return int(self.flagged.sum())
+
+    @property
+    def n_train(self) -> int:
+        return int(self.keep.sum())
+
+    @property
+    def kept_labels(self) -> np.ndarray:
+        return self.labels[self.keep]
+
+    def stats(self) -> dict[str, Any]:
+        """Plain values for a trial's results."""
+        return {"repair": self.repair, "repair_model": self.model, "repair_folds": self.folds,
+                "n_flagged": self.n_flagged, "n_train": self.n_train, "repair_seconds": self.repair_seconds,
+                "detection_precision": self.precision, "detection_recall": self.recall,
+                "relabel_acc": self.relabel_acc, "label_acc": self.label_acc}
+
+
+def _fraction(hits: np.ndarray) -> float:
+    return float(hits.mean()) if hits.size else float("nan")
+
+
+def _flag(x: np.ndarray, labels: np.ndarray, *, n_classes: int, model: str, folds: int, seed: int,
+          n_jobs: int) -> tuple[np.ndarray, np.ndarray]:
+    """(flagged bool (n,), out-of-fold probabilities (n, K)): cleanlab on the CV probabilities."""
+    from cleanlab.filter import find_label_issues
+
+    proba = out_of_fold_proba(x, labels, n_classes=n_classes, model=model, folds=folds, seed=seed, n_jobs=n_jobs)
+    return np.asarray(find_label_issues(labels, proba, n_jobs=1), dtype=bool), proba
+
+
+def _label_scores(new_labels: np.ndarray, keep: np.ndarray, flagged: np.ndarray, *, repair: str,
+                  clean_labels: np.ndarray | None) -> tuple[float, float]:
+    """(relabel_acc, label_acc) against the clean labels; NaN where undefined (see Repair)."""
+    if clean_labels is None:
+        return float("nan"), float("nan")
+    clean = np.asarray(clean_labels, dtype=np.int64)
+    if clean.shape != new_labels.shape:
+        raise ValueError(f"clean_labels must have shape {new_labels.shape}, got {clean.shape}")
+    relabel_acc = _fraction(new_labels[flagged] == clean[flagged]) if repair == "relabel" else float("nan")
+    return relabel_acc, _fraction(new_labels[keep] == clean[keep])
+
+
+def repair_labels(x: np.ndarray, labels: np.ndarray, *, repair: str, n_classes: int, seed: int,
+                  damaged: np.ndarray | None = None, clean_labels: np.ndarray | None = None,
+                  model: str = DEFAULT_REPAIR_MODEL, folds: int = DEFAULT_FOLDS, n_jobs: int = 1) -> Repair:
+    """Repair one training set: x (n, ...) inputs, labels int (n,) in [0, K) as given (damaged).
+
+    repair in REPAIRS; `none` returns the set unchanged at no cost. damaged bool (n,) and
+    clean_labels int (n,), when known (a sweep's trial knows both), score the repair.
+    model in REPAIR_MODELS (default rf), folds >= 2 (default 5), n_jobs >= 1 threads.
+    Deterministic given seed. ValueError for a class with fewer than `folds` labels, or when
+    `prune` would leave nothing to train on.
+    """
+    check_choice("repair", repair, REPAIRS)
+    labels = np.asarray(labels, dtype=np.int64)
+    n = len(labels)
+    flagged, new_labels, keep = np.zeros(n, dtype=bool), labels.copy(), np.ones(n, dtype=bool)
+    seconds, used_model, used_folds = 0.0, "none", 0
+    if repair != "none":
+        start = time.perf_counter()
+        flagged, proba = _flag(x, labels, n_classes=n_classes, model=model, folds=folds, seed=seed, n_jobs=n_jobs)
+        seconds, used_model, used_folds = time.perf_counter() - start, model, folds
+        if repair == "prune":
+            keep = ~flagged
+            if not keep.any():
+                raise ValueError(f"prune flagged all {n} training labels: nothing is left to train on")
+        else:
+            new_labels[flagged] = proba[flagged].argmax(axis=1)
+    precision, recall = float("nan"), float("nan")  # `none` detects nothing: no scores, not recall 0
+    if damaged is not None and repair != "none":
+        precision, recall = detection_scores(flagged, damaged)
+    relabel_acc, label_acc = _label_scores(new_labels, keep, flagged, repair=repair, clean_labels=clean_labels)
+    return Repair(keep=keep, labels=new_labels, flagged=flagged, repair=repair, model=used_model, folds=used_folds,
+                  repair_seconds=seconds, precision=precision, recall=recall, relabel_acc=relabel_acc,
+                  label_acc=label_acc)
