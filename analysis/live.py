@@ -43,17 +43,22 @@ class LiveReport:
     _last_n: int = 0
     _last_t: float = field(default_factory=time.monotonic)
     _thread: threading.Thread | None = field(default=None, repr=False)
+    _closed: bool = False
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_thread"] = None
         return state
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._last_t = time.monotonic()  # a restored sweep counts its seconds afresh
+
     def due(self, finished: int, total: int, *, now: float) -> bool:
         """Whether a rewrite is due after `finished` of `total` trials."""
         every_n = self.every_n or max(1, math.ceil(total * EVERY_FRACTION))
-        return (finished < total and finished - self._last_n >= every_n and now - self._last_t >= self.every_s
-                and not (self._thread is not None and self._thread.is_alive()))
+        return (not self._closed and finished < total and finished - self._last_n >= every_n
+                and now - self._last_t >= self.every_s and not (self._thread is not None and self._thread.is_alive()))
 
     def __call__(self, finished: int, total: int) -> None:
         now = time.monotonic()
@@ -77,3 +82,8 @@ class LiveReport:
         """Let a rewrite in progress finish (before the final report replaces it)."""
         if self._thread is not None:
             self._thread.join(timeout)
+
+    def close(self) -> None:
+        """The sweep ended: no more rewrites; a rewrite in progress finishes first."""
+        self._closed = True
+        self.wait()

@@ -121,6 +121,21 @@ def results_from_experiment(exp_dir: str | Path, *,
     return df
 
 
+def finished_configs(exp_dir: str | Path) -> list[tuple[dict[str, Any], str]]:
+    """(params.json, trial folder) of every trial that finished in the experiment directory
+    and its extensions, in the order run: a cell that finished in several parts appears
+    once per part, the latest last. For `datavsmath sweep --extend`."""
+    found: list[tuple[dict[str, Any], str]] = []
+    problems: list[str] = []
+    for part in experiment_parts(str(exp_dir)):
+        fs, root = open_location(part)
+        states, _ = read_experiment_state(fs, root)
+        for folder, _state in _observed_trials(read_trial_folders(fs, root), states, problems).values():
+            if folder is not None and folder.params is not None and _final_result(folder) is not None:
+                found.append((dict(folder.params), f"{part}/{folder.name}"))
+    return found
+
+
 def _key_of(config: Mapping[str, Any]) -> tuple:
     return trial_key(*(config[a] for a in AXES))
 

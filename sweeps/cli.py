@@ -21,15 +21,18 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
-from analysis.load import FRAC_AXES, ExperimentFileWarning
+from analysis.load import FRAC_AXES, ExperimentFileWarning, finished_configs
 from analysis.results import write_result_files
 from analysis.status import format_status
 from sweeps import cost, resources
+from sweeps.extend import Extension, Finished, changed_message, plan_extension
 from sweeps.runner import (
     Claim,
     SweepError,
     SweepOptions,
     claim_experiment,
+    experiment_name,
+    experiment_path,
     is_resumable,
     plan_for,
     resume_command,
@@ -44,6 +47,7 @@ from sweeps.spec import (
     expand_trials,
     load_spec,
     parse_resources,
+    project_version,
     read_stored_spec,
     shipped_specs,
 )
@@ -99,6 +103,16 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text}")
+    return value
+
+
 def _non_negative_int(text: str) -> int:
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}")
@@ -120,6 +134,10 @@ def _add_sweep_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue the interrupted experiment --name")
     p.add_argument("--retry-errored", action="store_true", help="with --resume: retry errored trials")
     p.add_argument("--overwrite", action="store_true", help="delete an existing experiment of that name first")
+    p.add_argument("--extend", action="store_true",
+                   help="add the spec's new cells to the existing experiment --name; finished cells are kept")
+    p.add_argument("--rerun-changed", action="store_true",
+                   help="with --extend: run again the finished cells whose settings (overrides) changed")
     p.add_argument("--max-failures", type=_non_negative_int, help="retries per trial (default 2)")
     p.add_argument("--max-trials", type=_non_negative_int, default=DEFAULT_MAX_TRIALS,
                    help=f"refuse a spec that lists more trials than this (default {DEFAULT_MAX_TRIALS})")
@@ -127,8 +145,15 @@ def _add_sweep_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resources", type=_resource_arg, action="append", default=[], metavar="MODEL:cpu=N,gpu=G",
                    help="override a model's request; repeatable")
     p.add_argument("--no-dashboard", dest="dashboard", action="store_false", help="do not start the Ray dashboard")
-    p.add_argument("--no-report", dest="report", action="store_false", help="skip the HTML report at the end")
-    p.add_argument("-v", "--verbose", type=int, default=1, choices=(0, 1, 2), help="Tune verbosity (default 1)")
+    p.add_argument("--no-report", dest="report", action="store_false",
+                   help="skip the HTML report (the live one and the final one)")
+    p.add_argument("--live-every", type=_non_negative_float, default=None, metavar="SECONDS",
+                   help="rewrite the live report.html at most this often while the sweep runs (default "
+                        "60; also only after a tenth of the trials finished since the last rewrite)")
+    p.add_argument("--no-live", dest="live", action="store_false", help="no live report while the sweep runs")
+    p.add_argument("-v", "--verbose", type=int, default=1, choices=(0, 1, 2),
+                   help="0: errors and the summary; 1 (default): a line per finished trial and a status line "
+                        "every 30 s; 2: Tune's own output, with the axes as columns")
 
 
 def _add_report_parser(sub: argparse._SubParsersAction) -> None:
@@ -167,7 +192,8 @@ def _options(args: argparse.Namespace) -> SweepOptions:
         storage=args.storage, name=name, address=args.address, data_dir=args.data_dir,
         download=args.download, resume=args.resume, retry_errored=args.retry_errored,
         overwrite=args.overwrite, max_failures=args.max_failures, gpu_share=args.gpu_share,
-        resource_overrides=dict(args.resources), dashboard=args.dashboard, verbose=args.verbose)
+        resource_overrides=dict(args.resources), dashboard=args.dashboard, verbose=args.verbose,
+        extend=args.extend)
 
 
 def _local_nodes() -> list[resources.Node]:
@@ -181,8 +207,12 @@ def _local_nodes() -> list[resources.Node]:
     return [resources.Node(node_id="local", address="local", cpu=float(os.cpu_count() or 1), gpu=float(gpus))]
 
 
-def dry_run(spec: Spec, *, options: SweepOptions, nodes: list[resources.Node] | None = None) -> str:
+def dry_run(spec: Spec, *, options: SweepOptions, nodes: list[resources.Node] | None = None,
+            extension: Extension | None = None) -> str:
     """The text --dry-run prints: trial count, grid preview, resource plan, compute estimate.
+
+    extension: on --extend, the cells kept from earlier runs are counted as "kept" and only
+    the new ones are previewed and estimated.
 
     Refuses what the run would refuse before its first trial: SpecError for --resources of a
     model that is not in the sweep, UsageError for a request that fits no node of `nodes`
@@ -195,13 +225,18 @@ def dry_run(spec: Spec, *, options: SweepOptions, nodes: list[resources.Node] | 
     except resources.InfeasibleRequestError as exc:
         raise UsageError(str(exc)) from exc
     n_train = FASHION_MNIST.n_train
-    trials = cost.longest_first(expand_trials(spec), overrides=spec.overrides, n_train=n_train)
+    cells = expand_trials(spec)
+    trials = cost.longest_first(cells if extension is None else extension.new, overrides=spec.overrides,
+                                n_train=n_train)
     listed = count_listed(spec)
     seconds = sum(cost.estimate_seconds(t, n_train=n_train, overrides=spec.overrides.get(t["model"])) for t in trials)
-    lines = [f"spec {spec.name!r} ({spec.source}): {len(trials)} trials"
-             + (f" ({listed} grid points, {listed - len(trials)} duplicates merged)" if listed != len(trials) else ""),
-             f"models: {', '.join(spec.models)}; seeds: {list(spec.seeds)}",
-             "first trials (longest first):"]
+    lines = [f"spec {spec.name!r} ({spec.source}): {len(cells)} trials"
+             + (f" ({listed} grid points, {listed - len(cells)} duplicates merged)" if listed != len(cells) else ""),
+             f"models: {', '.join(spec.models)}; seeds: {list(spec.seeds)}"]
+    if extension is not None:
+        lines.append(f"kept: {len(extension.kept)} cells finished earlier; to run: {len(extension.new)}"
+                     + (f" ({len(extension.changed)} changed, run again)" if extension.changed else ""))
+    lines.append("first trials (longest first):" if trials else "nothing to run")
     for t in trials[:PREVIEW_ROWS]:
         lines.append(f"  model={t['model']} sample_frac={t['sample_frac']:g} damage_frac={t['damage_frac']:g} "
                      f"damage_mode={t['damage_mode']} seed={t['seed']}")
@@ -223,14 +258,46 @@ def _write_report(results: str, **options: Any) -> str:
         raise UsageError(str(exc)) from exc
 
 
+def _check_sweep_flags(args: argparse.Namespace) -> None:
+    if args.retry_errored and not args.resume:
+        raise SpecError("--retry-errored needs --resume")
+    if args.rerun_changed and not args.extend:
+        raise SpecError("--rerun-changed needs --extend")
+    if args.extend and (args.resume or args.overwrite):
+        raise SpecError("--extend adds cells to an experiment: it cannot be combined with "
+                        + ("--resume" if args.resume else "--overwrite"))
+
+
+def plan_cells(spec: Spec, *, exp_dir: str, rerun_changed: bool) -> Extension:
+    """--extend: the spec's cells split into kept (finished in `exp_dir`, same settings), new
+    and changed; UsageError for changed cells unless rerun_changed."""
+    finished = [Finished(config=config, where=where) for config, where in finished_configs(exp_dir)]
+    plan = plan_extension(expand_trials(spec), overrides=spec.overrides, version=project_version(),
+                          finished=finished, rerun_changed=rerun_changed)
+    if plan.changed and not rerun_changed:
+        raise UsageError(changed_message(plan))
+    return plan
+
+
+def _extension_lines(plan: Extension, *, exp_dir: str) -> list[str]:
+    rerun = f", {len(plan.changed)} of them changed and run again" if plan.changed else ""
+    return [f"--extend {exp_dir}: {len(plan.kept)} cells kept (finished earlier), {len(plan.new)} to run{rerun}"]
+
+
 def _cmd_sweep(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec, max_trials=args.max_trials)
     options = _options(args)
-    if args.retry_errored and not args.resume:
-        raise SpecError("--retry-errored needs --resume")
+    _check_sweep_flags(args)
     parse_resources(options.resource_overrides, spec.models, where="--resources")  # a model not in the sweep
     if args.dry_run:
-        print(dry_run(spec, options=options))
+        plan = None
+        if args.extend:
+            exp_dir = experiment_path(options.storage, experiment_name(spec, options=options))
+            if not is_resumable(exp_dir):
+                raise UsageError(f"--extend: {exp_dir} is not an experiment of datavsmath; run without --extend "
+                                 f"to start it")
+            plan = plan_cells(spec, exp_dir=exp_dir, rerun_changed=args.rerun_changed)
+        print(dry_run(spec, options=options, extension=plan))
         return 0
     with ExitStack() as ray_alive:  # Ray stops last: a refusal is printed first
         try:
@@ -254,10 +321,30 @@ def _interrupted(spec: Spec, *, options: SweepOptions, exp_dir: str) -> int:
     return EXIT_INTERRUPTED
 
 
+def _live_report(args: argparse.Namespace, *, exp_dir: str) -> Any:
+    """The live report hook for the runner, or None (--no-live, --no-report)."""
+    if not (args.report and args.live):
+        return None
+    from analysis.live import EVERY_S, LiveReport  # plotly: see the imports above
+
+    return LiveReport(exp_dir, every_s=EVERY_S if args.live_every is None else args.live_every)
+
+
 def _run_and_write(spec: Spec, *, args: argparse.Namespace, options: SweepOptions, claim: Claim,
                    ray_alive: ExitStack) -> int:
     """Run the claimed sweep, write its result files (and report), say how it went: the exit code."""
-    run = run_sweep(spec, options=options, claim=claim, ray_alive=ray_alive)
+    trials = None
+    if options.extend:
+        plan = plan_cells(spec, exp_dir=claim.experiment_dir, rerun_changed=args.rerun_changed)
+        print("\n".join(_extension_lines(plan, exp_dir=claim.experiment_dir)))
+        if not plan.new:
+            print("datavsmath: nothing to run; the experiment already holds every cell of the spec")
+            return 0
+        trials = plan.new
+    live = _live_report(args, exp_dir=claim.experiment_dir)
+    run = run_sweep(spec, options=options, claim=claim, ray_alive=ray_alive, trials=trials, on_finished=live)
+    if live is not None:
+        live.close()  # a rewrite still running must not replace the final report
     # The experiment directory is the source of truth: after Ctrl-C, Tune's own result grid
     # counts never-started trials as terminated.
     files, df = write_result_files(run.experiment_dir)
@@ -267,11 +354,11 @@ def _run_and_write(spec: Spec, *, args: argparse.Namespace, options: SweepOption
         print(f"{label}: {path}")
     statuses = df["status"].value_counts()
     n_done, n_errored = int(statuses.get("TERMINATED", 0)), int(statuses.get("ERROR", 0))
-    print(f"trials: {n_done} finished, {n_errored} errored, {run.n_trials} in all")
+    print(f"trials: {n_done} finished, {n_errored} errored, {len(df)} in all")
     if run.lower_bound_s > 0:
         print(f"makespan {run.makespan_s:.1f} s, lower bound {run.lower_bound_s:.1f} s, "
               f"ratio {run.makespan_ratio:.2f}")
-    if n_done + n_errored < run.n_trials:
+    if n_done + n_errored < len(df):
         return _interrupted(spec, options=options, exp_dir=run.experiment_dir)
     if n_errored:
         retry = resume_command(spec, name=options.name or spec.name, options=options) + " --retry-errored"

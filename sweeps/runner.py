@@ -19,6 +19,7 @@ was killed (_start_reaper).
 
 from __future__ import annotations
 
+import logging
 import os
 import shlex
 import shutil
@@ -40,6 +41,7 @@ from pyarrow.fs import FileType
 
 from sweeps import cost, lock, resources
 from sweeps.experiment_files import check_resumable
+from sweeps.progress import STATUS_PERIOD_S, trial_name
 from sweeps.spec import (
     AXES,
     SPEC_FILE,
@@ -49,6 +51,8 @@ from sweeps.spec import (
     check_experiment_name,
     dump_spec,
     expand_trials,
+    next_extension,
+    project_version,
     spec_to_dict,
 )
 from trainables import storage
@@ -97,6 +101,7 @@ class SweepOptions:
     resource_overrides: dict[str, dict[str, float]] = field(default_factory=dict)
     dashboard: bool = True
     verbose: int = 1
+    extend: bool = False
 
 
 @dataclass(frozen=True)
@@ -232,7 +237,12 @@ def check_experiment(spec: Spec, *, options: SweepOptions, holder: lock.Holder |
             raise SweepError(str(exc)) from exc
     names = _entries(exp_dir)
     empty_ok = empty_ok or stale is not None  # a start that was killed before it wrote anything
-    if options.resume:
+    if options.extend:
+        if names is None or not _is_experiment(names):
+            raise SweepError(f"--extend: {exp_dir} is not an experiment of datavsmath"
+                             + (" (nothing is there)" if names is None else f"; it holds {_listing(names)}")
+                             + "; run without --extend to start it")
+    elif options.resume:
         if spec_to_dict(check_resumable(exp_dir)) != spec_to_dict(spec):
             raise SweepError(f"--resume: the spec differs from the one stored in {storage.join(exp_dir, SPEC_FILE)}; "
                              f"resume with the same spec, or start a new --name")
@@ -275,13 +285,21 @@ def _clear_folder(exp_dir: str) -> None:
             entry.unlink()
 
 
-def start_experiment(spec: Spec, *, exp_dir: str, options: SweepOptions) -> None:
-    """Delete an old experiment on --overwrite, and store the spec beside the trials."""
+def start_experiment(spec: Spec, *, exp_dir: str, options: SweepOptions) -> str:
+    """Delete an old experiment on --overwrite, and store the spec beside the trials.
+
+    Returns the folder of the Tune experiment to run: `exp_dir`, or on --extend its next
+    extension `exp_dir/extend-N` (sweeps.spec.next_extension), which gets its own spec."""
     if options.resume:
-        return
+        return exp_dir
+    if options.extend:
+        part = storage.join(exp_dir, next_extension(exp_dir))
+        storage.write_text(storage.join(part, SPEC_FILE), dump_spec(spec))
+        return part
     if options.overwrite and storage.exists(exp_dir):
         _clear_folder(exp_dir)  # check_experiment let it through: an experiment of ours, or an empty folder
     storage.write_text(storage.join(exp_dir, SPEC_FILE), dump_spec(spec))
+    return exp_dir
 
 
 def resume_command(spec: Spec, *, name: str, options: SweepOptions) -> str:
@@ -310,6 +328,7 @@ class Claim:
     data_root: Path
     holder: lock.Holder | None
     started: bool = False
+    part_dir: str | None = None  # the Tune experiment this run writes: experiment_dir or an extension
 
 
 @contextmanager
@@ -367,8 +386,11 @@ def claim_experiment(spec: Spec, *, options: SweepOptions, log: Callable[[str], 
             try:
                 yield claim
             finally:
-                if claim.started and not is_resumable(exp_dir):
-                    (folder / SPEC_FILE).unlink(missing_ok=True)
+                part = claim.part_dir or exp_dir
+                if claim.started and not is_resumable(part):
+                    (Path(part) / SPEC_FILE).unlink(missing_ok=True)
+                    if part != exp_dir:
+                        _remove_if_empty(Path(part))
     finally:
         if created or claim.started:
             _remove_if_empty(folder)
@@ -429,6 +451,7 @@ def build_param_space(trials: list[dict[str, Any]], *, overrides: dict[str, dict
     space: dict[str, Any] = {"trial": tune.grid_search(list(range(len(rows))))}
     for key in (*AXES, "overrides"):
         space[key] = tune.sample_from(_Pick(rows, key))
+    space["version"] = project_version()  # a cell run by another version is not kept by --extend
     return space
 
 
@@ -580,15 +603,51 @@ def plan_for(spec: Spec, *, nodes: list[resources.Node], options: SweepOptions) 
     return resources.plan_requests(spec.models, nodes=nodes, gpu_share=gpu_share, overrides=merged)
 
 
-def _make_tuner(spec: Spec, *, exp_dir: str, trials: list[dict[str, Any]], data: Any,
-                plan: dict[str, dict[str, float]], options: SweepOptions) -> Any:
+def _callbacks(spec: Spec, *, trials: list[dict[str, Any]], options: SweepOptions,
+               on_finished: Callable[[int, int], Any] | None) -> list[Any]:
+    """The compact reporter (every line at -v 1, errors only at -v 0 and -v 2, where Tune's
+    own output is on), and the caller's hook after each finished trial."""
+    from sweeps.tune_callbacks import CompactReporter, FinishedHook
+
+    n_train = FASHION_MNIST.n_train
+    costs = {trial_name(t): cost.estimate_seconds(t, n_train=n_train, overrides=spec.overrides.get(t["model"]))
+             for t in trials}
+    callbacks: list[Any] = [CompactReporter(costs=costs, errors_only=options.verbose != 1)]
+    if on_finished is not None:
+        callbacks.append(FinishedHook(on_finished))
+    return callbacks
+
+
+def _tune_output(options: SweepOptions) -> tuple[int, Any]:
+    """(Tune's verbosity, its progress reporter) for -v: silent below 2, where the compact
+    reporter speaks; at 2 Tune's status table with the axes as columns.
+
+    Tune's classic output engine, because the newer one prints its own header and a
+    TensorBoard hint into Ray's session folder even at verbosity 0, and names no axes."""
     from ray import tune
 
+    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"  # read by Tune when the Tuner is built and run
+    if options.verbose < 2:
+        logging.getLogger("ray.tune").setLevel(logging.WARNING)  # "Wrote the latest version of ..." at the end
+        return 0, None
+    return 2, tune.CLIReporter(parameter_columns=list(AXES), metric_columns=["epoch", "acc", "auc", "time_total_s"],
+                               max_report_frequency=int(STATUS_PERIOD_S))
+
+
+def _make_tuner(spec: Spec, *, exp_dir: str, trials: list[dict[str, Any]], data: Any,
+                plan: dict[str, dict[str, float]], options: SweepOptions,
+                on_finished: Callable[[int, int], Any] | None = None) -> Any:
+    """The Tuner for `exp_dir` (a new experiment, an extension, or one restored on --resume,
+    which keeps the callbacks and names it was started with: Tune stores them in tuner.pkl)."""
+    from ray import tune
+
+    from sweeps.tune_callbacks import TrialNamer
     from trainables.trainable import train_trial
 
     trainable = tune.with_resources(
         tune.with_parameters(train_trial, data=data, checkpoint_period_s=spec.checkpoint_period_s),
         _resources_fn(plan))
+    verbose, reporter = _tune_output(options)
     if options.resume:
         return tune.Tuner.restore(exp_dir, trainable=trainable, resume_unfinished=True,
                                   resume_errored=options.retry_errored)
@@ -597,12 +656,15 @@ def _make_tuner(spec: Spec, *, exp_dir: str, trials: list[dict[str, Any]], data:
         max_failures = spec.max_failures if spec.max_failures is not None else DEFAULT_MAX_FAILURES
     storage_root, name = exp_dir.rsplit("/", 1)
     run_config = tune.RunConfig(
-        name=name, storage_path=storage_root, verbose=options.verbose,
+        name=name, storage_path=storage_root, verbose=verbose, progress_reporter=reporter,
+        callbacks=_callbacks(spec, trials=trials, options=options, on_finished=on_finished),
         failure_config=tune.FailureConfig(max_failures=max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
     )
+    namer = TrialNamer(tuple(trials))  # the same order as build_param_space's grid
+    tune_config = tune.TuneConfig(reuse_actors=True, trial_name_creator=namer, trial_dirname_creator=namer)
     return tune.Tuner(trainable, param_space=build_param_space(trials, overrides=spec.overrides),
-                      tune_config=tune.TuneConfig(reuse_actors=True), run_config=run_config)
+                      tune_config=tune_config, run_config=run_config)
 
 
 def _makespan_bound(result_grid: Any, *, plan: dict[str, dict[str, float]],
@@ -674,21 +736,28 @@ def _import_and_read(data_root: Path) -> Dataset:
 
 
 def run_sweep(spec: Spec, *, options: SweepOptions, log: Callable[[str], None] = print,
-              claim: Claim | None = None, ray_alive: ExitStack | None = None) -> SweepRun:
+              claim: Claim | None = None, ray_alive: ExitStack | None = None,
+              trials: list[dict[str, Any]] | None = None,
+              on_finished: Callable[[int, int], Any] | None = None) -> SweepRun:
     """Validate, claim the experiment, load data once, start Ray, preflight, run every trial.
 
     claim: the experiment as claim_experiment gave it, when the caller holds it beyond the
     run (the CLI writes the results under it); by default the run claims it for itself.
     ray_alive: a stack of the caller's that stops Ray when it closes, so that a refusal is
     printed before Ray's ~1.5 s shutdown; by default Ray stops when the run returns.
+    trials: the cells to run (default: every cell of the spec); on --extend the caller
+        passes those not kept from earlier runs (the new Tune experiment extend-N runs them).
+    on_finished: called as on_finished(finished, total) after each trial that finished or
+        errored, in Tune's loop (a Tune callback, stored in tuner.pkl: it must pickle).
     Raises SweepError for user-facing problems, before any trial starts. Errored or
     unfinished trials are not errors here: the experiment directory records them, and the
     caller reads it back (analysis) to write the results and decide the exit code.
     """
     if claim is None:
         with claim_experiment(spec, options=options, log=log) as own:
-            return run_sweep(spec, options=options, log=log, claim=own)
-    trials = cost.longest_first(expand_trials(spec), overrides=spec.overrides, n_train=FASHION_MNIST.n_train)
+            return run_sweep(spec, options=options, log=log, claim=own, trials=trials, on_finished=on_finished)
+    trials = cost.longest_first(expand_trials(spec) if trials is None else trials, overrides=spec.overrides,
+                                n_train=FASHION_MNIST.n_train)
     if options.address not in (None, "local"):
         for key, value in CONNECT_ENV.items():  # Ray reads them once, when it is first imported
             os.environ.setdefault(key, value)
@@ -700,8 +769,8 @@ def run_sweep(spec: Spec, *, options: SweepOptions, log: Callable[[str], None] =
             data_future = _in_background(_import_and_read, claim.data_root)
             urls = ray_alive.enter_context(_ray_session(options))
             nodes, plan, tuner = _prepare(spec, claim=claim, trials=trials, data_future=data_future,
-                                          options=options, stop_if_asked=stop_if_asked)
-        log(f"datavsmath: {len(trials)} trials of {spec.name!r} -> {claim.experiment_dir}")
+                                          options=options, stop_if_asked=stop_if_asked, on_finished=on_finished)
+        log(f"datavsmath: {len(trials)} trials of {spec.name!r} -> {claim.part_dir or claim.experiment_dir}")
         log("\n".join(resources.describe_plan(plan, nodes=nodes)))
         if urls.get("dashboard"):
             from sweeps.dashboard import login_lines
@@ -717,7 +786,8 @@ def run_sweep(spec: Spec, *, options: SweepOptions, log: Callable[[str], None] =
 
 
 def _prepare(spec: Spec, *, claim: Claim, trials: list[dict[str, Any]], data_future: Future,
-             options: SweepOptions, stop_if_asked: Callable[[], None]
+             options: SweepOptions, stop_if_asked: Callable[[], None],
+             on_finished: Callable[[int, int], Any] | None
              ) -> tuple[list[resources.Node], dict[str, dict[str, float]], Any]:
     """With Ray up: preflight the plan, write the experiment's first files, build the Tuner.
     stop_if_asked raises KeyboardInterrupt after a Ctrl-C, so that one before the first
@@ -732,7 +802,8 @@ def _prepare(spec: Spec, *, claim: Claim, trials: list[dict[str, Any]], data_fut
     stop_if_asked()
     # Only now is the sweep going to run: a refused one leaves nothing behind to block a
     # rerun. The Tuner writes tuner.pkl at once, which makes the experiment resumable.
-    start_experiment(spec, exp_dir=claim.experiment_dir, options=options)
+    claim.part_dir = start_experiment(spec, exp_dir=claim.experiment_dir, options=options)
     claim.started = not options.resume
-    tuner = _make_tuner(spec, exp_dir=claim.experiment_dir, trials=trials, data=data, plan=plan, options=options)
+    tuner = _make_tuner(spec, exp_dir=claim.part_dir, trials=trials, data=data, plan=plan, options=options,
+                        on_finished=on_finished)
     return nodes, plan, tuner

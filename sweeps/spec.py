@@ -20,6 +20,7 @@ import re
 from collections import Counter
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
+from importlib import metadata as importlib_metadata
 from importlib import resources as importlib_resources
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,7 @@ STATE_PREFIX = "experiment_state-"
 # `--extend` runs each extension as a Tune experiment of its own in a subfolder extend-1,
 # extend-2, ... of the experiment directory, with the spec it ran; the results are the union.
 EXTENSION_PREFIX = "extend-"
+PACKAGE = "datavsmath"  # the distribution: pyproject.toml owns its version
 # An experiment name is one safe path component: it names a folder inside the storage path.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,200}")
 SEED_RANGE = Interval(0, 2**32 - 1)  # numpy's SeedSequence and every library's seed accept these
@@ -345,6 +347,14 @@ def read_stored_spec(exp_dir: str) -> Spec:
         return parse_spec(parse_yaml_text(text, source=path), source=path, max_trials=None)
     except SpecError as exc:
         raise _naming(path, exc) from exc
+
+
+def project_version() -> str:
+    """The installed datavsmath version (pyproject.toml's), recorded in each trial's params.json."""
+    try:
+        return importlib_metadata.version(PACKAGE)
+    except importlib_metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
 
 
 def experiment_parts(exp_dir: str) -> list[str]:

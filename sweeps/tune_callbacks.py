@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from ray.tune import Callback
@@ -23,18 +24,21 @@ class CompactReporter(Callback):
     errors always print, with the trial's combination.
 
     costs: estimated seconds per trial, keyed by sweeps.progress.trial_name, for the ETA.
+    errors_only: print only the error lines (when Tune's own output is on, or at -v 0).
     write: where lines go (default print).
     """
 
     def __init__(self, *, costs: Mapping[str, float], period_s: float = STATUS_PERIOD_S,
-                 write: Callable[[str], Any] = print) -> None:
-        self.costs, self.period_s, self.write = dict(costs), period_s, write
+                 errors_only: bool = False, write: Callable[[str], Any] = print) -> None:
+        self.costs, self.period_s, self.errors_only, self.write = dict(costs), period_s, errors_only, write
         self._start = self._last_status = time.monotonic()
 
     def setup(self, *args: Any, **info: Any) -> None:
         self._start = self._last_status = time.monotonic()
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        if self.errors_only:
+            return
         done = sum(t.status == _DONE and t is not trial for t in trials) + 1
         self.write(finished_line(trial.config, trial.last_result or {}, done=done, total=len(trials)))
 
@@ -44,10 +48,14 @@ class CompactReporter(Callback):
 
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
         now = time.monotonic()
-        if now - self._last_status < self.period_s:
+        if self.errors_only or now - self._last_status < self.period_s:
             return
         self._last_status = now
         self.write(status_line(self.progress(trials, elapsed_s=now - self._start)))
+
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        if not self.errors_only:
+            self.write(status_line(self.progress(trials, elapsed_s=time.monotonic() - self._start)))
 
     def progress(self, trials: list, *, elapsed_s: float) -> Progress:
         """Counts, ETA from the cost model, and the best acc per model so far."""
@@ -72,18 +80,33 @@ class CompactReporter(Callback):
                         best_acc=best)
 
 
-def trial_name_of(trial: Any) -> str:
+@dataclass(frozen=True)
+class TrialNamer:
     """Tune's trial_name_creator and trial_dirname_creator: the combination, as
-    sweeps.progress.trial_name (`cnn_s0.5_d0.2_random_seed1`)."""
-    return trial_name(trial.config)
+    sweeps.progress.trial_name (`cnn_s0.5_d0.2_random_seed1`).
+
+    Tune names a trial before it resolves the config's sample_from values (they are still
+    placeholders then), so the name comes from `rows`, the runner's trials by grid index
+    (config["trial"])."""
+
+    rows: tuple[Mapping[str, Any], ...]
+
+    def __call__(self, trial: Any) -> str:
+        return trial_name(self.rows[trial.config["trial"]])
 
 
 class FinishedHook(Callback):
     """Calls `hook(finished, total)` after every trial that finished or errored, e.g. to
-    rewrite a live report. The hook decides how often it acts."""
+    rewrite a live report. The hook decides how often it acts; when the experiment ends its
+    `close()`, if it has one, is called, so that nothing it started outlives the run."""
 
     def __init__(self, hook: Callable[[int, int], Any]) -> None:
         self.hook = hook
+
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        close = getattr(self.hook, "close", None)
+        if callable(close):
+            close()
 
     def _call(self, trials: list, trial: Any) -> None:
         finished = sum(t.status in (_DONE, _ERROR) and t is not trial for t in trials) + 1
