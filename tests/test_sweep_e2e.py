@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from sweeps.progress import trial_name
 from sweeps.spec import expand_trials, load_spec
 from tests.browser import render_report
-from tests.conftest import run_cli
+from tests.conftest import CLI, cli_env, run_cli
 
 SMOKE_TIMEOUT_S = 300
 NETS = ("dnn", "cnn")
@@ -22,16 +26,41 @@ FIELD_LISTS = ("params-config", "tune-result-keys", "epoch-metrics", "final-metr
                "final-metrics-xgb", "results-columns", "seed-results-columns")
 
 
+LIVE_POLL_S = 0.2
+
+
+def _run_keeping_live_reports(args: list[str], *, report: Path, timeout: float) -> tuple[subprocess.CompletedProcess,
+                                                                                         list[str]]:
+    """Run the CLI to the end, copying each live version of `report` seen while it runs."""
+    proc = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
+    live: list[str] = []
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        if report.is_file():
+            text = report.read_text()  # written atomically: never half a page
+            if 'class="live"' in text and (not live or text != live[-1]):
+                live.append(text)
+        time.sleep(LIVE_POLL_S)
+    stdout, stderr = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr), live
+
+
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
+    """The smoke sweep at the default verbosity, its live report rewritten as often as it can be."""
     storage = tmp_path_factory.mktemp("storage")
-    proc = run_cli("sweep", "smoke", "--storage", str(storage), "--no-dashboard", timeout=SMOKE_TIMEOUT_S)
+    proc, live = _run_keeping_live_reports(
+        ["sweep", "smoke", "--storage", str(storage), "--no-dashboard", "--live-every", "0"],
+        report=storage / "smoke" / "report.html", timeout=SMOKE_TIMEOUT_S)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return storage / "smoke", proc
+    live_dir = tmp_path_factory.mktemp("live")
+    for i, text in enumerate(live):
+        (live_dir / f"live-{i}.html").write_text(text)
+    return storage / "smoke", proc, sorted(live_dir.glob("live-*.html"))
 
 
 def test_one_result_row_per_combination(smoke):
-    exp, _ = smoke
+    exp, *_ = smoke
     df = pd.read_parquet(exp / "results.parquet")
     expected = expand_trials(load_spec("smoke"))
     assert len(df) == len(expected)
@@ -46,7 +75,7 @@ def test_one_result_row_per_combination(smoke):
 
 
 def test_tidy_and_seed_format_files_exist(smoke):
-    exp, proc = smoke
+    exp, proc, _ = smoke
     assert len(pd.read_csv(exp / "results.csv")) == 12
     seed = pd.read_csv(exp / "seed_results.csv")
     assert {"frac", "exp_name", "acc", "auc"} <= set(seed.columns)
@@ -62,7 +91,7 @@ def _trial_dirs(exp: Path) -> list[Path]:
 def test_nets_report_every_epoch_to_tune_and_tensorboard(smoke):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    exp, _ = smoke
+    exp, *_ = smoke
     overrides = load_spec("smoke").overrides
     nets = [d for d in _trial_dirs(exp) if json.loads((d / "params.json").read_text())["model"] in NETS]
     assert len(nets) == 6
@@ -84,13 +113,13 @@ def test_nets_report_every_epoch_to_tune_and_tensorboard(smoke):
 
 
 def test_trials_ran_with_one_thread_each_on_cpu(smoke):
-    exp, _ = smoke
+    exp, *_ = smoke
     df = pd.read_parquet(exp / "results.parquet")
     assert (df["device"] == "cpu").all()
 
 
 def test_report_command_and_status_on_the_finished_sweep(smoke, tmp_path):
-    exp, _ = smoke
+    exp, *_ = smoke
     out = tmp_path / "r.html"
     proc = run_cli("report", str(exp), "--out", str(out), timeout=120)
     assert proc.returncode == 0, proc.stderr
@@ -108,7 +137,7 @@ def test_report_command_and_status_on_the_finished_sweep(smoke, tmp_path):
 def test_regenerating_result_files_is_idempotent(smoke):
     from analysis.results import write_result_files
 
-    exp, _ = smoke
+    exp, *_ = smoke
     before = {name: (exp / name).read_bytes() for name in ("results.csv", "seed_results.csv")}
     frame_before = pd.read_parquet(exp / "results.parquet")
     write_result_files(str(exp))
@@ -144,7 +173,7 @@ def _trial_files(exp: Path) -> list[tuple[dict, list[dict]]]:
 
 
 def test_params_json_holds_the_documented_config(smoke):
-    exp, _ = smoke
+    exp, *_ = smoke
     documented = contract_fields()["params-config"]
     trials = _trial_files(exp)
     assert len(trials) == 12
@@ -155,7 +184,7 @@ def test_params_json_holds_the_documented_config(smoke):
 
 def test_result_lines_hold_the_documented_keys(smoke):
     """Every key of every result line is documented, and every documented key is there."""
-    exp, _ = smoke
+    exp, *_ = smoke
     fields = contract_fields()
     tune_keys = set(fields["tune-result-keys"])
     for params, lines in _trial_files(exp):
@@ -171,8 +200,60 @@ def test_result_lines_hold_the_documented_keys(smoke):
 
 
 def test_result_files_have_the_documented_columns_in_order(smoke):
-    exp, _ = smoke
+    exp, *_ = smoke
     fields = contract_fields()
     assert list(pd.read_parquet(exp / "results.parquet").columns) == fields["results-columns"]
     assert list(pd.read_csv(exp / "results.csv").columns) == fields["results-columns"]
     assert list(pd.read_csv(exp / "seed_results.csv").columns) == fields["seed-results-columns"]
+
+
+# ---------------------------------------------------------------- what a person sees
+
+FINISHED_LINE = re.compile(r"^\[\s*(\d+)/(\d+)\] (\w+)\s+sample_frac=([\d.e-]+)\s+damage_frac=([\d.e-]+)\s+(\w+)\s+"
+                           r"seed=(\d+)  acc=([\d.]+) auc=([\d.]+)  ([\d.]+) s$", re.MULTILINE)
+
+
+def test_one_compact_line_per_finished_trial_naming_its_combination(smoke):
+    exp, proc, _ = smoke
+    lines = FINISHED_LINE.findall(proc.stdout)
+    expected = {trial_name(t) for t in expand_trials(load_spec("smoke"))}
+    named = [f"{m}_s{float(s):g}_d{float(d):g}_{mode}_seed{seed}" for _, _, m, s, d, mode, seed, *_ in lines]
+    assert sorted(named) == sorted(expected), proc.stdout
+    assert sorted(int(k) for k, *_ in lines) == list(range(1, 13)) and {n for _, n, *_ in lines} == {"12"}
+    df = pd.read_parquet(exp / "results.parquet").assign(name=lambda d: [trial_name(r) for _, r in d.iterrows()])
+    acc = dict(zip(df["name"], df["acc"]))
+    assert all(abs(float(line[7]) - acc[name]) < 1e-4 for line, name in zip(lines, named))
+
+
+def test_default_output_is_short_and_has_one_tensorboard_hint(smoke):
+    exp, proc, _ = smoke
+    out = proc.stdout + proc.stderr
+    assert len(out.splitlines()) < 45, out  # 12 trial lines, the plan, links, summary; no Tune boxes
+    assert out.count("tensorboard --logdir") == 1 and f"tensorboard --logdir {exp}" in out
+    assert "Trial status" not in out and "Trial train_trial" not in out and "driver_artifacts" not in out
+    assert re.search(r"^status: 12 done, 0 running, 0 pending, 0 errored", proc.stdout, re.MULTILINE), proc.stdout
+
+
+def test_trial_folders_are_named_by_the_combination_in_their_params(smoke):
+    exp, *_ = smoke
+    folders = _trial_dirs(exp)
+    assert len(folders) == 12
+    for folder in folders:
+        assert folder.name == trial_name(json.loads((folder / "params.json").read_text())), folder
+
+
+def test_the_live_report_showed_fewer_trials_and_reloaded_the_final_one_does_not(smoke, tmp_path):
+    exp, _, live = smoke
+    assert live, "no live report was seen while the sweep ran"
+    counts = [tuple(map(int, re.search(r'data-live="(\d+)/(\d+)"', p.read_text()).groups())) for p in live]
+    assert all(total == 12 and 0 < k < 12 for k, total in counts), counts
+    read_live = "() => [document.querySelector('.live')?.textContent ?? null, " \
+                "document.querySelector('meta[http-equiv=refresh]')?.content ?? null]"
+    first = shutil.copy(live[0], tmp_path / "live.html")
+    banner, refresh = render_report(Path(first), screenshot="smoke-live-report.png",
+                                    interact=lambda page: page.evaluate(read_live))["extra"]
+    assert re.match(r"live: \d+ of 12 trials finished, updated \d\d:\d\d", banner) and refresh == "30", banner
+    seen = render_report(exp / "report.html", screenshot="smoke-final-report.png",
+                         interact=lambda page: page.evaluate(read_live))
+    assert seen["extra"] == [None, None]
+    assert seen["figures"] and all(f["drawn"] == f["expected"] > 0 for f in seen["figures"])
