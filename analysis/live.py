@@ -39,7 +39,8 @@ class LiveReport:
     every_s: float = EVERY_S
     every_n: int | None = None
     rewrites: int = 0
-    seconds: float = 0.0  # spent rewriting, in the background thread
+    seconds: float = 0.0  # spent rewriting, in the background thread (wall)
+    cpu_seconds: float = 0.0  # the same thread's CPU time: what the rewrites took from the trials
     _last_n: int = 0
     _last_t: float = field(default_factory=time.monotonic)
     _thread: threading.Thread | None = field(default=None, repr=False)
@@ -70,13 +71,14 @@ class LiveReport:
         self._thread.start()
 
     def _rewrite(self, finished: int, total: int) -> None:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.thread_time()
         try:
             write_report(self.exp_dir, live=Live(finished=finished, total=total), n_boot=LIVE_N_BOOT)
         except Exception as exc:  # a live view must never stop the sweep it shows
             warnings.warn(f"live report not rewritten: {type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=1)
         self.rewrites += 1
         self.seconds += time.perf_counter() - start
+        self.cpu_seconds += time.thread_time() - cpu
 
     def wait(self, timeout: float = 60.0) -> None:
         """Let a rewrite in progress finish (before the final report replaces it)."""

@@ -369,6 +369,8 @@ def _run_and_write(spec: Spec, *, args: argparse.Namespace, options: SweepOption
 
 
 def _status_cost(results: str) -> Any:
+    if live is not None and live.rewrites:
+        print(f"live report: {live.rewrites} rewrites, {live.cpu_seconds:.1f} CPU-s in the driver")
     """The cost model for `status`'s ETA, with the experiment's own overrides when it has a spec."""
     overrides: Mapping[str, Mapping[str, Any]]
     try:
