@@ -55,7 +55,8 @@ from trainables.storage import file_type, open_location
 
 # Metrics and facts copied from a finished trial's last result line into the tidy row.
 FINAL_FIELDS = ("acc", "auc", "val_acc", "n_train", "n_val", "n_damaged", "fit_seconds",
-                "report_seconds", "checkpoints", "device", "peak_rss_mb", "confusion")
+                "report_seconds", "checkpoints", "device", "peak_rss_mb", "confusion", "dataset",
+                "dataset_fingerprint")
 FRAC_AXES = ("sample_frac", "damage_frac")
 # Tune statuses that mean "not finished yet" (PAUSED is shown as PENDING).
 _WAITING = {"PENDING", "PAUSED"}

@@ -50,6 +50,8 @@ COLUMN_DTYPES: dict[str, Any] = {
     "confusion": "object",
     "start_time": "datetime64[ns, UTC]",
     "end_time": "datetime64[ns, UTC]",
+    "dataset": "str",
+    "dataset_fingerprint": "str",
 }
 RESULT_COLUMNS = tuple(COLUMN_DTYPES)
 

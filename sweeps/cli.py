@@ -27,6 +27,7 @@ from analysis.status import format_status
 from sweeps import cost, resources
 from sweeps.extend import Extension, Finished, changed_message, plan_extension
 from sweeps.runner import (
+    IDX_SOURCES,
     Claim,
     SweepError,
     SweepOptions,
@@ -53,7 +54,8 @@ from sweeps.spec import (
 )
 from trainables.checks import UNIT_OPEN_LEFT, echo
 from trainables.damage import DAMAGED_MODES
-from trainables.data import FASHION_MNIST, ChecksumError, DataNotFoundError, load_fashion_mnist
+from trainables.data import FASHION_MNIST, ChecksumError, DataNotFoundError
+from trainables.datasets import BUILT_IN, DatasetConfigError, DatasetError, load_dataset
 from trainables.models import MODEL_NAMES
 
 # analysis.report (plotly) and torch are imported where they are used: plotly alone adds
@@ -70,7 +72,8 @@ class UsageError(Exception):
 
 
 # Bad input: one `datavsmath: error:` line, exit 2.
-USER_ERRORS = (UsageError, SpecError, SweepError, DataNotFoundError, ChecksumError, FileNotFoundError)
+USER_ERRORS = (UsageError, SpecError, SweepError, DataNotFoundError, ChecksumError, DatasetError,
+               DatasetConfigError, FileNotFoundError)
 
 
 def _resource_arg(text: str) -> tuple[str, dict[str, float]]:
@@ -127,7 +130,7 @@ def _add_sweep_parser(sub: argparse._SubParsersAction) -> None:
                    help="where experiments live: folder or s3://... (default ./results)")
     p.add_argument("--name", help="experiment name (default: the spec's name)")
     p.add_argument("--address", help="Ray cluster address (default: start Ray locally)")
-    p.add_argument("--data-dir", help="folder with the Fashion-MNIST IDX files")
+    p.add_argument("--data-dir", help="folder with the IDX files of the spec's dataset (Fashion-MNIST, MNIST)")
     p.add_argument("--no-download", dest="download", action="store_false",
                    help="never download the data; fail if no local copy exists")
     p.add_argument("--dry-run", action="store_true", help="show trials and resource plan, start nothing")
@@ -179,8 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="summarise a running or finished experiment")
     status.add_argument("results", help="experiment directory (or results.parquet)")
     sub.add_parser("specs", help="list the shipped specs")
-    data = sub.add_parser("data", help="find (or download) Fashion-MNIST and say where it is")
-    data.add_argument("--data-dir", help="folder with the Fashion-MNIST IDX files")
+    data = sub.add_parser("data", help="find (or download) a built-in dataset and say where it is")
+    data.add_argument("--dataset", choices=BUILT_IN, default="fashion_mnist",
+                      help="the built-in dataset (default fashion_mnist)")
+    data.add_argument("--data-dir", help="folder with the dataset's IDX files")
     data.add_argument("--no-download", dest="download", action="store_false", help="never download")
     return parser
 
@@ -224,7 +229,8 @@ def dry_run(spec: Spec, *, options: SweepOptions, nodes: list[resources.Node] | 
         resources.check_feasible(plan, nodes=nodes)
     except resources.InfeasibleRequestError as exc:
         raise UsageError(str(exc)) from exc
-    n_train = FASHION_MNIST.n_train
+    info = spec.dataset_info  # None for a table or image folder: dry-run reads no data
+    n_train = info.n_train if info is not None else FASHION_MNIST.n_train
     cells = expand_trials(spec)
     trials = cost.longest_first(cells if extension is None else extension.new, overrides=spec.overrides,
                                 n_train=n_train)
@@ -244,7 +250,12 @@ def dry_run(spec: Spec, *, options: SweepOptions, nodes: list[resources.Node] | 
         lines.append(f"  ... and {len(trials) - PREVIEW_ROWS} more")
     lines.append("resource request per model:")
     lines += resources.describe_plan(plan, nodes=nodes)
-    lines.append(f"estimated compute: {seconds / 60:.1f} CPU-minutes on 1-thread trials")
+    if info is not None:
+        lines.append(f"estimated compute: {seconds / 60:.1f} CPU-minutes on 1-thread trials")
+    else:
+        lines.append(f"dataset: {spec.dataset['kind']} {spec.dataset['path']}, read and checked when the sweep "
+                     f"starts; estimated compute as if it had {n_train} training rows: {seconds / 60:.1f} "
+                     "CPU-minutes on 1-thread trials")
     return "\n".join(lines)
 
 
@@ -358,6 +369,8 @@ def _run_and_write(spec: Spec, *, args: argparse.Namespace, options: SweepOption
     if run.lower_bound_s > 0:
         print(f"makespan {run.makespan_s:.1f} s, lower bound {run.lower_bound_s:.1f} s, "
               f"ratio {run.makespan_ratio:.2f}")
+    if live is not None and live.rewrites:
+        print(f"live report: {live.rewrites} rewrites, {live.cpu_seconds:.1f} CPU-s in the driver")
     if n_done + n_errored < len(df):
         return _interrupted(spec, options=options, exp_dir=run.experiment_dir)
     if n_errored:
@@ -369,16 +382,16 @@ def _run_and_write(spec: Spec, *, args: argparse.Namespace, options: SweepOption
 
 
 def _status_cost(results: str) -> Any:
-    if live is not None and live.rewrites:
-        print(f"live report: {live.rewrites} rewrites, {live.cpu_seconds:.1f} CPU-s in the driver")
     """The cost model for `status`'s ETA, with the experiment's own overrides when it has a spec."""
     overrides: Mapping[str, Mapping[str, Any]]
+    n_train = FASHION_MNIST.n_train
     try:
-        overrides = read_stored_spec(results).overrides
+        spec = read_stored_spec(results)
+        overrides = spec.overrides
+        n_train = spec.dataset_info.n_train if spec.dataset_info is not None else n_train
     except (OSError, ValueError):  # a results file, a folder without a spec, or one load_results reports on
         overrides = {}
-    return lambda trial: cost.estimate_seconds(trial, n_train=FASHION_MNIST.n_train,
-                                               overrides=overrides.get(trial["model"]))
+    return lambda trial: cost.estimate_seconds(trial, n_train=n_train, overrides=overrides.get(trial["model"]))
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
@@ -412,8 +425,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
-    data = load_fashion_mnist(args.data_dir, download=args.download)
-    print(f"Fashion-MNIST: {data.n_train} train + {data.n_test} test images, "
+    data = load_dataset(args.dataset, data_dir=args.data_dir, download=args.download)
+    print(f"{IDX_SOURCES[args.dataset].display}: {data.n_train} train + {data.n_test} test images, "
           f"checksums verified, from {data.source}")
     return 0
 

@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
@@ -48,17 +48,21 @@ from sweeps.spec import (
     STATE_PREFIX,
     TUNER_FILE,
     Spec,
+    SpecError,
     check_experiment_name,
+    check_fits_dataset,
     dump_spec,
     expand_trials,
     next_extension,
     project_version,
+    read_stored_spec,
     spec_to_dict,
 )
 from trainables import storage
 from trainables.allocator import GLIBC_TUNABLES_ENV, worker_glibc_tunables
 from trainables.checks import Interval, check_int, echo
-from trainables.data import FASHION_MNIST, Dataset, find_data_root, read_fashion_mnist
+from trainables.data import FASHION_MNIST_IDX, Dataset, DatasetInfo, IdxSource, find_data_root, read_idx
+from trainables.datasets import MNIST_IDX, load_dataset
 from trainables.faults import FAULT_ENV
 
 # ray, and the trainable (torch), are imported inside the functions that use them: importing
@@ -322,13 +326,59 @@ def resume_command(spec: Spec, *, name: str, options: SweepOptions) -> str:
 @dataclass
 class Claim:
     """An experiment this driver owns (claim_experiment): where it is, where the data is,
-    the lock (None on URI storage) and whether this run has started it anew (written its spec)."""
+    the lock (None on URI storage) and whether this run has started it anew (written its spec).
+
+    data: the dataset as found before Ray starts (find_data): for the IDX datasets the
+    verified folder, read later in a thread; a table or image folder is read at once."""
 
     experiment_dir: str
-    data_root: Path
+    data: FoundData
     holder: lock.Holder | None
     started: bool = False
     part_dir: str | None = None  # the Tune experiment this run writes: experiment_dir or an extension
+
+
+IDX_SOURCES: dict[str, IdxSource] = {"fashion_mnist": FASHION_MNIST_IDX, "mnist": MNIST_IDX}
+
+
+@dataclass(frozen=True)
+class FoundData:
+    """A sweep's dataset after find_data: `info` its facts; `root` and `source` the verified
+    IDX folder (the built-in datasets, read by `read`) or `dataset` already read (tables, images)."""
+
+    info: DatasetInfo
+    root: Path | None = None
+    source: IdxSource | None = None
+    dataset: Dataset | None = None
+
+    def read(self) -> Dataset:
+        """The whole dataset, its fingerprint computed (so that trials get it with the arrays)."""
+        if self.dataset is not None:
+            data = self.dataset
+        else:
+            assert self.root is not None and self.source is not None
+            data = read_idx(self.root, self.source)
+        data.fingerprint  # noqa: B018  (cached on the object, which travels to the trials pickled)
+        return data
+
+
+def find_data(spec: Spec, *, options: SweepOptions) -> FoundData:
+    """Find the spec's dataset and check that every model can take it, before Ray starts.
+
+    fashion_mnist, mnist: the IDX files located and their checksums verified (no torch; read
+    later, beside ray.init); table, images: read and checked whole (trainables.datasets).
+    Raises DataNotFoundError, ChecksumError, DatasetError, SpecError (a model that cannot
+    take the data, too few rows), each naming the file, column, folder or model."""
+    kind = spec.dataset["kind"]
+    if kind in IDX_SOURCES:
+        source = IDX_SOURCES[kind]
+        root = find_data_root(options.data_dir, download=options.download, source=source)
+        found = FoundData(info=source.info, root=root, source=source)
+    else:
+        dataset = load_dataset(spec.dataset, data_dir=options.data_dir, download=options.download)
+        found = FoundData(info=dataset.info, dataset=dataset)
+    check_fits_dataset(spec, found.info)
+    return found
 
 
 @contextmanager
@@ -360,12 +410,12 @@ def claim_experiment(spec: Spec, *, options: SweepOptions, log: Callable[[str], 
     is released and, if Tune never started there (no tuner.pkl), what this run wrote is
     removed again: its spec.yaml, and the folder when empty and this run created or cleared it.
     URI storage: no lock; one driver per experiment is the user's job (sweeps/lock.py).
-    Raises SweepError (or SpecError, DataNotFoundError) before anything is written.
+    Raises SweepError (or SpecError, DataNotFoundError, DatasetError) before anything is written.
     """
     exp_dir = check_experiment(spec, options=options)
     check_address(options.address)
-    data_root = find_data_root(options.data_dir, download=options.download)  # checksums, no torch
-    claim = Claim(experiment_dir=exp_dir, data_root=data_root, holder=None)
+    found = find_data(spec, options=options)  # checksums (no torch), or a user's file read and checked
+    claim = Claim(experiment_dir=exp_dir, data=found, holder=None)
     if storage.is_uri(exp_dir):
         yield claim
         return
@@ -470,12 +520,16 @@ class _ResourcesByModel:
         return self.factories[config["model"]]
 
 
-def _runtime_env() -> dict[str, Any]:
+def _runtime_env(py_modules: tuple[str, ...] = ()) -> dict[str, Any]:
     """Workers' environment, also on remote nodes: one malloc arena (trainables/allocator.py
-    says why), and the test-only faults."""
+    says why), the test-only faults, and the spec's `py_modules` (a user's model code, which
+    Ray ships to every node)."""
     env = {k: os.environ[k] for k in (FAULT_ENV,) if k in os.environ}
     env[GLIBC_TUNABLES_ENV] = worker_glibc_tunables(os.environ.get(GLIBC_TUNABLES_ENV))
-    return {"env_vars": env}
+    out: dict[str, Any] = {"env_vars": env}
+    if py_modules:
+        out["py_modules"] = list(py_modules)
+    return out
 
 
 @contextmanager
@@ -499,7 +553,7 @@ def _ray_leaves_sigterm_alone() -> Iterator[None]:
         ray_utils.set_sigterm_handler = install
 
 
-def _init_ray(options: SweepOptions) -> Any:
+def _init_ray(options: SweepOptions, *, py_modules: tuple[str, ...] = ()) -> Any:
     """ray.init for this sweep; returns Ray's context. Keeps the caller's SIGTERM handler:
     ray.init replaces it (and Ray's C++ core turns SIGTERM into an abort, exit -6)."""
     import ray
@@ -517,7 +571,7 @@ def _init_ray(options: SweepOptions) -> Any:
             # "local" starts a fresh embedded Ray: never join a stray cluster found on this machine.
             return ray.init(address=address, include_dashboard=options.dashboard, dashboard_host=DASHBOARD_HOST,
                             ignore_reinit_error=True, log_to_driver=options.verbose > 1,
-                            runtime_env=_runtime_env())
+                            runtime_env=_runtime_env(py_modules))
     except (ConnectionError, RuntimeError, TimeoutError) as exc:
         if address == "local":
             raise
@@ -565,7 +619,7 @@ def _start_reaper() -> subprocess.Popen | None:
 
 
 @contextmanager
-def _ray_session(options: SweepOptions) -> Iterator[dict[str, str]]:
+def _ray_session(options: SweepOptions, *, py_modules: tuple[str, ...] = ()) -> Iterator[dict[str, str]]:
     """Ray for the duration of the block; yields the dashboard URL ({"dashboard": ...}).
 
     A Ray this process starts (embedded, or connected to --address) is shut down when the
@@ -576,7 +630,7 @@ def _ray_session(options: SweepOptions) -> Iterator[dict[str, str]]:
     owner = not ray.is_initialized()
     reaper = _start_reaper() if owner and options.address in (None, "local") else None
     try:
-        context = _init_ray(options)
+        context = _init_ray(options, py_modules=py_modules) if py_modules else _init_ray(options)
         url = getattr(context, "dashboard_url", None) or ""
         yield {"dashboard": f"http://{url}" if url and not url.startswith("http") else url}
     finally:
@@ -603,13 +657,13 @@ def plan_for(spec: Spec, *, nodes: list[resources.Node], options: SweepOptions) 
     return resources.plan_requests(spec.models, nodes=nodes, gpu_share=gpu_share, overrides=merged)
 
 
-def _callbacks(spec: Spec, *, trials: list[dict[str, Any]], options: SweepOptions,
+def _callbacks(spec: Spec, *, trials: list[dict[str, Any]], options: SweepOptions, n_train: int,
                on_finished: Callable[[int, int], Any] | None) -> list[Any]:
     """The compact reporter (every line at -v 1, errors only at -v 0 and -v 2, where Tune's
-    own output is on), and the caller's hook after each finished trial."""
+    own output is on), and the caller's hook after each finished trial. n_train: the
+    dataset's training-set size (the cost model's)."""
     from sweeps.tune_callbacks import CompactReporter, FinishedHook
 
-    n_train = FASHION_MNIST.n_train
     costs = {trial_name(t): cost.estimate_seconds(t, n_train=n_train, overrides=spec.overrides.get(t["model"]))
              for t in trials}
     callbacks: list[Any] = [CompactReporter(costs=costs, errors_only=options.verbose != 1)]
@@ -657,7 +711,7 @@ def _make_tuner(spec: Spec, *, exp_dir: str, trials: list[dict[str, Any]], data:
     storage_root, name = exp_dir.rsplit("/", 1)
     run_config = tune.RunConfig(
         name=name, storage_path=storage_root, verbose=verbose, progress_reporter=reporter,
-        callbacks=_callbacks(spec, trials=trials, options=options, on_finished=on_finished),
+        callbacks=_callbacks(spec, trials=trials, options=options, n_train=data.n_train, on_finished=on_finished),
         failure_config=tune.FailureConfig(max_failures=max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
     )
@@ -665,6 +719,18 @@ def _make_tuner(spec: Spec, *, exp_dir: str, trials: list[dict[str, Any]], data:
     tune_config = tune.TuneConfig(reuse_actors=True, trial_name_creator=namer, trial_dirname_creator=namer)
     return tune.Tuner(trainable, param_space=build_param_space(trials, overrides=spec.overrides),
                       tune_config=tune_config, run_config=run_config)
+
+
+def _check_same_data(exp_dir: str, data: Dataset) -> None:
+    """--resume, --extend: the data must be the one the experiment started on (its stored fingerprint)."""
+    try:
+        stored = read_stored_spec(exp_dir).dataset_facts
+    except (OSError, SpecError):
+        return  # check_experiment has read it already; nothing recorded to compare
+    if stored is not None and stored["fingerprint"] != data.fingerprint:
+        raise SweepError(f"the dataset {data.name!r} differs from the one the experiment started on "
+                         f"(fingerprint {data.fingerprint[:12]}..., stored {str(stored['fingerprint'])[:12]}...); "
+                         "continue it with the same data, or start a new --name")
 
 
 def _makespan_bound(result_grid: Any, *, plan: dict[str, dict[str, float]],
@@ -728,11 +794,11 @@ def _in_background(fn: Callable[..., Any], *args: Any) -> Future:
     return future
 
 
-def _import_and_read(data_root: Path) -> Dataset:
+def _import_and_read(found: FoundData) -> Dataset:
     """The dataset, after importing the trainable that Tune will pickle."""
     import trainables.trainable  # noqa: F401  (lazy: the import is ~2 s of torch and ray, done in a thread)
 
-    return read_fashion_mnist(data_root)
+    return found.read()
 
 
 def run_sweep(spec: Spec, *, options: SweepOptions, log: Callable[[str], None] = print,
@@ -757,7 +823,7 @@ def run_sweep(spec: Spec, *, options: SweepOptions, log: Callable[[str], None] =
         with claim_experiment(spec, options=options, log=log) as own:
             return run_sweep(spec, options=options, log=log, claim=own, trials=trials, on_finished=on_finished)
     trials = cost.longest_first(expand_trials(spec) if trials is None else trials, overrides=spec.overrides,
-                                n_train=FASHION_MNIST.n_train)
+                                n_train=claim.data.info.n_train)
     if options.address not in (None, "local"):
         for key, value in CONNECT_ENV.items():  # Ray reads them once, when it is first imported
             os.environ.setdefault(key, value)
@@ -766,8 +832,8 @@ def run_sweep(spec: Spec, *, options: SweepOptions, log: Callable[[str], None] =
         with _interrupts_deferred() as stop_if_asked:  # and raised when this block ends
             # Once per sweep, in the driver; trials share it. Read (and torch imported) in a
             # thread while ray.init starts Ray's processes: ~1.5 s less fixed cost on 2 cores.
-            data_future = _in_background(_import_and_read, claim.data_root)
-            urls = ray_alive.enter_context(_ray_session(options))
+            data_future = _in_background(_import_and_read, claim.data)
+            urls = ray_alive.enter_context(_ray_session(options, py_modules=spec.py_modules))
             nodes, plan, tuner = _prepare(spec, claim=claim, trials=trials, data_future=data_future,
                                           options=options, stop_if_asked=stop_if_asked, on_finished=on_finished)
         log(f"datavsmath: {len(trials)} trials of {spec.name!r} -> {claim.part_dir or claim.experiment_dir}")
@@ -799,6 +865,9 @@ def _prepare(spec: Spec, *, claim: Claim, trials: list[dict[str, Any]], data_fut
     except resources.InfeasibleRequestError as exc:
         raise SweepError(str(exc)) from exc
     data = data_future.result()
+    if options.resume or options.extend:
+        _check_same_data(claim.experiment_dir, data)
+    spec = replace(spec, dataset_facts=data.facts())  # spec.yaml records the dataset's name and fingerprint
     stop_if_asked()
     # Only now is the sweep going to run: a refused one leaves nothing behind to block a
     # rerun. The Tuner writes tuner.pkl at once, which makes the experiment resumable.

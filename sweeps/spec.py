@@ -42,9 +42,10 @@ from trainables.checks import (
     echo,
 )
 from trainables.damage import DAMAGE_MODES, subset_size
-from trainables.data import FASHION_MNIST
+from trainables.data import FASHION_MNIST, DatasetInfo
+from trainables.datasets import MNIST, DatasetConfigError, check_dataset_config
 from trainables.metrics import METRICS
-from trainables.models import MODEL_NAMES, validate_params
+from trainables.models import MODEL_NAMES, input_problem, validate_params
 
 # The axes of one grid, then the replicate axis: a trial is one value of each.
 GRID_AXES = ("model", "sample_frac", "damage_frac", "damage_mode")
@@ -61,9 +62,18 @@ PACKAGE = "datavsmath"  # the distribution: pyproject.toml owns its version
 # An experiment name is one safe path component: it names a folder inside the storage path.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,200}")
 SEED_RANGE = Interval(0, 2**32 - 1)  # numpy's SeedSequence and every library's seed accept these
+DEFAULT_DATASET = "fashion_mnist"
+# The facts of the dataset a sweep ran on (trainables.data.Dataset.facts: name, fingerprint,
+# sizes, classes), written into the stored spec.yaml by the runner once the data is loaded.
+DATASET_FACTS_KEY = "dataset_facts"
 TOP_LEVEL_KEYS = (*GRID_AXES, "name", "description", "seeds", "grids", "include", "overrides",
-                  "resources", "gpu_share", "max_failures", "checkpoint_period_s", "report")
+                  "resources", "gpu_share", "max_failures", "checkpoint_period_s", "report", "dataset",
+                  "py_modules", DATASET_FACTS_KEY)
 REPORT_KEYS = ("model", "thresholds")
+# Facts known before any data is read, for the built-in datasets (the rows check, dry-run).
+BUILT_IN_INFO: dict[str, DatasetInfo] = {"fashion_mnist": FASHION_MNIST, "mnist": MNIST}
+# Keys of a table / images config that are paths, resolved against the spec file's folder.
+DATASET_PATH_KEYS = ("path", "test")
 RESOURCE_KEYS = ("cpu", "gpu")
 DEFAULT_SEEDS = (0,)
 # A net trial checkpoints after an epoch once this many seconds passed since its last
@@ -134,6 +144,21 @@ class Spec:
     # optional (the report's defaults: cnn when swept, acc 0.90 and auc 0.98).
     report: dict[str, Any] = field(default_factory=dict)
     source: str = ""
+    # The dataset, in the normal form of trainables.datasets.check_dataset_config; the paths
+    # of a table or image folder are absolute (resolved against the spec file's folder).
+    dataset: dict[str, Any] = field(default_factory=lambda: {"kind": DEFAULT_DATASET})
+    # Folders or files of Python modules Ray ships to every worker (runtime_env py_modules).
+    py_modules: tuple[str, ...] = ()
+    # The loaded dataset's facts (Dataset.facts()), once the runner has read it; None before.
+    dataset_facts: dict[str, Any] | None = None
+
+    @property
+    def dataset_info(self) -> DatasetInfo | None:
+        """The dataset's facts known without reading it: the built-in datasets' published
+        ones, or those recorded in `dataset_facts`; None for a table or image folder not yet read."""
+        if self.dataset_facts is not None:
+            return info_from_facts(self.dataset_facts)
+        return BUILT_IN_INFO.get(self.dataset["kind"])
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -317,7 +342,8 @@ def load_spec(name_or_path: str | Path, *, max_trials: int | None = DEFAULT_MAX_
     path = resolve_spec_path(name_or_path)
     data = read_yaml(path)
     try:
-        return parse_spec(data, source=str(path), default_name=path.stem, max_trials=max_trials)
+        return parse_spec(data, source=str(path), default_name=path.stem, max_trials=max_trials,
+                          base_dir=path.resolve().parent)
     except SpecError as exc:
         raise _naming(str(path), exc) from exc
 
@@ -499,14 +525,16 @@ def parse_resources(raw: Any, models: tuple[str, ...], *, where: str = "resource
     return out
 
 
-def rows_problem(model: str, sample_frac: float, *, params: Mapping[str, Any]) -> str | None:
+def rows_problem(model: str, sample_frac: float, *, params: Mapping[str, Any],
+                 info: DatasetInfo = FASHION_MNIST) -> str | None:
     """Why `sample_frac` gives `model` too few rows to train, or None when enough.
 
+    info: the dataset's facts (its n_train and n_classes; default Fashion-MNIST's).
     Models with a `validation_split` (the nets) train on floor(n * (1 - split)) rows, as
     trainables.models.nets.keras_n_fit, and need at least 1 of those and 1 held out (when
     the split is > 0); the others (the trees) need at least one row per class.
     """
-    n_train, n_classes = FASHION_MNIST.n_train, FASHION_MNIST.n_classes
+    n_train, n_classes = info.n_train, info.n_classes
     n = subset_size(n_train, sample_frac=sample_frac)
     gives = f"sample_frac {sample_frac:g} gives {model} {n} of the {n_train} training rows"
     if "validation_split" not in params:
@@ -519,16 +547,78 @@ def rows_problem(model: str, sample_frac: float, *, params: Mapping[str, Any]) -
     return f"{gives}: {n_fit} to fit and {n - n_fit} to validate (validation_split {split:g}); {model} needs {need}"
 
 
-def _check_rows(grids: tuple[Grid, ...], overrides: Mapping[str, Mapping[str, Any]]) -> None:
+def _check_rows(grids: tuple[Grid, ...], overrides: Mapping[str, Mapping[str, Any]], info: DatasetInfo) -> None:
     """Every model's smallest sample_frac must give it the rows it needs (rows grow with it)."""
     smallest: dict[str, float] = {}
     for grid in grids:
         for model in grid.model:
             smallest[model] = min(smallest.get(model, 1.0), *grid.sample_frac)
     for model, frac in smallest.items():
-        problem = rows_problem(model, frac, params=validate_params(model, overrides.get(model)))
+        problem = rows_problem(model, frac, params=validate_params(model, overrides.get(model)), info=info)
         if problem:
             raise SpecError(problem)
+
+
+def check_fits_dataset(spec: Spec, info: DatasetInfo) -> None:
+    """Every model of `spec` can take the dataset `info` describes (its input kind and shape,
+    trainables.models.input_problem) and gets the rows it needs at its smallest sample_frac
+    (rows_problem). Raises SpecError with the reason, naming the model and the dataset."""
+    for model in spec.models:
+        problem = input_problem(model, info.input_shape)
+        if problem:
+            raise SpecError(f"model {model} cannot take dataset {info.name!r}: {problem}")
+    _check_rows(spec.grids, spec.overrides, info)
+
+
+def info_from_facts(facts: Mapping[str, Any]) -> DatasetInfo:
+    """The DatasetInfo of a Dataset.facts() mapping (as stored in spec.yaml's dataset_facts)."""
+    return DatasetInfo(name=str(facts["name"]), class_names=tuple(str(c) for c in facts["class_names"]),
+                       input_shape=tuple(int(d) for d in facts["input_shape"]), n_train=int(facts["n_train"]),
+                       n_test=int(facts["n_test"]), kind=str(facts.get("kind", "")))
+
+
+def _parse_dataset(raw: Any, *, base_dir: Path | None) -> dict[str, Any]:
+    """`dataset:` in the normal form of check_dataset_config, its paths made absolute against
+    `base_dir` (the spec file's folder; None: the working directory)."""
+    try:
+        normal = check_dataset_config(raw)
+    except DatasetConfigError as exc:
+        raise SpecError(str(exc)) from exc
+    for key in DATASET_PATH_KEYS:
+        if normal.get(key) is not None:
+            path = Path(normal[key]).expanduser()
+            normal[key] = str(path if path.is_absolute() else (base_dir or Path.cwd()) / path)
+    return normal
+
+
+def _parse_py_modules(raw: Any, *, base_dir: Path | None) -> tuple[str, ...]:
+    """`py_modules: [DIR_OR_FILE, ...]`, each an existing local folder or .py/.whl/.zip file
+    (relative ones against `base_dir`), or a URI Ray can fetch (s3://, gs://, https://)."""
+    values = _check_list("", "py_modules", raw)
+    out = []
+    for value in values:
+        if not isinstance(value, str) or not value.strip():
+            raise SpecError(f"py_modules entries must be paths of module folders or files, got {echo(value)}")
+        if "://" in value:
+            out.append(value)
+            continue
+        path = Path(value).expanduser()
+        path = path if path.is_absolute() else (base_dir or Path.cwd()) / path
+        if not path.exists():
+            raise SpecError(f"py_modules: {path} does not exist")
+        out.append(str(path))
+    return tuple(out)
+
+
+def _parse_facts(raw: Any) -> dict[str, Any] | None:
+    """The stored dataset_facts (written by the runner), checked for the keys info_from_facts reads."""
+    if raw is None:
+        return None
+    needed = ("name", "class_names", "input_shape", "n_train", "n_test", "fingerprint")
+    if not isinstance(raw, dict) or any(key not in raw for key in needed):
+        raise SpecError(f"{DATASET_FACTS_KEY} is written by the runner and must be a mapping with "
+                        f"{', '.join(needed)}, got {echo(raw)}")
+    return dict(raw)
 
 
 def _collect_grids(data: dict, *, source: str, seen: tuple[str, ...]) -> list[Grid]:
@@ -592,12 +682,16 @@ def _description(data: dict[str, Any]) -> str:
 
 
 def parse_spec(data: dict[str, Any], *, source: str = "<spec>", default_name: str = "sweep",
-               max_trials: int | None = DEFAULT_MAX_TRIALS) -> Spec:
+               max_trials: int | None = DEFAULT_MAX_TRIALS, base_dir: Path | None = None) -> Spec:
     """Validate a spec mapping (from parse_yaml_text) into a Spec. Raises SpecError.
 
     max_trials: the most trials the spec may list, counted before merging duplicates
-    (default DEFAULT_MAX_TRIALS; None: no cap). Every model's smallest sample_frac must give
-    it the rows it needs (rows_problem); resource amounts are at Ray's resolution.
+    (default DEFAULT_MAX_TRIALS; None: no cap). base_dir: the folder that the relative paths
+    of `dataset` and `py_modules` resolve against (the spec file's; default the working
+    directory). Every model's smallest sample_frac must give it the rows it needs
+    (rows_problem) when the dataset's facts are known without reading it (the built-in
+    datasets, a stored spec); for a table or image folder the runner checks once it is read
+    (check_fits_dataset). Resource amounts are at Ray's resolution.
     """
     unknown = sorted(set(data) - set(TOP_LEVEL_KEYS), key=str)
     if unknown:
@@ -618,13 +712,19 @@ def parse_spec(data: dict[str, Any], *, source: str = "<spec>", default_name: st
     period = _checked(check_number, "checkpoint_period_s", data.get("checkpoint_period_s", DEFAULT_CHECKPOINT_PERIOD_S),
                       NON_NEGATIVE)
     overrides = _parse_overrides(data.get("overrides", {}), models)
-    _check_rows(grids, overrides)
-    return Spec(
+    spec = Spec(
         name=name, grids=grids, seeds=seeds, description=description, overrides=overrides,
         resources=parse_resources(data.get("resources", {}), models),
         gpu_share=gpu_share, max_failures=max_failures, checkpoint_period_s=period,
         report=_parse_report(data.get("report", {}), models), source=source,
+        dataset=_parse_dataset(data.get("dataset", DEFAULT_DATASET), base_dir=base_dir),
+        py_modules=_parse_py_modules(data["py_modules"], base_dir=base_dir) if "py_modules" in data else (),
+        dataset_facts=_parse_facts(data.get(DATASET_FACTS_KEY)),
     )
+    info = spec.dataset_info
+    if info is not None:
+        check_fits_dataset(spec, info)
+    return spec
 
 
 def expand_trials(spec: Spec) -> list[dict[str, Any]]:
@@ -664,9 +764,16 @@ def spec_to_dict(spec: Spec) -> dict[str, Any]:
     out["checkpoint_period_s"] = spec.checkpoint_period_s
     if spec.report:
         out["report"] = spec.report
+    out["dataset"] = dict(spec.dataset)
+    if spec.py_modules:
+        out["py_modules"] = list(spec.py_modules)
     return out
 
 
 def dump_spec(spec: Spec) -> str:
-    """YAML text of spec_to_dict (round-trips through parse_spec)."""
-    return yaml.safe_dump(spec_to_dict(spec), sort_keys=False)
+    """YAML text of spec_to_dict, with the loaded dataset's facts (`dataset_facts`: its name,
+    fingerprint, sizes and classes) when the runner has them; round-trips through parse_spec."""
+    out = spec_to_dict(spec)
+    if spec.dataset_facts is not None:
+        out[DATASET_FACTS_KEY] = dict(spec.dataset_facts)
+    return yaml.safe_dump(out, sort_keys=False)

@@ -151,6 +151,8 @@ def train_trial(config: dict[str, Any], *, data: Dataset, checkpoint_period_s: f
         "trial_start": trial_start,
         "trial_end": time.time(),
         "peak_rss_mb": _peak_rss_mb(),
+        "dataset": data.name,
+        "dataset_fingerprint": data.fingerprint,  # computed in the driver, arrives with the data
         "done": True,
     }
     tune.report(final)

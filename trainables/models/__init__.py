@@ -28,6 +28,7 @@ from .common import (
     check_model_name,
     check_n_classes,
     default_params,
+    input_problem,
     validate_params,
 )
 
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from .nets import FastPaths
 
 __all__ = ["MODEL_NAMES", "DEFAULT_PARAMS", "FastPaths", "Model", "build_model", "default_params",
-           "validate_params"]
+           "input_problem", "validate_params"]
 
 NET_MODELS = ("dnn", "cnn")
 DEVICE_KINDS = ("cpu", "cuda", "mps")

@@ -167,6 +167,25 @@ def check_input_shape(input_shape: Any) -> tuple[int, ...]:
     return tuple(int(d) for d in input_shape)
 
 
+CONV_KERNEL, POOL = 3, 2  # the cnn's two valid 3x3 convs, then 2x2 max-pooling
+CNN_MIN_SIDE = 2 * (CONV_KERNEL - 1) + POOL  # 6: the smallest side that leaves one pooled pixel
+
+
+def input_problem(model: str, input_shape: tuple[int, ...]) -> str | None:
+    """Why ``model`` cannot take inputs of ``input_shape`` ((F,) flat features, (H, W) or
+    (H, W, C) images), or None when it can. rf, xgb and dnn take any shape (flattened);
+    the cnn needs an image shape with H, W >= CNN_MIN_SIDE. Other (user) models: None."""
+    if model != "cnn":
+        return None
+    if len(input_shape) == 1:
+        return (f"cnn needs image inputs (H, W) or (H, W, C), and this dataset has {input_shape[0]} flat "
+                "features; use rf, xgb or dnn, or an images dataset")
+    if min(input_shape[:2]) < CNN_MIN_SIDE:
+        return (f"cnn needs images of at least {CNN_MIN_SIDE}x{CNN_MIN_SIDE} (two 3x3 convs and 2x2 pooling), "
+                f"got {input_shape[0]}x{input_shape[1]}; set the images dataset's size")
+    return None
+
+
 def n_features(input_shape: tuple[int, ...]) -> int:
     """Numbers in one input row: the product of ``input_shape`` (784 for (28, 28))."""
     return math.prod(input_shape)

@@ -31,7 +31,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .common import (
+    CNN_MIN_SIDE,
+    CONV_KERNEL,
     PIXEL_MAX,
+    POOL,
     check_images,
     check_input_shape,
     check_labels,
@@ -45,8 +48,7 @@ from .common import (
 EVAL_BATCH = {"dnn": 4096, "cnn": 128}
 PREDICT_CHUNK = 16384  # rows converted to float at once in predict_proba (bounds memory)
 STATE_FORMAT = 1  # bump when the resume-state layout changes
-CONV_KERNEL, POOL = 3, 2  # the cnn's two valid 3x3 convs, then 2x2 max-pooling
-MIN_IMAGE_SIDE = 2 * (CONV_KERNEL - 1) + POOL  # 6: the smallest side that leaves one pooled pixel
+MIN_IMAGE_SIDE = CNN_MIN_SIDE
 ONEDNN_OP = "torch.ops.mkldnn._linear_pointwise"
 
 
