@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ray.tune import Callback
@@ -43,8 +44,10 @@ class CompactReporter(Callback):
         self.write(finished_line(trial.config, trial.last_result or {}, done=done, total=len(trials)))
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        error = getattr(trial, "error_file", None) or "see the trial's error.txt"
-        self.write(error_line(trial.config, error=f"errored; {error}"))
+        self.write(error_line(trial.config, error=f"errored; {_error_of(trial)}"))
+
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.write(error_line(trial.config, error=f"failed, retrying; {_error_of(trial)}"))
 
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
         now = time.monotonic()
@@ -78,6 +81,30 @@ class CompactReporter(Callback):
                         elapsed_s=elapsed_s, eta_s=eta_seconds(done_cost=done_cost, left_cost=left_cost,
                                                                elapsed_s=elapsed_s),
                         best_acc=best)
+
+
+ERROR_CHARS = 300  # of the exception's line, in the terminal
+
+
+def _error_text(trial: Any) -> str:
+    """error.txt of the trial: the driver's staging copy (written before Tune calls back),
+    else the one in the experiment's storage."""
+    staged = getattr(trial, "error_file", None)
+    try:
+        if staged and Path(staged).is_file():
+            return Path(staged).read_text(errors="replace")
+        return str(trial.get_error() or "")
+    except Exception:  # storage that cannot be read now: the path still says where to look
+        return ""
+
+
+def _error_of(trial: Any) -> str:
+    """The exception's line of the trial's error.txt, and where the whole traceback is (the
+    trial's folder in the experiment, not Ray's session folder)."""
+    lines = [line.strip() for line in _error_text(trial).splitlines() if line.strip()]
+    folder = getattr(trial, "path", None)
+    where = f"{folder}/error.txt" if folder else "the trial's error.txt"
+    return f"{lines[-1][:ERROR_CHARS]} (traceback: {where})" if lines else f"see {where}"
 
 
 @dataclass(frozen=True)

@@ -268,6 +268,12 @@ def test_a_trial_that_always_fails_ends_errored_and_the_rest_finish(fault_always
     exp, _, proc = fault_always
     assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "1 trial(s) errored" in proc.stderr and "--retry-errored" in proc.stderr
+    # the terminal names the trial's combination and its exception, on each failure
+    errors = [line for line in proc.stdout.splitlines() if line.startswith("ERROR ")]
+    combination = "model=rf sample_frac=0.02 damage_frac=0.3 damage_mode=random seed=0"
+    assert errors[0].startswith(f"ERROR {combination}: failed, retrying; ") and "injected fault" in errors[0], errors
+    assert errors[-1].startswith(f"ERROR {combination}: errored; ") and "error.txt" in errors[-1], errors
+    assert len(errors) == 2, errors  # --max-failures 1: one retry, then errored
     df = pd.read_parquet(exp / "results.parquet")
     bad = df[(df["model"] == "rf") & (df["sample_frac"] == 0.02)]
     assert bad["status"].tolist() == ["ERROR"]
