@@ -189,15 +189,16 @@ def drilldown_trials(df: pd.DataFrame, *, metric: str = "acc") -> pd.DataFrame:
 
 def label_damage_counts(labels: np.ndarray, *, true_label: int = DEMO_TRUE_LABEL,
                         damage_frac: float = DEMO_DAMAGE_FRAC, seed: int = 0,
-                        damage_modes: Sequence[str] = DAMAGED_MODES) -> pd.DataFrame:
+                        damage_modes: Sequence[str] = DAMAGED_MODES, n_classes: int | None = None) -> pd.DataFrame:
     """How the training samples of one true label are labelled after the sweep's own damage
     (trainables.damage.damage_labels).
 
     labels: int (n,) in [0, K), e.g. the dataset's y_train; K is the dataset's class count.
     true_label: 0..K-1 (default 5, as in the talk); damage_frac in [0, 1] (default 0.3).
+    n_classes: K (default DATASET's, Fashion-MNIST's 10).
     Returns rows damage_mode, label (0..K-1), count: K rows per mode, zeros included.
     """
-    n_classes = DATASET.n_classes
+    n_classes = DATASET.n_classes if n_classes is None else n_classes
     if not 0 <= true_label < n_classes:
         raise ValueError(f"true_label must be in 0..{n_classes - 1}, got {true_label}")
     labels = np.asarray(labels)
