@@ -29,7 +29,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
@@ -480,26 +480,32 @@ def check_address(address: str | None) -> None:
 
 # ---------------------------------------------------------------- the Tune side
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity: it holds a dict
 class _Pick:
-    """sample_from callable: one field of trial `config["trial"]`, so the config keeps the
-    project's flat names (model, sample_frac, ...) while one grid enumerates a union."""
+    """sample_from callable: one field of the trial named `config["name"]`, so the config keeps
+    the project's flat names (model, sample_frac, ...) while one grid enumerates a union."""
 
-    trials: tuple[dict[str, Any], ...]
+    trials: Mapping[str, dict[str, Any]]
     key: str
 
     def __call__(self, config: dict[str, Any]) -> Any:
         # Ray 2.60 passes the partly resolved config dict (a spec object is deprecated and warns)
-        return self.trials[config["trial"]][self.key]
+        return self.trials[config["name"]][self.key]
 
 
 def build_param_space(trials: list[dict[str, Any]], *, overrides: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """One grid over trial indices (in submission order) with flat per-trial fields."""
+    """One grid over the trials' names (sweeps.progress.trial_name, in submission order) with
+    flat per-trial fields: `trial` (the index in that order), the AXES and the overrides.
+
+    The grid is over names because Tune names a trial (trial_name_creator) before it resolves
+    sample_from values: the name is then the only field already there, and a name creator that
+    held the trials instead would be stored with every trial's state (quadratic in size)."""
     from ray import tune
 
-    rows = tuple({**t, "overrides": dict(overrides.get(t["model"], {}))} for t in trials)
-    space: dict[str, Any] = {"trial": tune.grid_search(list(range(len(rows))))}
-    for key in (*AXES, "overrides"):
+    rows = {trial_name(t): {"trial": i, **t, "overrides": dict(overrides.get(t["model"], {}))}
+            for i, t in enumerate(trials)}
+    space: dict[str, Any] = {"name": tune.grid_search(list(rows))}
+    for key in ("trial", *AXES, "overrides"):
         space[key] = tune.sample_from(_Pick(rows, key))
     space["version"] = project_version()  # a cell run by another version is not kept by --extend
     return space
@@ -695,7 +701,7 @@ def _make_tuner(spec: Spec, *, exp_dir: str, trials: list[dict[str, Any]], data:
     which keeps the callbacks and names it was started with: Tune stores them in tuner.pkl)."""
     from ray import tune
 
-    from sweeps.tune_callbacks import TrialNamer
+    from sweeps.tune_callbacks import trial_name_of
     from trainables.trainable import train_trial
 
     trainable = tune.with_resources(
@@ -715,8 +721,8 @@ def _make_tuner(spec: Spec, *, exp_dir: str, trials: list[dict[str, Any]], data:
         failure_config=tune.FailureConfig(max_failures=max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
     )
-    namer = TrialNamer(tuple(trials))  # the same order as build_param_space's grid
-    tune_config = tune.TuneConfig(reuse_actors=True, trial_name_creator=namer, trial_dirname_creator=namer)
+    tune_config = tune.TuneConfig(reuse_actors=True, trial_name_creator=trial_name_of,
+                                  trial_dirname_creator=trial_name_of)
     return tune.Tuner(trainable, param_space=build_param_space(trials, overrides=spec.overrides),
                       tune_config=tune_config, run_config=run_config)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +32,18 @@ class CompactReporter(Callback):
                  errors_only: bool = False, write: Callable[[str], Any] = print) -> None:
         self.costs, self.period_s, self.errors_only, self.write = dict(costs), period_s, errors_only, write
         self._start = self._last_status = time.monotonic()
+        self._done: int | None = None  # counted once, then kept: a scan per trial is quadratic
 
     def setup(self, *args: Any, **info: Any) -> None:
         self._start = self._last_status = time.monotonic()
+        self._done = None  # a restored sweep counts what finished before it
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        if self.errors_only:
-            return
-        done = sum(t.status == _DONE and t is not trial for t in trials) + 1
-        self.write(finished_line(trial.config, trial.last_result or {}, done=done, total=len(trials)))
+        if self._done is None:
+            self._done = sum(t.status == _DONE and t is not trial for t in trials)
+        self._done += 1
+        if not self.errors_only:
+            self.write(finished_line(trial.config, trial.last_result or {}, done=self._done, total=len(trials)))
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.write(error_line(trial.config, error=f"errored; {_error_of(trial)}"))
@@ -107,19 +109,11 @@ def _error_of(trial: Any) -> str:
     return f"{lines[-1][:ERROR_CHARS]} (traceback: {where})" if lines else f"see {where}"
 
 
-@dataclass(frozen=True)
-class TrialNamer:
-    """Tune's trial_name_creator and trial_dirname_creator: the combination, as
-    sweeps.progress.trial_name (`cnn_s0.5_d0.2_random_seed1`).
-
-    Tune names a trial before it resolves the config's sample_from values (they are still
-    placeholders then), so the name comes from `rows`, the runner's trials by grid index
-    (config["trial"])."""
-
-    rows: tuple[Mapping[str, Any], ...]
-
-    def __call__(self, trial: Any) -> str:
-        return trial_name(self.rows[trial.config["trial"]])
+def trial_name_of(trial: Any) -> str:
+    """Tune's trial_name_creator and trial_dirname_creator: the `name` the runner's param
+    space gives each trial (sweeps.progress.trial_name, `cnn_s0.5_d0.2_random_seed1`). A plain
+    function: Tune stores it with every trial's state."""
+    return str(trial.config["name"])
 
 
 class FinishedHook(Callback):
@@ -129,6 +123,10 @@ class FinishedHook(Callback):
 
     def __init__(self, hook: Callable[[int, int], Any]) -> None:
         self.hook = hook
+        self._finished: int | None = None
+
+    def setup(self, *args: Any, **info: Any) -> None:
+        self._finished = None
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
         close = getattr(self.hook, "close", None)
@@ -136,8 +134,10 @@ class FinishedHook(Callback):
             close()
 
     def _call(self, trials: list, trial: Any) -> None:
-        finished = sum(t.status in (_DONE, _ERROR) and t is not trial for t in trials) + 1
-        self.hook(finished, len(trials))
+        if self._finished is None:
+            self._finished = sum(t.status in (_DONE, _ERROR) and t is not trial for t in trials)
+        self._finished += 1
+        self.hook(self._finished, len(trials))
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._call(trials, trial)

@@ -19,6 +19,7 @@ from analysis.schema import normalize
 from analysis.status import eta_seconds
 from sweeps import cost
 from sweeps.cli import dry_run
+from sweeps.progress import trial_name
 from sweeps.resources import Node
 from sweeps.runner import SweepOptions, _makespan_bound, build_param_space
 from sweeps.spec import AXES, expand_trials, load_spec, parse_spec, project_version
@@ -191,8 +192,8 @@ def resolve_like_tune(param_space: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def expected_configs(trials: list[dict], overrides: dict[str, dict]) -> list[dict]:
-    return [{"trial": i, **t, "overrides": overrides.get(t["model"], {}), "version": project_version()}
-            for i, t in enumerate(trials)]
+    return [{"name": trial_name(t), "trial": i, **t, "overrides": overrides.get(t["model"], {}),
+             "version": project_version()} for i, t in enumerate(trials)]
 
 
 def test_param_space_resolves_to_each_trial_and_its_overrides_in_submission_order():
@@ -217,6 +218,7 @@ def test_param_space_keeps_any_given_order_and_repeated_models():
     overrides = {"cnn": {"epochs": 3, "batch_size": 64}, "xgb": {"num_boost_round": 5}}
     configs = resolve_like_tune(build_param_space(trials, overrides=overrides))
     assert {c.pop("version") for c in configs} == {project_version()}
+    assert [c.pop("name") for c in configs] == [trial_name(t) for t in trials]
     assert configs == [
         {"trial": 0, "model": "cnn", "sample_frac": 0.3, "damage_frac": 0.5, "damage_mode": "constant", "seed": 9,
          "overrides": {"epochs": 3, "batch_size": 64}},

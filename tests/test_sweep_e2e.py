@@ -239,7 +239,8 @@ def test_trial_folders_are_named_by_the_combination_in_their_params(smoke):
     folders = _trial_dirs(exp)
     assert len(folders) == 12
     for folder in folders:
-        assert folder.name == trial_name(json.loads((folder / "params.json").read_text())), folder
+        params = json.loads((folder / "params.json").read_text())
+        assert folder.name == trial_name(params) == params["name"], folder
 
 
 def test_the_live_report_showed_fewer_trials_and_reloaded_the_final_one_does_not(smoke, tmp_path):
