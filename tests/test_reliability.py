@@ -235,11 +235,12 @@ def _epochs_reported(exp: Path, model: str) -> list[int]:
 
 @pytest.fixture(scope="module")
 def fault_once(tmp_path_factory):
-    """The faulty spec with the cnn failing once, after its epoch-2 checkpoint."""
+    """The faulty spec with the cnn failing once, after its epoch-2 checkpoint; Tune's own
+    output on (-v 2)."""
     storage = tmp_path_factory.mktemp("fault_once")
     spec_path = storage / "faulty.yaml"
     spec_path.write_text(FAULT_SPEC)
-    proc = _cli("sweep", str(spec_path), "--storage", str(storage), "--no-dashboard", "--no-report",
+    proc = _cli("sweep", str(spec_path), "--storage", str(storage), "--no-dashboard", "--no-report", "-v", "2",
                 env=_env(DATAVSMATH_FAULT="model=cnn,epoch=2"))
     return storage / "faulty", spec_path, proc
 
@@ -262,6 +263,17 @@ def test_injected_fault_resumes_from_the_last_epoch_checkpoint(fault_once):
     # epochs 1, 2 before the fault, then 3, 4 after the retry: never epoch 1 again
     assert _epochs_reported(exp, "cnn") == [1, 2, 3, 4]
     _assert_complete(exp, spec_path)
+
+
+def test_verbose_2_shows_tunes_table_with_the_axes_as_columns(fault_once):
+    _, _, proc = fault_once
+    header = re.search(r"^\| Trial name +\| status +\| loc +\|(.*)$", proc.stdout, re.MULTILINE)
+    assert header, proc.stdout[-3000:]
+    columns = [c.strip() for c in header.group(1).split("|") if c.strip()]
+    assert columns[:5] == ["model", "sample_frac", "damage_frac", "damage_mode", "seed"], columns
+    assert re.search(r"^\| cnn_s0.02_d0_none_seed0 +\| TERMINATED", proc.stdout, re.MULTILINE), proc.stdout[-3000:]
+    assert "ERROR model=cnn sample_frac=0.02 damage_frac=0 damage_mode=none seed=0: failed, retrying" in proc.stdout
+    assert not re.search(r"^\[\s*\d+/\d+\] ", proc.stdout, re.MULTILINE)  # no compact lines at -v 2
 
 
 def test_a_trial_that_always_fails_ends_errored_and_the_rest_finish(fault_always):
