@@ -374,7 +374,8 @@ def _run_and_write(spec: Spec, *, args: argparse.Namespace, options: SweepOption
     if n_done + n_errored < len(df):
         return _interrupted(spec, options=options, exp_dir=run.experiment_dir)
     if n_errored:
-        retry = resume_command(spec, name=options.name or spec.name, options=options) + " --retry-errored"
+        retry = resume_command(spec, name=options.name or spec.name, options=options)
+        retry += "" if options.extend else " --retry-errored"
         print(f"datavsmath: {n_errored} trial(s) errored; see results.csv (status ERROR). "
               f"Retry them with:\n  {retry}", file=sys.stderr)
         return EXIT_TRIALS_FAILED

@@ -307,9 +307,11 @@ def start_experiment(spec: Spec, *, exp_dir: str, options: SweepOptions) -> str:
 
 
 def resume_command(spec: Spec, *, name: str, options: SweepOptions) -> str:
-    """The exact command that continues this sweep, quoted for a POSIX shell."""
+    """The exact command that continues this sweep, quoted for a POSIX shell: --resume, or for
+    an --extend run the same --extend (it runs what did not finish, errored cells included)."""
     program = Path(sys.argv[0]).name if sys.argv and sys.argv[0].endswith("datavsmath") else "datavsmath"
-    parts = [program, "sweep", spec.source or spec.name, "--name", name, "--storage", options.storage, "--resume"]
+    parts = [program, "sweep", spec.source or spec.name, "--name", name, "--storage", options.storage,
+             "--extend" if options.extend else "--resume"]
     if options.address:
         parts += ["--address", options.address]
     if options.data_dir:

@@ -185,3 +185,12 @@ def test_the_grown_laptop_style_report_shows_the_cross_product_and_the_economics
     for figure in seen["figures"]:
         assert figure["plots"] == 1 and figure["drawn"] == figure["expected"] > 0, figure
     assert seen["errors"] == [] and seen["requests"] == []
+
+
+def test_an_interrupted_or_errored_extend_is_continued_by_the_same_extend():
+    from sweeps.runner import SweepOptions, resume_command
+    from sweeps.spec import load_spec
+
+    command = resume_command(load_spec("smoke"), name="grow", options=SweepOptions(extend=True))
+    assert command.split()[-5:] == ["--name", "grow", "--storage", "results", "--extend"], command
+    assert "--resume" not in command
