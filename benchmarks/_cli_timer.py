@@ -1,0 +1,261 @@
+"""Run `datavsmath ARGS...` in this process with timers wrapped around its phases (no package edit).
+
+    python benchmarks/_cli_timer.py OUT.json [--fix namer] -- sweep SPEC --storage DIR ...
+
+Used by bench_scale.py and bench_learning_curve.py --fixed-cost. The wrappers only time calls
+(functions are looked up by name; one that does not exist is skipped and listed under
+"missing"); the command runs as `datavsmath` runs it (sweeps.cli.main). OUT.json gets, in
+seconds since this process started (`t0`, time.time()):
+  phases: [{name, start, end}] for import sweeps.cli, import ray, ray.init, data read (thread),
+          the experiment's first files, Tuner setup, tuner.fit, results read / each result file
+          written, report, ray.shutdown;
+  state_saves: [[start, seconds, bytes]] of every TuneController.save_to_dir (Tune's experiment
+          state, experiment_state-*.json);
+  steps: TuneController.step calls and their summed seconds;
+  profile, profile_self: inclusive and self (innermost frame) sample counts per function of the
+          driver's main thread during tuner.fit (sampled every 20 ms), the top 60 and 30;
+  maxrss_mb: the driver's peak RSS; rc: main()'s return value; end: when main() returned (what
+          follows is Ray's atexit work and interpreter exit, timed by the caller).
+
+`--fix namer` measures a proposed fix without editing the package: sweeps.tune_callbacks.
+TrialNamer holds every trial's row, and Tune pickles the namer (twice: name and dirname
+creator) into every trial's entry of the experiment state, so the state grows as N^2. The
+stand-in names trials the same way but pickles as a key into a table of this process (the
+real fix would keep the rows in a file of the experiment, for --resume).
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import json
+import os
+import resource
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+T0 = time.time()
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+REC: dict[str, Any] = {"t0": T0, "phases": [], "state_saves": [], "steps": [0, 0.0], "missing": [],
+                       "profile": {}, "fit_samples": 0}
+_lock = threading.Lock()
+
+
+def now() -> float:
+    return time.time() - T0
+
+
+def phase(name: str, start: float, end: float) -> None:
+    with _lock:
+        REC["phases"].append({"name": name, "start": start, "end": end})
+
+
+def wrap(owner: Any, attr: str, name: str, *, after: Any = None) -> None:
+    """Time owner.attr as phase `name`; `after(result)` runs on its result."""
+    fn = getattr(owner, attr, None)
+    if fn is None:
+        REC["missing"].append(f"{getattr(owner, '__name__', owner)}.{attr}")
+        return
+
+    @functools.wraps(fn)
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        start = now()
+        try:
+            result = fn(*args, **kwargs)
+        finally:
+            phase(name, start, now())
+        if after is not None:
+            after(result)
+        return result
+
+    setattr(owner, attr, timed)
+
+
+class Sampler(threading.Thread):
+    """Inclusive per-function sample counts of the main thread's stack, every `period` s."""
+
+    def __init__(self, period: float = 0.02) -> None:
+        super().__init__(daemon=True, name="cli-timer-sampler")
+        self.period, self.counts, self.leaf, self.n = period, collections.Counter(), collections.Counter(), 0
+        self.stop = threading.Event()
+        self.main_id = threading.main_thread().ident
+
+    def run(self) -> None:
+        while not self.stop.wait(self.period):
+            frame = sys._current_frames().get(self.main_id)
+            seen: set[str] = set()
+            leaf = None
+            while frame is not None:
+                code = frame.f_code
+                path = code.co_filename
+                short = "/".join(path.split("/")[-3:]) if "site-packages" in path else os.path.relpath(path, ROOT)
+                name = f"{code.co_name} ({short}:{code.co_firstlineno})"
+                leaf = leaf or name
+                seen.add(name)
+                frame = frame.f_back
+            self.counts.update(seen)
+            if leaf:
+                self.leaf[leaf] += 1
+            self.n += 1
+
+
+def install() -> None:
+    import analysis.results as results_mod
+    import sweeps.cli as cli
+    import sweeps.runner as runner
+
+    def wrap_ray(_: Any) -> None:
+        import ray
+        from ray.tune.execution import tune_controller as tc
+
+        if not getattr(ray.shutdown, "_timed", False):
+            wrap(ray, "shutdown", "ray.shutdown")
+            ray.shutdown._timed = True  # type: ignore[attr-defined]
+            save = tc.TuneController.save_to_dir
+
+            def save_to_dir(self: Any) -> Any:
+                start = time.perf_counter()
+                t = now()
+                out = save(self)
+                size = 0
+                try:
+                    path = Path(self._storage.experiment_driver_staging_path, self.experiment_state_file_name)
+                    size = path.stat().st_size
+                except (OSError, AttributeError):
+                    pass
+                with _lock:
+                    REC["state_saves"].append([t, time.perf_counter() - start, size])
+                return out
+
+            tc.TuneController.save_to_dir = save_to_dir
+            step = tc.TuneController.step
+
+            def timed_step(self: Any) -> Any:
+                start = time.perf_counter()
+                try:
+                    return step(self)
+                finally:
+                    REC["steps"][0] += 1
+                    REC["steps"][1] += time.perf_counter() - start
+
+            tc.TuneController.step = timed_step
+
+    init = runner._init_ray
+
+    def init_ray(options: Any) -> Any:
+        start = now()
+        import ray  # noqa: F401
+        import ray.tune  # noqa: F401
+        phase("import ray + ray.tune", start, now())
+        wrap_ray(None)
+        if "namer" in REC.get("fixes", []):
+            fix_namer()
+        start = now()
+        try:
+            return init(options)
+        finally:
+            phase("ray.init", start, now())
+
+    runner._init_ray = init_ray
+    wrap(runner, "_import_and_read", "data read (thread: torch import + IDX)")
+    wrap(runner, "_nodes", "nodes + plan")
+    wrap(runner, "start_experiment", "experiment's first files")
+
+    def tuner_made(tuner: Any) -> None:
+        fit = tuner.fit
+
+        def timed_fit(*args: Any, **kwargs: Any) -> Any:
+            sampler = Sampler()
+            sampler.start()
+            start = now()
+            try:
+                return fit(*args, **kwargs)
+            finally:
+                phase("tuner.fit", start, now())
+                sampler.stop.set()
+                REC["fit_samples"] = sampler.n
+                REC["profile"] = dict(sampler.counts.most_common(60))
+                REC["profile_self"] = dict(sampler.leaf.most_common(30))
+
+        tuner.fit = timed_fit
+
+    wrap(runner, "_make_tuner", "Tuner setup", after=tuner_made)
+    wrap(results_mod, "results_from_experiment", "read the experiment (results_from_experiment)")
+    real_storage = results_mod.storage
+
+    class _Storage:  # analysis.results sees this in place of trainables.storage: atomic_write timed
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real_storage, name)
+
+        @staticmethod
+        def atomic_write(path: str, write: Any) -> Any:
+            start = now()
+            try:
+                return real_storage.atomic_write(path, write)
+            finally:
+                phase(f"write {os.path.basename(str(path))}", start, now())
+
+    results_mod.storage = _Storage()  # type: ignore[assignment]
+    wrap(cli, "write_result_files", "result files (read + write)")
+    wrap(cli, "_write_report", "report")
+
+
+_NAMER_ROWS: dict[int, Any] = {}
+
+
+def _named(key: int, trial: Any) -> str:
+    from sweeps.progress import trial_name
+
+    return trial_name(_NAMER_ROWS[key][trial.config["trial"]])
+
+
+def fix_namer() -> None:
+    """TrialNamer replaced by a namer that pickles as (function, key): O(1) bytes per trial.
+    The function is this file imported as the module `_cli_timer` (not __main__), so that
+    cloudpickle refers to it by name instead of copying it and its table."""
+    import _cli_timer as mod
+
+    import sweeps.tune_callbacks as tcb
+
+    class SmallNamer:
+        def __init__(self, rows: Any) -> None:
+            self.key = id(rows)
+            mod._NAMER_ROWS[self.key] = rows
+
+        def __call__(self, trial: Any) -> str:
+            return mod._named(self.key, trial)
+
+        def __reduce__(self) -> Any:
+            return (functools.partial, (mod._named, self.key))
+
+    tcb.TrialNamer = SmallNamer  # type: ignore[assignment,misc]
+
+
+def main() -> int:
+    out, argv = sys.argv[1], sys.argv[sys.argv.index("--") + 1:]
+    opts = sys.argv[2:sys.argv.index("--")]
+    if "--fix" in opts and opts[opts.index("--fix") + 1] == "namer":
+        REC["fixes"] = ["namer"]  # applied once ray is imported (sweeps.tune_callbacks imports it)
+    start = now()
+    import sweeps.cli as cli
+    phase("import sweeps.cli", start, now())
+    install()
+    rc = 1
+    try:
+        rc = cli.main(argv)
+    finally:
+        REC["end"] = now()
+        REC["rc"] = rc
+        REC["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        Path(out).write_text(json.dumps(REC))
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
