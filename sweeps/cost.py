@@ -25,8 +25,22 @@ SECONDS_FIXED = {"cnn": 1.5, "dnn": 0.1, "xgb": 1.5, "rf": 0.0}
 PASS_PARAM = {"cnn": "epochs", "dnn": "epochs", "xgb": "num_boost_round", "rf": "n_estimators"}
 
 
+# A user's model (trainables.models.user) is costed as the seed model of its kind: a torch
+# module as the dnn per epoch, a scikit-learn estimator as one pass of rf's 25 trees.
+USER_KIND_AS = {"module": "dnn", "estimator": "rf"}
+USER_ESTIMATOR_PASSES = 25
+
+
 def _params(model: str, overrides: Mapping[str, Any] | None) -> dict[str, Any]:
     return {**default_params(model), **(overrides or {})}
+
+
+def _user_estimate(n: int, definition: Mapping[str, Any]) -> float:
+    like = USER_KIND_AS["module" if "module" in definition else "estimator"]
+    if like == "dnn":
+        n = int(n * (1 - definition.get("validation_split", 0.0)))
+        return SECONDS_FIXED[like] + SECONDS_PER_SAMPLE_PASS[like] * n * int(definition.get("epochs", 1))
+    return SECONDS_FIXED[like] + SECONDS_PER_SAMPLE_PASS[like] * n * USER_ESTIMATOR_PASSES
 
 
 def passes(model: str, overrides: Mapping[str, Any] | None = None) -> int:
@@ -38,11 +52,14 @@ def estimate_seconds(trial: Mapping[str, Any], *, n_train: int, overrides: Mappi
     """Estimated single-thread seconds for one trial (a dict with model and sample_frac).
 
     n_train: the size of the dataset's full training set; the trial trains on
-    sample_frac of it, less the nets' validation_split.
+    sample_frac of it, less the nets' validation_split. overrides: the model's settings (for
+    a user's model, its definition, costed as USER_KIND_AS says).
     """
     model = trial["model"]
-    params = _params(model, overrides)
     n = subset_size(n_train, sample_frac=trial["sample_frac"])
+    if model not in PASS_PARAM:  # a user's model: `overrides` is its definition
+        return _user_estimate(n, overrides or {})
+    params = _params(model, overrides)
     n = int(n * (1 - params.get("validation_split", 0.0)))
     return SECONDS_FIXED[model] + SECONDS_PER_SAMPLE_PASS[model] * n * int(params[PASS_PARAM[model]])
 

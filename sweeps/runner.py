@@ -380,7 +380,29 @@ def find_data(spec: Spec, *, options: SweepOptions) -> FoundData:
         dataset = load_dataset(spec.dataset, data_dir=options.data_dir, download=options.download)
         found = FoundData(info=dataset.info, dataset=dataset)
     check_fits_dataset(spec, found.info)
+    check_user_models(spec, found.info)
     return found
+
+
+def check_user_models(spec: Spec, info: DatasetInfo) -> None:
+    """Import each of the spec's own models and build it once for the dataset (in the driver,
+    before Ray): SpecError naming the model and its path for an import that fails, an object
+    that is not a classifier or a torch module, or unknown params. The spec's local
+    py_modules folders are importable here as they will be on the workers (Ray ships each
+    folder as the package of its name)."""
+    if not spec.user_models:
+        return
+    from trainables.models.user import UserModelError, check_importable
+
+    for folder in spec.py_modules:
+        parent = str(Path(folder).parent)
+        if "://" not in folder and parent not in sys.path:
+            sys.path.insert(0, parent)
+    for name, definition in spec.user_models.items():
+        try:
+            check_importable(name, definition, input_shape=info.input_shape, n_classes=info.n_classes)
+        except UserModelError as exc:
+            raise SpecError(str(exc)) from exc
 
 
 @contextmanager

@@ -46,6 +46,7 @@ from trainables.data import FASHION_MNIST, DatasetInfo
 from trainables.datasets import MNIST, DatasetConfigError, check_dataset_config
 from trainables.metrics import METRICS
 from trainables.models import MODEL_NAMES, input_problem, validate_params
+from trainables.models.user import UserModelError, check_user_model, is_user_model
 
 # The axes of one grid, then the replicate axis: a trial is one value of each.
 GRID_AXES = ("model", "sample_frac", "damage_frac", "damage_mode")
@@ -61,6 +62,8 @@ EXTENSION_PREFIX = "extend-"
 PACKAGE = "datavsmath"  # the distribution: pyproject.toml owns its version
 # An experiment name is one safe path component: it names a folder inside the storage path.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,200}")
+# A user model's name: a value of the model axis, a folder-name part and a Ray resource key.
+MODEL_NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,49}")
 SEED_RANGE = Interval(0, 2**32 - 1)  # numpy's SeedSequence and every library's seed accept these
 DEFAULT_DATASET = "fashion_mnist"
 # The facts of the dataset a sweep ran on (trainables.data.Dataset.facts: name, fingerprint,
@@ -68,7 +71,7 @@ DEFAULT_DATASET = "fashion_mnist"
 DATASET_FACTS_KEY = "dataset_facts"
 TOP_LEVEL_KEYS = (*GRID_AXES, "name", "description", "seeds", "grids", "include", "overrides",
                   "resources", "gpu_share", "max_failures", "checkpoint_period_s", "report", "dataset",
-                  "py_modules", DATASET_FACTS_KEY)
+                  "models", "py_modules", DATASET_FACTS_KEY)
 REPORT_KEYS = ("model", "thresholds")
 # Facts known before any data is read, for the built-in datasets (the rows check, dry-run).
 BUILT_IN_INFO: dict[str, DatasetInfo] = {"fashion_mnist": FASHION_MNIST, "mnist": MNIST}
@@ -159,6 +162,12 @@ class Spec:
         if self.dataset_facts is not None:
             return info_from_facts(self.dataset_facts)
         return BUILT_IN_INFO.get(self.dataset["kind"])
+
+    @property
+    def user_models(self) -> dict[str, dict[str, Any]]:
+        """The spec's own models (`models:`), name -> definition (trainables.models.user);
+        they are in `overrides` too, as the settings their trials get."""
+        return {m: p for m, p in self.overrides.items() if is_user_model(p)}
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -417,7 +426,9 @@ def check_trial(config: Mapping[str, Any]) -> dict[str, Any]:
     missing = [a for a in AXES if a not in config]
     if missing:
         raise SpecError(f"missing axis {missing[0]!r}; a trial has {', '.join(AXES)}")
-    out = {a: _check_value("", a, config[a]) for a in GRID_AXES}
+    model = config["model"]
+    user = isinstance(model, str) and model not in MODEL_NAMES and MODEL_NAME_PATTERN.fullmatch(model)
+    out = {a: _check_value("", a, config[a], models=(model,) if user else MODEL_NAMES) for a in GRID_AXES}
     out["seed"] = _checked(check_int, "seed", config["seed"], SEED_RANGE)
     return out
 
@@ -439,17 +450,18 @@ _FRACTION_RANGES = {"sample_frac": UNIT_OPEN_LEFT, "damage_frac": UNIT}
 _CHOICES = {"model": MODEL_NAMES, "damage_mode": tuple(DAMAGE_MODES)}
 
 
-def _check_value(where: str, key: str, value: Any) -> Any:
+def _check_value(where: str, key: str, value: Any, *, models: tuple[str, ...] = MODEL_NAMES) -> Any:
+    """One axis value; `models`: the values of the model axis (the seed models and the spec's own)."""
     if key in _FRACTION_RANGES:
         return _checked(check_number, f"{where}{key}", value, _FRACTION_RANGES[key])
-    return _checked(check_choice, f"{where}{key}", value, _CHOICES[key])
+    return _checked(check_choice, f"{where}{key}", value, models if key == "model" else _CHOICES[key])
 
 
-def _check_axis(where: str, key: str, values: Any) -> tuple:
-    return tuple(_check_value(where, key, v) for v in _check_list(where, key, values))
+def _check_axis(where: str, key: str, values: Any, *, models: tuple[str, ...] = MODEL_NAMES) -> tuple:
+    return tuple(_check_value(where, key, v, models=models) for v in _check_list(where, key, values))
 
 
-def _parse_grid(block: Any, *, where: str) -> Grid:
+def _parse_grid(block: Any, *, where: str, models: tuple[str, ...] = MODEL_NAMES) -> Grid:
     if not isinstance(block, dict):
         raise SpecError(f"{where}must be a mapping of axes, got {type(block).__name__}")
     unknown = sorted(set(block) - set(GRID_AXES))
@@ -458,7 +470,7 @@ def _parse_grid(block: Any, *, where: str) -> Grid:
     missing = [a for a in GRID_AXES if a not in block]
     if missing:
         raise SpecError(f"{where}missing axis {missing[0]!r}; every grid needs {', '.join(GRID_AXES)}")
-    grid = Grid(**{a: _check_axis(where, a, block[a]) for a in GRID_AXES})
+    grid = Grid(**{a: _check_axis(where, a, block[a], models=models) for a in GRID_AXES})
     if "none" in grid.damage_mode and any(d > 0 for d in grid.damage_frac):
         bad = max(grid.damage_frac)
         raise SpecError(f"{where}damage_mode 'none' needs damage_frac 0, got damage_frac {bad}; "
@@ -478,6 +490,9 @@ def _parse_overrides(raw: Any, models: tuple[str, ...]) -> dict[str, dict[str, A
         if model not in models:
             raise SpecError(f"overrides for model {echo(model)}: model must be one in the sweep "
                             f"{list(models)}, got {echo(model)}")
+        if model not in MODEL_NAMES:
+            raise SpecError(f"overrides.{model}: {model} is a model of the spec's own; set its settings in "
+                            f"models.{model}")
         if not isinstance(params, dict):
             raise SpecError(f"overrides.{model} must be a mapping, got {echo(params)}")
         try:
@@ -554,7 +569,9 @@ def _check_rows(grids: tuple[Grid, ...], overrides: Mapping[str, Mapping[str, An
         for model in grid.model:
             smallest[model] = min(smallest.get(model, 1.0), *grid.sample_frac)
     for model, frac in smallest.items():
-        problem = rows_problem(model, frac, params=validate_params(model, overrides.get(model)), info=info)
+        params = overrides.get(model) or {}
+        problem = rows_problem(model, frac, info=info,
+                               params=params if is_user_model(params) else validate_params(model, params))
         if problem:
             raise SpecError(problem)
 
@@ -592,8 +609,9 @@ def _parse_dataset(raw: Any, *, base_dir: Path | None) -> dict[str, Any]:
 
 
 def _parse_py_modules(raw: Any, *, base_dir: Path | None) -> tuple[str, ...]:
-    """`py_modules: [DIR_OR_FILE, ...]`, each an existing local folder or .py/.whl/.zip file
-    (relative ones against `base_dir`), or a URI Ray can fetch (s3://, gs://, https://)."""
+    """`py_modules: [DIR, ...]`, each an existing local package folder or .whl (relative ones
+    against `base_dir`), or a URI Ray can fetch (s3://, gs://, https://); Ray ships each to
+    every node (runtime_env py_modules), a folder as the package of its name."""
     values = _check_list("", "py_modules", raw)
     out = []
     for value in values:
@@ -606,6 +624,8 @@ def _parse_py_modules(raw: Any, *, base_dir: Path | None) -> tuple[str, ...]:
         path = path if path.is_absolute() else (base_dir or Path.cwd()) / path
         if not path.exists():
             raise SpecError(f"py_modules: {path} does not exist")
+        if not path.is_dir() and path.suffix != ".whl":
+            raise SpecError(f"py_modules: {path} must be a folder of Python modules (a package) or a .whl")
         out.append(str(path))
     return tuple(out)
 
@@ -621,7 +641,28 @@ def _parse_facts(raw: Any) -> dict[str, Any] | None:
     return dict(raw)
 
 
-def _collect_grids(data: dict, *, source: str, seen: tuple[str, ...]) -> list[Grid]:
+def _parse_models(raw: Any) -> dict[str, dict[str, Any]]:
+    """`models: {NAME: {estimator: ...} | {module: ...}}` in normal form (trainables.models.user),
+    checked without importing; a name is a new value of the model axis."""
+    if not isinstance(raw, dict) or not raw:
+        raise SpecError(f"models must be a mapping NAME -> {{estimator: PATH}} or {{module: PATH}}, got {echo(raw)}")
+    out = {}
+    for name, definition in raw.items():
+        if not isinstance(name, str) or not MODEL_NAME_PATTERN.fullmatch(name):
+            raise SpecError(f"models: a model name must be 1-50 letters, digits or '_' starting with a letter, "
+                            f"got {echo(name)}")
+        if name in MODEL_NAMES:
+            raise SpecError(f"models.{name}: {name} is a seed model; give your model another name "
+                            f"(built in: {', '.join(MODEL_NAMES)})")
+        try:
+            out[name] = check_user_model(name, definition)
+        except UserModelError as exc:
+            raise SpecError(str(exc)) from exc
+    return out
+
+
+def _collect_grids(data: dict, *, source: str, seen: tuple[str, ...],
+                   models: tuple[str, ...] = MODEL_NAMES) -> list[Grid]:
     grids: list[Grid] = []
     for name in _check_list("", "include", data["include"]) if "include" in data else []:
         if not isinstance(name, str):
@@ -629,12 +670,12 @@ def _collect_grids(data: dict, *, source: str, seen: tuple[str, ...]) -> list[Gr
         if name in seen:
             raise SpecError(f"include must not be circular, got {echo(name)} via {' -> '.join(seen)}")
         inner = read_yaml(resolve_spec_path(name))
-        grids += _collect_grids(inner, source=name, seen=(*seen, name))
+        grids += _collect_grids(inner, source=name, seen=(*seen, name), models=models)
     if "grids" in data:
         for i, block in enumerate(_check_list("", "grids", data["grids"])):
-            grids.append(_parse_grid(block, where=f"grids[{i}]: "))
+            grids.append(_parse_grid(block, where=f"grids[{i}]: ", models=models))
     if any(a in data for a in GRID_AXES):
-        grids.append(_parse_grid({a: data[a] for a in GRID_AXES if a in data}, where=""))
+        grids.append(_parse_grid({a: data[a] for a in GRID_AXES if a in data}, where="", models=models))
     if not grids:
         raise SpecError(f"spec {source} has no trials: give the axes {', '.join(GRID_AXES)}, "
                         "a `grids` list, or `include`")
@@ -698,7 +739,8 @@ def parse_spec(data: dict[str, Any], *, source: str = "<spec>", default_name: st
         raise SpecError(f"spec {source}: unknown key {echo(unknown[0])}; allowed: {', '.join(TOP_LEVEL_KEYS)}")
     name = check_experiment_name(data.get("name", default_name))
     description = _description(data)
-    grids = tuple(_collect_grids(data, source=source, seen=(name,)))
+    user_models = _parse_models(data["models"]) if "models" in data else {}
+    grids = tuple(_collect_grids(data, source=source, seen=(name,), models=(*MODEL_NAMES, *user_models)))
     seeds = _parse_seeds(data["seeds"]) if "seeds" in data else DEFAULT_SEEDS
     if max_trials is not None:
         check_trial_count(_listed(grids, len(seeds)), max_trials=max_trials, source=source)
@@ -712,6 +754,10 @@ def parse_spec(data: dict[str, Any], *, source: str = "<spec>", default_name: st
     period = _checked(check_number, "checkpoint_period_s", data.get("checkpoint_period_s", DEFAULT_CHECKPOINT_PERIOD_S),
                       NON_NEGATIVE)
     overrides = _parse_overrides(data.get("overrides", {}), models)
+    unused = [m for m in user_models if m not in models]
+    if unused:
+        raise SpecError(f"models.{unused[0]} is defined but no grid sweeps it; add it to a model axis or remove it")
+    overrides.update(user_models)  # a user model's settings are its definition, passed to its trials
     spec = Spec(
         name=name, grids=grids, seeds=seeds, description=description, overrides=overrides,
         resources=parse_resources(data.get("resources", {}), models),
@@ -754,9 +800,11 @@ def spec_to_dict(spec: Spec) -> dict[str, Any]:
         "description": spec.description,
         "grids": [{a: list(getattr(g, a)) for a in GRID_AXES} for g in spec.grids],
         "seeds": list(spec.seeds),
-        "overrides": spec.overrides,
+        "overrides": {m: p for m, p in spec.overrides.items() if m not in spec.user_models},
         "resources": spec.resources,
     }
+    if spec.user_models:
+        out["models"] = {m: {k: v for k, v in d.items() if k != "kind"} for m, d in spec.user_models.items()}
     if spec.gpu_share is not None:
         out["gpu_share"] = spec.gpu_share
     if spec.max_failures is not None:

@@ -316,6 +316,18 @@ class TorchNetModel:
     def _channels_last(self) -> bool:
         return self.name == "cnn" and self.fast_paths.channels_last
 
+    @property
+    def _flat_input(self) -> bool:
+        """Whether the net takes (n, F) rows (the dnn) rather than (n, C, H, W) images."""
+        return self.name == "dnn"
+
+    @property
+    def _eval_batch(self) -> int:
+        return EVAL_BATCH[self.name]
+
+    def _optimizer(self, net: nn.Module) -> torch.optim.Optimizer:
+        return make_optimizer(self.name, net, self.params, foreach=self.fast_paths.foreach)
+
     # ----- building blocks -------------------------------------------------------------------
     def _build(self) -> nn.Module:
         """A freshly initialised net on the device (draws init weights from the global RNG)."""
@@ -333,7 +345,7 @@ class TorchNetModel:
         # Move the uint8 bytes (4x smaller than float32), then convert on the device.
         t = torch.from_numpy(np.ascontiguousarray(x)).to(self._dev)
         t = t.to(torch.float32).div_(PIXEL_MAX) if x.dtype == np.uint8 else t.to(torch.float32)
-        if self.name == "dnn":
+        if self._flat_input:
             return t.reshape(len(x), n_features(self.input_shape))
         if len(self.input_shape) == 2:
             t = t.reshape(len(x), 1, *self.input_shape)
@@ -362,7 +374,7 @@ class TorchNetModel:
     def _logits(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
         """Eval-mode logits (n, n_classes) in batches of EVAL_BATCH[name]."""
         net.eval()
-        batch = EVAL_BATCH[self.name]
+        batch = self._eval_batch
         return torch.cat([net(x[i:i + batch]) for i in range(0, len(x), batch)])
 
     def _validate(self, net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
@@ -418,7 +430,7 @@ class TorchNetModel:
         torch.set_num_threads(self.threads)
         torch.manual_seed(self.seed)
         net = self._build()
-        opt = make_optimizer(self.name, net, self.params, foreach=self.fast_paths.foreach)
+        opt = self._optimizer(net)
         gen = torch.Generator().manual_seed(self.seed)  # shuffling: CPU generator, then moved
         done, history = (0, []) if resume_state is None else self._restore(resume_state, net, opt, gen)
 
@@ -448,3 +460,60 @@ class TorchNetModel:
                             for i in range(0, len(x), PREDICT_CHUNK)])
         # softmax in float64 so rows sum to 1 to ~1e-15, as sklearn's AUC checks expect
         return torch.softmax(logits.cpu().to(torch.float64), dim=1).numpy()
+
+
+class UserNetModel(TorchNetModel):
+    """A user's torch network (a spec's ``models: {NAME: {module: "pkg.mod:make_net", ...}}``,
+    trainables.models.user) trained by this module's trainer: the same per-epoch reports,
+    checkpoints, resume, validation split and device choice as the dnn and cnn.
+
+    ``definition``: the normal form of trainables.models.user.check_user_model (module,
+    epochs, batch_size, validation_split, optimizer {name, lr, ...}). The factory is called
+    as ``make_net(input_shape, n_classes)`` after the trial's seed is set, so its init is
+    seeded; its own initialisation is kept. Batches are (n, F) float32 for flat inputs and
+    (n, C, H, W) for images, pixels scaled to [0, 1].
+    """
+
+    def __init__(self, name: str, *, definition: Mapping[str, Any], n_classes: int, input_shape: tuple[int, ...],
+                 threads: int = 1, device: str = "cpu", seed: int = 0, fast_paths: FastPaths | None = None) -> None:
+        from .user import check_user_model
+
+        self.name = name
+        self.definition = check_user_model(name, definition)
+        self.n_classes = check_n_classes(n_classes)
+        self.input_shape = check_input_shape(input_shape)
+        self.params = {key: self.definition[key] for key in ("epochs", "batch_size", "validation_split")}
+        self.threads, self.device, self.seed = threads, device, seed
+        self.fast_paths = FastPaths() if fast_paths is None else fast_paths
+        self._dev = torch.device(device)
+        self._net = None
+
+    @property
+    def _channels_last(self) -> bool:
+        return False
+
+    @property
+    def _flat_input(self) -> bool:
+        return len(self.input_shape) == 1
+
+    @property
+    def _eval_batch(self) -> int:
+        from .user import USER_EVAL_BATCH
+
+        return USER_EVAL_BATCH
+
+    def _build(self) -> nn.Module:
+        from .user import build_net
+
+        return build_net(self.name, self.definition, input_shape=self.input_shape,
+                         n_classes=self.n_classes).to(self._dev)
+
+    def _optimizer(self, net: nn.Module) -> torch.optim.Optimizer:
+        from .user import OPTIMIZERS
+
+        options = dict(self.definition["optimizer"])
+        optimizer_class = getattr(torch.optim, OPTIMIZERS[options.pop("name")])
+        try:
+            return optimizer_class(net.parameters(), **options)
+        except TypeError as exc:
+            raise ValueError(f"models.{self.name}.optimizer: {exc}") from exc
