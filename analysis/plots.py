@@ -11,6 +11,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import qualitative, sample_colorscale
@@ -18,6 +19,7 @@ from plotly.subplots import make_subplots
 
 from analysis.aggregate import REFERENCE_SOURCE, RUN_SOURCE
 from analysis.schema import DATASET
+from trainables.data import DatasetInfo
 from trainables.metrics import METRICS
 from trainables.models import MODEL_NAMES as MODEL_ORDER  # the talk's order of models
 
@@ -25,9 +27,8 @@ METRIC_TITLES = {"acc": "Accuracy", "auc": "AUC (one-vs-rest)"}
 MODE_TITLES = {"random": "Random Bias", "constant": "Constant Bias", "none": "No Bias"}
 MODEL_COLORS = dict(zip(MODEL_ORDER, qualitative.D3))
 SOURCE_DASH = {RUN_SOURCE: "solid", REFERENCE_SOURCE: "dash"}
-SUBTITLE = "Fashion MNIST Dataset"
+DATASET_TITLES = {"fashion_mnist": "Fashion MNIST", "mnist": "MNIST"}  # the talk's names of the built-in data
 TEMPLATE = "plotly_white"
-SAMPLE_AXIS_TITLE = "Number of samples (share of 60,000 obs)"
 DAMAGE_AXIS_TITLE = "Damaged labels (share of each class)"
 BAND_OPACITY = 0.18
 # Fractions as percentages; "~" drops trailing zeros so that 1 %, 1.2 %, 1.4 % stay distinct.
@@ -39,6 +40,34 @@ CURVE_HOVER = ("model %{customdata[0]}<br>sample_frac %{customdata[1]} · damage
                " (%{customdata[3]})<br>seeds %{customdata[4]} · n_train %{customdata[5]:,.0f}"
                "<br>%{meta} %{y:.4f}<extra></extra>")
 HOVER_COLUMNS = ["model_text", "sample_frac_text", "damage_frac_text", "damage_mode_text", "seeds_text", "n_train"]
+
+
+def dataset_subtitle(info: DatasetInfo) -> str:
+    """The figures' subtitle: "Fashion MNIST Dataset" for the talk's data, else "<name> Dataset"."""
+    return f"{DATASET_TITLES.get(info.name, info.name)} Dataset"
+
+
+def sample_axis_title(n_train: int) -> str:
+    """The sample_frac axis title: "Number of samples (share of 60,000 obs)" for Fashion-MNIST."""
+    return f"Number of samples (share of {n_train:,} obs)"
+
+
+# Drawn for the talk's dataset; `for_dataset` retitles a figure for another one.
+SUBTITLE = dataset_subtitle(DATASET)
+SAMPLE_AXIS_TITLE = sample_axis_title(DATASET.n_train)
+
+
+def for_dataset(fig: go.Figure, *, info: DatasetInfo) -> go.Figure:
+    """`fig` (any figure of this module) retitled for the dataset `info` in place: its
+    subtitle names the dataset and a sample_frac axis says "share of <n_train> obs"."""
+    if info.name == DATASET.name and info.n_train == DATASET.n_train:
+        return fig
+    subtitle = fig.layout.title.subtitle.text if fig.layout.title and fig.layout.title.subtitle else None
+    if subtitle and SUBTITLE in subtitle:
+        fig.update_layout(title_subtitle_text=subtitle.replace(SUBTITLE, dataset_subtitle(info)))
+    fig.for_each_xaxis(lambda axis: axis.update(title_text=sample_axis_title(info.n_train))
+                       if axis.title and axis.title.text == SAMPLE_AXIS_TITLE else None)
+    return fig
 
 
 def _color(model: str) -> str:
@@ -153,9 +182,10 @@ def plot_economics(points: pd.DataFrame, curve: pd.DataFrame) -> go.Figure:
             showlegend=col == 1, line={"color": MODEL_COLORS["rf"]},
             marker={"size": 8, "symbol": ["circle-open" if e else "circle" for e in line["extrapolated"]]},
             customdata=line[["ci_low", "ci_high", "d_obs", "d_num_obs_d_quality", "elasticity", "method",
-                             "extrapolated"]].to_numpy(),
+                             "extrapolated", "d_num_obs_d_quality_lo", "d_num_obs_d_quality_hi"]].to_numpy(),
             hovertemplate=("quality %{x}<br>num_obs %{y:,.0f} [%{customdata[0]:,.0f}, %{customdata[1]:,.0f}]"
                            "<br>d_obs %{customdata[2]:.2f} · d num_obs / d quality %{customdata[3]:,.0f}"
+                           " [%{customdata[7]:,.0f}, %{customdata[8]:,.0f}]"
                            "<br>elasticity %{customdata[4]:.2f} · %{customdata[5]}"
                            " · extrapolated %{customdata[6]}<extra></extra>")),
             row=1, col=col)
@@ -168,17 +198,50 @@ def plot_economics(points: pd.DataFrame, curve: pd.DataFrame) -> go.Figure:
                           "<br>d_obs %{customdata[1]:.2f}<extra></extra>"), row=1, col=col)
         fig.update_xaxes(title_text="quality (1 - damage_frac)", autorange="reversed", row=1, col=col)
         fig.update_yaxes(title_text="observations needed", type="log", row=1, col=col)
+        for annotation in _slope_annotations(line):
+            fig.add_annotation(annotation, row=1, col=col)
     fig.update_layout(title=_title("An economic argument for quality",
-                                   "Observations needed to reach the target; slope = ∂data/∂quality;"
-                                   " open circles: crossing outside the swept sizes"),
+                                   "Observations needed to reach the target; labels: slope ∂data/∂quality per segment"
+                                   " [95 % bootstrap over seeds]; open circles: crossing outside the swept sizes"),
                       template=TEMPLATE, height=480)
     return fig
 
 
-def plot_label_damage(counts: pd.DataFrame, *, true_label: int, damage_frac: float) -> go.Figure:
+def _short(value: float) -> str:
+    """-109002 as "-109k", 2.4e6 as "2.4M"."""
+    if abs(value) >= 1e6:
+        return f"{value / 1e6:.1f}M"
+    return f"{value / 1e3:.0f}k" if abs(value) >= 1e3 else f"{value:.0f}"
+
+
+def _slope_annotations(line: pd.DataFrame) -> list[dict]:
+    """Each segment's d num_obs / d quality with its bootstrap interval, at the segment's
+    middle (y in log10 units: the axis is logarithmic); only where all of them are known."""
+    rows = line.reset_index(drop=True)
+    out = []
+    for i in range(1, len(rows)):
+        here, above = rows.iloc[i], rows.iloc[i - 1]
+        values = [here.get(c, np.nan) for c in ("d_num_obs_d_quality", "d_num_obs_d_quality_lo",
+                                                "d_num_obs_d_quality_hi")]
+        if not np.isfinite([*values, here["num_obs"], above["num_obs"]]).all():
+            continue
+        out.append({"x": (here["quality"] + above["quality"]) / 2, "showarrow": False, "yshift": 16,
+                    "y": float(np.log10(np.sqrt(here["num_obs"] * above["num_obs"]))), "font": {"size": 10},
+                    "text": f"{_short(values[0])} [{_short(values[1])}, {_short(values[2])}]"})
+    return out
+
+
+def plot_label_damage(counts: pd.DataFrame, *, true_label: int, damage_frac: float,
+                      class_names: Sequence[str] | None = None) -> go.Figure:
     """Bar charts of the labels that samples of `true_label` receive after damage, one per
-    damage_mode (aggregate.label_damage_counts: damage_mode, label, count)."""
+    damage_mode (aggregate.label_damage_counts: damage_mode, label, count); class_names
+    (K,), when given, name the bars and the true label."""
     modes = list(dict.fromkeys(counts["damage_mode"]))
+    if class_names is not None:
+        counts = counts.assign(label=[f"{k} {class_names[k]}" for k in counts["label"]])
+        true_text = f"{true_label} {class_names[true_label]}"
+    else:
+        true_text = str(true_label)
     names = {"random": "Randomly Biased Labels", "constant": "Constant Biased Labels"}
     fig = make_subplots(rows=1, cols=len(modes), subplot_titles=[names.get(m, m) for m in modes])
     for col, mode in enumerate(modes, start=1):
@@ -186,9 +249,10 @@ def plot_label_damage(counts: pd.DataFrame, *, true_label: int, damage_frac: flo
         fig.add_trace(go.Bar(x=bars["label"], y=bars["count"], text=bars["count"], textposition="outside",
                              name=names.get(mode, mode), marker={"color": "#555"},
                              hovertemplate="damaged label %{x}: %{y} samples<extra></extra>"), row=1, col=col)
-        fig.update_xaxes(title_text="Damaged Label", tickmode="linear", dtick=1, row=1, col=col)
+        fig.update_xaxes(title_text="Damaged Label", **({"type": "category"} if class_names is not None
+                                                        else {"tickmode": "linear", "dtick": 1}), row=1, col=col)
         fig.update_yaxes(title_text="Count", row=1, col=col)
-    fig.update_layout(title=_title(f"What damage does to labels · True Label = {true_label}",
+    fig.update_layout(title=_title(f"What damage does to labels · True Label = {true_text}",
                                    f"{damage_frac:.0%} Damage, computed with trainables.damage.damage_labels"),
                       template=TEMPLATE, showlegend=False, height=440)
     return fig
@@ -225,9 +289,11 @@ def _trial_label(trial: pd.Series) -> str:
 def plot_confusion(trials: pd.DataFrame, *, class_names: Sequence[str] | None = None) -> go.Figure:
     """Confusion matrix heatmaps (rows = true label) of selected trials with a dropdown
     (aggregate.drilldown_trials); hover shows the trial's model, fractions, seed, n_train
-    and metrics."""
+    and metrics. class_names: the dataset's K names (default: the labels 0..K-1, K from the
+    matrices)."""
     fig = go.Figure()
-    labels = [f"{i}" if class_names is None else f"{i} {class_names[i]}" for i in range(DATASET.n_classes)]
+    n_classes = len(class_names) if class_names is not None else len(trials["confusion"].iloc[0]) if len(trials) else 0
+    labels = [f"{i}" if class_names is None else f"{i} {class_names[i]}" for i in range(n_classes)]
     for i, (_, trial) in enumerate(trials.iterrows()):
         facts = (f"{trial['model']} · sample_frac {trial['sample_frac']:g} · damage_frac {trial['damage_frac']:g}"
                  f" ({trial['damage_mode']}) · seed {trial['seed']} · n_train {trial['n_train']}"
@@ -245,4 +311,146 @@ def plot_confusion(trials: pd.DataFrame, *, class_names: Sequence[str] | None = 
         template=TEMPLATE, height=660, margin={"t": 150},
         xaxis={"title": {"text": "predicted label"}, "type": "category"},
         yaxis={"title": {"text": "true label"}, "type": "category", "autorange": "reversed"})
+    return fig
+
+
+# --- the buy-or-clean decision (analysis.decision) ----------------------------------------
+
+ROUTE_TITLES = {"collect": "collect more labels", "clean": "audit (clean) the labels", "both": "collect and audit",
+                "repair_prune": "repair: prune (cleanlab)", "repair_relabel": "repair: relabel (cleanlab)"}
+ROUTE_COLORS = dict(zip(ROUTE_TITLES, [qualitative.D3[i] for i in (0, 2, 1, 4, 3)]))
+REPAIR_COLORS = {"none": "#555555", "prune": qualitative.D3[4], "relabel": qualitative.D3[3]}
+
+
+def _band(x: Sequence[float], low: Sequence[float | None], high: Sequence[float | None], *, color: str, name: str,
+          legendgroup: str, horizontal: bool = False) -> go.Scatter:
+    """A filled band between `low` and `high` over `x` (horizontal: the band spans x, at y = `x`)."""
+    along, across = [*x, *list(x)[::-1]], [*high, *list(low)[::-1]]
+    xs, ys = (across, along) if horizontal else (along, across)
+    return go.Scatter(x=xs, y=ys, mode="lines", fill="toself", fillcolor=color, opacity=BAND_OPACITY, line={"width": 0},
+                      hoverinfo="skip", showlegend=False, legendgroup=legendgroup, name=f"{name} band")
+
+
+def plot_iso_accuracy(contours: pd.DataFrame, *, metric: str = "acc") -> go.Figure:
+    """Iso-accuracy contours (decision.iso_accuracy): for each target, the observations
+    needed against quality, with the bootstrap band over seeds; open circles lie outside
+    the swept sizes. Targets that no level reaches are left out."""
+    targets = sorted(contours.loc[contours["reached"].astype(bool), "target"].unique())
+    palette = sample_colorscale("Viridis", [i / max(len(targets) - 1, 1) for i in range(len(targets))])
+    fig = go.Figure()
+    for target, color in zip(targets, palette):
+        line = contours[(contours["target"] == target) & contours["reached"].astype(bool)]
+        name = f"{metric} = {target:.3f}"
+        band = line[np.isfinite(line["ci_low"]) & np.isfinite(line["ci_high"])]
+        if len(band) >= 2:
+            fig.add_trace(_band(band["quality"], band["ci_low"], band["ci_high"], color=color, name=name,
+                                legendgroup=name, horizontal=True))
+        fig.add_trace(go.Scatter(
+            x=line["num_obs"], y=line["quality"], mode="lines+markers", name=name, legendgroup=name,
+            line={"color": color}, customdata=line[["ci_low", "ci_high"]].to_numpy(),
+            marker={"size": 8, "symbol": ["circle-open" if e else "circle" for e in line["extrapolated"]]},
+            hovertemplate=(f"{name}<br>quality %{{y}}<br>num_obs %{{x:,.0f}}"
+                           " [%{customdata[0]:,.0f}, %{customdata[1]:,.0f}]<extra></extra>")))
+    fig.update_xaxes(title_text="observations (num_obs)", type="log")
+    fig.update_yaxes(title_text="quality (1 - damage_frac)")
+    fig.update_layout(title=_title("Iso-accuracy contours: the same accuracy from more data or better labels",
+                                   "Bands: 95 % bootstrap over seeds; open circles: outside the swept sizes"),
+                      template=TEMPLATE, legend_title_text="target", height=480)
+    return fig
+
+
+def _cost_axis(values: pd.Series, *, floor: float) -> list[float | None]:
+    """Costs for a log axis: 0 drawn at `floor`, inf (out of reach) left out."""
+    return [None if not np.isfinite(v) else floor if v <= 0 else float(v) for v in values]
+
+
+def plot_decision(decision: pd.DataFrame, *, metric: str = "acc", price_label: float = 1.0,
+                  price_audit: float = 0.2) -> go.Figure:
+    """What reaching each target costs (decision.decision_table): one line per route with
+    its bootstrap band, a star on the cheapest. A route that cannot reach a target has no
+    point there; a cost of 0 sits on the bottom edge (floor), its hover says 0."""
+    positive = decision.loc[np.isfinite(decision["cost"]) & (decision["cost"] > 0), "cost"]
+    floor = float(positive.min()) / 10 if len(positive) else price_label
+    fig = go.Figure()
+    for route, rows in decision.groupby("route", sort=False):
+        title, color = ROUTE_TITLES.get(str(route), str(route)), ROUTE_COLORS.get(str(route), _color(str(route)))
+        band = rows[np.isfinite(rows["ci_low"]) & np.isfinite(rows["ci_high"])]
+        if len(band) >= 2:
+            fig.add_trace(_band(band["target"], _cost_axis(band["ci_low"], floor=floor),
+                                _cost_axis(band["ci_high"], floor=floor), color=color, name=title,
+                                legendgroup=str(route)))
+        fig.add_trace(go.Scatter(
+            x=rows["target"], y=_cost_axis(rows["cost"], floor=floor), mode="lines+markers", name=title,
+            legendgroup=str(route), line={"color": color, "width": 3}, marker={"size": 7},
+            customdata=rows[["cost", "ci_low", "ci_high", "n_bought", "n_audited"]].to_numpy(),
+            hovertemplate=(f"{title}<br>{metric} %{{x:.4f}}: cost %{{customdata[0]:,.0f}}"
+                           " [%{customdata[1]:,.0f}, %{customdata[2]:,.0f}]<br>buy %{customdata[3]:,.0f}"
+                           " · audit %{customdata[4]:,.0f}<extra></extra>")))
+    best = decision[decision["cheapest"].astype(bool)].drop_duplicates("target")
+    fig.add_trace(go.Scatter(
+        x=best["target"], y=_cost_axis(best["cost"], floor=floor), mode="markers", name="cheapest",
+        marker={"symbol": "star", "size": 16, "color": "gold", "line": {"color": "black", "width": 1}},
+        customdata=best[["route"]].to_numpy(), hovertemplate="cheapest: %{customdata[0]}<extra></extra>"))
+    current = (f"now {decision['current_n'].iloc[0]:,.0f} labels at quality {decision['current_quality'].iloc[0]:g}"
+               if len(decision) else "")
+    fig.update_xaxes(title_text=f"target {metric}")
+    fig.update_yaxes(title_text=f"cost (one new label = {price_label:g}; one audit = {price_audit:g})", type="log")
+    fig.update_layout(title=_title("Buy or clean? What reaching the target costs, per route",
+                                   f"{current}; bands: 95 % bootstrap over seeds; no point: out of reach;"
+                                   " a cost of 0 sits on the bottom edge"),
+                      template=TEMPLATE, legend_title_text="route", height=480)
+    return fig
+
+
+def _panels(curves: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """(damage modes, models) of a repair curve frame, in their frame order."""
+    return list(dict.fromkeys(curves["damage_mode"])), list(dict.fromkeys(curves["model"]))
+
+
+def plot_repair(curves: pd.DataFrame, *, metric: str = "acc") -> go.Figure:
+    """What repair buys back (decision.repair_curves): the metric against damage_frac, one
+    line per repair with its seed band, one panel per damage mode (row) and model (column)."""
+    modes, models = _panels(curves)
+    titles = [f"{model} · {MODE_TITLES.get(mode, mode)}" for mode in modes for model in models]
+    fig = make_subplots(rows=len(modes), cols=len(models), subplot_titles=titles, vertical_spacing=0.16)
+    for row, mode in enumerate(modes, start=1):
+        for col, model in enumerate(models, start=1):
+            panel = curves[(curves["damage_mode"] == mode) & (curves["model"] == model)]
+            for repair, group in panel.groupby("repair", sort=False):
+                for trace in _curve(group, x="damage_frac", metric=metric, name=str(repair),
+                                    color=REPAIR_COLORS.get(str(repair), _color(str(repair))),
+                                    showlegend=row == 1 and col == 1):
+                    fig.add_trace(trace, row=row, col=col)
+    fig.update_xaxes(title_text=DAMAGE_AXIS_TITLE, tickformat=PERCENT_TICKS)
+    fig.update_yaxes(title_text=METRIC_TITLES.get(metric, metric))
+    fig.update_layout(title=_title("What repair buys back", "cleanlab prune / relabel against training on the"
+                                   " damaged labels as given; bands over seeds"),
+                      template=TEMPLATE, legend_title_text="repair", height=380 * len(modes) + 120)
+    return fig
+
+
+def plot_detection(curves: pd.DataFrame) -> go.Figure:
+    """Detection precision (solid) and recall (dashed) of the flagged labels against
+    damage_frac (decision.detection_curves), one color per repair, panels as `plot_repair`."""
+    modes, models = _panels(curves)
+    titles = [f"{model} · {MODE_TITLES.get(mode, mode)}" for mode in modes for model in models]
+    fig = make_subplots(rows=len(modes), cols=len(models), subplot_titles=titles, vertical_spacing=0.16)
+    for row, mode in enumerate(modes, start=1):
+        for col, model in enumerate(models, start=1):
+            panel = curves[(curves["damage_mode"] == mode) & (curves["model"] == model)]
+            for repair, group in panel.groupby("repair", sort=False):
+                for measure, dash in (("precision", "solid"), ("recall", "dash")):
+                    rows = group[group[measure].notna()]
+                    if rows.empty:
+                        continue
+                    for trace in _curve(rows, x="damage_frac", metric=measure, name=f"{repair} {measure}",
+                                        color=REPAIR_COLORS.get(str(repair), _color(str(repair))), dash=dash,
+                                        showlegend=row == 1 and col == 1):
+                        fig.add_trace(trace, row=row, col=col)
+    fig.update_xaxes(title_text=DAMAGE_AXIS_TITLE, tickformat=PERCENT_TICKS)
+    fig.update_yaxes(title_text="precision / recall of the flagged labels", range=[0, 1.05])
+    fig.update_layout(title=_title("How well repair finds the damaged labels",
+                                   "precision: flagged labels that were damaged; recall: damaged labels flagged;"
+                                   " prune and relabel flag alike, so their lines can coincide"),
+                      template=TEMPLATE, legend_title_text="repair", height=380 * len(modes) + 120)
     return fig

@@ -22,12 +22,14 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
-from analysis import aggregate, plots, tables
+from analysis import aggregate, decision, plots, tables
 from analysis.load import FRAC_AXES, load_results, summarize
+from analysis.schema import DATASET
 from sweeps.spec import AXES, Spec, SpecError, dump_spec, read_stored_spec
 from trainables import storage
 from trainables.damage import DAMAGED_MODES
-from trainables.data import load_fashion_mnist
+from trainables.data import DatasetInfo
+from trainables.datasets import load_dataset
 from trainables.metrics import METRICS
 from trainables.models import MODEL_NAMES, default_params
 from trainables.storage import is_uri, open_location
@@ -125,11 +127,15 @@ class TableSettings:
     """Which model the tables describe and the thresholds they use.
 
     model: default cnn when present, else the first model in the talk's order;
-    thresholds: {metric: threshold in (0, 1)}, default acc 0.90 and auc 0.98 (the talk's).
+    thresholds: {metric: threshold in (0, 1)}, default acc 0.90 and auc 0.98 (the talk's);
+    price_label, price_audit: the buy-or-clean decision's prices of one new label and of
+    auditing one label (analysis.decision; default 1.0 and 0.2).
     """
 
     model: str | None = None
     thresholds: Mapping[str, float] = field(default_factory=lambda: dict(tables.DEFAULT_THRESHOLDS))
+    price_label: float = decision.DEFAULT_PRICE_LABEL
+    price_audit: float = decision.DEFAULT_PRICE_AUDIT
 
 
 def table_setups(df: pd.DataFrame, *, model: str | None = None) -> tuple[str | None, list[str], str]:
@@ -152,9 +158,10 @@ def table_setups(df: pd.DataFrame, *, model: str | None = None) -> tuple[str | N
 
 
 def table_items(df: pd.DataFrame, *, settings: TableSettings = TableSettings(),
-                n_boot: int = tables.DEFAULT_N_BOOT) -> list[Item]:
+                n_boot: int = tables.DEFAULT_N_BOOT, n_total: int | None = None) -> list[Item]:
     """Both tables (seed style, interpolated) per metric and damage mode, for the settings'
-    model and thresholds (default acc > 0.90 and auc > 0.98)."""
+    model and thresholds (default acc > 0.90 and auc > 0.98); n_total: the dataset's
+    training-set size (default Fashion-MNIST's)."""
     model, modes, note = table_setups(df, model=settings.model)
     if model is None or not modes:
         return [Item("tables", "Observations needed", note=note)]
@@ -166,11 +173,11 @@ def table_items(df: pd.DataFrame, *, settings: TableSettings = TableSettings(),
             meta = {"metric": metric, "model": model, "damage_mode": mode, "target": _target(metric, threshold)}
             items.append(Item(f"seed_{metric}_{model}_{mode}", f"Observations needed for {where}, seed style",
                               table=tables.seed_table(df, metric=metric, threshold=threshold, model=model,
-                                                      damage_mode=mode),
+                                                      damage_mode=mode, n_total=n_total),
                               meta={"kind": "seed", **meta}))
             items.append(Item(f"interpolated_{metric}_{model}_{mode}", f"Observations needed for {where}, interpolated",
                               table=tables.interpolated_table(df, metric=metric, threshold=threshold, model=model,
-                                                              damage_mode=mode, n_boot=n_boot),
+                                                              damage_mode=mode, n_boot=n_boot, n_total=n_total),
                               meta={"kind": "interpolated", **meta}))
     return items
 
@@ -203,29 +210,113 @@ def economics_items(table_list: list[Item]) -> list[Item]:
     return items or [Item("economics", "An economic argument for quality", note="no table could be computed")]
 
 
-def _training_labels() -> tuple[np.ndarray | None, str]:
-    """Fashion-MNIST's training labels via trainables.data, or the reason they are unavailable."""
+DECISION_CAPTION = (
+    "Cost model: a new label costs price_label and arrives at the current quality; auditing a label costs "
+    "price_audit and corrects it when wrong. Audits are random, so raising quality q to q' audits "
+    "n (q' - q) / (1 - q) labels. collect: buy labels at q until the curve reaches the target; clean: audit "
+    "the current labels to a swept quality level; both: buy, then audit the whole set; repair_<r>: buy, then let "
+    "cleanlab repair (measured curves). 'never': the route cannot reach the target on the swept grid; intervals: "
+    "95 % bootstrap over seeds; p_cheapest: share of resamples where the route is cheapest.")
+
+
+def decision_items(df: pd.DataFrame, *, settings: TableSettings = TableSettings(),
+                   n_boot: int = tables.DEFAULT_N_BOOT, n_total: int | None = None) -> list[Item]:
+    """Iso-accuracy contours, clean-equivalent observations and the buy-or-clean decision
+    (analysis.decision) per damage mode of the tables' model, then what repair buys back;
+    n_total: the dataset's training-set size (default Fashion-MNIST's)."""
+    model, modes, note = table_setups(df, model=settings.model)
+    damaged = [mode for mode in modes if mode != "none"]
+    if model is None or not damaged:
+        items = [Item("decision", "The buy-or-clean decision", note=note or "needs two or more quality levels "
+                      "(damage_frac values), each with two or more sample_frac values")]
+    else:
+        items = [item for mode in damaged
+                 for item in _decision_setup_items(df, model=model, damage_mode=mode, settings=settings, n_boot=n_boot,
+                                                   n_total=n_total)]
+    return items + repair_items(df)
+
+
+def _decision_setup_items(df: pd.DataFrame, *, model: str, damage_mode: str, settings: TableSettings,
+                          n_boot: int, n_total: int | None) -> list[Item]:
+    """The decision's sections of one model and damage mode."""
+    setup, suffix = _setup_text(model, damage_mode), f"{model}_{damage_mode}"
+    contours = decision.iso_accuracy(df, model=model, damage_mode=damage_mode, n_boot=n_boot, n_total=n_total)
+    title = f"Iso-accuracy contours ({setup})"
+    items = [Item(f"iso_accuracy_{suffix}", title, figure=plots.plot_iso_accuracy(contours))
+             if contours["reached"].any() else Item(f"iso_accuracy_{suffix}", title,
+                                                     note="no quality level reaches any target accuracy")]
+    title = f"Clean-equivalent observations ({setup})"
     try:
-        return load_fashion_mnist().y_train, ""
+        equivalent = decision.clean_equivalent(df, model=model, damage_mode=damage_mode, n_boot=n_boot,
+                                               n_total=n_total)
+        items.append(Item(f"clean_equivalent_{suffix}", title, table=equivalent, caption=(
+            "clean_equivalent: the clean observations that reach the damaged set's accuracy (the clean curve "
+            "inverted); clean_per_damaged: what one damaged label is worth in clean labels; 95 % bootstrap over "
+            "seeds.")))
+    except ValueError as exc:
+        items.append(Item(f"clean_equivalent_{suffix}", title, note=str(exc)))
+    choice = decision.decision_table(df, model=model, damage_mode=damage_mode, n_boot=n_boot, n_total=n_total,
+                                     price_label=settings.price_label, price_audit=settings.price_audit)
+    title = f"Buy or clean? The cheapest route to each target ({setup})"
+    if choice.empty:
+        return [*items, Item(f"decision_{suffix}", title, note="the current set already reaches the best measured "
+                                                               "accuracy: there is no target to buy")]
+    prices = f"price_label {settings.price_label:g}, price_audit {settings.price_audit:g}. "
+    return [*items, Item(f"cheapest_{suffix}", title, table=decision.cheapest_routes(choice),
+                         caption=prices + DECISION_CAPTION),
+            Item(f"decision_{suffix}", f"Buy or clean? What each route costs ({setup})",
+                 figure=plots.plot_decision(choice, price_label=settings.price_label,
+                                            price_audit=settings.price_audit))]
+
+
+def repair_items(df: pd.DataFrame) -> list[Item]:
+    """What repair buys back and how well it detects the damage, when `repair` was swept."""
+    title = "What repair buys back"
+    if not decision.has_repair(df):
+        return [Item("repair", title, note="the results have no repair axis (every trial trained on its labels as "
+                                           "given: repair none)")]
+    curves = decision.repair_curves(df)
+    if curves.empty or curves.groupby(["damage_mode", "model"])["damage_frac"].nunique().max() < 2:
+        return [Item("repair", title, note="repair was not crossed with two or more damage_frac values")]
+    items = [Item("repair", title, figure=plots.plot_repair(curves))]
+    title = "How well repair finds the damaged labels"
+    if not set(decision.DETECTION_COLUMNS.values()) <= set(df.columns):
+        return [*items, Item("detection", title, note="the results record no detection precision and recall")]
+    detection = decision.detection_curves(df)
+    if detection[["precision", "recall"]].isna().all().all():
+        return [*items, Item("detection", title, note="no repaired trial has detection precision or recall")]
+    return [*items, Item("detection", title, figure=plots.plot_detection(detection))]
+
+
+def _training_labels(dataset: Mapping[str, Any] | None = None) -> tuple[np.ndarray | None, str]:
+    """The training labels of the sweep's dataset (its spec's `dataset`, default
+    Fashion-MNIST) via trainables.datasets, or the reason they are unavailable."""
+    try:
+        return load_dataset(dict(dataset) if dataset else "fashion_mnist").y_train, ""
     except (ImportError, OSError, ValueError) as exc:
         return None, f"the training labels could not be loaded ({type(exc).__name__}: {exc})"
 
 
-def label_damage_item(df: pd.DataFrame, *, labels: np.ndarray | None) -> Item:
-    """Figure 5: the labels one true label receives under random and constant damage."""
+def label_damage_item(df: pd.DataFrame, *, labels: np.ndarray | None, info: DatasetInfo = DATASET,
+                      dataset: Mapping[str, Any] | None = None) -> Item:
+    """Figure 5: the labels one true label receives under random and constant damage.
+
+    labels: the training labels (default: read from `dataset`, the spec's config); info:
+    the dataset's facts (its K classes and their names; default Fashion-MNIST's)."""
     title = "What damage does to labels"
     modes = [m for m in DAMAGED_MODES if m in set(aggregate.finished(df)["damage_mode"])]
     if not modes:
         return Item("labels", title, note="no trial damaged labels (damage_mode random or constant)")
     note = ""
     if labels is None:
-        labels, note = _training_labels()
+        labels, note = _training_labels(dataset)
     if labels is None:
         return Item("labels", title, note=note)
     seed = int(aggregate.distinct(df, "seed")[0]) if aggregate.distinct(df, "seed") else 0
-    counts = aggregate.label_damage_counts(labels, seed=seed)
+    true_label = min(aggregate.DEMO_TRUE_LABEL, info.n_classes - 1)  # the talk's 5, or the last of fewer classes
+    counts = aggregate.label_damage_counts(labels, seed=seed, true_label=true_label, n_classes=info.n_classes)
     return Item("labels", title, figure=plots.plot_label_damage(
-        counts, true_label=aggregate.DEMO_TRUE_LABEL, damage_frac=aggregate.DEMO_DAMAGE_FRAC))
+        counts, true_label=true_label, damage_frac=aggregate.DEMO_DAMAGE_FRAC, class_names=info.class_names))
 
 
 def reference_items(df: pd.DataFrame, reference: pd.DataFrame | None) -> list[Item]:
@@ -243,13 +334,14 @@ def reference_items(df: pd.DataFrame, reference: pd.DataFrame | None) -> list[It
                           note="the run and the reference share no swept axis (sample_frac or damage_frac)")]
 
 
-def drilldown_item(df: pd.DataFrame) -> Item:
-    """Per-trial drill-down: confusion matrices of the worst and best trial per model."""
+def drilldown_item(df: pd.DataFrame, *, class_names: Sequence[str] | None = None) -> Item:
+    """Per-trial drill-down: confusion matrices of the worst and best trial per model, the
+    classes named by `class_names` (the dataset's, K of them) when given."""
     trials = aggregate.drilldown_trials(df)
     title = "Per-trial drill-down: confusion matrices (worst and best trial per model)"
     if trials.empty:
         return Item("confusion", title, note="no finished trial has a confusion matrix")
-    return Item("confusion", title, figure=plots.plot_confusion(trials))
+    return Item("confusion", title, figure=plots.plot_confusion(trials, class_names=class_names))
 
 
 # --- HTML ------------------------------------------------------------------------------
@@ -277,6 +369,9 @@ COLUMN_FORMATS = {
     "quality": ".2f", "acc": ".4f", "auc": ".4f", "max_acc": ".4f", "max_auc": ".4f", "sample_frac": ".3f",
     "num_obs": ",.0f", "ci_low": ",.0f", "ci_high": ",.0f", "d_obs": ".2f", "d_num_obs_d_quality": ",.0f",
     "elasticity": ".2f", "damage_frac": ".2f",
+    "d_num_obs_d_quality_lo": ",.0f", "d_num_obs_d_quality_hi": ",.0f", "target": ".4f", "clean_equivalent": ",.0f",
+    "clean_per_damaged": ".2f", "cost": ",.0f", "p_cheapest": ".2f",
+    **{f"cost_{route}": ",.0f" for route in plots.ROUTE_TITLES},
 }
 
 
@@ -331,7 +426,19 @@ def _live_banner(live: Live | None) -> str:
             "until the sweep ends</p>")
 
 
-def _header(df: pd.DataFrame, *, name: str, results: str, spec_text: str | None, summary: dict) -> str:
+def _dataset_fact(facts: Mapping[str, Any] | None) -> str:
+    """The header's dataset line: name, classes, sizes, input, fingerprint; "" without facts."""
+    if not facts:
+        return ""
+    shape = "x".join(str(d) for d in facts["input_shape"])
+    text = (f"{facts['name']}: {len(facts['class_names'])} classes ({', '.join(map(str, facts['class_names']))}), "
+            f"{facts['n_train']:,} train + {facts['n_test']:,} test, {facts.get('input_kind', '')} {shape}, "
+            f"sha256 {str(facts['fingerprint'])[:16]}…")
+    return f"<dt>dataset</dt><dd data-dataset=\"{html.escape(str(facts['name']))}\">{html.escape(text)}</dd>"
+
+
+def _header(df: pd.DataFrame, *, name: str, results: str, spec_text: str | None, summary: dict,
+            dataset: Mapping[str, Any] | None = None) -> str:
     counts = ", ".join(f"{s} {n}" for s, n in summary["status_counts"].items())
     duration = summary["duration_s"]
     span = (f"{summary['start_time']} → {summary['end_time']} ({duration / 60:.1f} min)"
@@ -340,7 +447,8 @@ def _header(df: pd.DataFrame, *, name: str, results: str, spec_text: str | None,
     facts = (f"<dl class=\"facts\"><dt>results</dt><dd>{html.escape(results)}</dd>"
              f"<dt>trials</dt><dd>{summary['n_trials']} ({counts})</dd>"
              f"<dt>failures</dt><dd>{summary['n_failed']} errored, {summary['n_missing']} missing, "
-             f"{summary['n_unfinished']} unfinished</dd><dt>time span</dt><dd>{html.escape(span)}</dd>{axes}</dl>")
+             f"{summary['n_unfinished']} unfinished</dd><dt>time span</dt><dd>{html.escape(span)}</dd>"
+             f"{_dataset_fact(dataset)}{axes}</dl>")
     failures = ""
     if summary["failures"]:
         shown = pd.DataFrame(summary["failures"][:MAX_FAILURES_SHOWN])
@@ -354,14 +462,14 @@ def _header(df: pd.DataFrame, *, name: str, results: str, spec_text: str | None,
 
 
 def render_html(df: pd.DataFrame, items: list[Item], *, name: str, results: str, spec_text: str | None,
-                live: Live | None = None) -> str:
+                live: Live | None = None, dataset: Mapping[str, Any] | None = None) -> str:
     """The whole report page, plotly.js inlined in <head>; a live page reloads itself."""
     sections = "\n".join(_section(item) for item in items)
     reload = f"<meta http-equiv=\"refresh\" content=\"{live.reload_s}\">" if live else ""
     return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">{reload}"
             f"<title>datavsmath report: {html.escape(name)}</title><style>{STYLE}</style>"
             f"<script type=\"text/javascript\">{get_plotlyjs()}</script></head><body>{_live_banner(live)}"
-            f"{_header(df, name=name, results=results, spec_text=spec_text, summary=summarize(df))}"
+            f"{_header(df, name=name, results=results, spec_text=spec_text, summary=summarize(df), dataset=dataset)}"
             f"{sections}</body></html>\n")
 
 
@@ -443,7 +551,9 @@ def _settings_of(spec: Spec | None) -> TableSettings:
     """The tables' settings a spec asks for in `report:` (sweeps.spec), over the defaults."""
     report = spec.report if spec is not None else {}
     return TableSettings(model=report.get("model"),
-                         thresholds={**tables.DEFAULT_THRESHOLDS, **report.get("thresholds", {})})
+                         thresholds={**tables.DEFAULT_THRESHOLDS, **report.get("thresholds", {})},
+                         price_label=report.get("price_label", decision.DEFAULT_PRICE_LABEL),
+                         price_audit=report.get("price_audit", decision.DEFAULT_PRICE_AUDIT))
 
 
 def _report_name(results: str | Path, spec: Spec | None) -> str:
@@ -455,12 +565,23 @@ def _report_name(results: str | Path, spec: Spec | None) -> str:
 
 def build_items(df: pd.DataFrame, *, reference: pd.DataFrame | None = None, labels: np.ndarray | None = None,
                 overrides: Mapping[str, Mapping[str, Any]] | None = None, settings: TableSettings = TableSettings(),
-                n_boot: int = tables.DEFAULT_N_BOOT) -> list[Item]:
-    """Every section of the report, in the talk's order, tables before the chart built on them."""
-    table_list = table_items(df, settings=settings, n_boot=n_boot)
-    return [size_item(df, overrides=overrides), damage_item(df), label_damage_item(df, labels=labels),
-            *cross_items(df), *table_list, *economics_items(table_list), *reference_items(df, reference),
-            drilldown_item(df)]
+                n_boot: int = tables.DEFAULT_N_BOOT, info: DatasetInfo = DATASET,
+                dataset: Mapping[str, Any] | None = None) -> list[Item]:
+    """Every section of the report, in the talk's order, tables before the chart built on them.
+
+    info: the dataset's facts (figure subtitles, "share of N obs", num_obs, class names;
+    default Fashion-MNIST's); dataset: its spec config, to read the training labels from."""
+    table_list = table_items(df, settings=settings, n_boot=n_boot, n_total=info.n_train)
+    items = [size_item(df, overrides=overrides), damage_item(df),
+             label_damage_item(df, labels=labels, info=info, dataset=dataset),
+             *cross_items(df), *table_list, *economics_items(table_list),
+             *decision_items(df, settings=settings, n_boot=n_boot, n_total=info.n_train),
+             *reference_items(df, reference),
+             drilldown_item(df, class_names=info.class_names)]
+    for item in items:
+        if item.figure is not None:
+            plots.for_dataset(item.figure, info=info)
+    return items
 
 
 def write_report(results: str | Path, *, out: Path | None = None,
@@ -490,10 +611,13 @@ def write_report(results: str | Path, *, out: Path | None = None,
     if out.is_dir():
         raise ValueError(f"--out must be a file path, got the directory {out}")
     spec = stored_spec(results)
+    info = (spec.dataset_info if spec else None) or DATASET  # a table not yet read: the sweep stored no facts
     items = build_items(df, reference=ref, labels=labels, overrides=spec.overrides if spec else None,
-                        settings=settings or _settings_of(spec), n_boot=n_boot)
+                        settings=settings or _settings_of(spec), n_boot=n_boot, info=info,
+                        dataset=spec.dataset if spec else None)
     storage.write_text(out, render_html(df, items, name=_report_name(results, spec), results=str(results),
-                                        spec_text=dump_spec(spec) if spec else None, live=live))
+                                        spec_text=dump_spec(spec) if spec else None, live=live,
+                                        dataset=spec.dataset_facts if spec else None))
     write_tables(items, out=out)
     if png:
         write_pngs(items, out=out)

@@ -66,12 +66,14 @@ def _with_changes(table: pd.DataFrame) -> pd.DataFrame:
 # --- seed style ----------------------------------------------------------------------
 
 def seed_table(df: pd.DataFrame, *, metric: str = "acc", threshold: float | None = None,
-               model: str = DEFAULT_MODEL, damage_mode: str = DEFAULT_DAMAGE_MODE) -> pd.DataFrame:
+               model: str = DEFAULT_MODEL, damage_mode: str = DEFAULT_DAMAGE_MODE,
+               n_total: int | None = None) -> pd.DataFrame:
     """Observations needed to clear `threshold`, per quality level, read off the swept grid.
 
     df: tidy results. metric: "acc" or "auc". threshold in (0, 1), default 0.90 for acc and
     0.98 for auc. model: default "cnn". damage_mode: "random", "constant" (default) or
     "none"; undamaged trials stand in for quality 1.0 (analysis.aggregate.quality_rows).
+    n_total: the dataset's training-set size (default Fashion-MNIST's 60000; schema.num_obs).
     Returns one row per quality level, best quality first, with columns
     quality, <metric> (mean over seeds at the chosen sample_frac), sample_frac, num_obs
     (sample_frac * the training-set size), d_obs (relative change from the row above; NaN in the first row
@@ -97,7 +99,7 @@ def seed_table(df: pd.DataFrame, *, metric: str = "acc", threshold: float | None
             f"max_{metric}": level["value"].max(),
         })
     table = pd.DataFrame(records).sort_values("quality", ascending=False, ignore_index=True)
-    table["num_obs"] = pd.array(num_obs(table["sample_frac"]), dtype="Float64").astype("Int64")
+    table["num_obs"] = pd.array(num_obs(table["sample_frac"], n_total=n_total), dtype="Float64").astype("Int64")
     table = _with_changes(table)
     return table[["quality", metric, "sample_frac", "num_obs", "d_obs", "damage_frac", "n_seeds", "reached",
                   f"max_{metric}"]]
@@ -220,7 +222,7 @@ def _interval(samples: np.ndarray) -> tuple[float, float]:
 def interpolated_table(df: pd.DataFrame, *, metric: str = "acc", threshold: float | None = None,
                        model: str = DEFAULT_MODEL, damage_mode: str = DEFAULT_DAMAGE_MODE,
                        method: str = "power_law", n_boot: int = DEFAULT_N_BOOT,
-                       random_state: int = 0) -> pd.DataFrame:
+                       random_state: int = 0, n_total: int | None = None) -> pd.DataFrame:
     """Observations needed to clear `threshold`, per quality level, from a fitted learning curve.
 
     Arguments as in `seed_table`, plus method ("power_law": err(n) = a n^-b + c, default;
@@ -231,7 +233,9 @@ def interpolated_table(df: pd.DataFrame, *, metric: str = "acc", threshold: floa
     ci_low, ci_high (95 % bootstrap interval of num_obs over seeds, NaN with one seed; inf
     when resamples never cross), d_obs (relative change from the row above),
     d_num_obs_d_quality (observations per unit of quality between this row and the one
-    above: the talk's d data / d quality), elasticity (d_obs over the relative change of
+    above: the talk's d data / d quality), d_num_obs_d_quality_lo, d_num_obs_d_quality_hi
+    (its 95 % bootstrap interval over seeds, both levels resampled together; NaN with one
+    seed), elasticity (d_obs over the relative change of
     quality), damage_frac, n_seeds, reached, extrapolated (the crossing lies outside the
     swept sample sizes), method (the one used).
     """
@@ -239,14 +243,15 @@ def interpolated_table(df: pd.DataFrame, *, metric: str = "acc", threshold: floa
     if n_boot < 1:
         raise ValueError(f"n_boot must be a positive integer, got {n_boot}")
     rows = _level_rows(df, model=model, damage_mode=damage_mode)
-    records = []
+    records, samples = [], {}
     for quality, level in rows.groupby("quality", sort=True):
         grid = level.pivot_table(index="seed", columns="sample_frac", values=metric, aggfunc="mean")
-        n = num_obs(grid.columns.to_numpy())
+        n = num_obs(grid.columns.to_numpy(), n_total=n_total)
         estimate, used = crossing(n, _seed_mean(grid.to_numpy()), threshold=threshold, method=method)
-        low, high = (_interval(bootstrap_crossings(grid.to_numpy(), n, threshold=threshold, method=method,
-                                                   n_boot=n_boot, random_state=random_state))
-                     if len(grid) >= 2 else (np.nan, np.nan))
+        if len(grid) >= 2:
+            samples[quality] = bootstrap_crossings(grid.to_numpy(), n, threshold=threshold, method=method,
+                                                   n_boot=n_boot, random_state=random_state)
+        low, high = _interval(samples[quality]) if quality in samples else (np.nan, np.nan)
         records.append({
             "quality": quality, "num_obs": estimate if np.isfinite(estimate) else np.nan,
             "ci_low": low, "ci_high": high, "damage_frac": level["damage_frac"].iloc[0],
@@ -255,10 +260,35 @@ def interpolated_table(df: pd.DataFrame, *, metric: str = "acc", threshold: floa
             "method": used,
         })
     table = pd.DataFrame(records).sort_values("quality", ascending=False, ignore_index=True)
-    table["sample_frac"] = table["num_obs"] / DATASET.n_train
+    table["sample_frac"] = table["num_obs"] / (DATASET.n_train if n_total is None else n_total)
     table = _with_changes(table)
     step = table["quality"] - table["quality"].shift(1)
     table["d_num_obs_d_quality"] = (table["num_obs"] - table["num_obs"].shift(1)) / step
+    table["d_num_obs_d_quality_lo"], table["d_num_obs_d_quality_hi"] = _slope_intervals(table, samples)
     table["elasticity"] = table["d_obs"] / (step / table["quality"].shift(1))
     return table[["quality", "num_obs", "sample_frac", "ci_low", "ci_high", "d_obs", "d_num_obs_d_quality",
-                  "elasticity", "damage_frac", "n_seeds", "reached", "extrapolated", "method"]]
+                  "d_num_obs_d_quality_lo", "d_num_obs_d_quality_hi", "elasticity", "damage_frac", "n_seeds",
+                  "reached", "extrapolated", "method"]]
+
+
+def _slope_intervals(table: pd.DataFrame, samples: dict[float, np.ndarray]) -> tuple[list[float], list[float]]:
+    """95 % bootstrap intervals of d_num_obs_d_quality, row by row (best quality first).
+
+    samples: {quality: (n_boot,) bootstrap crossings}. Every level draws its resamples with
+    the same random_state, so with the same seeds at two levels resample i picks the same
+    seeds at both and the slope of resample i pairs them. NaN where d_num_obs_d_quality is
+    NaN (first row, a level that never crosses) or a level has one seed.
+    """
+    lows, highs = [np.nan], [np.nan]
+    for i in range(1, len(table)):
+        above, here = table["quality"].iloc[i - 1], table["quality"].iloc[i]
+        if np.isnan(table["d_num_obs_d_quality"].iloc[i]) or above not in samples or here not in samples:
+            lows.append(np.nan)
+            highs.append(np.nan)
+            continue
+        with np.errstate(invalid="ignore"):  # inf - inf: both resamples never cross, no slope
+            slopes = (samples[here] - samples[above]) / (here - above)
+        low, high = _interval(slopes[~np.isnan(slopes)]) if (~np.isnan(slopes)).any() else (np.nan, np.nan)
+        lows.append(low)
+        highs.append(high)
+    return lows[:len(table)], highs[:len(table)]
