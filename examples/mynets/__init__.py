@@ -1,0 +1,1 @@
+"""The examples' own torch networks, shipped to Ray's workers by a spec's `py_modules: [mynets]`."""
