@@ -4,8 +4,9 @@
   `table` dataset: rf, dnn, logreg by import path and a torch factory of a test package
   (shipped by py_modules), over size and damage; the factory's trial fails once after a
   checkpoint and resumes from it; the report renders in Chromium with the class names.
-- A Parquet export of a real Fashion-MNIST subset: its rf trial has the n_train and the
-  accuracy of the built-in rows trained the trial's way at the same seed.
+- A Parquet export and an ImageFolder of PNGs of a real Fashion-MNIST subset: their rf trials
+  have the n_train and the accuracy of the built-in rows trained the trial's way at the same
+  seed (the image folder's rows in its class-folder order).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from PIL import Image
 from sklearn.datasets import load_digits
 
 from tests.browser import render_report
@@ -158,27 +160,55 @@ def _rf_as_a_trial(data: Dataset, *, sample_frac: float, seed: int) -> tuple[int
     return info["n_fit"], evaluate(data.y_test, model.predict_proba(data.x_test), n_classes=data.n_classes)["acc"]
 
 
-def test_a_parquet_export_sweeps_as_the_builtin_rows(fashion, tmp_path):
+@pytest.fixture(scope="module")
+def fashion_rows(fashion):
+    """The first rows of each class of the real Fashion-MNIST, and the built-in rf trial's
+    (n_train, acc) on them at sample_frac 0.5, seed 0."""
     train, test = _first_per_class(fashion.y_train, PER_CLASS_TRAIN), _first_per_class(fashion.y_test, PER_CLASS_TEST)
-    pixels = [f"px{i}" for i in range(784)]
-    for part, rows, x, y in (("train", train, fashion.x_train, fashion.y_train),
-                             ("test", test, fashion.x_test, fashion.y_test)):
-        frame = pd.DataFrame(x[rows].reshape(len(rows), -1), columns=pixels)
-        frame["label"] = y[rows]
-        frame.to_parquet(tmp_path / f"{part}.parquet")
-    (tmp_path / "fm.yaml").write_text(
-        "name: fm_parquet\ndataset: {kind: table, path: train.parquet, test: test.parquet, label: label}\n"
-        "model: [rf]\nsample_frac: [0.5]\ndamage_frac: [0.0]\ndamage_mode: [none]\nseeds: [0]\n")
-    started = time.monotonic()
-    proc = run_cli("sweep", str(tmp_path / "fm.yaml"), "--storage", str(tmp_path / "results"), "--no-dashboard",
-                   "--no-report", timeout=SWEEP_TIMEOUT_S)
-    TIMES["parquet"] = time.monotonic() - started
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    row = pd.read_parquet(tmp_path / "results" / "fm_parquet" / "results.parquet").iloc[0]
     info = DatasetInfo(name="fashion_subset", class_names=fashion.class_names, input_shape=(28, 28),
                        n_train=len(train), n_test=len(test))
     builtin = Dataset(x_train=fashion.x_train[train], y_train=fashion.y_train[train], x_test=fashion.x_test[test],
                       y_test=fashion.y_test[test], info=info)
-    n_train, acc = _rf_as_a_trial(builtin, sample_frac=0.5, seed=0)
+    return builtin, _rf_as_a_trial(builtin, sample_frac=0.5, seed=0)
+
+
+def _rf_sweep(folder: Path, name: str, dataset: str) -> pd.Series:
+    """The one result row of an rf sweep at sample_frac 0.5, seed 0, on `dataset` (spec YAML)."""
+    (folder / f"{name}.yaml").write_text(f"name: {name}\ndataset: {dataset}\nmodel: [rf]\nsample_frac: [0.5]\n"
+                                         "damage_frac: [0.0]\ndamage_mode: [none]\nseeds: [0]\n")
+    started = time.monotonic()
+    proc = run_cli("sweep", str(folder / f"{name}.yaml"), "--storage", str(folder / "results"), "--no-dashboard",
+                   "--no-report", timeout=SWEEP_TIMEOUT_S)
+    TIMES[name] = time.monotonic() - started
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return pd.read_parquet(folder / "results" / name / "results.parquet").iloc[0]
+
+
+def test_a_parquet_export_sweeps_as_the_builtin_rows(fashion_rows, tmp_path):
+    builtin, (n_train, acc) = fashion_rows
+    pixels = [f"px{i}" for i in range(784)]
+    for part, x, y in (("train", builtin.x_train, builtin.y_train), ("test", builtin.x_test, builtin.y_test)):
+        frame = pd.DataFrame(x.reshape(len(x), -1), columns=pixels)
+        frame["label"] = y
+        frame.to_parquet(tmp_path / f"{part}.parquet")
+    row = _rf_sweep(tmp_path, "fm_parquet", "{kind: table, path: train.parquet, test: test.parquet, label: label}")
     assert (row["n_train"], row["acc"]) == (n_train, acc) and n_train == 1000
+
+
+def test_an_image_folder_export_sweeps_as_the_builtin_rows(fashion_rows, tmp_path):
+    builtin, (n_train, acc) = fashion_rows
+    for part, x, y in (("train", builtin.x_train, builtin.y_train), ("test", builtin.x_test, builtin.y_test)):
+        for i, (image, label) in enumerate(zip(x, y)):
+            folder = tmp_path / "images" / part / f"{label}_{builtin.class_names[label].replace('/', '-')}"
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image, mode="L").save(folder / f"{i:05d}.png")  # rows in class order, as ImageFolder
+    row = _rf_sweep(tmp_path, "fm_images", "{kind: images, path: images, color: grayscale}")
+    # ImageFolder lists the rows by class folder: the same rows in another order, so the same
+    # subset size; rf on a reordered subset differs, so compare with the built-in rows in that order
+    order = {part: np.lexsort((np.arange(len(y)), y)) for part, y in (("train", builtin.y_train),
+                                                                      ("test", builtin.y_test))}
+    reordered = Dataset(x_train=builtin.x_train[order["train"]], y_train=builtin.y_train[order["train"]],
+                        x_test=builtin.x_test[order["test"]], y_test=builtin.y_test[order["test"]], info=builtin.info)
+    assert (row["n_train"], row["acc"]) == _rf_as_a_trial(reordered, sample_frac=0.5, seed=0)
+    assert row["n_train"] == n_train
     print(f"\nown-data sweep wall times: {', '.join(f'{k} {v:.1f} s' for k, v in TIMES.items())}")
