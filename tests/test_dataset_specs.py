@@ -158,3 +158,22 @@ def test_unusable_data_exits_2_before_ray_naming_file_column_or_model(digits_csv
         assert err.startswith("datavsmath: error: ") and "Traceback" not in err, (case, err)
         assert re.search(match, err), (case, err)
         assert not (tmp_path / "results" / case).exists(), f"{case}: nothing may be written"
+
+
+def test_resume_and_extend_refuse_other_data_than_the_experiment_started_on(digits_csv, tmp_path):
+    from sweeps.runner import SweepError, _check_same_data
+    from sweeps.spec import SPEC_FILE
+
+    spec = parse_spec(parse_yaml_text(AXES_TEXT + f"dataset: {{kind: table, path: {digits_csv}, label: digit}}\n",
+                                      source="s.yaml"))
+    data = load_dataset(spec.dataset)
+    (tmp_path / SPEC_FILE).write_text(dump_spec(replace(spec, dataset_facts=data.facts())))
+    _check_same_data(str(tmp_path), data)  # the same arrays: fine
+    frame = pd.read_csv(digits_csv)
+    frame.loc[0, "digit"] = (frame.loc[0, "digit"] + 1) % 10  # one label changed
+    changed_csv = tmp_path / "digits.csv"
+    frame.to_csv(changed_csv, index=False)
+    changed = load_dataset({"kind": "table", "path": str(changed_csv), "label": "digit"})
+    with pytest.raises(SweepError, match=r"the dataset 'digits' differs from the one the experiment started on "
+                                         r"\(fingerprint [0-9a-f]{12}\.\.\., stored [0-9a-f]{12}\.\.\.\)"):
+        _check_same_data(str(tmp_path), changed)
