@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from sweeps.cli import main
 from sweeps.extend import Finished, changed_message, plan_extension
 from sweeps.progress import trial_name
 from sweeps.spec import AXES
@@ -73,10 +74,13 @@ def test_the_last_finished_run_of_a_cell_counts():
     (["--extend"], r"--extend: .*/smoke is not an experiment of datavsmath \(nothing is there\); run without --extend"),
     (["--extend", "--dry-run"], r"--extend: .*/smoke is not an experiment of datavsmath; run without --extend"),
 ])
-def test_extend_flags_and_a_missing_experiment_are_refused(tmp_path, flags, message):
-    proc = run_cli("sweep", "smoke", "--storage", str(tmp_path), "--no-dashboard", *flags, timeout=60)
-    assert proc.returncode == 2 and re.search(message, proc.stderr), proc.stderr
-    assert "Traceback" not in proc.stderr and "Started a local Ray instance" not in proc.stdout + proc.stderr
+def test_extend_flags_and_a_missing_experiment_are_refused(tmp_path, flags, message, capsys):
+    import ray
+
+    assert main(["sweep", "smoke", "--storage", str(tmp_path), "--no-dashboard", *flags]) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err) and len(err.strip().splitlines()) == 1, err
+    assert not ray.is_initialized() and not (tmp_path / "smoke").exists()
 
 
 # ---------------------------------------------------------------- a real experiment that grows
