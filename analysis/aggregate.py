@@ -14,7 +14,7 @@ from scipy import stats
 
 from analysis.schema import DATASET, FINISHED, frac_key
 from sweeps.spec import GRID_AXES
-from trainables.damage import DAMAGE_MODES, DAMAGED_MODES, damage_labels
+from trainables.damage import ALL_DAMAGE_MODES, DAMAGED_MODES, TRANSITION_MODES, damage_labels
 from trainables.metrics import METRICS
 from trainables.models import MODEL_NAMES as MODEL_ORDER  # the talk's order of models
 
@@ -25,6 +25,9 @@ DEMO_TRUE_LABEL = 5
 DEMO_DAMAGE_FRAC = 0.3
 RUN_SOURCE, REFERENCE_SOURCE = "this run", "reference"
 
+# The damage modes of a sweep's results that change labels: the seeded ones (random, constant),
+# then the transition modes (matrix, confusion), whose damage the analysis reads from the results.
+SWEPT_DAMAGED_MODES = (*DAMAGED_MODES, *TRANSITION_MODES)
 
 def finished(df: pd.DataFrame) -> pd.DataFrame:
     """Trials that finished and have both metrics."""
@@ -82,7 +85,7 @@ def seed_summary(rows: pd.DataFrame, *, by: Sequence[str], band: str = "minmax")
             record[f"{metric}_lo"], record[f"{metric}_hi"] = _bounds(group[metric], band=band)
         record["n_seeds"] = int(group["seed"].nunique())
         record["n_train"] = float(np.round(group["n_train"].astype(float).mean()))
-        record.update({f"{a}_text": _axis_text(group[a]) for a in GRID_AXES})
+        record.update({f"{a}_text": _axis_text(group[a]) for a in GRID_AXES if a in group})
         record["seeds_text"] = _axis_text(group["seed"].astype(int))
         records.append(record)
     columns = [*by, *(f"{m}{s}" for m in METRICS for s in ("", "_lo", "_hi")), "n_seeds", "n_train",
@@ -105,16 +108,16 @@ def damage_curves(df: pd.DataFrame, *, band: str = "minmax") -> pd.DataFrame:
     Modes in the order random, constant; models in the talk's order.
     """
     done = finished(df)
-    damaged = done[done["damage_mode"].isin(DAMAGED_MODES)]
+    damaged = done[done["damage_mode"].isin(SWEPT_DAMAGED_MODES)]
     largest = damaged["sample_frac"].max()
     # `series` is the damage mode whose curve a row belongs to; clean rows join every mode.
     frames = [damaged.head(0).assign(series=[])]
-    for mode in DAMAGED_MODES:
+    for mode in SWEPT_DAMAGED_MODES:
         for model in models_in_order(damaged.loc[damaged["damage_mode"] == mode, "model"].unique().tolist()):
             rows = quality_rows(df, model=model, damage_mode=mode)
             frames.append(rows[rows["sample_frac"] == largest].assign(series=mode))
     summary = seed_summary(pd.concat(frames), by=["series", "model", "damage_frac", "sample_frac"], band=band)
-    return _in_order(summary.rename(columns={"series": "damage_mode"}), damage_mode=list(DAMAGED_MODES))
+    return _in_order(summary.rename(columns={"series": "damage_mode"}), damage_mode=list(SWEPT_DAMAGED_MODES))
 
 
 def quality_rows(df: pd.DataFrame, *, model: str, damage_mode: str) -> pd.DataFrame:
@@ -124,8 +127,8 @@ def quality_rows(df: pd.DataFrame, *, model: str, damage_mode: str) -> pd.DataFr
     damage_frac 0 trial at that (sample_frac, seed): with no damage the training sets are
     identical. Adds quality = 1 - damage_frac (rounded to FRAC_DECIMALS).
     """
-    if damage_mode not in DAMAGE_MODES:
-        raise ValueError(f"damage_mode must be one of {list(DAMAGE_MODES)}, got {damage_mode!r}")
+    if damage_mode not in ALL_DAMAGE_MODES:
+        raise ValueError(f"damage_mode must be one of {list(ALL_DAMAGE_MODES)}, got {damage_mode!r}")
     done = finished(df)
     rows = done[done["model"] == model]
     own = rows[rows["damage_mode"] == damage_mode]
@@ -147,7 +150,7 @@ def cross_candidates(df: pd.DataFrame) -> list[tuple[str, str]]:
     levels that each have two or more sample_frac values."""
     pairs = []
     for model in models_in_order(finished(df)["model"].unique().tolist()):
-        for mode in DAMAGED_MODES:
+        for mode in SWEPT_DAMAGED_MODES:
             rows = quality_rows(df, model=model, damage_mode=mode)
             sizes_per_level = rows.groupby("damage_frac")["sample_frac"].nunique()
             if (sizes_per_level >= 2).sum() >= 2:

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis.aggregate import _bounds, finished, models_in_order, quality_rows, seed_summary
+from analysis.aggregate import SWEPT_DAMAGED_MODES, _bounds, finished, models_in_order, quality_rows, seed_summary
 from analysis.schema import DATASET, frac_key, num_obs
 from analysis.tables import (
     DEFAULT_DAMAGE_MODE,
@@ -60,7 +60,6 @@ from analysis.tables import (
     power_law_crossing,
 )
 from trainables.checks import NON_NEGATIVE, POSITIVE, UNIT, check_choice, check_number
-from trainables.damage import DAMAGED_MODES
 
 DEFAULT_PRICE_LABEL = 1.0
 DEFAULT_PRICE_AUDIT = 0.2
@@ -511,7 +510,7 @@ def _repair_rows(df: pd.DataFrame) -> pd.DataFrame:
     Adds `series` (the damage mode a row's curve belongs to)."""
     done = finished(df)
     frames = [done.head(0).assign(series=[])]
-    for mode in [m for m in DAMAGED_MODES if m in set(done["damage_mode"])]:
+    for mode in [m for m in SWEPT_DAMAGED_MODES if m in set(done["damage_mode"])]:
         for model in models_in_order(done.loc[done["damage_mode"] == mode, "model"].unique().tolist()):
             pair = done[(done["model"] == model) & (done["damage_mode"] == mode)]
             repaired = pair[pair[REPAIR_COLUMN].fillna(NO_REPAIR) != NO_REPAIR]

@@ -29,6 +29,8 @@ from analysis.schema import (
     COLUMN_DTYPES,
     FAILED,
     FINISHED,
+    LIST_COLUMNS,
+    MATRIX_COLUMNS,
     MISSING,
     RESULTS_CSV,
     RESULTS_PARQUET,
@@ -49,14 +51,16 @@ from analysis.tune_files import (
     read_text,
     read_trial_folders,
 )
-from sweeps.spec import AXES, SPEC_FILE, SpecError, check_trial, expected_trials, experiment_parts
+from sweeps.spec import AXES, AXIS_DEFAULTS, SPEC_FILE, SpecError, check_trial, expected_trials, experiment_parts
 from trainables.checks import check_choice, echo, is_integer, is_number
 from trainables.storage import file_type, open_location
 
 # Metrics and facts copied from a finished trial's last result line into the tidy row.
 FINAL_FIELDS = ("acc", "auc", "val_acc", "n_train", "n_val", "n_damaged", "fit_seconds",
                 "report_seconds", "checkpoints", "device", "peak_rss_mb", "confusion", "dataset",
-                "dataset_fingerprint")
+                "dataset_fingerprint", "noise_rate", "noise_rate_per_class", "realized_transition",
+                "repair_model", "repair_folds", "n_flagged", "detection_precision", "detection_recall",
+                "relabel_acc", "label_acc", "repair_seconds")
 FRAC_AXES = ("sample_frac", "damage_frac")
 # Tune statuses that mean "not finished yet" (PAUSED is shown as PENDING).
 _WAITING = {"PENDING", "PAUSED"}
@@ -138,7 +142,8 @@ def finished_configs(exp_dir: str | Path) -> list[tuple[dict[str, Any], str]]:
 
 
 def _key_of(config: Mapping[str, Any]) -> tuple:
-    return trial_key(*(config[a] for a in AXES))
+    """trial_key of a trial's axes; an axis of AXIS_DEFAULTS it lacks takes its default."""
+    return trial_key(**{a: config.get(a, AXIS_DEFAULTS.get(a)) for a in AXES})
 
 
 def _final_result(folder: TrialFolder | None) -> dict[str, Any] | None:
@@ -263,8 +268,10 @@ def _fits_column(name: str, value: Any) -> bool:
         return isinstance(value, float) or (is_integer(value) and abs(value) < 2**1023)
     if dtype == "Int64":
         return is_integer(value) and abs(value) < 2**63
-    if name == "confusion":
+    if name in MATRIX_COLUMNS:
         return isinstance(value, list) and all(isinstance(r, list) and all(is_integer(x) for x in r) for r in value)
+    if name in LIST_COLUMNS:
+        return isinstance(value, list) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in value)
     return isinstance(value, str)
 
 
@@ -288,7 +295,7 @@ def _trial_row(trial: Mapping[str, Any], observed: tuple[TrialFolder | None, Tri
     """One tidy row: the expected trial's axes plus what its folder and state say."""
     folder, state = observed if observed is not None else (None, None)
     status, error = _trial_status(folder, state)
-    row: dict[str, Any] = {a: trial[a] for a in AXES}
+    row: dict[str, Any] = {a: trial.get(a, AXIS_DEFAULTS.get(a)) for a in AXES}
     row.update(status=status, error=error)
     results = folder.results if folder else []
     row["trial_id"] = (state.trial_id if state else
@@ -441,6 +448,7 @@ def seed_frame_to_tidy(raw: pd.DataFrame, *, frac_axis: str = "sample_frac",
     out["damage_frac"] = _column_or(raw, "frac_damage", frac if frac_axis == "damage_frac" else None, default_damage)
     out["damage_mode"] = _seed_damage_modes(raw, out["damage_frac"], damage_mode=damage_mode)
     out["seed"] = raw["seed"] if "seed" in raw.columns else 0
+    out["repair"] = raw["repair"] if "repair" in raw.columns else AXIS_DEFAULTS["repair"]
     out["status"] = FINISHED
     out["n_train"] = num_obs(out["sample_frac"]).astype("int64")
     out["trial_id"] = [f"seed-csv-{i}" for i in range(len(out))]
@@ -467,7 +475,7 @@ def _seed_damage_modes(raw: pd.DataFrame, damage_frac: pd.Series, *, damage_mode
 def to_seed_format(df: pd.DataFrame) -> pd.DataFrame:
     """Finished trials in the talk's CSV format plus the columns that make it unambiguous.
 
-    Columns: frac, exp_name, acc, auc, frac_sample, frac_damage, damage_mode, seed.
+    Columns: frac, exp_name, acc, auc, frac_sample, frac_damage, damage_mode, seed, repair.
     frac is sample_frac for undamaged (damage_mode none) rows and damage_frac otherwise,
     as in the talk's size and damage files. `read_seed_csv` reads it back unchanged.
     """
@@ -476,7 +484,7 @@ def to_seed_format(df: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame({
         "frac": frac, "exp_name": done["model"], "acc": done["acc"], "auc": done["auc"],
         "frac_sample": done["sample_frac"], "frac_damage": done["damage_frac"],
-        "damage_mode": done["damage_mode"], "seed": done["seed"],
+        "damage_mode": done["damage_mode"], "seed": done["seed"], "repair": done["repair"],
     })
     return out[list(SEED_COLUMNS)].reset_index(drop=True)
 

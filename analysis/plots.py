@@ -24,7 +24,8 @@ from trainables.metrics import METRICS
 from trainables.models import MODEL_NAMES as MODEL_ORDER  # the talk's order of models
 
 METRIC_TITLES = {"acc": "Accuracy", "auc": "AUC (one-vs-rest)"}
-MODE_TITLES = {"random": "Random Bias", "constant": "Constant Bias", "none": "No Bias"}
+MODE_TITLES = {"random": "Random Bias", "constant": "Constant Bias", "none": "No Bias", "matrix": "Matrix Bias",
+               "confusion": "Confusion Bias"}
 MODEL_COLORS = dict(zip(MODEL_ORDER, qualitative.D3))
 SOURCE_DASH = {RUN_SOURCE: "solid", REFERENCE_SOURCE: "dash"}
 DATASET_TITLES = {"fashion_mnist": "Fashion MNIST", "mnist": "MNIST"}  # the talk's names of the built-in data

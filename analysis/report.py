@@ -25,7 +25,7 @@ from plotly.offline import get_plotlyjs
 from analysis import aggregate, decision, plots, tables
 from analysis.load import FRAC_AXES, load_results, summarize
 from analysis.schema import DATASET
-from sweeps.spec import AXES, Spec, SpecError, dump_spec, read_stored_spec
+from sweeps.spec import AXES, AXIS_DEFAULTS, Spec, SpecError, dump_spec, read_stored_spec
 from trainables import storage
 from trainables.damage import DAMAGED_MODES
 from trainables.data import DatasetInfo
@@ -443,7 +443,8 @@ def _header(df: pd.DataFrame, *, name: str, results: str, spec_text: str | None,
     duration = summary["duration_s"]
     span = (f"{summary['start_time']} → {summary['end_time']} ({duration / 60:.1f} min)"
             if duration is not None else "unknown (no trial times recorded)")
-    axes = "".join(f"<dt>{a}</dt><dd>{html.escape(_values_text(df, a))}</dd>" for a in AXES)
+    axes = "".join(f"<dt>{a}</dt><dd>{html.escape(_values_text(df, a))}</dd>" for a in AXES
+                   if a not in AXIS_DEFAULTS or set(df[a].dropna()) - {AXIS_DEFAULTS[a]})  # a defaulted axis when swept
     facts = (f"<dl class=\"facts\"><dt>results</dt><dd>{html.escape(results)}</dd>"
              f"<dt>trials</dt><dd>{summary['n_trials']} ({counts})</dd>"
              f"<dt>failures</dt><dd>{summary['n_failed']} errored, {summary['n_missing']} missing, "
@@ -571,13 +572,15 @@ def build_items(df: pd.DataFrame, *, reference: pd.DataFrame | None = None, labe
 
     info: the dataset's facts (figure subtitles, "share of N obs", num_obs, class names;
     default Fashion-MNIST's); dataset: its spec config, to read the training labels from."""
-    table_list = table_items(df, settings=settings, n_boot=n_boot, n_total=info.n_train)
-    items = [size_item(df, overrides=overrides), damage_item(df),
-             label_damage_item(df, labels=labels, info=info, dataset=dataset),
-             *cross_items(df), *table_list, *economics_items(table_list),
+    # The talk's sections describe the labels as given (repair none); the decision's compare the repairs.
+    given = decision.of_repair(df, decision.NO_REPAIR)
+    table_list = table_items(given, settings=settings, n_boot=n_boot, n_total=info.n_train)
+    items = [size_item(given, overrides=overrides), damage_item(given),
+             label_damage_item(given, labels=labels, info=info, dataset=dataset),
+             *cross_items(given), *table_list, *economics_items(table_list),
              *decision_items(df, settings=settings, n_boot=n_boot, n_total=info.n_train),
-             *reference_items(df, reference),
-             drilldown_item(df, class_names=info.class_names)]
+             *reference_items(given, reference),
+             drilldown_item(given, class_names=info.class_names)]
     for item in items:
         if item.figure is not None:
             plots.for_dataset(item.figure, info=info)

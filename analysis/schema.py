@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sweeps.spec import AXIS_DEFAULTS
 from trainables.data import FASHION_MNIST
 
 FINISHED = "TERMINATED"
@@ -33,6 +34,7 @@ COLUMN_DTYPES: dict[str, Any] = {
     "sample_frac": "float64",
     "damage_frac": "float64",
     "damage_mode": "str",
+    "repair": "str",
     "seed": "Int64",
     "n_train": "Int64",
     "n_val": "Int64",
@@ -52,11 +54,29 @@ COLUMN_DTYPES: dict[str, Any] = {
     "end_time": "datetime64[ns, UTC]",
     "dataset": "str",
     "dataset_fingerprint": "str",
+    # The noise the training labels really carried (trainables.damage.RealizedNoise)
+    "noise_rate": "float64",
+    "noise_rate_per_class": "object",
+    "realized_transition": "object",
+    # The repair (trainables.repair.Repair.stats); repair none: 0 flagged, NaN scores
+    "repair_model": "str",
+    "repair_folds": "Int64",
+    "n_flagged": "Int64",
+    "detection_precision": "float64",
+    "detection_recall": "float64",
+    "relabel_acc": "float64",
+    "label_acc": "float64",
+    "repair_seconds": "float64",
 }
+# Columns holding a K x K matrix of counts (nested int lists), and a K-list of floats.
+MATRIX_COLUMNS = ("confusion", "realized_transition")
+LIST_COLUMNS = ("noise_rate_per_class",)
+# What a column of an axis with a default holds when a results file of before it has none.
+COLUMN_DEFAULTS = dict(AXIS_DEFAULTS)
 RESULT_COLUMNS = tuple(COLUMN_DTYPES)
 
 # The talk's CSV format, plus the columns that make it unambiguous (CONTRACTS.md).
-SEED_COLUMNS = ("frac", "exp_name", "acc", "auc", "frac_sample", "frac_damage", "damage_mode", "seed")
+SEED_COLUMNS = ("frac", "exp_name", "acc", "auc", "frac_sample", "frac_damage", "damage_mode", "seed", "repair")
 
 # Float axes are matched after rounding, so that 0.1 read from JSON equals 0.1 from YAML.
 FRAC_DECIMALS = 10
@@ -67,9 +87,11 @@ def frac_key(value: float) -> float:
     return round(float(value), FRAC_DECIMALS)
 
 
-def trial_key(model: str, sample_frac: float, damage_frac: float, damage_mode: str, seed: int) -> tuple:
-    """The identity of one trial: its values of the spec's AXES, fractions rounded."""
-    return (str(model), frac_key(sample_frac), frac_key(damage_frac), str(damage_mode), int(seed))
+def trial_key(model: str, sample_frac: float, damage_frac: float, damage_mode: str, seed: int,
+              repair: str = AXIS_DEFAULTS["repair"]) -> tuple:
+    """The identity of one trial: its values of the spec's AXES, fractions rounded
+    (repair last, and none when not given: the trials of before the axis)."""
+    return (str(model), frac_key(sample_frac), frac_key(damage_frac), str(damage_mode), int(seed), str(repair))
 
 
 def num_obs(sample_frac: Any, *, n_total: int | None = None) -> np.ndarray:
@@ -87,18 +109,32 @@ def confusion_to_list(value: Any) -> list[list[int]] | None:
     return [[int(x) for x in row] for row in value]
 
 
+def floats_to_list(value: Any) -> list[float] | None:
+    """A list of floats from JSON text, a list or a numpy array (NaN kept); None for none."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, str):
+        return floats_to_list(json.loads(value)) if value.strip() else None
+    return [float(x) for x in value]
+
+
 def normalize(df: pd.DataFrame) -> pd.DataFrame:
     """The tidy frame: every RESULT_COLUMNS column, in order, with its dtype.
 
-    Missing columns are filled with NA; extra columns are kept after the contract's ones.
-    Confusion matrices become nested lists (parquet gives arrays, CSV gives JSON text).
+    Missing columns are filled with NA (an axis of COLUMN_DEFAULTS with its default, also
+    where NA); extra columns are kept after the contract's ones. Matrices (MATRIX_COLUMNS)
+    become nested lists and LIST_COLUMNS lists (parquet gives arrays, CSV gives JSON text).
     """
     out = df.copy()
     for column, dtype in COLUMN_DTYPES.items():
         if column not in out.columns:
             out[column] = pd.Series([None] * len(out), index=out.index, dtype="object")
-        if column == "confusion":
+        if column in COLUMN_DEFAULTS:
+            out[column] = out[column].astype("object").where(out[column].notna(), COLUMN_DEFAULTS[column])
+        if column in MATRIX_COLUMNS:
             out[column] = [confusion_to_list(v) for v in out[column]]
+        elif column in LIST_COLUMNS:
+            out[column] = [floats_to_list(v) for v in out[column]]
         elif str(dtype).startswith("datetime"):
             out[column] = pd.to_datetime(out[column], utc=True).astype(dtype)
         else:

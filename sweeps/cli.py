@@ -26,6 +26,7 @@ from analysis.results import write_result_files
 from analysis.status import format_status
 from sweeps import cost, resources
 from sweeps.extend import Extension, Finished, changed_message, plan_extension
+from sweeps.progress import NO_REPAIR
 from sweeps.runner import (
     IDX_SOURCES,
     Claim,
@@ -232,10 +233,12 @@ def dry_run(spec: Spec, *, options: SweepOptions, nodes: list[resources.Node] | 
     info = spec.dataset_info  # None for a table or image folder: dry-run reads no data
     n_train = info.n_train if info is not None else FASHION_MNIST.n_train
     cells = expand_trials(spec)
+    folds = int(spec.repair_model["folds"])
     trials = cost.longest_first(cells if extension is None else extension.new, overrides=spec.overrides,
-                                n_train=n_train)
+                                n_train=n_train, repair_folds=folds)
     listed = count_listed(spec)
-    seconds = sum(cost.estimate_seconds(t, n_train=n_train, overrides=spec.overrides.get(t["model"])) for t in trials)
+    seconds = sum(cost.estimate_seconds(t, n_train=n_train, overrides=spec.overrides.get(t["model"]),
+                                        repair_folds=folds) for t in trials)
     lines = [f"spec {spec.name!r} ({spec.source}): {len(cells)} trials"
              + (f" ({listed} grid points, {listed - len(cells)} duplicates merged)" if listed != len(cells) else ""),
              f"models: {', '.join(spec.models)}; seeds: {list(spec.seeds)}"]
@@ -245,7 +248,8 @@ def dry_run(spec: Spec, *, options: SweepOptions, nodes: list[resources.Node] | 
     lines.append("first trials (longest first):" if trials else "nothing to run")
     for t in trials[:PREVIEW_ROWS]:
         lines.append(f"  model={t['model']} sample_frac={t['sample_frac']:g} damage_frac={t['damage_frac']:g} "
-                     f"damage_mode={t['damage_mode']} seed={t['seed']}")
+                     f"damage_mode={t['damage_mode']} seed={t['seed']}"
+                     + (f" repair={t['repair']}" if t.get("repair", NO_REPAIR) != NO_REPAIR else ""))
     if len(trials) > PREVIEW_ROWS:
         lines.append(f"  ... and {len(trials) - PREVIEW_ROWS} more")
     lines.append("resource request per model:")

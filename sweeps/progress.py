@@ -10,23 +10,41 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from trainables.repair import REPAIRS
+
 # A status line at most this often (seconds).
 STATUS_PERIOD_S = 30.0
 
 
-def trial_name(config: Mapping[str, Any]) -> str:
-    """The trial's combination as a name: `cnn_s0.5_d0.2_random_seed1` (also its folder name).
+# The repair a trial has when its config names none ("none", trainables.repair.REPAIRS' first,
+# as sweeps.spec.AXIS_DEFAULTS): it is left out of names and lines, so that every trial of
+# before the axis keeps its name.
+NO_REPAIR = REPAIRS[0]
 
-    config: a trial config with model, sample_frac, damage_frac, damage_mode and seed.
+
+def _repair(config: Mapping[str, Any]) -> str:
+    return str(config.get("repair", NO_REPAIR))
+
+
+def trial_name(config: Mapping[str, Any]) -> str:
+    """The trial's combination as a name: `cnn_s0.5_d0.2_random_seed1` (also its folder name),
+    with `_<repair>` at the end when the repair is not none: `rf_s0.1_d0.2_constant_seed0_prune`.
+
+    config: a trial config with model, sample_frac, damage_frac, damage_mode and seed, and
+    optionally repair (default none).
     """
+    repair = _repair(config)
     return (f"{config['model']}_s{config['sample_frac']:g}_d{config['damage_frac']:g}_"
-            f"{config['damage_mode']}_seed{config['seed']}")
+            f"{config['damage_mode']}_seed{config['seed']}" + (f"_{repair}" if repair != NO_REPAIR else ""))
 
 
 def combination(config: Mapping[str, Any]) -> str:
-    """`model=cnn sample_frac=0.5 damage_frac=0.2 damage_mode=random seed=1`, for messages."""
+    """`model=cnn sample_frac=0.5 damage_frac=0.2 damage_mode=random seed=1`, for messages
+    (and ` repair=prune` when the repair is not none)."""
+    repair = _repair(config)
     return (f"model={config['model']} sample_frac={config['sample_frac']:g} damage_frac={config['damage_frac']:g} "
-            f"damage_mode={config['damage_mode']} seed={config['seed']}")
+            f"damage_mode={config['damage_mode']} seed={config['seed']}"
+            + (f" repair={repair}" if repair != NO_REPAIR else ""))
 
 
 def _metric(value: Any) -> str:
@@ -40,7 +58,8 @@ def finished_line(config: Mapping[str, Any], result: Mapping[str, Any], *, done:
     width = len(str(total))
     return (f"[{done:>{width}}/{total}] {config['model']:<4} sample_frac={config['sample_frac']:<5g} "
             f"damage_frac={config['damage_frac']:<4g} {config['damage_mode']:<8} seed={config['seed']}  "
-            f"acc={_metric(result.get('acc'))} auc={_metric(result.get('auc'))}  "
+            + (f"repair={_repair(config)}  " if _repair(config) != NO_REPAIR else "")
+            + f"acc={_metric(result.get('acc'))} auc={_metric(result.get('auc'))}  "
             f"{float(result.get('time_total_s', 0.0)):.1f} s")
 
 

@@ -19,6 +19,7 @@ was killed (_start_reaper).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shlex
@@ -44,6 +45,8 @@ from sweeps.experiment_files import check_resumable
 from sweeps.progress import STATUS_PERIOD_S, trial_name
 from sweeps.spec import (
     AXES,
+    AXIS_DEFAULTS,
+    CONFUSION_REFERENCE_FILE,
     SPEC_FILE,
     STATE_PREFIX,
     TUNER_FILE,
@@ -53,6 +56,7 @@ from sweeps.spec import (
     check_fits_dataset,
     dump_spec,
     expand_trials,
+    experiment_parts,
     next_extension,
     project_version,
     read_stored_spec,
@@ -526,7 +530,7 @@ def build_param_space(trials: list[dict[str, Any]], *, overrides: dict[str, dict
     held the trials instead would be stored with every trial's state (quadratic in size)."""
     from ray import tune
 
-    rows = {trial_name(t): {"trial": i, **t, "overrides": dict(overrides.get(t["model"], {}))}
+    rows = {trial_name(t): {"trial": i, **AXIS_DEFAULTS, **t, "overrides": dict(overrides.get(t["model"], {}))}
             for i, t in enumerate(trials)}
     space: dict[str, Any] = {"name": tune.grid_search(list(rows))}
     for key in ("trial", *AXES, "overrides"):
@@ -694,7 +698,8 @@ def _callbacks(spec: Spec, *, trials: list[dict[str, Any]], options: SweepOption
     dataset's training-set size (the cost model's)."""
     from sweeps.tune_callbacks import CompactReporter, FinishedHook
 
-    costs = {trial_name(t): cost.estimate_seconds(t, n_train=n_train, overrides=spec.overrides.get(t["model"]))
+    costs = {trial_name(t): cost.estimate_seconds(t, n_train=n_train, overrides=spec.overrides.get(t["model"]),
+                                                  repair_folds=int(spec.repair_model["folds"]))
              for t in trials}
     callbacks: list[Any] = [CompactReporter(costs=costs, errors_only=options.verbose != 1)]
     if on_finished is not None:
@@ -720,7 +725,8 @@ def _tune_output(options: SweepOptions) -> tuple[int, Any]:
 
 def _make_tuner(spec: Spec, *, exp_dir: str, trials: list[dict[str, Any]], data: Any,
                 plan: dict[str, dict[str, float]], options: SweepOptions,
-                on_finished: Callable[[int, int], Any] | None = None) -> Any:
+                on_finished: Callable[[int, int], Any] | None = None,
+                transitions: dict[str, Any] | None = None) -> Any:
     """The Tuner for `exp_dir` (a new experiment, an extension, or one restored on --resume,
     which keeps the callbacks and names it was started with: Tune stores them in tuner.pkl)."""
     from ray import tune
@@ -729,7 +735,8 @@ def _make_tuner(spec: Spec, *, exp_dir: str, trials: list[dict[str, Any]], data:
     from trainables.trainable import train_trial
 
     trainable = tune.with_resources(
-        tune.with_parameters(train_trial, data=data, checkpoint_period_s=spec.checkpoint_period_s),
+        tune.with_parameters(train_trial, data=data, checkpoint_period_s=spec.checkpoint_period_s,
+                             transitions=transitions or {}, repair_model=dict(spec.repair_model)),
         _resources_fn(plan))
     verbose, reporter = _tune_output(options)
     if options.resume:
@@ -853,6 +860,7 @@ def run_sweep(spec: Spec, *, options: SweepOptions, log: Callable[[str], None] =
         with claim_experiment(spec, options=options, log=log) as own:
             return run_sweep(spec, options=options, log=log, claim=own, trials=trials, on_finished=on_finished)
     trials = cost.longest_first(expand_trials(spec) if trials is None else trials, overrides=spec.overrides,
+                                repair_folds=int(spec.repair_model["folds"]),
                                 n_train=claim.data.info.n_train)
     if options.address not in (None, "local"):
         for key, value in CONNECT_ENV.items():  # Ray reads them once, when it is first imported
@@ -898,11 +906,54 @@ def _prepare(spec: Spec, *, claim: Claim, trials: list[dict[str, Any]], data_fut
     if options.resume or options.extend:
         _check_same_data(claim.experiment_dir, data)
     spec = replace(spec, dataset_facts=data.facts())  # spec.yaml records the dataset's name and fingerprint
+    modes = {t["damage_mode"] for t in trials}
+    reference = (_confusion_reference(spec, data, exp_dir=claim.experiment_dir, reuse=options.resume or options.extend)
+                 if "confusion" in modes else None)
     stop_if_asked()
     # Only now is the sweep going to run: a refused one leaves nothing behind to block a
     # rerun. The Tuner writes tuner.pkl at once, which makes the experiment resumable.
     claim.part_dir = start_experiment(spec, exp_dir=claim.experiment_dir, options=options)
     claim.started = not options.resume
+    transitions: dict[str, Any] = {}
+    if spec.transition is not None:
+        transitions["matrix"] = [list(row) for row in spec.transition]
+    if reference is not None:
+        record, fresh = reference
+        if fresh:
+            storage.write_text(storage.join(claim.part_dir, CONFUSION_REFERENCE_FILE), json.dumps(record) + "\n")
+        transitions["confusion"] = record["counts"]
     tuner = _make_tuner(spec, exp_dir=claim.part_dir, trials=trials, data=data, plan=plan, options=options,
-                        on_finished=on_finished)
+                        on_finished=on_finished, transitions=transitions)
     return nodes, plan, tuner
+
+
+def _confusion_reference(spec: Spec, data: Dataset, *, exp_dir: str, reuse: bool) -> tuple[dict[str, Any], bool]:
+    """(record, fresh): the `confusion` damage mode's reference (ReferenceConfusion.to_record():
+    counts, model, n_samples, folds, seed, accuracy), once per sweep in the driver.
+
+    On `reuse` (--resume, --extend) an experiment that already holds one made with the spec's settings
+    keeps it (fresh False), so that every trial of the experiment draws from the same matrix;
+    else it is computed on the clean training data (deterministic: seed 0) with this machine's
+    CPUs (fresh True: the caller writes it into the Tune experiment it starts)."""
+    from trainables.damage import confusion_matrix_of
+
+    settings = spec.confusion
+    n_samples = min(int(settings["n_samples"]), data.n_train)
+    for part in reversed(experiment_parts_of(exp_dir) if reuse else []):
+        path = storage.join(part, CONFUSION_REFERENCE_FILE)
+        if storage.exists(path):
+            stored = json.loads(storage.read_text(path))
+            if stored.get("model") == settings["model"] and stored.get("n_samples") == n_samples:
+                return stored, False
+    threads = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+    try:
+        reference = confusion_matrix_of(data.x_train, data.y_train, n_classes=data.n_classes,
+                                        model=settings["model"], n_samples=n_samples, seed=0, n_jobs=threads)
+    except ValueError as exc:
+        raise SweepError(f"confusion: the reference model could not be cross-validated: {exc}") from exc
+    return reference.to_record(), True
+
+
+def experiment_parts_of(exp_dir: str) -> list[str]:
+    """The experiment's Tune experiments so far (sweeps.spec.experiment_parts); [] before it exists."""
+    return experiment_parts(exp_dir) if storage.exists(storage.join(exp_dir, SPEC_FILE)) else []

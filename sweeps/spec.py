@@ -19,7 +19,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Hashable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata as importlib_metadata
 from importlib import resources as importlib_resources
 from pathlib import Path
@@ -40,17 +40,35 @@ from trainables.checks import (
     check_int,
     check_number,
     echo,
+    is_number,
 )
-from trainables.damage import DAMAGE_MODES, subset_size
+from trainables.damage import ALL_DAMAGE_MODES, TRANSITION_MODES, check_transition, subset_size
 from trainables.data import FASHION_MNIST, DatasetInfo
 from trainables.datasets import MNIST, DatasetConfigError, check_dataset_config
 from trainables.metrics import METRICS
 from trainables.models import MODEL_NAMES, input_problem, validate_params
 from trainables.models.user import UserModelError, check_user_model, is_user_model
+from trainables.repair import DEFAULT_FOLDS, DEFAULT_REPAIR_MODEL, REPAIR_MODELS, REPAIRS
 
 # The axes of one grid, then the replicate axis: a trial is one value of each.
-GRID_AXES = ("model", "sample_frac", "damage_frac", "damage_mode")
+GRID_AXES = ("model", "sample_frac", "damage_frac", "damage_mode", "repair")
 AXES = (*GRID_AXES, "seed")
+# Axes a grid (and a recorded trial) may leave out, with the value they then take: specs,
+# params.json and results of before the axis existed read as this value, and a trial's name
+# and the dry-run show the axis only when it differs (sweeps.progress.trial_name).
+AXIS_DEFAULTS: dict[str, Any] = {"repair": REPAIRS[0]}  # "none"
+# The experiment directory's record of the `confusion` damage mode's reference model:
+# trainables.damage.ReferenceConfusion.to_record(), written by the driver once per sweep.
+CONFUSION_REFERENCE_FILE = "confusion_reference.json"
+# `confusion: {model, n_samples}`: the reference model and how many clean training rows it
+# is cross-validated on (trainables.damage.confusion_matrix_of's defaults).
+CONFUSION_KEYS = ("model", "n_samples")
+DEFAULT_CONFUSION = {"model": "rf", "n_samples": 5000}
+# `repair_model: {model, folds}`: the cheap model whose out-of-fold probabilities cleanlab reads.
+REPAIR_MODEL_KEYS = ("model", "folds")
+DEFAULT_REPAIR = {"model": DEFAULT_REPAIR_MODEL, "folds": DEFAULT_FOLDS}
+# A `transition:` file: a K x K matrix as CSV (comma-separated numbers) or NumPy .npy.
+TRANSITION_SUFFIXES = (".csv", ".npy")
 # The validated spec, stored in the experiment directory beside Tune's files.
 SPEC_FILE = "spec.yaml"
 # Tune's own files there: Tuner.restore needs tuner.pkl; the state is saved as experiment_state-<time>.json.
@@ -71,8 +89,8 @@ DEFAULT_DATASET = "fashion_mnist"
 DATASET_FACTS_KEY = "dataset_facts"
 TOP_LEVEL_KEYS = (*GRID_AXES, "name", "description", "seeds", "grids", "include", "overrides",
                   "resources", "gpu_share", "max_failures", "checkpoint_period_s", "report", "dataset",
-                  "models", "py_modules", DATASET_FACTS_KEY)
-REPORT_KEYS = ("model", "thresholds")
+                  "models", "py_modules", "transition", "confusion", "repair_model", DATASET_FACTS_KEY)
+REPORT_KEYS = ("model", "thresholds", "price_label", "price_audit")
 # Facts known before any data is read, for the built-in datasets (the rows check, dry-run).
 BUILT_IN_INFO: dict[str, DatasetInfo] = {"fashion_mnist": FASHION_MNIST, "mnist": MNIST}
 # Keys of a table / images config that are paths, resolved against the spec file's folder.
@@ -128,6 +146,7 @@ class Grid:
     sample_frac: tuple[float, ...]
     damage_frac: tuple[float, ...]
     damage_mode: tuple[str, ...]
+    repair: tuple[str, ...] = (AXIS_DEFAULTS["repair"],)
 
 
 @dataclass(frozen=True)
@@ -154,6 +173,23 @@ class Spec:
     py_modules: tuple[str, ...] = ()
     # The loaded dataset's facts (Dataset.facts()), once the runner has read it; None before.
     dataset_facts: dict[str, Any] | None = None
+    # `matrix` damage's K x K transition matrix (rows of floats; from the spec or its file),
+    # checked against the dataset's class count by check_fits_dataset; None without one.
+    transition: tuple[tuple[float, ...], ...] | None = None
+    # `confusion` damage's reference model and rows (DEFAULT_CONFUSION, with the spec's keys).
+    confusion: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_CONFUSION))
+    # The repair axis's cheap model and folds (DEFAULT_REPAIR, with the spec's keys).
+    repair_model: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_REPAIR))
+
+    @property
+    def damage_modes(self) -> tuple[str, ...]:
+        """Damage modes in the sweep, in first-seen order."""
+        return tuple(dict.fromkeys(m for g in self.grids for m in g.damage_mode))
+
+    @property
+    def repairs(self) -> tuple[str, ...]:
+        """Repairs in the sweep, in first-seen order."""
+        return tuple(dict.fromkeys(r for g in self.grids for r in g.repair))
 
     @property
     def dataset_info(self) -> DatasetInfo | None:
@@ -421,8 +457,10 @@ def expected_trials(exp_dir: str) -> list[dict[str, Any]]:
 
 
 def check_trial(config: Mapping[str, Any]) -> dict[str, Any]:
-    """One trial's axes ({model, sample_frac, damage_frac, damage_mode, seed}) checked with
-    the spec's rules, e.g. for a trial's recorded config. Raises SpecError naming the axis."""
+    """One trial's axes ({model, sample_frac, damage_frac, damage_mode, repair, seed}) checked
+    with the spec's rules, e.g. for a trial's recorded config; an axis of AXIS_DEFAULTS that is
+    missing (a trial recorded before it existed) takes its default. Raises SpecError naming the axis."""
+    config = {**AXIS_DEFAULTS, **config}
     missing = [a for a in AXES if a not in config]
     if missing:
         raise SpecError(f"missing axis {missing[0]!r}; a trial has {', '.join(AXES)}")
@@ -447,7 +485,7 @@ def _check_list(where: str, key: str, values: Any) -> list:
 
 
 _FRACTION_RANGES = {"sample_frac": UNIT_OPEN_LEFT, "damage_frac": UNIT}
-_CHOICES = {"model": MODEL_NAMES, "damage_mode": tuple(DAMAGE_MODES)}
+_CHOICES = {"model": MODEL_NAMES, "damage_mode": ALL_DAMAGE_MODES, "repair": REPAIRS}
 
 
 def _check_value(where: str, key: str, value: Any, *, models: tuple[str, ...] = MODEL_NAMES) -> Any:
@@ -467,10 +505,11 @@ def _parse_grid(block: Any, *, where: str, models: tuple[str, ...] = MODEL_NAMES
     unknown = sorted(set(block) - set(GRID_AXES))
     if unknown:
         raise SpecError(f"{where}unknown key {echo(unknown[0])}; allowed: {', '.join(GRID_AXES)}")
-    missing = [a for a in GRID_AXES if a not in block]
+    needed = [a for a in GRID_AXES if a not in AXIS_DEFAULTS]
+    missing = [a for a in needed if a not in block]
     if missing:
-        raise SpecError(f"{where}missing axis {missing[0]!r}; every grid needs {', '.join(GRID_AXES)}")
-    grid = Grid(**{a: _check_axis(where, a, block[a], models=models) for a in GRID_AXES})
+        raise SpecError(f"{where}missing axis {missing[0]!r}; every grid needs {', '.join(needed)}")
+    grid = Grid(**{a: _check_axis(where, a, block[a], models=models) for a in GRID_AXES if a in block})
     if "none" in grid.damage_mode and any(d > 0 for d in grid.damage_frac):
         bad = max(grid.damage_frac)
         raise SpecError(f"{where}damage_mode 'none' needs damage_frac 0, got damage_frac {bad}; "
@@ -579,12 +618,79 @@ def _check_rows(grids: tuple[Grid, ...], overrides: Mapping[str, Mapping[str, An
 def check_fits_dataset(spec: Spec, info: DatasetInfo) -> None:
     """Every model of `spec` can take the dataset `info` describes (its input kind and shape,
     trainables.models.input_problem) and gets the rows it needs at its smallest sample_frac
-    (rows_problem). Raises SpecError with the reason, naming the model and the dataset."""
+    (rows_problem); `matrix` damage's transition matrix is K x K for the dataset's K classes
+    with somewhere to go in every row (trainables.damage.check_transition). Raises SpecError
+    with the reason, naming the model, the row or the dataset."""
     for model in spec.models:
         problem = input_problem(model, info.input_shape)
         if problem:
             raise SpecError(f"model {model} cannot take dataset {info.name!r}: {problem}")
     _check_rows(spec.grids, spec.overrides, info)
+    if spec.transition is not None:
+        try:
+            check_transition(spec.transition, n_classes=info.n_classes, class_names=info.class_names)
+        except ValueError as exc:
+            raise SpecError(f"{exc} (dataset {info.name!r} has {info.n_classes} classes)") from exc
+
+
+def _read_transition_file(path: Path) -> Any:
+    """The matrix in a `transition:` file (TRANSITION_SUFFIXES), as nested lists."""
+    import numpy as np
+
+    if path.suffix.lower() not in TRANSITION_SUFFIXES:
+        raise SpecError(f"transition file must be {' or '.join(TRANSITION_SUFFIXES)}, got {path}")
+    try:
+        matrix = np.load(path, allow_pickle=False) if path.suffix.lower() == ".npy" else \
+            np.loadtxt(path, delimiter=",", ndmin=2)
+    except FileNotFoundError as exc:
+        raise SpecError(f"transition file {path} does not exist") from exc
+    except (OSError, ValueError) as exc:
+        raise SpecError(f"transition file {path} cannot be read as a matrix of numbers: "
+                        f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
+    return matrix.tolist()
+
+
+def _parse_transition(raw: Any, *, base_dir: Path | None) -> tuple[tuple[float, ...], ...]:
+    """`transition:` as rows of floats: a list of K lists of K numbers, or the path of a CSV or
+    .npy file (relative ones against `base_dir`). Shape, signs and rows are checked against
+    the dataset's classes by check_fits_dataset."""
+    if isinstance(raw, str):
+        path = Path(raw).expanduser()
+        raw = _read_transition_file(path if path.is_absolute() else (base_dir or Path.cwd()) / path)
+    rows = raw if isinstance(raw, list) else None
+    if not rows or not all(isinstance(r, list) and r and all(is_number(x) for x in r) for r in rows):
+        raise SpecError(f"transition must be a K x K list of numbers (row c: where damaged labels of class c "
+                        f"go) or the path of a .csv or .npy file, got {echo(raw)}")
+    return tuple(tuple(float(x) for x in row) for row in rows)
+
+
+def _parse_settings(raw: Any, *, key: str, defaults: Mapping[str, Any], models: Mapping[str, Any],
+                    count: str, count_range: Interval) -> dict[str, Any]:
+    """`confusion:` / `repair_model:`: {model: one of `models`, <count>: int in count_range}, defaults filled in."""
+    if not isinstance(raw, dict):
+        raise SpecError(f"{key} must be a mapping with keys model, {count}, got {echo(raw)}")
+    unknown = sorted(set(raw) - set(defaults), key=str)
+    if unknown:
+        raise SpecError(f"{key}: unknown key {echo(unknown[0])}; allowed: {', '.join(defaults)}")
+    out = {**defaults, **raw}
+    out["model"] = _checked(check_choice, f"{key}.model", out["model"], tuple(models))
+    out[count] = _checked(check_int, f"{key}.{count}", out[count], count_range)
+    return out
+
+
+def _check_damage_settings(data: Mapping[str, Any], grids: tuple[Grid, ...]) -> None:
+    """`matrix` needs a top-level `transition`, and `transition` / `confusion` need their mode."""
+    modes = {m for g in grids for m in g.damage_mode}
+    if "matrix" in modes and "transition" not in data:
+        raise SpecError(f"damage_mode matrix needs a top-level transition: a K x K list or a .csv / .npy file "
+                        f"({TRANSITION_MODES['matrix']})")
+    for key, mode in (("transition", "matrix"), ("confusion", "confusion")):
+        if key in data and mode not in modes:
+            raise SpecError(f"{key} is given but no grid has damage_mode {mode}; add it to a damage_mode axis "
+                            "or remove it")
+    if "repair_model" in data and not any(r != AXIS_DEFAULTS["repair"] for g in grids for r in g.repair):
+        raise SpecError("repair_model is given but no grid has a repair other than none; add prune or relabel "
+                        "to a repair axis or remove it")
 
 
 def info_from_facts(facts: Mapping[str, Any]) -> DatasetInfo:
@@ -671,10 +777,20 @@ def _collect_grids(data: dict, *, source: str, seen: tuple[str, ...],
             raise SpecError(f"include must not be circular, got {echo(name)} via {' -> '.join(seen)}")
         inner = read_yaml(resolve_spec_path(name))
         grids += _collect_grids(inner, source=name, seen=(*seen, name), models=models)
+    # A defaulted axis (repair) at the top level with no other top-level axis, beside `grids`
+    # or `include`, applies to every one of their grids that does not set it.
+    shared = {a: data[a] for a in AXIS_DEFAULTS if a in data}
+    own_grid = any(a in data for a in GRID_AXES if a not in AXIS_DEFAULTS)
+    if shared and not own_grid:
+        values = {a: _check_axis("", a, v, models=models) for a, v in shared.items()}
+        grids = [replace(g, **{a: v for a, v in values.items() if getattr(g, a) == (AXIS_DEFAULTS[a],)})
+                 for g in grids]
     if "grids" in data:
         for i, block in enumerate(_check_list("", "grids", data["grids"])):
+            if shared and not own_grid and isinstance(block, dict):
+                block = {**shared, **block}
             grids.append(_parse_grid(block, where=f"grids[{i}]: ", models=models))
-    if any(a in data for a in GRID_AXES):
+    if own_grid:
         grids.append(_parse_grid({a: data[a] for a in GRID_AXES if a in data}, where="", models=models))
     if not grids:
         raise SpecError(f"spec {source} has no trials: give the axes {', '.join(GRID_AXES)}, "
@@ -684,7 +800,8 @@ def _collect_grids(data: dict, *, source: str, seen: tuple[str, ...],
 
 def _listed(grids: tuple[Grid, ...], n_seeds: int) -> int:
     """Grid points times seeds, before merging duplicates: an upper bound on the trials."""
-    return sum(len(g.model) * len(g.sample_frac) * len(g.damage_frac) * len(g.damage_mode) for g in grids) * n_seeds
+    return sum(len(g.model) * len(g.sample_frac) * len(g.damage_frac) * len(g.damage_mode) * len(g.repair)
+               for g in grids) * n_seeds
 
 
 def check_trial_count(listed: int, *, max_trials: int, source: str) -> None:
@@ -705,6 +822,10 @@ def _parse_report(raw: Any, models: tuple[str, ...]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if "model" in raw:
         out["model"] = _checked(check_choice, "report.model", raw["model"], models)
+    for key in ("price_label", "price_audit"):  # analysis.decision's prices of a new label and of an audit
+        if key in raw:
+            out[key] = _checked(check_number, f"report.{key}", raw[key], POSITIVE if key == "price_label"
+                                else NON_NEGATIVE)
     if "thresholds" in raw:
         thresholds = raw["thresholds"]
         if not isinstance(thresholds, dict) or not thresholds:
@@ -754,6 +875,7 @@ def parse_spec(data: dict[str, Any], *, source: str = "<spec>", default_name: st
     period = _checked(check_number, "checkpoint_period_s", data.get("checkpoint_period_s", DEFAULT_CHECKPOINT_PERIOD_S),
                       NON_NEGATIVE)
     overrides = _parse_overrides(data.get("overrides", {}), models)
+    _check_damage_settings(data, grids)
     unused = [m for m in user_models if m not in models]
     if unused:
         raise SpecError(f"models.{unused[0]} is defined but no grid sweeps it; add it to a model axis or remove it")
@@ -766,6 +888,11 @@ def parse_spec(data: dict[str, Any], *, source: str = "<spec>", default_name: st
         dataset=_parse_dataset(data.get("dataset", DEFAULT_DATASET), base_dir=base_dir),
         py_modules=_parse_py_modules(data["py_modules"], base_dir=base_dir) if "py_modules" in data else (),
         dataset_facts=_parse_facts(data.get(DATASET_FACTS_KEY)),
+        transition=_parse_transition(data["transition"], base_dir=base_dir) if "transition" in data else None,
+        confusion=_parse_settings(data.get("confusion", {}), key="confusion", defaults=DEFAULT_CONFUSION,
+                                  models=REPAIR_MODELS, count="n_samples", count_range=Interval(2, None)),
+        repair_model=_parse_settings(data.get("repair_model", {}), key="repair_model", defaults=DEFAULT_REPAIR,
+                                     models=REPAIR_MODELS, count="folds", count_range=Interval(2, None)),
     )
     info = spec.dataset_info
     if info is not None:
@@ -775,7 +902,7 @@ def parse_spec(data: dict[str, Any], *, source: str = "<spec>", default_name: st
 
 def expand_trials(spec: Spec) -> list[dict[str, Any]]:
     """Every combination once, in spec order: dicts of model, sample_frac, damage_frac,
-    damage_mode, seed. Combinations listed by several grids are merged into one trial."""
+    damage_mode, repair, seed. Combinations listed by several grids are merged into one trial."""
     trials: dict[tuple, dict[str, Any]] = {}
     for grid in spec.grids:
         for model in grid.model:
@@ -783,8 +910,9 @@ def expand_trials(spec: Spec) -> list[dict[str, Any]]:
                 for damage_frac in grid.damage_frac:
                     for damage_mode in grid.damage_mode:
                         for seed in spec.seeds:
-                            key = (model, sample_frac, damage_frac, damage_mode, seed)
-                            trials.setdefault(key, dict(zip(AXES, key)))
+                            for repair in grid.repair:
+                                key = (model, sample_frac, damage_frac, damage_mode, repair, seed)
+                                trials.setdefault(key, dict(zip(AXES, key)))
     return list(trials.values())
 
 
@@ -798,7 +926,9 @@ def spec_to_dict(spec: Spec) -> dict[str, Any]:
     out: dict[str, Any] = {
         "name": spec.name,
         "description": spec.description,
-        "grids": [{a: list(getattr(g, a)) for a in GRID_AXES} for g in spec.grids],
+        # An axis at its default is left out, so that the specs of before it existed store as they did.
+        "grids": [{a: list(getattr(g, a)) for a in GRID_AXES
+                   if a not in AXIS_DEFAULTS or getattr(g, a) != (AXIS_DEFAULTS[a],)} for g in spec.grids],
         "seeds": list(spec.seeds),
         "overrides": {m: p for m, p in spec.overrides.items() if m not in spec.user_models},
         "resources": spec.resources,
@@ -815,6 +945,12 @@ def spec_to_dict(spec: Spec) -> dict[str, Any]:
     out["dataset"] = dict(spec.dataset)
     if spec.py_modules:
         out["py_modules"] = list(spec.py_modules)
+    if spec.transition is not None:
+        out["transition"] = [list(row) for row in spec.transition]
+    if spec.confusion != DEFAULT_CONFUSION:
+        out["confusion"] = dict(spec.confusion)
+    if spec.repair_model != DEFAULT_REPAIR:
+        out["repair_model"] = dict(spec.repair_model)
     return out
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sweeps.progress import Progress, combination, error_line, eta_seconds, finished_line, status_line, trial_name
-from sweeps.spec import AXES, expand_trials, load_spec
+from sweeps.spec import AXES, AXIS_DEFAULTS, expand_trials, load_spec
 
 CONFIG = {"model": "cnn", "sample_frac": 0.5, "damage_frac": 0.2, "damage_mode": "random", "seed": 1}
 
@@ -31,7 +31,9 @@ def test_finished_line_names_the_combination_and_metrics():
 
 
 def test_error_line_and_combination_name_every_axis():
-    assert all(f"{axis}=" in combination(CONFIG) for axis in AXES)
+    assert all(f"{axis}=" in combination(CONFIG) for axis in AXES if axis not in AXIS_DEFAULTS)
+    assert "repair=" not in combination(CONFIG) and combination({**CONFIG, "repair": "none"}) == combination(CONFIG)
+    assert combination({**CONFIG, "repair": "prune"}).endswith(" seed=1 repair=prune")
     assert error_line(CONFIG, error="ValueError: boom") == (
         "ERROR model=cnn sample_frac=0.5 damage_frac=0.2 damage_mode=random seed=1: ValueError: boom")
 

@@ -219,12 +219,15 @@ def test_param_space_keeps_any_given_order_and_repeated_models():
     configs = resolve_like_tune(build_param_space(trials, overrides=overrides))
     assert {c.pop("version") for c in configs} == {project_version()}
     assert [c.pop("name") for c in configs] == [trial_name(t) for t in trials]
+    # a trial given without a repair (as before the axis) has repair none in its config
     assert configs == [
         {"trial": 0, "model": "cnn", "sample_frac": 0.3, "damage_frac": 0.5, "damage_mode": "constant", "seed": 9,
+         "repair": "none",
          "overrides": {"epochs": 3, "batch_size": 64}},
         {"trial": 1, "model": "rf", "sample_frac": 1.0, "damage_frac": 0.0, "damage_mode": "none", "seed": 0,
-         "overrides": {}},
+         "repair": "none", "overrides": {}},
         {"trial": 2, "model": "cnn", "sample_frac": 0.01, "damage_frac": 0.1, "damage_mode": "random", "seed": 2,
+         "repair": "none",
          "overrides": {"epochs": 3, "batch_size": 64}},
     ]
 

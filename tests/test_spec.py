@@ -81,7 +81,7 @@ def test_seeds_replicate_every_combination():
 
 BAD_SPECS = [
     ({**GOOD, "model": ["svm"]}, r"model must be one of \['rf', 'xgb', 'dnn', 'cnn'\], got 'svm'"),
-    ({**GOOD, "damage_mode": ["evil"]}, r"damage_mode must be one of \['none', 'random', 'constant'\], got 'evil'"),
+    ({**GOOD, "damage_mode": ["evil"]}, r"damage_mode must be one of \['none', 'random', 'constant', 'matrix', 'confusion'\], got 'evil'"),
     ({**GOOD, "sample_frac": [0.0]}, r"sample_frac must be in \(0, 1\], got 0$"),
     ({**GOOD, "sample_frac": [1.5]}, r"sample_frac must be in \(0, 1\], got 1.5"),
     ({**GOOD, "damage_frac": [1.3], "damage_mode": ["random"]}, r"damage_frac must be in \[0, 1\], got 1.3"),
@@ -316,7 +316,12 @@ def test_gpu_requests_above_one_are_whole():
 
 def test_check_trial_reads_a_recorded_config_with_the_spec_rules():
     config = {"model": "cnn", "sample_frac": 0.01, "damage_frac": 0.0, "damage_mode": "none", "seed": 3, "trial": 0}
-    assert check_trial(config) == {k: config[k] for k in ("model", "sample_frac", "damage_frac", "damage_mode", "seed")}
+    # A config recorded before the repair axis existed has none: it reads as repair none.
+    assert check_trial(config) == {**{k: config[k] for k in ("model", "sample_frac", "damage_frac", "damage_mode",
+                                                              "seed")}, "repair": "none"}
+    assert check_trial({**config, "repair": "prune"})["repair"] == "prune"
+    with pytest.raises(SpecError, match=r"repair must be one of \['none', 'prune', 'relabel'\], got 'fix'"):
+        check_trial({**config, "repair": "fix"})
     with pytest.raises(SpecError, match=r"seed must be in \[0, 4294967295\], got 9223372036854775808"):
         check_trial({**config, "seed": 2**63})
     with pytest.raises(SpecError, match=r"missing axis 'seed'"):

@@ -64,8 +64,13 @@ def test_one_result_row_per_combination(smoke):
     df = pd.read_parquet(exp / "results.parquet")
     expected = expand_trials(load_spec("smoke"))
     assert len(df) == len(expected)
-    got = set(df[["model", "sample_frac", "damage_frac", "damage_mode", "seed"]].itertuples(index=False, name=None))
-    assert got == {tuple(t.values()) for t in expected}
+    axes = ["model", "sample_frac", "damage_frac", "damage_mode", "repair", "seed"]
+    got = set(df[axes].itertuples(index=False, name=None))
+    assert got == {tuple(t[a] for a in axes) for t in expected}
+    assert (df["repair"] == "none").all() and (df["n_flagged"] == 0).all() and (df["repair_seconds"] == 0).all()
+    # the realized noise: every trial's labels are wrong at its damage_frac, per class too
+    assert (df["noise_rate"] - df["damage_frac"]).abs().max() < 0.01
+    assert all(len(rates) == 10 for rates in df["noise_rate_per_class"])
     assert (df["status"] == "TERMINATED").all()
     assert df["acc"].between(0.3, 1).all() and df["auc"].between(0.5, 1).all()
     assert (df["n_train"] > 0).all()

@@ -21,12 +21,13 @@ import torch
 from ray import tune
 
 from trainables.allocator import keep_freed_memory
-from trainables.damage import make_training_set
+from trainables.damage import make_training_set, realized_noise
 from trainables.data import Dataset
 from trainables.device import gpu_memory_fraction, pick_device
 from trainables.faults import FAULT_ENV, FAULT_MARKER, InjectedFault, fault_spec
 from trainables.metrics import evaluate
 from trainables.models import build_model
+from trainables.repair import DEFAULT_FOLDS, DEFAULT_REPAIR_MODEL, REPAIRS, repair_labels
 
 STATE_FILE = "state.pkl"
 
@@ -112,10 +113,17 @@ def _placement() -> dict[str, Any]:
             "hostname": socket.gethostname(), "pid": os.getpid()}
 
 
-def train_trial(config: dict[str, Any], *, data: Dataset, checkpoint_period_s: float) -> None:
+def train_trial(config: dict[str, Any], *, data: Dataset, checkpoint_period_s: float,
+                transitions: dict[str, Any] | None = None, repair_model: dict[str, Any] | None = None) -> None:
     """Train and evaluate one combination. `data` arrives zero-copy and read-only from the
     object store: only copies (the subset) are ever written. Nets checkpoint after an epoch
-    once ``checkpoint_period_s`` seconds (0: every epoch) passed since the last one."""
+    once ``checkpoint_period_s`` seconds (0: every epoch) passed since the last one.
+
+    transitions: damage mode -> its K x K matrix, for the transition modes (`matrix`: the
+    spec's T; `confusion`: the reference model's confusion counts, computed once by the driver).
+    repair_model: {model, folds} of the repair's cheap model (default rf, 5 folds); the
+    repair (config `repair`, default none) runs on the damaged training set before the fit,
+    on the trial's threads."""
     trial_start = time.time()
     keep_freed_memory()  # the worker process's malloc policy, once per process
     _maybe_inject_fault(config, 0)  # epoch 0: before training, so trees can be faulted too
@@ -123,13 +131,20 @@ def train_trial(config: dict[str, Any], *, data: Dataset, checkpoint_period_s: f
     device = _choose_device()
     subset = make_training_set(data.y_train, n_classes=data.n_classes, sample_frac=config["sample_frac"],
                                damage_frac=config["damage_frac"],
-                               damage_mode=config["damage_mode"], seed=config["seed"])
+                               damage_mode=config["damage_mode"], seed=config["seed"],
+                               transition=(transitions or {}).get(config["damage_mode"]))
+    clean = data.y_train[subset.indices]
+    noise = realized_noise(clean, subset.labels, n_classes=data.n_classes)
+    settings = {"model": DEFAULT_REPAIR_MODEL, "folds": DEFAULT_FOLDS, **(repair_model or {})}
+    fixed = repair_labels(data.x_train[subset.indices], subset.labels, repair=config.get("repair", REPAIRS[0]),
+                          n_classes=data.n_classes, seed=config["seed"], damaged=subset.damaged, clean_labels=clean,
+                          model=settings["model"], folds=int(settings["folds"]), n_jobs=threads)
     model = build_model(config["model"], n_classes=data.n_classes, input_shape=data.input_shape,
                         params=config.get("overrides") or None, threads=threads, device=device,
                         seed=config["seed"])
     reporter = _EpochReporter(config, period_s=checkpoint_period_s)
     start = time.perf_counter()
-    info = model.fit(data.x_train[subset.indices], subset.labels, on_epoch=reporter,
+    info = model.fit(data.x_train[subset.indices[fixed.keep]], fixed.kept_labels, on_epoch=reporter,
                      resume_state=_restore_state())
     fit_seconds = time.perf_counter() - start
     scores = evaluate(data.y_test, model.predict_proba(data.x_test), n_classes=data.n_classes)
@@ -140,6 +155,8 @@ def train_trial(config: dict[str, Any], *, data: Dataset, checkpoint_period_s: f
         "n_train": int(info["n_fit"]),
         "n_val": int(info["n_val"]),
         "n_damaged": subset.n_damaged,
+        **noise.to_record(),
+        **{k: v for k, v in fixed.stats().items() if k != "n_train"},  # n_train: the rows the model fit
         "fit_seconds": fit_seconds,
         "report_seconds": reporter.seconds,
         "checkpoints": reporter.checkpoints,
