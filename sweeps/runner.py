@@ -76,6 +76,12 @@ DEFAULT_STORAGE = "results"
 DEFAULT_MAX_FAILURES = 2
 DASHBOARD_HOST = "127.0.0.1"  # never expose the dashboard: Ray has no authentication
 EXPERIMENT_STATE_PERIOD_S = 2
+# Each save of Tune's experiment state costs time in proportion to the trials (~11 MB and
+# 0.1 s at 500 trivial trials, 111 MB at 5,000; benchmarks/README.md, bench_scale): above this
+# many trials Tune's own "auto" period (at least 10 s, saves at most ~5 % of the time) is used.
+FIXED_STATE_PERIOD_MAX_TRIALS = 500
+STATE_PERIOD_ENV = "TUNE_GLOBAL_CHECKPOINT_S"
+_USER_STATE_PERIOD = os.environ.get(STATE_PERIOD_ENV)  # a user's own setting wins
 STATE_PATTERN = f"{STATE_PREFIX}*.json"  # saved every EXPERIMENT_STATE_PERIOD_S
 LISTED_NAMES = 5  # a refusal names this many of the entries it found
 PORT_RANGE = Interval(1, 65535)
@@ -592,9 +598,6 @@ def _init_ray(options: SweepOptions, *, py_modules: tuple[str, ...] = ()) -> Any
     ray.init replaces it (and Ray's C++ core turns SIGTERM into an abort, exit -6)."""
     import ray
 
-    # Save Tune's experiment state often (Ray's default is every 10 s or more), so a killed
-    # driver forgets at most a few seconds of finished trials.
-    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", str(EXPERIMENT_STATE_PERIOD_S))
     # Per-epoch checkpoints force a state snapshot each; that is the point, not a warning.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     address = options.address or "local"
@@ -691,6 +694,16 @@ def plan_for(spec: Spec, *, nodes: list[resources.Node], options: SweepOptions) 
     return resources.plan_requests(spec.models, nodes=nodes, gpu_share=gpu_share, overrides=merged)
 
 
+def state_period(n_trials: int) -> str:
+    """Tune's experiment-state period (TUNE_GLOBAL_CHECKPOINT_S) for a sweep of `n_trials`:
+    every EXPERIMENT_STATE_PERIOD_S seconds, so a killed driver forgets at most a few seconds of
+    finished trials (Tune's default waits 10 s or more), up to FIXED_STATE_PERIOD_MAX_TRIALS
+    trials; "auto" above, where saving that often would take a growing share of the sweep."""
+    if _USER_STATE_PERIOD is not None:
+        return _USER_STATE_PERIOD
+    return str(EXPERIMENT_STATE_PERIOD_S) if n_trials <= FIXED_STATE_PERIOD_MAX_TRIALS else "auto"
+
+
 def _callbacks(spec: Spec, *, trials: list[dict[str, Any]], options: SweepOptions, n_train: int,
                on_finished: Callable[[int, int], Any] | None) -> list[Any]:
     """The compact reporter (every line at -v 1, errors only at -v 0 and -v 2, where Tune's
@@ -739,6 +752,7 @@ def _make_tuner(spec: Spec, *, exp_dir: str, trials: list[dict[str, Any]], data:
                              transitions=transitions or {}, repair_model=dict(spec.repair_model)),
         _resources_fn(plan))
     verbose, reporter = _tune_output(options)
+    os.environ[STATE_PERIOD_ENV] = state_period(len(trials))  # read by Tune when fit() starts
     if options.resume:
         return tune.Tuner.restore(exp_dir, trainable=trainable, resume_unfinished=True,
                                   resume_errored=options.retry_errored)

@@ -379,3 +379,10 @@ def test_dry_run_of_the_shipped_union_reports_its_duplicates():
     # README: seed_all is the union of the four effect specs, 504 grid points, 6 shared ones run once
     first = dry_run(load_spec("seed_all"), options=SweepOptions(), nodes=[CPU_NODE]).splitlines()[0]
     assert first.endswith(": 498 trials (504 grid points, 6 duplicates merged)"), first
+
+
+@pytest.mark.parametrize("n_trials, period", [(1, "2"), (130, "2"), (500, "2"), (501, "auto"), (5000, "auto")])
+def test_tune_saves_its_state_every_2_s_up_to_500_trials_then_on_its_own_auto_period(n_trials, period):
+    from sweeps.runner import state_period
+
+    assert state_period(n_trials) == period
