@@ -1,6 +1,6 @@
 """Run `datavsmath ARGS...` in this process with timers wrapped around its phases (no package edit).
 
-    python benchmarks/_cli_timer.py OUT.json [--fix namer] -- sweep SPEC --storage DIR ...
+    python benchmarks/_cli_timer.py OUT.json -- sweep SPEC --storage DIR ...
 
 Used by bench_scale.py and bench_learning_curve.py --fixed-cost. The wrappers only time calls
 (functions are looked up by name; one that does not exist is skipped and listed under
@@ -16,12 +16,6 @@ seconds since this process started (`t0`, time.time()):
           driver's main thread during tuner.fit (sampled every 20 ms), the top 60 and 30;
   maxrss_mb: the driver's peak RSS; rc: main()'s return value; end: when main() returned (what
           follows is Ray's atexit work and interpreter exit, timed by the caller).
-
-`--fix namer` measures a proposed fix without editing the package: sweeps.tune_callbacks.
-TrialNamer holds every trial's row, and Tune pickles the namer (twice: name and dirname
-creator) into every trial's entry of the experiment state, so the state grows as N^2. The
-stand-in names trials the same way but pickles as a key into a table of this process (the
-real fix would keep the rows in a file of the experiment, for --resume).
 """
 
 from __future__ import annotations
@@ -154,8 +148,6 @@ def install() -> None:
         import ray.tune  # noqa: F401
         phase("import ray + ray.tune", start, now())
         wrap_ray(None)
-        if "namer" in REC.get("fixes", []):
-            fix_namer()
         start = now()
         try:
             return init(options)
@@ -206,42 +198,14 @@ def install() -> None:
     wrap(cli, "_write_report", "report")
 
 
-_NAMER_ROWS: dict[int, Any] = {}
-
-
-def _named(key: int, trial: Any) -> str:
-    from sweeps.progress import trial_name
-
-    return trial_name(_NAMER_ROWS[key][trial.config["trial"]])
-
-
-def fix_namer() -> None:
-    """TrialNamer replaced by a namer that pickles as (function, key): O(1) bytes per trial.
-    The function is this file imported as the module `_cli_timer` (not __main__), so that
-    cloudpickle refers to it by name instead of copying it and its table."""
-    import _cli_timer as mod
-
-    import sweeps.tune_callbacks as tcb
-
-    class SmallNamer:
-        def __init__(self, rows: Any) -> None:
-            self.key = id(rows)
-            mod._NAMER_ROWS[self.key] = rows
-
-        def __call__(self, trial: Any) -> str:
-            return mod._named(self.key, trial)
-
-        def __reduce__(self) -> Any:
-            return (functools.partial, (mod._named, self.key))
-
-    tcb.TrialNamer = SmallNamer  # type: ignore[assignment,misc]
+USAGE = "usage: python benchmarks/_cli_timer.py OUT.json -- DATAVSMATH_ARGS..."
 
 
 def main() -> int:
-    out, argv = sys.argv[1], sys.argv[sys.argv.index("--") + 1:]
-    opts = sys.argv[2:sys.argv.index("--")]
-    if "--fix" in opts and opts[opts.index("--fix") + 1] == "namer":
-        REC["fixes"] = ["namer"]  # applied once ray is imported (sweeps.tune_callbacks imports it)
+    if len(sys.argv) < 3 or sys.argv[2] != "--":
+        print(USAGE, file=sys.stderr)
+        return 2
+    out, argv = sys.argv[1], sys.argv[3:]
     start = now()
     import sweeps.cli as cli
     phase("import sweeps.cli", start, now())

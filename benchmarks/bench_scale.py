@@ -2,8 +2,7 @@
 
     python benchmarks/bench_scale.py                       # 500, 2000, 5000 (~30-60 min on 2 cores)
     python benchmarks/bench_scale.py --sizes 50 200        # a quick check (~2 min)
-    python benchmarks/bench_scale.py --sizes 2000 --env TUNE_GLOBAL_CHECKPOINT_S=auto   # try a setting
-    python benchmarks/bench_scale.py --fix namer           # with the proposed TrialNamer fix (_cli_timer.py)
+    python benchmarks/bench_scale.py --sizes 2000 --env TUNE_GLOBAL_CHECKPOINT_S=2   # try a setting
 
 Each trial is `rf` with `n_estimators: 1` at `sample_frac: 0.001` (60 rows), one seed each
 (seeds 0..N-1 make the N distinct trials); it still scores the 10,000 test images like every
@@ -25,7 +24,8 @@ after 120 s): the machine is shared. A stopped size is reported with what it rea
 
 The baseline of every ratio is the smallest N of the same run: "x vs N0" = value at N / value
 at N0 for per-trial figures (1.00 = linear growth in total). `--env K=V` sets variables for
-the sweep command (e.g. Tune's TUNE_GLOBAL_CHECKPOINT_S, which the runner defaults to 2 s).
+the sweep command (e.g. Tune's TUNE_GLOBAL_CHECKPOINT_S, the experiment-state period: the runner
+sets 2 s up to 500 trials and Tune's "auto" above, sweeps.runner.state_period; a value set here wins).
 """
 
 from __future__ import annotations
@@ -131,18 +131,17 @@ def phases(rec: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-def one_size(n: int, *, tmp: Path, env: dict[str, str], fix: str | None, max_rss_mb: float, max_wall_s: float,
+def one_size(n: int, *, tmp: Path, env: dict[str, str], max_rss_mb: float, max_wall_s: float,
              log) -> dict[str, Any]:
     spec = tmp / f"scale_{n}.yaml"
     spec.write_text(SPEC.format(n=n, seeds=", ".join(str(s) for s in range(n))))
     storage = tmp / "storage"
     timer_out = tmp / f"timer_{n}.json"
-    cmd = [sys.executable, TIMER, str(timer_out), *(["--fix", fix] if fix else []), "--",
+    cmd = [sys.executable, TIMER, str(timer_out), "--",
            "sweep", str(spec), "--storage", str(storage),
            "--no-dashboard", "--no-report", "--max-trials", str(n)]
     exp = storage / f"scale_{n}"
-    log(f"\n[N={n}] $ datavsmath {' '.join(cmd[cmd.index('--') + 1:])}" + (f"   (env {env})" if env else "")
-        + (f"   (fix {fix})" if fix else ""))
+    log(f"\n[N={n}] $ datavsmath {' '.join(cmd[cmd.index('--') + 1:])}" + (f"   (env {env})" if env else ""))
     b0, _ = U.cpu_times()
     t_launch = time.time()
     sweep = watched_run(cmd, env=env, exp=exp, max_rss_mb=max_rss_mb, max_wall_s=max_wall_s, log=log)
@@ -151,7 +150,7 @@ def one_size(n: int, *, tmp: Path, env: dict[str, str], fix: str | None, max_rss
     rec = json.loads(timer_out.read_text()) if timer_out.exists() else {}
     ph = phases(rec)
     row: dict[str, Any] = {"n": n, "sweep_wall_s": sweep["wall_s"], "sweep_rc": sweep["rc"],
-                           "stopped": sweep["stopped"], "timeline": sweep["timeline"], "fix": fix, "env": env,
+                           "stopped": sweep["stopped"], "timeline": sweep["timeline"], "env": env,
                            "busy_cores": sweep["busy_cores"], "phases": ph,
                            "interpreter_start_s": rec.get("t0", t_launch) - t_launch,
                            "after_main_s": sweep["wall_s"] - (rec.get("t0", t_launch) - t_launch) - rec.get("end", 0.0),
@@ -205,7 +204,6 @@ def main() -> int:
                     help="environment of the sweep command; repeatable")
     ap.add_argument("--json", default=None, help="write every figure to this JSON file")
     ap.add_argument("--keep", default=None, help="keep the experiments in this folder (default: temporary)")
-    ap.add_argument("--fix", default=None, choices=("namer",), help="a proposed fix, applied by _cli_timer.py")
     ap.add_argument("--max-rss-mb", type=float, default=6000, help="stop a sweep whose driver passes this")
     ap.add_argument("--max-wall-s", type=float, default=1800, help="stop a sweep running longer than this")
     args = ap.parse_args()
@@ -215,18 +213,17 @@ def main() -> int:
     commit = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
                             cwd=str(U.PROJECT_ROOT)).stdout.strip()
     log(f"bench_scale {info['date']}  {info['cpu']}  {info['cores']} cores  loadavg {info['loadavg'][0]:.2f}  "
-        f"tree {commit}  sizes {args.sizes}  fix {args.fix}  env {env}")
+        f"tree {commit}  sizes {args.sizes}  env {env}")
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_scale_") as tmp_name:
         tmp = Path(args.keep or tmp_name)
         tmp.mkdir(parents=True, exist_ok=True)
         for n in args.sizes:
             U.wait_quiet(max_wait=60, log=log)
-            rows.append(one_size(n, tmp=tmp, env=env, fix=args.fix, max_rss_mb=args.max_rss_mb,
+            rows.append(one_size(n, tmp=tmp, env=env, max_rss_mb=args.max_rss_mb,
                                  max_wall_s=args.max_wall_s, log=log))
             if args.json:
-                Path(args.json).write_text(json.dumps({"info": info, "commit": commit, "env": env, "fix": args.fix,
-                                                       "rows": rows},
+                Path(args.json).write_text(json.dumps({"info": info, "commit": commit, "env": env, "rows": rows},
                                                       indent=1, default=str))
     base = rows[0]
     log("\n" + "=" * 100)
