@@ -190,6 +190,35 @@ def drilldown_trials(df: pd.DataFrame, *, metric: str = "acc") -> pd.DataFrame:
     return pd.concat(picks, ignore_index=True) if picks else pd.DataFrame(columns=[*df.columns, "pick"])
 
 
+def realized_transitions(df: pd.DataFrame) -> pd.DataFrame:
+    """The label noise the trials really trained on, per damage mode: the realized transition
+    counts (`realized_transition`, rows = true label, columns = given label) of every finished
+    trial of the mode at its largest damage_frac, summed over models, sizes and seeds.
+
+    Returns one row per mode present (SWEPT_DAMAGED_MODES order): damage_mode, damage_frac,
+    n_trials, counts (K x K ints) and share (K x K floats: the off-diagonal of each row divided
+    by its sum, where a damaged label of that true class went; NaN for a row with no damage).
+    Empty when the results record no realized transitions (sweeps of before issue 13).
+    """
+    columns = ["damage_mode", "damage_frac", "n_trials", "counts", "share"]
+    if "realized_transition" not in df.columns:
+        return pd.DataFrame(columns=columns)
+    done = finished(df)
+    done = done[done["realized_transition"].notna() & (done["damage_frac"] > 0)]
+    records = []
+    for mode in [m for m in SWEPT_DAMAGED_MODES if m in set(done["damage_mode"])]:
+        rows = done[done["damage_mode"] == mode]
+        rows = rows[rows["damage_frac"] == rows["damage_frac"].max()]
+        counts = np.sum([np.asarray(list(m), dtype=np.int64) for m in rows["realized_transition"]], axis=0)
+        off = counts.astype(float)
+        np.fill_diagonal(off, 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = off / off.sum(axis=1, keepdims=True)
+        records.append({"damage_mode": mode, "damage_frac": float(rows["damage_frac"].iloc[0]),
+                        "n_trials": len(rows), "counts": counts, "share": share})
+    return pd.DataFrame(records, columns=columns)
+
+
 def label_damage_counts(labels: np.ndarray, *, true_label: int = DEMO_TRUE_LABEL,
                         damage_frac: float = DEMO_DAMAGE_FRAC, seed: int = 0,
                         damage_modes: Sequence[str] = DAMAGED_MODES, n_classes: int | None = None) -> pd.DataFrame:

@@ -259,6 +259,29 @@ def plot_label_damage(counts: pd.DataFrame, *, true_label: int, damage_frac: flo
     return fig
 
 
+def plot_transitions(transitions: pd.DataFrame, *, class_names: Sequence[str] | None = None) -> go.Figure:
+    """Heatmaps of the realized label noise, one per damage mode (aggregate.realized_transitions):
+    row = true label, column = the label a damaged sample was given, color = the share of that
+    row's damaged labels. class_names (K,), when given, name the rows and columns."""
+    modes = transitions["damage_mode"].tolist()
+    fig = make_subplots(rows=1, cols=len(modes), horizontal_spacing=0.12,
+                        subplot_titles=[f"{MODE_TITLES.get(m, m)} · {d:.0%} damage · {n} trials" for m, d, n in
+                                        zip(modes, transitions["damage_frac"], transitions["n_trials"])])
+    for col, row in enumerate(transitions.itertuples(index=False), start=1):
+        k = len(row.share)
+        labels = [str(i) if class_names is None else f"{i} {class_names[i]}" for i in range(k)]
+        fig.add_trace(go.Heatmap(z=np.round(row.share, 4), x=labels, y=labels, coloraxis="coloraxis",
+                                 customdata=row.counts, name=str(row.damage_mode),
+                                 hovertemplate="true %{y} → given %{x}: %{z:.1%} of its damaged labels "
+                                               "(%{customdata} samples)<extra></extra>"), row=1, col=col)
+        fig.update_xaxes(title_text="given label", type="category", row=1, col=col)
+        fig.update_yaxes(title_text="true label", type="category", autorange="reversed", row=1, col=col)
+    fig.update_layout(title=_title("Where damaged labels went", "realized transition of the trials' training "
+                                                                  "labels, off-diagonal, per true label"),
+                      template=TEMPLATE, height=560, coloraxis={"colorscale": "Blues", "colorbar": {"title": "share"}})
+    return fig
+
+
 def plot_reference(overlay: pd.DataFrame, *, x: str) -> go.Figure:
     """This run's curves beside a reference (aggregate.overlay_curves): color = model,
     solid = this run, dashed = reference; one subplot per metric (and damage_mode)."""

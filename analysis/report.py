@@ -297,6 +297,16 @@ def _training_labels(dataset: Mapping[str, Any] | None = None) -> tuple[np.ndarr
         return None, f"the training labels could not be loaded ({type(exc).__name__}: {exc})"
 
 
+def transition_items(df: pd.DataFrame, *, info: DatasetInfo = DATASET) -> list[Item]:
+    """Each damage mode's realized transition T as a heatmap (issue 13), beside the damage
+    bars; nothing for results that record none (sweeps of before the transition modes)."""
+    transitions = aggregate.realized_transitions(df)
+    if transitions.empty:
+        return []
+    return [Item("transitions", "Where damaged labels went, per damage mode",
+                 figure=plots.plot_transitions(transitions, class_names=info.class_names))]
+
+
 def label_damage_item(df: pd.DataFrame, *, labels: np.ndarray | None, info: DatasetInfo = DATASET,
                       dataset: Mapping[str, Any] | None = None) -> Item:
     """Figure 5: the labels one true label receives under random and constant damage.
@@ -576,7 +586,7 @@ def build_items(df: pd.DataFrame, *, reference: pd.DataFrame | None = None, labe
     given = decision.of_repair(df, decision.NO_REPAIR)
     table_list = table_items(given, settings=settings, n_boot=n_boot, n_total=info.n_train)
     items = [size_item(given, overrides=overrides), damage_item(given),
-             label_damage_item(given, labels=labels, info=info, dataset=dataset),
+             label_damage_item(given, labels=labels, info=info, dataset=dataset), *transition_items(given, info=info),
              *cross_items(given), *table_list, *economics_items(table_list),
              *decision_items(df, settings=settings, n_boot=n_boot, n_total=info.n_train),
              *reference_items(given, reference),

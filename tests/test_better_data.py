@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from sweeps.cli import dry_run
+from sweeps.extend import Finished, plan_extension
 from sweeps.progress import trial_name
 from sweeps.resources import Node
 from sweeps.runner import SweepOptions
@@ -140,6 +141,16 @@ def test_a_trial_recorded_before_the_axis_reads_as_repair_none_and_keeps_its_nam
     assert trial_name(old) == trial_name({**old, "repair": "none"}) == "rf_s0.1_d0.2_constant_seed0"
 
 
+def test_extend_keeps_a_cell_of_before_the_axis_and_runs_the_repaired_ones():
+    spec = parse_spec({"model": ["rf"], "sample_frac": [0.1], "damage_frac": [0.2], "damage_mode": ["constant"],
+                       "repair": ["none", "prune"]})
+    old = {"model": "rf", "sample_frac": 0.1, "damage_frac": 0.2, "damage_mode": "constant", "seed": 0,
+           "overrides": {}, "version": "1"}  # params.json of a run before the repair axis
+    plan = plan_extension(expand_trials(spec), overrides={}, version="1", finished=[Finished(old)])
+    assert [trial_name(c) for c in plan.kept] == ["rf_s0.1_d0.2_constant_seed0"]
+    assert [trial_name(c) for c in plan.new] == ["rf_s0.1_d0.2_constant_seed0_prune"]
+
+
 @pytest.mark.parametrize("name", [s for s in shipped_specs() if s != "better_data"])
 def test_every_shipped_spec_keeps_its_names_stored_spec_and_dry_run(name):
     """repair none everywhere: the names of before the axis, no repair in spec.yaml or the dry-run."""
@@ -243,6 +254,7 @@ def test_tiny_sweep_report_renders_the_repair_and_decision_figures(tiny):
     assert "repair" in keys and "detection" in keys and "decision_rf_constant" in keys, keys
     for figure in seen["figures"]:
         assert figure["plots"] == 1 and figure["drawn"] == figure["expected"] > 0, figure
-    repair = next(f for f in seen["figures"] if f["key"] == "repair")
-    assert repair["expected"] >= 3  # one line per repair
+    by_key = {f["key"]: f for f in seen["figures"]}
+    assert by_key["repair"]["expected"] >= 3  # one line per repair
+    assert by_key["transitions"]["drawn"] == 2  # the realized T of constant and confusion damage, as heatmaps
     assert seen["errors"] == [] and seen["requests"] == []
