@@ -405,7 +405,8 @@ def _repair_route(level: Level, seconds: float, target: float, *, q0: float, n0:
     """Buy at q0 until the repaired curve reaches the target; pay the repair's seconds."""
     bought = plan(level.crossings(target), current_n=n0, fraction=0.0, price_label=price_label, price_audit=0.0,
                   quality_to=q0)
-    cost = bought.cost + np.where(np.isfinite(bought.n_final), price_second * seconds * bought.n_final, 0.0)
+    finite = np.isfinite(bought.n_final)  # an unreachable target (inf) adds no seconds: no 0 * inf warning
+    cost = bought.cost + price_second * seconds * np.where(finite, bought.n_final, 0.0)
     repaired = Plan(np.nan, bought.n_final, bought.bought, bought.audited, cost)
     return [repaired], cost, np.zeros(cost.shape, dtype=int)
 
