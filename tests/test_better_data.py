@@ -16,7 +16,7 @@ from sweeps.cli import dry_run
 from sweeps.extend import Finished, plan_extension
 from sweeps.progress import trial_name
 from sweeps.resources import Node
-from sweeps.runner import SweepOptions
+from sweeps.runner import SweepOptions, _confusion_reference
 from sweeps.spec import (
     CONFUSION_REFERENCE_FILE,
     SpecError,
@@ -31,6 +31,7 @@ from sweeps.spec import (
 )
 from tests.browser import render_report
 from tests.conftest import run_cli
+from trainables.data import Dataset, DatasetInfo
 
 K = 10
 BASE = {"model": ["rf"], "sample_frac": [0.1], "damage_frac": [0.2], "damage_mode": ["matrix"]}
@@ -258,3 +259,29 @@ def test_tiny_sweep_report_renders_the_repair_and_decision_figures(tiny):
     assert by_key["repair"]["expected"] >= 3  # one line per repair
     assert by_key["transitions"]["drawn"] == 2  # the realized T of constant and confusion damage, as heatmaps
     assert seen["errors"] == [] and seen["requests"] == []
+
+
+# ---------------------------------------------------------------- the confusion reference, once per experiment
+
+def _blobs(n: int = 300, k: int = 3) -> Dataset:
+    """K separable-ish classes of 8 flat features (a real Dataset, small enough to cross-validate at once)."""
+    rng = np.random.default_rng(0)
+    y = np.arange(n) % k
+    x = (rng.normal(size=(n, 8)) + 2.0 * y[:, None]).astype(np.float32)
+    info = DatasetInfo(name="blobs", class_names=tuple(f"c{i}" for i in range(k)), input_shape=(8,), n_train=n,
+                       n_test=n)
+    return Dataset(x_train=x, y_train=y, x_test=x, y_test=y, info=info)
+
+
+def test_the_confusion_reference_is_computed_once_and_kept_on_resume(tmp_path):
+    data = _blobs()
+    spec = parse_spec({**BASE, "damage_mode": ["confusion"], "confusion": {"n_samples": 200}})
+    record, fresh = _confusion_reference(spec, data, exp_dir=str(tmp_path), reuse=False)
+    assert fresh and record["n_samples"] == 200 and np.array(record["counts"]).sum() == 200
+    assert _confusion_reference(spec, data, exp_dir=str(tmp_path), reuse=False)[0] == record  # deterministic
+    (tmp_path / "spec.yaml").write_text(dump_spec(spec))
+    (tmp_path / CONFUSION_REFERENCE_FILE).write_text(json.dumps({**record, "accuracy": -1.0}))
+    kept, fresh = _confusion_reference(spec, data, exp_dir=str(tmp_path), reuse=True)
+    assert not fresh and kept["accuracy"] == -1.0  # the stored one, as the experiment's trials drew from it
+    other = parse_spec({**BASE, "damage_mode": ["confusion"], "confusion": {"n_samples": 150}})
+    assert _confusion_reference(other, data, exp_dir=str(tmp_path), reuse=True)[1]  # other settings: made anew
