@@ -389,14 +389,16 @@ def _run_and_write(spec: Spec, *, args: argparse.Namespace, options: SweepOption
 def _status_cost(results: str) -> Any:
     """The cost model for `status`'s ETA, with the experiment's own overrides when it has a spec."""
     overrides: Mapping[str, Mapping[str, Any]]
-    n_train = FASHION_MNIST.n_train
+    n_train, folds = FASHION_MNIST.n_train, cost.DEFAULT_FOLDS
     try:
         spec = read_stored_spec(results)
         overrides = spec.overrides
         n_train = spec.dataset_info.n_train if spec.dataset_info is not None else n_train
+        folds = int(spec.repair_model["folds"])
     except (OSError, ValueError):  # a results file, a folder without a spec, or one load_results reports on
         overrides = {}
-    return lambda trial: cost.estimate_seconds(trial, n_train=n_train, overrides=overrides.get(trial["model"]))
+    return lambda trial: cost.estimate_seconds(trial, n_train=n_train, overrides=overrides.get(trial["model"]),
+                                               repair_folds=folds)
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
