@@ -55,7 +55,10 @@ def _assert_proba(proba: np.ndarray, m: int, n_classes: int = 10) -> None:
 
 
 # ----- accuracy with the talk's defaults ------------------------------------------------------
-@pytest.mark.parametrize("name", MODEL_NAMES)
+# xgb and cnn at their talk defaults take ~11 s each: behind `slow` (the smoke sweep checks
+# every model's accuracy at 1-2 % with cut settings in make test).
+@pytest.mark.parametrize("name", [pytest.param(m, marks=pytest.mark.slow) if m in ("xgb", "cnn") else m
+                                  for m in MODEL_NAMES])
 def test_default_model_learns_from_2_percent(name, small, test_images, facts):
     """Full default settings (cnn keeps its 12 epochs: 960 rows x 12 is only ~12k samples)."""
     x, y = small

@@ -220,6 +220,7 @@ def threads_sweep(tmp_path_factory):
     return {"rows": final_results(exp_dir), "total_s": time.monotonic() - started}
 
 
+@pytest.mark.slow  # a second 2-node cluster and sweep (~22 s); 1-CPU trials' threads: test_sweep_e2e
 def test_library_threads_equal_the_trials_cpus(threads_sweep):
     rows = {row["model"]: row for row in threads_sweep["rows"]}
     assert set(rows) == set(THREADS_REQUEST)

@@ -28,10 +28,9 @@ import pandas as pd
 import pytest
 
 from sweeps.lock import LOCK_FILE
-from sweeps.spec import expand_trials, load_spec
+from sweeps.spec import AXES, expand_trials, load_spec
 
 CLI = [sys.executable, "-m", "sweeps.cli"]
-AXES = ["model", "sample_frac", "damage_frac", "damage_mode", "seed"]
 # 10 trials of a few seconds each: rf on growing subsets, and dnn with 3 epochs.
 RESUME_SPEC = """\
 name: resumable
@@ -166,8 +165,8 @@ def _start_and_interrupt(spec_path: Path, storage: Path, *, sig: int, min_done: 
 
 def _assert_complete(exp: Path, spec_path: Path) -> pd.DataFrame:
     df = pd.read_parquet(exp / "results.parquet")
-    expected = {tuple(t.values()) for t in expand_trials(load_spec(spec_path))}
-    got = list(df[AXES].itertuples(index=False, name=None))
+    expected = {tuple(t[a] for a in AXES) for t in expand_trials(load_spec(spec_path))}
+    got = list(df[list(AXES)].itertuples(index=False, name=None))
     assert len(got) == len(expected) and set(got) == expected  # exactly one row each
     assert (df["status"] == "TERMINATED").all(), df[["model", "sample_frac", "status", "error"]]
     return df
@@ -270,7 +269,7 @@ def test_verbose_2_shows_tunes_table_with_the_axes_as_columns(fault_once):
     header = re.search(r"^\| Trial name +\| status +\| loc +\|(.*)$", proc.stdout, re.MULTILINE)
     assert header, proc.stdout[-3000:]
     columns = [c.strip() for c in header.group(1).split("|") if c.strip()]
-    assert columns[:5] == ["model", "sample_frac", "damage_frac", "damage_mode", "seed"], columns
+    assert columns[:6] == list(AXES), columns
     assert re.search(r"^\| cnn_s0.02_d0_none_seed0 +\| TERMINATED", proc.stdout, re.MULTILINE), proc.stdout[-3000:]
     assert "ERROR model=cnn sample_frac=0.02 damage_frac=0 damage_mode=none seed=0: failed, retrying" in proc.stdout
     assert not re.search(r"^\[\s*\d+/\d+\] ", proc.stdout, re.MULTILINE)  # no compact lines at -v 2
@@ -310,6 +309,7 @@ def test_determinism_same_spec_twice_gives_identical_tree_metrics(fault_once, fa
         assert frames[0].loc[common, col].tolist() == frames[1].loc[common, col].tolist(), col
 
 
+@pytest.mark.slow  # the Ctrl-C path of test_sigint_...; SIGTERM's own start-up cases stay in make test
 def test_sigterm_stops_like_ctrl_c(tmp_path, ray_tmp):
     """SIGTERM: Tune stops cleanly as on Ctrl-C (no abort, exit 130), the lock and Ray's
     processes go, and the experiment is left resumable with the command to do it."""
@@ -404,7 +404,7 @@ def silent_port() -> Iterator[int]:
         conn.close()
 
 
-@pytest.mark.parametrize("kind", ["nothing_listens", "never_answers"])
+@pytest.mark.parametrize("kind", ["nothing_listens", pytest.param("never_answers", marks=pytest.mark.slow)])
 def test_an_unreachable_address_fails_within_30_s(kind, tmp_path, request):
     port = _free_port() if kind == "nothing_listens" else request.getfixturevalue("silent_port")
     spec_path = tmp_path / "quick.yaml"

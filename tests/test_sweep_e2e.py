@@ -121,6 +121,8 @@ def test_trials_ran_with_one_thread_each_on_cpu(smoke):
     exp, *_ = smoke
     df = pd.read_parquet(exp / "results.parquet")
     assert (df["device"] == "cpu").all()
+    finals = [lines[-1] for _, lines in _trial_files(exp)]  # threads follow the trial's 1 CPU
+    assert len(finals) == 12 and all(f["threads"] == 1 and f["torch_threads"] == 1 for f in finals), finals
 
 
 def test_report_command_and_status_on_the_finished_sweep(smoke, tmp_path):
