@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+INSTALL_LOG := $(VENV)/install.log
 # torch/torchvision pinned to the releases this project is tested with (the CUDA builds:
 # they also run on CPUs, and the same venv then serves a GPU cluster node).
 TORCH  := torch==2.14.1 torchvision==0.29.1
@@ -13,11 +14,13 @@ PYTEST_ARGS ?=
 
 install: $(STAMP)
 
+# pip's own output goes to $(INSTALL_LOG); its last lines are shown if it fails.
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet $(TORCH)
-	$(PY) -m pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	@echo "installing into $(VENV) (a few minutes; log: $(INSTALL_LOG))"
+	@$(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet $(TORCH) > $(INSTALL_LOG) 2>&1 || { tail -n 30 $(INSTALL_LOG); exit 1; }
+	@$(PY) -m pip install --quiet -e '.[test]' >> $(INSTALL_LOG) 2>&1 || { tail -n 30 $(INSTALL_LOG); exit 1; }
+	@touch $(STAMP)
 
 # The main job: the `laptop` spec on embedded local Ray, then its report.
 demo: install
