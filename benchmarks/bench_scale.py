@@ -250,7 +250,7 @@ def main() -> int:
             log(f"  {share:6.1%}  {name}")
     ovh_last = last.get("overhead_per_trial_s", float("nan"))
     ovh_first = base.get("overhead_per_trial_s", float("nan"))
-    log("\ntargets (issue 16), at the largest N vs the smallest:")
+    log("\ntargets, at the largest N vs the smallest:")
     log(f"  per-trial overhead {ovh_last * 1000:.1f} ms vs {ovh_first * 1000:.1f} ms: "
         f"{U.fmt_ratio(ovh_last, ovh_first)} (<= 1.25x) "
         f"{'PASS' if ovh_last <= 1.25 * ovh_first else 'FAIL'}; <= 0.1 s {'PASS' if ovh_last <= 0.1 else 'FAIL'}")

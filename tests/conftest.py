@@ -44,3 +44,13 @@ def run_cli(*args: str, timeout: float = DEFAULT_CLI_TIMEOUT_S,
 def fashion():
     """The real dataset (found locally: Debian's package in CI); never downloaded in tests."""
     return load_fashion_mnist(download=False)
+
+
+@pytest.fixture
+def no_ray_before_or_after():
+    """Ray is not running before the test, and the test did not start it (input refused first)."""
+    import ray
+
+    assert not ray.is_initialized()
+    yield
+    assert not ray.is_initialized(), "ray.init ran before the input was rejected"

@@ -1,4 +1,4 @@
-"""The spec's `dataset:` (issue 12): validated when the spec loads, relative paths against the
+"""The spec's `dataset:`: validated when the spec loads, relative paths against the
 spec file's folder, facts recorded in spec.yaml; bad data and models that cannot take it
 refused by the CLI with exit 2 before Ray starts; `mnist_size` dry-runs without MNIST."""
 
@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import ray
 from sklearn.datasets import load_digits
 
 from sweeps.cli import main
@@ -31,11 +30,7 @@ from trainables.datasets import MNIST, load_dataset
 AXES_TEXT = "model: [rf]\nsample_frac: [0.5]\ndamage_frac: [0.0]\ndamage_mode: [none]\n"
 
 
-@pytest.fixture(autouse=True)
-def no_ray_before_or_after():
-    assert not ray.is_initialized()
-    yield
-    assert not ray.is_initialized(), "ray.init ran before the input was rejected"
+pytestmark = pytest.mark.usefixtures("no_ray_before_or_after")
 
 
 @pytest.fixture(scope="module")

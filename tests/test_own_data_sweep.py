@@ -1,4 +1,4 @@
-"""Your own data and models through real Ray Tune, end to end (issue 12), no mocks.
+"""Your own data and models through real Ray Tune, end to end, no mocks.
 
 - scikit-learn's bundled digits (real, offline) written to CSV with named classes, as a
   `table` dataset: rf, dnn, logreg by import path and a torch factory of a test package

@@ -1,4 +1,4 @@
-"""A user's own models (issue 12) on real data, in process: a scikit-learn classifier by import
+"""A user's own models on real data, in process: a scikit-learn classifier by import
 path and a torch module factory trained (and resumed) by the project's net trainer; every
 refusal of a bad definition, import or param before Ray starts; K = 2 and K = 3 tables with
 exact per-class damage counts and scikit-learn's AUC."""
@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import ray
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
@@ -29,11 +28,7 @@ LOGREG = {"estimator": "sklearn.linear_model:LogisticRegression", "params": {"ma
 MLP = {"module": "user_pkg.nets:make_net", "epochs": 3, "batch_size": 64, "optimizer": {"name": "adam", "lr": 3e-3}}
 
 
-@pytest.fixture(autouse=True)
-def no_ray_before_or_after():
-    assert not ray.is_initialized()
-    yield
-    assert not ray.is_initialized(), "ray.init ran before the input was rejected"
+pytestmark = pytest.mark.usefixtures("no_ray_before_or_after")
 
 
 @pytest.fixture(scope="module")
