@@ -431,12 +431,18 @@ def _panels(curves: pd.DataFrame) -> tuple[list[str], list[str]]:
     return list(dict.fromkeys(curves["damage_mode"])), list(dict.fromkeys(curves["model"]))
 
 
-def plot_repair(curves: pd.DataFrame, *, metric: str = "acc") -> go.Figure:
-    """What repair buys back (decision.repair_curves): the metric against damage_frac, one
-    line per repair with its seed band, one panel per damage mode (row) and model (column)."""
+def _panel_grid(curves: pd.DataFrame) -> tuple[go.Figure, list, list]:
+    """A figure with one panel per damage mode (row) and model (column), and those lists."""
     modes, models = _panels(curves)
     titles = [f"{model} · {MODE_TITLES.get(mode, mode)}" for mode in modes for model in models]
     fig = make_subplots(rows=len(modes), cols=len(models), subplot_titles=titles, vertical_spacing=0.16)
+    return fig, modes, models
+
+
+def plot_repair(curves: pd.DataFrame, *, metric: str = "acc") -> go.Figure:
+    """What repair buys back (decision.repair_curves): the metric against damage_frac, one
+    line per repair with its seed band, one panel per damage mode (row) and model (column)."""
+    fig, modes, models = _panel_grid(curves)
     for row, mode in enumerate(modes, start=1):
         for col, model in enumerate(models, start=1):
             panel = curves[(curves["damage_mode"] == mode) & (curves["model"] == model)]
@@ -456,9 +462,7 @@ def plot_repair(curves: pd.DataFrame, *, metric: str = "acc") -> go.Figure:
 def plot_detection(curves: pd.DataFrame) -> go.Figure:
     """Detection precision (solid) and recall (dashed) of the flagged labels against
     damage_frac (decision.detection_curves), one color per repair, panels as `plot_repair`."""
-    modes, models = _panels(curves)
-    titles = [f"{model} · {MODE_TITLES.get(mode, mode)}" for mode in modes for model in models]
-    fig = make_subplots(rows=len(modes), cols=len(models), subplot_titles=titles, vertical_spacing=0.16)
+    fig, modes, models = _panel_grid(curves)
     for row, mode in enumerate(modes, start=1):
         for col, model in enumerate(models, start=1):
             panel = curves[(curves["damage_mode"] == mode) & (curves["model"] == model)]
