@@ -17,13 +17,18 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-from analysis.report import Live, write_report
-
 # Defaults chosen so that rewriting costs well under 2 % of a sweep on 2 cores: a rewrite of
 # the laptop report takes ~2 s of one core (benchmarks/README.md, "live report").
 EVERY_S = 60.0
 EVERY_FRACTION = 0.1  # of the trials
 LIVE_N_BOOT = 50  # bootstrap resamples of the interpolated tables while live (final: 200)
+
+
+def _import_report() -> None:
+    """Load analysis.report (plotly, scipy: ~0.7 s) in a background thread while trials run,
+    not before the sweep's first trial (importing this module stays cheap) nor after its
+    last (the final report finds it loaded)."""
+    import analysis.report  # noqa: F401
 
 
 @dataclass
@@ -64,6 +69,9 @@ class LiveReport:
     def __call__(self, finished: int, total: int) -> None:
         now = time.monotonic()
         if not self.due(finished, total, now=now):
+            if self._thread is None:  # the first trial finished: the report's modules load meanwhile
+                self._thread = threading.Thread(target=_import_report, name="datavsmath-report-import", daemon=True)
+                self._thread.start()
             return
         self._last_n, self._last_t = finished, now
         self._thread = threading.Thread(target=self._rewrite, args=(finished, total), name="datavsmath-live-report",
@@ -73,6 +81,8 @@ class LiveReport:
     def _rewrite(self, finished: int, total: int) -> None:
         start, cpu = time.perf_counter(), time.thread_time()
         try:
+            from analysis.report import Live, write_report  # see _import_report
+
             write_report(self.exp_dir, live=Live(finished=finished, total=total), n_boot=LIVE_N_BOOT)
         except Exception as exc:  # a live view must never stop the sweep it shows
             warnings.warn(f"live report not rewritten: {type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=1)

@@ -4,7 +4,8 @@
 
 Used by bench_scale.py and bench_learning_curve.py --fixed-cost. The wrappers only time calls
 (functions are looked up by name; one that does not exist is skipped and listed under
-"missing"); the command runs as `datavsmath` runs it (sweeps.cli.main). OUT.json gets, in
+"missing"); the command runs as `datavsmath` runs it (sweeps.cli.main, ended as sweeps.cli.console
+ends it). OUT.json gets, in
 seconds since this process started (`t0`, time.time()):
   phases: [{name, start, end}] for import sweeps.cli, import ray, ray.init, data read (thread),
           the experiment's first files, Tuner setup, tuner.fit, results read / each result file
@@ -155,7 +156,7 @@ def install() -> None:
             phase("ray.init", start, now())
 
     runner._init_ray = init_ray
-    wrap(runner, "_import_and_read", "data read (thread: torch import + IDX)")
+    wrap(runner, "_import_and_read", "data read (thread: trainable import + IDX)")
     wrap(runner, "_nodes", "nodes + plan")
     wrap(runner, "start_experiment", "experiment's first files")
 
@@ -210,14 +211,27 @@ def main() -> int:
     import sweeps.cli as cli
     phase("import sweeps.cli", start, now())
     install()
-    rc = 1
-    try:
-        rc = cli.main(argv)
-    finally:
+
+    def record(rc: int) -> None:
         REC["end"] = now()
         REC["rc"] = rc
         REC["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         Path(out).write_text(json.dumps(REC))
+
+    # As the console script ends a sweep on an embedded Ray (sweeps.cli.console), where the
+    # package has that ending; else main() returns after ray.shutdown.
+    fast_exit = getattr(cli, "exit_without_teardown", None)
+
+    def exit_now(rc: int) -> Any:
+        record(rc)
+        assert fast_exit is not None
+        fast_exit(rc)
+
+    rc = 1
+    try:
+        rc = cli.main(argv, exit_now=exit_now) if fast_exit is not None else cli.main(argv)
+    finally:
+        record(rc)
     return rc
 
 

@@ -12,14 +12,16 @@ interrupted sweep exits 130 and prints the command that resumes it.
 from __future__ import annotations
 
 import argparse
+import functools
+import logging
 import os
 import signal
 import sys
 import threading
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 from analysis.load import FRAC_AXES, ExperimentFileWarning, finished_configs
 from analysis.results import write_result_files
@@ -299,7 +301,9 @@ def _extension_lines(plan: Extension, *, exp_dir: str) -> list[str]:
     return [f"--extend {exp_dir}: {len(plan.kept)} cells kept (finished earlier), {len(plan.new)} to run{rerun}"]
 
 
-def _cmd_sweep(args: argparse.Namespace) -> int:
+def _cmd_sweep(args: argparse.Namespace, *, exit_now: Callable[[int], NoReturn] | None = None) -> int:
+    """exit_now: called with the exit code once the sweep's files are written and its lock is
+    released, while an embedded Ray is still up (see `console`); None returns the code."""
     spec = load_spec(args.spec, max_trials=args.max_trials)
     options = _options(args)
     _check_sweep_flags(args)
@@ -318,11 +322,14 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         try:
             with claim_experiment(spec, options=options) as claim:  # until the results are written
                 try:
-                    return _run_and_write(spec, args=args, options=options, claim=claim, ray_alive=ray_alive)
+                    code = _run_and_write(spec, args=args, options=options, claim=claim, ray_alive=ray_alive)
                 except KeyboardInterrupt:
-                    return _interrupted(spec, options=options, exp_dir=claim.experiment_dir)
+                    code = _interrupted(spec, options=options, exp_dir=claim.experiment_dir)
         except USER_ERRORS as exc:
             return _user_error(exc)
+        if exit_now is not None and options.address in (None, "local"):
+            exit_now(code)
+        return code
 
 
 def _interrupted(spec: Spec, *, options: SweepOptions, exp_dir: str) -> int:
@@ -472,14 +479,18 @@ def _stop_on_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `datavsmath` console command; returns the exit code.
+def main(argv: Sequence[str] | None = None, *, exit_now: Callable[[int], NoReturn] | None = None) -> int:
+    """The `datavsmath` command; returns the exit code.
 
     0 done; 1 some trials errored; 2 bad input (one `datavsmath: error:` line); 130 Ctrl-C
-    or SIGTERM, with the command that resumes the sweep once there is one."""
+    or SIGTERM, with the command that resumes the sweep once there is one.
+    exit_now: how a sweep on an embedded Ray ends the process once everything is written
+    (`console` passes `exit_without_teardown`); None (the default, for callers in Python)
+    stops Ray and returns."""
     args = build_parser().parse_args(argv)
-    handlers = {"sweep": _cmd_sweep, "report": _cmd_report, "status": _cmd_status, "specs": _cmd_specs,
-                "data": _cmd_data}
+    handlers: dict[str, Callable[[argparse.Namespace], int]] = {
+        "sweep": functools.partial(_cmd_sweep, exit_now=exit_now), "report": _cmd_report,
+        "status": _cmd_status, "specs": _cmd_specs, "data": _cmd_data}
     with _stop_on_sigterm():
         try:
             return handlers[args.command](args)
@@ -490,5 +501,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_INTERRUPTED
 
 
+def exit_without_teardown(code: int) -> NoReturn:
+    """Flush the output and end the process now, leaving an embedded Ray to the kernel and to
+    the runner's reaper, as a killed driver does: ray.shutdown and the interpreter's teardown
+    with Ray loaded take ~3 s (benchmarks/README.md, "fixed cost") and keep nothing that is
+    not written already."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said there
+            pass
+    os._exit(code)
+
+
+def console() -> NoReturn:
+    """The console script `datavsmath`."""
+    sys.exit(main(exit_now=exit_without_teardown))
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

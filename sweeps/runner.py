@@ -69,8 +69,8 @@ from trainables.data import FASHION_MNIST_IDX, Dataset, DatasetInfo, IdxSource, 
 from trainables.datasets import MNIST_IDX, load_dataset
 from trainables.faults import FAULT_ENV
 
-# ray, and the trainable (torch), are imported inside the functions that use them: importing
-# them costs ~4 s, which a refused spec or a --dry-run never pays.
+# ray, and the trainable (ray.tune), are imported inside the functions that use them: importing
+# them costs ~1.5 s, which a refused spec or a --dry-run never pays.
 
 DEFAULT_STORAGE = "results"
 DEFAULT_MAX_FAILURES = 2
@@ -560,16 +560,36 @@ class _ResourcesByModel:
         return self.factories[config["model"]]
 
 
-def _runtime_env(py_modules: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Workers' environment, also on remote nodes: one malloc arena (trainables/allocator.py
-    says why), the test-only faults, and the spec's `py_modules` (a user's model code, which
-    Ray ships to every node)."""
+def _worker_env() -> dict[str, str]:
+    """Workers' environment variables: one malloc arena (trainables/allocator.py says why)
+    and the test-only faults."""
     env = {k: os.environ[k] for k in (FAULT_ENV,) if k in os.environ}
     env[GLIBC_TUNABLES_ENV] = worker_glibc_tunables(os.environ.get(GLIBC_TUNABLES_ENV))
-    out: dict[str, Any] = {"env_vars": env}
+    return env
+
+
+def _runtime_env(env: Mapping[str, str], py_modules: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The job's runtime_env, which reaches every node: `env` and the spec's `py_modules` (a
+    user's model code, which Ray ships to every node)."""
+    out: dict[str, Any] = {"env_vars": dict(env)}
     if py_modules:
         out["py_modules"] = list(py_modules)
     return out
+
+
+@contextmanager
+def _environ(values: Mapping[str, str]) -> Iterator[None]:
+    """os.environ with `values` set inside the block, as it was after it."""
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 @contextmanager
@@ -603,12 +623,19 @@ def _init_ray(options: SweepOptions, *, py_modules: tuple[str, ...] = ()) -> Any
     address = options.address or "local"
     in_main = threading.current_thread() is threading.main_thread()
     sigterm = signal.getsignal(signal.SIGTERM) if in_main else None
+    env = _worker_env()
+    # An embedded Ray's workers inherit the environment of the processes ray.init starts, and
+    # without a job runtime_env the workers Ray prestarts serve the first trials: two first
+    # workers in 0.9 s instead of 1.75 s (benchmarks/README.md, "fixed cost"). A cluster's
+    # nodes, and py_modules, need the runtime_env.
+    inherited = address == "local" and not py_modules
+    runtime_env = None if inherited else _runtime_env(env, py_modules)
     try:
-        with _ray_leaves_sigterm_alone():
+        with _ray_leaves_sigterm_alone(), _environ(env if inherited else {}):
             # "local" starts a fresh embedded Ray: never join a stray cluster found on this machine.
             return ray.init(address=address, include_dashboard=options.dashboard, dashboard_host=DASHBOARD_HOST,
                             ignore_reinit_error=True, log_to_driver=options.verbose > 1,
-                            runtime_env=_runtime_env(py_modules))
+                            runtime_env=runtime_env)
     except (ConnectionError, RuntimeError, TimeoutError) as exc:
         if address == "local":
             raise
@@ -809,7 +836,7 @@ def _interrupts_deferred() -> Iterator[Callable[[], None]]:
     up, and raised as KeyboardInterrupt when the block ends (main thread only), or earlier
     by the function it yields, at a point the caller chooses.
 
-    Start-up imports in two threads at once (ray.init's ~250 modules, torch in the data
+    Start-up imports in two threads at once (ray.init's ~250 modules, the trainable's in the data
     thread). An exception raised by a signal handler inside an import can leave Python's
     import lock held, and the other thread then waits on it for ever: 1 in 7 SIGTERMs in
     the first seconds hung the driver."""
@@ -847,7 +874,7 @@ def _in_background(fn: Callable[..., Any], *args: Any) -> Future:
 
 def _import_and_read(found: FoundData) -> Dataset:
     """The dataset, after importing the trainable that Tune will pickle."""
-    import trainables.trainable  # noqa: F401  (lazy: the import is ~2 s of torch and ray, done in a thread)
+    import trainables.trainable  # noqa: F401  (lazy: ray.tune, ~0.4 s, done in a thread)
 
     return found.read()
 
@@ -882,8 +909,8 @@ def run_sweep(spec: Spec, *, options: SweepOptions, log: Callable[[str], None] =
     with ExitStack() as own:
         ray_alive = own if ray_alive is None else ray_alive
         with _interrupts_deferred() as stop_if_asked:  # and raised when this block ends
-            # Once per sweep, in the driver; trials share it. Read (and torch imported) in a
-            # thread while ray.init starts Ray's processes: ~1.5 s less fixed cost on 2 cores.
+            # Once per sweep, in the driver; trials share it. Read (numpy only for the IDX
+            # datasets) in a thread while ray.init starts Ray's processes.
             data_future = _in_background(_import_and_read, claim.data)
             urls = ray_alive.enter_context(_ray_session(options, py_modules=spec.py_modules))
             nodes, plan, tuner = _prepare(spec, claim=claim, trials=trials, data_future=data_future,
@@ -936,9 +963,28 @@ def _prepare(spec: Spec, *, claim: Claim, trials: list[dict[str, Any]], data_fut
         if fresh:
             storage.write_text(storage.join(claim.part_dir, CONFUSION_REFERENCE_FILE), json.dumps(record) + "\n")
         transitions["confusion"] = record["counts"]
+    _import_tensorboardx_without_torch()
     tuner = _make_tuner(spec, exp_dir=claim.part_dir, trials=trials, data=data, plan=plan, options=options,
                         on_finished=on_finished, transitions=transitions)
     return nodes, plan, tuner
+
+
+def _import_tensorboardx_without_torch() -> None:
+    """Import tensorboardX, which Tune's TensorBoard logger uses in the driver, with torch
+    hidden from it: it imports torch only to accept torch tensors, which Tune never logs,
+    and torch is ~470 MB and ~1.6 s of the driver's start (benchmarks/README.md, "fixed
+    cost"). A driver that has torch already (a user's module was checked) is left as it is;
+    so is a tensorboardX that fails to import (Tune then writes no TensorBoard files)."""
+    if "torch" in sys.modules or "tensorboardX" in sys.modules:
+        return
+    sys.modules["torch"] = None  # type: ignore[assignment]  # `import torch` raises ImportError meanwhile
+    try:
+        import tensorboardX  # noqa: F401
+    except ImportError:
+        pass
+    finally:
+        if "torch" in sys.modules and sys.modules["torch"] is None:
+            del sys.modules["torch"]
 
 
 def _confusion_reference(spec: Spec, data: Dataset, *, exp_dir: str, reuse: bool) -> tuple[dict[str, Any], bool]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import shutil
+import struct
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from trainables.data import (
     candidate_dirs,
     find_data_root,
     load_fashion_mnist,
+    parse_idx,
 )
 
 
@@ -128,3 +130,33 @@ def test_a_complete_data_dir_wins_over_an_incomplete_env_folder(tmp_path, monkey
     monkeypatch.setenv("DATAVSMATH_DATA", str(tmp_path / "env"))
     _copy_real_files(tmp_path / "cli")
     assert find_data_root(tmp_path / "cli", download=False) == tmp_path / "cache" / "datavsmath"
+
+
+def test_the_idx_reader_gives_what_torchvision_reads(fashion):
+    import torchvision.datasets
+
+    root = find_data_root(None, download=False)
+    for train, x, y in ((True, fashion.x_train, fashion.y_train), (False, fashion.x_test, fashion.y_test)):
+        theirs = torchvision.datasets.FashionMNIST(root=str(root), train=train, download=False)
+        assert np.array_equal(theirs.data.numpy(), x) and np.array_equal(theirs.targets.numpy(), y)
+    assert fashion.x_train.flags.writeable and fashion.y_train.dtype == np.int64
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"\x00\x00\x0d\x01" + struct.pack(">I", 2) + b"\x00" * 8, r"not an IDX file of unsigned bytes \(header 00000d01\)"),
+    (b"", r"not an IDX file of unsigned bytes \(header empty\)"),
+    (b"\x00\x00\x08\x02" + struct.pack(">II", 2, 3) + b"\x01" * 5, r"the header says 2x3 = 6 bytes of data, the file holds 5"),
+    (b"\x00\x00\x08\x01" + struct.pack(">I", 2) + b"\x01" * 3, r"the header says 2 = 2 bytes of data, the file holds more"),
+])
+def test_the_idx_reader_refuses_a_file_that_is_not_what_its_header_says(content, message, tmp_path):
+    path = tmp_path / "bad-idx1-ubyte"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=rf"bad-idx1-ubyte: {message}"):
+        parse_idx(path)
+
+
+def test_the_idx_reader_keeps_the_dimensions(tmp_path):
+    array = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
+    path = tmp_path / "cube-idx3-ubyte"
+    path.write_bytes(struct.pack(">I3I", 0x0803, *array.shape) + array.tobytes())
+    assert np.array_equal(parse_idx(path), array)

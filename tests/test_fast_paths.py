@@ -235,10 +235,23 @@ def test_worker_glibc_tunables_keeps_what_is_set(existing, expected):
 
 
 def test_sweep_workers_get_the_glibc_tunables(monkeypatch):
-    from sweeps.runner import _runtime_env
+    from sweeps.runner import _runtime_env, _worker_env
 
     monkeypatch.setenv(GLIBC_TUNABLES_ENV, "glibc.malloc.hugetlb=1")
     monkeypatch.setenv("DATAVSMATH_FAULT", "model=rf,epoch=0")
-    env = _runtime_env()["env_vars"]
+    env = _worker_env()
     assert env[GLIBC_TUNABLES_ENV] == "glibc.malloc.hugetlb=1:glibc.malloc.arena_max=1"
     assert env["DATAVSMATH_FAULT"] == "model=rf,epoch=0"
+    assert _runtime_env(env, ("models",)) == {"env_vars": env, "py_modules": ["models"]}  # a cluster's nodes
+
+
+def test_worker_env_is_set_only_while_the_embedded_ray_starts(monkeypatch):
+    from sweeps.runner import _environ
+
+    monkeypatch.delenv("DATAVSMATH_PROBE", raising=False)
+    monkeypatch.setenv(GLIBC_TUNABLES_ENV, "glibc.malloc.hugetlb=1")
+    with _environ({"DATAVSMATH_PROBE": "1", GLIBC_TUNABLES_ENV: "glibc.malloc.arena_max=1"}):
+        assert os.environ["DATAVSMATH_PROBE"] == "1"
+        assert os.environ[GLIBC_TUNABLES_ENV] == "glibc.malloc.arena_max=1"
+    assert "DATAVSMATH_PROBE" not in os.environ
+    assert os.environ[GLIBC_TUNABLES_ENV] == "glibc.malloc.hugetlb=1"

@@ -172,6 +172,35 @@ def _assert_complete(exp: Path, spec_path: Path) -> pd.DataFrame:
     return df
 
 
+ONE_TRIAL_SPEC = """\
+name: one
+model: [rf]
+sample_frac: [0.01]
+damage_frac: [0.0]
+damage_mode: [none]
+overrides:
+  rf: {n_estimators: 1}
+"""
+
+
+def test_a_finished_sweep_exits_at_once_and_leaves_no_ray_process(tmp_path, ray_tmp):
+    """The console command ends without Ray's graceful shutdown (sweeps.cli.exit_without_teardown):
+    everything is written before, and the reaper and the kernel stop Ray's processes after."""
+    spec_path = tmp_path / "one.yaml"
+    spec_path.write_text(ONE_TRIAL_SPEC)
+    proc = subprocess.Popen([*CLI, "sweep", str(spec_path), "--storage", str(tmp_path), "--no-dashboard"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=_env(RAY_TMPDIR=str(ray_tmp)), start_new_session=True)
+    out, err = proc.communicate(timeout=240)
+    assert proc.returncode == 0, out[-2000:] + err[-2000:]
+    assert out.splitlines()[-1].startswith("makespan "), out[-2000:]  # the last line: flushed before the exit
+    _assert_nothing_left(proc.pid, ray_tmp)
+    exp = tmp_path / "one"
+    assert not (exp / LOCK_FILE).exists()
+    assert (pd.read_parquet(exp / "results.parquet")["status"] == "TERMINATED").all()
+    assert (exp / "report.html").stat().st_size > 0
+
+
 def test_sigkill_then_resume_keeps_finished_trials(tmp_path, ray_tmp):
     spec_path = tmp_path / "resumable.yaml"
     spec_path.write_text(RESUME_SPEC)

@@ -23,7 +23,8 @@ CONTRACTS = Path(__file__).resolve().parents[1] / "docs" / "CONTRACTS.md"
 # ``Field list `NAME`: `a, b, c` `` in CONTRACTS.md; a list may wrap over lines
 FIELD_LIST = re.compile(r"^Field list `([a-z0-9-]+)`: `([^`]+)`", re.MULTILINE)
 FIELD_LISTS = ("params-config", "tune-result-keys", "epoch-metrics", "final-metrics", "final-metrics-rf",
-               "final-metrics-xgb", "results-columns", "seed-results-columns")
+               "final-metrics-xgb", "final-metrics-dnn", "final-metrics-cnn", "results-columns",
+               "seed-results-columns")
 
 
 LIVE_POLL_S = 0.2
@@ -122,7 +123,11 @@ def test_trials_ran_with_one_thread_each_on_cpu(smoke):
     df = pd.read_parquet(exp / "results.parquet")
     assert (df["device"] == "cpu").all()
     finals = [lines[-1] for _, lines in _trial_files(exp)]  # threads follow the trial's 1 CPU
-    assert len(finals) == 12 and all(f["threads"] == 1 and f["torch_threads"] == 1 for f in finals), finals
+    assert len(finals) == 12 and all(f["threads"] == 1 and f.get("torch_threads", 1) == 1 for f in finals), finals
+    nets = [lines[-1] for params, lines in _trial_files(exp) if params["model"] in NETS]
+    assert len(nets) == 6 and all("torch_threads" in f for f in nets), nets  # the trees report n_jobs / nthread
+    # The embedded Ray's workers inherit one malloc arena from the driver (no job runtime_env).
+    assert all("glibc.malloc.arena_max=1" in f["glibc_tunables"] for f in finals), finals
 
 
 def test_report_command_and_status_on_the_finished_sweep(smoke, tmp_path):

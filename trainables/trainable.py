@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import ray
-import torch
 from ray import tune
 
-from trainables.allocator import keep_freed_memory
+from trainables.allocator import GLIBC_TUNABLES_ENV, keep_freed_memory
 from trainables.damage import make_training_set, realized_noise
 from trainables.data import Dataset
 from trainables.device import gpu_memory_fraction, pick_device
@@ -44,7 +43,15 @@ def _trial_gpu_share() -> float:
 
 def _choose_device() -> str:
     """cuda only when Ray assigned GPU ids and CUDA works (trainables.device.pick_device)."""
-    device, warning = pick_device([str(g) for g in ray.get_gpu_ids()], cuda_available=torch.cuda.is_available())
+    gpu_ids = [str(g) for g in ray.get_gpu_ids()]
+    cuda_available = False
+    if gpu_ids:
+        # Lazy: torch is ~1.6 s and ~470 MB of import, which trials of trees and of a user's
+        # estimator (and the driver, which imports this module) never need.
+        import torch
+
+        cuda_available = torch.cuda.is_available()
+    device, warning = pick_device(gpu_ids, cuda_available=cuda_available)
     if warning:
         warnings.warn(warning, RuntimeWarning, stacklevel=2)
     if device == "cuda":
@@ -110,7 +117,8 @@ def _placement() -> dict[str, Any]:
     """Where the trial ran: evidence for GPU packing and multi-node tests."""
     return {"gpu_ids": [str(g) for g in ray.get_gpu_ids()],
             "node_id": ray.get_runtime_context().get_node_id(),
-            "hostname": socket.gethostname(), "pid": os.getpid()}
+            "hostname": socket.gethostname(), "pid": os.getpid(),
+            "glibc_tunables": os.environ.get(GLIBC_TUNABLES_ENV, "")}  # the malloc policy it started with
 
 
 def train_trial(config: dict[str, Any], *, data: Dataset, checkpoint_period_s: float,
@@ -162,8 +170,7 @@ def train_trial(config: dict[str, Any], *, data: Dataset, checkpoint_period_s: f
         "checkpoints": reporter.checkpoints,
         "device": device,
         "threads": threads,
-        "torch_threads": torch.get_num_threads(),
-        **{k: info[k] for k in ("n_jobs", "nthread") if k in info},
+        **{k: info[k] for k in ("n_jobs", "nthread", "torch_threads") if k in info},  # each library's threads
         **_placement(),
         "trial_start": trial_start,
         "trial_end": time.time(),

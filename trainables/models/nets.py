@@ -448,7 +448,8 @@ class TorchNetModel:
                                             "val_loss": math.nan, "val_acc": math.nan}
         return {"n_fit": n_fit, "n_val": len(x) - n_fit, "epochs_done": last["epoch"],
                 "train_loss": last["train_loss"], "val_loss": last["val_loss"], "val_acc": last["val_acc"],
-                "fit_seconds": time.perf_counter() - start_time, "history": history}
+                "fit_seconds": time.perf_counter() - start_time, "history": history,
+                "torch_threads": torch.get_num_threads()}
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """float64 (m, n_classes) softmax probabilities for inputs (m, *input_shape)."""
