@@ -222,20 +222,19 @@ def _run_group_once(jobs: Sequence[Job], *, quiet_threshold: float, max_wait: fl
         wall = time.monotonic() - t0
         b1, _ = cpu_times()
         own_cpu = 0.0
-        for p, _out, _err, job in procs:
-            out.seek(0)
-            err.seek(0)
-            res = _parse(out.read())
-            if res is None:
+        for p, out, err, job in procs:
+            with out, err:
+                out.seek(0)
+                err.seek(0)
+                res = _parse(out.read())
                 tail = err.read()[-2000:]
+            if res is None:
                 if not any(e.startswith(job.label) for e in errors):
                     errors.append(f"{job.label}: exit {p.returncode}; stderr tail:\n{tail}")
                 continue
             res["label"] = job.label
             own_cpu += res.get("cpu_after_go", 0.0)
             results.append(res)
-            out.close()
-            err.close()
         busy = (b1 - b0) / os.sysconf("SC_CLK_TCK")
         foreign = max(0.0, (busy - own_cpu) / wall) if wall > 0 else 0.0
         return GroupResult(results=results, wall_s=wall, foreign_cores=foreign, quiet_before=quiet,

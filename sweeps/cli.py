@@ -27,7 +27,7 @@ from analysis.load import FRAC_AXES, ExperimentFileWarning, finished_configs
 from analysis.results import write_result_files
 from analysis.status import format_status
 from sweeps import cost, resources
-from sweeps.extend import Extension, Finished, changed_message, plan_extension
+from sweeps.extend import Extension, Finished, changed_message, plan_extension, spec_settings
 from sweeps.progress import NO_REPAIR
 from sweeps.runner import (
     IDX_SOURCES,
@@ -80,11 +80,13 @@ USER_ERRORS = (UsageError, SpecError, SweepError, DataNotFoundError, ChecksumErr
 
 
 def _resource_arg(text: str) -> tuple[str, dict[str, float]]:
-    """`MODEL:cpu=2,gpu=0.5` -> ("cnn", {"cpu": 2.0, "gpu": 0.5})."""
+    """`MODEL:cpu=2,gpu=0.5` -> ("cnn", {"cpu": 2.0, "gpu": 0.5}); MODEL is any of the sweep's
+    models, the spec's own included (checked against the spec once it is read)."""
     model, _, rest = text.partition(":")
-    if model not in MODEL_NAMES or not rest:
+    if not model or not rest:
         raise argparse.ArgumentTypeError(
-            f"--resources must look like MODEL:cpu=N,gpu=G with MODEL in {list(MODEL_NAMES)}, got {echo(text)}")
+            f"--resources must look like MODEL:cpu=N,gpu=G with MODEL a model of the sweep "
+            f"(e.g. {', '.join(MODEL_NAMES)}), got {echo(text)}")
     request = {}
     for part in rest.split(","):
         key, _, value = part.partition("=")
@@ -288,9 +290,18 @@ def _check_sweep_flags(args: argparse.Namespace) -> None:
 def plan_cells(spec: Spec, *, exp_dir: str, rerun_changed: bool) -> Extension:
     """--extend: the spec's cells split into kept (finished in `exp_dir`, same settings), new
     and changed; UsageError for changed cells unless rerun_changed."""
-    finished = [Finished(config=config, where=where) for config, where in finished_configs(exp_dir)]
+    by_part: dict[str, dict[str, Any]] = {}  # each Tune experiment of exp_dir stores the spec it ran
+    finished = []
+    for config, where in finished_configs(exp_dir):
+        part = where.rsplit("/", 1)[0]
+        if part not in by_part:
+            try:
+                by_part[part] = spec_settings(read_stored_spec(part))
+            except (OSError, SpecError):  # no readable spec there: its settings are not compared
+                by_part[part] = {}
+        finished.append(Finished(config=config, where=where, settings=by_part[part]))
     plan = plan_extension(expand_trials(spec), overrides=spec.overrides, version=project_version(),
-                          finished=finished, rerun_changed=rerun_changed)
+                          finished=finished, settings=spec_settings(spec), rerun_changed=rerun_changed)
     if plan.changed and not rerun_changed:
         raise UsageError(changed_message(plan))
     return plan

@@ -5,27 +5,44 @@ analysis) and hands it here as `Finished` records; the runner then runs `Extensi
 one more Tune experiment, `extend-N`, inside the experiment folder.
 
 The same cell means the same combination (the AXES), the same overrides of its model, the
-same dataset fingerprint where one is recorded, and the same project version.
+same dataset fingerprint where one is recorded, the same project version, and the same
+spec-level settings that the cell uses (`SETTING_USERS`): the repair's model for a cell that
+repairs, the transition matrix for `matrix` damage, the reference model for `confusion`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from sweeps.progress import trial_name
+from sweeps.spec import Spec
 
 LISTED = 5  # a refusal names this many changed cells
+# Spec-level settings, each with the cells whose result depends on it.
+SETTING_USERS: dict[str, Callable[[Mapping[str, Any]], bool]] = {
+    "repair_model": lambda cell: cell.get("repair", "none") != "none",
+    "transition": lambda cell: cell["damage_mode"] == "matrix",
+    "confusion": lambda cell: cell["damage_mode"] == "confusion",
+}
+
+
+def spec_settings(spec: Spec) -> dict[str, Any]:
+    """The spec's SETTING_USERS settings, as plain data comparable across stored specs."""
+    transition = None if spec.transition is None else [[float(v) for v in row] for row in spec.transition]
+    return {"repair_model": dict(spec.repair_model), "transition": transition, "confusion": dict(spec.confusion)}
 
 
 @dataclass(frozen=True)
 class Finished:
     """A cell that finished in an earlier run: its config (AXES, overrides, version and,
-    where recorded, dataset_fingerprint, as in its params.json) and where it ran."""
+    where recorded, dataset_fingerprint, as in its params.json), where it ran, and the
+    spec_settings of the run that ran it ({} when unknown: then they are not compared)."""
 
     config: Mapping[str, Any]
     where: str = ""
+    settings: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -37,6 +54,15 @@ class Extension:
     kept: list[dict[str, Any]] = field(default_factory=list)
     new: list[dict[str, Any]] = field(default_factory=list)
     changed: list[tuple[dict[str, Any], str]] = field(default_factory=list)
+
+
+def _setting_differences(cell: Mapping[str, Any], before: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
+    """The spec-level settings that `cell` uses and that differ between its run and the spec."""
+    out = []
+    for key, uses in SETTING_USERS.items():
+        if key in before and key in now and uses(cell) and before[key] != now[key]:
+            out.append(f"{key} changed" if key == "transition" else f"{key} {before[key]} -> {now[key]}")
+    return out
 
 
 def _differences(before: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
@@ -54,11 +80,12 @@ def _differences(before: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]
 
 def plan_extension(trials: Iterable[Mapping[str, Any]], *, overrides: Mapping[str, Mapping[str, Any]],
                    version: str, finished: Iterable[Finished], dataset_fingerprint: str | None = None,
-                   rerun_changed: bool = False) -> Extension:
+                   settings: Mapping[str, Any] | None = None, rerun_changed: bool = False) -> Extension:
     """Split the spec's cells into kept, new and changed.
 
     trials: the spec's cells (dicts of the AXES), in run order.
     overrides: the spec's model overrides; version: this project's version.
+    settings: the spec's spec_settings (None: not compared).
     finished: the cells that finished in the experiment so far (a cell finished twice: the
         last one given counts, as the results loader keeps the latest finished run).
     rerun_changed: changed cells go into `new` as well as `changed`.
@@ -73,7 +100,7 @@ def plan_extension(trials: Iterable[Mapping[str, Any]], *, overrides: Mapping[st
             continue
         now = {"overrides": overrides.get(cell["model"], {}), "version": version,
                "dataset_fingerprint": dataset_fingerprint}
-        why = _differences(before.config, now)
+        why = _differences(before.config, now) + _setting_differences(cell, before.settings, settings or {})
         if not why:
             plan.kept.append(cell)
             continue

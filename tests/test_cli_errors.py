@@ -69,7 +69,10 @@ BAD_ARGS = [
     ("unknown_flag", ["sweep", "smoke", "--epochs", "3"], r"unrecognized arguments: --epochs 3"),
     ("max_failures_negative", ["sweep", "smoke", "--max-failures", "-1"], r"--max-failures: .*got '-1'"),
     ("gpu_share_big", ["sweep", "smoke", "--gpu-share", "2"], r"--gpu-share: must be in \(0, 1\], got 2"),
-    ("resources_bad_model", ["sweep", "smoke", "--resources", "svm:cpu=1"], r"MODEL in \[.*\], got 'svm:cpu=1'"),
+    ("resources_bad_form", ["sweep", "smoke", "--resources", "cpu=1"], r"MODEL a model of the sweep \(e.g. rf, .*\), "
+     r"got 'cpu=1'"),
+    ("resources_bad_model", ["sweep", "smoke", "--resources", "svm:cpu=1"], r"--resources for model 'svm': model must "
+     r"be one in the sweep \['rf', 'xgb', 'dnn', 'cnn'\], got 'svm'"),
     ("resources_bad_value", ["sweep", "smoke", "--resources", "cnn:cpu=0"], r"cpu must be in \(0, inf\), got 0"),
     ("resources_bad_key", ["sweep", "smoke", "--resources", "cnn:tpu=1"], r"unknown key 'tpu'"),
     ("no_command", [], r"the following arguments are required: command"),

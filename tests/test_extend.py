@@ -65,6 +65,28 @@ def test_the_last_finished_run_of_a_cell_counts():
     assert plan_extension([CELL], overrides={"dnn": {"epochs": 2}}, version="1.0", finished=runs).kept == [CELL]
 
 
+SETTINGS = {"repair_model": {"model": "rf", "folds": 5}, "transition": None, "confusion": {"model": "rf", "n_samples": 5000}}
+
+
+@pytest.mark.parametrize("setting, value, cell, why", [
+    ("repair_model", {"model": "logreg", "folds": 5}, {**CELL, "repair": "prune"},
+     r"repair_model \{'model': 'rf', 'folds': 5\} -> \{'model': 'logreg', 'folds': 5\}"),
+    ("transition", [[0.0, 1.0], [1.0, 0.0]], {**CELL, "damage_frac": 0.2, "damage_mode": "matrix"}, r"transition changed"),
+    ("confusion", {"model": "logreg", "n_samples": 5000}, {**CELL, "damage_frac": 0.2, "damage_mode": "confusion"},
+     r"confusion \{'model': 'rf', 'n_samples': 5000\} -> \{'model': 'logreg', 'n_samples': 5000\}"),
+])
+def test_a_changed_spec_setting_changes_the_cells_that_use_it_only(setting, value, cell, why):
+    now = {**SETTINGS, setting: value}
+    done = Finished(config=_done(cell).config, settings=SETTINGS)
+    plan = plan_extension([cell, CELL], overrides={"dnn": {"epochs": 2}}, version="1.0", settings=now,
+                          finished=[done, Finished(config=_done(CELL).config, settings=SETTINGS)])
+    assert [c for c, _ in plan.changed] == [cell] and plan.kept == [CELL], plan
+    assert re.fullmatch(why, plan.changed[0][1]), plan.changed
+    unknown = plan_extension([cell], overrides={"dnn": {"epochs": 2}}, version="1.0", settings=now,
+                             finished=[Finished(config=_done(cell).config)])  # a run whose spec is unreadable
+    assert unknown.kept == [cell]
+
+
 # ---------------------------------------------------------------- the CLI refuses, before Ray starts
 
 @pytest.mark.parametrize("flags, message", [
@@ -179,6 +201,13 @@ def test_a_changed_override_is_refused_naming_the_cell(grown):
     dry = run_cli("sweep", changed, "--storage", str(exp.parent), "--extend", "--rerun-changed", "--dry-run",
                   timeout=60)
     assert dry.returncode == 0 and "kept: 8 cells finished earlier; to run: 24 (24 changed, run again)" in dry.stdout
+
+
+def test_a_setting_no_cell_uses_keeps_every_cell(grown):
+    exp, specs, _ = grown
+    other = _write(specs["tmp"], "other_repair", {**_grown(BASE), "repair_model": {"model": "logreg", "folds": 3}})
+    dry = run_cli("sweep", other, "--storage", str(exp.parent), "--extend", "--dry-run", timeout=60)
+    assert dry.returncode == 0 and "kept: 32 cells finished earlier; to run: 0" in dry.stdout, dry.stdout + dry.stderr
 
 
 def test_the_grown_laptop_style_report_shows_the_cross_product_and_the_economics(grown):

@@ -255,3 +255,17 @@ def test_worker_env_is_set_only_while_the_embedded_ray_starts(monkeypatch):
         assert os.environ[GLIBC_TUNABLES_ENV] == "glibc.malloc.arena_max=1"
     assert "DATAVSMATH_PROBE" not in os.environ
     assert os.environ[GLIBC_TUNABLES_ENV] == "glibc.malloc.hugetlb=1"
+
+
+def test_tensorboardx_loads_in_the_driver_without_torch():
+    """Tune's TensorBoard logger imports tensorboardX in the driver; torch stays out, and can
+    still be imported afterwards (a user's module checked later)."""
+    probe = ("import sys\n"
+             "from sweeps.runner import _import_tensorboardx_without_torch\n"
+             "_import_tensorboardx_without_torch()\n"
+             "assert 'tensorboardX' in sys.modules and 'torch' not in sys.modules, sorted(sys.modules)\n"
+             "from tensorboardX import SummaryWriter\n"
+             "import torch\n"
+             "print('ok', torch.__version__)\n")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.startswith("ok "), proc.stdout + proc.stderr

@@ -182,6 +182,16 @@ def test_the_cli_refuses_unusable_models_with_exit_2_before_ray(case, models, ma
     assert not (tmp_path / "results" / case).exists()
 
 
+def test_resources_of_a_user_model_are_taken_from_the_command_line(digits, tmp_path, capsys):
+    path = tmp_path / "res.yaml"
+    path.write_text(_spec_text(digits[0], "{m: {estimator: 'sklearn.linear_model:LogisticRegression'}}"))
+    code = main(["sweep", str(path), "--storage", str(tmp_path / "results"), "--dry-run", "--resources", "m:cpu=2"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert re.search(r"^\s+m\s+cpu=2 gpu=0\b", out, re.MULTILINE) and re.search(r"^\s+rf\s+cpu=1 gpu=0\b", out,
+                                                                                re.MULTILINE), out
+
+
 # ---------------------------------------------------------------- K = 2 and K = 3 tables
 
 @pytest.mark.parametrize("classes", [(3, 8), (0, 1, 7)], ids=["K2", "K3"])
