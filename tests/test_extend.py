@@ -205,9 +205,13 @@ def test_a_changed_override_is_refused_naming_the_cell(grown):
 
 def test_a_setting_no_cell_uses_keeps_every_cell(grown):
     exp, specs, _ = grown
-    other = _write(specs["tmp"], "other_repair", {**_grown(BASE), "repair_model": {"model": "logreg", "folds": 3}})
+    grown_spec = _grown(BASE)
+    repairing = {"model": ["rf"], "sample_frac": [0.01], "damage_frac": [0.2], "damage_mode": ["constant"],
+                 "repair": ["prune"]}  # the one cell that uses repair_model is new
+    other = _write(specs["tmp"], "other_repair", {**grown_spec, "grids": [*grown_spec["grids"], repairing],
+                                                  "repair_model": {"model": "logreg", "folds": 3}})
     dry = run_cli("sweep", other, "--storage", str(exp.parent), "--extend", "--dry-run", timeout=60)
-    assert dry.returncode == 0 and "kept: 32 cells finished earlier; to run: 0" in dry.stdout, dry.stdout + dry.stderr
+    assert dry.returncode == 0 and "kept: 32 cells finished earlier; to run: 2" in dry.stdout, dry.stdout + dry.stderr
 
 
 def test_the_grown_laptop_style_report_shows_the_cross_product_and_the_economics(grown):
