@@ -198,7 +198,7 @@ def realized_transitions(df: pd.DataFrame) -> pd.DataFrame:
     Returns one row per mode present (SWEPT_DAMAGED_MODES order): damage_mode, damage_frac,
     n_trials, counts (K x K ints) and share (K x K floats: the off-diagonal of each row divided
     by its sum, where a damaged label of that true class went; NaN for a row with no damage).
-    Empty when the results record no realized transitions (sweeps of before issue 13).
+    Empty when the results record no realized transitions (results written before the noise columns existed).
     """
     columns = ["damage_mode", "damage_frac", "n_trials", "counts", "share"]
     if "realized_transition" not in df.columns:

@@ -1,4 +1,4 @@
-"""The buy-or-clean decision the talk points at (issue 13): iso-accuracy contours on the
+"""The buy-or-clean decision the talk points at: iso-accuracy contours on the
 (num_obs, quality) plane, clean-equivalent observations, the cheapest route to a target
 accuracy, and what label repair buys back. Pure functions on the tidy frame (analysis.schema).
 

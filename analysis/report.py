@@ -298,7 +298,7 @@ def _training_labels(dataset: Mapping[str, Any] | None = None) -> tuple[np.ndarr
 
 
 def transition_items(df: pd.DataFrame, *, info: DatasetInfo = DATASET) -> list[Item]:
-    """Each damage mode's realized transition T as a heatmap (issue 13), beside the damage
+    """Each damage mode's realized transition T as a heatmap, beside the damage
     bars; nothing for results that record none (sweeps of before the transition modes)."""
     transitions = aggregate.realized_transitions(df)
     if transitions.empty:

@@ -1,4 +1,4 @@
-"""A large user table through the sweep (issue 12): 1,000,000 rows x 100 float features.
+"""A large user table through the sweep: 1,000,000 rows x 100 float features.
 
     python benchmarks/bench_big_table.py [--rows 1000000] [--features 100]
 

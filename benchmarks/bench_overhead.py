@@ -7,7 +7,7 @@ Each measurement: ray.init(include_dashboard=False) on this machine, a Tuner ove
 trials (1 CPU each, so `cores` run at once, as the sweeps run theirs), tuner.fit() timed, ray
 shut down. "s/trial" = tuner.fit() wall seconds / N (what a sweep pays per trial on this machine;
 ray.init is timed separately, it is paid once per sweep). Settings alternate (False, True, ...)
-so that both see the same machine load. Target (issue "Performance"): <= 0.3 s per trial.
+so that both see the same machine load. Target: <= 0.3 s per trial.
 """
 
 from __future__ import annotations

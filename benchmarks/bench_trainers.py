@@ -294,7 +294,7 @@ def main() -> int:
     fl = {m: U.train_flops_per_sample(m) for m in ("cnn", "dnn")}
     log("\n" + "=" * 100)
     log(f"GEMM fp32 peak (torch.mm {size}^2): 1 thread {gemm['t1']:.1f}, 2 threads {gemm['t2']:.1f}, "
-        f"2 x 1-thread processes {gemm['2x1']:.1f} GFLOP/s   (issue: ~93 / ~184)")
+        f"2 x 1-thread processes {gemm['2x1']:.1f} GFLOP/s   (expected: ~93 / ~184)")
     log(f"training FLOPs per sample: cnn {fl['cnn'] / 1e6:.2f} MFLOP, dnn {fl['dnn'] / 1e6:.3f} MFLOP")
 
     def line(key: str, peak: float, field: str = "median") -> str:
