@@ -338,7 +338,7 @@ def _cmd_sweep(args: argparse.Namespace, *, exit_now: Callable[[int], NoReturn] 
                     code = _interrupted(spec, options=options, exp_dir=claim.experiment_dir)
         except USER_ERRORS as exc:
             return _user_error(exc)
-        if exit_now is not None and options.address in (None, "local"):
+        if exit_now is not None and options.embedded:
             exit_now(code)
         return code
 

@@ -117,6 +117,11 @@ class SweepOptions:
     verbose: int = 1
     extend: bool = False
 
+    @property
+    def embedded(self) -> bool:
+        """Whether the sweep starts its own local Ray (no --address, or "local")."""
+        return self.address in (None, "local")
+
 
 @dataclass(frozen=True)
 class SweepRun:
@@ -628,7 +633,7 @@ def _init_ray(options: SweepOptions, *, py_modules: tuple[str, ...] = ()) -> Any
     # without a job runtime_env the workers Ray prestarts serve the first trials: two first
     # workers in 0.9 s instead of 1.75 s (benchmarks/README.md, "fixed cost"). A cluster's
     # nodes, and py_modules, need the runtime_env.
-    inherited = address == "local" and not py_modules
+    inherited = options.embedded and not py_modules
     runtime_env = None if inherited else _runtime_env(env, py_modules)
     try:
         with _ray_leaves_sigterm_alone(), _environ(env if inherited else {}):
@@ -692,7 +697,7 @@ def _ray_session(options: SweepOptions, *, py_modules: tuple[str, ...] = ()) -> 
     import ray
 
     owner = not ray.is_initialized()
-    reaper = _start_reaper() if owner and options.address in (None, "local") else None
+    reaper = _start_reaper() if owner and options.embedded else None
     try:
         context = _init_ray(options, py_modules=py_modules) if py_modules else _init_ray(options)
         url = getattr(context, "dashboard_url", None) or ""
@@ -903,7 +908,7 @@ def run_sweep(spec: Spec, *, options: SweepOptions, log: Callable[[str], None] =
     trials = cost.longest_first(expand_trials(spec) if trials is None else trials, overrides=spec.overrides,
                                 repair_folds=int(spec.repair_model["folds"]),
                                 n_train=claim.data.info.n_train)
-    if options.address not in (None, "local"):
+    if not options.embedded:
         for key, value in CONNECT_ENV.items():  # Ray reads them once, when it is first imported
             os.environ.setdefault(key, value)
     with ExitStack() as own:
