@@ -29,7 +29,10 @@ demo: install
 
 # Style and types of the three packages (and the tests' and benchmarks' style).
 lint: install
-	$(VENV)/bin/ruff check trainables sweeps analysis tests benchmarks
+	$(VENV)/bin/ruff check api trainables sweeps analysis tests benchmarks
+	@rm -rf build/typecheck && mkdir -p build/typecheck/datavsmath
+	@for f in api/*.py; do ln -s ../../../$$f build/typecheck/datavsmath/; done
+	@for d in trainables sweeps analysis; do ln -s ../../../$$d build/typecheck/datavsmath/$$d; done
 	$(VENV)/bin/mypy
 
 # Lint, then everything but the long runs (marker `slow`); about 5-8 minutes on 2 cores.
@@ -46,4 +49,4 @@ bench: install
 	$(PY) benchmarks/bench_sweep.py
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache test-artifacts
+	rm -rf $(VENV) *.egg-info .pytest_cache test-artifacts build

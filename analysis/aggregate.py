@@ -1,6 +1,6 @@
 """Row selection and aggregation over seeds: the prepared frames that plots.py draws.
 
-Every function takes the tidy frame (analysis.schema) and returns a new DataFrame; only
+Every function takes the tidy frame (datavsmath.analysis.schema) and returns a new DataFrame; only
 finished trials (status TERMINATED with a metric) enter any aggregate.
 """
 
@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.schema import DATASET, FINISHED, frac_key
-from sweeps.spec import GRID_AXES
-from trainables.damage import ALL_DAMAGE_MODES, DAMAGED_MODES, TRANSITION_MODES, damage_labels
-from trainables.metrics import METRICS
-from trainables.models import MODEL_NAMES as MODEL_ORDER  # the talk's order of models
+from datavsmath.analysis.schema import DATASET, FINISHED, frac_key
+from datavsmath.sweeps.spec import GRID_AXES
+from datavsmath.trainables.damage import ALL_DAMAGE_MODES, DAMAGED_MODES, TRANSITION_MODES, damage_labels
+from datavsmath.trainables.metrics import METRICS
+from datavsmath.trainables.models import MODEL_NAMES as MODEL_ORDER  # the talk's order of models
 
 BANDS = ("minmax", "ci95")
 CI_LEVEL = 0.95
@@ -223,7 +223,7 @@ def label_damage_counts(labels: np.ndarray, *, true_label: int = DEMO_TRUE_LABEL
                         damage_frac: float = DEMO_DAMAGE_FRAC, seed: int = 0,
                         damage_modes: Sequence[str] = DAMAGED_MODES, n_classes: int | None = None) -> pd.DataFrame:
     """How the training samples of one true label are labelled after the sweep's own damage
-    (trainables.damage.damage_labels).
+    (datavsmath.trainables.damage.damage_labels).
 
     labels: int (n,) in [0, K), e.g. the dataset's y_train; K is the dataset's class count.
     true_label: 0..K-1 (default 5, as in the talk); damage_frac in [0, 1] (default 0.3).

@@ -1,8 +1,8 @@
 """The buy-or-clean decision the talk points at: iso-accuracy contours on the
 (num_obs, quality) plane, clean-equivalent observations, the cheapest route to a target
-accuracy, and what label repair buys back. Pure functions on the tidy frame (analysis.schema).
+accuracy, and what label repair buys back. Pure functions on the tidy frame (datavsmath.analysis.schema).
 
-Learning curves are those of analysis.tables: per quality level (quality = 1 - damage_frac)
+Learning curves are those of datavsmath.analysis.tables: per quality level (quality = 1 - damage_frac)
 of one model and damage mode, the mean metric over seeds against num_obs (sample_frac * the
 training-set size), fitted with `tables.crossing`'s methods ("power_law" err(n) = a n^-b + c,
 or "loglinear", an isotonic fit linear in log n). Intervals are 95 % percentile bootstraps
@@ -44,9 +44,16 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis.aggregate import SWEPT_DAMAGED_MODES, _bounds, finished, models_in_order, quality_rows, seed_summary
-from analysis.schema import DATASET, frac_key, num_obs
-from analysis.tables import (
+from datavsmath.analysis.aggregate import (
+    SWEPT_DAMAGED_MODES,
+    _bounds,
+    finished,
+    models_in_order,
+    quality_rows,
+    seed_summary,
+)
+from datavsmath.analysis.schema import DATASET, frac_key, num_obs
+from datavsmath.analysis.tables import (
     DEFAULT_DAMAGE_MODE,
     DEFAULT_MODEL,
     DEFAULT_N_BOOT,
@@ -59,7 +66,7 @@ from analysis.tables import (
     loglinear_crossing,
     power_law_crossing,
 )
-from trainables.checks import NON_NEGATIVE, POSITIVE, UNIT, check_choice, check_number
+from datavsmath.trainables.checks import NON_NEGATIVE, POSITIVE, UNIT, check_choice, check_number
 
 DEFAULT_PRICE_LABEL = 1.0
 DEFAULT_PRICE_AUDIT = 0.2
@@ -70,7 +77,7 @@ NO_REPAIR = "none"
 REPAIR_ORDER = ("none", "prune", "relabel")
 DETECTION_COLUMNS = {"precision": "detection_precision", "recall": "detection_recall"}
 BASE_ROUTES = ("collect", "clean", "both")
-# Fewer distinct sample sizes than this cannot pin down a power law (as in analysis.tables).
+# Fewer distinct sample sizes than this cannot pin down a power law (as in datavsmath.analysis.tables).
 _POWER_LAW_MIN_POINTS = 3
 
 

@@ -1,6 +1,6 @@
 """The live report: report.html rewritten while a sweep runs, so a person can watch the curves.
 
-`LiveReport` is the hook the CLI hands to the runner (sweeps.runner.run_sweep's
+`LiveReport` is the hook the CLI hands to the runner (datavsmath.sweeps.runner.run_sweep's
 `on_finished`): after a trial finishes it rewrites the report once at least `every_n`
 trials finished and `every_s` seconds passed since the last rewrite, whichever comes later.
 The rewrite runs in a background thread, so Tune's loop never waits for it, and a rewrite
@@ -25,10 +25,10 @@ LIVE_N_BOOT = 50  # bootstrap resamples of the interpolated tables while live (f
 
 
 def _import_report() -> None:
-    """Load analysis.report (plotly, scipy: ~0.7 s) in a background thread while trials run,
+    """Load datavsmath.analysis.report (plotly, scipy: ~0.7 s) in a background thread while trials run,
     not before the sweep's first trial (importing this module stays cheap) nor after its
     last (the final report finds it loaded)."""
-    import analysis.report  # noqa: F401
+    import datavsmath.analysis.report  # noqa: F401
 
 
 @dataclass
@@ -81,7 +81,7 @@ class LiveReport:
     def _rewrite(self, finished: int, total: int) -> None:
         start, cpu = time.perf_counter(), time.thread_time()
         try:
-            from analysis.report import Live, write_report  # see _import_report
+            from datavsmath.analysis.report import Live, write_report  # see _import_report
 
             write_report(self.exp_dir, live=Live(finished=finished, total=total), n_boot=LIVE_N_BOOT)
         except Exception as exc:  # a live view must never stop the sweep it shows

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from analysis.schema import (
+from datavsmath.analysis.schema import (
     COLUMN_DTYPES,
     FAILED,
     FINISHED,
@@ -40,7 +40,7 @@ from analysis.schema import (
     num_obs,
     trial_key,
 )
-from analysis.tune_files import (
+from datavsmath.analysis.tune_files import (
     ERROR_FILE,
     PARAMS_FILE,
     RESULT_FILE,
@@ -51,9 +51,17 @@ from analysis.tune_files import (
     read_text,
     read_trial_folders,
 )
-from sweeps.spec import AXES, AXIS_DEFAULTS, SPEC_FILE, SpecError, check_trial, expected_trials, experiment_parts
-from trainables.checks import check_choice, echo, is_integer, is_number
-from trainables.storage import file_type, open_location
+from datavsmath.sweeps.spec import (
+    AXES,
+    AXIS_DEFAULTS,
+    SPEC_FILE,
+    SpecError,
+    check_trial,
+    expected_trials,
+    experiment_parts,
+)
+from datavsmath.trainables.checks import check_choice, echo, is_integer, is_number
+from datavsmath.trainables.storage import file_type, open_location
 
 # Metrics and facts copied from a finished trial's last result line into the tidy row.
 FINAL_FIELDS = ("acc", "auc", "val_acc", "n_train", "n_val", "n_damaged", "fit_seconds",
@@ -89,10 +97,10 @@ def results_from_experiment(exp_dir: str | Path, *,
     """The tidy frame of an experiment directory: one row per expected trial.
 
     exp_dir: local path or URI of a Tune experiment directory; its extensions (subfolders
-        extend-N, sweeps.spec.experiment_parts) are read too, and a trial run in several
+        extend-N, datavsmath.sweeps.spec.experiment_parts) are read too, and a trial run in several
         of them counts once (the finished run, else the latest).
     expected: the trials to report (dicts of model, sample_frac, damage_frac, damage_mode,
-        seed); default: every trial the stored specs ask for (sweeps.spec.expected_trials).
+        seed); default: every trial the stored specs ask for (datavsmath.sweeps.spec.expected_trials).
     Status per row: TERMINATED when result.json's last line is final (done and acc),
     ERROR (with the exception line of error.txt), RUNNING / PENDING from Tune's state,
     MISSING when no trial folder holds the trial (error says why when Tune's state had one).
@@ -155,7 +163,7 @@ def _final_result(folder: TrialFolder | None) -> dict[str, Any] | None:
 
 
 def _axes(config: Any, *, where: str, problems: list[str]) -> dict[str, Any] | None:
-    """The trial's axes from a recorded config (sweeps.spec.check_trial), or None with the
+    """The trial's axes from a recorded config (datavsmath.sweeps.spec.check_trial), or None with the
     reason appended to `problems`."""
     try:
         return check_trial(config if isinstance(config, dict) else {})

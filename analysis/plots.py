@@ -1,4 +1,4 @@
-"""The talk's figures as plotly Figures, drawn from frames prepared by analysis.aggregate.
+"""The talk's figures as plotly Figures, drawn from frames prepared by datavsmath.analysis.aggregate.
 
 Plot functions only draw: they never aggregate, filter or call `.show()`. Curve frames are
 those of `aggregate.seed_summary` (columns <metric>, <metric>_lo, <metric>_hi, n_seeds,
@@ -17,11 +17,11 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative, sample_colorscale
 from plotly.subplots import make_subplots
 
-from analysis.aggregate import REFERENCE_SOURCE, RUN_SOURCE
-from analysis.schema import DATASET
-from trainables.data import DatasetInfo
-from trainables.metrics import METRICS
-from trainables.models import MODEL_NAMES as MODEL_ORDER  # the talk's order of models
+from datavsmath.analysis.aggregate import REFERENCE_SOURCE, RUN_SOURCE
+from datavsmath.analysis.schema import DATASET
+from datavsmath.trainables.data import DatasetInfo
+from datavsmath.trainables.metrics import METRICS
+from datavsmath.trainables.models import MODEL_NAMES as MODEL_ORDER  # the talk's order of models
 
 METRIC_TITLES = {"acc": "Accuracy", "auc": "AUC (one-vs-rest)"}
 MODE_TITLES = {"random": "Random Bias", "constant": "Constant Bias", "none": "No Bias", "matrix": "Matrix Bias",
@@ -338,7 +338,7 @@ def plot_confusion(trials: pd.DataFrame, *, class_names: Sequence[str] | None = 
     return fig
 
 
-# --- the buy-or-clean decision (analysis.decision) ----------------------------------------
+# --- the buy-or-clean decision (datavsmath.analysis.decision) ----------------------------------------
 
 ROUTE_TITLES = {"collect": "collect more labels", "clean": "audit (clean) the labels", "both": "collect and audit",
                 "repair_prune": "repair: prune (cleanlab)", "repair_relabel": "repair: relabel (cleanlab)"}

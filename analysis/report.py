@@ -22,17 +22,17 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
-from analysis import aggregate, decision, plots, tables
-from analysis.load import FRAC_AXES, load_results, summarize
-from analysis.schema import DATASET
-from sweeps.spec import AXES, AXIS_DEFAULTS, Spec, SpecError, dump_spec, read_stored_spec
-from trainables import storage
-from trainables.damage import DAMAGED_MODES
-from trainables.data import DatasetInfo
-from trainables.datasets import load_dataset
-from trainables.metrics import METRICS
-from trainables.models import MODEL_NAMES, default_params
-from trainables.storage import is_uri, open_location
+from datavsmath.analysis import aggregate, decision, plots, tables
+from datavsmath.analysis.load import FRAC_AXES, load_results, summarize
+from datavsmath.analysis.schema import DATASET
+from datavsmath.sweeps.spec import AXES, AXIS_DEFAULTS, Spec, SpecError, dump_spec, read_stored_spec
+from datavsmath.trainables import storage
+from datavsmath.trainables.damage import DAMAGED_MODES
+from datavsmath.trainables.data import DatasetInfo
+from datavsmath.trainables.datasets import load_dataset
+from datavsmath.trainables.metrics import METRICS
+from datavsmath.trainables.models import MODEL_NAMES, default_params
+from datavsmath.trainables.storage import is_uri, open_location
 
 REPORT_NAME = "report.html"
 # kaleido (PNG export) drives a Chrome; Debian's Chromium is used when none is configured.
@@ -65,7 +65,7 @@ def _values_text(df: pd.DataFrame, axis: str) -> str:
 
 def reduced_settings_note(curves: pd.DataFrame, *, overrides: Mapping[str, Mapping[str, Any]]) -> str:
     """What a reader of the size curves must know when models ran with other settings than
-    the talk's (trainables.models.default_params): which, and the order of the models at
+    the talk's (datavsmath.trainables.models.default_params): which, and the order of the models at
     the smallest sample_frac in this run, which the changed settings can alter. "" if none.
 
     curves: aggregate.size_curves output; overrides: the spec's {model: {param: value}}."""
@@ -129,7 +129,7 @@ class TableSettings:
     model: default cnn when present, else the first model in the talk's order;
     thresholds: {metric: threshold in (0, 1)}, default acc 0.90 and auc 0.98 (the talk's);
     price_label, price_audit: the buy-or-clean decision's prices of one new label and of
-    auditing one label (analysis.decision; default 1.0 and 0.2).
+    auditing one label (datavsmath.analysis.decision; default 1.0 and 0.2).
     """
 
     model: str | None = None
@@ -222,7 +222,7 @@ DECISION_CAPTION = (
 def decision_items(df: pd.DataFrame, *, settings: TableSettings = TableSettings(),
                    n_boot: int = tables.DEFAULT_N_BOOT, n_total: int | None = None) -> list[Item]:
     """Iso-accuracy contours, clean-equivalent observations and the buy-or-clean decision
-    (analysis.decision) per damage mode of the tables' model, then what repair buys back;
+    (datavsmath.analysis.decision) per damage mode of the tables' model, then what repair buys back;
     n_total: the dataset's training-set size (default Fashion-MNIST's)."""
     model, modes, note = table_setups(df, model=settings.model)
     damaged = [mode for mode in modes if mode != "none"]
@@ -290,7 +290,7 @@ def repair_items(df: pd.DataFrame) -> list[Item]:
 
 def _training_labels(dataset: Mapping[str, Any] | None = None) -> tuple[np.ndarray | None, str]:
     """The training labels of the sweep's dataset (its spec's `dataset`, default
-    Fashion-MNIST) via trainables.datasets, or the reason they are unavailable."""
+    Fashion-MNIST) via datavsmath.trainables.datasets, or the reason they are unavailable."""
     try:
         return load_dataset(dict(dataset) if dataset else "fashion_mnist").y_train, ""
     except (ImportError, OSError, ValueError) as exc:
@@ -559,7 +559,7 @@ def stored_spec(results: str | Path) -> Spec | None:
 
 
 def _settings_of(spec: Spec | None) -> TableSettings:
-    """The tables' settings a spec asks for in `report:` (sweeps.spec), over the defaults."""
+    """The tables' settings a spec asks for in `report:` (datavsmath.sweeps.spec), over the defaults."""
     report = spec.report if spec is not None else {}
     return TableSettings(model=report.get("model"),
                          thresholds={**tables.DEFAULT_THRESHOLDS, **report.get("thresholds", {})},
@@ -604,14 +604,14 @@ def write_report(results: str | Path, *, out: Path | None = None,
                  live: Live | None = None, n_boot: int = tables.DEFAULT_N_BOOT) -> Path:
     """Write the HTML report of a sweep (atomically), its tables as CSV and Markdown, and optionally PNGs.
 
-    results: anything `analysis.load.load_results` reads (experiment directory, local or URI,
+    results: anything `datavsmath.analysis.load.load_results` reads (experiment directory, local or URI,
         results.parquet / .csv, talk-format CSV).
     out: the HTML path (default: report.html in the experiment directory or next to the file).
     reference: one or more result sources drawn as a reference series (e.g. the talk's CSV),
         read with reference_frac_axis / reference_damage_mode (see `read_seed_csv`).
     png: also write <out stem>_<figure>.png for every figure (kaleido + Chromium).
     labels: Fashion-MNIST training labels for the label-damage figure (default: loaded
-        with trainables.data when damage was swept).
+        with datavsmath.trainables.data when damage was swept).
     settings: the tables' model and thresholds (default: the stored spec's `report`, else
         TableSettings()).
     live: the sweep is still running: a banner with its progress, and the page reloads itself.

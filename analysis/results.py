@@ -6,9 +6,9 @@ import json
 
 import pandas as pd
 
-from analysis.load import results_from_experiment, to_seed_format
-from analysis.schema import RESULTS_CSV, RESULTS_PARQUET, SEED_RESULTS_CSV
-from trainables import storage
+from datavsmath.analysis.load import results_from_experiment, to_seed_format
+from datavsmath.analysis.schema import RESULTS_CSV, RESULTS_PARQUET, SEED_RESULTS_CSV
+from datavsmath.trainables import storage
 
 
 def _csv_ready(df: pd.DataFrame) -> pd.DataFrame:

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sweeps.spec import AXIS_DEFAULTS
-from trainables.data import FASHION_MNIST
+from datavsmath.sweeps.spec import AXIS_DEFAULTS
+from datavsmath.trainables.data import FASHION_MNIST
 
 FINISHED = "TERMINATED"
 FAILED = "ERROR"
@@ -22,7 +22,7 @@ STATUSES = (FINISHED, FAILED, "RUNNING", "PENDING", MISSING)
 
 # The dataset the experiments run on; its facts (training-set size, classes) are its own.
 DATASET = FASHION_MNIST
-# The files written beside an experiment (analysis.results).
+# The files written beside an experiment (datavsmath.analysis.results).
 RESULTS_PARQUET = "results.parquet"
 RESULTS_CSV = "results.csv"
 SEED_RESULTS_CSV = "seed_results.csv"
@@ -54,11 +54,11 @@ COLUMN_DTYPES: dict[str, Any] = {
     "end_time": "datetime64[ns, UTC]",
     "dataset": "str",
     "dataset_fingerprint": "str",
-    # The noise the training labels really carried (trainables.damage.RealizedNoise)
+    # The noise the training labels really carried (datavsmath.trainables.damage.RealizedNoise)
     "noise_rate": "float64",
     "noise_rate_per_class": "object",
     "realized_transition": "object",
-    # The repair (trainables.repair.Repair.stats); repair none: 0 flagged, NaN scores
+    # The repair (datavsmath.trainables.repair.Repair.stats); repair none: 0 flagged, NaN scores
     "repair_model": "str",
     "repair_folds": "Int64",
     "n_flagged": "Int64",

@@ -21,10 +21,10 @@ from typing import Any
 import pandas as pd
 import pyarrow.fs as pafs
 
-from analysis.load import PROBLEMS, load_results, summarize
-from sweeps.lock import LOCK_FILE, LockError, holder_alive, lock_holder
-from sweeps.spec import AXES, DEFAULT_MAX_TRIALS, SPEC_FILE, SpecError, count_listed, read_stored_spec
-from trainables.storage import file_type, is_uri, join, open_location
+from datavsmath.analysis.load import PROBLEMS, load_results, summarize
+from datavsmath.sweeps.lock import LOCK_FILE, LockError, holder_alive, lock_holder
+from datavsmath.sweeps.spec import AXES, DEFAULT_MAX_TRIALS, SPEC_FILE, SpecError, count_listed, read_stored_spec
+from datavsmath.trainables.storage import file_type, is_uri, join, open_location
 
 METRIC = "acc"
 CostFn = Callable[[Mapping[str, Any]], float]
@@ -43,7 +43,7 @@ class Driver:
 
 def driver_state(exp_dir: str | Path, *, host: str | None = None) -> Driver:
     """What `driver.lock` in `exp_dir` (local path or URI) says, checked on this machine
-    (sweeps.lock owns the file and its format).
+    (datavsmath.sweeps.lock owns the file and its format).
 
     host: this machine's name (default socket.gethostname()); a lock of another host
     cannot be checked from here (alive None).

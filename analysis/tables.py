@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from analysis.aggregate import quality_rows
-from analysis.schema import DATASET, num_obs
-from trainables.metrics import METRICS
+from datavsmath.analysis.aggregate import quality_rows
+from datavsmath.analysis.schema import DATASET, num_obs
+from datavsmath.trainables.metrics import METRICS
 
 DEFAULT_THRESHOLDS = {"acc": 0.90, "auc": 0.98}
 DEFAULT_MODEL = "cnn"
@@ -72,7 +72,7 @@ def seed_table(df: pd.DataFrame, *, metric: str = "acc", threshold: float | None
 
     df: tidy results. metric: "acc" or "auc". threshold in (0, 1), default 0.90 for acc and
     0.98 for auc. model: default "cnn". damage_mode: "random", "constant" (default) or
-    "none"; undamaged trials stand in for quality 1.0 (analysis.aggregate.quality_rows).
+    "none"; undamaged trials stand in for quality 1.0 (datavsmath.analysis.aggregate.quality_rows).
     n_total: the dataset's training-set size (default Fashion-MNIST's 60000; schema.num_obs).
     Returns one row per quality level, best quality first, with columns
     quality, <metric> (mean over seeds at the chosen sample_frac), sample_frac, num_obs

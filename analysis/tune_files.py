@@ -22,8 +22,8 @@ from typing import Any
 
 import pyarrow.fs as pafs
 
-from sweeps.spec import STATE_PREFIX
-from trainables.storage import list_dir
+from datavsmath.sweeps.spec import STATE_PREFIX
+from datavsmath.trainables.storage import list_dir
 
 PARAMS_FILE = "params.json"
 RESULT_FILE = "result.json"

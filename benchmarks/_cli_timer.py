@@ -4,10 +4,10 @@
 
 Used by bench_scale.py and bench_learning_curve.py --fixed-cost. The wrappers only time calls
 (functions are looked up by name; one that does not exist is skipped and listed under
-"missing"); the command runs as `datavsmath` runs it (sweeps.cli.main, ended as sweeps.cli.console
+"missing"); the command runs as `datavsmath` runs it (datavsmath.sweeps.cli.main, ended as datavsmath.sweeps.cli.console
 ends it). OUT.json gets, in
 seconds since this process started (`t0`, time.time()):
-  phases: [{name, start, end}] for import sweeps.cli, import ray, ray.init, data read (thread),
+  phases: [{name, start, end}] for import datavsmath.sweeps.cli, import ray, ray.init, data read (thread),
           the experiment's first files, Tuner setup, tuner.fit, results read / each result file
           written, report, ray.shutdown;
   state_saves: [[start, seconds, bytes]] of every TuneController.save_to_dir (Tune's experiment
@@ -101,9 +101,9 @@ class Sampler(threading.Thread):
 
 
 def install() -> None:
-    import analysis.results as results_mod
-    import sweeps.cli as cli
-    import sweeps.runner as runner
+    import datavsmath.analysis.results as results_mod
+    import datavsmath.sweeps.cli as cli
+    import datavsmath.sweeps.runner as runner
 
     def wrap_ray(_: Any) -> None:
         import ray
@@ -208,8 +208,8 @@ def main() -> int:
         return 2
     out, argv = sys.argv[1], sys.argv[3:]
     start = now()
-    import sweeps.cli as cli
-    phase("import sweeps.cli", start, now())
+    import datavsmath.sweeps.cli as cli
+    phase("import datavsmath.sweeps.cli", start, now())
     install()
 
     def record(rc: int) -> None:
@@ -218,7 +218,7 @@ def main() -> int:
         REC["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         Path(out).write_text(json.dumps(REC))
 
-    # As the console script ends a sweep on an embedded Ray (sweeps.cli.console), where the
+    # As the console script ends a sweep on an embedded Ray (datavsmath.sweeps.cli.console), where the
     # package has that ending; else main() returns after ray.shutdown.
     fast_exit = getattr(cli, "exit_without_teardown", None)
 

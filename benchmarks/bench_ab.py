@@ -47,7 +47,7 @@ def checkout_env(root: Path) -> dict[str, str]:
 
 def trainables_location(root: Path) -> str:
     """Where `import trainables` resolves for a run in `root` (printed, so the log proves it)."""
-    out = subprocess.run([PYTHON, "-c", "import trainables; print(trainables.__file__)"], cwd=root,
+    out = subprocess.run([PYTHON, "-c", "import trainables; print(datavsmath.trainables.__file__)"], cwd=root,
                          env=checkout_env(root), capture_output=True, text=True, check=True)
     return out.stdout.strip()
 

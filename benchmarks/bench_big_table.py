@@ -6,7 +6,7 @@ Generates (in a temporary folder, never the repository) a Parquet table of `--ro
 `--features` float32 features and a 10-class label (a seeded linear rule plus noise, so the
 models learn something), then measures:
 
-- the driver's load: `trainables.datasets.load_dataset` (read, check, stratified test_frac
+- the driver's load: `datavsmath.trainables.datasets.load_dataset` (read, check, stratified test_frac
   0.2 split) and the fingerprint, in this process, wall seconds and the peak RSS it reached;
 - a sweep on it through the CLI (`datavsmath sweep SPEC --no-dashboard --no-report`, a fresh
   process timed from outside, with its peak RSS from the kernel): rf and a dnn (1 epoch) at
@@ -60,7 +60,7 @@ def main() -> None:
     if args.generate_only:
         print(make_table(args.generate_only, rows=args.rows, features=args.features))
         return
-    from trainables.datasets import load_dataset
+    from datavsmath.trainables.datasets import load_dataset
 
     out: dict = {"rows": args.rows, "features": args.features, "date": dt.date.today().isoformat()}
     with tempfile.TemporaryDirectory(prefix="bench_big_table_") as tmp:
@@ -90,8 +90,8 @@ def main() -> None:
             "sample_frac: [0.001, 0.01]\ndamage_frac: [0.0]\ndamage_mode: [none]\nseeds: [0]\n"
             "overrides: {dnn: {epochs: 1}}\n")
         started = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "sweeps.cli", "sweep", str(folder / "big.yaml"), "--storage",
-                               str(folder / "results"), "--no-dashboard", "--no-report", "-v", "0"],
+        proc = subprocess.run([sys.executable, "-m", "datavsmath.sweeps.cli", "sweep", str(folder / "big.yaml"),
+                               "--storage", str(folder / "results"), "--no-dashboard", "--no-report", "-v", "0"],
                               capture_output=True, text=True)
         out["sweep_wall_s"] = round(time.perf_counter() - started, 1)
         out["sweep_rc"] = proc.returncode

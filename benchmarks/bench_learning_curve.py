@@ -12,7 +12,7 @@ the same 10,000 test images.
 - grid "5": 5 train sizes 1 % .. 100 % x 1 replicate (seed 0) = 5 fits.
 learning_curve: X = the 60,000 training rows then the 10,000 test rows; `cv` = a splitter with
 one split per seed whose train part is the seed's permutation of the 60,000 training rows
-(trainables.damage.subset_indices(60000, 1.0, seed): learning_curve's first n rows of it are
+(datavsmath.trainables.damage.subset_indices(60000, 1.0, seed): learning_curve's first n rows of it are
 the sweep trial's subset at sample_frac n / 60000) and whose test part is the 10,000 test rows;
 `train_sizes` = the fractions; RandomForestClassifier(random_state=0, n_jobs=1), parallel over
 fits with n_jobs=2. It also scores every fit on its training rows (what learning_curve does).
@@ -24,7 +24,7 @@ wall / sweep wall: > 1 means the sweep is faster), and accuracy agreement: per s
 sweep - mean acc learning_curve|, and its mean over the sizes, against the seed-to-seed spread.
 
 --fixed-cost: a 2-trial tiny rf spec (1 % of the data, 1 tree, seeds 0 and 1) through
-benchmarks/_cli_timer.py (sweeps.cli.main with timers around its phases), report on (the
+benchmarks/_cli_timer.py (datavsmath.sweeps.cli.main with timers around its phases), report on (the
 default), and `python -X importtime` of the driver's imports: the command's wall split into
 interpreter start, imports, ray.init, data read, Tuner setup, fit, result files, report,
 ray.shutdown and exit. Spec files go to a temporary folder, never the repository.
@@ -75,7 +75,7 @@ overrides:
 
 def cli() -> list[str]:
     exe = Path(sys.executable).with_name("datavsmath")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "sweeps.cli"]
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "datavsmath.sweeps.cli"]
 
 
 # ----------------------------------------------------------------------------- learning_curve
@@ -93,7 +93,7 @@ class SeedSplits:
     def split(self, X: Any, y: Any = None, groups: Any = None):
         import numpy as np
 
-        from trainables.damage import subset_indices
+        from datavsmath.trainables.damage import subset_indices
 
         test = np.arange(self.n_train, self.n_train + self.n_test)
         for seed in self.seeds:
@@ -106,9 +106,9 @@ def lc_worker(grid: str, out: str) -> None:
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.model_selection import learning_curve
 
-    from trainables.data import load_fashion_mnist
-    from trainables.models import default_params
-    from trainables.models.common import flat_float32
+    from datavsmath.trainables.data import load_fashion_mnist
+    from datavsmath.trainables.models import default_params
+    from datavsmath.trainables.models.common import flat_float32
 
     g = GRIDS[grid]
     data = load_fashion_mnist(download=False)
@@ -245,7 +245,8 @@ def fixed_cost(*, tmp: Path, rounds: int, log) -> dict[str, Any]:
         log(f"\n  round {rnd + 1}: whole command {wall:.2f} s (2 tiny rf trials, report on, no dashboard)")
         for name, (a, b) in sorted(spans.items(), key=lambda kv: kv[1][0]):
             log(f"    {a:6.2f} .. {b:6.2f}  {b - a:6.2f} s  {name}")
-    imports = importtime(["sweeps.cli", "ray", "ray.tune", "trainables.trainable", "analysis.report"])
+    imports = importtime(["datavsmath.sweeps.cli", "ray", "ray.tune", "datavsmath.trainables.trainable",
+                          "datavsmath.analysis.report"])
     log("\n  python -X importtime (cumulative seconds; each module once, in import order):")
     for name, secs in imports:
         log(f"    {secs:6.2f} s  {name}")

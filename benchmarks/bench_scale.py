@@ -9,7 +9,7 @@ Each trial is `rf` with `n_estimators: 1` at `sample_frac: 0.001` (60 rows), one
 trial. The spec goes to a temporary folder. Per N:
 
 - `datavsmath sweep SPEC --storage TMP --no-dashboard --no-report --max-trials N`, run through
-  benchmarks/_cli_timer.py (the same sweeps.cli.main, with timers wrapped around its phases):
+  benchmarks/_cli_timer.py (the same datavsmath.sweeps.cli.main, with timers wrapped around its phases):
   whole-command wall; tuner.fit wall; wall per trial (fit / N); the trials' own seconds (their
   start to end, from results.parquet) and the overhead per trial = fit wall / N - mean trial
   seconds / slots (slots = CPUs, 1 CPU per trial); the driver's peak RSS (getrusage); Tune's
@@ -25,7 +25,7 @@ after 120 s): the machine is shared. A stopped size is reported with what it rea
 The baseline of every ratio is the smallest N of the same run: "x vs N0" = value at N / value
 at N0 for per-trial figures (1.00 = linear growth in total). `--env K=V` sets variables for
 the sweep command (e.g. Tune's TUNE_GLOBAL_CHECKPOINT_S, the experiment-state period: the runner
-sets 2 s up to 500 trials and Tune's "auto" above, sweeps.runner.state_period; a value set here wins).
+sets 2 s up to 500 trials and Tune's "auto" above, datavsmath.sweeps.runner.state_period; a value set here wins).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ overrides:
 
 def cli() -> list[str]:
     exe = Path(sys.executable).with_name("datavsmath")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "sweeps.cli"]
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "datavsmath.sweeps.cli"]
 
 
 def timed_run(cmd: list[str], *, env: dict[str, str] | None = None, log, quiet: bool = True) -> dict[str, Any]:

@@ -8,7 +8,7 @@
 1. `datavsmath sweep <spec> --storage <tmp> --no-dashboard --no-report`, timed from the outside;
    the runner prints "makespan X s, lower bound Y s, ratio Z" (LB = max(sum of trial seconds x
    CPUs / cluster CPUs, longest trial)); the target is makespan <= 1.15 x LB.
-2. The same trials (same order as the runner submits them: sweeps.cost.longest_first), called
+2. The same trials (same order as the runner submits them: datavsmath.sweeps.cost.longest_first), called
    directly in a loop in a fresh process: make_training_set + build_model(..., threads=T).fit +
    predict_proba + metrics.evaluate. T=2 (the whole machine: the fair sequential baseline) and
    T=1 (reference). Timed from the outside like the sweep (interpreter start, imports and data
@@ -42,9 +42,9 @@ TARGET_MAKESPAN_RATIO = 1.15
 
 
 def spec_trials(spec_name: str) -> tuple[Any, list[dict[str, Any]]]:
-    from sweeps import cost
-    from sweeps.spec import expand_trials, load_spec
-    from trainables.data import FASHION_MNIST
+    from datavsmath.sweeps import cost
+    from datavsmath.sweeps.spec import expand_trials, load_spec
+    from datavsmath.trainables.data import FASHION_MNIST
 
     spec = load_spec(spec_name)
     return spec, cost.longest_first(expand_trials(spec), overrides=spec.overrides, n_train=FASHION_MNIST.n_train)
@@ -52,9 +52,9 @@ def spec_trials(spec_name: str) -> tuple[Any, list[dict[str, Any]]]:
 
 def run_one(data: Any, trial: dict[str, Any], overrides: dict[str, Any], *, threads: int) -> dict[str, Any]:
     """One trial as the trainable runs it, minus Ray (no checkpoints, no reports)."""
-    from trainables.damage import make_training_set
-    from trainables.metrics import evaluate
-    from trainables.models import build_model
+    from datavsmath.trainables.damage import make_training_set
+    from datavsmath.trainables.metrics import evaluate
+    from datavsmath.trainables.models import build_model
 
     t0, c0 = time.perf_counter(), time.process_time()
     subset = make_training_set(data.y_train, n_classes=data.n_classes, sample_frac=trial["sample_frac"],
@@ -68,8 +68,8 @@ def run_one(data: Any, trial: dict[str, Any], overrides: dict[str, Any], *, thre
 
 
 def sequential(spec: Any, trials: list[dict[str, Any]], *, threads: int, log) -> dict[str, Any]:
-    from trainables.allocator import keep_freed_memory
-    from trainables.data import load_fashion_mnist
+    from datavsmath.trainables.allocator import keep_freed_memory
+    from datavsmath.trainables.data import load_fashion_mnist
 
     keep_freed_memory()  # as every sweep worker does at its start
     data = load_fashion_mnist(download=False)
@@ -106,7 +106,7 @@ def sequential_process(spec_name: str, *, threads: int, log) -> dict[str, Any]:
 
 def run_sweep_cli(spec_name: str, storage: str, log, *, name: str) -> dict[str, Any]:
     exe = Path(sys.executable).with_name("datavsmath")
-    cmd = ([str(exe)] if exe.exists() else [sys.executable, "-m", "sweeps.cli"]) + [
+    cmd = ([str(exe)] if exe.exists() else [sys.executable, "-m", "datavsmath.sweeps.cli"]) + [
         "sweep", spec_name, "--storage", storage, "--name", name, "--no-dashboard", "--no-report", "-v", "0"]
     log("  $ " + " ".join(cmd))
     t0 = time.perf_counter()
@@ -137,10 +137,10 @@ CAL_FRACS = (0.02, 0.1)  # two sizes: seconds = fixed + k x samples x passes
 
 
 def calibrate(log) -> int:
-    from sweeps import cost
-    from trainables.damage import subset_size
-    from trainables.data import FASHION_MNIST, load_fashion_mnist
-    from trainables.models import default_params
+    from datavsmath.sweeps import cost
+    from datavsmath.trainables.damage import subset_size
+    from datavsmath.trainables.data import FASHION_MNIST, load_fashion_mnist
+    from datavsmath.trainables.models import default_params
 
     data = load_fashion_mnist(download=False)
     log(f"calibration: 1 thread, sample_frac {CAL_FRACS}, passes {CAL_PASSES}; "

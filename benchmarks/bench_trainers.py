@@ -3,9 +3,9 @@
     python benchmarks/bench_trainers.py            # full run, ~15 min on a quiet 2-core machine
     python benchmarks/bench_trainers.py --quick    # ~3 min: smaller subset, 1 seed, no extras
 
-Peers, all on the same Fashion-MNIST subset (trainables.damage.subset_indices, the sweep's own
+Peers, all on the same Fashion-MNIST subset (datavsmath.trainables.damage.subset_indices, the sweep's own
 sampling), same batch 128, same optimizer settings, same thread count:
-  project : trainables.models.build_model(...).fit (validation_split 0: every row is trained on)
+  project : datavsmath.trainables.models.build_model(...).fit (validation_split 0: every row is trained on)
   plain   : the pytorch/examples loop (torchvision dataset, ToTensor, DataLoader(shuffle=True))
   keras   : Keras 3 model.fit in /work/bench-venv (benchmarks/setup_peers.sh), as a subprocess
 Each training run is its own process. The first epoch is a warm-up and is not timed; every
@@ -43,8 +43,8 @@ def prepare_data(tmp: Path, *, n: int, seeds: list[int]) -> dict[int, str]:
     the dataset's class count (n_classes; the row shape is the arrays')."""
     import numpy as np
 
-    from trainables.damage import subset_indices
-    from trainables.data import load_fashion_mnist
+    from datavsmath.trainables.damage import subset_indices
+    from datavsmath.trainables.data import load_fashion_mnist
 
     data = load_fashion_mnist(download=False)
     paths = {}
@@ -58,7 +58,7 @@ def prepare_data(tmp: Path, *, n: int, seeds: list[int]) -> dict[int, str]:
 
 
 def torchvision_root() -> str:
-    from trainables.data import find_data_root
+    from datavsmath.trainables.data import find_data_root
 
     return str(find_data_root(download=False))
 

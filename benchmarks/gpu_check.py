@@ -2,13 +2,13 @@
 
     python benchmarks/gpu_check.py                         # on CUDA; <= ~5 min of device time
     python benchmarks/gpu_check.py --data-dir DIR          # the four Fashion-MNIST IDX files (.gz or raw)
-    python benchmarks/gpu_check.py --device cpu --quick    # CPU smoke (tests/test_gpu_check.py), ~20-40 s
+    python benchmarks/gpu_check.py --device cpu --quick    # CPU smoke (tests/e2e/test_gpu_check.py), ~20-40 s
 
-Needs torch and numpy only (plus the project's ray-free modules: trainables.data/damage/models/
-device/checks, sweeps.cost; pyyaml and scikit-learn are used when present). Ray, xgboost, pandas,
+Needs torch and numpy only (plus the project's ray-free modules: datavsmath.trainables.data/damage/models/
+device/checks, datavsmath.sweeps.cost; pyyaml and scikit-learn are used when present). Ray, xgboost, pandas,
 torchvision and pyarrow may be missing: the GPU machine has none of them.
 
-What it measures, on the chosen device, with `trainables.models.build_model(...).fit` (the same
+What it measures, on the chosen device, with `datavsmath.trainables.models.build_model(...).fit` (the same
 call as trainables/trainable.py):
 1. samples/s of the seed cnn and dnn for K = 1, 4, 8, 16 concurrent processes sharing the device
    (multiprocessing spawn; each process 1 CPU thread, and on CUDA
@@ -20,13 +20,13 @@ call as trainables/trainable.py):
 2. one full-data cnn trial as the sweep runs it (the talk's settings, trainables/models/common.py:
    12 epochs, batch 128, Adadelta, validation_split 0.2 = 48,000 rows fit): subset, fit, predict
    the 10,000 test images, metrics; fit and trial seconds, accuracy against the talk's 0.92
-   (tests/test_full_data.py: +-0.015).
+   (tests/e2e/test_full_data.py: +-0.015).
 3. accuracy on the device vs the CPU trainer, same rows and seeds (cnn 3 epochs, dnn 10 epochs,
    12,000 rows, seeds 0-2): within seed noise when |mean difference| <= max(0.01, 2 x the
    CPU runs' standard deviation over seeds).
-4. the estimate: every trial of `seed_all` (498; sweeps.spec when importable, else its YAML read
+4. the estimate: every trial of `seed_all` (498; datavsmath.sweeps.spec when importable, else its YAML read
    here) scheduled as Ray would on this machine (greedy in the runner's order,
-   sweeps.cost.longest_first; 1 CPU per trial; net trials also take 1/K of the GPU); a net trial
+   datavsmath.sweeps.cost.longest_first; 1 CPU per trial; net trials also take 1/K of the GPU); a net trial
    takes fixed + (fit samples x epochs / rate(K=1) + validation and test rows x eval s/row) x
    slowdown(K); rf and xgb run on the CPU cores (xgboost is not installed on the GPU machine:
    `--resources xgb:cpu=1,gpu=0`) at sweeps/cost.py's seconds x a CPU factor (the development
@@ -65,8 +65,8 @@ PROJECT_ROOT = BENCH_DIR.parent
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
-from trainables.damage import make_training_set, subset_size  # noqa: E402
-from trainables.data import (  # noqa: E402
+from datavsmath.trainables.damage import make_training_set, subset_size  # noqa: E402
+from datavsmath.trainables.data import (  # noqa: E402
     FASHION_MNIST,
     IDX_MD5,
     ChecksumError,
@@ -74,11 +74,11 @@ from trainables.data import (  # noqa: E402
     Dataset,
     find_data_root,
 )
-from trainables.device import gpu_memory_fraction, pick_device  # noqa: E402
-from trainables.models import build_model, default_params  # noqa: E402
+from datavsmath.trainables.device import gpu_memory_fraction, pick_device  # noqa: E402
+from datavsmath.trainables.models import build_model, default_params  # noqa: E402
 
 GOAL_MIN = 15.0
-TALK_CNN_FULL_ACC, TALK_TOLERANCE = 0.92, 0.015  # tests/test_full_data.py
+TALK_CNN_FULL_ACC, TALK_TOLERANCE = 0.92, 0.015  # tests/e2e/test_full_data.py
 DEV_DNN_1T_SAMPLES_PER_S = 85_226.0  # bench_trainers 2026-11-29, 12,000 rows, validation_split 0
 TUNE_OVERHEAD_S = 0.056               # bench_overhead 2026-11-29, reuse_actors=True
 SWEEP_FIXED_S = 12.5                  # the sweep command's fixed cost (benchmarks/README.md)
@@ -112,14 +112,14 @@ def _parse_idx(raw: bytes) -> np.ndarray:
 
 
 def load_data(data_dir: str | None) -> Dataset:
-    """Fashion-MNIST as the project finds it (trainables.data.find_data_root: --data-dir,
+    """Fashion-MNIST as the project finds it (datavsmath.trainables.data.find_data_root: --data-dir,
     $DATAVSMATH_DATA, the user cache, Debian's package; never downloads), read by torchvision
     when installed, else parsed here from the verified raw IDX files."""
     root = find_data_root(data_dir, download=False)
     try:
         import torchvision  # noqa: F401
 
-        from trainables.data import read_fashion_mnist
+        from datavsmath.trainables.data import read_fashion_mnist
         return read_fashion_mnist(root)
     except ImportError:
         pass
@@ -137,10 +137,10 @@ def load_data(data_dir: str | None) -> Dataset:
 
 
 def scores(y: np.ndarray, proba: np.ndarray, n_classes: int) -> dict[str, Any]:
-    """acc always; auc (macro one-vs-rest, trainables.metrics) only when scikit-learn imports."""
+    """acc always; auc (macro one-vs-rest, datavsmath.trainables.metrics) only when scikit-learn imports."""
     acc = float(np.mean(proba.argmax(axis=1) == y))
     try:
-        from trainables.metrics import macro_ovr_auc
+        from datavsmath.trainables.metrics import macro_ovr_auc
         auc: float | None = macro_ovr_auc(y, proba)
     except ImportError:
         auc = None
@@ -152,7 +152,7 @@ def scores(y: np.ndarray, proba: np.ndarray, n_classes: int) -> dict[str, Any]:
 def _worker(rank: int, k: int, device: str, npz: str, plan: dict[str, Any], barrier: Any, queue: Any) -> None:
     """One of k processes sharing the device: per model, warm-up fit, barrier, timed fit."""
     try:
-        from trainables.allocator import keep_freed_memory
+        from datavsmath.trainables.allocator import keep_freed_memory
 
         keep_freed_memory()  # as every sweep worker does at its start
         torch.set_num_threads(1)
@@ -271,13 +271,13 @@ def cpu_dnn_rate(data: Dataset, rows: int) -> float:
 # ----------------------------------------------------------------------------- estimate
 
 def seed_all_trials() -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]], str]:
-    """seed_all's trials and overrides: sweeps.spec when it imports (it needs pyyaml and
+    """seed_all's trials and overrides: datavsmath.sweeps.spec when it imports (it needs pyyaml and
     pyarrow), else the shipped YAML files expanded here (grid x seeds, duplicates once)."""
     try:
-        from sweeps.spec import expand_trials, load_spec
+        from datavsmath.sweeps.spec import expand_trials, load_spec
 
         spec = load_spec("seed_all")
-        return expand_trials(spec), spec.overrides, "sweeps.spec"
+        return expand_trials(spec), spec.overrides, "datavsmath.sweeps.spec"
     except ImportError:
         pass
     specs_dir = PROJECT_ROOT / "sweeps" / "specs"
@@ -362,7 +362,7 @@ def simulate(jobs: list[tuple[float, bool]], *, cpus: int, gpu_slots: int) -> fl
 def estimate(tp: dict[int, dict[str, Any]], *, fixed: dict[str, float], eval_s_per_row: dict[str, float],
              cpu_factor: float, cpus: int) -> dict[str, Any]:
     """seed_all's wall time on this machine for every measured K (see the module doc)."""
-    from sweeps import cost
+    from datavsmath.sweeps import cost
 
     trials, overrides, source = seed_all_trials()
     ordered = cost.longest_first(trials, overrides=overrides, n_train=FASHION_MNIST.n_train)

@@ -1,7 +1,7 @@
 """`datavsmath`: run sweeps, write reports, summarise experiments.
 
 The one module that joins `sweeps` (running trials) and `analysis` (reading them): a sweep
-runs through sweeps.runner, then the result files and the report are written from the
+runs through datavsmath.sweeps.runner, then the result files and the report are written from the
 experiment directory by analysis.
 
 User errors (bad spec, bad arguments, missing data, unusable storage) exit 2 with one
@@ -23,13 +23,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from typing import Any, NoReturn
 
-from analysis.load import FRAC_AXES, ExperimentFileWarning, finished_configs
-from analysis.results import write_result_files
-from analysis.status import format_status
-from sweeps import cost, resources
-from sweeps.extend import Extension, Finished, changed_message, plan_extension, spec_settings
-from sweeps.progress import NO_REPAIR
-from sweeps.runner import (
+from datavsmath.analysis.load import FRAC_AXES, ExperimentFileWarning, finished_configs
+from datavsmath.analysis.results import write_result_files
+from datavsmath.analysis.status import format_status
+from datavsmath.sweeps import cost, resources
+from datavsmath.sweeps.extend import Extension, Finished, changed_message, plan_extension, spec_settings
+from datavsmath.sweeps.progress import NO_REPAIR
+from datavsmath.sweeps.runner import (
     IDX_SOURCES,
     Claim,
     SweepError,
@@ -42,7 +42,7 @@ from sweeps.runner import (
     resume_command,
     run_sweep,
 )
-from sweeps.spec import (
+from datavsmath.sweeps.spec import (
     DEFAULT_MAX_TRIALS,
     Spec,
     SpecError,
@@ -55,13 +55,13 @@ from sweeps.spec import (
     read_stored_spec,
     shipped_specs,
 )
-from trainables.checks import UNIT_OPEN_LEFT, echo
-from trainables.damage import DAMAGED_MODES
-from trainables.data import FASHION_MNIST, ChecksumError, DataNotFoundError
-from trainables.datasets import BUILT_IN, DatasetConfigError, DatasetError, load_dataset
-from trainables.models import MODEL_NAMES
+from datavsmath.trainables.checks import UNIT_OPEN_LEFT, echo
+from datavsmath.trainables.damage import DAMAGED_MODES
+from datavsmath.trainables.data import FASHION_MNIST, ChecksumError, DataNotFoundError
+from datavsmath.trainables.datasets import BUILT_IN, DatasetConfigError, DatasetError, load_dataset
+from datavsmath.trainables.models import MODEL_NAMES
 
-# analysis.report (plotly) and torch are imported where they are used: plotly alone adds
+# datavsmath.analysis.report (plotly) and torch are imported where they are used: plotly alone adds
 # ~0.4 s and torch ~2 s to every command, `status` and `--dry-run` included.
 
 EXIT_TRIALS_FAILED = 1
@@ -268,8 +268,8 @@ def dry_run(spec: Spec, *, options: SweepOptions, nodes: list[resources.Node] | 
 
 
 def _write_report(results: str, **options: Any) -> str:
-    """analysis.report.write_report, turning its input errors into UsageError."""
-    from analysis.report import write_report  # plotly: see the imports above
+    """datavsmath.analysis.report.write_report, turning its input errors into UsageError."""
+    from datavsmath.analysis.report import write_report  # plotly: see the imports above
 
     try:
         return str(write_report(results, **options))
@@ -358,7 +358,7 @@ def _live_report(args: argparse.Namespace, *, exp_dir: str) -> Any:
     """The live report hook for the runner, or None (--no-live, --no-report)."""
     if not (args.report and args.live):
         return None
-    from analysis.live import EVERY_S, LiveReport  # plotly: see the imports above
+    from datavsmath.analysis.live import EVERY_S, LiveReport  # plotly: see the imports above
 
     return LiveReport(exp_dir, every_s=EVERY_S if args.live_every is None else args.live_every)
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from trainables.damage import subset_size
-from trainables.models import default_params
-from trainables.repair import DEFAULT_FOLDS, REPAIRS
+from datavsmath.trainables.damage import subset_size
+from datavsmath.trainables.models import default_params
+from datavsmath.trainables.repair import DEFAULT_FOLDS, REPAIRS
 
 # Seconds per (training sample x pass) on one thread, where a pass is an epoch (nets), a
 # boosting round (xgb) or a tree (rf). Measured on the full-data trials of the 2-core
@@ -26,13 +26,13 @@ SECONDS_FIXED = {"cnn": 1.5, "dnn": 0.1, "xgb": 1.5, "rf": 0.0}
 PASS_PARAM = {"cnn": "epochs", "dnn": "epochs", "xgb": "num_boost_round", "rf": "n_estimators"}
 
 
-# A user's model (trainables.models.user) is costed as the seed model of its kind: a torch
+# A user's model (datavsmath.trainables.models.user) is costed as the seed model of its kind: a torch
 # module as the dnn per epoch, a scikit-learn estimator as one pass of rf's 25 trees.
 USER_KIND_AS = {"module": "dnn", "estimator": "rf"}
 USER_ESTIMATOR_PASSES = 25
 
 
-# A repair (prune, relabel) first cross-validates the cheap model (trainables.repair: a
+# A repair (prune, relabel) first cross-validates the cheap model (datavsmath.trainables.repair: a
 # 100-tree forest by default) over DEFAULT_FOLDS folds: each fold fits (folds - 1) / folds of
 # the rows, so (folds - 1) * n sample-passes of 100 trees, at rf's rate. Measured: 3000 rows,
 # 5 folds, 5.9 s on 2 threads (trainables/repair.py), against 10.7 s estimated on 1 thread.

@@ -11,8 +11,8 @@ import json
 
 import pyarrow.fs as pafs
 
-from sweeps.spec import SPEC_FILE, STATE_PREFIX, TUNER_FILE, Spec, SpecError, read_stored_spec
-from trainables import storage
+from datavsmath.sweeps.spec import SPEC_FILE, STATE_PREFIX, TUNER_FILE, Spec, SpecError, read_stored_spec
+from datavsmath.trainables import storage
 
 
 class ExperimentFilesError(SpecError):
@@ -54,7 +54,7 @@ def check_resumable(exp_dir: str) -> Spec:
     """The stored spec of an experiment that `--resume` can continue.
 
     exp_dir: the experiment directory, local path or URI. Checks that spec.yaml exists and
-    parses (sweeps.spec.read_stored_spec), that tuner.pkl exists and is not empty, and that
+    parses (datavsmath.sweeps.spec.read_stored_spec), that tuner.pkl exists and is not empty, and that
     the newest experiment_state-*.json is a complete JSON file. Raises ExperimentFilesError
     (a SpecError) naming the file, what is wrong and what to do.
     """

@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sweeps.progress import trial_name
-from sweeps.spec import Spec
+from datavsmath.sweeps.progress import trial_name
+from datavsmath.sweeps.spec import Spec
 
 LISTED = 5  # a refusal names this many changed cells
 # Spec-level settings, each with the cells whose result depends on it.

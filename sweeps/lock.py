@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from trainables.checks import echo
+from datavsmath.trainables.checks import echo
 
 LOCK_FILE = "driver.lock"
 # A lock file is created empty and written a moment later: a reader that finds it empty or

@@ -1,6 +1,6 @@
 """What a person reads while a sweep runs: trial names, one line per finished trial, and a
 status line. Pure text from plain values (no ray), so it is tested without a cluster; the
-Tune callback that prints it is in sweeps.tune_callbacks.
+Tune callback that prints it is in datavsmath.sweeps.tune_callbacks.
 """
 
 from __future__ import annotations
@@ -10,14 +10,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from trainables.repair import REPAIRS
+from datavsmath.trainables.repair import REPAIRS
 
 # A status line at most this often (seconds).
 STATUS_PERIOD_S = 30.0
 
 
-# The repair a trial has when its config names none ("none", trainables.repair.REPAIRS' first,
-# as sweeps.spec.AXIS_DEFAULTS): it is left out of names and lines, so that every trial of
+# The repair a trial has when its config names none ("none", datavsmath.trainables.repair.REPAIRS' first,
+# as datavsmath.sweeps.spec.AXIS_DEFAULTS): it is left out of names and lines, so that every trial of
 # before the axis keeps its name.
 NO_REPAIR = REPAIRS[0]
 

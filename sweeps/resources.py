@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sweeps.spec import SpecError, check_request
+from datavsmath.sweeps.spec import SpecError, check_request
 
 DEFAULT_GPU_SHARE = 0.25
 GPU_MODELS = ("dnn", "cnn", "xgb")  # rf has no GPU path in scikit-learn
@@ -69,7 +69,7 @@ def _fits(request: Mapping[str, float], node: Node) -> bool:
 
 
 def check_feasible(plan: Mapping[str, Mapping[str, float]], *, nodes: list[Node]) -> None:
-    """Raise InfeasibleRequestError unless every request is one Ray accepts (sweeps.spec.
+    """Raise InfeasibleRequestError unless every request is one Ray accepts (datavsmath.sweeps.spec.
     check_request: its resolution, whole GPUs above 1) and fits on at least one alive node.
 
     Tune only warns after 60 s when no node fits, and never when only the cluster total fits.

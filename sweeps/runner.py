@@ -40,10 +40,10 @@ from typing import Any
 
 from pyarrow.fs import FileType
 
-from sweeps import cost, lock, resources
-from sweeps.experiment_files import check_resumable
-from sweeps.progress import STATUS_PERIOD_S, trial_name
-from sweeps.spec import (
+from datavsmath.sweeps import cost, lock, resources
+from datavsmath.sweeps.experiment_files import check_resumable
+from datavsmath.sweeps.progress import STATUS_PERIOD_S, trial_name
+from datavsmath.sweeps.spec import (
     AXES,
     AXIS_DEFAULTS,
     CONFUSION_REFERENCE_FILE,
@@ -62,12 +62,12 @@ from sweeps.spec import (
     read_stored_spec,
     spec_to_dict,
 )
-from trainables import storage
-from trainables.allocator import GLIBC_TUNABLES_ENV, worker_glibc_tunables
-from trainables.checks import Interval, check_int, echo
-from trainables.data import FASHION_MNIST_IDX, Dataset, DatasetInfo, IdxSource, find_data_root, read_idx
-from trainables.datasets import MNIST_IDX, load_dataset
-from trainables.faults import FAULT_ENV
+from datavsmath.trainables import storage
+from datavsmath.trainables.allocator import GLIBC_TUNABLES_ENV, worker_glibc_tunables
+from datavsmath.trainables.checks import Interval, check_int, echo
+from datavsmath.trainables.data import FASHION_MNIST_IDX, Dataset, DatasetInfo, IdxSource, find_data_root, read_idx
+from datavsmath.trainables.datasets import MNIST_IDX, load_dataset
+from datavsmath.trainables.faults import FAULT_ENV
 
 # ray, and the trainable (ray.tune), are imported inside the functions that use them: importing
 # them costs ~1.5 s, which a refused spec or a --dry-run never pays.
@@ -148,7 +148,7 @@ def experiment_path(storage_path: str, name: str) -> str:
 
 
 def experiment_name(spec: Spec, *, options: SweepOptions) -> str:
-    """--name, or the spec's name: one safe folder name (sweeps.spec.check_experiment_name)."""
+    """--name, or the spec's name: one safe folder name (datavsmath.sweeps.spec.check_experiment_name)."""
     if options.name is None:
         return check_experiment_name(spec.name)
     return check_experiment_name(options.name, field="--name")
@@ -308,7 +308,7 @@ def start_experiment(spec: Spec, *, exp_dir: str, options: SweepOptions) -> str:
     """Delete an old experiment on --overwrite, and store the spec beside the trials.
 
     Returns the folder of the Tune experiment to run: `exp_dir`, or on --extend its next
-    extension `exp_dir/extend-N` (sweeps.spec.next_extension), which gets its own spec."""
+    extension `exp_dir/extend-N` (datavsmath.sweeps.spec.next_extension), which gets its own spec."""
     if options.resume:
         return exp_dir
     if options.extend:
@@ -383,7 +383,7 @@ def find_data(spec: Spec, *, options: SweepOptions) -> FoundData:
     """Find the spec's dataset and check that every model can take it, before Ray starts.
 
     fashion_mnist, mnist: the IDX files located and their checksums verified (no torch; read
-    later, beside ray.init); table, images: read and checked whole (trainables.datasets).
+    later, beside ray.init); table, images: read and checked whole (datavsmath.trainables.datasets).
     Raises DataNotFoundError, ChecksumError, DatasetError, SpecError (a model that cannot
     take the data, too few rows), each naming the file, column, folder or model."""
     kind = spec.dataset["kind"]
@@ -407,7 +407,7 @@ def check_user_models(spec: Spec, info: DatasetInfo) -> None:
     folder as the package of its name)."""
     if not spec.user_models:
         return
-    from trainables.models.user import UserModelError, check_importable
+    from datavsmath.trainables.models.user import UserModelError, check_importable
 
     for folder in spec.py_modules:
         parent = str(Path(folder).parent)
@@ -533,7 +533,7 @@ class _Pick:
 
 
 def build_param_space(trials: list[dict[str, Any]], *, overrides: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """One grid over the trials' names (sweeps.progress.trial_name, in submission order) with
+    """One grid over the trials' names (datavsmath.sweeps.progress.trial_name, in submission order) with
     flat per-trial fields: `trial` (the index in that order), the AXES and the overrides.
 
     The grid is over names because Tune names a trial (trial_name_creator) before it resolves
@@ -741,7 +741,7 @@ def _callbacks(spec: Spec, *, trials: list[dict[str, Any]], options: SweepOption
     """The compact reporter (every line at -v 1, errors only at -v 0 and -v 2, where Tune's
     own output is on), and the caller's hook after each finished trial. n_train: the
     dataset's training-set size (the cost model's)."""
-    from sweeps.tune_callbacks import CompactReporter, FinishedHook
+    from datavsmath.sweeps.tune_callbacks import CompactReporter, FinishedHook
 
     costs = {trial_name(t): cost.estimate_seconds(t, n_train=n_train, overrides=spec.overrides.get(t["model"]),
                                                   repair_folds=int(spec.repair_model["folds"]))
@@ -776,8 +776,8 @@ def _make_tuner(spec: Spec, *, exp_dir: str, trials: list[dict[str, Any]], data:
     which keeps the callbacks and names it was started with: Tune stores them in tuner.pkl)."""
     from ray import tune
 
-    from sweeps.tune_callbacks import trial_name_of
-    from trainables.trainable import train_trial
+    from datavsmath.sweeps.tune_callbacks import trial_name_of
+    from datavsmath.trainables.trainable import train_trial
 
     trainable = tune.with_resources(
         tune.with_parameters(train_trial, data=data, checkpoint_period_s=spec.checkpoint_period_s,
@@ -879,7 +879,7 @@ def _in_background(fn: Callable[..., Any], *args: Any) -> Future:
 
 def _import_and_read(found: FoundData) -> Dataset:
     """The dataset, after importing the trainable that Tune will pickle."""
-    import trainables.trainable  # noqa: F401  (lazy: ray.tune, ~0.4 s, done in a thread)
+    import datavsmath.trainables.trainable  # noqa: F401  (lazy: ray.tune, ~0.4 s, done in a thread)
 
     return found.read()
 
@@ -923,7 +923,7 @@ def run_sweep(spec: Spec, *, options: SweepOptions, log: Callable[[str], None] =
         log(f"datavsmath: {len(trials)} trials of {spec.name!r} -> {claim.part_dir or claim.experiment_dir}")
         log("\n".join(resources.describe_plan(plan, nodes=nodes)))
         if urls.get("dashboard"):
-            from sweeps.dashboard import login_lines
+            from datavsmath.sweeps.dashboard import login_lines
 
             log("\n".join(login_lines(urls["dashboard"])))
         log(f"TensorBoard:   tensorboard --logdir {claim.experiment_dir}")
@@ -1000,7 +1000,7 @@ def _confusion_reference(spec: Spec, data: Dataset, *, exp_dir: str, reuse: bool
     keeps it (fresh False), so that every trial of the experiment draws from the same matrix;
     else it is computed on the clean training data (deterministic: seed 0) with this machine's
     CPUs (fresh True: the caller writes it into the Tune experiment it starts)."""
-    from trainables.damage import confusion_matrix_of
+    from datavsmath.trainables.damage import confusion_matrix_of
 
     settings = spec.confusion
     n_samples = min(int(settings["n_samples"]), data.n_train)
@@ -1020,5 +1020,5 @@ def _confusion_reference(spec: Spec, data: Dataset, *, exp_dir: str, reuse: bool
 
 
 def experiment_parts_of(exp_dir: str) -> list[str]:
-    """The experiment's Tune experiments so far (sweeps.spec.experiment_parts); [] before it exists."""
+    """The experiment's Tune experiments so far (datavsmath.sweeps.spec.experiment_parts); [] before it exists."""
     return experiment_parts(exp_dir) if storage.exists(storage.join(exp_dir, SPEC_FILE)) else []

@@ -27,8 +27,8 @@ from typing import Any
 
 import yaml
 
-from trainables import storage
-from trainables.checks import (
+from datavsmath.trainables import storage
+from datavsmath.trainables.checks import (
     AT_LEAST_ONE,
     NON_NEGATIVE,
     POSITIVE,
@@ -42,26 +42,26 @@ from trainables.checks import (
     echo,
     is_number,
 )
-from trainables.damage import ALL_DAMAGE_MODES, TRANSITION_MODES, check_transition, subset_size
-from trainables.data import FASHION_MNIST, DatasetInfo
-from trainables.datasets import MNIST, DatasetConfigError, check_dataset_config
-from trainables.metrics import METRICS
-from trainables.models import MODEL_NAMES, input_problem, validate_params
-from trainables.models.user import UserModelError, check_user_model, is_user_model
-from trainables.repair import DEFAULT_FOLDS, DEFAULT_REPAIR_MODEL, REPAIR_MODELS, REPAIRS
+from datavsmath.trainables.damage import ALL_DAMAGE_MODES, TRANSITION_MODES, check_transition, subset_size
+from datavsmath.trainables.data import FASHION_MNIST, DatasetInfo
+from datavsmath.trainables.datasets import MNIST, DatasetConfigError, check_dataset_config
+from datavsmath.trainables.metrics import METRICS
+from datavsmath.trainables.models import MODEL_NAMES, input_problem, validate_params
+from datavsmath.trainables.models.user import UserModelError, check_user_model, is_user_model
+from datavsmath.trainables.repair import DEFAULT_FOLDS, DEFAULT_REPAIR_MODEL, REPAIR_MODELS, REPAIRS
 
 # The axes of one grid, then the replicate axis: a trial is one value of each.
 GRID_AXES = ("model", "sample_frac", "damage_frac", "damage_mode", "repair")
 AXES = (*GRID_AXES, "seed")
 # Axes a grid (and a recorded trial) may leave out, with the value they then take: specs,
 # params.json and results of before the axis existed read as this value, and a trial's name
-# and the dry-run show the axis only when it differs (sweeps.progress.trial_name).
+# and the dry-run show the axis only when it differs (datavsmath.sweeps.progress.trial_name).
 AXIS_DEFAULTS: dict[str, Any] = {"repair": REPAIRS[0]}  # "none"
 # The experiment directory's record of the `confusion` damage mode's reference model:
-# trainables.damage.ReferenceConfusion.to_record(), written by the driver once per sweep.
+# datavsmath.trainables.damage.ReferenceConfusion.to_record(), written by the driver once per sweep.
 CONFUSION_REFERENCE_FILE = "confusion_reference.json"
 # `confusion: {model, n_samples}`: the reference model and how many clean training rows it
-# is cross-validated on (trainables.damage.confusion_matrix_of's defaults).
+# is cross-validated on (datavsmath.trainables.damage.confusion_matrix_of's defaults).
 CONFUSION_KEYS = ("model", "n_samples")
 DEFAULT_CONFUSION = {"model": "rf", "n_samples": 5000}
 # `repair_model: {model, folds}`: the cheap model whose out-of-fold probabilities cleanlab reads.
@@ -84,7 +84,7 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,200}")
 MODEL_NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,49}")
 SEED_RANGE = Interval(0, 2**32 - 1)  # numpy's SeedSequence and every library's seed accept these
 DEFAULT_DATASET = "fashion_mnist"
-# The facts of the dataset a sweep ran on (trainables.data.Dataset.facts: name, fingerprint,
+# The facts of the dataset a sweep ran on (datavsmath.trainables.data.Dataset.facts: name, fingerprint,
 # sizes, classes), written into the stored spec.yaml by the runner once the data is loaded.
 DATASET_FACTS_KEY = "dataset_facts"
 TOP_LEVEL_KEYS = (*GRID_AXES, "name", "description", "seeds", "grids", "include", "overrides",
@@ -102,7 +102,7 @@ DEFAULT_SEEDS = (0,)
 # persisting it: per epoch, the laptop sweep's dnn trials took 37.3 s in all instead of 22.4 s
 # (benchmarks/README.md); a failure now costs at most this much repeated training.
 DEFAULT_CHECKPOINT_PERIOD_S = 30.0
-SPEC_PACKAGE = "sweeps.specs"
+SPEC_PACKAGE = "datavsmath.sweeps.specs"
 # Bounds on what one spec file may stand for. YAML aliases let a few hundred bytes mean
 # billions of values (a 439-byte alias bomb took 5.5 GB), and each level of nesting is a
 # Python stack frame; real specs have a few hundred nodes, 5 levels deep and some KB.
@@ -131,7 +131,7 @@ def check_experiment_name(name: Any, *, field: str = "name") -> str:
 
 
 def _checked(check: Any, *args: Any) -> Any:
-    """Run a trainables.checks function, turning its ValueError into SpecError."""
+    """Run a datavsmath.trainables.checks function, turning its ValueError into SpecError."""
     try:
         return check(*args)
     except ValueError as exc:
@@ -166,7 +166,7 @@ class Spec:
     # optional (the report's defaults: cnn when swept, acc 0.90 and auc 0.98).
     report: dict[str, Any] = field(default_factory=dict)
     source: str = ""
-    # The dataset, in the normal form of trainables.datasets.check_dataset_config; the paths
+    # The dataset, in the normal form of datavsmath.trainables.datasets.check_dataset_config; the paths
     # of a table or image folder are absolute (resolved against the spec file's folder).
     dataset: dict[str, Any] = field(default_factory=lambda: {"kind": DEFAULT_DATASET})
     # Folders or files of Python modules Ray ships to every worker (runtime_env py_modules).
@@ -201,7 +201,7 @@ class Spec:
 
     @property
     def user_models(self) -> dict[str, dict[str, Any]]:
-        """The spec's own models (`models:`), name -> definition (trainables.models.user);
+        """The spec's own models (`models:`), name -> definition (datavsmath.trainables.models.user);
         they are in `overrides` too, as the settings their trials get."""
         return {m: p for m, p in self.overrides.items() if is_user_model(p)}
 
@@ -585,7 +585,7 @@ def rows_problem(model: str, sample_frac: float, *, params: Mapping[str, Any],
 
     info: the dataset's facts (its n_train and n_classes; default Fashion-MNIST's).
     Models with a `validation_split` (the nets) train on floor(n * (1 - split)) rows, as
-    trainables.models.nets.keras_n_fit, and need at least 1 of those and 1 held out (when
+    datavsmath.trainables.models.nets.keras_n_fit, and need at least 1 of those and 1 held out (when
     the split is > 0); the others (the trees) need at least one row per class.
     """
     n_train, n_classes = info.n_train, info.n_classes
@@ -617,9 +617,9 @@ def _check_rows(grids: tuple[Grid, ...], overrides: Mapping[str, Mapping[str, An
 
 def check_fits_dataset(spec: Spec, info: DatasetInfo) -> None:
     """Every model of `spec` can take the dataset `info` describes (its input kind and shape,
-    trainables.models.input_problem) and gets the rows it needs at its smallest sample_frac
+    datavsmath.trainables.models.input_problem) and gets the rows it needs at its smallest sample_frac
     (rows_problem); `matrix` damage's transition matrix is K x K for the dataset's K classes
-    with somewhere to go in every row (trainables.damage.check_transition). Raises SpecError
+    with somewhere to go in every row (datavsmath.trainables.damage.check_transition). Raises SpecError
     with the reason, naming the model, the row or the dataset."""
     for model in spec.models:
         problem = input_problem(model, info.input_shape)
@@ -748,7 +748,7 @@ def _parse_facts(raw: Any) -> dict[str, Any] | None:
 
 
 def _parse_models(raw: Any) -> dict[str, dict[str, Any]]:
-    """`models: {NAME: {estimator: ...} | {module: ...}}` in normal form (trainables.models.user),
+    """`models: {NAME: {estimator: ...} | {module: ...}}` in normal form (datavsmath.trainables.models.user),
     checked without importing; a name is a new value of the model axis."""
     if not isinstance(raw, dict) or not raw:
         raise SpecError(f"models must be a mapping NAME -> {{estimator: PATH}} or {{module: PATH}}, got {echo(raw)}")
@@ -822,7 +822,7 @@ def _parse_report(raw: Any, models: tuple[str, ...]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if "model" in raw:
         out["model"] = _checked(check_choice, "report.model", raw["model"], models)
-    for key in ("price_label", "price_audit"):  # analysis.decision's prices of a new label and of an audit
+    for key in ("price_label", "price_audit"):  # datavsmath.analysis.decision's prices of a new label and of an audit
         if key in raw:
             out[key] = _checked(check_number, f"report.{key}", raw[key], POSITIVE if key == "price_label"
                                 else NON_NEGATIVE)

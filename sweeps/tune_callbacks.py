@@ -1,6 +1,6 @@
 """Tune callbacks of the runner: the compact progress reporter, and a hook for the caller.
 
-Imported by sweeps.runner only when a sweep starts (it imports ray). Tune pickles its
+Imported by datavsmath.sweeps.runner only when a sweep starts (it imports ray). Tune pickles its
 callbacks into tuner.pkl, so they hold plain data and restart their clocks in `setup`.
 """
 
@@ -13,7 +13,15 @@ from typing import Any
 
 from ray.tune import Callback
 
-from sweeps.progress import STATUS_PERIOD_S, Progress, error_line, eta_seconds, finished_line, status_line, trial_name
+from datavsmath.sweeps.progress import (
+    STATUS_PERIOD_S,
+    Progress,
+    error_line,
+    eta_seconds,
+    finished_line,
+    status_line,
+    trial_name,
+)
 
 # Tune's own statuses.
 _DONE, _ERROR, _RUNNING = "TERMINATED", "ERROR", "RUNNING"
@@ -23,7 +31,7 @@ class CompactReporter(Callback):
     """One line per finished trial and a status line at most every `period_s` seconds;
     errors always print, with the trial's combination.
 
-    costs: estimated seconds per trial, keyed by sweeps.progress.trial_name, for the ETA.
+    costs: estimated seconds per trial, keyed by datavsmath.sweeps.progress.trial_name, for the ETA.
     errors_only: print only the error lines (when Tune's own output is on, or at -v 0).
     write: where lines go (default print).
     """
@@ -111,7 +119,7 @@ def _error_of(trial: Any) -> str:
 
 def trial_name_of(trial: Any) -> str:
     """Tune's trial_name_creator and trial_dirname_creator: the `name` the runner's param
-    space gives each trial (sweeps.progress.trial_name, `cnn_s0.5_d0.2_random_seed1`). A plain
+    space gives each trial (datavsmath.sweeps.progress.trial_name, `cnn_s0.5_d0.2_random_seed1`). A plain
     function: Tune stores it with every trial's state."""
     return str(trial.config["name"])
 

@@ -17,10 +17,10 @@ from collections.abc import Iterable, Mapping
 
 import pytest
 
-from trainables.data import load_fashion_mnist
+from datavsmath.trainables.data import load_fashion_mnist
 
 # The `datavsmath` command as the tests run it: this interpreter, the source tree's module.
-CLI = [sys.executable, "-m", "sweeps.cli"]
+CLI = [sys.executable, "-m", "datavsmath.sweeps.cli"]
 DEFAULT_CLI_TIMEOUT_S = 300.0
 
 

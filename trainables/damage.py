@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from trainables.checks import UNIT, UNIT_OPEN_LEFT, Interval, check_choice, check_int, check_number, echo
+from datavsmath.trainables.checks import UNIT, UNIT_OPEN_LEFT, Interval, check_choice, check_int, check_number, echo
 
 AT_LEAST_TWO = Interval(2, None, closed="left")  # a class count
 # Stream ids: rng = default_rng([seed, STREAM]); never reuse one for another purpose.
@@ -367,10 +367,10 @@ def confusion_matrix_of(x_train: np.ndarray, y_train: np.ndarray, *, n_classes: 
     x_train: (N, ...) inputs (uint8 pixels: scaled by 1/255), y_train: int (N,) clean labels
     in [0, K). The reference samples are the first n_samples (2..N, default 5000) of a
     seeded permutation; every one is predicted out of fold (folds-fold stratified CV, default
-    5) by `model` (trainables.repair.REPAIR_MODELS, default rf), so counts sum to n_samples.
+    5) by `model` (datavsmath.trainables.repair.REPAIR_MODELS, default rf), so counts sum to n_samples.
     Deterministic given seed; n_jobs threads. Computed once per sweep by the driver.
     """
-    from trainables.repair import out_of_fold_proba  # sklearn: imported only when a sweep asks
+    from datavsmath.trainables.repair import out_of_fold_proba  # sklearn: imported only when a sweep asks
 
     n = check_int("n_samples", n_samples, Interval(2, len(y_train)))
     rows = np.random.default_rng([seed, _STREAM_REFERENCE]).permutation(len(y_train))[:n]

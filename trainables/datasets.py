@@ -2,7 +2,7 @@
 
 Kinds (`KINDS`):
 
-- ``fashion_mnist``: the built-in loader of trainables.data, unchanged. 60000 + 10000
+- ``fashion_mnist``: the built-in loader of datavsmath.trainables.data, unchanged. 60000 + 10000
   grayscale images (28, 28) uint8, 10 classes.
 - ``mnist``: the talk's digits, same IDX search order and MD5 checks as Fashion-MNIST
   (--data-dir, $DATAVSMATH_DATA, the user cache; no Debian package holds it), then a
@@ -40,8 +40,8 @@ from typing import Any
 
 import numpy as np
 
-from trainables.checks import UNIT_OPEN, Interval, check_choice, check_int, check_number, echo
-from trainables.data import (
+from datavsmath.trainables.checks import UNIT_OPEN, Interval, check_choice, check_int, check_number, echo
+from datavsmath.trainables.data import (
     DATA_ENV_VAR,
     DataNotFoundError,
     Dataset,
@@ -84,14 +84,14 @@ class DatasetError(ValueError):
 
 
 # ---------------------------------------------------------------------------------------
-# MNIST: the IDX machinery of trainables.data with MNIST's files
+# MNIST: the IDX machinery of datavsmath.trainables.data with MNIST's files
 
 MNIST = DatasetInfo(
     name="mnist", class_names=tuple(str(digit) for digit in range(10)),
     input_shape=(28, 28), n_train=60_000, n_test=10_000, kind="mnist",
 )
 
-# MD5 of the uncompressed IDX files, as for Fashion-MNIST (trainables.data.IDX_MD5): the
+# MD5 of the uncompressed IDX files, as for Fashion-MNIST (datavsmath.trainables.data.IDX_MD5): the
 # content is what we check, so a re-compressed copy passes. torchvision's
 # `MNIST.resources` lists the MD5s of the published .gz files (f68b3c2d..., d53e105e...,
 # 9fb629c4..., ec29112d...), which torchvision checks when it downloads.

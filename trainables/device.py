@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from trainables.checks import POSITIVE, check_number
+from datavsmath.trainables.checks import POSITIVE, check_number
 
 
 def pick_device(gpu_ids: Sequence, *, cuda_available: bool) -> tuple[str, str | None]:

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from trainables.checks import AT_LEAST_ONE, Interval, check_choice, check_int
+from datavsmath.trainables.checks import AT_LEAST_ONE, Interval, check_choice, check_int
 
 REPAIRS = ("none", "prune", "relabel")
 DEFAULT_REPAIR_MODEL = "rf"

@@ -19,14 +19,14 @@ from typing import Any
 import ray
 from ray import tune
 
-from trainables.allocator import GLIBC_TUNABLES_ENV, keep_freed_memory
-from trainables.damage import make_training_set, realized_noise
-from trainables.data import Dataset
-from trainables.device import gpu_memory_fraction, pick_device
-from trainables.faults import FAULT_ENV, FAULT_MARKER, InjectedFault, fault_spec
-from trainables.metrics import evaluate
-from trainables.models import build_model
-from trainables.repair import DEFAULT_FOLDS, DEFAULT_REPAIR_MODEL, REPAIRS, repair_labels
+from datavsmath.trainables.allocator import GLIBC_TUNABLES_ENV, keep_freed_memory
+from datavsmath.trainables.damage import make_training_set, realized_noise
+from datavsmath.trainables.data import Dataset
+from datavsmath.trainables.device import gpu_memory_fraction, pick_device
+from datavsmath.trainables.faults import FAULT_ENV, FAULT_MARKER, InjectedFault, fault_spec
+from datavsmath.trainables.metrics import evaluate
+from datavsmath.trainables.models import build_model
+from datavsmath.trainables.repair import DEFAULT_FOLDS, DEFAULT_REPAIR_MODEL, REPAIRS, repair_labels
 
 STATE_FILE = "state.pkl"
 
@@ -42,7 +42,7 @@ def _trial_gpu_share() -> float:
 
 
 def _choose_device() -> str:
-    """cuda only when Ray assigned GPU ids and CUDA works (trainables.device.pick_device)."""
+    """cuda only when Ray assigned GPU ids and CUDA works (datavsmath.trainables.device.pick_device)."""
     gpu_ids = [str(g) for g in ray.get_gpu_ids()]
     cuda_available = False
     if gpu_ids:

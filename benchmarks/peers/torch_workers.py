@@ -6,9 +6,9 @@
 
 Each prints one ``BENCH_JSON {...}`` line (see barrier.py).
 
-``project`` trains with the project's own trainer (trainables.models.build_model(...).fit). Like a
+``project`` trains with the project's own trainer (datavsmath.trainables.models.build_model(...).fit). Like a
 sweep's trial, it applies the allocator policy once at process start
-(trainables.allocator.keep_freed_memory) unless --no-mallopt asks for glibc's defaults. The
+(datavsmath.trainables.allocator.keep_freed_memory) unless --no-mallopt asks for glibc's defaults. The
 trainer's speed-ups are switched off through the FastPaths value it is built with
 (--no-channels-last, --no-foreach, --blas-dense: MKL dense layers); the other experiments are
 applied by this worker only: --compile (torch.compile of the net), --fp32-precision bf16 (oneDNN
@@ -41,8 +41,8 @@ def test_accuracy(proba_or_logits: np.ndarray, y: np.ndarray) -> float:
 # ----------------------------------------------------------------------------- project
 
 def run_project(args: argparse.Namespace) -> None:
-    from trainables.allocator import keep_freed_memory
-    from trainables.models import FastPaths, build_model, nets
+    from datavsmath.trainables.allocator import keep_freed_memory
+    from datavsmath.trainables.models import FastPaths, build_model, nets
 
     tune_malloc = not args.no_mallopt and keep_freed_memory()  # the worker's policy, as a trial's
     fast_paths = FastPaths(onednn_dense=not args.blas_dense, channels_last=not args.no_channels_last,
@@ -223,7 +223,7 @@ def main() -> None:
     proj.add_argument("--mkldnn-off", action="store_true")
     proj.add_argument("--fp32-precision", default=None, help="torch.backends.mkldnn.fp32_precision")
     proj.add_argument("--no-mallopt", action="store_true",
-                      help="skip the worker's glibc mallopt (trainables.allocator): glibc defaults")
+                      help="skip the worker's glibc mallopt (datavsmath.trainables.allocator): glibc defaults")
     proj.add_argument("--blas-dense", action="store_true",
                       help="dense layers through torch's BLAS (MKL) instead of oneDNN")
     sub.choices["plain"].add_argument("--root", required=True, help="torchvision root")

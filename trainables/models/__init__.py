@@ -77,7 +77,7 @@ def _check_device(device: Any) -> str:
 
 def _build_user_model(model: str, *, definition: Mapping[str, Any], n_classes: int, input_shape: tuple[int, ...],
                       threads: int, device: str, seed: int, fast_paths: FastPaths | None) -> Model:
-    """A user's estimator or torch net (trainables.models.user) for build_model."""
+    """A user's estimator or torch net (datavsmath.trainables.models.user) for build_model."""
     threads = check_int("threads", threads, AT_LEAST_ONE)
     device, seed = _check_device(device), check_int("seed", seed, NON_NEGATIVE)
     if definition.get("module") is not None:
@@ -95,7 +95,7 @@ def build_model(model: str, *, n_classes: int, input_shape: tuple[int, ...],
     """An unfitted model.
 
     model: one of MODEL_NAMES ("rf", "xgb", "dnn", "cnn"), or a user model's name when
-    ``params`` is its definition (trainables.models.user: estimator or module); n_classes: class count (>= 2, e.g.
+    ``params`` is its definition (models.user: estimator or module); n_classes: class count (>= 2, e.g.
     the dataset's ``n_classes``); input_shape: one input row's shape (see the module doc; the
     cnn needs an image shape (H, W) or (H, W, C)); params: overrides of
     ``default_params(model)`` (unknown keys raise ValueError naming model, key and allowed keys);

@@ -10,7 +10,7 @@ epoch loss is accumulated on the device and read once per epoch, and evaluation 
 batch under ``torch.inference_mode``. The optional speed-ups are one value, ``FastPaths``
 (oneDNN dense layers, channels_last cnn, multi-tensor optimizers; all on by default, each
 measured in benchmarks/README.md). The allocator policy is the worker process's
-(``trainables.allocator``), not the trainer's.
+(``datavsmath.trainables.allocator``), not the trainer's.
 """
 
 from __future__ import annotations
@@ -465,10 +465,10 @@ class TorchNetModel:
 
 class UserNetModel(TorchNetModel):
     """A user's torch network (a spec's ``models: {NAME: {module: "pkg.mod:make_net", ...}}``,
-    trainables.models.user) trained by this module's trainer: the same per-epoch reports,
+    datavsmath.trainables.models.user) trained by this module's trainer: the same per-epoch reports,
     checkpoints, resume, validation split and device choice as the dnn and cnn.
 
-    ``definition``: the normal form of trainables.models.user.check_user_model (module,
+    ``definition``: the normal form of datavsmath.trainables.models.user.check_user_model (module,
     epochs, batch_size, validation_split, optimizer {name, lr, ...}). The factory is called
     as ``make_net(input_shape, n_classes)`` after the trial's seed is set, so its init is
     seeded; its own initialisation is kept. Batches are (n, F) float32 for flat inputs and

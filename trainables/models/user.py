@@ -11,7 +11,7 @@ Two forms (``check_user_model`` gives their normal form; nothing is imported to 
   ``torch.nn.Module`` mapping float32 batches to (n, n_classes) logits; batches are (n, F) for
   flat datasets and (n, C, H, W) for images (pixels in [0, 1]); ``input_shape`` is the
   dataset's one-row shape ((F,), (H, W) or (H, W, C)). The project's net trainer trains it
-  (trainables.models.nets.TorchNetModel): per-epoch reports, checkpoints and resume, the
+  (datavsmath.trainables.models.nets.TorchNetModel): per-epoch reports, checkpoints and resume, the
   Keras validation split, the device choice. Optimizer kwargs other than ``name`` go to the
   torch optimizer.
 

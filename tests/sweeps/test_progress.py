@@ -1,0 +1,63 @@
+"""datavsmath.sweeps.progress: the names and lines a person reads while a sweep runs."""
+
+from __future__ import annotations
+
+import pytest
+
+from datavsmath.sweeps.progress import (
+    Progress,
+    combination,
+    error_line,
+    eta_seconds,
+    finished_line,
+    status_line,
+    trial_name,
+)
+from datavsmath.sweeps.spec import AXES, AXIS_DEFAULTS, expand_trials, load_spec
+
+CONFIG = {"model": "cnn", "sample_frac": 0.5, "damage_frac": 0.2, "damage_mode": "random", "seed": 1}
+
+
+def test_trial_name_is_the_combination():
+    assert trial_name(CONFIG) == "cnn_s0.5_d0.2_random_seed1"
+    assert trial_name({**CONFIG, "sample_frac": 0.01, "damage_frac": 0.0, "damage_mode": "none", "seed": 0}) \
+        == "cnn_s0.01_d0_none_seed0"
+
+
+@pytest.mark.parametrize("spec", ["smoke", "laptop", "seed_all"])
+def test_trial_names_are_unique_within_every_shipped_spec(spec):
+    trials = expand_trials(load_spec(spec))
+    assert len({trial_name(t) for t in trials}) == len(trials)
+
+
+def test_finished_line_names_the_combination_and_metrics():
+    line = finished_line(CONFIG, {"acc": 0.81234, "auc": 0.98765, "time_total_s": 41.23}, done=7, total=96)
+    assert line.startswith("[ 7/96] cnn ")
+    for text in ("sample_frac=0.5", "damage_frac=0.2", "random", "seed=1", "acc=0.8123", "auc=0.9877", "41.2 s"):
+        assert text in line, (text, line)
+    assert "acc=- auc=-" in finished_line(CONFIG, {}, done=1, total=1)
+
+
+def test_error_line_and_combination_name_every_axis():
+    assert all(f"{axis}=" in combination(CONFIG) for axis in AXES if axis not in AXIS_DEFAULTS)
+    assert "repair=" not in combination(CONFIG) and combination({**CONFIG, "repair": "none"}) == combination(CONFIG)
+    assert combination({**CONFIG, "repair": "prune"}).endswith(" seed=1 repair=prune")
+    assert error_line(CONFIG, error="ValueError: boom") == (
+        "ERROR model=cnn sample_frac=0.5 damage_frac=0.2 damage_mode=random seed=1: ValueError: boom")
+
+
+def test_status_line():
+    line = status_line(Progress(done=40, running=2, pending=54, errored=1, elapsed_s=186, eta_s=252,
+                                best_acc={"rf": 0.81, "cnn": 0.8765}))
+    assert line == ("status: 40 done, 2 running, 54 pending, 1 errored | 3.1 min elapsed, ETA 4.2 min | "
+                    "best acc rf 0.8100 cnn 0.8765")
+    assert "ETA unknown" in status_line(Progress(0, 2, 10, 0, 5.0, None, {}))
+
+
+@pytest.mark.parametrize("done, left, elapsed, expected", [
+    (100.0, 300.0, 60.0, 180.0),  # a third done in a minute: two more minutes
+    (0.0, 300.0, 60.0, None),     # nothing finished: no pace yet
+    (100.0, 0.0, 60.0, 0.0),      # nothing left
+])
+def test_eta_is_the_cost_left_at_the_pace_so_far(done, left, elapsed, expected):
+    assert eta_seconds(done_cost=done, left_cost=left, elapsed_s=elapsed) == expected
