@@ -21,8 +21,10 @@ finds the damage more precisely (its out-of-fold argmax agrees with the clean la
 79 % against 71 % under constant damage); a weakly regularised logistic regression fits the
 noise and is both slower and worse. cleanlab itself takes 0.05 s of it.
 
-Inputs are flattened and scaled by 1/255 (uint8 pixels to [0, 1]), which the forest ignores
-and the logistic regression needs.
+The inputs are prepared as the trial's own models prepare them (`repair_features`): flattened,
+uint8 pixels scaled to [0, 1], features of a table as they are; the logistic regression
+standardises a table's features first (its C = 0.1 penalty assumes unit-scale inputs), which
+the forest does not need.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from datavsmath.trainables.checks import AT_LEAST_ONE, Interval, check_choice, check_int
+from datavsmath.trainables.models.common import flat_float32
 
 REPAIRS = ("none", "prune", "relabel")
 DEFAULT_REPAIR_MODEL = "rf"
@@ -43,26 +46,33 @@ DEFAULT_FOLDS = 5
 AT_LEAST_TWO_FOLDS = Interval(2, None, closed="left")
 
 
-def _rf(*, seed: int, n_jobs: int) -> Any:
+def _rf(*, seed: int, n_jobs: int, pixels: bool) -> Any:
     from sklearn.ensemble import RandomForestClassifier
 
     return RandomForestClassifier(n_estimators=100, n_jobs=n_jobs, random_state=seed)
 
 
-def _logreg(*, seed: int, n_jobs: int) -> Any:
+def _logreg(*, seed: int, n_jobs: int, pixels: bool) -> Any:
     from sklearn.linear_model import LogisticRegression
 
-    return LogisticRegression(C=0.1, max_iter=100, random_state=seed)
+    model = LogisticRegression(C=0.1, max_iter=100, random_state=seed)
+    if pixels:  # pixels in [0, 1] are already on one scale
+        return model
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), model)
 
 
-# name -> factory(seed=, n_jobs=) of an unfitted sklearn classifier with predict_proba.
+# name -> factory(seed=, n_jobs=, pixels=) of an unfitted sklearn classifier with predict_proba;
+# pixels: the inputs are uint8 pixels (scaled to [0, 1]), else a table's features.
 REPAIR_MODELS: dict[str, Callable[..., Any]] = {"rf": _rf, "logreg": _logreg}
 
 
-def flat_pixels(x: np.ndarray, *, scale: float = 255.0) -> np.ndarray:
-    """x (n, ...) as float32 (n, prod(...)) divided by `scale` (default 255: pixels to [0, 1])."""
-    x = np.asarray(x)
-    return x.reshape(len(x), -1).astype(np.float32) / np.float32(scale)
+def repair_features(x: np.ndarray) -> np.ndarray:
+    """x (n, ...) as the trial's models see it: float32 (n, prod(...)), uint8 pixels scaled to
+    [0, 1], any other dtype (a table's features) as it is."""
+    return flat_float32(np.asarray(x))
 
 
 def check_class_counts(labels: np.ndarray, *, n_classes: int, folds: int) -> None:
@@ -85,7 +95,7 @@ def out_of_fold_proba(x: np.ndarray, labels: np.ndarray, *, n_classes: int, mode
                       folds: int = DEFAULT_FOLDS, seed: int = 0, n_jobs: int = 1) -> np.ndarray:
     """Predicted probabilities of every sample by a model that never saw it: float64 (n, K).
 
-    x: (n, ...) inputs (flattened, scaled by 1/255); labels: int (n,) in [0, K), every class
+    x: (n, ...) inputs (prepared by `repair_features`); labels: int (n,) in [0, K), every class
     at least `folds` times (folds >= 2, default 5). model in REPAIR_MODELS (default rf).
     Deterministic given seed (fold split and model); n_jobs >= 1 threads.
     """
@@ -97,13 +107,14 @@ def out_of_fold_proba(x: np.ndarray, labels: np.ndarray, *, n_classes: int, mode
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-    estimator = REPAIR_MODELS[model](seed=seed, n_jobs=n_jobs)
+    x = np.asarray(x)
+    estimator = REPAIR_MODELS[model](seed=seed, n_jobs=n_jobs, pixels=x.dtype == np.uint8)
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     # The forest uses its threads itself; the logistic regression's folds run on threads.
     fold_jobs = 1 if model == "rf" else n_jobs
     with warnings.catch_warnings(), parallel_config(backend="threading"):
         warnings.simplefilter("ignore", category=ConvergenceWarning)  # logreg's 100 iterations are by choice
-        proba = cross_val_predict(estimator, flat_pixels(x), np.asarray(labels), cv=cv, method="predict_proba",
+        proba = cross_val_predict(estimator, repair_features(x), np.asarray(labels), cv=cv, method="predict_proba",
                                   n_jobs=fold_jobs)
     return np.asarray(proba, dtype=np.float64)
 
