@@ -98,7 +98,8 @@ def results_from_experiment(exp_dir: str | Path, *,
 
     exp_dir: local path or URI of a Tune experiment directory; its extensions (subfolders
         extend-N, datavsmath.sweeps.spec.experiment_parts) are read too, and a trial run in several
-        of them counts once (the finished run, else the latest).
+        of them counts once: its run in the latest part, finished or not (the earlier runs stay
+        on disk, not counted).
     expected: the trials to report (dicts of model, sample_frac, damage_frac, damage_mode,
         seed); default: every trial the stored specs ask for (datavsmath.sweeps.spec.expected_trials).
     Status per row: TERMINATED when result.json's last line is final (done and acc),
@@ -120,7 +121,9 @@ def results_from_experiment(exp_dir: str | Path, *,
         problems += part_problems + [problem for folder in folders for problem in folder.problems]
         for key, run in _observed_trials(folders, states, problems).items():
             runs.setdefault(key, []).append(run)
-    observed = {key: max(options, key=_preference) for key, options in runs.items()}
+    # The latest part that ran a cell counts: a later part runs a cell only when it was not
+    # finished before or `--rerun-changed` asked for it with new settings, whatever its outcome.
+    observed = {key: options[-1] for key, options in runs.items()}
     keys = [_key_of(trial) for trial in expected]
     unexpected = sorted(set(observed) - set(keys))
     if unexpected:
@@ -135,18 +138,19 @@ def results_from_experiment(exp_dir: str | Path, *,
 
 
 def finished_configs(exp_dir: str | Path) -> list[tuple[dict[str, Any], str]]:
-    """(params.json, trial folder) of every trial that finished in the experiment directory
-    and its extensions, in the order run: a cell that finished in several parts appears
-    once per part, the latest last. For `datavsmath sweep --extend`."""
-    found: list[tuple[dict[str, Any], str]] = []
+    """(params.json, trial folder) of every cell of the experiment directory and its
+    extensions whose run in the latest part that ran it finished (the run the results
+    count), in the order of the parts. For `datavsmath sweep --extend`."""
+    latest: dict[tuple, tuple[TrialFolder | None, str]] = {}
     problems: list[str] = []
     for part in experiment_parts(str(exp_dir)):
         fs, root = open_location(part)
         states, _ = read_experiment_state(fs, root)
-        for folder, _state in _observed_trials(read_trial_folders(fs, root), states, problems).values():
-            if folder is not None and folder.params is not None and _final_result(folder) is not None:
-                found.append((dict(folder.params), f"{part}/{folder.name}"))
-    return found
+        for key, (folder, _state) in _observed_trials(read_trial_folders(fs, root), states, problems).items():
+            latest.pop(key, None)  # re-inserted: the order of the parts
+            latest[key] = (folder, part)
+    return [(dict(folder.params), f"{part}/{folder.name}") for folder, part in latest.values()
+            if folder is not None and folder.params is not None and _final_result(folder) is not None]
 
 
 def _key_of(config: Mapping[str, Any]) -> tuple:

@@ -26,6 +26,14 @@ def _repair(config: Mapping[str, Any]) -> str:
     return str(config.get("repair", NO_REPAIR))
 
 
+def exact_text(value: Any) -> str:
+    """A number as short text that reads back as the same value: `:g` when that is exact
+    (0.1, 0, 1e-05), else the shortest exact form (0.1000001, which `:g` makes 0.1). Two
+    different values never share a text, so trial names cannot collide."""
+    short = f"{value:g}"
+    return short if float(short) == value else repr(float(value))
+
+
 def trial_name(config: Mapping[str, Any]) -> str:
     """The trial's combination as a name: `cnn_s0.5_d0.2_random_seed1` (also its folder name),
     with `_<repair>` at the end when the repair is not none: `rf_s0.1_d0.2_constant_seed0_prune`.
@@ -34,7 +42,7 @@ def trial_name(config: Mapping[str, Any]) -> str:
     optionally repair (default none).
     """
     repair = _repair(config)
-    return (f"{config['model']}_s{config['sample_frac']:g}_d{config['damage_frac']:g}_"
+    return (f"{config['model']}_s{exact_text(config['sample_frac'])}_d{exact_text(config['damage_frac'])}_"
             f"{config['damage_mode']}_seed{config['seed']}" + (f"_{repair}" if repair != NO_REPAIR else ""))
 
 
@@ -42,7 +50,8 @@ def combination(config: Mapping[str, Any]) -> str:
     """`model=cnn sample_frac=0.5 damage_frac=0.2 damage_mode=random seed=1`, for messages
     (and ` repair=prune` when the repair is not none)."""
     repair = _repair(config)
-    return (f"model={config['model']} sample_frac={config['sample_frac']:g} damage_frac={config['damage_frac']:g} "
+    return (f"model={config['model']} sample_frac={exact_text(config['sample_frac'])} "
+            f"damage_frac={exact_text(config['damage_frac'])} "
             f"damage_mode={config['damage_mode']} seed={config['seed']}"
             + (f" repair={repair}" if repair != NO_REPAIR else ""))
 
@@ -56,8 +65,8 @@ def finished_line(config: Mapping[str, Any], result: Mapping[str, Any], *, done:
 
     result: the trial's final report (acc, auc, time_total_s)."""
     width = len(str(total))
-    return (f"[{done:>{width}}/{total}] {config['model']:<4} sample_frac={config['sample_frac']:<5g} "
-            f"damage_frac={config['damage_frac']:<4g} {config['damage_mode']:<8} seed={config['seed']}  "
+    return (f"[{done:>{width}}/{total}] {config['model']:<4} sample_frac={exact_text(config['sample_frac']):<5} "
+            f"damage_frac={exact_text(config['damage_frac']):<4} {config['damage_mode']:<8} seed={config['seed']}  "
             + (f"repair={_repair(config)}  " if _repair(config) != NO_REPAIR else "")
             + f"acc={_metric(result.get('acc'))} auc={_metric(result.get('auc'))}  "
             f"{float(result.get('time_total_s', 0.0)):.1f} s")

@@ -1,0 +1,76 @@
+"""Cells are never confused and reruns are never hidden, through real Ray Tune sweeps of
+scikit-learn's wine table (rf, two or three trials):
+
+- two sample fractions that `:g` prints alike (0.5000001 and 0.5000002) are two trials with
+  two names, both run, and `--extend` matches them by their exact values;
+- a cell rerun by `--extend --rerun-changed` that errors is an error: the results hold the
+  rerun (ERROR), not the older finished run, and the exit code is 1.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from sklearn.datasets import load_wine
+
+from datavsmath.sweeps.progress import trial_name
+from datavsmath.trainables.faults import FAULT_ENV
+from tests.conftest import run_cli
+
+SWEEP_TIMEOUT_S = 240
+FRACS = [0.5000001, 0.5000002]  # `:g` prints both as 0.5
+
+
+def _spec(*, n_estimators: int) -> dict:
+    return {"name": "close", "dataset": {"kind": "table", "path": "wine.csv", "label": "target"},
+            "grids": [{"model": ["rf"], "sample_frac": FRACS, "damage_frac": [0.0], "damage_mode": ["none"]}],
+            "seeds": [0], "overrides": {"rf": {"n_estimators": n_estimators}}, "max_failures": 0}
+
+
+def _results(exp: Path) -> pd.DataFrame:
+    return pd.read_csv(exp / "results.csv").set_index("sample_frac")
+
+
+@pytest.fixture(scope="module")
+def close_cells(tmp_path_factory):
+    """The two close fractions run, then rerun with changed overrides where one rerun errors:
+    (experiment dir, first run, rerun)."""
+    folder = tmp_path_factory.mktemp("close")
+    load_wine(as_frame=True).frame.to_csv(folder / "wine.csv", index=False)
+    for name, trees in (("close", 5), ("changed", 6)):
+        (folder / f"{name}.yaml").write_text(yaml.safe_dump(_spec(n_estimators=trees)))
+    storage = str(folder / "results")
+    first = run_cli("sweep", str(folder / "close.yaml"), "--storage", storage, "--no-dashboard", "--no-report",
+                    timeout=SWEEP_TIMEOUT_S)
+    rerun = run_cli("sweep", str(folder / "changed.yaml"), "--storage", storage, "--no-dashboard", "--no-report",
+                    "--extend", "--rerun-changed", timeout=SWEEP_TIMEOUT_S,
+                    env={FAULT_ENV: f"sample_frac={FRACS[1]!r},epoch=0,always"})
+    return folder / "results" / "close", first, rerun
+
+
+def test_trial_names_of_values_that_print_alike_differ():
+    names = {trial_name({"model": "rf", "sample_frac": f, "damage_frac": 0.0, "damage_mode": "none", "seed": 0})
+             for f in FRACS}
+    assert names == {"rf_s0.5000001_d0_none_seed0", "rf_s0.5000002_d0_none_seed0"}
+
+
+def test_two_fractions_that_print_alike_both_run(close_cells):
+    exp, first, _ = close_cells
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
+    assert "trials: 2 finished, 0 errored, 2 in all" in first.stdout
+    assert sorted(d.name for d in exp.iterdir() if (d / "params.json").is_file()) == [
+        "rf_s0.5000001_d0_none_seed0", "rf_s0.5000002_d0_none_seed0"]
+
+
+def test_an_errored_rerun_changed_is_an_error_in_the_results_and_the_exit_code(close_cells):
+    exp, _, rerun = close_cells
+    assert rerun.returncode == 1, rerun.stdout[-2000:] + rerun.stderr[-2000:]
+    assert "0 cells kept (finished earlier), 2 to run, 2 of them changed and run again" in rerun.stdout
+    assert "trials: 1 finished, 1 errored, 2 in all" in rerun.stdout
+    df = _results(exp)
+    assert df.loc[FRACS[1], "status"] == "ERROR" and df.loc[FRACS[0], "status"] == "TERMINATED"
+    # The older finished run of the errored cell stays on disk, not counted.
+    assert (exp / "rf_s0.5000002_d0_none_seed0" / "result.json").stat().st_size > 0
