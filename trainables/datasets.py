@@ -14,7 +14,8 @@ Kinds (`KINDS`):
 - ``images``: a folder in torchvision's ImageFolder layout (one subfolder per class), or
   with ``train/`` and ``test/`` subfolders in that layout, ``{kind: images, path: DIR,
   size: [H, W], color: grayscale | rgb, test_frac: 0.2, seed: 0, name: NAME}``. Inputs are
-  uint8 (n, H, W) for grayscale, (n, H, W, 3) for rgb, pixels 0..255 as Fashion-MNIST's.
+  uint8 (n, H, W) for grayscale, (n, H, W, 3) for rgb, pixels 0..255 as Fashion-MNIST's
+  (16-bit images scaled from 0..65535; see datavsmath.trainables.image_files).
 
 Labels of tables and image folders of any type are mapped to 0..K-1 in sorted order (numbers
 numerically, strings lexically; image classes by folder name, as ImageFolder does) and
@@ -34,7 +35,7 @@ import os
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,7 @@ from datavsmath.trainables.data import (
     load_fashion_mnist,
     read_idx,
 )
+from datavsmath.trainables.image_files import ImageFileError, class_files, image_extensions, image_size, read_image
 
 KINDS = ("fashion_mnist", "mnist", "table", "images")
 BUILT_IN = ("fashion_mnist", "mnist")  # kinds that a plain name selects
@@ -337,6 +339,14 @@ def _table_format(path: Path) -> str | None:
     return None
 
 
+def _csv_header(path: Path) -> list[str]:
+    """The column names of a CSV file's header line as written (empty names left out)."""
+    import pandas as pd
+
+    first = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False).iloc[0]
+    return [name for name in first.tolist() if name != ""]
+
+
 def _read_table(path: Path, key: str):
     """The file as a DataFrame with string column names; DataNotFoundError or DatasetError."""
     if not path.exists():
@@ -357,7 +367,9 @@ def _read_table(path: Path, key: str):
                            f"({type(exc).__name__}: {str(exc).strip()[:200]})") from exc
     columns = [str(column) for column in frame.columns]
     frame.columns = columns
-    dupes = sorted(name for name, n in Counter(columns).items() if n > 1)
+    # pandas renames a CSV's repeated column names (alcohol, alcohol.1): count the header's own.
+    header = _csv_header(path) if fmt == "csv" else columns
+    dupes = sorted(name for name, n in Counter(header).items() if n > 1)
     if dupes:
         raise DatasetError(f"{path}: duplicate column names {_listed(dupes)}")
     if len(frame) == 0:
@@ -463,36 +475,42 @@ def _load_table(config: Mapping[str, Any], base_dir: str | Path | None) -> Datas
 # Image folders
 
 
-def _image_folder(folder: Path):
-    """torchvision's ImageFolder over `folder` (samples only; the pixels are read later)."""
-    # Imported here: torchvision (with torch) costs about 3 s to import; tables and the
-    # CLI's early checks do not need it.
-    from torchvision.datasets import ImageFolder
-    from torchvision.datasets.folder import IMG_EXTENSIONS
+@dataclass(frozen=True)
+class _ImageFolder:
+    """What torchvision's ImageFolder lists of a folder: class names, and every image's path
+    with its class index (`samples`, `targets`)."""
 
+    classes: list[str]
+    samples: list[tuple[str, int]]
+
+    @property
+    def targets(self) -> list[int]:
+        return [k for _, k in self.samples]
+
+
+def _image_folder(folder: Path) -> _ImageFolder:
+    """The images of `folder` in ImageFolder's layout (paths only; the pixels are read later)."""
     try:
-        return ImageFolder(str(folder), loader=lambda path: path)
-    except FileNotFoundError as exc:
-        text = str(exc)
-        if text.startswith("Couldn't find any class folder"):
-            raise DatasetError(f"{folder}: no class subfolders; the layout is one subfolder of images per "
-                               "class, or train/ and test/ folders in that layout") from exc
-        empty = [d.name for d in sorted(folder.iterdir()) if d.is_dir()
-                 and not any(f.is_file() and f.suffix.lower() in IMG_EXTENSIONS for f in d.rglob("*"))]
+        files = class_files(folder)
+    except ImageFileError as exc:
+        raise DatasetError(str(exc)) from exc
+    if not files:
+        raise DatasetError(f"{folder}: no class subfolders; the layout is one subfolder of images per "
+                           "class, or train/ and test/ folders in that layout")
+    empty = [name for name, paths in files.items() if not paths]
+    if empty:
         raise DatasetError(f"{folder}: class folder{'s' if len(empty) > 1 else ''} {_listed(empty)} "
                            f"hold{'' if len(empty) > 1 else 's'} no image file "
-                           f"({', '.join(IMG_EXTENSIONS)})") from exc
+                           f"({', '.join(image_extensions())})")
+    return _ImageFolder(classes=list(files), samples=[(path, k) for k, paths in enumerate(files.values())
+                                                      for path in paths])
 
 
 def _image_size(path: str) -> tuple[int, int]:
-    from PIL import Image, UnidentifiedImageError
-
     try:
-        with Image.open(path) as image:
-            width, height = image.size
-    except (UnidentifiedImageError, OSError) as exc:
-        raise DatasetError(f"{path}: cannot read as an image ({exc})") from exc
-    return height, width
+        return image_size(path)
+    except ImageFileError as exc:
+        raise DatasetError(str(exc)) from exc
 
 
 def default_image_size(sizes: Sequence[tuple[int, int]], cap: int = MAX_DEFAULT_SIDE) -> tuple[int, int]:
@@ -507,7 +525,6 @@ def default_image_size(sizes: Sequence[tuple[int, int]], cap: int = MAX_DEFAULT_
 def _read_images(paths: Sequence[str], size: tuple[int, int], color: str) -> np.ndarray:
     """uint8 (n, H, W) for grayscale or (n, H, W, 3) for rgb; resized (bilinear, antialiased,
     by torchvision) only when an image's size differs."""
-    from PIL import Image, UnidentifiedImageError
     from torchvision.transforms import InterpolationMode
     from torchvision.transforms.functional import resize
 
@@ -517,10 +534,9 @@ def _read_images(paths: Sequence[str], size: tuple[int, int], color: str) -> np.
     mode = "L" if color == "grayscale" else "RGB"
     for i, path in enumerate(paths):
         try:
-            with Image.open(path) as image:
-                converted = image.convert(mode)
-        except (UnidentifiedImageError, OSError) as exc:
-            raise DatasetError(f"{path}: cannot read as an image ({exc})") from exc
+            converted = read_image(path, mode)
+        except ImageFileError as exc:
+            raise DatasetError(str(exc)) from exc
         if converted.size != (width, height):
             converted = resize(converted, [height, width], interpolation=InterpolationMode.BILINEAR, antialias=True)
         out[i] = np.asarray(converted, dtype=np.uint8)

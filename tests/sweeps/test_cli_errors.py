@@ -8,8 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 import ray
+from PIL import Image
+from sklearn.datasets import load_digits, load_wine
 
 from datavsmath.sweeps.cli import main
 from datavsmath.trainables.data import DEBIAN_DIR, IDX_MD5
@@ -185,6 +188,39 @@ def data_without_train_labels(folder: Path) -> None:
             (folder / f"{name}.gz").symlink_to(DEBIAN_DIR / f"{name}.gz")
 
 
+def digit_images(folder: Path, extra: Callable[[Path], None]) -> None:
+    """scikit-learn's digits 0 and 1 as 8x8 PNGs in class folders (8 each), then `extra`."""
+    digits = load_digits(n_class=2)
+    for i, (image, label) in enumerate(zip(digits.images[:16], digits.target[:16])):
+        (folder / str(label)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray((image * 15).astype(np.uint8)).save(folder / str(label) / f"{i}.png")
+    extra(folder)
+
+
+def symlink_loop(folder: Path) -> None:
+    for name in ("again", "and_again"):  # a walk that follows both links branches 2^40 times
+        (folder / "1" / name).symlink_to(folder / "1", target_is_directory=True)
+
+
+def huge_image(folder: Path) -> None:
+    Image.new("1", (14000, 14000)).save(folder / "1" / "huge.png")  # 24 KB, 196 million pixels
+
+
+def float_image(folder: Path) -> None:
+    Image.fromarray(np.eye(8, dtype=np.float32)).save(folder / "1" / "float.tiff")
+
+
+def wine_with_a_repeated_column(folder: Path) -> None:
+    frame = load_wine(as_frame=True).frame
+    frame.insert(1, "alcohol_again", frame["alcohol"])
+    folder.mkdir()
+    frame.rename(columns={"alcohol_again": "alcohol"}).to_csv(folder / "wine.csv", index=False)
+
+
+IMAGES = GOOD + "dataset: {kind: images, path: data, color: grayscale}\n"
+TABLE = GOOD + "dataset: {kind: table, path: data/wine.csv, label: target}\n"
+
+
 def recorded_experiment(edit: Callable[[Path], None] | None = None) -> Callable[[Path], None]:
     """A builder of the experiment: the recorded Tune experiment, then `edit` applied to it."""
     def build(exp: Path) -> None:
@@ -294,6 +330,15 @@ BAD_INPUTS = [
         r"\['rf'\], got 'cnn'", spec=GOOD, argv=(*DRY_RUN, "--resources", "cnn:cpu=1")),
     Bad("max_trials_negative", r"--max-trials: must be a non-negative integer, got '-1'", spec=GOOD,
         argv=(*SWEEP, "--max-trials", "-1")),
+    # image folders and tables that used to hang, raise or pass unchecked
+    Bad("image_folder_with_a_symlink_loop", r"data/1/again: a link to .*data/1, a folder already read \(a loop\)",
+        spec=IMAGES, prepare=lambda folder: digit_images(folder, symlink_loop)),
+    Bad("image_of_14000x14000_pixels", r"data/1/huge.png: cannot read as an image \(Image size \(196000000 pixels\)",
+        spec=IMAGES.replace("color:", "size: [8, 8], color:"), prepare=lambda folder: digit_images(folder, huge_image)),
+    Bad("image_of_float_pixels", r"data/1/float.tiff: 32-bit float pixels \(mode F\) have no fixed range",
+        spec=IMAGES, prepare=lambda folder: digit_images(folder, float_image)),
+    Bad("csv_with_a_repeated_column_name", r"data/wine.csv: duplicate column names 'alcohol'$", spec=TABLE,
+        prepare=wine_with_a_repeated_column),
     # 10. a directory given as the spec
     Bad("spec_is_a_directory", r"spec .*inputs is a directory, not a YAML file", argv=("sweep", "{in}", "--storage", "{storage}")),
 ]

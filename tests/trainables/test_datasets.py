@@ -147,6 +147,21 @@ def test_rgb_and_size_of_an_image_folder(image_dir, subset):
     assert small.x_train.dtype == np.uint8 and 200 < int(small.x_train.max()) <= 255
 
 
+@pytest.mark.parametrize("color", ["grayscale", "rgb"])
+def test_a_16_bit_image_folder_is_scaled_to_8_bits_not_clipped(subset, tmp_path, color):
+    """The Fashion-MNIST rows saved as 16-bit PNGs (each pixel p as 257 p, so 0..255 spans
+    0..65535) read back as the 8-bit rows; clipping made 53 % of such pixels 255."""
+    for part in ("train", "test"):
+        for i, (image, label) in enumerate(zip(subset[f"x_{part}"], subset[f"y_{part}"])):
+            folder = tmp_path / part / _class_folder(int(label))
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image.astype(np.uint16) * 257).save(folder / f"{i:05d}.png")
+    assert Image.open(next((tmp_path / "train").rglob("*.png"))).mode == "I;16"
+    data = load_dataset({"kind": "images", "path": str(tmp_path), "color": color})
+    x, _ = _in_folder_order(subset["x_train"], subset["y_train"])
+    assert np.array_equal(data.x_train if color == "grayscale" else data.x_train[..., 1], x)
+
+
 def test_a_folder_without_train_and_test_is_split_stratified(image_dir):
     config = {"kind": "images", "path": str(image_dir / "train"), "color": "grayscale", "test_frac": 0.3, "seed": 4}
     data = load_dataset(config)
@@ -458,6 +473,16 @@ def bad_images(subset, tmp_path_factory):
     (root / "flat").mkdir()
     Image.fromarray(subset["x_train"][0], mode="L").save(root / "flat" / "0.png")
     Image.fromarray(subset["x_train"][0], mode="L").save(root / "a_file.png")
+    put("loop/bag", 8)
+    put("loop/boot", 9)
+    for name in ("again", "and_again"):  # two links: a walk that follows them branches 2^40 times
+        (root / "loop" / "boot" / name).symlink_to(root / "loop" / "boot", target_is_directory=True)
+    put("bomb/bag", 8)
+    put("bomb/boot", 9)
+    Image.new("1", (14000, 14000)).save(root / "bomb" / "boot" / "huge.png")  # 24 KB, 196 million pixels
+    put("float/bag", 8)
+    put("float/boot", 9)
+    Image.fromarray(subset["x_train"][0].astype(np.float32) / 255).save(root / "float" / "boot" / "f.tiff")
     return root
 
 
@@ -474,10 +499,17 @@ IMAGE_ERRORS = [
     ({**IMG, "path": "corrupt"}, DatasetError, r"corrupt/boot/9.png: cannot read as an image \("),
     ({**IMG, "path": "split_and_frac", "test_frac": 0.2}, DatasetError, r"/split_and_frac has train/ and test/ folders, so dataset.test_frac does not apply"),
     ({**IMG, "path": "flat"}, DatasetError, r"/flat: no class subfolders; the layout is one subfolder of images per class"),
+    ({**IMG, "path": "loop"}, DatasetError, r"/loop/boot/again: a link to .*/loop/boot, a folder already read \(a loop\)"),
+    ({**IMG, "path": "bomb"}, DatasetError, r"/bomb/boot/huge.png: cannot read as an image \(Image size \(196000000 "
+     r"pixels\) exceeds limit"),
+    ({**IMG, "path": "bomb", "size": [28, 28]}, DatasetError, r"/bomb/boot/huge.png: cannot read as an image"),
+    ({**IMG, "path": "float"}, DatasetError, r"/float/boot/f.tiff: 32-bit float pixels \(mode F\) have no fixed range"),
 ]
+IMAGE_IDS = [*(f"images{i}" for i in range(len(IMAGE_ERRORS) - 4)),
+             "symlink_loop", "decompression_bomb", "decompression_bomb_with_size", "float_image"]
 
 
-@pytest.mark.parametrize("config, error, pattern", IMAGE_ERRORS, ids=[f"images{i}" for i in range(len(IMAGE_ERRORS))])
+@pytest.mark.parametrize("config, error, pattern", IMAGE_ERRORS, ids=IMAGE_IDS)
 def test_image_folder_errors_name_the_folder(bad_images, config, error, pattern):
     with pytest.raises(error, match=pattern):
         load_dataset(config, base_dir=bad_images)
