@@ -146,15 +146,20 @@ def plot_cross(curves: pd.DataFrame, *, model: str, damage_mode: str) -> go.Figu
     fig = make_subplots(rows=2, cols=len(METRICS), subplot_titles=titles, vertical_spacing=0.16,
                         horizontal_spacing=0.2)
     _metric_columns(fig, curves, x="sample_frac", line="damage_frac", colors=colors)
+    cells = curves.sort_values(["damage_frac", "sample_frac"])  # numeric order on both category axes
+    x_order = list(dict.fromkeys(cells.sort_values("sample_frac")["sample_frac_text"]))
+    y_order = list(dict.fromkeys(cells["damage_frac_text"]))
     for col, metric in enumerate(METRICS, start=1):
         fig.add_trace(go.Heatmap(
-            x=curves["sample_frac_text"], y=curves["damage_frac_text"], z=curves[metric], colorscale="Viridis",
+            x=cells["sample_frac_text"], y=cells["damage_frac_text"], z=cells[metric], colorscale="Viridis",
             colorbar={"title": {"text": metric}, "len": 0.42, "y": 0.21, "thickness": 14,
                       "x": HEATMAP_COLORBAR_X[col - 1], "xanchor": "left"},
-            customdata=curves[HOVER_COLUMNS].to_numpy(), meta=metric,
+            customdata=cells[HOVER_COLUMNS].to_numpy(), meta=metric,
             hovertemplate=CURVE_HOVER.replace("%{y:.4f}", "%{z:.4f}")), row=2, col=col)
-        fig.update_xaxes(title_text="sample_frac", type="category", row=2, col=col)
-        fig.update_yaxes(title_text="damage_frac", type="category", row=2, col=col)
+        fig.update_xaxes(title_text="sample_frac", type="category", categoryorder="array", categoryarray=x_order,
+                         row=2, col=col)
+        fig.update_yaxes(title_text="damage_frac", type="category", categoryorder="array", categoryarray=y_order,
+                         row=2, col=col)
         fig.update_xaxes(title_text=SAMPLE_AXIS_TITLE, tickformat=PERCENT_TICKS, row=1, col=col)
     fig.update_layout(title=_title(f"{model.upper()} Architecture and {MODE_TITLES.get(damage_mode, damage_mode)}"),
                       template=TEMPLATE, legend_title_text="damage_frac", height=900)
@@ -340,9 +345,9 @@ def plot_confusion(trials: pd.DataFrame, *, class_names: Sequence[str] | None = 
 
 # --- the buy-or-clean decision (datavsmath.analysis.decision) ----------------------------------------
 
-ROUTE_TITLES = {"collect": "collect more labels", "clean": "audit (clean) the labels", "both": "collect and audit",
-                "repair_prune": "repair: prune (cleanlab)", "repair_relabel": "repair: relabel (cleanlab)"}
-ROUTE_COLORS = dict(zip(ROUTE_TITLES, [qualitative.D3[i] for i in (0, 2, 1, 4, 3)]))
+# Colours of the routes of datavsmath.analysis.routes; "switch to <model>" routes take the model's own.
+ROUTE_COLORS = {"buy labels": qualitative.D3[0], "audit labels": qualitative.D3[2],
+                "repair: prune": qualitative.D3[4], "repair: relabel": qualitative.D3[3]}
 REPAIR_COLORS = {"none": "#555555", "prune": qualitative.D3[4], "relabel": qualitative.D3[3]}
 
 
@@ -389,15 +394,17 @@ def _cost_axis(values: pd.Series, *, floor: float) -> list[float | None]:
 
 
 def plot_decision(decision: pd.DataFrame, *, metric: str = "acc", price_label: float = 1.0,
-                  price_audit: float = 0.2) -> go.Figure:
-    """What reaching each target costs (decision.decision_table): one line per route with
-    its bootstrap band, a star on the cheapest. A route that cannot reach a target has no
-    point there; a cost of 0 sits on the bottom edge (floor), its hover says 0."""
+                  price_audit: float = 0.2, current: str = "") -> go.Figure:
+    """What reaching each target costs (routes.route_table): one line per route with
+    its bootstrap band, a star on the cheapest. A route that cannot reach a target, or only
+    beyond the data, has no point there; a cost of 0 sits on the bottom edge (floor), its
+    hover says 0. current: the situation, for the subtitle."""
+    decision = decision[decision["metric"] == metric] if "metric" in decision.columns else decision
     positive = decision.loc[np.isfinite(decision["cost"]) & (decision["cost"] > 0), "cost"]
     floor = float(positive.min()) / 10 if len(positive) else price_label
     fig = go.Figure()
     for route, rows in decision.groupby("route", sort=False):
-        title, color = ROUTE_TITLES.get(str(route), str(route)), ROUTE_COLORS.get(str(route), _color(str(route)))
+        title, color = str(route), ROUTE_COLORS.get(str(route), _color(str(route)))
         band = rows[np.isfinite(rows["ci_low"]) & np.isfinite(rows["ci_high"])]
         if len(band) >= 2:
             fig.add_trace(_band(band["target"], _cost_axis(band["ci_low"], floor=floor),
@@ -415,12 +422,11 @@ def plot_decision(decision: pd.DataFrame, *, metric: str = "acc", price_label: f
         x=best["target"], y=_cost_axis(best["cost"], floor=floor), mode="markers", name="cheapest",
         marker={"symbol": "star", "size": 16, "color": "gold", "line": {"color": "black", "width": 1}},
         customdata=best[["route"]].to_numpy(), hovertemplate="cheapest: %{customdata[0]}<extra></extra>"))
-    current = (f"now {decision['current_n'].iloc[0]:,.0f} labels at quality {decision['current_quality'].iloc[0]:g}"
-               if len(decision) else "")
+    current = f"now {current}" if current else ""
     fig.update_xaxes(title_text=f"target {metric}")
     fig.update_yaxes(title_text=f"cost (one new label = {price_label:g}; one audit = {price_audit:g})", type="log")
-    fig.update_layout(title=_title("Buy or clean? What reaching the target costs, per route",
-                                   f"{current}; bands: 95 % bootstrap over seeds; no point: out of reach;"
+    fig.update_layout(title=_title("What reaching the target costs, per route",
+                                   f"{current}; bands: 95 % bootstrap over seeds; no point: out of reach or beyond the data;"
                                    " a cost of 0 sits on the bottom edge"),
                       template=TEMPLATE, legend_title_text="route", height=480)
     return fig

@@ -39,11 +39,10 @@ def test_report_is_self_contained(full_report):
 
 def test_report_holds_every_supported_figure_and_both_tables(full_report):
     html = full_report.read_text()
-    assert figure_keys(html) == ["size", "damage", "labels", "cross_cnn_constant", "economics_cnn_constant",
-                                 "iso_accuracy_cnn_constant", "decision_cnn_constant",
-                                 "reference_sample_frac", "reference_damage_frac", "confusion"]
-    assert re.findall(r'data-table="([^"]+)"', html) == [*TABLE_KEYS, "clean_equivalent_cnn_constant",
-                                                         "cheapest_cnn_constant"]
+    assert figure_keys(html) == ["routes_figure", "size", "damage", "labels", "cross_cnn_constant", "economics_cnn_constant",
+                                 "iso_accuracy_cnn_constant", "reference_sample_frac", "reference_damage_frac",
+                                 "confusion"]
+    assert re.findall(r'data-table="([^"]+)"', html) == ["routes", *TABLE_KEYS, "clean_equivalent_cnn_constant"]
     assert "Observations needed for acc &gt; 0.90 (cnn, constant damage), seed style" in html
     assert "Observations needed for auc &gt; 0.98 (cnn, constant damage), interpolated" in html
     assert "report_fixture" in html and "spec.yaml" in html  # the spec
@@ -58,7 +57,7 @@ def test_tables_written_as_csv_and_markdown(full_report):
         assert csv.is_file() and md.is_file()
         assert md.read_text().startswith("# Observations needed") and re.search(r"\|\s+quality\s+\|", md.read_text())
     written = pd.read_csv(full_report.with_name("report_seed_acc_cnn_constant.csv"))
-    expected = seed_table(df, metric="acc")
+    expected = seed_table(df, metric="acc", model="cnn", n_total=60_000)
     np.testing.assert_allclose(written["num_obs"], expected["num_obs"].astype(float))
     assert written["reached"].tolist() == expected["reached"].tolist()
 
@@ -67,14 +66,14 @@ def test_figures_whose_axis_was_not_swept_are_skipped_with_the_reason(tmp_path):
     write_results(synthetic_results(models=("rf", "cnn")), tmp_path)
     html = write_report(tmp_path / "results.parquet", reference=DATA / "talk_size_snippet.csv",
                         n_boot=10).read_text()
-    assert figure_keys(html) == ["size", "confusion"]
+    assert figure_keys(html) == ["routes_figure", "size", "confusion"]
     assert "damage_frac was not swept with random or constant damage" in html
     assert "no model has both sample_frac and damage_frac swept" in html
     assert "no trial damaged labels" in html
     assert "needs two or more quality levels" in html
     assert "the run and the reference share no swept axis" in html  # the talk snippet is one sample_frac
-    assert re.findall(r'data-table="([^"]+)"', html) == [f"{k}_{m}_cnn_none" for m in ("acc", "auc")
-                                                         for k in ("seed", "interpolated")]
+    assert re.findall(r'data-table="([^"]+)"', html) == ["routes", *(f"{k}_{m}_cnn_none" for m in ("acc", "auc")
+                                                                     for k in ("seed", "interpolated"))]
     assert (tmp_path / "report.html").is_file()  # default: next to the results file
 
 
@@ -95,7 +94,7 @@ def test_png_export(tmp_path):
     write_results(synthetic_results(models=("cnn",)), tmp_path)
     out = write_report(tmp_path / "results.parquet", out=tmp_path / "r.html", png=True, n_boot=10)
     pngs = sorted(p.name for p in tmp_path.glob("r_*.png"))
-    assert pngs == ["r_confusion.png", "r_size.png"]
+    assert pngs == ["r_confusion.png", "r_routes_figure.png", "r_size.png"]
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in tmp_path.glob("r_*.png"))
     assert out.is_file()
 
@@ -161,7 +160,7 @@ def test_a_live_report_says_how_far_the_sweep_is_and_reloads_the_final_one_does_
 def test_table_settings_choose_the_model_and_thresholds(tmp_path):
     df = synthetic_results(models=("dnn", "cnn"), damage_fracs=(0.0, 0.1, 0.2))
     settings = TableSettings(model="dnn", thresholds={"acc": 0.8, "auc": 0.97})
-    items = {item.key: item for item in table_items(df, settings=settings, n_boot=10)}
+    items = {item.key: item for item in table_items(df, settings=settings, n_boot=10, n_total=60_000)}
     assert set(items) == {f"{kind}_{metric}_dnn_constant" for kind in ("seed", "interpolated") for metric in ("acc", "auc")}
     assert "acc > 0.80" in items["seed_acc_dnn_constant"].title and "auc > 0.97" in items["seed_auc_dnn_constant"].title
     expected = seed_table(df, metric="acc", threshold=0.8, model="dnn", damage_mode="constant")

@@ -1,0 +1,242 @@
+"""Three routes to a target, and their combinations, priced from the measured curves.
+
+From the user's situation (datavsmath.analysis.situation: model m0 with n0 labels at quality q0)
+to each target value of a metric:
+
+- bigger data, "buy labels": buy labels at q0 until m0's curve at q0 reaches the target.
+- better math, "switch to M": train another model M of the sweep at n0 labels and q0, plus
+  buying labels if its curve needs more; cost: its training price (prices.train, 0 unless set).
+- better data, "audit labels": audit labels at random to a swept quality q' > q0 (the cheapest
+  q'), buying first where the curve at q' needs more; "repair: <r>": let cleanlab repair
+  (prune, relabel) as measured by the sweep's repaired trials at q0, buying if needed, at
+  compute_second per second of repair (repair_seconds scaled linearly with the set's size).
+- combinations the curves support: "switch to M + audit", "switch to M + repair: <r>".
+
+The cost model: a new label costs prices.label and arrives at quality q0; auditing a label
+costs prices.audit and corrects it when wrong. Audits are random, so auditing a of n labels at
+quality q gives q' = 1 - (1 - q)(1 - a / n): reaching q' audits n (q' - q) / (1 - q) labels
+(`audit_fraction`). A plan ends with n_final = max(n_needed, n0) labels, n_needed the size
+where the route's curve crosses the target; it buys n_final - n0 and audits n_final's share.
+
+Each route has its cost (the mean curves), a 95 % percentile bootstrap interval over seeds
+(seeds resampled jointly for every curve; only with at least support.MIN_SEEDS_FOR_INTERVAL
+seeds) and p_cheapest, the share of resamples in which it is the cheapest route. A route whose
+n_final lies past support.size_bound of its curve's largest swept size is "beyond the data"
+(infinite cost in that resample), and one whose curve never reaches the target "not reached".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from datavsmath.analysis.aggregate import finished, models_in_order, quality_rows
+from datavsmath.analysis.levels import Level, ci, draws, level, levels, seed_ids
+from datavsmath.analysis.repair_effect import NO_REPAIR, of_repair, repair_values
+from datavsmath.analysis.situation import Situation
+from datavsmath.analysis.support import BEYOND, is_beyond, size_bound
+from datavsmath.analysis.tables import DEFAULT_N_BOOT, METHODS
+from datavsmath.trainables.checks import UNIT, check_choice, check_number
+
+BUY, AUDIT = "buy labels", "audit labels"
+KINDS = ("bigger data", "better math", "better data", "combination")
+PRICED, NOT_REACHED, ALREADY = "priced", "not reached", "already there"
+COLUMNS = ["metric", "target", "route", "kind", "model", "quality_to", "repair", "cost", "ci_low", "ci_high",
+           "p_cheapest", "cheapest", "status", "bound", "n_final", "n_bought", "n_audited", "n_seeds"]
+
+
+def audit_fraction(quality: float, target_quality: float) -> float:
+    """The share of a set at `quality` to audit at random (and correct) for it to reach
+    `target_quality`: (q' - q) / (1 - q); 0 when q' = q. Both in [0, 1], q' >= q."""
+    quality = check_number("quality", quality, UNIT)
+    target_quality = check_number("target_quality", target_quality, UNIT)
+    if target_quality < quality:
+        raise ValueError(f"target_quality must be at least quality {quality:g}, got {target_quality:g}")
+    return 0.0 if target_quality == quality else (target_quality - quality) / (1 - quality)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One way to run a route: a curve (model, quality, repair) and what using it costs
+    beyond labels: a fixed price and a price per label of the final set."""
+
+    model: str
+    quality: float
+    repair: str
+    curve: Level
+    fixed: float
+    per_label: float
+
+
+@dataclass(frozen=True)
+class Priced:
+    """An option priced for one target, arrays (S,) = the estimate then each resample."""
+
+    option: Option
+    n_final: np.ndarray
+    bought: np.ndarray
+    audited: np.ndarray
+    cost: np.ndarray  # inf: not reached or beyond the data; NaN: no curve
+    beyond: np.ndarray
+
+
+def price(option: Option, target: float, *, situation: Situation) -> Priced:
+    """What reaching `target` along `option` costs (module docstring)."""
+    needed = option.curve.crossings(target)
+    n0, prices = situation.n, situation.prices
+    n_final = np.maximum(needed, n0)
+    reach = np.isfinite(n_final)
+    beyond = is_beyond(n_final, largest_swept=option.curve.largest) & (needed > n0)  # n0 itself is the user's
+    fraction = audit_fraction(situation.quality, option.quality)
+    finite = np.where(reach, n_final, 0.0)  # an unreachable target adds nothing: no 0 * inf warning
+    bought, audited = finite - n0 * reach, finite * fraction
+    cost = prices.label * bought + prices.audit * audited + option.fixed + option.per_label * finite
+    cost = np.where(np.isnan(needed), np.nan, np.where(reach & ~beyond, cost, np.inf))
+    return Priced(option, n_final, np.where(reach, bought, np.inf), np.where(reach, audited, np.inf), cost, beyond)
+
+
+def _seconds_per_label(rows: pd.DataFrame) -> float:
+    """Mean repair_seconds / n_train of rows; 0 when either is not recorded."""
+    if "repair_seconds" not in rows.columns or rows.empty:
+        return 0.0
+    ratio = rows["repair_seconds"].astype(float) / rows["n_train"].astype(float)
+    ratio = ratio[np.isfinite(ratio)]
+    return float(ratio.mean()) if len(ratio) else 0.0
+
+
+@dataclass(frozen=True)
+class Curves:
+    """The curves the routes read, fitted once: {(model, repair): {quality: Level}} at
+    qualities >= q0, the shared seed ids and draws."""
+
+    by_setup: dict[tuple[str, str], dict[float, Level]]
+    seconds: dict[tuple[str, str], float]
+    seeds: list[int]
+    n_boot: int
+
+
+def fit_curves(df: pd.DataFrame, situation: Situation, *, metric: str, method: str = "power_law",
+               n_boot: int = DEFAULT_N_BOOT, random_state: int = 0) -> Curves:
+    """Every model's curves of the situation's damage mode at qualities >= q0 (repair none)
+    and its repaired curves at q0, with one bootstrap shared by all of them."""
+    check_choice("method", method, METHODS)
+    done = finished(df)
+    models = models_in_order(done["model"].unique().tolist())
+    seeds = seed_ids(done)
+    shared = draws(len(seeds), n_boot=n_boot, random_state=random_state)
+    by_setup, seconds = {}, {}
+    for model in models:
+        for repair in repair_values(df):
+            rows = quality_rows(of_repair(df, repair), model=model, damage_mode=situation.damage_mode)
+            rows = rows[rows["quality"] >= situation.quality] if repair == NO_REPAIR else \
+                rows[rows["quality"] == situation.quality]
+            rows = rows[rows["sample_frac"].notna()]
+            if rows.empty:
+                continue
+            by_setup[(model, repair)] = levels(rows, metric=metric, seeds=seeds, draws=shared, method=method,
+                                               n_total=situation.n_total)
+            seconds[(model, repair)] = _seconds_per_label(rows)
+    return Curves(by_setup, seconds, seeds, len(shared))
+
+
+def route_options(curves: Curves, situation: Situation) -> dict[tuple[str, str], list[Option]]:
+    """{(route, kind): options}: each route's ways, the cheapest of which it takes per resample."""
+    m0, q0, prices = situation.model, situation.quality, situation.prices
+    out: dict[tuple[str, str], list[Option]] = {}
+    for (model, repair), by_quality in curves.by_setup.items():
+        fixed = prices.training(model) if model != m0 else 0.0
+        switch = f"switch to {model}" if model != m0 else ""
+        if repair != NO_REPAIR:
+            if q0 in by_quality:
+                per_label = prices.compute_second * curves.seconds[(model, repair)]
+                name = " + ".join(p for p in (switch, f"repair: {repair}") if p)
+                kind = "combination" if switch else "better data"
+                out.setdefault((name, kind), []).append(Option(model, q0, repair, by_quality[q0], fixed, per_label))
+            continue
+        for quality, curve in by_quality.items():
+            if quality == q0:
+                name, kind = (switch, "better math") if switch else (BUY, "bigger data")
+            else:
+                name, kind = (f"{switch} + audit", "combination") if switch else (AUDIT, "better data")
+            out.setdefault((name, kind), []).append(Option(model, quality, repair, curve, fixed, 0.0))
+    return out
+
+
+def _cheapest(priced: list[Priced]) -> tuple[np.ndarray, np.ndarray]:
+    """(cost (S,), chosen option index (S,)) of the cheapest option per sample."""
+    costs = np.stack([np.where(np.isnan(p.cost), np.inf, p.cost) for p in priced])
+    return costs.min(axis=0), np.argmin(costs, axis=0)
+
+
+def _record(route: str, kind: str, priced: list[Priced], *, n_seeds: int) -> dict:
+    """A route's row: the estimate (sample 0), its interval (samples 1..) and what it does."""
+    cost, chosen = _cheapest(priced)
+    pick = priced[int(chosen[0])]
+    if np.isfinite(cost[0]):
+        status = PRICED
+    elif all(np.isnan(p.cost[0]) for p in priced):
+        status = NOT_REACHED
+    else:
+        status = BEYOND if any(p.beyond[0] for p in priced) else NOT_REACHED
+    if status == BEYOND:  # the cheapest of the options that are only beyond the data
+        pick = min((p for p in priced if p.beyond[0]), key=lambda p: p.n_final[0])
+    low, high = ci(cost[1:]) if cost.size > 1 else (np.nan, np.nan)
+    show = status in (PRICED, BEYOND)
+    return {"route": route, "kind": kind, "model": pick.option.model, "quality_to": pick.option.quality,
+            "repair": pick.option.repair, "cost": float(cost[0]), "ci_low": low, "ci_high": high, "status": status,
+            "bound": size_bound(pick.option.curve.largest),
+            "n_final": float(pick.n_final[0]) if show else np.nan,
+            "n_bought": float(pick.bought[0]) if show else np.nan,
+            "n_audited": float(pick.audited[0]) if show else np.nan, "n_seeds": n_seeds, "_cost": cost}
+
+
+def _mark_cheapest(records: list[dict]) -> None:
+    """cheapest (the lowest estimate, ties all marked) and p_cheapest (share of resamples)."""
+    costs = np.stack([r.pop("_cost") for r in records])
+    best = costs.min(axis=0)
+    is_best = (costs == best) & np.isfinite(best)
+    for i, record in enumerate(records):
+        record["cheapest"] = bool(is_best[i, 0])
+        record["p_cheapest"] = float(is_best[i, 1:].mean()) if costs.shape[1] > 1 else np.nan
+
+
+def route_table(df: pd.DataFrame, situation: Situation, *, method: str = "power_law", n_boot: int = DEFAULT_N_BOOT,
+                random_state: int = 0) -> pd.DataFrame:
+    """Every route to every target of the situation (module docstring).
+
+    df: tidy results; situation: datavsmath.analysis.situation.resolve's; method: the curves'
+    ("power_law" or "loglinear"); n_boot: bootstrap resamples (used with >= 3 seeds).
+    Returns one row per (metric, target, route), targets ascending, routes in the order
+    buy labels, switch to ..., audit labels, repair: ..., combinations: the COLUMNS
+    (cost inf where not priced; status priced | beyond the data | not reached; bound: the
+    largest size the route's curve may be read at; ci_low, ci_high, p_cheapest NaN without
+    an interval; n_seeds the seeds behind it).
+    """
+    records = []
+    for metric, targets in situation.targets.items():
+        curves = fit_curves(df, situation, metric=metric, method=method, n_boot=n_boot, random_state=random_state)
+        options = route_options(curves, situation)
+        order = sorted(options, key=lambda key: KINDS.index(key[1]))
+        for target in targets:
+            rows = [_record(name, kind, [price(o, target, situation=situation) for o in options[(name, kind)]],
+                            n_seeds=len(curves.seeds))
+                    for name, kind in order]
+            _mark_cheapest(rows)
+            records += [{"metric": metric, "target": target, **r} for r in rows]
+    return pd.DataFrame(records, columns=COLUMNS)
+
+
+def current_value(df: pd.DataFrame, situation: Situation, *, metric: str, n_boot: int = DEFAULT_N_BOOT,
+                  random_state: int = 0) -> tuple[float, float, float, int]:
+    """(mean, ci_low, ci_high, n_seeds) of the metric at the current set, read off the measured
+    curve in log n; the interval NaN with fewer than 3 seeds."""
+    rows = quality_rows(of_repair(df, NO_REPAIR), model=situation.model, damage_mode=situation.damage_mode)
+    rows = rows[rows["quality"] == situation.quality]
+    seeds = seed_ids(rows)
+    curve = level(rows, metric=metric, seeds=seeds, draws=draws(len(seeds), n_boot=n_boot, random_state=random_state),
+                  method="loglinear", n_total=situation.n_total)
+    values = curve.value_at(situation.n)
+    low, high = ci(values[1:]) if values.size > 1 else (np.nan, np.nan)
+    return float(values[0]), low, high, len(seeds)

@@ -1,0 +1,241 @@
+"""The user's situation, stated once: what they have now (`current`), what they want to reach
+(`target`) and what things cost (`prices`), with the defaults the answer uses and says it used.
+
+The same three keywords are a spec's `report:` keys, the API's `Results.decision()` /
+`Results.answer()` keywords and `datavsmath report` flags:
+
+- current: {model, n, quality, damage_mode}, each optional. Defaults: the model with the best
+  mean accuracy at the largest clean sample_frac swept; n: the largest size swept for it at that
+  quality (all of the training set when sample_frac 1 was swept); quality 1.0 (clean labels);
+  damage_mode: the first damaged mode swept for the model (it names the curves of quality < 1).
+- target: {metric: value or [values]}, metrics acc and auc, values in (0, 1). Default: three
+  accuracy targets spread between the current accuracy and the best the sweep reached (or,
+  when the current set is the best, those that cut its error by a tenth, a quarter and a half).
+- prices: {label, audit, compute_second, train}: one new label (default 1.0, the unit), auditing
+  one label (0.2), one second of repair compute (0) and, per model, one training of it
+  ({model: price}, default 0 for every model).
+
+The dataset's facts (its training-set size) come from the stored spec's dataset_facts or from
+the results themselves (`training_size`), never from a default dataset.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from datavsmath.analysis.aggregate import SWEPT_DAMAGED_MODES, cross_candidates, finished, models_in_order, quality_rows
+from datavsmath.analysis.levels import level
+from datavsmath.analysis.repair_effect import NO_REPAIR, of_repair
+from datavsmath.analysis.schema import frac_key, num_obs
+from datavsmath.trainables.data import DatasetInfo
+from datavsmath.trainables.checks import NON_NEGATIVE, POSITIVE, UNIT, UNIT_OPEN, check_choice, check_number
+from datavsmath.trainables.metrics import METRICS
+
+DEFAULT_PRICES = {"label": 1.0, "audit": 0.2, "compute_second": 0.0}
+CURRENT_KEYS = ("model", "n", "quality", "damage_mode")
+PRICE_KEYS = (*DEFAULT_PRICES, "train")
+DEFAULT_N_TARGETS = 3
+# Default targets when the current set is the best measured: a tenth, a quarter and half of its error cut.
+ERROR_CUTS = (0.1, 0.25, 0.5)
+# Below this gap between the current and the best measured value, the spread of default targets
+# would be seed noise: the targets go toward 1 instead.
+_MIN_TARGET_GAP = 1e-3
+
+
+@dataclass(frozen=True)
+class Prices:
+    """label > 0, audit >= 0, compute_second >= 0 (money per unit) and train {model: >= 0}."""
+
+    label: float = DEFAULT_PRICES["label"]
+    audit: float = DEFAULT_PRICES["audit"]
+    compute_second: float = DEFAULT_PRICES["compute_second"]
+    train: Mapping[str, float] = field(default_factory=dict)
+
+    def training(self, model: str) -> float:
+        """One training of `model` (0 unless priced)."""
+        return float(self.train.get(model, 0.0))
+
+
+@dataclass(frozen=True)
+class Situation:
+    """The resolved situation: current model, n (labels), quality and damage_mode (the mode
+    whose curves describe quality < 1; "none" with only clean trials), value {metric: mean at
+    the current set}, targets {metric: ascending targets}, prices, n_total (the dataset's
+    training-set size), defaults (the names of what was defaulted: model, n, quality, target,
+    prices) and notes (what a reader must know: a quality snapped to a swept level, ...)."""
+
+    model: str
+    n: float
+    quality: float
+    damage_mode: str
+    value: Mapping[str, float]
+    targets: Mapping[str, tuple[float, ...]]
+    prices: Prices
+    n_total: int
+    defaults: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """"426 labels at quality 0.9 (constant damage), logreg"."""
+        noise = "" if self.quality == 1.0 else f" ({self.damage_mode} damage)"
+        return f"{self.n:,.0f} labels at quality {self.quality:g}{noise}, {self.model}"
+
+    def defaults_text(self) -> str:
+        """"defaults used: model, n, target" or ""."""
+        return f"defaults used: {', '.join(self.defaults)}" if self.defaults else ""
+
+
+def training_size(df: pd.DataFrame, *, facts: Mapping[str, Any] | None = None) -> int:
+    """The dataset's training-set size: facts["n_train"] (a stored spec's dataset_facts) when
+    given, else read off the results: the largest (n_train + n_val) / sample_frac of finished
+    trials without repair (a subset holds floor(sample_frac * N) rows), rounded up.
+    ValueError when neither says."""
+    if facts and facts.get("n_train"):
+        return int(facts["n_train"])
+    rows = of_repair(finished(df), NO_REPAIR)
+    rows = rows[rows["n_train"].notna() & (rows["sample_frac"] > 0)]
+    if rows.empty:
+        raise ValueError("the dataset's training-set size is unknown: the results record no n_train and no "
+                         "dataset facts were given (pass n_total)")
+    held = rows["n_train"].astype(float) + rows["n_val"].astype(float).fillna(0.0)
+    return int(math.ceil(float((held / rows["sample_frac"].astype(float)).max()) - 1e-9))
+
+
+def info_from_results(df: pd.DataFrame) -> DatasetInfo:
+    """The dataset's facts as the results record them, for results without a stored spec: its
+    name (the `dataset` column, else "unknown"), K classes (the confusion matrices' size),
+    the training-set size (`training_size`) and the test-set size (a confusion matrix's total)."""
+    done = finished(df)
+    names = done["dataset"].dropna().unique() if "dataset" in done.columns else []
+    matrices = [m for m in done["confusion"] if m is not None] if "confusion" in done.columns else []
+    k = len(matrices[0]) if matrices else int(max(2, done["damage_mode"].nunique()))
+    n_test = int(np.sum(matrices[0])) if matrices else 0
+    return DatasetInfo(name=str(names[0]) if len(names) else "unknown", class_names=tuple(str(i) for i in range(k)),
+                       input_shape=(), n_train=training_size(df), n_test=n_test)
+
+
+def _targets(raw: Any) -> dict[str, tuple[float, ...]]:
+    """{metric: ascending targets} of a target mapping (a value or a list per metric)."""
+    if not isinstance(raw, Mapping) or not raw:
+        raise ValueError(f"target must be a mapping metric -> value or list of values, e.g. {{acc: 0.95}}, got {raw!r}")
+    out = {}
+    for metric, values in raw.items():
+        check_choice("target", metric, METRICS)
+        values = list(values) if isinstance(values, (list, tuple)) else [values]
+        if not values:
+            raise ValueError(f"target.{metric} must hold at least one value, got []")
+        out[metric] = tuple(sorted({check_number(f"target.{metric}", v, UNIT_OPEN) for v in values}))
+    return out
+
+
+def parse_prices(raw: Mapping[str, Any] | None, *, models: Sequence[str] | None = None) -> Prices:
+    """Prices of a `prices` mapping (keys PRICE_KEYS, each optional); `models` limits train's keys."""
+    raw = dict(raw or {})
+    unknown = sorted(set(raw) - set(PRICE_KEYS), key=str)
+    if unknown:
+        raise ValueError(f"prices: unknown key {unknown[0]!r}; allowed: {', '.join(PRICE_KEYS)}")
+    train = raw.get("train") or {}
+    if not isinstance(train, Mapping):
+        raise ValueError(f"prices.train must be a mapping model -> price, got {train!r}")
+    if models is not None:
+        for model in train:
+            check_choice("prices.train", model, list(models))
+    return Prices(label=check_number("prices.label", raw.get("label", DEFAULT_PRICES["label"]), POSITIVE),
+                  audit=check_number("prices.audit", raw.get("audit", DEFAULT_PRICES["audit"]), NON_NEGATIVE),
+                  compute_second=check_number("prices.compute_second",
+                                              raw.get("compute_second", DEFAULT_PRICES["compute_second"]),
+                                              NON_NEGATIVE),
+                  train={str(m): check_number(f"prices.train.{m}", p, NON_NEGATIVE) for m, p in train.items()})
+
+
+def _best_clean_model(done: pd.DataFrame) -> str:
+    """The model with the best mean accuracy at the largest clean sample_frac swept."""
+    clean = of_repair(done, NO_REPAIR)
+    clean = clean[clean["damage_frac"] == 0] if (clean["damage_frac"] == 0).any() else clean
+    largest = clean[clean["sample_frac"] == clean["sample_frac"].max()]
+    means = largest.groupby("model")["acc"].mean()
+    return str(means.idxmax())
+
+
+def _damage_mode(df: pd.DataFrame, model: str, quality: float, given: str | None) -> str:
+    """The damage mode whose curves describe the current set: `given`, else the first damaged
+    mode crossed with sample_frac for the model, else the first damaged mode it has; "none"."""
+    if given is not None:
+        return check_choice("current.damage_mode", given, ["none", *SWEPT_DAMAGED_MODES])
+    crossed = [mode for m, mode in cross_candidates(df) if m == model]
+    if crossed:
+        return crossed[0]
+    done = finished(df)
+    present = set(done.loc[(done["model"] == model) & (done["damage_frac"] > 0), "damage_mode"])
+    modes = [m for m in SWEPT_DAMAGED_MODES if m in present]
+    if quality < 1.0 and not modes:
+        raise ValueError(f"current.quality {quality:g} needs damaged trials of {model}; it has none")
+    return modes[0] if modes else "none"
+
+
+def _snap_quality(rows: pd.DataFrame, quality: float, notes: list[str]) -> float:
+    """The swept quality level nearest `quality` (a note when it differs)."""
+    swept = sorted(set(rows["quality"]))
+    if not swept:
+        raise ValueError("no finished trials for the current model and damage mode")
+    nearest = min(swept, key=lambda q: (abs(q - quality), -q))
+    if nearest != quality:
+        notes.append(f"quality {quality:g} was not swept; the answer uses the nearest swept level {nearest:g}")
+    return nearest
+
+
+def _default_targets(value: float, best: float) -> tuple[float, ...]:
+    """DEFAULT_N_TARGETS targets spread between value and best (best included); when best is
+    no better, those that cut the current error 1 - value by ERROR_CUTS."""
+    if best > value + _MIN_TARGET_GAP:
+        points = np.linspace(value, best, DEFAULT_N_TARGETS + 1)[1:]
+    else:
+        points = value + (1 - value) * np.array(ERROR_CUTS)
+    return tuple(sorted({round(float(t), 3) for t in points if value < round(float(t), 3) < 1}))
+
+
+def resolve(df: pd.DataFrame, *, current: Mapping[str, Any] | None = None, target: Any = None,
+            prices: Mapping[str, Any] | Prices | None = None, n_total: int) -> Situation:
+    """The Situation of the results `df` (tidy frame) for the given keywords (module
+    docstring; each None: its defaults). n_total: the dataset's training-set size
+    (`training_size`). ValueError names a bad key or value."""
+    current = dict(current or {})
+    unknown = sorted(set(current) - set(CURRENT_KEYS), key=str)
+    if unknown:
+        raise ValueError(f"current: unknown key {unknown[0]!r}; allowed: {', '.join(CURRENT_KEYS)}")
+    done = finished(df)
+    if done.empty:
+        raise ValueError("the results have no finished trial")
+    models = models_in_order(done["model"].unique().tolist())
+    defaults, notes = [k for k in ("model", "n", "quality") if k not in current], []
+    model = check_choice("current.model", current["model"], models) if "model" in current else _best_clean_model(done)
+    quality = frac_key(check_number("current.quality", current.get("quality", 1.0), UNIT))
+    mode = _damage_mode(df, model, quality, current.get("damage_mode"))
+    rows = quality_rows(of_repair(df, NO_REPAIR), model=model, damage_mode=mode)
+    quality = _snap_quality(rows, quality, notes)
+    rows = rows[rows["quality"] == quality]
+    largest = float(num_obs(rows["sample_frac"].max(), n_total=n_total))
+    n = check_number("current.n", current["n"], POSITIVE) if "n" in current else largest
+    chosen = _targets(target) if target is not None else None
+    value = {m: float(level(rows, metric=m, seeds=sorted(set(rows["seed"])), draws=np.zeros((0, 0), dtype=int),
+                            method="loglinear", n_total=n_total).value_at(n)[0]) for m in METRICS}
+    smallest = float(num_obs(rows["sample_frac"].min(), n_total=n_total))
+    if not smallest <= n <= largest:
+        notes.append(f"{n:,.0f} labels lie outside the sizes swept for {model} at quality {quality:g} "
+                     f"({smallest:,.0f} to {largest:,.0f}); the current accuracy is read at the nearest of them")
+    if chosen is None:
+        defaults.append("target")
+        best = float(of_repair(done, NO_REPAIR).groupby(["model", "damage_mode", "damage_frac", "sample_frac"])["acc"]
+                     .mean().max())
+        chosen = {"acc": _default_targets(value["acc"], best)}
+    parsed = prices if isinstance(prices, Prices) else parse_prices(prices, models=models)
+    if prices is None:
+        defaults.append("prices")
+    return Situation(model=model, n=float(n), quality=quality, damage_mode=mode, value=value, targets=chosen,
+                     prices=parsed, n_total=int(n_total), defaults=tuple(defaults), notes=tuple(notes))
