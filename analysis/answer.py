@@ -17,7 +17,8 @@ from datavsmath.analysis.situation import Situation, resolve, training_size
 from datavsmath.analysis.support import (
     BEYOND,
     EXTRAPOLATION_LIMIT,
-    MIN_SEEDS_FOR_INTERVAL, beyond_text,
+    MIN_SEEDS_FOR_INTERVAL,
+    beyond_text,
     has_interval,
     no_interval_text,
 )
@@ -150,12 +151,16 @@ def summary_lines(situation: Situation, current: Mapping[str, tuple[float, float
 
 def _defaults(situation: Situation) -> str:
     said = {"model": f"model {situation.model} (the best at the largest clean size swept)",
-            "n": f"n {situation.n:,.0f} (the largest size swept{', all of the training set' if situation.n == situation.n_total else ''})",
+            "n": f"n {situation.n:,.0f} (the largest size swept{_all_of(situation)})",
             "quality": f"quality {situation.quality:g}",
             "target": "targets " + ", ".join(f"{m} {t:.3f}" for m, ts in situation.targets.items() for t in ts),
             "prices": (f"prices label {situation.prices.label:g}, audit {situation.prices.audit:g}, "
                        f"compute_second {situation.prices.compute_second:g}")}
     return "; ".join(said[k] for k in situation.defaults)
+
+
+def _all_of(situation: Situation) -> str:
+    return ", all of the training set" if situation.n == situation.n_total else ""
 
 
 def answer(df: pd.DataFrame, *, current: Mapping[str, Any] | None = None, target: Any = None,

@@ -426,7 +426,8 @@ def plot_decision(decision: pd.DataFrame, *, metric: str = "acc", price_label: f
     fig.update_xaxes(title_text=f"target {metric}")
     fig.update_yaxes(title_text=f"cost (one new label = {price_label:g}; one audit = {price_audit:g})", type="log")
     fig.update_layout(title=_title("What reaching the target costs, per route",
-                                   f"{current}; bands: 95 % bootstrap over seeds; no point: out of reach or beyond the data;"
+                                   f"{current}; bands: 95 % bootstrap over seeds;"
+                                   " no point: out of reach or beyond the data;"
                                    " a cost of 0 sits on the bottom edge"),
                       template=TEMPLATE, legend_title_text="route", height=480)
     return fig

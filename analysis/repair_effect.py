@@ -7,7 +7,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from datavsmath.analysis.aggregate import SWEPT_DAMAGED_MODES, _bounds, finished, models_in_order, quality_rows, seed_summary
+from datavsmath.analysis.aggregate import (
+    SWEPT_DAMAGED_MODES,
+    _bounds,
+    finished,
+    models_in_order,
+    quality_rows,
+    seed_summary,
+)
 
 REPAIR_COLUMN = "repair"
 NO_REPAIR = "none"

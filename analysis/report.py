@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
-from datavsmath.analysis import aggregate, plots, tables
+from datavsmath.analysis import plots, tables
 from datavsmath.analysis.answer import Answer, answer, answer_html
 from datavsmath.analysis.load import load_results, summarize
 from datavsmath.analysis.modes import coinciding_modes, collapse_note
@@ -46,7 +46,7 @@ from datavsmath.analysis.sections import (
     values_text,
 )
 from datavsmath.analysis.situation import info_from_results
-from datavsmath.analysis.support import BEYOND, has_interval, no_interval_text
+from datavsmath.analysis.support import has_interval, no_interval_text
 from datavsmath.sweeps.spec import AXES, AXIS_DEFAULTS, Spec, SpecError, dump_spec, read_stored_spec
 from datavsmath.trainables import storage
 from datavsmath.trainables.data import DatasetInfo
@@ -70,7 +70,8 @@ table.data th, table.data td { border: 1px solid #ccc; padding: .25rem .6rem; te
 table.data th { background: #f3f3f3; }
 .skipped { color: #8a5a00; } .scroll { overflow-x: auto; max-width: 100%; }
 .answer-section { background: #f4f8ff; border: 1px solid #c9d8f0; padding: .2rem 1.2rem 1rem; }
-.answer .situation { font-weight: 600; } .note { color: #8a5a00; } pre { background: #f7f7f7; padding: .6rem; overflow-x: auto; }
+.answer .situation { font-weight: 600; } .note { color: #8a5a00; }
+pre { background: #f7f7f7; padding: .6rem; overflow-x: auto; }
 dl.facts { display: grid; grid-template-columns: max-content auto; gap: .2rem 1rem; }
 dl.facts dt { font-weight: 600; }
 """
@@ -330,7 +331,7 @@ def report_answer(df: pd.DataFrame, *, settings: TableSettings, n_total: int,
 
 def build_items(df: pd.DataFrame, *, info: DatasetInfo, reference: pd.DataFrame | None = None,
                 labels: np.ndarray | None = None, overrides: Mapping[str, Mapping[str, Any]] | None = None,
-                settings: TableSettings = TableSettings(), n_boot: int = tables.DEFAULT_N_BOOT,
+                settings: TableSettings | None = None, n_boot: int = tables.DEFAULT_N_BOOT,
                 dataset: Mapping[str, Any] | None = None, result: Answer | None = None) -> list[Item]:
     """Every section of the report, in the talk's order, tables before the chart built on them,
     then the routes of the answer `result` and the measurements they rest on.
@@ -340,6 +341,7 @@ def build_items(df: pd.DataFrame, *, info: DatasetInfo, reference: pd.DataFrame 
     settings' model, else the answer's."""
     # The talk's sections describe the labels as given (repair none); the decision's compare the repairs.
     given = of_repair(df, NO_REPAIR)
+    settings = settings or TableSettings()
     model = settings.model or (result.situation.model if result is not None else None)
     tabled = TableSettings(model=model, thresholds=settings.thresholds)
     table_list = table_items(given, settings=tabled, n_boot=n_boot, n_total=info.n_train)

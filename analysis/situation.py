@@ -33,8 +33,8 @@ from datavsmath.analysis.aggregate import SWEPT_DAMAGED_MODES, cross_candidates,
 from datavsmath.analysis.levels import level
 from datavsmath.analysis.repair_effect import NO_REPAIR, of_repair
 from datavsmath.analysis.schema import frac_key, num_obs
-from datavsmath.trainables.data import DatasetInfo
 from datavsmath.trainables.checks import NON_NEGATIVE, POSITIVE, UNIT, UNIT_OPEN, check_choice, check_number
+from datavsmath.trainables.data import DatasetInfo
 from datavsmath.trainables.metrics import METRICS
 
 DEFAULT_PRICES = {"label": 1.0, "audit": 0.2, "compute_second": 0.0}
@@ -213,7 +213,8 @@ def resolve(df: pd.DataFrame, *, current: Mapping[str, Any] | None = None, targe
     if done.empty:
         raise ValueError("the results have no finished trial")
     models = models_in_order(done["model"].unique().tolist())
-    defaults, notes = [k for k in ("model", "n", "quality") if k not in current], []
+    defaults = [k for k in ("model", "n", "quality") if k not in current]
+    notes: list[str] = []
     model = check_choice("current.model", current["model"], models) if "model" in current else _best_clean_model(done)
     quality = frac_key(check_number("current.quality", current.get("quality", 1.0), UNIT))
     mode = _damage_mode(df, model, quality, current.get("damage_mode"))

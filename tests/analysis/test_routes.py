@@ -1,0 +1,134 @@
+"""datavsmath.analysis.situation, routes and answer: hand-built grids on which each route is the
+cheapest by construction, the situation's defaults, honest intervals and "beyond the data"."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from datavsmath.analysis.answer import answer
+from datavsmath.analysis.report import write_report
+from datavsmath.analysis.schema import normalize
+from datavsmath.analysis.situation import training_size
+from tests.analysis.fixtures import write_results
+
+DECADES = (0.01, 0.1, 1.0)
+N = 10_000
+
+
+def grid(curves: dict[tuple[str, float], tuple[float, float, float]], *, seeds=(0, 1, 2), n_total: int = N,
+         repair: dict[float, tuple[float, float, float]] | None = None, spread: float = 0.002,
+         mode: str = "constant") -> pd.DataFrame:
+    """Finished trials: {(model, damage_frac): acc at DECADES}; repair: prune's accs of the first model."""
+    rows = []
+    for (model, damage), accs in curves.items():
+        for s, acc in zip(DECADES, accs):
+            for i, seed in enumerate(seeds):
+                rows.append(dict(status="TERMINATED", model=model, sample_frac=s, damage_frac=damage,
+                                 damage_mode=mode if damage else "none", repair="none", seed=seed,
+                                 n_train=math.floor(s * n_total), n_val=0,
+                                 acc=acc + spread * (i - (len(seeds) - 1) / 2), auc=0.99))
+    for s, acc in zip(DECADES, (repair or {}).get(0.2, ())):
+        for seed in seeds:
+            rows.append(dict(status="TERMINATED", model="rf", sample_frac=s, damage_frac=0.2, damage_mode=mode,
+                             repair="prune", seed=seed, n_train=math.floor(s * n_total), n_val=0, acc=acc, auc=0.99,
+                             repair_seconds=0.0))
+    return normalize(pd.DataFrame(rows))
+
+
+BASE = {("rf", 0.0): (0.80, 0.86, 0.92), ("rf", 0.2): (0.74, 0.78, 0.82)}
+AT_Q08 = {"model": "rf", "n": 100, "quality": 0.8}
+
+
+def cheapest(result) -> str:
+    return result.frame.loc[0, "route"]
+
+
+def test_bigger_data_wins_when_audits_are_dear():
+    result = answer(grid(BASE), current=AT_Q08, target={"acc": 0.76}, prices={"audit": 50}, n_boot=20,
+                    method="loglinear")
+    assert cheapest(result) == "buy labels"
+    row = result.routes.set_index("route").loc["buy labels"]
+    assert row["n_bought"] == pytest.approx(100 * math.sqrt(10) - 100)  # 0.74 -> 0.78 is a decade: half of it
+    assert "To reach acc 0.760: buy 216 more labels" in "\n".join(result.lines)
+
+
+def test_better_data_wins_when_audits_are_cheap_and_repair_when_it_is_free():
+    audited = answer(grid(BASE), current=AT_Q08, target={"acc": 0.78}, n_boot=20, method="loglinear")
+    assert cheapest(audited) == "audit labels"
+    row = audited.routes.set_index("route").loc["audit labels"]
+    assert row["n_audited"] == pytest.approx(100) and row["cost"] == pytest.approx(20)  # audit all 100 at 0.2
+    repaired = answer(grid(BASE, repair={0.2: (0.79, 0.83, 0.87)}), current=AT_Q08, target={"acc": 0.78},
+                      n_boot=20, method="loglinear")
+    assert cheapest(repaired) == "repair: prune" and repaired.frame.loc[0, "cost"] == 0
+
+
+def test_better_math_wins_when_another_model_reaches_the_target_at_the_current_set():
+    curves = {**BASE, ("logreg", 0.0): (0.85, 0.90, 0.95), ("logreg", 0.2): (0.79, 0.83, 0.87)}
+    result = answer(grid(curves), current=AT_Q08, target={"acc": 0.78}, n_boot=20, method="loglinear")
+    assert cheapest(result) == "switch to logreg" and result.frame.loc[0, "cost"] == 0
+    assert result.frame.loc[0, "runner_up"] == "audit labels"
+    priced = answer(grid(curves), current=AT_Q08, target={"acc": 0.78}, prices={"train": {"logreg": 500}},
+                    n_boot=20, method="loglinear")
+    assert cheapest(priced) == "audit labels"  # a dear training loses to a cheap audit
+
+
+def test_a_route_past_four_times_the_data_is_beyond_the_data():
+    result = answer(grid(BASE), current={"model": "rf", "n": N, "quality": 0.8}, target={"acc": 0.86}, n_boot=20,
+                    method="power_law")
+    buy = result.routes.set_index("route").loc["buy labels"]
+    assert buy["status"] in ("beyond the data", "not reached") and math.isinf(buy["cost"])
+    assert cheapest(result) == "audit labels"
+    text = "\n".join(result.lines)
+    assert all(len(token.replace(",", "")) < 9 for token in text.split() if token.replace(",", "").isdigit())
+
+
+def test_current_defaults_and_explicit_values_are_said():
+    df = grid({**BASE, ("logreg", 0.0): (0.70, 0.80, 0.85)})
+    default = answer(df, n_boot=5)
+    situation = default.situation
+    assert (situation.model, situation.n, situation.quality) == ("rf", N, 1.0)  # the best at the largest size
+    assert set(situation.defaults) == {"model", "n", "quality", "target", "prices"}
+    assert "Not stated, so the answer assumed: model rf" in default.lines[1]
+    explicit = answer(df, current=AT_Q08, target={"acc": [0.8, 0.79]}, prices={"label": 2}, n_boot=5)
+    assert explicit.situation.defaults == () and explicit.situation.targets == {"acc": (0.79, 0.8)}
+    assert explicit.lines[0].startswith("Now: 100 labels at quality 0.8 (constant damage), rf, acc 0.7")
+    with pytest.raises(ValueError, match="current: unknown key 'size'"):
+        answer(df, current={"size": 3})
+    with pytest.raises(ValueError, match=r"target.acc must be in \(0, 1\), got 1.2"):
+        answer(df, target={"acc": 1.2})
+    with pytest.raises(ValueError, match=r"prices.label must be in \(0, inf\), got 0"):
+        answer(df, prices={"label": 0})
+
+
+def test_a_426_row_table_never_mentions_60000(tmp_path):
+    df = grid(BASE, n_total=426)
+    assert training_size(df) == 426
+    result = answer(df, current={"model": "rf", "n": 100, "quality": 0.8}, n_boot=5)
+    text = "\n".join(result.lines) + result.routes.to_string()
+    assert "60,000" not in text and "60000" not in text
+    write_results(df, tmp_path)
+    html = write_report(tmp_path / "results.parquet", n_boot=5).read_text()
+    assert "60,000" not in html and "share of 426 obs" in html
+
+
+@pytest.mark.parametrize("seeds,interval", [((0, 1), False), ((0, 1, 2), True)])
+def test_intervals_need_three_seeds(seeds, interval):
+    result = answer(grid(BASE, seeds=seeds), current=AT_Q08, target={"acc": 0.78}, n_boot=30, method="loglinear")
+    text = "\n".join(result.lines)
+    assert ("2 seeds: no interval" in text) is not interval
+    assert ("[" in result.lines[0]) is interval and bool(result.routes["ci_low"].notna().any()) is interval
+
+
+def test_two_classes_collapse_the_damage_modes_into_one_block(tmp_path):
+    frames = [grid(BASE, mode=mode) for mode in ("random", "constant", "confusion")]
+    df = pd.concat(frames, ignore_index=True).drop_duplicates(["model", "sample_frac", "damage_frac", "damage_mode",
+                                                               "seed"])
+    df["confusion"] = [[[40, 10], [5, 45]]] * len(df)
+    write_results(normalize(df), tmp_path)
+    html = write_report(tmp_path / "results.parquet", n_boot=5).read_text()
+    assert "With 2 classes, random, constant, confusion damage all flip" in html
+    assert 'data-figure="cross_rf_random"' in html
+    assert "cross_rf_constant" not in html and "cross_rf_confusion" not in html
