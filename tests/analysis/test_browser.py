@@ -14,16 +14,24 @@ def _switch_confusion_trial(page) -> str:
     return page.text_content("#fig-confusion .gtitle")
 
 
+def _answer_first(page) -> tuple[str, str, str]:
+    """(the confusion dropdown's new title, the first section's class, the answer's text)."""
+    first = page.eval_on_selector("body", "b => b.querySelector('section').className")
+    return _switch_confusion_trial(page), first, page.text_content("section.answer-section")
+
+
 def test_report_renders_in_headless_chromium(tmp_path):
     report = build_full_report(tmp_path / "report")
-    seen = render_report(report, screenshot="analysis-report.png", interact=_switch_confusion_trial)
+    seen = render_report(report, screenshot="analysis-report.png", interact=_answer_first)
     assert [f["key"] for f in seen["figures"]] == seen["keys"] and len(seen["keys"]) == 10
     for figure in seen["figures"]:
         assert figure["plots"] == 1, figure
         assert figure["drawn"] == figure["expected"] > 0, figure
-    # seed and interpolated tables for acc and auc, 4 quality levels; clean-equivalent n (3 damaged levels x 9
-    # sizes) and the cheapest route per target (5 targets)
-    assert seen["table_rows"] == [4, 4, 4, 4, 27, 5]
-    assert seen["extra"].startswith("rf best"), seen["extra"]
+    # the routes (3 targets x buy labels and 3 other models), seed and interpolated tables for acc and auc,
+    # 4 quality levels; clean-equivalent n (3 damaged levels x 9 sizes)
+    assert seen["table_rows"] == [12, 4, 4, 4, 4, 27]
+    title, first, answer = seen["extra"]
+    assert title.startswith("rf best"), title
+    assert first == "answer-section" and answer.startswith("The answerNow: 60,000 labels at quality 1, cnn")
     assert seen["errors"] == [] and seen["requests"] == []
     assert (ARTIFACTS / "analysis-report.png").stat().st_size > 50_000

@@ -165,7 +165,7 @@ def test_table_settings_choose_the_model_and_thresholds(tmp_path):
     assert "acc > 0.80" in items["seed_acc_dnn_constant"].title and "auc > 0.97" in items["seed_auc_dnn_constant"].title
     expected = seed_table(df, metric="acc", threshold=0.8, model="dnn", damage_mode="constant")
     pd.testing.assert_frame_equal(items["seed_acc_dnn_constant"].table, expected)
-    missing = table_items(df, settings=TableSettings(model="rf"), n_boot=10)
+    missing = table_items(df, settings=TableSettings(model="rf"), n_boot=10, n_total=60_000)
     assert [item.key for item in missing] == ["tables"] and "rf has no finished trials" in missing[0].note
 
 

@@ -252,7 +252,7 @@ def test_tiny_sweep_report_renders_the_repair_and_decision_figures(tiny):
     exp, _ = tiny
     seen = render_report(exp / "report.html", screenshot="better-data-report.png")
     keys = [f["key"] for f in seen["figures"]]
-    assert "repair" in keys and "detection" in keys and "decision_rf_constant" in keys, keys
+    assert "repair" in keys and "detection" in keys and "iso_accuracy_rf_constant" in keys, keys
     for figure in seen["figures"]:
         assert figure["plots"] == 1 and figure["drawn"] == figure["expected"] > 0, figure
     by_key = {f["key"]: f for f in seen["figures"]}
