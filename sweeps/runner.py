@@ -391,23 +391,28 @@ def find_data(spec: Spec, *, options: SweepOptions) -> FoundData:
         source = IDX_SOURCES[kind]
         root = find_data_root(options.data_dir, download=options.download, source=source)
         found = FoundData(info=source.info, root=root, source=source)
+        if any(d["kind"] == "estimator" for d in spec.user_models.values()):
+            found = FoundData(info=found.info, dataset=found.read())  # the preflight fits on real rows
     else:
         dataset = load_dataset(spec.dataset, data_dir=options.data_dir, download=options.download)
         found = FoundData(info=dataset.info, dataset=dataset)
     check_fits_dataset(spec, found.info)
-    check_user_models(spec, found.info)
+    check_user_models(spec, found.info, data=found.dataset)
     return found
 
 
-def check_user_models(spec: Spec, info: DatasetInfo) -> None:
+def check_user_models(spec: Spec, info: DatasetInfo, *, data: Dataset | None = None) -> None:
     """Import each of the spec's own models and build it once for the dataset (in the driver,
-    before Ray): SpecError naming the model and its path for an import that fails, an object
-    that is not a classifier or a torch module, or unknown params. The spec's local
-    py_modules folders are importable here as they will be on the workers (Ray ships each
-    folder as the package of its name)."""
+    before Ray), and fit each estimator once on a few rows of `data`: SpecError naming the
+    model and its path for an import that fails, an object that is not a classifier or a
+    torch module, or params and classes it cannot work with (see check_importable). The
+    spec's local py_modules folders are importable here as they will be on the workers (Ray
+    ships each folder as the package of its name)."""
     if not spec.user_models:
         return
-    from datavsmath.trainables.models.user import UserModelError, check_importable
+    from datavsmath.trainables.models.user import UserModelError, check_importable, preflight_rows
+
+    rows = None if data is None else preflight_rows(data.x_train, data.y_train)
 
     for folder in spec.py_modules:
         parent = str(Path(folder).parent)
@@ -415,7 +420,7 @@ def check_user_models(spec: Spec, info: DatasetInfo) -> None:
             sys.path.insert(0, parent)
     for name, definition in spec.user_models.items():
         try:
-            check_importable(name, definition, input_shape=info.input_shape, n_classes=info.n_classes)
+            check_importable(name, definition, input_shape=info.input_shape, n_classes=info.n_classes, rows=rows)
         except UserModelError as exc:
             raise SpecError(str(exc)) from exc
 

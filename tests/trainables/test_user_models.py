@@ -168,6 +168,14 @@ CLI_REFUSALS = [
      r"models.m.params: unknown param 'max_iters'"),
     ("not_a_module", "{m: {module: 'user_pkg.nets:not_a_module'}}",
      r"models.m.module user_pkg.nets:not_a_module: returned str, not a torch.nn.Module"),
+    # estimators that passed the import check and then failed in every trial
+    ("estimator_without_get_params", "{m: {estimator: 'user_pkg.estimators:NoGetParams'}}",
+     r"models.m.estimator user_pkg.estimators:NoGetParams: not scikit-learn compatible: it has no get_params"),
+    ("estimator_without_classes", "{m: {estimator: 'user_pkg.estimators:NoClasses'}}",
+     r"models.m.estimator user_pkg.estimators:NoClasses: has no classes_ after fit"),
+    ("param_of_the_wrong_type", "{m: {estimator: 'sklearn.linear_model:LogisticRegression', params: {C: abc}}}",
+     r"models.m.estimator sklearn.linear_model:LogisticRegression with params \{'C': 'abc'\}: fit and predict_proba "
+     r"on 20 rows of the dataset fail: InvalidParameterError: The 'C' parameter"),
 ]
 
 

@@ -16,8 +16,9 @@ Two forms (``check_user_model`` gives their normal form; nothing is imported to 
   torch optimizer.
 
 ``check_importable`` imports the path and builds the model once (for the driver, before Ray
-starts): an import that fails, an object of the wrong kind or unknown params raise
-UserModelError naming the model and the path. torch and sklearn are imported only there and
+starts), and fits an estimator once on a few real rows: an import that fails, an object of
+the wrong kind, a class scikit-learn cannot clone, unknown params or params its fit refuses,
+no ``classes_`` after fit raise UserModelError naming the model and the path. torch and sklearn are imported only there and
 when a model is built.
 """
 
@@ -27,6 +28,7 @@ import importlib
 import inspect
 import math
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -43,6 +45,7 @@ OPTIMIZERS = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "rmsprop": "RMSpro
               "adagrad": "Adagrad"}  # name in a spec -> torch.optim class
 DEFAULT_OPTIMIZER: dict[str, Any] = {"name": "adam", "lr": 1e-3}
 USER_EVAL_BATCH = 1024  # rows per eval forward pass of a user's net
+PREFLIGHT_PER_CLASS = 2  # rows of each class the preflight fits a user's estimator on
 
 
 class UserModelError(ValueError):
@@ -192,13 +195,63 @@ def build_net(name: str, definition: Mapping[str, Any], *, input_shape: tuple[in
     return net
 
 
+def preflight_rows(x: np.ndarray, y: np.ndarray, *, per_class: int = PREFLIGHT_PER_CLASS
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """The first `per_class` rows of every class of x (n, ...), y int (n,): what the
+    preflight fits a user's estimator on (real rows, every class, a fraction of a second)."""
+    y = np.asarray(y)
+    picked = np.concatenate([np.flatnonzero(y == k)[:per_class] for k in np.unique(y)])
+    picked.sort()
+    return x[picked], y[picked]
+
+
+def _check_estimator(name: str, definition: Mapping[str, Any], rows: tuple[np.ndarray, np.ndarray] | None) -> None:
+    """Build the estimator, check that scikit-learn can clone it, and, given real rows (x, y),
+    fit it on them and check classes_ and predict_proba's shape: UserModelError naming the
+    model and what fails."""
+    estimator = make_estimator(name, definition)
+    where = f"models.{name}.estimator {definition['estimator']}"
+    if not callable(getattr(estimator, "get_params", None)):
+        raise UserModelError(f"{where}: not scikit-learn compatible: it has no get_params "
+                             "(derive the class from sklearn.base.BaseEstimator)")
+    from sklearn.base import clone
+
+    try:
+        clone(estimator)
+    except Exception as exc:
+        raise UserModelError(f"{where}: not scikit-learn compatible: sklearn.base.clone fails "
+                             f"({type(exc).__name__}: {exc})") from exc
+    if rows is None:
+        return
+    x, y = flat_float32(rows[0]), np.asarray(rows[1])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a few rows: convergence and similar warnings say nothing here
+            estimator.fit(x, y)
+            proba = np.asarray(estimator.predict_proba(x))
+    except Exception as exc:  # sklearn's InvalidParameterError for a param of the wrong type, or anything else
+        raise UserModelError(f"{where} with params {echo(definition['params'])}: fit and predict_proba on "
+                             f"{len(y)} rows of the dataset fail: {type(exc).__name__}: {exc}") from exc
+    classes = getattr(estimator, "classes_", None)
+    if classes is None:
+        raise UserModelError(f"{where}: has no classes_ after fit (the labels of predict_proba's columns, "
+                             "which scikit-learn classifiers set)")
+    if proba.shape != (len(y), len(classes)):
+        raise UserModelError(f"{where}: predict_proba of {len(y)} rows must have shape ({len(y)}, {len(classes)}) "
+                             f"(rows, classes_), got {proba.shape}")
+
+
 def check_importable(name: str, definition: Mapping[str, Any], *, input_shape: tuple[int, ...],
-                     n_classes: int) -> None:
+                     n_classes: int, rows: tuple[np.ndarray, np.ndarray] | None = None) -> None:
     """Import the model's path and build it once for this dataset (the driver, before Ray):
     UserModelError naming the model and the path for an import that fails, an object that is
-    not a classifier or a torch module, unknown params, or a net that cannot take one batch."""
+    not a classifier or a torch module, unknown params, or a net that cannot take one batch.
+    An estimator must be scikit-learn compatible (get_params, clone); given `rows`, a few
+    real rows (x (n, *input_shape), y int (n,), see `preflight_rows`), it is also fitted on
+    them once: params of the wrong type, no classes_, or predict_proba of the wrong shape
+    are refused."""
     if definition["kind"] == "estimator":
-        make_estimator(name, definition)
+        _check_estimator(name, definition, rows)
         return
     import torch
 
