@@ -18,8 +18,8 @@ Two forms (``check_user_model`` gives their normal form; nothing is imported to 
 ``check_importable`` imports the path and builds the model once (for the driver, before Ray
 starts), and fits an estimator once on a few real rows: an import that fails, an object of
 the wrong kind, a class scikit-learn cannot clone, unknown params or params its fit refuses,
-no ``classes_`` after fit raise UserModelError naming the model and the path. torch and sklearn are imported only there and
-when a model is built.
+no ``classes_`` after fit raise UserModelError naming the model and the path. torch and
+sklearn are imported only there and when a model is built.
 """
 
 from __future__ import annotations
