@@ -312,6 +312,15 @@ def settings_of(report: Mapping[str, Any] | None) -> TableSettings:
                          current=report.get("current"), target=report.get("target"), prices=prices or None)
 
 
+def recorded_fingerprint(df: pd.DataFrame, spec: Spec | None) -> str | None:
+    """The dataset fingerprint the sweep recorded: its stored facts', else the one its
+    finished trials share; None when nothing records one."""
+    if spec is not None and spec.dataset_facts and spec.dataset_facts.get("fingerprint"):
+        return str(spec.dataset_facts["fingerprint"])
+    recorded = df["dataset_fingerprint"].dropna().unique() if "dataset_fingerprint" in df.columns else []
+    return str(recorded[0]) if len(recorded) == 1 else None
+
+
 def _report_name(results: str | Path, spec: Spec | None) -> str:
     if spec is not None:
         return spec.name
@@ -332,12 +341,14 @@ def report_answer(df: pd.DataFrame, *, settings: TableSettings, n_total: int,
 def build_items(df: pd.DataFrame, *, info: DatasetInfo, reference: pd.DataFrame | None = None,
                 labels: np.ndarray | None = None, overrides: Mapping[str, Mapping[str, Any]] | None = None,
                 settings: TableSettings | None = None, n_boot: int = tables.DEFAULT_N_BOOT,
-                dataset: Mapping[str, Any] | None = None, result: Answer | None = None) -> list[Item]:
+                dataset: Mapping[str, Any] | None = None, fingerprint: str | None = None,
+                result: Answer | None = None) -> list[Item]:
     """Every section of the report, in the talk's order, tables before the chart built on them,
     then the routes of the answer `result` and the measurements they rest on.
 
     info: the dataset's facts (figure subtitles, "share of N obs", num_obs, class names);
-    dataset: its spec config, to read the training labels from. The tables describe the
+    dataset: its spec config, to read the training labels from, when their fingerprint is the
+    recorded `fingerprint` (None: nothing recorded, not checked). The tables describe the
     settings' model, else the answer's."""
     # The talk's sections describe the labels as given (repair none); the decision's compare the repairs.
     given = of_repair(df, NO_REPAIR)
@@ -348,7 +359,8 @@ def build_items(df: pd.DataFrame, *, info: DatasetInfo, reference: pd.DataFrame 
     model, modes, _ = table_setups(given, model=model)
     items = [*(route_items(result) if result is not None else []),
              size_item(given, overrides=overrides), damage_item(given),
-             label_damage_item(given, labels=labels, info=info, dataset=dataset), *transition_items(given, info=info),
+             label_damage_item(given, labels=labels, info=info, dataset=dataset, fingerprint=fingerprint),
+             *transition_items(given, info=info),
              *cross_items(given), *table_list, *economics_items(table_list),
              *(decision_items(df, model=model, damage_modes=modes, n_boot=n_boot, n_total=info.n_train)
                if model is not None else []),
@@ -395,7 +407,7 @@ def write_report(results: str | Path, *, out: Path | None = None,
     result, why = report_answer(shown, settings=settings, n_total=info.n_train, n_boot=n_boot)
     items = build_items(shown, reference=ref, labels=labels, overrides=spec.overrides if spec else None,
                         settings=settings, n_boot=n_boot, info=info, dataset=spec.dataset if spec else None,
-                        result=result)
+                        fingerprint=recorded_fingerprint(df, spec), result=result)
     notes = [collapse_note(duplicates, n_classes=info.n_classes)] if duplicates else []
     storage.write_text(out, render_html(df, items, name=_report_name(results, spec), results=str(results),
                                         spec_text=dump_spec(spec) if spec else None, live=live,

@@ -278,13 +278,20 @@ def repair_items(df: pd.DataFrame) -> list[Item]:
     return [*items, Item("detection", title, figure=plots.plot_detection(detection))]
 
 
-def _training_labels(dataset: Mapping[str, Any] | None = None) -> tuple[np.ndarray | None, str]:
+def _training_labels(dataset: Mapping[str, Any] | None = None, *,
+                     fingerprint: str | None = None) -> tuple[np.ndarray | None, str]:
     """The training labels of the sweep's dataset (its spec's `dataset`, default
-    Fashion-MNIST) via datavsmath.trainables.datasets, or the reason they are unavailable."""
+    Fashion-MNIST) via datavsmath.trainables.datasets, or the reason they are unavailable.
+    fingerprint: the one the sweep recorded; data read now with another one (the file
+    changed since) is not used."""
     try:
-        return load_dataset(dict(dataset) if dataset else "fashion_mnist").y_train, ""
+        data = load_dataset(dict(dataset) if dataset else "fashion_mnist")
     except (ImportError, OSError, ValueError) as exc:
         return None, f"the training labels could not be loaded ({type(exc).__name__}: {exc})"
+    if fingerprint is not None and data.fingerprint != fingerprint:
+        return None, (f"the dataset read now ({data.source}) is not the one the sweep ran on: fingerprint "
+                      f"{data.fingerprint[:16]}… where the sweep recorded {fingerprint[:16]}…; the figure is left out")
+    return data.y_train, ""
 
 
 def transition_items(df: pd.DataFrame, *, info: DatasetInfo) -> list[Item]:
@@ -298,18 +305,19 @@ def transition_items(df: pd.DataFrame, *, info: DatasetInfo) -> list[Item]:
 
 
 def label_damage_item(df: pd.DataFrame, *, labels: np.ndarray | None, info: DatasetInfo,
-                      dataset: Mapping[str, Any] | None = None) -> Item:
+                      dataset: Mapping[str, Any] | None = None, fingerprint: str | None = None) -> Item:
     """Figure 5: the labels one true label receives under random and constant damage.
 
-    labels: the training labels (default: read from `dataset`, the spec's config); info:
-    the dataset's facts (its K classes and their names; default Fashion-MNIST's)."""
+    labels: the training labels (default: read from `dataset`, the spec's config, when its
+    fingerprint is the recorded `fingerprint`, or nothing is recorded); info: the dataset's
+    facts (its K classes and their names; default Fashion-MNIST's)."""
     title = "What damage does to labels"
     modes = [m for m in DAMAGED_MODES if m in set(aggregate.finished(df)["damage_mode"])]
     if not modes:
         return Item("labels", title, note="no trial damaged labels (damage_mode random or constant)")
     note = ""
     if labels is None:
-        labels, note = _training_labels(dataset)
+        labels, note = _training_labels(dataset, fingerprint=fingerprint)
     if labels is None:
         return Item("labels", title, note=note)
     seed = int(aggregate.distinct(df, "seed")[0]) if aggregate.distinct(df, "seed") else 0

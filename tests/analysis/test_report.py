@@ -10,10 +10,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.datasets import load_wine
 
 from datavsmath.analysis.report import Live, TableSettings, size_item, table_items, write_report
+from datavsmath.analysis.sections import label_damage_item
 from datavsmath.analysis.tables import seed_table
 from datavsmath.sweeps.cli import main
+from datavsmath.trainables.datasets import load_dataset
 from tests.analysis.fixtures import DATA, build_full_report, synthetic_results, write_results
 from tests.browser import render_report
 
@@ -175,3 +178,20 @@ def test_reduced_settings_are_named_next_to_the_size_figure():
     assert item.caption.startswith("Reduced settings: cnn epochs 3 (the talk's 12).")  # rf's 25 is the talk's own
     assert re.search(r"At sample_frac 0.01 this run ranks the models (cnn|rf) \d\.\d\d > (cnn|rf) \d\.\d\d", item.caption)
     assert size_item(df, overrides={}).caption == ""
+
+
+def test_the_label_damage_figure_is_left_out_when_the_dataset_file_changed_since_the_sweep(tmp_path):
+    """The report reads a table's labels again only if they are the data the sweep ran on:
+    wine.csv gained a class after the sweep recorded its fingerprint."""
+    frame = load_wine(as_frame=True).frame
+    frame.to_csv(tmp_path / "wine.csv", index=False)
+    config = {"kind": "table", "path": str(tmp_path / "wine.csv"), "label": "target"}
+    swept = load_dataset(config)
+    df = synthetic_results(models=("rf",), damage_fracs=(0.0, 0.2))
+    same = label_damage_item(df, labels=None, info=swept.info, dataset=config, fingerprint=swept.fingerprint)
+    assert same.figure is not None, same.note
+    pd.concat([frame, frame.tail(3).assign(target=3)]).to_csv(tmp_path / "wine.csv", index=False)
+    changed = label_damage_item(df, labels=None, info=swept.info, dataset=config, fingerprint=swept.fingerprint)
+    assert changed.figure is None
+    assert re.search(r"wine.csv .* is not the one the sweep ran on: fingerprint \w{16}… where the sweep recorded "
+                     + swept.fingerprint[:16], changed.note)
