@@ -47,7 +47,16 @@ from datavsmath.analysis.sections import (
 )
 from datavsmath.analysis.situation import info_from_results
 from datavsmath.analysis.support import has_interval, no_interval_text
-from datavsmath.sweeps.spec import AXES, AXIS_DEFAULTS, Spec, SpecError, dump_spec, read_stored_spec
+from datavsmath.sweeps.spec import (
+    AXES,
+    AXIS_DEFAULTS,
+    SPEC_FILE,
+    TUNER_FILE,
+    Spec,
+    SpecError,
+    dump_spec,
+    read_stored_spec,
+)
 from datavsmath.trainables import storage
 from datavsmath.trainables.data import DatasetInfo
 from datavsmath.trainables.metrics import METRICS
@@ -236,6 +245,29 @@ def default_out(results: str | Path) -> Path:
     return (path if path.is_dir() else path.parent) / REPORT_NAME
 
 
+def _experiment_folder(path: Path) -> Path | None:
+    """The nearest folder holding `path` that is an experiment's (it has a spec.yaml or Tune's
+    tuner.pkl), else None."""
+    for folder in path.resolve().parents:
+        if (folder / SPEC_FILE).is_file() or (folder / TUNER_FILE).is_file():
+            return folder
+    return None
+
+
+def check_out(out: Path, *, inputs: Sequence[str | Path]) -> None:
+    """ValueError unless `out` may receive the report: never a file the report reads
+    (`inputs`: the results and references, local paths), and inside an experiment folder
+    only its report.html."""
+    target = out.resolve()
+    for source in inputs:
+        if not is_uri(source) and Path(source).resolve() == target:
+            raise ValueError(f"--out {out} is an input of this report ({source}); choose another path")
+    folder = _experiment_folder(out)
+    if folder is not None and target != folder / REPORT_NAME:
+        raise ValueError(f"--out {out} is inside the experiment {folder}, where only its report "
+                         f"{folder / REPORT_NAME} may be written; choose a path outside it")
+
+
 def write_tables(items: list[Item], *, out: Path) -> list[Path]:
     """Each table as <out stem>_<key>.csv (raw numbers) and .md (formatted) next to `out`."""
     written = []
@@ -398,6 +430,8 @@ def write_report(results: str | Path, *, out: Path | None = None,
     out = Path(out) if out is not None else default_out(results)
     if out.is_dir():
         raise ValueError(f"--out must be a file path, got the directory {out}")
+    check_out(out, inputs=[results, *([] if reference is None else [reference] if isinstance(reference, (str, Path))
+                                      else reference)])
     spec = stored_spec(results)
     # The dataset's facts: the stored spec's, else what the results themselves record.
     info = (spec.dataset_info if spec else None) or info_from_results(df)

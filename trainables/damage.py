@@ -216,8 +216,10 @@ def _damage_transition(labels: np.ndarray, uniforms: np.ndarray, transition: np.
     """Class c goes to j with probability T[c, j] / sum_{i != c} T[c, i]: u through row c's CDF.
 
     The CDF ends at exactly 1.0 and u < 1, so u always lands in an interval of positive
-    width: never the diagonal, never a zero entry."""
-    cdf = np.cumsum(_off_diagonal(transition), axis=1)
+    width: never the diagonal, never a zero entry. Each row is first divided by its largest
+    entry, so that its sum stays finite for any finite entries (two of 1.5e308 overflow)."""
+    off = _off_diagonal(transition)
+    cdf = np.cumsum(off / off.max(axis=1, keepdims=True), axis=1)
     cdf /= cdf[:, -1:]
     out = np.empty_like(labels)
     for c in np.unique(labels):

@@ -8,6 +8,7 @@ import hashlib
 
 import numpy as np
 import pytest
+from sklearn.datasets import load_iris
 
 from datavsmath.trainables.damage import (
     ALL_DAMAGE_MODES,
@@ -16,6 +17,7 @@ from datavsmath.trainables.damage import (
     check_transition,
     confusion_matrix_of,
     confusion_transition,
+    damage_labels,
     make_training_set,
     realized_noise,
 )
@@ -91,6 +93,17 @@ def test_rows_are_renormalised_and_the_diagonal_ignored(fashion):
     scaled = _two_way() * np.arange(1, K + 1)[:, None] + np.diag(np.full(K, 50.0))
     other = _training_set(fashion, transition=scaled, **kwargs)
     np.testing.assert_array_equal(base.labels, other.labels)
+
+
+def test_a_row_of_huge_finite_entries_damages_as_its_unit_scaled_row():
+    """Iris (3 classes): the row [0, 1.5e308, 1.5e308] sums beyond float64; it must split class
+    0's damage between classes 1 and 2 exactly as [0, 1, 1] does, not send it all to one."""
+    y = load_iris(return_X_y=True)[1]
+    kwargs = dict(n_classes=3, damage_frac=0.5, damage_mode="matrix", seed=0)
+    huge, _ = damage_labels(y, transition=[[0, 1.5e308, 1.5e308], [1, 0, 1], [1, 1, 0]], **kwargs)
+    unit, _ = damage_labels(y, transition=[[0, 1, 1], [1, 0, 1], [1, 1, 0]], **kwargs)
+    np.testing.assert_array_equal(huge, unit)
+    assert set(huge[(y == 0) & (huge != 0)]) == {1, 2}
 
 
 @pytest.mark.parametrize("damage_mode", list(TRANSITION_MODES))
