@@ -143,7 +143,7 @@ def summary_lines(situation: Situation, current: Mapping[str, tuple[float, float
         lines.append("No target above the current set: give one (target: {acc: 0.95}).")
     n_seeds = int(table["n_seeds"].max()) if len(table) else 0
     if not has_interval(n_seeds):
-        lines.append(f"{no_interval_text(n_seeds)}: {MIN_SEEDS_FOR_INTERVAL} or more seeds would give intervals.")
+        lines.append(f"{no_interval_text(n_seeds)}; {MIN_SEEDS_FOR_INTERVAL} or more seeds would give intervals.")
     else:
         lines.append(f"Intervals: {METHOD_TEXT}.")
     return lines, pd.DataFrame(records, columns=ANSWER_COLUMNS)

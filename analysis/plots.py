@@ -229,8 +229,9 @@ def _slope_annotations(line: pd.DataFrame) -> list[dict]:
         here, above = rows.iloc[i], rows.iloc[i - 1]
         values = [here.get(c, np.nan) for c in ("d_num_obs_d_quality", "d_num_obs_d_quality_lo",
                                                 "d_num_obs_d_quality_hi")]
-        if not np.isfinite([*values, here["num_obs"], above["num_obs"]]).all():
-            continue
+        if not np.isfinite([*values, here["num_obs"], above["num_obs"]]).all() or min(here["num_obs"],
+                                                                                      above["num_obs"]) <= 0:
+            continue  # a log axis has no place for 0 observations
         out.append({"x": (here["quality"] + above["quality"]) / 2, "showarrow": False, "yshift": 16,
                     "y": float(np.log10(np.sqrt(here["num_obs"] * above["num_obs"]))), "font": {"size": 10},
                     "text": f"{_short(values[0])} [{_short(values[1])}, {_short(values[2])}]"})

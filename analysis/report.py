@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -404,11 +404,18 @@ def build_items(df: pd.DataFrame, *, info: DatasetInfo, reference: pd.DataFrame 
     return items
 
 
-def write_report(results: str | Path, *, out: Path | None = None,
-                 reference: str | Path | Sequence[str | Path] | None = None, png: bool = False,
-                 labels: np.ndarray | None = None, reference_frac_axis: str = "sample_frac",
-                 reference_damage_mode: str | None = None, settings: TableSettings | None = None,
-                 live: Live | None = None, n_boot: int = tables.DEFAULT_N_BOOT) -> Path:
+def write_report(results: str | Path, **options: Any) -> Path:
+    """Write the HTML report of a sweep (write_report_and_answer, which takes the same
+    keywords); returns the HTML path."""
+    return write_report_and_answer(results, **options)[0]
+
+
+def write_report_and_answer(results: str | Path, *, out: Path | None = None,
+                            reference: str | Path | Sequence[str | Path] | None = None, png: bool = False,
+                            labels: np.ndarray | None = None, reference_frac_axis: str = "sample_frac",
+                            reference_damage_mode: str | None = None, settings: TableSettings | None = None,
+                            situation: Mapping[str, Any] | None = None, live: Live | None = None,
+                            n_boot: int = tables.DEFAULT_N_BOOT) -> tuple[Path, Answer | None, str]:
     """Write the HTML report of a sweep (atomically), its tables as CSV and Markdown, and optionally PNGs.
 
     results: anything `datavsmath.analysis.load.load_results` reads (experiment directory, local or URI,
@@ -420,23 +427,19 @@ def write_report(results: str | Path, *, out: Path | None = None,
     labels: training labels for the label-damage figure (default: read from the spec's dataset
         when damage was swept).
     settings: the tables' model and thresholds and the user's situation (default: the stored
-        spec's `report`, else TableSettings()).
+        spec's `report`, else TableSettings()); situation: {current, target, prices} over them
+        (datavsmath.analysis.situation; e.g. `datavsmath report`'s flags).
     live: the sweep is still running: a banner with its progress, and the page reloads itself.
     n_boot: bootstrap resamples for the intervals (default 200).
-    Returns the HTML path.
+    Returns (the HTML path, the answer or None, why there is none).
     """
-    df = load_results(results)
     ref = _load_references(reference, frac_axis=reference_frac_axis, damage_mode=reference_damage_mode)
     out = Path(out) if out is not None else default_out(results)
     if out.is_dir():
         raise ValueError(f"--out must be a file path, got the directory {out}")
     check_out(out, inputs=[results, *([] if reference is None else [reference] if isinstance(reference, (str, Path))
                                       else reference)])
-    spec = stored_spec(results)
-    # The dataset's facts: the stored spec's, else what the results themselves record.
-    info = (spec.dataset_info if spec else None) or info_from_results(df)
-    settings = settings or settings_of(spec.report if spec else None)
-    duplicates = coinciding_modes(df, n_classes=info.n_classes)
+    df, spec, info, settings, duplicates = _prepared(results, settings=settings, situation=situation)
     shown = df[~df["damage_mode"].isin(list(duplicates))]
     result, why = report_answer(shown, settings=settings, n_total=info.n_train, n_boot=n_boot)
     items = build_items(shown, reference=ref, labels=labels, overrides=spec.overrides if spec else None,
@@ -450,4 +453,25 @@ def write_report(results: str | Path, *, out: Path | None = None,
     write_tables(items, out=out)
     if png:
         write_pngs(items, out=out)
-    return out
+    return out, result, why
+
+
+def experiment_answer(results: str | Path, *, situation: Mapping[str, Any] | None = None,
+                      n_boot: int = tables.DEFAULT_N_BOOT) -> tuple[Answer | None, str]:
+    """The answer of the report of `results` without writing it: (answer, "") or (None, why)."""
+    df, _, info, settings, duplicates = _prepared(results, settings=None, situation=situation)
+    shown = df[~df["damage_mode"].isin(list(duplicates))]
+    return report_answer(shown, settings=settings, n_total=info.n_train, n_boot=n_boot)
+
+
+def _prepared(results: str | Path, *, settings: TableSettings | None, situation: Mapping[str, Any] | None
+              ) -> tuple[pd.DataFrame, Spec | None, DatasetInfo, TableSettings, dict[str, str]]:
+    """(results, stored spec, the dataset's facts, settings with the situation over them, the
+    coinciding damage modes)."""
+    df = load_results(results)
+    spec = stored_spec(results)
+    # The dataset's facts: the stored spec's, else what the results themselves record.
+    info = (spec.dataset_info if spec else None) or info_from_results(df)
+    settings = settings or settings_of(spec.report if spec else None)
+    settings = replace(settings, **{k: v for k, v in (situation or {}).items() if v is not None})
+    return df, spec, info, settings, coinciding_modes(df, n_classes=info.n_classes)

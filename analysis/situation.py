@@ -240,3 +240,63 @@ def resolve(df: pd.DataFrame, *, current: Mapping[str, Any] | None = None, targe
         defaults.append("prices")
     return Situation(model=model, n=float(n), quality=quality, damage_mode=mode, value=value, targets=chosen,
                      prices=parsed, n_total=int(n_total), defaults=tuple(defaults), notes=tuple(notes))
+
+
+def _pairs(flag: str, text: str) -> list[tuple[str, Any]]:
+    """"model=logreg,n=426" -> [("model", "logreg"), ("n", 426.0)]: numbers read as floats."""
+    pairs = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ValueError(f"{flag} must be key=value pairs separated by commas, e.g. {FLAG_EXAMPLES[flag]}, "
+                             f"got {text!r}")
+        try:
+            parsed: Any = float(value)
+        except ValueError:
+            parsed = value.strip()
+        pairs.append((key.strip(), parsed))
+    return pairs
+
+
+FLAG_EXAMPLES = {"--current": "model=logreg,n=426,quality=0.9", "--target": "acc=0.95,acc=0.97",
+                 "--prices": "label=1,audit=0.2,compute_second=0,train.xgb=5"}
+
+
+def check_keywords(*, current: Mapping[str, Any] | None = None, target: Any = None,
+                   prices: Mapping[str, Any] | None = None) -> None:
+    """Check what can be checked of the situation's keywords without the results (keys, ranges);
+    ValueError naming the first problem. `resolve` checks the rest (a model of the sweep)."""
+    unknown = sorted(set(current or {}) - set(CURRENT_KEYS), key=str)
+    if unknown:
+        raise ValueError(f"current: unknown key {unknown[0]!r}; allowed: {', '.join(CURRENT_KEYS)}")
+    if current and "quality" in current:
+        check_number("current.quality", current["quality"], UNIT)
+    if current and "n" in current:
+        check_number("current.n", current["n"], POSITIVE)
+    if target is not None:
+        _targets(target)
+    parse_prices(prices)
+
+
+def from_flags(*, current: str | None = None, target: str | None = None,
+               prices: str | None = None) -> dict[str, Any]:
+    """The situation's keywords {current, target, prices} of `datavsmath report` flags (texts as
+    in FLAG_EXAMPLES; None: not given, left out). Values are checked by `resolve`."""
+    out: dict[str, Any] = {}
+    if current is not None:
+        out["current"] = dict(_pairs("--current", current))
+    if target is not None:
+        targets: dict[str, list[Any]] = {}
+        for metric, value in _pairs("--target", target):
+            targets.setdefault(metric, []).append(value)
+        out["target"] = targets
+    if prices is not None:
+        parsed: dict[str, Any] = {}
+        for key, value in _pairs("--prices", prices):
+            if key.startswith("train."):
+                parsed.setdefault("train", {})[key.removeprefix("train.")] = value
+            else:
+                parsed[key] = value
+        out["prices"] = parsed
+    check_keywords(**out)
+    return out

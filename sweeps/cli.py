@@ -177,6 +177,12 @@ def _add_report_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reference-damage-mode", choices=DAMAGED_MODES, default=None,
                    help="damage mode of a talk-format CSV that has damaged rows and no damage_mode column")
     p.add_argument("--png", action="store_true", help="also write one PNG per figure (kaleido + Chromium)")
+    p.add_argument("--current", metavar="K=V,...", help="what you have now, over the spec's report.current: "
+                   "model=logreg,n=426,quality=0.9 (default: the best model, all of the training set, quality 1)")
+    p.add_argument("--target", metavar="METRIC=V,...", help="what to reach, over the spec's report.target: "
+                   "acc=0.95,acc=0.97 (default: targets between the current accuracy and the best measured)")
+    p.add_argument("--prices", metavar="K=V,...", help="over the spec's report.prices: "
+                   "label=1,audit=0.2,compute_second=0,train.xgb=5 (default label 1, audit 0.2, the rest 0)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -267,13 +273,36 @@ def dry_run(spec: Spec, *, options: SweepOptions, nodes: list[resources.Node] | 
     return "\n".join(lines)
 
 
-def _write_report(results: str, **options: Any) -> str:
-    """datavsmath.analysis.report.write_report, turning its input errors into UsageError."""
-    from datavsmath.analysis.report import write_report  # plotly: see the imports above
+def _write_report(results: str, **options: Any) -> tuple[str, list[str]]:
+    """datavsmath.analysis.report.write_report_and_answer: (the report's path, the answer's lines),
+    its input errors turned into UsageError."""
+    from datavsmath.analysis.report import write_report_and_answer  # plotly: see the imports above
 
     try:
-        return str(write_report(results, **options))
+        path, answer, why = write_report_and_answer(results, **options)
     except (ValueError, RuntimeError, OSError) as exc:  # a bad input file, a folder that cannot be written
+        raise UsageError(str(exc)) from exc
+    return str(path), list(answer.lines) if answer is not None else [f"No answer: {why}."]
+
+
+def _answer_lines(results: str) -> list[str]:
+    """The answer's lines of an experiment without writing its report."""
+    from datavsmath.analysis.report import experiment_answer  # plotly: see the imports above
+
+    try:
+        answer, why = experiment_answer(results)
+    except (ValueError, OSError) as exc:
+        return [f"No answer: {exc}."]
+    return list(answer.lines) if answer is not None else [f"No answer: {why}."]
+
+
+def _situation_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """`report`'s --current, --target and --prices as the situation's keywords."""
+    from datavsmath.analysis.situation import from_flags
+
+    try:
+        return from_flags(current=args.current, target=args.target, prices=args.prices)
+    except ValueError as exc:
         raise UsageError(str(exc)) from exc
 
 
@@ -382,9 +411,12 @@ def _run_and_write(spec: Spec, *, args: argparse.Namespace, options: SweepOption
     # counts never-started trials as terminated.
     files, df = write_result_files(run.experiment_dir)
     if args.report:
-        files["report"] = _write_report(run.experiment_dir)
+        files["report"], answer = _write_report(run.experiment_dir)
+    else:
+        answer = _answer_lines(run.experiment_dir)
     for label, path in files.items():
         print(f"{label}: {path}")
+    print("\n".join(answer))
     statuses = df["status"].value_counts()
     n_done, n_errored = int(statuses.get("TERMINATED", 0)), int(statuses.get("ERROR", 0))
     print(f"trials: {n_done} finished, {n_errored} errored, {len(df)} in all")
@@ -436,15 +468,17 @@ def _cmd_report(args: argparse.Namespace) -> int:
                          + (" (a directory)" if "\0" not in args.out else " (a NUL byte)"))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ExperimentFileWarning)
-        path = _write_report(args.results, out=args.out, reference=args.reference, png=args.png,
-                             reference_frac_axis=args.reference_frac,
-                             reference_damage_mode=args.reference_damage_mode)
+        path, answer = _write_report(args.results, out=args.out, reference=args.reference, png=args.png,
+                                     reference_frac_axis=args.reference_frac,
+                                     reference_damage_mode=args.reference_damage_mode,
+                                     situation=_situation_flags(args))
     for warning in caught:
         if isinstance(warning.message, ExperimentFileWarning):
             for problem in warning.message.problems:
                 print(f"datavsmath: warning: {warning.message.exp_dir}: {problem}", file=sys.stderr)
         else:
             warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
+    print("\n".join(answer))
     print(f"report: {path}")
     return 0
 

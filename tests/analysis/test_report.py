@@ -115,7 +115,8 @@ def test_report_command_reads_a_talk_damage_csv_along_damage_frac(tmp_path, caps
     out = tmp_path / "with_talk.html"
     code = main(["report", str(tmp_path / "run" / "results.parquet"), "--out", str(out), "--reference", str(talk),
                  "--reference-frac", "damage_frac", "--reference-damage-mode", "random"])
-    assert code == 0 and capsys.readouterr().out.strip() == f"report: {out}"
+    printed = capsys.readouterr().out
+    assert code == 0 and printed.startswith("Now: 60,000 labels") and printed.strip().endswith(f"report: {out}")
     html = out.read_text()
     assert "reference_damage_frac" in figure_keys(html)
     figure = json.loads(re.search(r'Plotly.newPlot\(\s*"fig-reference_damage_frac",\s*(\[.*?\]),\s*\{', html,

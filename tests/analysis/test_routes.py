@@ -3,6 +3,7 @@ cheapest by construction, the situation's defaults, honest intervals and "beyond
 
 from __future__ import annotations
 
+import html
 import math
 
 import pandas as pd
@@ -12,6 +13,7 @@ from datavsmath.analysis.answer import answer
 from datavsmath.analysis.report import write_report
 from datavsmath.analysis.schema import normalize
 from datavsmath.analysis.situation import training_size
+from datavsmath.sweeps.cli import main
 from tests.analysis.fixtures import write_results
 
 DECADES = (0.01, 0.1, 1.0)
@@ -132,3 +134,19 @@ def test_two_classes_collapse_the_damage_modes_into_one_block(tmp_path):
     assert "With 2 classes, random, constant, confusion damage all flip" in html
     assert 'data-figure="cross_rf_random"' in html
     assert "cross_rf_constant" not in html and "cross_rf_confusion" not in html
+
+
+def test_report_flags_state_the_situation_and_print_the_answer(tmp_path, capsys):
+    write_results(grid(BASE), tmp_path)
+    results = str(tmp_path / "results.parquet")
+    assert main(["report", results, "--current", "model=rf,n=100,quality=0.8", "--target", "acc=0.76",
+                 "--prices", "audit=50"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Now: 100 labels at quality 0.8 (constant damage), rf")
+    sentence = next(line for line in out.splitlines() if line.startswith("To reach acc 0.760: buy "))
+    assert out.count(sentence) == 1 and "report: " in out
+    assert html.escape(sentence) in (tmp_path / "report.html").read_text()  # the same lines head the report
+    assert main(["report", results, "--target", "acc"]) == 2
+    assert "--target must be key=value pairs" in capsys.readouterr().err
+    assert main(["report", results, "--prices", "label=0"]) == 2
+    assert r"prices.label must be in (0, inf), got 0" in capsys.readouterr().err
