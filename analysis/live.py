@@ -5,7 +5,9 @@
 trials finished and `every_s` seconds passed since the last rewrite, whichever comes later.
 The rewrite runs in a background thread, so Tune's loop never waits for it, and a rewrite
 still running makes the next one wait; the page says "live: k of n trials finished" and
-reloads itself. The final report, written by the CLI after the sweep, replaces it.
+reloads itself while the driver's heartbeat (report_live.js, rewritten every HEARTBEAT_S
+seconds by a thread of the driver) is fresh: a killed driver stops the reloading. The final
+report, written by the CLI after the sweep, replaces it, and the heartbeat file is removed.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 EVERY_S = 60.0
 EVERY_FRACTION = 0.1  # of the trials
 LIVE_N_BOOT = 50  # bootstrap resamples of the interpolated tables while live (final: 200)
+HEARTBEAT_S = 10.0  # the page's reload period is 30 s; it stops after 3 without a heartbeat
 
 
 def _import_report() -> None:
@@ -49,16 +52,34 @@ class LiveReport:
     _last_n: int = 0
     _last_t: float = field(default_factory=time.monotonic)
     _thread: threading.Thread | None = field(default=None, repr=False)
+    _heart: threading.Thread | None = field(default=None, repr=False)
+    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _closed: bool = False
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["_thread"] = None
+        state["_thread"] = state["_heart"] = None
+        state["_stop"] = None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self._stop = threading.Event()
         self._last_t = time.monotonic()  # a restored sweep counts its seconds afresh
+
+    def _beat(self) -> None:
+        """Rewrite the heartbeat every HEARTBEAT_S seconds until close()."""
+        from datavsmath.analysis.report import default_out, heartbeat_path, heartbeat_script  # see _import_report
+        from datavsmath.trainables import storage
+
+        path = heartbeat_path(default_out(self.exp_dir))
+        while not self._stop.is_set():
+            try:
+                storage.write_text(path, heartbeat_script(time.time()))
+            except Exception as exc:  # a live view must never stop the sweep it shows
+                warnings.warn(f"live report heartbeat not written: {exc}", RuntimeWarning, stacklevel=1)
+                return
+            self._stop.wait(HEARTBEAT_S)
 
     def due(self, finished: int, total: int, *, now: float) -> bool:
         """Whether a rewrite is due after `finished` of `total` trials."""
@@ -74,6 +95,9 @@ class LiveReport:
                 self._thread.start()
             return
         self._last_n, self._last_t = finished, now
+        if self._heart is None:
+            self._heart = threading.Thread(target=self._beat, name="datavsmath-live-heartbeat", daemon=True)
+            self._heart.start()
         self._thread = threading.Thread(target=self._rewrite, args=(finished, total), name="datavsmath-live-report",
                                         daemon=True)
         self._thread.start()
@@ -99,3 +123,9 @@ class LiveReport:
         """The sweep ended: no more rewrites; a rewrite in progress finishes first."""
         self._closed = True
         self.wait()
+        self._stop.set()
+        if self._heart is not None:
+            self._heart.join(HEARTBEAT_S)
+            from datavsmath.analysis.report import default_out, heartbeat_path
+
+            heartbeat_path(default_out(self.exp_dir)).unlink(missing_ok=True)

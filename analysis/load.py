@@ -60,7 +60,7 @@ from datavsmath.sweeps.spec import (
     expected_trials,
     experiment_parts,
 )
-from datavsmath.trainables.checks import check_choice, echo, is_integer, is_number
+from datavsmath.trainables.checks import UNIT, UNIT_OPEN_LEFT, check_choice, echo, is_integer, is_number
 from datavsmath.trainables.storage import file_type, open_location
 
 # Metrics and facts copied from a finished trial's last result line into the tidy row.
@@ -404,6 +404,23 @@ def _check_numbers(raw: pd.DataFrame, path: str) -> None:
                              f"on line {i + 2}")
 
 
+# Columns of a results or talk-format CSV whose values have a range (empty cells aside).
+_RANGES = {"acc": UNIT, "auc": UNIT, "frac": UNIT, "frac_sample": UNIT_OPEN_LEFT, "frac_damage": UNIT,
+           "sample_frac": UNIT_OPEN_LEFT, "damage_frac": UNIT}
+
+
+def _check_ranges(raw: pd.DataFrame, path: str) -> None:
+    """ValueError naming the column, the range, the value and the line of the first number
+    out of its column's range (_RANGES)."""
+    for column in [c for c in raw.columns if c in _RANGES]:
+        values = pd.to_numeric(raw[column], errors="coerce").to_numpy(dtype=float)
+        bad = ~np.isnan(values) & ~np.array([v in _RANGES[column] for v in values], dtype=bool)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"CSV {path}: column {column} must be in {_RANGES[column]}, got {values[i]:g} "
+                             f"on line {i + 2}")
+
+
 def _tidy_or_error(path: str, make: Any) -> pd.DataFrame:
     """`make()`, with the errors of a malformed table as a ValueError naming `path`."""
     try:
@@ -417,9 +434,11 @@ def _read_csv(fs: pafs.FileSystem, path: str, *, frac_axis: str, damage_mode: st
     raw = _raw_csv(fs, path)
     if "status" in raw.columns:
         _check_numbers(raw, path)
+        _check_ranges(raw, path)
         return _tidy_or_error(path, lambda: normalize(raw))
     if {"exp_name", "acc", "auc"} <= set(raw.columns):
         _check_numbers(raw, path)
+        _check_ranges(raw, path)
         return _tidy_or_error(path, lambda: seed_frame_to_tidy(raw, frac_axis=frac_axis, damage_mode=damage_mode))
     raise ValueError(f"CSV {path} must be a results.csv (with a status column) or in the talk's format "
                      f"(frac, exp_name, acc, auc); got columns {echo(list(raw.columns))}")
@@ -446,6 +465,7 @@ def read_seed_csv(path: str | Path, *, frac_axis: str = "sample_frac",
         raise ValueError(f"CSV {p} must be in the talk's format (frac, exp_name, acc, auc); it lacks "
                          f"{', '.join(missing)}: got columns {echo(list(raw.columns))}")
     _check_numbers(raw, p)
+    _check_ranges(raw, p)
     return _tidy_or_error(p, lambda: seed_frame_to_tidy(raw, frac_axis=frac_axis, damage_mode=damage_mode))
 
 

@@ -157,6 +157,21 @@ class Live:
     reload_s: int = 30
 
 
+def heartbeat_path(out: Path) -> Path:
+    """The script beside a live report that its sweep's driver rewrites every HEARTBEAT_S
+    seconds while it runs: `datavsmathHeartbeat = <ms since 1970>;`."""
+    return out.with_name(f"{out.stem}_live.js")
+
+
+def heartbeat_script(now_s: float) -> str:
+    return f"window.datavsmathHeartbeat = {int(now_s * 1000)};\n"
+
+
+# The live page reloads itself only while the heartbeat is younger than this many reload
+# periods: a driver that was killed stops it, and the page says so.
+STALE_RELOADS = 3
+
+
 def _live_banner(live: Live | None) -> str:
     if live is None:
         return ""
@@ -164,6 +179,23 @@ def _live_banner(live: Live | None) -> str:
     return (f"<p class=\"live\" data-live=\"{live.finished}/{live.total}\">live: {live.finished} of "
             f"{live.total} trials finished, updated {updated}; this page reloads every {live.reload_s} s "
             "until the sweep ends</p>")
+
+
+def _live_head(live: Live | None, *, out: Path) -> str:
+    """A live page's reload: every reload_s while the driver's heartbeat is fresh; else the
+    banner says that the sweep stopped updating the page, which then stays as it is."""
+    if live is None:
+        return ""
+    every_ms = live.reload_s * 1000
+    stopped = ("the sweep stopped updating this page (its driver is no longer running); "
+               "it shows the trials finished until then")
+    return (f"<script src=\"{html.escape(heartbeat_path(out).name)}\"></script><script>"
+            f"(function () {{ var beat = window.datavsmathHeartbeat || 0;"
+            f" if (Date.now() - beat < {STALE_RELOADS * every_ms}) {{"
+            f" setTimeout(function () {{ location.reload(); }}, {every_ms}); return; }}"
+            f" document.addEventListener('DOMContentLoaded', function () {{"
+            f" var p = document.querySelector('p.live'); p.dataset.stopped = '1';"
+            f" p.textContent = p.textContent.split(';')[0] + '; {stopped}'; }}); }})();</script>")
 
 
 def _dataset_fact(facts: Mapping[str, Any] | None) -> str:
@@ -221,11 +253,13 @@ def contents(items: Sequence[Item]) -> str:
 
 
 def render_html(df: pd.DataFrame, items: list[Item], *, name: str, results: str, spec_text: str | None,
-                live: Live | None = None, dataset: Mapping[str, Any] | None = None, answer_block: str = "") -> str:
+                live: Live | None = None, dataset: Mapping[str, Any] | None = None, answer_block: str = "",
+                out: Path = Path(REPORT_NAME)) -> str:
     """The whole report page: the answer first, then the contents, every section and the
-    run's facts; plotly.js inlined in <head>; a live page reloads itself."""
+    run's facts; plotly.js inlined in <head>; a live page reloads itself while the sweep's
+    driver keeps `heartbeat_path(out)` fresh."""
     sections = "\n".join(_section(item) for item in items)
-    reload = f"<meta http-equiv=\"refresh\" content=\"{live.reload_s}\">" if live else ""
+    reload = _live_head(live, out=out)
     facts = _run_facts(df, results=results, spec_text=spec_text, summary=summarize(df), dataset=dataset)
     return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">{reload}"
             f"<title>datavsmath report: {html.escape(name)}</title><style>{STYLE}</style>"
@@ -448,7 +482,7 @@ def write_report_and_answer(results: str | Path, *, out: Path | None = None,
     notes = [collapse_note(duplicates, n_classes=info.n_classes)] if duplicates else []
     storage.write_text(out, render_html(df, items, name=_report_name(results, spec), results=str(results),
                                         spec_text=dump_spec(spec) if spec else None, live=live,
-                                        dataset=spec.dataset_facts if spec else None,
+                                        dataset=spec.dataset_facts if spec else None, out=out,
                                         answer_block=answer_section(result, why=why, notes=notes)))
     write_tables(items, out=out)
     if png:

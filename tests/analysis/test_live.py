@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pickle
 import re
+import time
 
 from datavsmath.analysis.live import LiveReport
+from datavsmath.analysis.report import heartbeat_path, heartbeat_script
 from tests.analysis.fixtures import synthetic_results, write_results
+from tests.browser import render_report
 
 
 def test_rewrites_only_when_enough_trials_and_time_passed(tmp_path):
@@ -40,3 +43,24 @@ def test_it_pickles_without_its_thread(tmp_path):
     again = pickle.loads(pickle.dumps(live))
     live.wait()
     assert again._thread is None and again.exp_dir == live.exp_dir
+
+
+def test_a_live_page_stops_reloading_once_its_drivers_heartbeat_stops(tmp_path):
+    """A driver killed mid-sweep leaves a live report.html and a stale heartbeat: the page
+    stops reloading and says so, where it used to reload forever."""
+    write_results(synthetic_results(models=("cnn",)), tmp_path)
+    live = LiveReport(str(tmp_path / "results.parquet"), every_s=0.0, every_n=1)
+    live(3, 12)
+    live.wait()
+    beat = heartbeat_path(tmp_path / "report.html")
+
+    def banner(page):
+        return page.eval_on_selector("p.live", "p => [p.dataset.stopped || '', p.textContent]")
+
+    running = render_report(tmp_path / "report.html", screenshot="live-running.png", interact=banner)
+    assert beat.is_file() and running["extra"][0] == "" and running["errors"] == [], running
+    live.close()
+    assert not beat.exists()  # a sweep that ends removes its heartbeat; its final report does not reload
+    beat.write_text(heartbeat_script(time.time() - 3600))  # what a driver killed an hour ago leaves
+    stopped = render_report(tmp_path / "report.html", screenshot="live-stopped.png", interact=banner)
+    assert stopped["extra"][0] == "1" and "the sweep stopped updating this page" in stopped["extra"][1], stopped

@@ -155,9 +155,9 @@ def test_a_live_report_says_how_far_the_sweep_is_and_reloads_the_final_one_does_
     live = write_report(tmp_path / "results.parquet", out=tmp_path / "live.html", live=Live(finished=3, total=12),
                         n_boot=10).read_text()
     assert re.search(r"live: 3 of 12 trials finished, updated \d\d:\d\d", live)
-    assert '<meta http-equiv="refresh" content="30">' in live
+    assert '<script src="live_live.js">' in live and "location.reload()" in live and "this page reloads every 30 s" in live
     final = write_report(tmp_path / "results.parquet", out=tmp_path / "final.html", n_boot=10).read_text()
-    assert "http-equiv=\"refresh\"" not in final and "data-live=" not in final and "trials finished, updated" not in final
+    assert "_live.js" not in final and "location.reload" not in final and "data-live=" not in final and "trials finished, updated" not in final
     assert not list(tmp_path.glob("*.tmp*")), "the atomic write left a temp file"
 
 

@@ -261,11 +261,13 @@ def test_the_live_report_showed_fewer_trials_and_reloaded_the_final_one_does_not
     counts = [tuple(map(int, re.search(r'data-live="(\d+)/(\d+)"', p.read_text()).groups())) for p in live]
     assert all(total == 12 and 0 < k < 12 for k, total in counts), counts
     read_live = "() => [document.querySelector('.live')?.textContent ?? null, " \
-                "document.querySelector('meta[http-equiv=refresh]')?.content ?? null]"
+                "document.querySelector('script[src$=\"_live.js\"]')?.getAttribute('src') ?? null]"
     first = shutil.copy(live[0], tmp_path / "live.html")
     banner, refresh = render_report(Path(first), screenshot="smoke-live-report.png",
                                     interact=lambda page: page.evaluate(read_live))["extra"]
-    assert re.match(r"live: \d+ of 12 trials finished, updated \d\d:\d\d", banner) and refresh == "30", banner
+    # The copy has no heartbeat beside it: it says the sweep stopped updating it, and stays.
+    assert re.match(r"live: \d+ of 12 trials finished, updated \d\d:\d\d", banner), banner
+    assert refresh == "report_live.js" and "the sweep stopped updating this page" in banner, (banner, refresh)
     seen = render_report(exp / "report.html", screenshot="smoke-final-report.png",
                          interact=lambda page: page.evaluate(read_live))
     assert seen["extra"] == [None, None]

@@ -313,6 +313,12 @@ BAD_INPUTS = [
     Bad("reference_csv_not_numbers", r"CSV .*acc.csv: column acc must hold numbers, got 'high' on line 2",
         argv=(*REPORT_REF, "{in}/acc.csv"), inputs=(("acc.csv", "frac,exp_name,acc,auc\n0.1,cnn,high,0.99\n"),),
         experiment=recorded_experiment()),
+    Bad("reference_csv_acc_of_7", r"CSV .*acc7.csv: column acc must be in \[0, 1\], got 7 on line 3",
+        argv=(*REPORT_REF, "{in}/acc7.csv"), inputs=(("acc7.csv", "frac,exp_name,acc,auc\n0.1,cnn,0.9,0.99\n"
+                                                                 "0.2,cnn,7,0.99\n"),), experiment=recorded_experiment()),
+    Bad("reference_csv_auc_of_minus_5", r"CSV .*auc.csv: column auc must be in \[0, 1\], got -5 on line 2",
+        argv=(*REPORT_REF, "{in}/auc.csv"), inputs=(("auc.csv", "frac,exp_name,acc,auc\n0.1,cnn,0.9,-5\n"),),
+        experiment=recorded_experiment()),
     Bad("report_out_is_a_directory", r"--out must be the HTML file to write, got '.*inputs' \(a directory\)",
         argv=("report", "{exp}", "--out", "{in}"), experiment=recorded_experiment()),
     Bad("report_out_overwriting_the_experiments_spec", r"--out .*exp/spec.yaml is inside the experiment .*exp, where "
