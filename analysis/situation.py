@@ -33,7 +33,15 @@ from datavsmath.analysis.aggregate import SWEPT_DAMAGED_MODES, cross_candidates,
 from datavsmath.analysis.levels import level
 from datavsmath.analysis.repair_effect import NO_REPAIR, of_repair
 from datavsmath.analysis.schema import frac_key, num_obs
-from datavsmath.trainables.checks import NON_NEGATIVE, POSITIVE, UNIT, UNIT_OPEN, check_choice, check_number
+from datavsmath.trainables.checks import (
+    POSITIVE,
+    POSITIVE_PRICE,
+    PRICE,
+    UNIT,
+    UNIT_OPEN,
+    check_choice,
+    check_number,
+)
 from datavsmath.trainables.data import DatasetInfo
 from datavsmath.trainables.metrics import METRICS
 
@@ -146,12 +154,11 @@ def parse_prices(raw: Mapping[str, Any] | None, *, models: Sequence[str] | None 
     if models is not None:
         for model in train:
             check_choice("prices.train", model, list(models))
-    return Prices(label=check_number("prices.label", raw.get("label", DEFAULT_PRICES["label"]), POSITIVE),
-                  audit=check_number("prices.audit", raw.get("audit", DEFAULT_PRICES["audit"]), NON_NEGATIVE),
+    return Prices(label=check_number("prices.label", raw.get("label", DEFAULT_PRICES["label"]), POSITIVE_PRICE),
+                  audit=check_number("prices.audit", raw.get("audit", DEFAULT_PRICES["audit"]), PRICE),
                   compute_second=check_number("prices.compute_second",
-                                              raw.get("compute_second", DEFAULT_PRICES["compute_second"]),
-                                              NON_NEGATIVE),
-                  train={str(m): check_number(f"prices.train.{m}", p, NON_NEGATIVE) for m, p in train.items()})
+                                              raw.get("compute_second", DEFAULT_PRICES["compute_second"]), PRICE),
+                  train={str(m): check_number(f"prices.train.{m}", p, PRICE) for m, p in train.items()})
 
 
 def _best_clean_model(done: pd.DataFrame) -> str:

@@ -59,8 +59,9 @@ class Interval:
 
 
 def _number_text(value: float) -> str:
-    """Whole numbers in full (4294967295, not 4.29497e+09), others as %g."""
-    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+    """Whole numbers in full up to 2^63 (4294967295, not 4.29497e+09), others as %g (1e+308,
+    not its 309 digits)."""
+    return str(int(value)) if float(value).is_integer() and abs(value) <= 2**63 else f"{value:g}"
 
 
 UNIT = Interval(0, 1)                                   # [0, 1]
@@ -70,6 +71,11 @@ UNIT_OPEN = Interval(0, 1, closed="neither")            # (0, 1)
 POSITIVE = Interval(0, None, closed="neither")          # (0, inf)
 NON_NEGATIVE = Interval(0, None, closed="left")         # [0, inf)
 AT_LEAST_ONE = Interval(1, None, closed="left")         # [1, inf)
+# Prices (of a label, an audit, a compute second, a training) are at most MAX_PRICE, so that a
+# cost, a price times up to millions of labels, stays a finite number.
+MAX_PRICE = 1e12
+PRICE = Interval(0, MAX_PRICE)                          # [0, 1e12]
+POSITIVE_PRICE = Interval(0, MAX_PRICE, closed="right")  # (0, 1e12]
 
 
 def check_number(name: str, value: Any, interval: Interval) -> float:

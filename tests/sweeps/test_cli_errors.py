@@ -319,6 +319,8 @@ BAD_INPUTS = [
     Bad("reference_csv_auc_of_minus_5", r"CSV .*auc.csv: column auc must be in \[0, 1\], got -5 on line 2",
         argv=(*REPORT_REF, "{in}/auc.csv"), inputs=(("auc.csv", "frac,exp_name,acc,auc\n0.1,cnn,0.9,-5\n"),),
         experiment=recorded_experiment()),
+    Bad("report_price_audit_of_1e308", r"prices.audit must be in \[0, 1000000000000\], got 1e\+308",
+        argv=("report", "{exp}", "--prices", "audit=1e308"), experiment=recorded_experiment()),
     Bad("report_out_is_a_directory", r"--out must be the HTML file to write, got '.*inputs' \(a directory\)",
         argv=("report", "{exp}", "--out", "{in}"), experiment=recorded_experiment()),
     Bad("report_out_overwriting_the_experiments_spec", r"--out .*exp/spec.yaml is inside the experiment .*exp, where "
