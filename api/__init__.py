@@ -1,15 +1,49 @@
 """datavsmath: more data, a better model, or cleaner labels? Ray Tune sweeps that answer it.
 
-The Python API (`import datavsmath as dvm`). Its names load on first use, so that a Ray
-worker importing `datavsmath.trainables` pays for nothing else.
+The Python API (`import datavsmath as dvm`):
+
+- `sweep(data, label=..., models=..., sample_frac=..., damage_frac=..., damage_mode=...,
+  repair=..., seeds=..., ...) -> Results`: run a sweep (every spec key and CLI option is a
+  keyword), persisted in ./results/<name> as the CLI persists it;
+- `load(path) -> Results`: any experiment, CLI-made ones too;
+- `Results`: `.frame`, `.table()`, `.decision()`, `.figures()`, `.report()`, `.errors`;
+- `net(factory, epochs=..., ...)`: a torch factory with its training settings, for `models=`;
+- `shutdown()`: stop the Ray that `sweep` started (interpreter exit stops it too);
+- errors: `SpecError` (a ValueError: bad input, the CLI's messages), `DatasetError`,
+  `DataNotFoundError` (a FileNotFoundError), `TrialsError` (raise_on_error=True).
+
+Its names load on first use, so that a Ray worker importing `datavsmath.trainables` pays for
+nothing else (no pandas, plotly or sweeps).
 """
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Any
 
-__all__: list[str] = []
+# public name -> the module that defines it
+_EXPORTS = {
+    "sweep": "datavsmath.sweeping",
+    "load": "datavsmath.results",
+    "Results": "datavsmath.results",
+    "TrialsError": "datavsmath.results",
+    "net": "datavsmath.inputs",
+    "shutdown": "datavsmath.session",
+    "SpecError": "datavsmath.sweeps.spec",
+    "DatasetError": "datavsmath.trainables.datasets",
+    "DataNotFoundError": "datavsmath.trainables.data",
+}
+
+__all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
-    raise AttributeError(f"module 'datavsmath' has no attribute {name!r}")
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'datavsmath' has no attribute {name!r}")
+    value = getattr(import_module(_EXPORTS[name]), name)
+    globals()[name] = value  # looked up once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

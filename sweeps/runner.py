@@ -47,6 +47,7 @@ from datavsmath.sweeps.spec import (
     AXES,
     AXIS_DEFAULTS,
     CONFUSION_REFERENCE_FILE,
+    INPUTS_DIR,
     SPEC_FILE,
     STATE_PREFIX,
     TUNER_FILE,
@@ -181,8 +182,9 @@ def check_storage(storage_path: str) -> None:
 
 
 def _entries(exp_dir: str) -> list[str] | None:
-    """The names in `exp_dir`, folders with a trailing '/', without the driver's lock file;
-    None when nothing is there. A file, or a link to nothing, is refused."""
+    """The names in `exp_dir`, folders with a trailing '/', without the driver's lock file and
+    the inputs a Python caller wrote there first (INPUTS_DIR); None when nothing is there. A
+    file, or a link to nothing, is refused."""
     try:
         if storage.is_uri(exp_dir):
             fs, inner = _filesystem(exp_dir)
@@ -202,7 +204,7 @@ def _entries(exp_dir: str) -> list[str] | None:
         return None
     if not found:
         raise SweepError(f"{exp_dir} is a file, not an experiment folder; choose another --name or --storage")
-    return sorted(name + "/" if is_dir else name for name, is_dir in names if name != lock.LOCK_FILE)
+    return sorted(name + "/" if is_dir else name for name, is_dir in names if name not in (lock.LOCK_FILE, INPUTS_DIR))
 
 
 def _is_experiment(names: list[str]) -> bool:
@@ -255,7 +257,8 @@ def check_experiment(spec: Spec, *, options: SweepOptions, holder: lock.Holder |
         except lock.LockError as exc:
             raise SweepError(str(exc)) from exc
     names = _entries(exp_dir)
-    empty_ok = empty_ok or stale is not None  # a start that was killed before it wrote anything
+    # A start that was killed before it wrote anything, or a folder holding only our inputs.
+    empty_ok = empty_ok or stale is not None or (names == [] and storage.exists(storage.join(exp_dir, INPUTS_DIR)))
     if options.extend:
         if names is None or not _is_experiment(names):
             raise SweepError(f"--extend: {exp_dir} is not an experiment of datavsmath"
@@ -290,13 +293,14 @@ def check_experiment(spec: Spec, *, options: SweepOptions, holder: lock.Holder |
 
 
 def _clear_folder(exp_dir: str) -> None:
-    """Delete what an experiment folder holds, except the driver's lock; an URI's whole folder."""
+    """Delete what an experiment folder holds, except the driver's lock and the inputs the new
+    run names; an URI's whole folder."""
     if storage.is_uri(exp_dir):
         fs, inner = _filesystem(exp_dir)
         fs.delete_dir(inner)
         return
     for entry in Path(exp_dir).iterdir():
-        if entry.name == lock.LOCK_FILE:
+        if entry.name in (lock.LOCK_FILE, INPUTS_DIR):
             continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry)  # never follows links inside

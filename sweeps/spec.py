@@ -71,6 +71,9 @@ DEFAULT_REPAIR = {"model": DEFAULT_REPAIR_MODEL, "folds": DEFAULT_FOLDS}
 TRANSITION_SUFFIXES = (".csv", ".npy")
 # The validated spec, stored in the experiment directory beside Tune's files.
 SPEC_FILE = "spec.yaml"
+# A sweep started from Python keeps its in-memory inputs there (data as Parquet or .npz, models
+# as cloudpickle files; datavsmath.sweep): the stored spec names them, so the experiment stands alone.
+INPUTS_DIR = "inputs"
 # Tune's own files there: Tuner.restore needs tuner.pkl; the state is saved as experiment_state-<time>.json.
 TUNER_FILE = "tuner.pkl"
 STATE_PREFIX = "experiment_state-"

@@ -50,7 +50,7 @@ class DatasetInfo:
     order (labels are 0..K-1); input_shape: one input row, e.g. (28, 28) for a grayscale
     image, (H, W, 3) for a colour one, (F,) for F flat features; n_train, n_test: the sizes
     of the full training and test sets; kind: the registry kind it was loaded by
-    ("fashion_mnist", "mnist", "table", "images"; "" for an info made by hand).
+    ("fashion_mnist", "mnist", "table", "images", "arrays"; "" for an info made by hand).
     """
 
     name: str

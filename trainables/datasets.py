@@ -16,6 +16,8 @@ Kinds (`KINDS`):
   size: [H, W], color: grayscale | rgb, test_frac: 0.2, seed: 0, name: NAME}``. Inputs are
   uint8 (n, H, W) for grayscale, (n, H, W, 3) for rgb, pixels 0..255 as Fashion-MNIST's
   (16-bit images scaled from 0..65535; see datavsmath.trainables.image_files).
+- ``arrays``: a NumPy ``.npz`` file of ``x`` and ``y`` (datavsmath.trainables.arrays), ``{kind:
+  arrays, path: FILE, test: FILE | test_frac: 0.2, seed: 0, name: NAME}``: flat features or images.
 
 Labels of tables and image folders of any type are mapped to 0..K-1 in sorted order (numbers
 numerically, strings lexically; image classes by folder name, as ImageFolder does) and
@@ -54,7 +56,7 @@ from datavsmath.trainables.data import (
 )
 from datavsmath.trainables.image_files import ImageFileError, class_files, image_extensions, image_size, read_image
 
-KINDS = ("fashion_mnist", "mnist", "table", "images")
+KINDS = ("fashion_mnist", "mnist", "table", "images", "arrays")
 BUILT_IN = ("fashion_mnist", "mnist")  # kinds that a plain name selects
 COLORS = ("grayscale", "rgb")
 DEFAULT_TEST_FRAC = 0.2
@@ -71,8 +73,9 @@ ALLOWED_KEYS: dict[str, tuple[str, ...]] = {
     "mnist": ("kind",),
     "table": ("kind", "name", "path", "label", "features", "test", "test_frac", "seed"),
     "images": ("kind", "name", "path", "size", "color", "test_frac", "seed"),
+    "arrays": ("kind", "name", "path", "test", "test_frac", "seed"),
 }
-REQUIRED_KEYS: dict[str, tuple[str, ...]] = {"table": ("path", "label"), "images": ("path",)}
+REQUIRED_KEYS: dict[str, tuple[str, ...]] = {"table": ("path", "label"), "images": ("path",), "arrays": ("path",)}
 
 
 class DatasetConfigError(ValueError):
@@ -210,8 +213,8 @@ def check_dataset_config(config: Mapping[str, Any] | str) -> dict[str, Any]:
             return {"kind": config}
         if config in KINDS:
             raise _fail(f"dataset {config!r} needs a mapping with its path, e.g. "
-                        + ("{kind: table, path: data.csv, label: y}" if config == "table"
-                           else "{kind: images, path: folder}"))
+                        + {"table": "{kind: table, path: data.csv, label: y}",
+                           "arrays": "{kind: arrays, path: data.npz}"}.get(config, "{kind: images, path: folder}"))
         raise _fail(f"dataset must be one of {list(BUILT_IN)} or a mapping with kind, got {echo(config)}")
     if not isinstance(config, Mapping):
         raise _fail(f"dataset must be a name ({', '.join(BUILT_IN)}) or a mapping with kind, "
@@ -240,14 +243,15 @@ def check_dataset_config(config: Mapping[str, Any] | str) -> dict[str, Any]:
         raise _fail(str(exc)) from exc
     out: dict[str, Any] = {"kind": kind, "name": _check_name(config.get("name")),
                            "path": _check_path("path", config["path"])}
-    if kind == "table":
-        label = _check_column("label", config["label"])
+    if kind in ("table", "arrays"):
         test = config.get("test")
         if test is not None and test_frac is not None:
             raise _fail(f"dataset: give test or test_frac, not both (got test {echo(test)} and "
                         f"test_frac {test_frac:g})")
-        out.update(label=label, features=_check_features(config.get("features"), label),
-                   test=None if test is None else _check_path("test", test),
+        if kind == "table":
+            label = _check_column("label", config["label"])
+            out.update(label=label, features=_check_features(config.get("features"), label))
+        out.update(test=None if test is None else _check_path("test", test),
                    test_frac=DEFAULT_TEST_FRAC if test is None and test_frac is None else test_frac, seed=seed)
     else:
         try:
@@ -613,7 +617,14 @@ LOADERS: dict[str, Loader] = {
     "mnist": lambda config, base_dir, data_dir, download: load_mnist(data_dir, download=download),
     "table": lambda config, base_dir, data_dir, download: _load_table(config, base_dir),
     "images": lambda config, base_dir, data_dir, download: _load_images(config, base_dir),
+    "arrays": lambda config, base_dir, data_dir, download: _load_arrays(config, base_dir),
 }
+
+
+def _load_arrays(config: Mapping[str, Any], base_dir: str | Path | None) -> Dataset:
+    from datavsmath.trainables.arrays import load_arrays  # it uses this module's helpers
+
+    return load_arrays(config, base_dir)
 
 
 def load_dataset(config: Mapping[str, Any] | str, *, data_dir: str | Path | None = None, download: bool = True,

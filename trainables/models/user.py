@@ -15,6 +15,13 @@ Two forms (``check_user_model`` gives their normal form; nothing is imported to 
   Keras validation split, the device choice. Optimizer kwargs other than ``name`` go to the
   torch optimizer.
 
+Either path may instead name a file ``*.pkl`` written by cloudpickle (the Python API does this
+for an estimator instance or a factory that cannot be imported by path, e.g. one defined in a
+notebook): an estimator file holds an unfitted instance, cloned for every trial, whose
+``n_jobs`` is the trial's threads and whose ``random_state`` is the trial's seed when it is
+None (``params`` must then be empty); a module file holds the factory. The file is read
+wherever the model is built, so it must be on a path every worker can read.
+
 ``check_importable`` imports the path and builds the model once (for the driver, before Ray
 starts), and fits an estimator once on a few real rows: an import that fails, an object of
 the wrong kind, a class scikit-learn cannot clone, unknown params or params its fit refuses,
@@ -46,6 +53,7 @@ OPTIMIZERS = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "rmsprop": "RMSpro
 DEFAULT_OPTIMIZER: dict[str, Any] = {"name": "adam", "lr": 1e-3}
 USER_EVAL_BATCH = 1024  # rows per eval forward pass of a user's net
 PREFLIGHT_PER_CLASS = 2  # rows of each class the preflight fits a user's estimator on
+PICKLE_SUFFIX = ".pkl"  # a cloudpickle file in place of an import path
 
 
 class UserModelError(ValueError):
@@ -57,11 +65,19 @@ def is_user_model(definition: Any) -> bool:
     return isinstance(definition, Mapping) and any(kind in definition for kind in KINDS)
 
 
+def is_pickled(path: str) -> bool:
+    """Whether a model's `estimator` / `module` value names a cloudpickle file, not an import path."""
+    return path.endswith(PICKLE_SUFFIX)
+
+
 def _check_path(name: str, key: str, value: Any) -> str:
+    if isinstance(value, str) and is_pickled(value):
+        return value
     module, sep, attr = value.partition(":") if isinstance(value, str) else ("", "", "")
     if not sep or not module or not attr or not all(part.isidentifier() for part in [*module.split("."),
                                                                                       *attr.split(".")]):
-        raise UserModelError(f"models.{name}.{key} must be an import path 'package.module:name', got {echo(value)}")
+        raise UserModelError(f"models.{name}.{key} must be an import path 'package.module:name' or a "
+                             f"{PICKLE_SUFFIX} file, got {echo(value)}")
     return value
 
 
@@ -105,6 +121,9 @@ def check_user_model(name: str, definition: Any) -> dict[str, Any]:
         params = definition.get("params") or {}
         if not isinstance(params, Mapping) or not all(isinstance(k, str) for k in params):
             raise UserModelError(f"models.{name}.params must be a mapping of keyword arguments, got {echo(params)}")
+        if params and is_pickled(path):
+            raise UserModelError(f"models.{name}.params must be empty for a pickled estimator (its params are "
+                                 f"the instance's), got {echo(dict(params))}")
         return {"kind": kind, "estimator": path, "params": dict(params)}
     out: dict[str, Any] = {"kind": kind, "module": path}
     try:
@@ -124,6 +143,8 @@ def check_user_model(name: str, definition: Any) -> dict[str, Any]:
 def resolve(name: str, key: str, path: str) -> Any:
     """The object at import path 'package.module:attr' (attr may be dotted); UserModelError
     naming the model and the path when the import fails."""
+    if is_pickled(path):
+        return _unpickle(name, key, path)
     module_name, _, attr = path.partition(":")
     try:
         obj: Any = importlib.import_module(module_name)
@@ -138,6 +159,39 @@ def resolve(name: str, key: str, path: str) -> Any:
     return obj
 
 
+def _unpickle(name: str, key: str, path: str) -> Any:
+    """The object in a cloudpickle file; UserModelError naming the model and the file."""
+    import cloudpickle
+
+    try:
+        with open(path, "rb") as f:
+            return cloudpickle.load(f)
+    except Exception as exc:  # a missing file, or what unpickling raises (a missing module, ...)
+        raise UserModelError(f"models.{name}.{key} {path}: cannot unpickle ({type(exc).__name__}: {exc}); the "
+                             "objects it refers to must be importable where the model is built") from exc
+
+
+def _estimator_instance(name: str, definition: Mapping[str, Any], *, threads: int, seed: int) -> Any:
+    """A fresh copy of a pickled estimator instance, with the trial's threads and seed."""
+    from sklearn.base import clone
+
+    obj = resolve(name, "estimator", definition["estimator"])
+    if inspect.isclass(obj) or not all(callable(getattr(obj, m, None)) for m in ("fit", "predict_proba")):
+        raise UserModelError(f"models.{name}.estimator {definition['estimator']}: not a classifier instance with "
+                             f"fit and predict_proba (got {type(obj).__name__})")
+    try:
+        estimator = clone(obj)
+    except Exception:  # not scikit-learn's protocol: a deep copy is a fresh, unfitted instance too
+        import copy
+
+        estimator = copy.deepcopy(obj)
+    params = estimator.get_params(deep=False) if hasattr(estimator, "get_params") else {}
+    trial = {"n_jobs": threads} if "n_jobs" in params else {}
+    if "random_state" in params and params["random_state"] is None:
+        trial["random_state"] = seed
+    return estimator.set_params(**trial) if trial else estimator
+
+
 def _estimator_class(name: str, definition: Mapping[str, Any]) -> type:
     cls = resolve(name, "estimator", definition["estimator"])
     if not inspect.isclass(cls) or not all(callable(getattr(cls, m, None)) for m in ("fit", "predict_proba")):
@@ -148,7 +202,10 @@ def _estimator_class(name: str, definition: Mapping[str, Any]) -> type:
 
 def make_estimator(name: str, definition: Mapping[str, Any], *, threads: int = 1, seed: int = 0) -> Any:
     """An unfitted estimator of the definition: params, plus n_jobs = threads and
-    random_state = seed when the class takes them and params do not set them."""
+    random_state = seed when the class takes them and params do not set them (a pickled
+    instance: see the module doc)."""
+    if is_pickled(definition["estimator"]):
+        return _estimator_instance(name, definition, threads=threads, seed=seed)
     cls = _estimator_class(name, definition)
     params = dict(definition["params"])
     try:

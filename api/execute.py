@@ -1,0 +1,169 @@
+"""Run a validated spec the one way the CLI and the Python API share: claim the experiment,
+run its trials, write the result files and the report, and say how it went (an Outcome).
+
+Nothing here prints except through the `log` it is given; the CLI turns an Outcome into its
+lines and exit code, `datavsmath.sweep` into Results or an exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from datavsmath.analysis.load import finished_configs
+from datavsmath.analysis.results import write_result_files
+from datavsmath.sweeps.extend import Extension, Finished, changed_message, plan_extension, spec_settings
+from datavsmath.sweeps.runner import (
+    SweepOptions,
+    SweepRun,
+    claim_experiment,
+    is_resumable,
+    resume_command,
+    run_sweep,
+)
+from datavsmath.sweeps.spec import Spec, SpecError, expand_trials, project_version, read_stored_spec
+
+
+class UsageError(Exception):
+    """Bad input found before a sweep runs; the CLI prints it as one line and exits 2."""
+
+
+@dataclass
+class Outcome:
+    """How a run went. interrupted: some trials neither finished nor errored (Ctrl-C, a kernel
+    stop); started: whether the experiment holds Tune's state to resume."""
+
+    experiment_dir: str
+    frame: pd.DataFrame | None = None
+    files: dict[str, str] = field(default_factory=dict)
+    run: SweepRun | None = None
+    extension: Extension | None = None
+    nothing_to_run: bool = False
+    interrupted: bool = False
+    live_rewrites: int = 0
+    live_cpu_seconds: float = 0.0
+    resume: str = ""
+
+    @property
+    def n_finished(self) -> int:
+        return 0 if self.frame is None else int((self.frame["status"] == "TERMINATED").sum())
+
+    @property
+    def n_errored(self) -> int:
+        return 0 if self.frame is None else int((self.frame["status"] == "ERROR").sum())
+
+
+def check_flags(options: SweepOptions, *, rerun_changed: bool) -> None:
+    """Options that only make sense together: SpecError naming them."""
+    if options.retry_errored and not options.resume:
+        raise SpecError("--retry-errored needs --resume")
+    if rerun_changed and not options.extend:
+        raise SpecError("--rerun-changed needs --extend")
+    if options.extend and (options.resume or options.overwrite):
+        raise SpecError("--extend adds cells to an experiment: it cannot be combined with "
+                        + ("--resume" if options.resume else "--overwrite"))
+
+
+def plan_cells(spec: Spec, *, exp_dir: str, rerun_changed: bool) -> Extension:
+    """--extend: the spec's cells split into kept (finished in `exp_dir`, same settings), new
+    and changed; UsageError for changed cells unless rerun_changed."""
+    by_part: dict[str, dict[str, Any]] = {}  # each Tune experiment of exp_dir stores the spec it ran
+    finished = []
+    for config, where in finished_configs(exp_dir):
+        part = where.rsplit("/", 1)[0]
+        if part not in by_part:
+            try:
+                by_part[part] = spec_settings(read_stored_spec(part))
+            except (OSError, SpecError):  # no readable spec there: its settings are not compared
+                by_part[part] = {}
+        finished.append(Finished(config=config, where=where, settings=by_part[part]))
+    plan = plan_extension(expand_trials(spec), overrides=spec.overrides, version=project_version(),
+                          finished=finished, settings=spec_settings(spec), rerun_changed=rerun_changed)
+    if plan.changed and not rerun_changed:
+        raise UsageError(changed_message(plan))
+    return plan
+
+
+def write_report(results: str, **options: Any) -> str:
+    """datavsmath.analysis.report.write_report, its input errors as UsageError."""
+    from datavsmath.analysis.report import write_report as write  # plotly: ~0.4 s, only when a report is written
+
+    try:
+        return str(write(results, **options))
+    except (ValueError, RuntimeError, OSError) as exc:  # a bad input file, a folder that cannot be written
+        raise UsageError(str(exc)) from exc
+
+
+def _live_report(exp_dir: str, *, report: bool, live: bool, live_every: float | None) -> Any:
+    if not (report and live):
+        return None
+    from datavsmath.analysis.live import EVERY_S, LiveReport
+
+    return LiveReport(exp_dir, every_s=EVERY_S if live_every is None else live_every)
+
+
+@dataclass
+class _Hooks:
+    """Both the live report and a progress display after each finished trial (pickled into
+    tuner.pkl with the other callbacks, so it holds only what pickles)."""
+
+    hooks: tuple[Any, ...]
+
+    def __call__(self, finished: int, total: int) -> None:
+        for hook in self.hooks:
+            hook(finished, total)
+
+    def close(self) -> None:
+        for hook in self.hooks:
+            close = getattr(hook, "close", None)
+            if callable(close):
+                close()
+
+
+def execute(spec: Spec, *, options: SweepOptions, rerun_changed: bool = False, report: bool = True,
+            live: bool = True, live_every: float | None = None, log: Callable[[str], None] = print,
+            on_finished: Callable[[int, int], Any] | None = None, ray_alive: ExitStack | None = None) -> Outcome:
+    """Claim the experiment, run it, write results.parquet/.csv, seed_results.csv and (report)
+    the report. An interrupt (KeyboardInterrupt) during the run gives an Outcome with
+    interrupted True once Tune has state to resume; before that it propagates (nothing kept).
+
+    log: the runner's and this function's lines; on_finished(finished, total): after each
+    finished or errored trial; ray_alive: the caller's stack that keeps Ray up (default: Ray
+    stops when the run returns, unless it was up before). Raises SpecError, SweepError,
+    UsageError, DataNotFoundError, DatasetError before any trial runs."""
+    with claim_experiment(spec, options=options, log=log) as claim:  # until the results are written
+        exp_dir = claim.experiment_dir
+        outcome = Outcome(experiment_dir=exp_dir, resume=resume_command(spec, name=options.name or spec.name,
+                                                                        options=options))
+        trials = None
+        if options.extend:
+            outcome.extension = plan_cells(spec, exp_dir=exp_dir, rerun_changed=rerun_changed)
+            if not outcome.extension.new:
+                outcome.nothing_to_run = True
+                return outcome
+            trials = outcome.extension.new
+        live_report = _live_report(exp_dir, report=report, live=live, live_every=live_every)
+        hooks = tuple(h for h in (live_report, on_finished) if h is not None)
+        try:
+            outcome.run = run_sweep(spec, options=options, claim=claim, ray_alive=ray_alive, trials=trials,
+                                    log=log, on_finished=_Hooks(hooks) if hooks else None)
+        except KeyboardInterrupt:
+            if not is_resumable(exp_dir):
+                raise
+            outcome.interrupted = True
+        if live_report is not None:
+            live_report.close()  # a rewrite still running must not replace the final report
+            outcome.live_rewrites, outcome.live_cpu_seconds = live_report.rewrites, live_report.cpu_seconds
+        if outcome.interrupted and outcome.run is None:
+            return outcome
+        # The experiment directory is the source of truth: after Ctrl-C, Tune's own result grid
+        # counts never-started trials as terminated.
+        outcome.files, outcome.frame = write_result_files(exp_dir)
+        if report:
+            outcome.files["report"] = write_report(exp_dir)
+        outcome.interrupted = outcome.n_finished + outcome.n_errored < len(outcome.frame)
+        return outcome

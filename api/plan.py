@@ -1,0 +1,91 @@
+"""What a sweep would run, without running it: the text of `--dry-run` / `dry_run=True`."""
+
+from __future__ import annotations
+
+import os
+
+from datavsmath.execute import UsageError, plan_cells
+from datavsmath.sweeps import cost, resources
+from datavsmath.sweeps.extend import Extension
+from datavsmath.sweeps.progress import NO_REPAIR
+from datavsmath.sweeps.runner import SweepOptions, experiment_name, experiment_path, is_resumable, plan_for
+from datavsmath.sweeps.spec import Spec, count_listed, expand_trials
+from datavsmath.trainables.data import FASHION_MNIST
+
+PREVIEW_ROWS = 6
+
+
+def local_nodes() -> list[resources.Node]:
+    """This machine as one node, without starting Ray (for --dry-run)."""
+    try:
+        import torch
+
+        gpus = torch.cuda.device_count()
+    except Exception:  # a broken CUDA install must not break a dry run
+        gpus = 0
+    return [resources.Node(node_id="local", address="local", cpu=float(os.cpu_count() or 1), gpu=float(gpus))]
+
+
+def dry_run(spec: Spec, *, options: SweepOptions, rerun_changed: bool = False,
+            nodes: list[resources.Node] | None = None) -> str:
+    """The dry run's text: trial count, grid preview, resource plan, compute estimate. On
+    --extend the experiment's finished cells are counted as "kept" and only the new ones are
+    previewed and estimated (UsageError when there is no experiment to extend)."""
+    extension = None
+    if options.extend:
+        exp_dir = experiment_path(options.storage, experiment_name(spec, options=options))
+        if not is_resumable(exp_dir):
+            raise UsageError(f"--extend: {exp_dir} is not an experiment of datavsmath; run without --extend "
+                             f"to start it")
+        extension = plan_cells(spec, exp_dir=exp_dir, rerun_changed=rerun_changed)
+    return describe(spec, options=options, nodes=nodes, extension=extension)
+
+
+def describe(spec: Spec, *, options: SweepOptions, nodes: list[resources.Node] | None = None,
+             extension: Extension | None = None) -> str:
+    """The text --dry-run prints: trial count, grid preview, resource plan, compute estimate.
+
+    extension: on --extend, the cells kept from earlier runs are counted as "kept" and only
+    the new ones are previewed and estimated.
+
+    Refuses what the run would refuse before its first trial: SpecError for --resources of a
+    model that is not in the sweep, UsageError for a request that fits no node of `nodes`
+    (default: this machine).
+    """
+    nodes = nodes or local_nodes()
+    plan = plan_for(spec, nodes=nodes, options=options)
+    try:
+        resources.check_feasible(plan, nodes=nodes)
+    except resources.InfeasibleRequestError as exc:
+        raise UsageError(str(exc)) from exc
+    info = spec.dataset_info  # None for a table or image folder: dry-run reads no data
+    n_train = info.n_train if info is not None else FASHION_MNIST.n_train
+    cells = expand_trials(spec)
+    folds = int(spec.repair_model["folds"])
+    trials = cost.longest_first(cells if extension is None else extension.new, overrides=spec.overrides,
+                                n_train=n_train, repair_folds=folds)
+    listed = count_listed(spec)
+    seconds = sum(cost.estimate_seconds(t, n_train=n_train, overrides=spec.overrides.get(t["model"]),
+                                        repair_folds=folds) for t in trials)
+    lines = [f"spec {spec.name!r} ({spec.source}): {len(cells)} trials"
+             + (f" ({listed} grid points, {listed - len(cells)} duplicates merged)" if listed != len(cells) else ""),
+             f"models: {', '.join(spec.models)}; seeds: {list(spec.seeds)}"]
+    if extension is not None:
+        lines.append(f"kept: {len(extension.kept)} cells finished earlier; to run: {len(extension.new)}"
+                     + (f" ({len(extension.changed)} changed, run again)" if extension.changed else ""))
+    lines.append("first trials (longest first):" if trials else "nothing to run")
+    for t in trials[:PREVIEW_ROWS]:
+        lines.append(f"  model={t['model']} sample_frac={t['sample_frac']:g} damage_frac={t['damage_frac']:g} "
+                     f"damage_mode={t['damage_mode']} seed={t['seed']}"
+                     + (f" repair={t['repair']}" if t.get("repair", NO_REPAIR) != NO_REPAIR else ""))
+    if len(trials) > PREVIEW_ROWS:
+        lines.append(f"  ... and {len(trials) - PREVIEW_ROWS} more")
+    lines.append("resource request per model:")
+    lines += resources.describe_plan(plan, nodes=nodes)
+    if info is not None:
+        lines.append(f"estimated compute: {seconds / 60:.1f} CPU-minutes on 1-thread trials")
+    else:
+        lines.append(f"dataset: {spec.dataset['kind']} {spec.dataset['path']}, read and checked when the sweep "
+                     f"starts; estimated compute as if it had {n_train} training rows: {seconds / 60:.1f} "
+                     "CPU-minutes on 1-thread trials")
+    return "\n".join(lines)

@@ -1,0 +1,154 @@
+"""Results of an experiment, in Python: the tidy frame, its tables, the decision, the figures
+and the report. `load(path)` reads any experiment, made by `datavsmath.sweep` or the CLI.
+"""
+
+from __future__ import annotations
+
+import html
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from datavsmath.analysis import decision as decision_module
+from datavsmath.analysis import tables
+from datavsmath.analysis.load import load_results
+from datavsmath.sweeps.spec import AXES, Spec, SpecError, read_stored_spec
+
+ERROR_COLUMNS = ("trial_id", *AXES, "error")
+HEADLINE_ROWS = 8
+
+
+class TrialsError(RuntimeError):
+    """Trials errored (datavsmath.sweep with raise_on_error=True); `results` holds the experiment."""
+
+    def __init__(self, message: str, *, results: Results) -> None:
+        super().__init__(message)
+        self.results = results
+
+
+class Results:
+    """The results of one experiment folder (`path`, local or URI).
+
+    frame: the tidy results, one row per trial (the columns of results.parquet,
+    datavsmath.analysis.schema.RESULT_COLUMNS); errors: the errored trials (trial_id, the axes,
+    error). Read once, on first use; `Results(path)` again (or datavsmath.load) reads anew.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+
+    def __repr__(self) -> str:
+        df = self.frame
+        counts = df["status"].value_counts()
+        return (f"Results({self.path!r}: {len(df)} trials, {int(counts.get('TERMINATED', 0))} finished, "
+                f"{int(counts.get('ERROR', 0))} errored; models {', '.join(map(str, df['model'].unique()))})")
+
+    @cached_property
+    def frame(self) -> pd.DataFrame:
+        return load_results(self.path)
+
+    @cached_property
+    def spec(self) -> Spec | None:
+        """The spec stored with the experiment (None for a bare results file)."""
+        try:
+            return read_stored_spec(self.path)
+        except (OSError, SpecError):
+            return None
+
+    @property
+    def errors(self) -> pd.DataFrame:
+        """The errored trials: trial_id, model, sample_frac, damage_frac, damage_mode, repair, seed, error."""
+        df = self.frame
+        return df.loc[df["status"] == "ERROR", [c for c in ERROR_COLUMNS if c in df.columns]].reset_index(drop=True)
+
+    def _n_total(self) -> int | None:
+        info = self.spec.dataset_info if self.spec is not None else None
+        return info.n_train if info is not None else None
+
+    def _setup(self, model: str | None, damage_mode: str | None) -> tuple[str, str]:
+        """The model and damage mode the report's tables describe, where not given."""
+        from datavsmath.analysis.report import table_setups
+
+        wanted = model or (self.spec.report.get("model") if self.spec is not None else None)
+        found, modes, note = table_setups(self.frame, model=wanted)
+        if found is None:
+            raise ValueError(f"{self.path}: {note}")
+        damaged = [m for m in modes if m != "none"]
+        return found, damage_mode or (damaged[0] if damaged else modes[0] if modes else tables.DEFAULT_DAMAGE_MODE)
+
+    def table(self, metric: str = "acc", threshold: float | None = None, *, model: str | None = None,
+              damage_mode: str | None = None, kind: str = "interpolated", **options: Any) -> pd.DataFrame:
+        """Observations needed to clear `threshold` (default acc 0.90, auc 0.98) per quality
+        level: kind "interpolated" (a fitted learning curve with bootstrap intervals,
+        datavsmath.analysis.tables.interpolated_table; options method, n_boot, random_state)
+        or "seed" (read off the swept grid, seed_table). model, damage_mode: default the
+        report's (cnn when swept, else the first model; the first damaged mode crossed with
+        sample_frac)."""
+        model, damage_mode = self._setup(model, damage_mode)
+        make = {"interpolated": tables.interpolated_table, "seed": tables.seed_table}
+        if kind not in make:
+            raise ValueError(f"kind must be one of {', '.join(make)}, got {kind!r}")
+        return make[kind](self.frame, metric=metric, threshold=threshold, model=model, damage_mode=damage_mode,
+                          n_total=self._n_total(), **options)
+
+    def decision(self, **options: Any) -> pd.DataFrame:
+        """The buy-or-clean decision: what each route to a target costs
+        (datavsmath.analysis.decision.decision_table; keywords such as price_label,
+        price_audit, targets, model, damage_mode pass through). Prices default to the spec's
+        `report:` settings, model and damage mode to the report's."""
+        report = self.spec.report if self.spec is not None else {}
+        model, damage_mode = self._setup(options.pop("model", None), options.pop("damage_mode", None))
+        for key in ("price_label", "price_audit"):
+            if key in report:
+                options.setdefault(key, report[key])
+        options.setdefault("n_total", self._n_total())
+        return decision_module.decision_table(self.frame, model=model, damage_mode=damage_mode, **options)
+
+    def figures(self) -> dict[str, Any]:
+        """The report's figures, key -> plotly Figure (each displays inline in a notebook)."""
+        from datavsmath.analysis.report import _settings_of, build_items
+
+        spec = self.spec
+        info = spec.dataset_info if spec is not None else None
+        kwargs: dict[str, Any] = {"settings": _settings_of(spec)}
+        if info is not None:
+            kwargs["info"] = info
+        items = build_items(self.frame, overrides=spec.overrides if spec else None,
+                            dataset=spec.dataset if spec else None, **kwargs)
+        return {item.key: item.figure for item in items if item.figure is not None}
+
+    def report(self, path: str | Path | None = None) -> Path:
+        """Write the self-contained HTML report (the CLI's `datavsmath report`), its tables as
+        CSV and Markdown beside it; default report.html in the experiment folder. Returns its path."""
+        from datavsmath.analysis.report import write_report
+
+        return write_report(self.path, out=None if path is None else Path(path))
+
+    def _repr_html_(self) -> str:
+        df = self.frame
+        counts = df["status"].value_counts()
+        parts = [f"<p><b>datavsmath results</b> <code>{html.escape(self.path)}</code>: {len(df)} trials, "
+                 f"{int(counts.get('TERMINATED', 0))} finished, {int(counts.get('ERROR', 0))} errored</p>"]
+        errors = self.errors
+        if len(errors):
+            parts.append(errors.head(HEADLINE_ROWS).to_html(index=False))
+        try:
+            table = self.table()
+            model, mode = self._setup(None, None)
+            parts.append(f"<p>Observations needed for acc &gt; {tables.DEFAULT_THRESHOLDS['acc']:.2f} "
+                         f"({html.escape(model)}, {html.escape(mode)}):</p>")
+            shown = [c for c in ("quality", "num_obs", "ci_low", "ci_high", "reached") if c in table.columns]
+            parts.append(table[shown].head(HEADLINE_ROWS).to_html(index=False, float_format=lambda v: f"{v:,.0f}"))
+        except (ValueError, KeyError) as exc:  # too few trials or levels for a table: say why
+            parts.append(f"<p>No table yet: {html.escape(str(exc))}</p>")
+        return "\n".join(parts)
+
+
+def load(path: str | Path) -> Results:
+    """The results of an experiment folder (local or URI; made by datavsmath.sweep or the
+    CLI), or of a results.parquet / results.csv file."""
+    results = Results(path)
+    results.frame  # noqa: B018  (read now: a wrong path fails here, not on first use)
+    return results

@@ -1,0 +1,115 @@
+"""The process a sweep runs in: Ray kept up between calls, and everything else left as it was.
+
+`ray_stack(options, py_modules)` keeps the embedded Ray (or the connection to `address=`) that
+the first call starts for the next ones with the same settings; `shutdown()` stops it, and
+so does the interpreter's exit. `preserved()` puts back, when a call ends however it ends,
+what running a sweep changes in the process: os.environ, the SIGINT / SIGTERM / SIGUSR1
+handlers, sys.path and the levels of the loggers that existed before. Modules a sweep imports
+stay imported (ray, the trainable, ...); none that was there is removed or replaced.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from datavsmath.sweeps.runner import SweepOptions
+
+SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGUSR1") if hasattr(signal, name))
+
+
+@dataclass(frozen=True)
+class _Key:
+    """The settings Ray is started with: a call with other settings restarts it."""
+
+    address: str
+    py_modules: tuple[str, ...]
+    dashboard: bool
+    log_to_driver: bool
+
+
+class _Session:
+    """The stack that keeps the Ray of datavsmath.sweep up (the runner enters its Ray session
+    into it) and the settings it was started with."""
+
+    def __init__(self) -> None:
+        self.stack: ExitStack | None = None
+        self.key: _Key | None = None
+
+    def close(self) -> None:
+        stack, self.stack, self.key = self.stack, None, None
+        if stack is not None:
+            stack.close()
+
+
+_SESSION = _Session()
+atexit.register(_SESSION.close)
+
+
+def ray_stack(options: SweepOptions, *, py_modules: tuple[str, ...] = ()) -> ExitStack:
+    """The stack to pass to the runner as `ray_alive`: Ray started into it stays up after the
+    call, for the next ones with the same settings; a call with other settings (address,
+    py_modules, dashboard, -v 2's worker logs) stops it first. A Ray the caller started
+    (ray.init) is used as it is and never stopped here."""
+    key = _Key(address=options.address or "local", py_modules=tuple(py_modules), dashboard=options.dashboard,
+               log_to_driver=options.verbose > 1)
+    if _SESSION.key != key:
+        _SESSION.close()
+    if _SESSION.stack is None:
+        _SESSION.stack, _SESSION.key = ExitStack(), key
+    return _SESSION.stack
+
+
+def shutdown() -> None:
+    """Stop the Ray that datavsmath.sweep started (nothing when there is none)."""
+    _SESSION.close()
+
+
+def _logger_levels() -> dict[str, int]:
+    manager = logging.Logger.manager
+    levels = {name: logger.level for name, logger in manager.loggerDict.items() if isinstance(logger, logging.Logger)}
+    levels[""] = logging.getLogger().level
+    return levels
+
+
+def _restore_levels(levels: dict[str, int]) -> None:
+    for name, level in levels.items():
+        logger = logging.getLogger(name) if name else logging.getLogger()
+        if logger.level != level:
+            logger.setLevel(level)
+
+
+def _restore_environ(before: dict[str, str]) -> None:
+    for key in [k for k in os.environ if k not in before]:
+        del os.environ[key]
+    for key, value in before.items():
+        if os.environ.get(key) != value:
+            os.environ[key] = value
+
+
+@contextmanager
+def preserved() -> Iterator[None]:
+    """Inside the block a sweep may change the process; when it ends, os.environ, the signal
+    handlers (main thread), sys.path and the existing loggers' levels are as before."""
+    environ = dict(os.environ)
+    path = list(sys.path)
+    levels = _logger_levels()
+    main = threading.current_thread() is threading.main_thread()
+    handlers: dict[int, Any] = {s: signal.getsignal(s) for s in SIGNALS} if main else {}
+    try:
+        yield
+    finally:
+        _restore_environ(environ)
+        sys.path[:] = path
+        _restore_levels(levels)
+        for signum, handler in handlers.items():
+            if signal.getsignal(signum) is not handler and handler is not None:
+                signal.signal(signum, handler)

@@ -1,0 +1,240 @@
+"""`datavsmath.sweep`: a sweep from Python, persisted as the CLI persists it, returning Results."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from datavsmath.execute import UsageError, check_flags, execute
+from datavsmath.inputs import Inputs, dataset_config, model_entries
+from datavsmath.progress import NotebookProgress, in_notebook
+from datavsmath.results import Results, TrialsError
+from datavsmath.session import preserved, ray_stack
+from datavsmath.sweeps.runner import SweepError, SweepOptions, check_experiment, experiment_path, is_resumable
+from datavsmath.sweeps.spec import (
+    DEFAULT_MAX_TRIALS,
+    GRID_AXES,
+    INPUTS_DIR,
+    SPEC_FILE,
+    Spec,
+    SpecError,
+    check_experiment_name,
+    parse_spec,
+    read_yaml,
+    resolve_spec_path,
+)
+from datavsmath.trainables import storage
+
+# Spec keys taken as keywords as they are (YAML values), besides the data, models and axes.
+SPEC_KEYWORDS = ("description", "grids", "include", "overrides", "resources", "gpu_share", "max_failures",
+                 "checkpoint_period_s", "dataset", "py_modules", "transition", "confusion", "repair_model")
+# Used when a sweep names no spec and leaves an axis out: all data, clean labels.
+AXIS_DEFAULTS = {"sample_frac": [1.0], "damage_frac": [0.0], "damage_mode": ["none"]}
+
+
+def _listed(value: Any) -> Any:
+    """A scalar axis value as a one-value list; lists, tuples and arrays as lists."""
+    if isinstance(value, (str, int, float)):
+        return [value]
+    return list(value) if isinstance(value, (Sequence, tuple)) or hasattr(value, "tolist") else value
+
+
+def _seeds(value: Any) -> Any:
+    """seeds=N is the first N seeds, 0..N-1; a list is the seeds themselves."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 1:
+            raise SpecError(f"seeds must be a number of seeds >= 1 or a list of seeds, got {value}")
+        return list(range(value))
+    return _listed(value)
+
+
+def _base(spec: str | Path | Mapping | None) -> tuple[dict[str, Any], str, str, Path | None]:
+    """(the spec's keys, its source, its default name, the folder its paths resolve against)."""
+    if spec is None:
+        return {}, "<sweep>", time.strftime("sweep-%Y%m%d-%H%M%S"), None
+    if isinstance(spec, Mapping):
+        return dict(spec), "<sweep>", "sweep", None
+    path = resolve_spec_path(spec)
+    return read_yaml(path), str(path), path.stem, path.resolve().parent
+
+
+def build_spec(*, data: Any, label: str | None, test: Any, test_frac: float | None, models: Any,
+               axes: Mapping[str, Any], seeds: Any, spec: Any, name: str | None, keys: Mapping[str, Any],
+               report: Any, storage_path: str, max_trials: int | None) -> tuple[Spec, Inputs, str, bool]:
+    """(the validated Spec, the in-memory inputs to write, the experiment folder, whether the
+    spec differs from its file) from sweep()'s keywords; SpecError as the CLI words it."""
+    raw, source, default_name, base_dir = _base(spec)
+    exp_name = check_experiment_name(name if name is not None else raw.get("name", default_name),
+                                     field="name" if name is None else "--name")
+    exp_dir = experiment_path(storage_path, exp_name)
+    inputs = Inputs()
+    given = {k: v for k, v in keys.items() if v is not None}
+    given.update({a: _listed(v) for a, v in axes.items() if v is not None})
+    if seeds is not None:
+        given["seeds"] = _seeds(seeds)
+    if isinstance(report, Mapping):
+        given["report"] = dict(report)
+    if data is not None:
+        if "dataset" in given:
+            raise SpecError("give data= or dataset=, not both")
+        given["dataset"] = dataset_config(data, label=label, test=test, test_frac=test_frac, inputs=inputs,
+                                          exp_dir=exp_dir)
+    elif label is not None or test is not None or test_frac is not None:
+        raise SpecError("label=, test= and test_frac= describe data=; give data too")
+    if models is not None:
+        axis, definitions = model_entries(models, inputs=inputs, exp_dir=exp_dir)
+        given.setdefault("model", axis)
+        if definitions:
+            given["models"] = definitions
+    if spec is None and "grids" not in given and "include" not in given:
+        given = {**{a: v for a, v in AXIS_DEFAULTS.items()}, **given}
+    if spec is None:
+        given.setdefault("name", exp_name)
+    if inputs.files and storage.is_uri(storage_path):
+        raise SpecError(f"storage {storage_path}: in-memory data and models are written into the experiment "
+                        "folder, which must be local; give a local storage, or files and import paths")
+    merged = {**raw, **given}
+    try:
+        parsed = parse_spec(merged, source=source, default_name=default_name, max_trials=max_trials,
+                            base_dir=base_dir)
+    except SpecError as exc:
+        text = str(exc)
+        raise (exc if source == "<sweep>" or text.startswith("spec ") else SpecError(f"spec {source}: {text}")) from exc
+    changed = bool(given) and spec is not None
+    return parsed, inputs, exp_dir, changed
+
+
+def _cleanup(written: list[Path], *, exp_dir: str, created: bool) -> None:
+    """Remove the inputs this call wrote when the experiment did not start (nothing to resume)."""
+    if is_resumable(exp_dir):
+        return
+    for path in written:
+        path.unlink(missing_ok=True)
+    for folder in (Path(exp_dir) / INPUTS_DIR, *([Path(exp_dir)] if created else [])):
+        try:
+            folder.rmdir()
+        except OSError:  # not empty: another run's inputs, or the experiment's files
+            pass
+
+
+def sweep(data: Any = None, *, label: str | None = None, test: Any = None, test_frac: float | None = None,
+          models: Any = None, model: Any = None, sample_frac: Any = None, damage_frac: Any = None,
+          damage_mode: Any = None, repair: Any = None, seeds: Any = None, spec: str | Path | Mapping | None = None,
+          name: str | None = None, description: str | None = None, grids: Any = None, include: Any = None,
+          overrides: Mapping | None = None, resources: Mapping | None = None, gpu_share: float | None = None,
+          max_failures: int | None = None, checkpoint_period_s: float | None = None, report: Any = True,
+          dataset: Any = None, py_modules: Any = None, transition: Any = None, confusion: Mapping | None = None,
+          repair_model: Mapping | None = None, storage: str = "results", address: str | None = None,
+          data_dir: str | None = None, download: bool = True, dry_run: bool = False, resume: bool = False,
+          retry_errored: bool = False, overwrite: bool = False, extend: bool = False, rerun_changed: bool = False,
+          max_trials: int = DEFAULT_MAX_TRIALS, dashboard: bool = True, live: bool = True,
+          live_every: float | None = None, verbose: int = 1, raise_on_error: bool = False) -> Results | str:
+    """Run a sweep: every combination of the axes is one Ray Tune trial; returns its Results.
+
+    Data (one of): `data` a pandas DataFrame with `label=` its label column (features: every
+    other numeric column); a pair `(X, y)` of arrays, X (N, F) features or (N, H, W) /
+    (N, H, W, C) images (uint8, or floats in [0, 1]), y (N,) labels of any sortable type; a
+    built-in name ("fashion_mnist", "mnist"); a path (a CSV / Parquet table with `label=`, an
+    .npz of x and y, an image folder). `test=` a test set in the same form, or `test_frac`
+    (default 0.2, stratified, seeded). Default: a spec's `dataset`, else Fashion-MNIST.
+
+    Models: `models=` a mapping name -> model, or a list (named after the models): a seed
+    model name ("rf", "xgb", "dnn", "cnn"); a scikit-learn-compatible estimator instance
+    (cloned for every trial, given the trial's n_jobs, and its seed as random_state when
+    that is None); a torch factory `(input_shape, n_classes) -> nn.Module`, or `net(factory,
+    epochs=..., batch_size=..., optimizer={...})`; a spec's definition mapping. An estimator
+    whose class imports by path and whose params are plain values is stored as that path and
+    params; otherwise it, and any factory that does not import by path (a notebook's function
+    or lambda), is pickled with cloudpickle into the experiment's inputs/ folder: it must
+    pickle, and what it refers to must import on the workers.
+
+    Axes: model (default: the models' names), sample_frac in (0, 1] (default 1.0),
+    damage_frac in [0, 1] (default 0.0), damage_mode (none, random, constant, matrix,
+    confusion; default none), repair (none, prune, relabel; default none): a value or a
+    list each; seeds a number N (seeds 0..N-1) or a list (default [0]).
+    Every other spec key is a keyword of the same name (description, grids, include,
+    overrides, resources, gpu_share, max_failures (default 2), checkpoint_period_s, dataset,
+    py_modules, transition, confusion, repair_model); `report` is the spec's report
+    settings when a mapping, and False writes no report. `spec=` a shipped spec's name, a
+    YAML file or a mapping: the keywords given override its keys, so `sweep(spec="size")`
+    runs what `datavsmath sweep size` runs.
+
+    Run options are the CLI's: name (default: the spec's, else sweep-<date>-<time>), storage
+    (default ./results), address, data_dir, download, dry_run (returns the dry run's text),
+    resume, retry_errored, overwrite, extend, rerun_changed, max_trials, dashboard, live,
+    live_every, verbose (0, 1, 2 as -v). The first call starts an embedded Ray (or connects to
+    `address`) that later calls reuse; datavsmath.shutdown() stops it.
+
+    Raises SpecError (a ValueError) for bad input, with the CLI's message, before anything
+    runs; DataNotFoundError (a FileNotFoundError) for missing data; KeyboardInterrupt when
+    interrupted (the experiment is then resumable: resume=True, or the command in the
+    message); TrialsError with raise_on_error=True when trials errored (by default they are
+    in Results.errors).
+    """
+    keys = {"description": description, "grids": grids, "include": include, "overrides": overrides,
+            "resources": resources, "gpu_share": gpu_share, "max_failures": max_failures,
+            "checkpoint_period_s": checkpoint_period_s, "dataset": dataset, "py_modules": py_modules,
+            "transition": transition, "confusion": confusion, "repair_model": repair_model}
+    axes = dict(zip(GRID_AXES, (model, sample_frac, damage_frac, damage_mode, repair)))
+    with preserved():
+        try:
+            parsed, inputs, exp_dir, changed = build_spec(
+                data=data, label=label, test=test, test_frac=test_frac, models=models, axes=axes, seeds=seeds,
+                spec=spec, name=name, keys=keys, report=report, storage_path=storage, max_trials=max_trials)
+            options = SweepOptions(storage=storage, name=name, address=address, data_dir=data_dir, download=download,
+                                   resume=resume, retry_errored=retry_errored, overwrite=overwrite,
+                                   dashboard=dashboard, verbose=verbose, extend=extend)
+            check_flags(options, rerun_changed=rerun_changed)
+            if inputs.files or changed or spec is None or isinstance(spec, Mapping):
+                # The experiment's own spec.yaml is the file that resumes it from the command line.
+                parsed = _with_source(parsed, str(Path(exp_dir) / SPEC_FILE))
+            if dry_run:
+                from datavsmath.plan import dry_run as dry_run_text
+
+                return dry_run_text(parsed, options=options, rerun_changed=rerun_changed)
+            return _run(parsed, inputs=inputs, exp_dir=exp_dir, options=options, rerun_changed=rerun_changed,
+                        report=report is not False, live=live, live_every=live_every,
+                        raise_on_error=raise_on_error)
+        except (SweepError, UsageError) as exc:
+            raise SpecError(str(exc)) from exc
+
+
+def _with_source(spec: Spec, source: str) -> Spec:
+    from dataclasses import replace
+
+    return replace(spec, source=source)
+
+
+def _run(spec: Spec, *, inputs: Inputs, exp_dir: str, options: SweepOptions, rerun_changed: bool, report: bool,
+         live: bool, live_every: float | None, raise_on_error: bool) -> Results:
+    created = not Path(exp_dir).exists()
+    written: list[Path] = []
+    if inputs.files:
+        check_experiment(spec, options=options)  # refuse before writing anything there
+        written = inputs.write(exp_dir)
+    notebook = in_notebook()
+    run_options = options
+    if notebook and options.verbose == 1:  # one updating display instead of a line per trial
+        from dataclasses import replace
+
+        run_options = replace(options, verbose=0)
+    log = print if options.verbose >= 1 else (lambda line: None)
+    try:
+        outcome = execute(spec, options=run_options, rerun_changed=rerun_changed, report=report, live=live,
+                          live_every=live_every, log=log,
+                          on_finished=NotebookProgress(spec.name) if notebook else None,
+                          ray_alive=ray_stack(options, py_modules=spec.py_modules))
+    except BaseException:
+        _cleanup(written, exp_dir=exp_dir, created=created)
+        raise
+    if outcome.interrupted:
+        raise KeyboardInterrupt(f"sweep {spec.name!r} interrupted; continue it with resume=True, or: {outcome.resume}")
+    results = Results(outcome.experiment_dir)
+    if outcome.frame is not None:
+        results.__dict__["frame"] = outcome.frame
+    if raise_on_error and outcome.n_errored:
+        raise TrialsError(f"{outcome.n_errored} trial(s) of {spec.name!r} errored; see Results.errors",
+                          results=results)
+    return results
