@@ -1,0 +1,124 @@
+"""datavsmath.sweep end to end on real Ray: the quickstart on scikit-learn's breast-cancer
+data, then a second call in the same process (image arrays, a pickled estimator and a
+notebook-style lambda net) that reuses Ray. One Ray for the module."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_breast_cancer
+from sklearn.linear_model import LogisticRegression
+
+import datavsmath as dvm
+from datavsmath.sweeps.spec import AXES, read_stored_spec
+from tests.api.conftest_helpers import ProcessState
+from tests.conftest import run_cli
+
+GRID = {"sample_frac": [0.3, 1.0], "damage_frac": [0.0, 0.2], "damage_mode": ["constant"],
+        "repair": ["none", "prune"]}
+MODELS = ("rf", "logreg")
+SEEDS = 2
+
+
+@pytest.fixture(scope="module")
+def quickstart(tmp_path_factory):
+    """The README's quickstart, as written, on breast-cancer data; the process state around it."""
+    storage = tmp_path_factory.mktemp("api")
+    df = load_breast_cancer(as_frame=True).frame
+    before = ProcessState.now()
+    res = dvm.sweep(df, label="target", models={"rf": "rf", "logreg": LogisticRegression(max_iter=500)},
+                    **GRID, seeds=SEEDS, storage=str(storage), name="quick", live=False)
+    problems = before.problems()
+    yield res, problems, storage
+    dvm.shutdown()
+
+
+def test_one_finished_row_per_cell(quickstart):
+    res, _, _ = quickstart
+    cells = len(MODELS) * math.prod(len(v) for v in GRID.values()) * SEEDS
+    assert len(res.frame) == cells
+    assert (res.frame["status"] == "TERMINATED").all()
+    assert not res.frame.duplicated(list(AXES)).any()
+    assert set(res.frame["model"]) == set(MODELS)
+    assert res.errors.empty
+    assert res.frame["acc"].between(0.5, 1).all()
+
+
+def test_process_is_as_before(quickstart):
+    _, problems, _ = quickstart
+    assert problems == []
+
+
+def test_results_methods(quickstart, tmp_path):
+    res, _, _ = quickstart
+    table = res.table("acc", 0.9, model="logreg", damage_mode="constant")
+    assert list(table["quality"]) == [1.0, 0.8]
+    assert {"num_obs", "ci_low", "ci_high"} <= set(table.columns)
+    decision = res.decision(price_label=1.0, price_audit=0.2)
+    assert {"collect", "clean", "both", "repair_prune"} <= set(decision["route"])
+    figures = res.figures()
+    assert {"size", "damage"} <= set(figures)
+    assert all(hasattr(f, "to_html") for f in figures.values())
+    out = res.report(tmp_path / "r.html")
+    assert out.read_text().startswith("<!DOCTYPE html>") and "quick" in out.read_text()
+    assert "32 trials, 32 finished, 0 errored" in repr(res)
+    html = res._repr_html_()
+    assert "32 trials" in html and "<table" in html
+
+
+def test_stored_spec_names_the_inputs(quickstart):
+    res, _, storage = quickstart
+    spec = read_stored_spec(res.path)
+    assert spec.dataset["kind"] == "table" and spec.dataset["path"].startswith(f"{res.path}/inputs/")
+    assert spec.user_models["logreg"]["estimator"] == "sklearn.linear_model:LogisticRegression"
+    assert spec.user_models["logreg"]["params"] == {"max_iter": 500}
+
+
+def test_cli_reads_an_api_experiment(quickstart):
+    res, _, _ = quickstart
+    status = run_cli("status", res.path)
+    assert status.returncode == 0, status.stderr
+    assert "32 done" in status.stdout or "32 finished" in status.stdout
+    report = run_cli("report", res.path)
+    assert report.returncode == 0, report.stderr
+
+
+def test_load_reads_the_same_frame(quickstart):
+    res, _, _ = quickstart
+    again = dvm.load(res.path)
+    pd.testing.assert_frame_equal(again.frame.reset_index(drop=True), res.frame.reset_index(drop=True))
+
+
+def _local_estimator():
+    """A classifier class defined inside a function, as in a notebook: not importable by path."""
+
+    class Centroid(LogisticRegression):
+        pass
+
+    return Centroid(max_iter=200)
+
+
+def test_second_call_reuses_ray_with_image_arrays_and_pickled_models(quickstart, fashion):
+    import ray
+    import torch
+
+    res, _, storage = quickstart
+    assert ray.is_initialized()
+    session = ray.get_runtime_context().get_node_id()
+    before = ProcessState.now()
+    x, y = fashion.x_train[:400], fashion.y_train[:400]
+    net = dvm.net(lambda shape, k: torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(int(np.prod(shape)), k)),
+                  epochs=1, batch_size=64)
+    second = dvm.sweep((x, y), test=(fashion.x_test[:200], fashion.y_test[:200]),
+                       models={"rf": "rf", "centroid": _local_estimator(), "tiny": net},
+                       sample_frac=1.0, storage=str(storage), name="images", live=False, report=False)
+    assert before.problems() == []
+    assert ray.get_runtime_context().get_node_id() == session
+    assert (second.frame["status"] == "TERMINATED").all(), second.errors
+    assert set(second.frame["model"]) == {"rf", "centroid", "tiny"}
+    spec = read_stored_spec(second.path)
+    assert spec.dataset["kind"] == "arrays" and spec.dataset_facts["input_shape"] == [28, 28]
+    assert all(spec.user_models[m][k].endswith(".pkl") for m, k in (("centroid", "estimator"), ("tiny", "module")))
