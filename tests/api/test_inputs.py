@@ -1,0 +1,98 @@
+"""datavsmath.sweep's bad input: refused with the CLI's message (a ValueError), before Ray
+starts, leaving no files and the process as it was."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_breast_cancer
+
+import datavsmath as dvm
+from datavsmath.sweeps.cli import main
+from tests.api.conftest_helpers import ProcessState
+
+GRID = {"sample_frac": [0.5], "damage_frac": [0.0], "damage_mode": ["none"]}
+
+
+@pytest.fixture(scope="module")
+def frame():
+    return load_breast_cancer(as_frame=True).frame
+
+
+CASES = [
+    ("damage_frac", {"models": ["rf"], "sample_frac": [0.5], "damage_frac": [1.3], "damage_mode": ["random"]},
+     r"damage_frac must be in \[0, 1\], got 1.3"),
+    ("unknown model", {"models": ["svm"], **GRID}, r"models.svm must be a seed model \(rf, xgb, dnn, cnn\)"),
+    ("label column", {"models": ["rf"], "label": "churned", **GRID}, r"data: the DataFrame has no label column 'churned'"),
+    ("no label", {"models": ["rf"], "label": None, **GRID}, r"data: a DataFrame needs label="),
+    ("bad name", {"models": ["rf"], "name": "../up", **GRID}, r"--name must be 1-200 letters"),
+    ("test without data", {"models": ["rf"], "test_frac": 0.3, "data": None, **GRID},
+     r"label=, test= and test_frac= describe data=; give data too"),
+    ("seeds", {"models": ["rf"], "seeds": 0, **GRID}, r"seeds must be a number of seeds >= 1"),
+    ("bad estimator", {"models": {"gen": {"estimator": None}}, **GRID}, r"models.gen.estimator must be an import path"),
+]
+
+
+@pytest.mark.parametrize("case, kwargs, match", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_raises_spec_error(case, kwargs, match, frame, tmp_path, no_ray_before_or_after):
+    before = ProcessState.now()
+    kwargs = {"data": frame, "label": "target", "storage": str(tmp_path), **kwargs}
+    with pytest.raises(dvm.SpecError, match=match) as info:
+        dvm.sweep(kwargs.pop("data"), **kwargs)
+    assert isinstance(info.value, ValueError)
+    assert before.problems() == []
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_content_cleans_up_its_inputs(tmp_path, no_ray_before_or_after):
+    """Labels that do not match the rows fail when the data is read, after the inputs were
+    written: they are removed again, and the experiment folder with them."""
+    x, y = np.zeros((20, 4), dtype=np.float32), np.arange(19) % 2
+    with pytest.raises(dvm.DatasetError, match=r"y must be one label per row of x, shape \(20,\), got \(19,\)"):
+        dvm.sweep((x, y), models=["rf"], storage=str(tmp_path), name="bad")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_message_is_the_clis(tmp_path, capsys, no_ray_before_or_after):
+    """A spec file with a bad value: sweep(spec=...) raises what `datavsmath sweep` prints."""
+    path = tmp_path / "bad.yaml"
+    path.write_text("model: [rf]\nsample_frac: [0.5]\ndamage_frac: [1.3]\ndamage_mode: [random]\n")
+    assert main(["sweep", str(path), "--storage", str(tmp_path / "r")]) == 2
+    printed = capsys.readouterr().err.strip()
+    with pytest.raises(dvm.SpecError) as info:
+        dvm.sweep(spec=str(path), storage=str(tmp_path / "r"))
+    assert printed == f"datavsmath: error: {info.value}"
+
+
+def test_existing_experiment_is_refused_before_writing(frame, tmp_path, no_ray_before_or_after):
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "notes.txt").write_text("mine")
+    with pytest.raises(dvm.SpecError, match=r"already exists and is not an experiment of datavsmath"):
+        dvm.sweep(frame, label="target", models=["rf"], **GRID, storage=str(tmp_path), name="taken")
+    assert sorted(p.name for p in (tmp_path / "taken").iterdir()) == ["notes.txt"]
+
+
+def test_dry_run_returns_the_text(frame, tmp_path, no_ray_before_or_after):
+    text = dvm.sweep(frame, label="target", models=["rf", "xgb"], sample_frac=[0.5, 1.0], storage=str(tmp_path),
+                     name="dry", dry_run=True)
+    assert text.startswith("spec 'dry' (") and ": 4 trials" in text.splitlines()[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_spec_name_gives_the_clis_dry_run(capsys, no_ray_before_or_after):
+    assert main(["sweep", "smoke", "--dry-run"]) == 0
+    assert dvm.sweep(spec="smoke", dry_run=True) == capsys.readouterr().out.rstrip("\n")
+
+
+def test_load_reads_a_cli_made_experiment():
+    """A real Tune experiment (tests/data/analysis/ray_experiment): finished, errored and missing trials."""
+    res = dvm.load("tests/data/analysis/ray_experiment")
+    assert res.frame["status"].value_counts().to_dict() == {"TERMINATED": 2, "ERROR": 1, "MISSING": 1}
+    assert list(res.errors["seed"]) == [2] and res.errors["error"].iloc[0].startswith("ValueError: boom seed 2")
+    assert "4 trials, 2 finished, 1 errored" in repr(res)
+    assert "boom seed 2" in res._repr_html_()
+
+
+def test_load_of_nothing_raises(tmp_path):
+    with pytest.raises(FileNotFoundError, match="results path does not exist"):
+        dvm.load(tmp_path / "none")

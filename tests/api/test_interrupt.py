@@ -1,0 +1,57 @@
+"""An interrupt (the kernel's stop button is a SIGINT) during datavsmath.sweep: the trials
+stop, KeyboardInterrupt is raised with the resume command, the process is as it was, and
+the command line resumes the experiment to the end."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sklearn.datasets import load_breast_cancer
+
+import datavsmath as dvm
+from datavsmath.analysis.load import load_results
+from tests.api.conftest_helpers import ProcessState
+from tests.conftest import run_cli
+
+SAMPLE_FRACS = [round(0.2 + 0.04 * i, 2) for i in range(20)]
+WAIT_S = 120.0
+
+
+def _interrupt_after_first_trial(exp_dir: Path, stop: threading.Event) -> None:
+    """SIGINT to this process once a trial of `exp_dir` has reported (Tune runs by then)."""
+    deadline = time.monotonic() + WAIT_S
+    while not stop.is_set() and time.monotonic() < deadline:
+        if any(p.stat().st_size for p in exp_dir.glob("*/result.json")):
+            os.kill(os.getpid(), signal.SIGINT)
+            return
+        time.sleep(0.05)
+
+
+def test_interrupt_reraises_and_the_cli_resumes(tmp_path):
+    df = load_breast_cancer(as_frame=True).frame
+    stop = threading.Event()
+    watcher = threading.Thread(target=_interrupt_after_first_trial, args=(tmp_path / "stopped", stop), daemon=True)
+    before = ProcessState.now()
+    watcher.start()
+    try:
+        with pytest.raises(KeyboardInterrupt, match=r"continue it with resume=True, or: ") as info:
+            dvm.sweep(df, label="target", models=["rf"], sample_frac=SAMPLE_FRACS, seeds=2, storage=str(tmp_path),
+                      name="stopped", live=False, report=False, verbose=0)
+    finally:
+        stop.set()
+        watcher.join()
+        dvm.shutdown()
+    assert before.problems() == []
+    statuses = load_results(tmp_path / "stopped")["status"]
+    assert 0 < (statuses == "TERMINATED").sum() < len(statuses) == 2 * len(SAMPLE_FRACS)
+    command = shlex.split(str(info.value).split("or: ", 1)[1])
+    assert command[0] == "datavsmath" and "--resume" in command
+    resumed = run_cli(*command[1:])
+    assert resumed.returncode == 0, resumed.stderr
+    assert (load_results(tmp_path / "stopped")["status"] == "TERMINATED").all()
