@@ -11,7 +11,6 @@ from typing import Any
 
 import pandas as pd
 
-from datavsmath.analysis import decision as decision_module
 from datavsmath.analysis import tables
 from datavsmath.analysis.load import load_results
 from datavsmath.sweeps.spec import AXES, Spec, SpecError, read_stored_spec
@@ -63,9 +62,15 @@ class Results:
         df = self.frame
         return df.loc[df["status"] == "ERROR", [c for c in ERROR_COLUMNS if c in df.columns]].reset_index(drop=True)
 
-    def _n_total(self) -> int | None:
+    def _info(self) -> Any:
+        """The dataset's facts: the stored spec's, else what the results record."""
+        from datavsmath.analysis.situation import info_from_results
+
         info = self.spec.dataset_info if self.spec is not None else None
-        return info.n_train if info is not None else None
+        return info or info_from_results(self.frame)
+
+    def _n_total(self) -> int:
+        return int(self._info().n_train)
 
     def _setup(self, model: str | None, damage_mode: str | None) -> tuple[str, str]:
         """The model and damage mode the report's tables describe, where not given."""
@@ -94,29 +99,36 @@ class Results:
                           n_total=self._n_total(), **options)
 
     def decision(self, **options: Any) -> pd.DataFrame:
-        """The buy-or-clean decision: what each route to a target costs
-        (datavsmath.analysis.decision.decision_table; keywords such as price_label,
-        price_audit, targets, model, damage_mode pass through). Prices default to the spec's
-        `report:` settings, model and damage mode to the report's."""
-        report = self.spec.report if self.spec is not None else {}
-        model, damage_mode = self._setup(options.pop("model", None), options.pop("damage_mode", None))
-        for key in ("price_label", "price_audit"):
-            if key in report:
+        """The buy-or-clean decision: every route to each target and what it costs
+        (datavsmath.analysis.answer.answer's route table; keywords such as current, target,
+        prices, method, n_boot pass through; price_label and price_audit are prices' label
+        and audit). Defaults: the stored spec's `report:` situation."""
+        from datavsmath.analysis.answer import answer
+
+        report = dict(self.spec.report) if self.spec is not None else {}
+        prices = dict(options.pop("prices", None) or report.get("prices") or {})
+        for old, new in (("price_label", "label"), ("price_audit", "audit")):
+            value = options.pop(old, report.get(old))
+            if value is not None:
+                prices.setdefault(new, value)
+        for key in ("current", "target"):
+            if report.get(key) is not None:
                 options.setdefault(key, report[key])
         options.setdefault("n_total", self._n_total())
-        return decision_module.decision_table(self.frame, model=model, damage_mode=damage_mode, **options)
+        return answer(self.frame, prices=prices or None, **options).routes
 
     def figures(self) -> dict[str, Any]:
         """The report's figures, key -> plotly Figure (each displays inline in a notebook)."""
-        from datavsmath.analysis.report import _settings_of, build_items
+        from datavsmath.analysis import report as rep
+        from datavsmath.analysis.modes import coinciding_modes
 
-        spec = self.spec
-        info = spec.dataset_info if spec is not None else None
-        kwargs: dict[str, Any] = {"settings": _settings_of(spec)}
-        if info is not None:
-            kwargs["info"] = info
-        items = build_items(self.frame, overrides=spec.overrides if spec else None,
-                            dataset=spec.dataset if spec else None, **kwargs)
+        spec, df, info = self.spec, self.frame, self._info()
+        settings = rep.settings_of(spec.report if spec else None)
+        shown = df[~df["damage_mode"].isin(list(coinciding_modes(df, n_classes=info.n_classes)))]
+        result, _ = rep.report_answer(shown, settings=settings, n_total=info.n_train)
+        items = rep.build_items(shown, overrides=spec.overrides if spec else None, settings=settings, info=info,
+                                dataset=spec.dataset if spec else None, fingerprint=rep.recorded_fingerprint(df, spec),
+                                result=result)
         return {item.key: item.figure for item in items if item.figure is not None}
 
     def report(self, path: str | Path | None = None) -> Path:

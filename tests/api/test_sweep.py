@@ -58,7 +58,8 @@ def test_results_methods(quickstart, tmp_path):
     assert list(table["quality"]) == [1.0, 0.8]
     assert {"num_obs", "ci_low", "ci_high"} <= set(table.columns)
     decision = res.decision(price_label=1.0, price_audit=0.2)
-    assert {"collect", "clean", "both", "repair_prune"} <= set(decision["route"])
+    assert {"buy labels", "switch to rf", "repair: prune"} <= set(decision["route"])
+    assert {"cost", "cheapest", "target"} <= set(decision.columns)
     figures = res.figures()
     assert {"size", "damage"} <= set(figures)
     assert all(hasattr(f, "to_html") for f in figures.values())
