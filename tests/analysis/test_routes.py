@@ -101,7 +101,7 @@ def test_current_defaults_and_explicit_values_are_said():
         answer(df, current={"size": 3})
     with pytest.raises(ValueError, match=r"target.acc must be in \(0, 1\), got 1.2"):
         answer(df, target={"acc": 1.2})
-    with pytest.raises(ValueError, match=r"prices.label must be in \(0, inf\), got 0"):
+    with pytest.raises(ValueError, match=r"prices.label must be in \(0, 1000000000000\], got 0"):
         answer(df, prices={"label": 0})
 
 
@@ -149,4 +149,4 @@ def test_report_flags_state_the_situation_and_print_the_answer(tmp_path, capsys)
     assert main(["report", results, "--target", "acc"]) == 2
     assert "--target must be key=value pairs" in capsys.readouterr().err
     assert main(["report", results, "--prices", "label=0"]) == 2
-    assert r"prices.label must be in (0, inf), got 0" in capsys.readouterr().err
+    assert r"prices.label must be in (0, 1000000000000], got 0" in capsys.readouterr().err
