@@ -54,6 +54,7 @@ from datavsmath.analysis.tune_files import (
 from datavsmath.sweeps.spec import (
     AXES,
     AXIS_DEFAULTS,
+    EXTENSION_PREFIX,
     SPEC_FILE,
     SpecError,
     check_trial,
@@ -61,7 +62,7 @@ from datavsmath.sweeps.spec import (
     experiment_parts,
 )
 from datavsmath.trainables.checks import UNIT, UNIT_OPEN_LEFT, check_choice, echo, is_integer, is_number
-from datavsmath.trainables.storage import file_type, open_location
+from datavsmath.trainables.storage import file_type, join, list_dir, open_location
 
 # Metrics and facts copied from a finished trial's last result line into the tidy row.
 FINAL_FIELDS = ("acc", "auc", "val_acc", "n_train", "n_val", "n_damaged", "fit_seconds",
@@ -111,10 +112,14 @@ def results_from_experiment(exp_dir: str | Path, *,
     fs, root = open_location(exp_dir)
     if file_type(fs, root) != pafs.FileType.Directory:
         raise FileNotFoundError(f"exp_dir must be an experiment directory, got {exp_dir} (not a directory)")
+    from_specs = expected is None
     expected = list(expected) if expected is not None else expected_trials(str(exp_dir))
     problems: list[str] = []
     runs: dict[tuple, list[tuple[TrialFolder | None, TrialState | None]]] = {}
-    for part in experiment_parts(str(exp_dir)):
+    parts, specless = all_parts(str(exp_dir))
+    problems += [f"{part}: no {SPEC_FILE}; its trials are read from their own files (params.json)"
+                 for part in specless]
+    for part in parts:
         part_fs, part_root = open_location(part)
         folders = read_trial_folders(part_fs, part_root)
         states, part_problems = read_experiment_state(part_fs, part_root)
@@ -125,6 +130,12 @@ def results_from_experiment(exp_dir: str | Path, *,
     # finished before or `--rerun-changed` asked for it with new settings, whatever its outcome.
     observed = {key: options[-1] for key, options in runs.items()}
     keys = [_key_of(trial) for trial in expected]
+    if from_specs and specless:  # the cells of an extension whose spec is lost: as its trials record them
+        known = set(keys)
+        lost = [key for key in observed if key not in known]
+        expected += [dict(zip(("model", "sample_frac", "damage_frac", "damage_mode", "seed", "repair"), key))
+                     for key in lost]
+        keys += lost
     unexpected = sorted(set(observed) - set(keys))
     if unexpected:
         problems.append(f"{len(unexpected)} trial(s) are not in its spec, e.g. {echo(unexpected[0])}; "
@@ -137,13 +148,26 @@ def results_from_experiment(exp_dir: str | Path, *,
     return df
 
 
+def all_parts(exp_dir: str) -> tuple[list[str], list[str]]:
+    """(every Tune experiment of the experiment directory in the order run, the extensions
+    among them without their spec.yaml): experiment_parts plus the extend-N folders it
+    leaves out for want of a spec, whose trial folders still hold their configs."""
+    parts = experiment_parts(exp_dir)
+    fs, root = open_location(exp_dir)
+    suffixes = {info.base_name[len(EXTENSION_PREFIX):]: info for info in list_dir(fs, root)
+                if info.type == pafs.FileType.Directory and info.base_name.startswith(EXTENSION_PREFIX)}
+    numbered = {int(n): join(exp_dir, f"{EXTENSION_PREFIX}{n}") for n in suffixes if n.isdigit()}
+    specless = [numbered[n] for n in sorted(numbered) if numbered[n] not in parts]
+    return [exp_dir, *(numbered[n] for n in sorted(numbered))], specless
+
+
 def finished_configs(exp_dir: str | Path) -> list[tuple[dict[str, Any], str]]:
     """(params.json, trial folder) of every cell of the experiment directory and its
     extensions whose run in the latest part that ran it finished (the run the results
     count), in the order of the parts. For `datavsmath sweep --extend`."""
     latest: dict[tuple, tuple[TrialFolder | None, str]] = {}
     problems: list[str] = []
-    for part in experiment_parts(str(exp_dir)):
+    for part in all_parts(str(exp_dir))[0]:
         fs, root = open_location(part)
         states, _ = read_experiment_state(fs, root)
         for key, (folder, _state) in _observed_trials(read_trial_folders(fs, root), states, problems).items():

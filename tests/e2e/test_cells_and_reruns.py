@@ -4,11 +4,13 @@ scikit-learn's wine table (rf, two or three trials):
 - two sample fractions that `:g` prints alike (0.5000001 and 0.5000002) are two trials with
   two names, both run, and `--extend` matches them by their exact values;
 - a cell rerun by `--extend --rerun-changed` that errors is an error: the results hold the
-  rerun (ERROR), not the older finished run, and the exit code is 1.
+  rerun (ERROR), not the older finished run, and the exit code is 1;
+- an extension whose spec.yaml is lost keeps its trials, with a problem line.
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -16,6 +18,7 @@ import pytest
 import yaml
 from sklearn.datasets import load_wine
 
+from datavsmath.analysis.load import ExperimentFileWarning, results_from_experiment
 from datavsmath.sweeps.progress import trial_name
 from datavsmath.trainables.faults import FAULT_ENV
 from tests.conftest import run_cli
@@ -24,9 +27,12 @@ SWEEP_TIMEOUT_S = 240
 FRACS = [0.5000001, 0.5000002]  # `:g` prints both as 0.5
 
 
-def _spec(*, n_estimators: int) -> dict:
+NEW_FRAC = 0.9  # the cell only the extension asks for
+
+
+def _spec(*, n_estimators: int, fracs: list[float]) -> dict:
     return {"name": "close", "dataset": {"kind": "table", "path": "wine.csv", "label": "target"},
-            "grids": [{"model": ["rf"], "sample_frac": FRACS, "damage_frac": [0.0], "damage_mode": ["none"]}],
+            "grids": [{"model": ["rf"], "sample_frac": fracs, "damage_frac": [0.0], "damage_mode": ["none"]}],
             "seeds": [0], "overrides": {"rf": {"n_estimators": n_estimators}}, "max_failures": 0}
 
 
@@ -36,12 +42,12 @@ def _results(exp: Path) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def close_cells(tmp_path_factory):
-    """The two close fractions run, then rerun with changed overrides where one rerun errors:
-    (experiment dir, first run, rerun)."""
+    """The two close fractions run, then `--extend --rerun-changed` with changed overrides and
+    one more fraction, where one rerun errors: (experiment dir, first run, rerun)."""
     folder = tmp_path_factory.mktemp("close")
     load_wine(as_frame=True).frame.to_csv(folder / "wine.csv", index=False)
-    for name, trees in (("close", 5), ("changed", 6)):
-        (folder / f"{name}.yaml").write_text(yaml.safe_dump(_spec(n_estimators=trees)))
+    for name, trees, fracs in (("close", 5, FRACS), ("changed", 6, [*FRACS, NEW_FRAC])):
+        (folder / f"{name}.yaml").write_text(yaml.safe_dump(_spec(n_estimators=trees, fracs=fracs)))
     storage = str(folder / "results")
     first = run_cli("sweep", str(folder / "close.yaml"), "--storage", storage, "--no-dashboard", "--no-report",
                     timeout=SWEEP_TIMEOUT_S)
@@ -68,9 +74,21 @@ def test_two_fractions_that_print_alike_both_run(close_cells):
 def test_an_errored_rerun_changed_is_an_error_in_the_results_and_the_exit_code(close_cells):
     exp, _, rerun = close_cells
     assert rerun.returncode == 1, rerun.stdout[-2000:] + rerun.stderr[-2000:]
-    assert "0 cells kept (finished earlier), 2 to run, 2 of them changed and run again" in rerun.stdout
-    assert "trials: 1 finished, 1 errored, 2 in all" in rerun.stdout
+    assert "0 cells kept (finished earlier), 3 to run, 2 of them changed and run again" in rerun.stdout
+    assert "trials: 2 finished, 1 errored, 3 in all" in rerun.stdout
     df = _results(exp)
-    assert df.loc[FRACS[1], "status"] == "ERROR" and df.loc[FRACS[0], "status"] == "TERMINATED"
+    assert df.loc[FRACS[1], "status"] == "ERROR" and df.loc[[FRACS[0], NEW_FRAC], "status"].eq("TERMINATED").all()
     # The older finished run of the errored cell stays on disk, not counted.
     assert (exp / "rf_s0.5000002_d0_none_seed0" / "result.json").stat().st_size > 0
+
+
+def test_an_extension_that_lost_its_spec_keeps_its_trials_and_says_so(close_cells, tmp_path):
+    """extend-1/spec.yaml deleted: its trials (the new cell among them) are read from their
+    own params.json, with a problem line, where they used to vanish without a word."""
+    exp, *_ = close_cells
+    copy = Path(shutil.copytree(exp, tmp_path / "close"))
+    (copy / "extend-1" / "spec.yaml").unlink()
+    with pytest.warns(ExperimentFileWarning, match=r"extend-1: no spec.yaml; its trials are read from their own"):
+        df = results_from_experiment(copy).set_index("sample_frac")
+    assert sorted(df.index) == sorted([*FRACS, NEW_FRAC])
+    assert df.loc[NEW_FRAC, "status"] == "TERMINATED" and df.loc[FRACS[1], "status"] == "ERROR"
