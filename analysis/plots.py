@@ -187,7 +187,7 @@ def plot_economics(points: pd.DataFrame, curve: pd.DataFrame) -> go.Figure:
             x=line["quality"], y=line["num_obs"], mode="lines+markers", name="interpolated", legendgroup="interp",
             showlegend=col == 1, line={"color": MODEL_COLORS["rf"]},
             marker={"size": 8, "symbol": ["circle-open" if e else "circle" for e in line["extrapolated"]]},
-            customdata=line[["ci_low", "ci_high", "d_obs", "d_num_obs_d_quality", "elasticity", "method",
+            customdata=line[["ci_low", "ci_high", "d_obs", "d_num_obs_d_quality", "elasticity", "curve",
                              "extrapolated", "d_num_obs_d_quality_lo", "d_num_obs_d_quality_hi"]].to_numpy(),
             hovertemplate=("quality %{x}<br>num_obs %{y:,.0f} [%{customdata[0]:,.0f}, %{customdata[1]:,.0f}]"
                            "<br>d_obs %{customdata[2]:.2f} · d num_obs / d quality %{customdata[3]:,.0f}"

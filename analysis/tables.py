@@ -7,18 +7,34 @@ damage mode:
   seeds clears the threshold (strictly: metric > threshold), its num_obs = frac * the
   training-set size (60,000 for Fashion-MNIST),
   and d_obs, the relative change of num_obs from the next-better quality level.
-- `interpolated_table`: a monotone learning curve fitted per level, solved for the n where
-  it crosses the threshold, with a bootstrap CI over seeds and the marginal rate
+- `interpolated_table`: a monotone learning curve fitted per level (a family of
+  datavsmath.analysis.curves, by default the one that extrapolates best), solved for the n
+  where it crosses the threshold, with how it was found (interpolated, extrapolated ×k,
+  beyond the limit), a bootstrap CI over seeds, P(reachable) and the marginal rate
   d(num_obs)/d(quality) between adjacent levels.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
-from scipy import optimize
-
 from datavsmath.analysis.aggregate import quality_rows
+from datavsmath.analysis.curves import (
+    DEFAULT_CURVE,
+    EXTRAPOLATION_LIMIT,
+    PARAMETRIC,
+    FittedCurve,
+    check_curve,
+    describe_crossing,
+    fit_curve,
+    refit,
+)
+from datavsmath.analysis.curves import fit_power_law as fit_power_law
+from datavsmath.analysis.curves import isotonic_increasing as isotonic_increasing
+from datavsmath.analysis.curves import loglinear_crossing as loglinear_crossing
+from datavsmath.analysis.curves import power_law_crossing as power_law_crossing
 from datavsmath.analysis.schema import DATASET, num_obs
 from datavsmath.trainables.metrics import METRICS
 
@@ -29,11 +45,6 @@ DEFAULT_DAMAGE_MODE = "constant"
 METHODS = ("power_law", "loglinear")
 DEFAULT_N_BOOT = 200
 CI_LEVEL = 0.95
-# Power-law exponents searched before refining: err(n) = a * n^-b + c, b in this range.
-_EXPONENT_RANGE = (1e-3, 3.0)
-_EXPONENT_GRID = np.geomspace(*_EXPONENT_RANGE, 40)
-# Fewer distinct sample sizes than this cannot pin down a, b and c.
-_POWER_LAW_MIN_POINTS = 3
 
 
 # --- shared --------------------------------------------------------------------------
@@ -107,90 +118,16 @@ def seed_table(df: pd.DataFrame, *, metric: str = "acc", threshold: float | None
 
 # --- learning curves -----------------------------------------------------------------
 
-def fit_power_law(n: np.ndarray, err: np.ndarray) -> tuple[float, float, float]:
-    """Least-squares fit of err(n) = a * (n / N)^-b + c (N the training-set size) with a >= 0, c >= 0, b in (0, 3].
-
-    n: (k,) sample sizes, k >= 3; err: (k,) error rates (1 - metric).
-    For each exponent b the best (a, c) is a non-negative linear least-squares problem,
-    so the fit is a 1-d search over b: a grid, then a bounded refinement around the best.
-    """
-    x = np.asarray(n, dtype=float) / DATASET.n_train
-    err = np.asarray(err, dtype=float)
-
-    def residual(b: float) -> float:
-        return optimize.nnls(np.column_stack([x ** -b, np.ones_like(x)]), err)[1]
-
-    costs = [residual(b) for b in _EXPONENT_GRID]
-    i = int(np.argmin(costs))
-    low, high = _EXPONENT_GRID[max(i - 1, 0)], _EXPONENT_GRID[min(i + 1, len(_EXPONENT_GRID) - 1)]
-    b = optimize.minimize_scalar(residual, bounds=(low, high), method="bounded",
-                                 options={"xatol": 1e-10}).x
-    b = b if residual(b) <= costs[i] else _EXPONENT_GRID[i]
-    (a, c), _ = optimize.nnls(np.column_stack([x ** -b, np.ones_like(x)]), err)
-    return float(a), float(b), float(c)
-
-
-def power_law_crossing(a: float, b: float, c: float, *, threshold: float) -> float:
-    """The n where 1 - err(n) = threshold for err(n) = a * (n / N)^-b + c (N the training-set size).
-
-    Returns inf when the curve's floor c is at or above the target error (never crosses) or
-    the crossing overflows a float, 0 when the curve is flat (a = 0) and already below it.
-    """
-    target = 1 - threshold
-    if c >= target:
-        return np.inf
-    if a == 0:
-        return 0.0
-    with np.errstate(over="ignore"):  # a tiny exponent b can put the crossing beyond 1e308
-        return float(DATASET.n_train * np.power(a / (target - c), 1 / b))
-
-
-def isotonic_increasing(values: np.ndarray) -> np.ndarray:
-    """The non-decreasing sequence closest to `values` in least squares (pool adjacent violators)."""
-    blocks: list[list[float]] = []  # [mean, weight]
-    for v in np.asarray(values, dtype=float):
-        blocks.append([v, 1.0])
-        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
-            (m2, w2), (m1, w1) = blocks.pop(), blocks.pop()
-            blocks.append([(m1 * w1 + m2 * w2) / (w1 + w2), w1 + w2])
-    return np.concatenate([np.full(int(w), m) for m, w in blocks])
-
-
-def loglinear_crossing(n: np.ndarray, values: np.ndarray, *, threshold: float) -> float:
-    """The n where the isotonic (non-decreasing) fit of values, linear in log n, clears threshold.
-
-    n sorted ascending. Returns inf when no fitted value clears it, n[0] when the first does.
-    """
-    fitted = isotonic_increasing(values)
-    above = np.flatnonzero(fitted > threshold)
-    if above.size == 0:
-        return np.inf
-    i = int(above[0])
-    if i == 0:
-        return float(n[0])
-    t = (threshold - fitted[i - 1]) / (fitted[i] - fitted[i - 1])
-    return float(np.exp(np.log(n[i - 1]) + t * (np.log(n[i]) - np.log(n[i - 1]))))
-
-
-def crossing(n: np.ndarray, values: np.ndarray, *, threshold: float, method: str = "power_law") -> tuple[float, str]:
-    """(n where the fitted curve crosses threshold, method used).
+def crossing(n: np.ndarray, values: np.ndarray, *, threshold: float, curve: str = "power_law") -> tuple[float, str]:
+    """(n where the fitted curve crosses threshold, curve family used).
 
     n: (k,) sample sizes; values: (k,) metric means (NaN allowed, ignored).
-    method: "power_law" (falls back to "loglinear" with fewer than 3 sizes) or "loglinear".
-    Returns inf for a curve that never crosses.
+    curve: one of datavsmath.analysis.curves.CURVES (default "power_law"; a family falls back
+    to "loglinear" with fewer sizes than it needs). Returns inf for a curve that never crosses,
+    NaN without points.
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
-    keep = np.isfinite(values)
-    n, values = np.asarray(n, dtype=float)[keep], np.asarray(values, dtype=float)[keep]
-    order = np.argsort(n)
-    n, values = n[order], values[order]
-    if n.size == 0:
-        return np.nan, method
-    if method == "power_law" and n.size >= _POWER_LAW_MIN_POINTS:
-        a, b, c = fit_power_law(n, 1 - values)
-        return power_law_crossing(a, b, c, threshold=threshold), method
-    return loglinear_crossing(n, values, threshold=threshold), "loglinear"
+    fitted = fit_curve(n, values, curve=check_curve(curve))
+    return fitted.crossing(threshold), fitted.family
 
 
 def _seed_mean(grid: np.ndarray) -> np.ndarray:
@@ -200,16 +137,51 @@ def _seed_mean(grid: np.ndarray) -> np.ndarray:
         return np.where(present, grid, 0.0).sum(axis=0) / present.sum(axis=0)
 
 
-def bootstrap_crossings(grid: np.ndarray, n: np.ndarray, *, threshold: float, method: str,
+@dataclass(frozen=True)
+class LevelFit:
+    """One quality level's curve: n (k,) swept sizes, the estimate fitted to the mean over
+    seeds, and (n_boot,) crossings and asymptotes of its family refitted to each bootstrap
+    draw of the seeds (empty with one seed)."""
+
+    n: np.ndarray
+    estimate: FittedCurve
+    crossings: np.ndarray
+    asymptotes: np.ndarray
+
+
+def seed_draws(n_seeds: int, *, n_boot: int = DEFAULT_N_BOOT, random_state: int = 0) -> np.ndarray:
+    """(n_boot, n_seeds) seed positions resampled with replacement; (0, n_seeds) with one seed."""
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be a positive integer, got {n_boot}")
+    if n_seeds < 2:
+        return np.zeros((0, n_seeds), dtype=int)
+    return np.random.default_rng(random_state).integers(0, n_seeds, size=(n_boot, n_seeds))
+
+
+def fit_level(grid: np.ndarray, n: np.ndarray, *, threshold: float, curve: str = DEFAULT_CURVE,
+              n_boot: int = DEFAULT_N_BOOT, random_state: int = 0) -> LevelFit:
+    """The curve of one level and its bootstrap over seeds.
+
+    grid: (n_seeds, k) metric per seed and sample size (NaN where a trial is absent); n: (k,).
+    curve: as in `fit_curve`; "auto" chooses the family once, on the mean over seeds, and
+    every draw refits that family (warm-started from the estimate).
+    """
+    estimate = fit_curve(n, _seed_mean(grid), curve=check_curve(curve))
+    boots = [refit(estimate, n, _seed_mean(grid[d])) for d in seed_draws(len(grid), n_boot=n_boot,
+                                                                        random_state=random_state)]
+    return LevelFit(n=np.asarray(n, dtype=float), estimate=estimate,
+                    crossings=np.array([b.crossing(threshold) for b in boots]),
+                    asymptotes=np.array([b.asymptote for b in boots]))
+
+
+def bootstrap_crossings(grid: np.ndarray, n: np.ndarray, *, threshold: float, curve: str = "power_law",
                         n_boot: int = DEFAULT_N_BOOT, random_state: int = 0) -> np.ndarray:
-    """Crossings of the mean curve over seeds resampled with replacement.
+    """Crossings of the mean curve over seeds resampled with replacement (`fit_level`).
 
     grid: (n_seeds, k) metric per seed and sample size (NaN where a trial is absent).
     Returns (n_boot,) crossings, inf where a resample never crosses.
     """
-    rng = np.random.default_rng(random_state)
-    draws = rng.integers(0, grid.shape[0], size=(n_boot, grid.shape[0]))
-    return np.array([crossing(n, _seed_mean(grid[d]), threshold=threshold, method=method)[0] for d in draws])
+    return fit_level(grid, n, threshold=threshold, curve=curve, n_boot=n_boot, random_state=random_state).crossings
 
 
 def _interval(samples: np.ndarray) -> tuple[float, float]:
@@ -219,27 +191,63 @@ def _interval(samples: np.ndarray) -> tuple[float, float]:
     return float(low), float(high)
 
 
+def p_reachable(fit: LevelFit, threshold: float) -> float:
+    """The share of bootstrap draws whose curve's asymptote exceeds `threshold`; NaN with one seed."""
+    return float(np.mean(fit.asymptotes > threshold)) if fit.asymptotes.size else np.nan
+
+
+def found_text(fit: LevelFit, threshold: float, *, limit: float = EXTRAPOLATION_LIMIT) -> str:
+    """How the level's crossing was found (curves.describe_crossing); a curve that never
+    crosses adds its asymptote (parametric families) and P(reachable)."""
+    estimate = fit.estimate.crossing(threshold)
+    text = describe_crossing(estimate, largest=fit.n.max(), smallest=fit.n.min(), limit=limit)
+    if not np.isinf(estimate):
+        return text
+    if fit.estimate.family in PARAMETRIC or fit.estimate.family == "power_law":
+        text = f"never (asymptote {fit.estimate.asymptote:.4f})"
+    p = p_reachable(fit, threshold)
+    return text if np.isnan(p) else f"{text}; reachable with probability {p:.2f}"
+
+
+def _level_record(fit: LevelFit, threshold: float, *, limit: float) -> dict:
+    """The crossing columns of one level's row."""
+    estimate, largest = fit.estimate.crossing(threshold), float(fit.n.max())
+    within = bool(np.isfinite(estimate) and estimate <= limit * largest)
+    low, high = _interval(fit.crossings) if fit.crossings.size else (np.nan, np.nan)
+    return {"num_obs": estimate if within else np.nan, "ci_low": low, "ci_high": high,
+            "reached": bool(np.isfinite(estimate)),
+            "extrapolated": bool(np.isfinite(estimate) and not fit.n.min() < estimate <= largest),
+            "extrapolation": estimate / largest if np.isfinite(estimate) else np.nan,
+            "found": found_text(fit, threshold, limit=limit), "p_reachable": p_reachable(fit, threshold),
+            "curve": fit.estimate.family}
+
+
 def interpolated_table(df: pd.DataFrame, *, metric: str = "acc", threshold: float | None = None,
                        model: str = DEFAULT_MODEL, damage_mode: str = DEFAULT_DAMAGE_MODE,
-                       method: str = "power_law", n_boot: int = DEFAULT_N_BOOT,
-                       random_state: int = 0, n_total: int | None = None) -> pd.DataFrame:
+                       curve: str = DEFAULT_CURVE, n_boot: int = DEFAULT_N_BOOT, random_state: int = 0,
+                       n_total: int | None = None, limit: float = EXTRAPOLATION_LIMIT) -> pd.DataFrame:
     """Observations needed to clear `threshold`, per quality level, from a fitted learning curve.
 
-    Arguments as in `seed_table`, plus method ("power_law": err(n) = a n^-b + c, default;
-    "loglinear": isotonic fit, linear in log n), n_boot (bootstrap resamples of the seeds,
-    default 200) and random_state (the bootstrap's seed).
+    Arguments as in `seed_table`, plus curve (a family of datavsmath.analysis.curves.CURVES,
+    default "auto": chosen per level by its held-out error), n_boot (bootstrap resamples of
+    the seeds, default 200), random_state (the bootstrap's seed) and limit (default 4: a
+    crossing past limit x the largest swept size is not given as a number).
     Returns one row per quality level, best first, with columns quality, num_obs (the
-    crossing n; NaN when the curve never crosses), sample_frac (num_obs / the training-set size),
-    ci_low, ci_high (95 % bootstrap interval of num_obs over seeds, NaN with one seed; inf
-    when resamples never cross), d_obs (relative change from the row above),
-    d_num_obs_d_quality (observations per unit of quality between this row and the one
-    above: the talk's d data / d quality), d_num_obs_d_quality_lo, d_num_obs_d_quality_hi
-    (its 95 % bootstrap interval over seeds, both levels resampled together; NaN with one
-    seed), elasticity (d_obs over the relative change of
-    quality), damage_frac, n_seeds, reached, extrapolated (the crossing lies outside the
-    swept sample sizes), method (the one used).
+    crossing n; NaN when the curve never crosses or crosses past the limit), sample_frac
+    (num_obs / the training-set size), ci_low, ci_high (95 % bootstrap interval of the
+    crossing over seeds, NaN with one seed; inf when resamples never cross), d_obs (relative
+    change from the row above), d_num_obs_d_quality (observations per unit of quality
+    between this row and the one above: the talk's d data / d quality),
+    d_num_obs_d_quality_lo, d_num_obs_d_quality_hi (its 95 % bootstrap interval over seeds,
+    both levels resampled together; NaN with one seed), elasticity (d_obs over the relative
+    change of quality), damage_frac, n_seeds, reached (the curve crosses at all),
+    extrapolated (the crossing lies outside the swept sample sizes), extrapolation (crossing
+    / largest swept size), found ("interpolated", "extrapolated ×k", "beyond 4× the data
+    swept", or "never ...; reachable with probability p"), p_reachable (share of bootstrap
+    draws whose asymptote exceeds the threshold; NaN with one seed), curve (the family used).
     """
     threshold = _check(metric, threshold)
+    check_curve(curve)
     if n_boot < 1:
         raise ValueError(f"n_boot must be a positive integer, got {n_boot}")
     rows = _level_rows(df, model=model, damage_mode=damage_mode)
@@ -247,18 +255,12 @@ def interpolated_table(df: pd.DataFrame, *, metric: str = "acc", threshold: floa
     for quality, level in rows.groupby("quality", sort=True):
         grid = level.pivot_table(index="seed", columns="sample_frac", values=metric, aggfunc="mean")
         n = num_obs(grid.columns.to_numpy(), n_total=n_total)
-        estimate, used = crossing(n, _seed_mean(grid.to_numpy()), threshold=threshold, method=method)
-        if len(grid) >= 2:
-            samples[quality] = bootstrap_crossings(grid.to_numpy(), n, threshold=threshold, method=method,
-                                                   n_boot=n_boot, random_state=random_state)
-        low, high = _interval(samples[quality]) if quality in samples else (np.nan, np.nan)
-        records.append({
-            "quality": quality, "num_obs": estimate if np.isfinite(estimate) else np.nan,
-            "ci_low": low, "ci_high": high, "damage_frac": level["damage_frac"].iloc[0],
-            "n_seeds": len(grid), "reached": bool(np.isfinite(estimate)),
-            "extrapolated": bool(np.isfinite(estimate) and not n.min() < estimate <= n.max()),
-            "method": used,
-        })
+        fit = fit_level(grid.to_numpy(), n, threshold=threshold, curve=curve, n_boot=n_boot,
+                        random_state=random_state)
+        if fit.crossings.size:
+            samples[quality] = fit.crossings
+        records.append({"quality": quality, "damage_frac": level["damage_frac"].iloc[0], "n_seeds": len(grid),
+                        **_level_record(fit, threshold, limit=limit)})
     table = pd.DataFrame(records).sort_values("quality", ascending=False, ignore_index=True)
     table["sample_frac"] = table["num_obs"] / (DATASET.n_train if n_total is None else n_total)
     table = _with_changes(table)
@@ -268,7 +270,7 @@ def interpolated_table(df: pd.DataFrame, *, metric: str = "acc", threshold: floa
     table["elasticity"] = table["d_obs"] / (step / table["quality"].shift(1))
     return table[["quality", "num_obs", "sample_frac", "ci_low", "ci_high", "d_obs", "d_num_obs_d_quality",
                   "d_num_obs_d_quality_lo", "d_num_obs_d_quality_hi", "elasticity", "damage_frac", "n_seeds",
-                  "reached", "extrapolated", "method"]]
+                  "reached", "extrapolated", "extrapolation", "found", "p_reachable", "curve"]]
 
 
 def _slope_intervals(table: pd.DataFrame, samples: dict[float, np.ndarray]) -> tuple[list[float], list[float]]:

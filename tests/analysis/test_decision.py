@@ -100,7 +100,7 @@ def test_one_seed_gives_no_interval_and_contours_match_the_interpolated_table():
     assert iso_accuracy(one, n_boot=10, **CNN)[["ci_low", "ci_high"]].isna().all().all()
     df = noisy_grid()
     contours = iso_accuracy(df, targets=[0.88], n_boot=40, **CNN).drop(columns="target")
-    table = interpolated_table(df, threshold=0.88, n_boot=40)
+    table = interpolated_table(df, threshold=0.88, n_boot=40, curve="power_law")
     pd.testing.assert_frame_equal(contours[["quality", "num_obs", "ci_low", "ci_high"]],
                                   table[["quality", "num_obs", "ci_low", "ci_high"]])
 

@@ -129,19 +129,19 @@ def true_crossing(a: float, b: float, c: float, *, threshold: float = 0.90) -> f
 
 
 def test_interpolation_recovers_a_known_power_law_crossing_within_2_percent():
-    table = interpolated_table(power_law_grid(), metric="acc", threshold=0.90)
+    table = interpolated_table(power_law_grid(), metric="acc", threshold=0.90, curve="power_law")
     for row in table.itertuples():
         a, b, c = CURVES[row.damage_frac]
         if c >= 0.1:
             assert not row.reached and np.isnan(row.num_obs)
         else:
-            assert row.reached and row.method == "power_law"
+            assert row.reached and row.curve == "power_law"
             assert row.num_obs == pytest.approx(true_crossing(a, b, c), rel=0.02)
     assert table["quality"].tolist() == [1.0, 0.9, 0.8, 0.7]
 
 
 def test_interpolated_marginal_rates_follow_adjacent_levels():
-    table = interpolated_table(power_law_grid(), metric="acc")
+    table = interpolated_table(power_law_grid(), metric="acc", curve="power_law")
     n, q = table["num_obs"], table["quality"]
     assert table.loc[1, "d_obs"] == pytest.approx(n[1] / n[0] - 1)
     assert table.loc[1, "d_num_obs_d_quality"] == pytest.approx((n[1] - n[0]) / (q[1] - q[0]))
@@ -208,7 +208,7 @@ def test_loglinear_crossing_is_exact_on_log_linear_data():
 
 
 def test_power_law_falls_back_to_loglinear_with_two_sizes():
-    value, method = crossing(np.array([1000.0, 10000.0]), np.array([0.8, 0.95]), threshold=0.9)
-    assert method == "loglinear" and 1000 < value < 10000
-    with pytest.raises(ValueError, match="method must be one of"):
-        crossing(np.array([1.0]), np.array([0.5]), threshold=0.9, method="spline")
+    value, curve = crossing(np.array([1000.0, 10000.0]), np.array([0.8, 0.95]), threshold=0.9)
+    assert curve == "loglinear" and 1000 < value < 10000
+    with pytest.raises(ValueError, match="curve must be one of"):
+        crossing(np.array([1.0]), np.array([0.5]), threshold=0.9, curve="spline")
