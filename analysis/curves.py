@@ -26,13 +26,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import optimize
 
+from datavsmath.analysis.support import EXTRAPOLATION_LIMIT
+
 FAMILIES = ("pow3", "pow4", "mmf4", "wbl4", "exp3", "last1", "power_law", "loglinear")
 CURVES = ("auto", *FAMILIES)
 DEFAULT_CURVE = "auto"
 # The families `auto` chooses among, fewest parameters first (ties go to the first).
 AUTO_FAMILIES = ("last1", "pow3", "exp3", "power_law", "pow4", "mmf4", "wbl4")
-# A crossing past this multiple of the largest size swept is reported as beyond the data.
-EXTRAPOLATION_LIMIT = 4.0
 # Held out for selection: the sizes above largest / HOLDOUT_RATIO (at least the largest one).
 HOLDOUT_RATIO = 2.0
 # Parametric fits need at least this many distinct sizes; fewer fall back to loglinear.
@@ -419,7 +419,8 @@ def refit(estimate: FittedCurve, n: np.ndarray, values: np.ndarray) -> FittedCur
 def describe_crossing(crossing: float, *, largest: float, smallest: float,
                       limit: float = EXTRAPOLATION_LIMIT) -> str:
     """How a crossing was found: "interpolated" (inside the swept sizes), "extrapolated ×k"
-    (k = crossing / largest swept), "beyond 4× the data swept" (past `limit`), "below the
+    (k = crossing / largest swept), "beyond 4× the data swept" (past `limit`, default
+    datavsmath.analysis.support.EXTRAPOLATION_LIMIT), "below the
     smallest size swept", or "never within the swept data" (inf); "" for NaN."""
     if np.isnan(crossing):
         return ""

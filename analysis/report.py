@@ -25,6 +25,8 @@ from plotly.offline import get_plotlyjs
 
 from datavsmath.analysis import plots, tables
 from datavsmath.analysis.answer import Answer, answer, answer_html
+from datavsmath.analysis.curves import DEFAULT_CURVE
+from datavsmath.analysis.exchange import exchange_items
 from datavsmath.analysis.load import load_results, summarize
 from datavsmath.analysis.modes import coinciding_modes, collapse_note
 from datavsmath.analysis.repair_effect import NO_REPAIR, of_repair
@@ -99,9 +101,10 @@ COLUMN_FORMATS = {
     "elasticity": ".2f", "damage_frac": ".2f",
     "d_num_obs_d_quality_lo": ",.0f", "d_num_obs_d_quality_hi": ",.0f", "target": ".4f", "clean_equivalent": ",.0f",
     "clean_per_damaged": ".2f", "cost": ",.0f", "p_cheapest": ".2f", "quality_to": ".2f", "n_final": ",.0f",
-    "n_bought": ",.0f", "n_audited": ",.0f", "bound": ",.0f",
+    "n_bought": ",.0f", "n_audited": ",.0f", "bound": ",.0f", "extrapolation": ".1f", "p_reachable": ".2f",
 }
-INTERVAL_COLUMNS = ("ci_low", "ci_high", "d_num_obs_d_quality_lo", "d_num_obs_d_quality_hi", "p_cheapest")
+INTERVAL_COLUMNS = ("ci_low", "ci_high", "d_num_obs_d_quality_lo", "d_num_obs_d_quality_hi", "p_cheapest",
+                    "p_reachable")
 
 
 def display_table(table: pd.DataFrame) -> pd.DataFrame:
@@ -375,7 +378,8 @@ def settings_of(report: Mapping[str, Any] | None) -> TableSettings:
             prices.setdefault(new, report[old])
     return TableSettings(model=report.get("model"), thresholds={**tables.DEFAULT_THRESHOLDS,
                                                                 **report.get("thresholds", {})},
-                         current=report.get("current"), target=report.get("target"), prices=prices or None)
+                         current=report.get("current"), target=report.get("target"), prices=prices or None,
+                         curve=report.get("curve", DEFAULT_CURVE))
 
 
 def recorded_fingerprint(df: pd.DataFrame, spec: Spec | None) -> str | None:
@@ -420,7 +424,7 @@ def build_items(df: pd.DataFrame, *, info: DatasetInfo, reference: pd.DataFrame 
     given = of_repair(df, NO_REPAIR)
     settings = settings or TableSettings()
     model = settings.model or (result.situation.model if result is not None else None)
-    tabled = TableSettings(model=model, thresholds=settings.thresholds)
+    tabled = TableSettings(model=model, thresholds=settings.thresholds, curve=settings.curve)
     table_list = table_items(given, settings=tabled, n_boot=n_boot, n_total=info.n_train)
     model, modes, _ = table_setups(given, model=model)
     items = [*(route_items(result) if result is not None else []),
@@ -428,6 +432,8 @@ def build_items(df: pd.DataFrame, *, info: DatasetInfo, reference: pd.DataFrame 
              label_damage_item(given, labels=labels, info=info, dataset=dataset, fingerprint=fingerprint),
              *transition_items(given, info=info),
              *cross_items(given), *table_list, *economics_items(table_list),
+             *exchange_items(given, model=model, modes=modes, n_classes=info.n_classes, n_total=info.n_train,
+                             threshold=settings.thresholds.get("acc"), curve=settings.curve),
              *(decision_items(df, model=model, damage_modes=modes, n_boot=n_boot, n_total=info.n_train)
                if model is not None else []),
              *reference_items(given, reference),

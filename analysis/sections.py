@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 
 from datavsmath.analysis import aggregate, decision, plots, repair_effect, tables
 from datavsmath.analysis.answer import Answer
+from datavsmath.analysis.curves import DEFAULT_CURVE
 from datavsmath.analysis.load import FRAC_AXES
 from datavsmath.trainables.damage import DAMAGED_MODES
 from datavsmath.trainables.data import DatasetInfo
@@ -111,7 +112,8 @@ class TableSettings:
     model: the tables' model (default: the situation's model, the best at the largest clean
     size swept); thresholds: {metric: threshold in (0, 1)} of the talk's tables, default acc
     0.90 and auc 0.98 (the talk's); current, target, prices: the user's situation
-    (datavsmath.analysis.situation; None: its defaults).
+    (datavsmath.analysis.situation; None: its defaults); curve: the learning-curve family of
+    the interpolated tables (datavsmath.analysis.curves.CURVES, default "auto").
     """
 
     model: str | None = None
@@ -119,6 +121,7 @@ class TableSettings:
     current: Mapping[str, Any] | None = None
     target: Any = None
     prices: Mapping[str, Any] | None = None
+    curve: str = DEFAULT_CURVE
 
 
 def table_setups(df: pd.DataFrame, *, model: str | None = None) -> tuple[str | None, list[str], str]:
@@ -160,7 +163,8 @@ def table_items(df: pd.DataFrame, *, n_total: int, settings: TableSettings = Tab
                               meta={"kind": "seed", **meta}))
             items.append(Item(f"interpolated_{metric}_{model}_{mode}", f"Observations needed for {where}, interpolated",
                               table=tables.interpolated_table(df, metric=metric, threshold=threshold, model=model,
-                                                              damage_mode=mode, n_boot=n_boot, n_total=n_total),
+                                                              damage_mode=mode, n_boot=n_boot, n_total=n_total,
+                                                              curve=settings.curve),
                               meta={"kind": "interpolated", **meta}))
     return items
 

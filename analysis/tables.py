@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
 from datavsmath.analysis.aggregate import quality_rows
 from datavsmath.analysis.curves import (
     DEFAULT_CURVE,
@@ -36,6 +37,7 @@ from datavsmath.analysis.curves import isotonic_increasing as isotonic_increasin
 from datavsmath.analysis.curves import loglinear_crossing as loglinear_crossing
 from datavsmath.analysis.curves import power_law_crossing as power_law_crossing
 from datavsmath.analysis.schema import DATASET, num_obs
+from datavsmath.analysis.support import has_interval
 from datavsmath.trainables.metrics import METRICS
 
 DEFAULT_THRESHOLDS = {"acc": 0.90, "auc": 0.98}
@@ -147,6 +149,7 @@ class LevelFit:
     estimate: FittedCurve
     crossings: np.ndarray
     asymptotes: np.ndarray
+    n_seeds: int
 
 
 def seed_draws(n_seeds: int, *, n_boot: int = DEFAULT_N_BOOT, random_state: int = 0) -> np.ndarray:
@@ -171,7 +174,7 @@ def fit_level(grid: np.ndarray, n: np.ndarray, *, threshold: float, curve: str =
                                                                         random_state=random_state)]
     return LevelFit(n=np.asarray(n, dtype=float), estimate=estimate,
                     crossings=np.array([b.crossing(threshold) for b in boots]),
-                    asymptotes=np.array([b.asymptote for b in boots]))
+                    asymptotes=np.array([b.asymptote for b in boots]), n_seeds=len(grid))
 
 
 def bootstrap_crossings(grid: np.ndarray, n: np.ndarray, *, threshold: float, curve: str = "power_law",
@@ -206,7 +209,7 @@ def found_text(fit: LevelFit, threshold: float, *, limit: float = EXTRAPOLATION_
     if fit.estimate.family in PARAMETRIC or fit.estimate.family == "power_law":
         text = f"never (asymptote {fit.estimate.asymptote:.4f})"
     p = p_reachable(fit, threshold)
-    return text if np.isnan(p) else f"{text}; reachable with probability {p:.2f}"
+    return text if np.isnan(p) or not has_interval(fit.n_seeds) else f"{text}; reachable with probability {p:.2f}"
 
 
 def _level_record(fit: LevelFit, threshold: float, *, limit: float) -> dict:
