@@ -35,6 +35,8 @@ DEFAULT_CURVE = "auto"
 AUTO_FAMILIES = ("last1", "pow3", "exp3", "power_law", "pow4", "mmf4", "wbl4")
 # Held out for selection: the sizes above largest / HOLDOUT_RATIO (at least the largest one).
 HOLDOUT_RATIO = 2.0
+# One held-out size cannot tell families apart (its noise decides); with fewer, auto takes pow3.
+MIN_HELD_OUT = 2
 # Parametric fits need at least this many distinct sizes; fewer fall back to loglinear.
 MIN_POINTS = 3
 # The power law's reference size: numerical scaling only, the fit does not depend on it.
@@ -356,15 +358,16 @@ def fit_one(family: str, n: np.ndarray, values: np.ndarray, *,
 def holdout_errors(n: np.ndarray, values: np.ndarray, *,
                    families: Sequence[str] = AUTO_FAMILIES) -> dict[str, float]:
     """Each family's mean absolute error on the held-out larger sizes (those above the largest
-    / HOLDOUT_RATIO, at least the largest) when fitted on the rest. Families with fewer fit
-    points than they need are left out; {} when fewer than MIN_POINTS sizes are left to fit."""
+    / HOLDOUT_RATIO, at least the largest) when fitted on the rest. Families with no more fit
+    points than they need are left out; {} when fewer than MIN_POINTS sizes are left to fit
+    or fewer than MIN_HELD_OUT are held out."""
     n, values = _clean(n, values)
     held = np.maximum(n > n[-1] / HOLDOUT_RATIO, np.arange(n.size) == n.size - 1) if n.size else n.astype(bool)
-    if (~held).sum() < MIN_POINTS:
+    if (~held).sum() < MIN_POINTS or held.sum() < MIN_HELD_OUT:
         return {}
     errors = {}
     for family in families:
-        if (~held).sum() < min_points(family):
+        if (~held).sum() < min_points(family) + 1:  # one point more than parameters: a fit, not an interpolation
             continue
         fitted = fit_one(family, n[~held], values[~held])
         errors[family] = float(np.mean(np.abs(fitted.predict(n[held]) - values[held])))

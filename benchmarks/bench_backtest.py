@@ -1,0 +1,92 @@
+"""Backtest of the learning-curve families: fit on the sizes up to a quarter of the largest,
+predict the rest, and report each family's median absolute error per model, `auto` against
+today's power law and last1 (the baselines) at 4x extrapolation.
+
+Curves (real measurements on Fashion-MNIST, mean over seeds and each seed alone):
+- rf (25 trees) at 10 sizes from 600 to 60,000, two seeds:
+  benchmarks/results/2026-12-01_bench_learning_curve.json (bench_learning_curve.py);
+- any CSV given with --csv (columns model, seed, n_train, acc), e.g. one written by
+  benchmarks/_produce_curves.py (xgb at modest settings) or a sweep's results.csv.
+
+    .venv/bin/python benchmarks/bench_backtest.py [--csv FILE ...]
+
+Prints one line per (model, family): the median absolute error over the predicted sizes of
+every curve of that model, and the ratio of auto's error to each baseline's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from datavsmath.analysis.curves import AUTO_FAMILIES, fit_curve
+
+BENCH_DIR = Path(__file__).resolve().parent
+RF_CURVE = BENCH_DIR / "results" / "2026-12-01_bench_learning_curve.json"
+FIT_SHARE = 0.25  # fit on sizes <= FIT_SHARE x the largest
+CURVES = ("auto", *AUTO_FAMILIES)
+
+
+def rf_curves() -> list[tuple[str, np.ndarray, np.ndarray]]:
+    grid = json.loads(RF_CURVE.read_text())["grid_20"]
+    n = np.array([r["n_sweep"] for r in grid["rows"]], dtype=float)
+    acc = np.array([r["acc_sweep"] for r in grid["rows"]], dtype=float)
+    return [("rf", n, acc.mean(axis=1)), *(("rf", n, acc[:, s]) for s in range(acc.shape[1]))]
+
+
+def csv_curves(path: Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    df = pd.read_csv(path)
+    if "status" in df.columns:
+        df = df[df["status"] == "TERMINATED"]
+    if "damage_frac" in df.columns:
+        df = df[df["damage_frac"] == 0]
+    out = []
+    for model, rows in df.groupby("model"):
+        table = rows.pivot_table(index="n_train", columns="seed", values="acc")
+        n = table.index.to_numpy(dtype=float)
+        out.append((str(model), n, table.mean(axis=1).to_numpy()))
+        if table.shape[1] > 1:
+            out += [(str(model), n, table[s].to_numpy()) for s in table.columns]
+    return out
+
+
+def backtest(n: np.ndarray, acc: np.ndarray) -> dict[str, np.ndarray]:
+    """{curve: absolute errors at the predicted sizes} for one curve."""
+    fit = n <= FIT_SHARE * n.max()
+    out = {}
+    for curve in CURVES:
+        fitted = fit_curve(n[fit], acc[fit], curve=curve)
+        out[curve] = np.abs(fitted.predict(n[~fit]) - acc[~fit])
+        if curve == "auto":
+            out["auto_family"] = np.array([fitted.family])
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--csv", type=Path, action="append", default=[])
+    args = parser.parse_args()
+    curves = rf_curves() + [c for path in args.csv for c in csv_curves(path)]
+    errors: dict[str, dict[str, list[float]]] = {}
+    picks: dict[str, list[str]] = {}
+    for model, n, acc in curves:
+        result = backtest(n, acc)
+        picks.setdefault(model, []).append(str(result.pop("auto_family")[0]))
+        for curve, err in result.items():
+            errors.setdefault(model, {}).setdefault(curve, []).extend(err.tolist())
+    print(f"fit on sizes <= {FIT_SHARE:g} x the largest, predict the rest (up to {1 / FIT_SHARE:g}x)")
+    for model, by_curve in errors.items():
+        print(f"\n{model}: {sum(1 for m, *_ in curves if m == model)} curves, auto chose {picks[model]}")
+        medians = {c: float(np.median(v)) for c, v in by_curve.items()}
+        for curve in CURVES:
+            print(f"  {curve:10s} median |error| {medians[curve]:.4f}")
+        for base in ("power_law", "last1"):
+            print(f"  auto / {base}: {medians['auto'] / medians[base]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
