@@ -23,13 +23,13 @@ def _answer_first(page) -> tuple[str, str, str]:
 def test_report_renders_in_headless_chromium(tmp_path):
     report = build_full_report(tmp_path / "report")
     seen = render_report(report, screenshot="analysis-report.png", interact=_answer_first)
-    assert [f["key"] for f in seen["figures"]] == seen["keys"] and len(seen["keys"]) == 10
+    assert [f["key"] for f in seen["figures"]] == seen["keys"] and len(seen["keys"]) == 11
     for figure in seen["figures"]:
         assert figure["plots"] == 1, figure
         assert figure["drawn"] == figure["expected"] > 0, figure
     # the routes (3 targets x buy labels and 3 other models), seed and interpolated tables for acc and auc,
-    # 4 quality levels; clean-equivalent n (3 damaged levels x 9 sizes)
-    assert seen["table_rows"] == [12, 4, 4, 4, 4, 27]
+    # 4 quality levels; the exchange rate g(q) of the 4 levels; clean-equivalent n (3 damaged levels x 9 sizes)
+    assert seen["table_rows"] == [12, 4, 4, 4, 4, 4, 27]
     title, first, answer = seen["extra"]
     assert title.startswith("rf best"), title
     assert first == "answer-section" and answer.startswith("The answerNow: 60,000 labels at quality 1, cnn")

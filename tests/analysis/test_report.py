@@ -43,9 +43,10 @@ def test_report_is_self_contained(full_report):
 def test_report_holds_every_supported_figure_and_both_tables(full_report):
     html = full_report.read_text()
     assert figure_keys(html) == ["routes_figure", "size", "damage", "labels", "cross_cnn_constant", "economics_cnn_constant",
-                                 "iso_accuracy_cnn_constant", "reference_sample_frac", "reference_damage_frac",
+                                 "exchange_cnn_constant", "iso_accuracy_cnn_constant", "reference_sample_frac", "reference_damage_frac",
                                  "confusion"]
-    assert re.findall(r'data-table="([^"]+)"', html) == ["routes", *TABLE_KEYS, "clean_equivalent_cnn_constant"]
+    assert re.findall(r'data-table="([^"]+)"', html) == ["routes", *TABLE_KEYS, "exchange_cnn_constant_table",
+                                                         "clean_equivalent_cnn_constant"]
     assert "Observations needed for acc &gt; 0.90 (cnn, constant damage), seed style" in html
     assert "Observations needed for auc &gt; 0.98 (cnn, constant damage), interpolated" in html
     assert "report_fixture" in html and "spec.yaml" in html  # the spec
