@@ -9,8 +9,9 @@ INSTALL_LOG := $(VENV)/install.log
 TORCH  := torch==2.14.1 torchvision==0.29.1
 DEMO_NAME ?= laptop-$(shell date +%Y%m%d-%H%M%S)
 PYTEST_ARGS ?=
+DATA_FLAGS ?=
 
-.PHONY: install demo lint test test-slow bench clean
+.PHONY: install data-check demo lint test test-slow bench clean
 
 install: $(STAMP)
 
@@ -22,9 +23,13 @@ $(STAMP): pyproject.toml
 	@$(PY) -m pip install --quiet -e '.[test]' >> $(INSTALL_LOG) 2>&1 || { tail -n 30 $(INSTALL_LOG); exit 1; }
 	@touch $(STAMP)
 
+# Fashion-MNIST is here (or downloaded now), else one message says how to provide it and
+# make stops: the tests and the demo need it. DATA_FLAGS=--no-download never downloads.
+data-check:
+	@$(PY) -m datavsmath.sweeps.cli data $(DATA_FLAGS)
+
 # The main job: the `laptop` spec on embedded local Ray, then its report.
-demo: install
-	$(VENV)/bin/datavsmath data
+demo: install data-check
 	$(VENV)/bin/datavsmath sweep laptop --name $(DEMO_NAME)
 
 # Style and types of the three packages (and the tests' and benchmarks' style).
@@ -36,7 +41,7 @@ lint: install
 	$(VENV)/bin/mypy
 
 # Lint, then everything but the long runs (marker `slow`); about 5-8 minutes on 2 cores.
-test: lint
+test: install data-check lint
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 # The long runs: full-data accuracy vs the talk, bigger kill/resume.

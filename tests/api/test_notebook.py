@@ -1,0 +1,36 @@
+"""examples/quickstart.ipynb runs in a real Jupyter kernel and shows what it says it shows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+NOTEBOOK = Path(__file__).resolve().parents[2] / "examples" / "quickstart.ipynb"
+PLOTLY = "application/vnd.plotly.v1+json"
+TIMEOUT_S = 300
+
+
+def _texts(cell) -> str:
+    return "\n".join(str(o.get("data", {}).get(kind, "")) + o.get("text", "")
+                     for o in cell.outputs for kind in ("text/plain", "text/html"))
+
+
+def test_quickstart_notebook_runs_in_a_kernel(tmp_path):
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), "commit the notebook without outputs"
+    NotebookClient(nb, timeout=TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert not [o for c in code for o in c.outputs if o.output_type == "error"]
+    sweep = next(c for c in code if "dvm.sweep(" in c.source)
+    assert "32 trials, 32 finished, 0 errored" in _texts(sweep)
+    assert "datavsmath quickstart: 32 of 32 trials done" in _texts(sweep)  # the one updating display
+    decision = next(c for c in code if "res.decision(" in c.source)
+    assert "buy labels" in _texts(decision) and "cheapest" in _texts(decision)
+    figures = [c for c in code if c.source.startswith("figures[")]
+    assert len(figures) == 2
+    for cell in figures:
+        shown = [o["data"][PLOTLY] for o in cell.outputs if PLOTLY in o.get("data", {})]
+        assert shown and shown[0]["data"], cell.source
+    assert (tmp_path / "results" / "quickstart" / "results.parquet").is_file()
