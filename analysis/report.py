@@ -49,6 +49,7 @@ from datavsmath.analysis.sections import (
 )
 from datavsmath.analysis.situation import info_from_results
 from datavsmath.analysis.support import has_interval, no_interval_text
+from datavsmath.analysis.trial_warnings import warning_lines
 from datavsmath.sweeps.spec import (
     AXES,
     AXIS_DEFAULTS,
@@ -485,7 +486,7 @@ def write_report_and_answer(results: str | Path, *, out: Path | None = None,
     items = build_items(shown, reference=ref, labels=labels, overrides=spec.overrides if spec else None,
                         settings=settings, n_boot=n_boot, info=info, dataset=spec.dataset if spec else None,
                         fingerprint=recorded_fingerprint(df, spec), result=result)
-    notes = [collapse_note(duplicates, n_classes=info.n_classes)] if duplicates else []
+    notes = [*([collapse_note(duplicates, n_classes=info.n_classes)] if duplicates else []), *warning_lines(df)]
     storage.write_text(out, render_html(df, items, name=_report_name(results, spec), results=str(results),
                                         spec_text=dump_spec(spec) if spec else None, live=live,
                                         dataset=spec.dataset_facts if spec else None, out=out,

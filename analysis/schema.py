@@ -67,6 +67,8 @@ COLUMN_DTYPES: dict[str, Any] = {
     "relabel_acc": "float64",
     "label_acc": "float64",
     "repair_seconds": "float64",
+    # Warnings raised in the trial's fit and predict: JSON text {category: count}, "{}" for none
+    "warning_counts": "str",
 }
 # Columns holding a K x K matrix of counts (nested int lists), and a K-list of floats.
 MATRIX_COLUMNS = ("confusion", "realized_transition")

@@ -296,6 +296,13 @@ def _answer_lines(results: str) -> list[str]:
     return list(answer.lines) if answer is not None else [f"No answer: {why}."]
 
 
+def _warning_lines(df: Any) -> list[str]:
+    """One line per model and warning category raised inside the trials."""
+    from datavsmath.analysis.trial_warnings import warning_lines
+
+    return warning_lines(df)
+
+
 def _situation_flags(args: argparse.Namespace) -> dict[str, Any]:
     """`report`'s --current, --target and --prices as the situation's keywords."""
     from datavsmath.analysis.situation import from_flags
@@ -416,7 +423,7 @@ def _run_and_write(spec: Spec, *, args: argparse.Namespace, options: SweepOption
         answer = _answer_lines(run.experiment_dir)
     for label, path in files.items():
         print(f"{label}: {path}")
-    print("\n".join(answer))
+    print("\n".join([*answer, *_warning_lines(df)]))
     statuses = df["status"].value_counts()
     n_done, n_errored = int(statuses.get("TERMINATED", 0)), int(statuses.get("ERROR", 0))
     print(f"trials: {n_done} finished, {n_errored} errored, {len(df)} in all")

@@ -13,6 +13,7 @@ import socket
 import tempfile
 import time
 import warnings
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -151,11 +152,15 @@ def train_trial(config: dict[str, Any], *, data: Dataset, checkpoint_period_s: f
                         params=config.get("overrides") or None, threads=threads, device=device,
                         seed=config["seed"])
     reporter = _EpochReporter(config, period_s=checkpoint_period_s)
-    start = time.perf_counter()
-    info = model.fit(data.x_train[subset.indices[fixed.keep]], fixed.kept_labels, on_epoch=reporter,
-                     resume_state=_restore_state())
-    fit_seconds = time.perf_counter() - start
-    scores = evaluate(data.y_test, model.predict_proba(data.x_test), n_classes=data.n_classes)
+    # Warnings of the fit (a ConvergenceWarning, ...) are counted for the user, who never sees a worker's log.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        start = time.perf_counter()
+        info = model.fit(data.x_train[subset.indices[fixed.keep]], fixed.kept_labels, on_epoch=reporter,
+                         resume_state=_restore_state())
+        fit_seconds = time.perf_counter() - start
+        proba = model.predict_proba(data.x_test)
+    scores = evaluate(data.y_test, proba, n_classes=data.n_classes)
     final: dict[str, Any] = {
         **scores,
         "val_acc": float(info.get("val_acc", float("nan"))),
@@ -177,6 +182,7 @@ def train_trial(config: dict[str, Any], *, data: Dataset, checkpoint_period_s: f
         "peak_rss_mb": _peak_rss_mb(),
         "dataset": data.name,
         "dataset_fingerprint": data.fingerprint,  # computed in the driver, arrives with the data
+        "warning_counts": dict(Counter(w.category.__name__ for w in caught)),
         "done": True,
     }
     tune.report(final)
