@@ -33,21 +33,14 @@ from datavsmath.analysis.aggregate import SWEPT_DAMAGED_MODES, cross_candidates,
 from datavsmath.analysis.levels import level
 from datavsmath.analysis.repair_effect import NO_REPAIR, of_repair
 from datavsmath.analysis.schema import frac_key, num_obs
+from datavsmath.sweeps.report_keys import check_current, check_prices, check_situation, check_target
 from datavsmath.trainables.checks import (
-    POSITIVE,
-    POSITIVE_PRICE,
-    PRICE,
-    UNIT,
-    UNIT_OPEN,
     check_choice,
-    check_number,
 )
 from datavsmath.trainables.data import DatasetInfo
 from datavsmath.trainables.metrics import METRICS
 
 DEFAULT_PRICES = {"label": 1.0, "audit": 0.2, "compute_second": 0.0}
-CURRENT_KEYS = ("model", "n", "quality", "damage_mode")
-PRICE_KEYS = (*DEFAULT_PRICES, "train")
 DEFAULT_N_TARGETS = 3
 # Default targets when the current set is the best measured: a tenth, a quarter and half of its error cut.
 ERROR_CUTS = (0.1, 0.25, 0.5)
@@ -128,37 +121,12 @@ def info_from_results(df: pd.DataFrame) -> DatasetInfo:
                        input_shape=(), n_train=training_size(df), n_test=n_test)
 
 
-def _targets(raw: Any) -> dict[str, tuple[float, ...]]:
-    """{metric: ascending targets} of a target mapping (a value or a list per metric)."""
-    if not isinstance(raw, Mapping) or not raw:
-        raise ValueError(f"target must be a mapping metric -> value or list of values, e.g. {{acc: 0.95}}, got {raw!r}")
-    out = {}
-    for metric, values in raw.items():
-        check_choice("target", metric, METRICS)
-        values = list(values) if isinstance(values, (list, tuple)) else [values]
-        if not values:
-            raise ValueError(f"target.{metric} must hold at least one value, got []")
-        out[metric] = tuple(sorted({check_number(f"target.{metric}", v, UNIT_OPEN) for v in values}))
-    return out
-
-
 def parse_prices(raw: Mapping[str, Any] | None, *, models: Sequence[str] | None = None) -> Prices:
-    """Prices of a `prices` mapping (keys PRICE_KEYS, each optional); `models` limits train's keys."""
-    raw = dict(raw or {})
-    unknown = sorted(set(raw) - set(PRICE_KEYS), key=str)
-    if unknown:
-        raise ValueError(f"prices: unknown key {unknown[0]!r}; allowed: {', '.join(PRICE_KEYS)}")
-    train = raw.get("train") or {}
-    if not isinstance(train, Mapping):
-        raise ValueError(f"prices.train must be a mapping model -> price, got {train!r}")
-    if models is not None:
-        for model in train:
-            check_choice("prices.train", model, list(models))
-    return Prices(label=check_number("prices.label", raw.get("label", DEFAULT_PRICES["label"]), POSITIVE_PRICE),
-                  audit=check_number("prices.audit", raw.get("audit", DEFAULT_PRICES["audit"]), PRICE),
-                  compute_second=check_number("prices.compute_second",
-                                              raw.get("compute_second", DEFAULT_PRICES["compute_second"]), PRICE),
-                  train={str(m): check_number(f"prices.train.{m}", p, PRICE) for m, p in train.items()})
+    """Prices of a `prices` mapping (report_keys.check_prices; each key optional, defaults
+    DEFAULT_PRICES); `models` limits train's keys."""
+    checked = check_prices(raw or {}, models=models)
+    return Prices(**{key: checked.get(key, value) for key, value in DEFAULT_PRICES.items()},
+                  train=checked.get("train", {}))
 
 
 def _best_clean_model(done: pd.DataFrame) -> str:
@@ -212,25 +180,22 @@ def resolve(df: pd.DataFrame, *, current: Mapping[str, Any] | None = None, targe
     """The Situation of the results `df` (tidy frame) for the given keywords (module
     docstring; each None: its defaults). n_total: the dataset's training-set size
     (`training_size`). ValueError names a bad key or value."""
-    current = dict(current or {})
-    unknown = sorted(set(current) - set(CURRENT_KEYS), key=str)
-    if unknown:
-        raise ValueError(f"current: unknown key {unknown[0]!r}; allowed: {', '.join(CURRENT_KEYS)}")
     done = finished(df)
     if done.empty:
         raise ValueError("the results have no finished trial")
     models = models_in_order(done["model"].unique().tolist())
+    current = check_current(current or {}, models=models)
     defaults = [k for k in ("model", "n", "quality") if k not in current]
     notes: list[str] = []
-    model = check_choice("current.model", current["model"], models) if "model" in current else _best_clean_model(done)
-    quality = frac_key(check_number("current.quality", current.get("quality", 1.0), UNIT))
+    model = current["model"] if "model" in current else _best_clean_model(done)
+    quality = frac_key(current.get("quality", 1.0))
     mode = _damage_mode(df, model, quality, current.get("damage_mode"))
     rows = quality_rows(of_repair(df, NO_REPAIR), model=model, damage_mode=mode)
     quality = _snap_quality(rows, quality, notes)
     rows = rows[rows["quality"] == quality]
     largest = float(num_obs(rows["sample_frac"].max(), n_total=n_total))
-    n = check_number("current.n", current["n"], POSITIVE) if "n" in current else largest
-    chosen = _targets(target) if target is not None else None
+    n = current.get("n", largest)
+    chosen = {m: tuple(v) for m, v in check_target(target).items()} if target is not None else None
     value = {m: float(level(rows, metric=m, seeds=sorted(set(rows["seed"])), draws=np.zeros((0, 0), dtype=int),
                             method="loglinear", n_total=n_total).value_at(n)[0]) for m in METRICS}
     smallest = float(num_obs(rows["sample_frac"].min(), n_total=n_total))
@@ -269,22 +234,6 @@ FLAG_EXAMPLES = {"--current": "model=logreg,n=426,quality=0.9", "--target": "acc
                  "--prices": "label=1,audit=0.2,compute_second=0,train.xgb=5"}
 
 
-def check_keywords(*, current: Mapping[str, Any] | None = None, target: Any = None,
-                   prices: Mapping[str, Any] | None = None) -> None:
-    """Check what can be checked of the situation's keywords without the results (keys, ranges);
-    ValueError naming the first problem. `resolve` checks the rest (a model of the sweep)."""
-    unknown = sorted(set(current or {}) - set(CURRENT_KEYS), key=str)
-    if unknown:
-        raise ValueError(f"current: unknown key {unknown[0]!r}; allowed: {', '.join(CURRENT_KEYS)}")
-    if current and "quality" in current:
-        check_number("current.quality", current["quality"], UNIT)
-    if current and "n" in current:
-        check_number("current.n", current["n"], POSITIVE)
-    if target is not None:
-        _targets(target)
-    parse_prices(prices)
-
-
 def from_flags(*, current: str | None = None, target: str | None = None,
                prices: str | None = None) -> dict[str, Any]:
     """The situation's keywords {current, target, prices} of `datavsmath report` flags (texts as
@@ -305,5 +254,4 @@ def from_flags(*, current: str | None = None, target: str | None = None,
             else:
                 parsed[key] = value
         out["prices"] = parsed
-    check_keywords(**out)
-    return out
+    return check_situation(**out)

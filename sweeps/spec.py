@@ -27,13 +27,13 @@ from typing import Any
 
 import yaml
 
+from datavsmath.sweeps.report_keys import check_report
 from datavsmath.trainables import storage
 from datavsmath.trainables.checks import (
     AT_LEAST_ONE,
     NON_NEGATIVE,
     POSITIVE,
     UNIT,
-    UNIT_OPEN,
     UNIT_OPEN_LEFT,
     Interval,
     check_choice,
@@ -45,7 +45,6 @@ from datavsmath.trainables.checks import (
 from datavsmath.trainables.damage import ALL_DAMAGE_MODES, TRANSITION_MODES, check_transition, subset_size
 from datavsmath.trainables.data import FASHION_MNIST, DatasetInfo
 from datavsmath.trainables.datasets import MNIST, DatasetConfigError, check_dataset_config
-from datavsmath.trainables.metrics import METRICS
 from datavsmath.trainables.models import MODEL_NAMES, input_problem, validate_params
 from datavsmath.trainables.models.user import UserModelError, check_user_model, is_user_model
 from datavsmath.trainables.repair import DEFAULT_FOLDS, DEFAULT_REPAIR_MODEL, REPAIR_MODELS, REPAIRS
@@ -93,7 +92,6 @@ DATASET_FACTS_KEY = "dataset_facts"
 TOP_LEVEL_KEYS = (*GRID_AXES, "name", "description", "seeds", "grids", "include", "overrides",
                   "resources", "gpu_share", "max_failures", "checkpoint_period_s", "report", "dataset",
                   "models", "py_modules", "transition", "confusion", "repair_model", DATASET_FACTS_KEY)
-REPORT_KEYS = ("model", "thresholds", "price_label", "price_audit")
 # Facts known before any data is read, for the built-in datasets (the rows check, dry-run).
 BUILT_IN_INFO: dict[str, DatasetInfo] = {"fashion_mnist": FASHION_MNIST, "mnist": MNIST}
 # Keys of a table / images config that are paths, resolved against the spec file's folder.
@@ -165,8 +163,8 @@ class Spec:
     gpu_share: float | None = None
     max_failures: int | None = None
     checkpoint_period_s: float = DEFAULT_CHECKPOINT_PERIOD_S
-    # What the report's tables describe: {"model": name, "thresholds": {metric: value}}; each key
-    # optional (the report's defaults: cnn when swept, acc 0.90 and auc 0.98).
+    # The user's situation and what the report's tables describe (datavsmath.sweeps.report_keys):
+    # {current, target, prices, model, thresholds}; each key optional.
     report: dict[str, Any] = field(default_factory=dict)
     source: str = ""
     # The dataset, in the normal form of datavsmath.trainables.datasets.check_dataset_config; the paths
@@ -816,27 +814,8 @@ def check_trial_count(listed: int, *, max_trials: int, source: str) -> None:
 
 
 def _parse_report(raw: Any, models: tuple[str, ...]) -> dict[str, Any]:
-    """`report: {model: dnn, thresholds: {acc: 0.85}}`: the model in the sweep, thresholds in (0, 1)."""
-    if not isinstance(raw, dict):
-        raise SpecError(f"report must be a mapping with keys {', '.join(REPORT_KEYS)}, got {echo(raw)}")
-    unknown = sorted(set(raw) - set(REPORT_KEYS), key=str)
-    if unknown:
-        raise SpecError(f"report: unknown key {echo(unknown[0])}; allowed: {', '.join(REPORT_KEYS)}")
-    out: dict[str, Any] = {}
-    if "model" in raw:
-        out["model"] = _checked(check_choice, "report.model", raw["model"], models)
-    for key in ("price_label", "price_audit"):  # datavsmath.analysis.decision's prices of a new label and of an audit
-        if key in raw:
-            out[key] = _checked(check_number, f"report.{key}", raw[key], POSITIVE if key == "price_label"
-                                else NON_NEGATIVE)
-    if "thresholds" in raw:
-        thresholds = raw["thresholds"]
-        if not isinstance(thresholds, dict) or not thresholds:
-            raise SpecError(f"report.thresholds must be a mapping metric -> value, got {echo(thresholds)}")
-        out["thresholds"] = {_checked(check_choice, "report.thresholds", metric, METRICS):
-                             _checked(check_number, f"report.thresholds.{metric}", value, UNIT_OPEN)
-                             for metric, value in thresholds.items()}
-    return out
+    """`report:` in its normal form (datavsmath.sweeps.report_keys: the situation and the tables)."""
+    return _checked(lambda: check_report(raw, models=models))
 
 
 def _description(data: dict[str, Any]) -> str:

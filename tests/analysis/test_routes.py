@@ -8,12 +8,14 @@ import math
 
 import pandas as pd
 import pytest
+import yaml
 
 from datavsmath.analysis.answer import answer
 from datavsmath.analysis.report import write_report
 from datavsmath.analysis.schema import normalize
 from datavsmath.analysis.situation import training_size
 from datavsmath.sweeps.cli import main
+from datavsmath.sweeps.spec import SpecError, parse_spec
 from tests.analysis.fixtures import write_results
 
 DECADES = (0.01, 0.1, 1.0)
@@ -150,3 +152,39 @@ def test_report_flags_state_the_situation_and_print_the_answer(tmp_path, capsys)
     assert "--target must be key=value pairs" in capsys.readouterr().err
     assert main(["report", results, "--prices", "label=0"]) == 2
     assert r"prices.label must be in (0, 1000000000000], got 0" in capsys.readouterr().err
+
+
+SPEC = {"model": ["rf", "xgb"], "sample_frac": [0.01, 0.1, 1.0], "damage_frac": [0.0, 0.2],
+        "damage_mode": ["constant"], "seeds": [0, 1, 2]}
+
+
+def test_the_spec_states_the_situation_and_the_old_price_keys_still_load():
+    report = {"current": {"model": "rf", "n": 100, "quality": 0.8}, "target": {"acc": [0.8, 0.76]},
+              "prices": {"audit": 50, "train": {"xgb": 3}}, "price_label": 2.0}
+    spec = parse_spec({**SPEC, "report": report})
+    assert spec.report["target"] == {"acc": [0.76, 0.8]} and spec.report["prices"]["train"] == {"xgb": 3}
+    assert parse_spec({**SPEC, "report": {"price_label": 2.0, "price_audit": 0.5}}).report == \
+        {"price_label": 2.0, "price_audit": 0.5}
+
+
+@pytest.mark.parametrize("report,match", [
+    ({"current": {"model": "cnn"}}, r"report.current.model must be one of \['rf', 'xgb'\], got 'cnn'"),
+    ({"current": {"n": 0}}, r"report.current.n must be in \(0, inf\), got 0"),
+    ({"current": {"size": 3}}, r"report.current: unknown key 'size'"),
+    ({"target": {"f1": 0.9}}, r"report.target must be one of \['acc', 'auc'\], got 'f1'"),
+    ({"target": {"acc": [0.9, 1.0]}}, r"report.target.acc must be in \(0, 1\), got 1"),
+    ({"prices": {"audit": -1}}, r"report.prices.audit must be in \[0, 1000000000000\], got -1"),
+    ({"prices": {"train": {"cnn": 1}}}, r"report.prices.train must be one of \['rf', 'xgb'\], got 'cnn'"),
+    ({"budget": 3}, r"report: unknown key 'budget'"),
+])
+def test_a_bad_situation_in_the_spec_is_refused(report, match):
+    with pytest.raises(SpecError, match=match):
+        parse_spec({**SPEC, "report": report})
+
+
+def test_the_report_answers_for_the_specs_situation(tmp_path):
+    write_results(grid(BASE), tmp_path)
+    spec = {**SPEC, "model": ["rf"], "report": {"current": AT_Q08, "target": {"acc": 0.76}, "prices": {"audit": 50}}}
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
+    text = write_report(tmp_path / "results.parquet", n_boot=5).read_text()
+    assert "Now: 100 labels at quality 0.8 (constant damage), rf" in text and "To reach acc 0.760: buy" in text

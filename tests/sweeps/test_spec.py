@@ -101,7 +101,7 @@ BAD_SPECS = [
     ({**GOOD, "report": {"model": "cnn"}}, r"report.model must be one of \['rf'\], got 'cnn'"),
     ({**GOOD, "report": {"thresholds": {"f1": 0.5}}}, r"report.thresholds must be one of \['acc', 'auc'\], got 'f1'"),
     ({**GOOD, "report": {"thresholds": {"acc": 1.0}}}, r"report.thresholds.acc must be in \(0, 1\), got 1"),
-    ({**GOOD, "report": {"colour": "red"}}, r"report: unknown key 'colour'; allowed: model, thresholds"),
+    ({**GOOD, "report": {"colour": "red"}}, r"report: unknown key 'colour'; allowed: current, target, prices, model, thresholds"),
     ({**GOOD, "checkpoint_period_s": -1}, r"checkpoint_period_s must be in \[0, inf\), got -1"),
     ({**GOOD, "checkpoint_period_s": "30s"}, r"checkpoint_period_s must be a number in \[0, inf\), got '30s'"),
     ({**GOOD, "checkpoint_period_s": True}, r"checkpoint_period_s must be a number in \[0, inf\), got True"),
