@@ -103,6 +103,10 @@ def target_sentence(rows: pd.DataFrame, *, metric: str, target: float, current: 
             text += f"; {', '.join(never['route'])}: not reached on the swept curves"
         return text + ".", record
     best = priced.iloc[0]
+    if action(best) == "nothing more":  # the fit already crosses the target where the measured mean falls short
+        record.update(route=best.route, cost=0.0)
+        return (f"{head}: the fitted curve says your current set gets there already (measured {current:.3f}: "
+                f"the gap is within the curve's fit; more seeds would tell).", record)
     share = (f", cheapest in {best.p_cheapest:.0%} of resamples" if np.isfinite(best.p_cheapest) else "")
     text = (f"{head}: {action(best)} (cost {_number(best.cost)}"
             f"{_interval_text(best.ci_low, best.ci_high, best.n_seeds)}{share}; {best.kind}).")

@@ -40,12 +40,14 @@ def cancer(tmp_path_factory):
 def test_a_warning_raised_in_trials_reaches_the_summary_once(cancer):
     proc, exp = cancer
     lines = [line for line in proc.stdout.splitlines() if line.startswith("Warnings inside trials:")]
-    assert lines == ["Warnings inside trials: logreg raised ConvergenceWarning in 4 of 4 trials (4 times)"], \
+    assert len(lines) == len(set(lines)), lines  # each model and category once
+    convergence = [line for line in lines if "ConvergenceWarning" in line]
+    assert convergence == ["Warnings inside trials: logreg raised ConvergenceWarning in 4 of 4 trials (4 times)"], \
         proc.stdout[-3000:]
     results = pd.read_parquet(exp / "results.parquet").set_index("model")
-    assert all(json.loads(text) == {"ConvergenceWarning": 1} for text in results.loc["logreg", "warning_counts"])
-    assert all(json.loads(text) == {} for text in results.loc["rf", "warning_counts"])
-    assert lines[0] in (exp / "report.html").read_text()
+    assert all(json.loads(text)["ConvergenceWarning"] == 1 for text in results.loc["logreg", "warning_counts"])
+    assert not any("ConvergenceWarning" in text for text in results.loc["rf", "warning_counts"])
+    assert convergence[0] in (exp / "report.html").read_text()
 
 
 def test_the_sweep_ends_with_the_answer_for_the_datasets_own_size(cancer):
