@@ -17,6 +17,8 @@ from datavsmath.sweeps.spec import AXES, Spec, SpecError, read_stored_spec
 
 ERROR_COLUMNS = ("trial_id", *AXES, "error")
 HEADLINE_ROWS = 8
+# The notebook summary's answer: fewer resamples than the report's 200, so that displaying Results stays quick.
+ANSWER_N_BOOT = 50
 
 
 class TrialsError(RuntimeError):
@@ -103,6 +105,18 @@ class Results:
         (datavsmath.analysis.answer.answer's route table; keywords such as current, target,
         prices, method, n_boot pass through; price_label and price_audit are prices' label
         and audit). Defaults: the stored spec's `report:` situation."""
+        return self._answer(**options).routes
+
+    def answer(self, **options: Any) -> pd.DataFrame:
+        """The answer, one row per target: the cheapest route, its cost and interval, the
+        runner-up and the sentence the report opens with (keywords as `decision`'s). The
+        frame's attrs["lines"] holds the whole summary, situation first."""
+        result = self._answer(**options)
+        frame = result.frame.copy()
+        frame.attrs["lines"] = list(result.lines)
+        return frame
+
+    def _answer(self, **options: Any) -> Any:
         from datavsmath.analysis.answer import answer
 
         report = dict(self.spec.report) if self.spec is not None else {}
@@ -115,7 +129,7 @@ class Results:
             if report.get(key) is not None:
                 options.setdefault(key, report[key])
         options.setdefault("n_total", self._n_total())
-        return answer(self.frame, prices=prices or None, **options).routes
+        return answer(self.frame, prices=prices or None, **options)
 
     def figures(self) -> dict[str, Any]:
         """The report's figures, key -> plotly Figure (each displays inline in a notebook)."""
@@ -143,6 +157,11 @@ class Results:
         counts = df["status"].value_counts()
         parts = [f"<p><b>datavsmath results</b> <code>{html.escape(self.path)}</code>: {len(df)} trials, "
                  f"{int(counts.get('TERMINATED', 0))} finished, {int(counts.get('ERROR', 0))} errored</p>"]
+        try:
+            lines = self._answer(n_boot=ANSWER_N_BOOT).lines
+            parts.append("<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in lines) + "</ul>")
+        except ValueError as exc:  # no finished trial yet, or a situation the results cannot answer
+            parts.append(f"<p>No answer yet: {html.escape(str(exc))}</p>")
         errors = self.errors
         if len(errors):
             parts.append(errors.head(HEADLINE_ROWS).to_html(index=False))
