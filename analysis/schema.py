@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from datavsmath.sweeps.spec import AXIS_DEFAULTS
+from datavsmath.sweeps.spec import AXIS_DEFAULTS, FRAC_DECIMALS, frac_key  # noqa: F401  (the results' rounding)
 from datavsmath.trainables.data import FASHION_MNIST
 
 FINISHED = "TERMINATED"
@@ -79,15 +79,6 @@ RESULT_COLUMNS = tuple(COLUMN_DTYPES)
 
 # The talk's CSV format, plus the columns that make it unambiguous (CONTRACTS.md).
 SEED_COLUMNS = ("frac", "exp_name", "acc", "auc", "frac_sample", "frac_damage", "damage_mode", "seed", "repair")
-
-# Float axes are matched after rounding, so that 0.1 read from JSON equals 0.1 from YAML.
-FRAC_DECIMALS = 10
-
-
-def frac_key(value: float) -> float:
-    """A fraction rounded for use in join keys and group labels."""
-    return round(float(value), FRAC_DECIMALS)
-
 
 def trial_key(model: str, sample_frac: float, damage_frac: float, damage_mode: str, seed: int,
               repair: str = AXIS_DEFAULTS["repair"]) -> tuple:

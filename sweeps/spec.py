@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import metadata as importlib_metadata
 from importlib import resources as importlib_resources
@@ -324,6 +324,12 @@ class _SpecLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+# PyYAML (YAML 1.1) reads 1e3 and 1.0e3 as text: its floats need a dot and a signed exponent.
+# People and YAML 1.2 write them as numbers, and so the spec reads them.
+_SpecLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
+
+
 def _yaml_problem(exc: yaml.YAMLError) -> str:
     """One line saying what is wrong and where, from PyYAML's multi-line messages."""
     if isinstance(exc, yaml.MarkedYAMLError):
@@ -416,7 +422,7 @@ def read_stored_spec(exp_dir: str) -> Spec:
     if text is None:
         raise FileNotFoundError(f"experiment {exp_dir} has no {SPEC_FILE}")
     try:
-        return parse_spec(parse_yaml_text(text, source=path), source=path, max_trials=None)
+        return parse_spec(parse_yaml_text(text, source=path), source=path, max_trials=None, recorded=True)
     except SpecError as exc:
         raise _naming(path, exc) from exc
 
@@ -486,6 +492,9 @@ def _check_list(where: str, key: str, values: Any) -> list:
 
 
 _FRACTION_RANGES = {"sample_frac": UNIT_OPEN_LEFT, "damage_frac": UNIT}
+# Fractions are matched after rounding to this many decimals, so that 0.1 read from JSON
+# equals 0.1 from YAML (results, joins); the spec refuses two values it would merge.
+FRAC_DECIMALS = 10
 _CHOICES = {"model": MODEL_NAMES, "damage_mode": ALL_DAMAGE_MODES, "repair": REPAIRS}
 
 
@@ -494,6 +503,25 @@ def _check_value(where: str, key: str, value: Any, *, models: tuple[str, ...] = 
     if key in _FRACTION_RANGES:
         return _checked(check_number, f"{where}{key}", value, _FRACTION_RANGES[key])
     return _checked(check_choice, f"{where}{key}", value, models if key == "model" else _CHOICES[key])
+
+
+def frac_key(value: float) -> float:
+    """A fraction rounded to FRAC_DECIMALS: how results join and group trials."""
+    return round(float(value), FRAC_DECIMALS)
+
+
+def _check_distinct_after_rounding(grids: Sequence[Grid]) -> None:
+    """SpecError naming both values when two values of a fraction axis (over all grids) are
+    different numbers but one after rounding to FRAC_DECIMALS, which the results would
+    merge into one trial."""
+    for axis in _FRACTION_RANGES:
+        first: dict[float, float] = {}
+        for grid in grids:
+            for value in getattr(grid, axis):
+                other = first.setdefault(frac_key(value), value)
+                if other != value:
+                    raise SpecError(f"{axis} values {other!r} and {value!r} are equal after rounding to "
+                                    f"{FRAC_DECIMALS} decimals, which the results use: keep one of them")
 
 
 def _check_axis(where: str, key: str, values: Any, *, models: tuple[str, ...] = MODEL_NAMES) -> tuple:
@@ -646,8 +674,10 @@ def _read_transition_file(path: Path) -> Any:
     except FileNotFoundError as exc:
         raise SpecError(f"transition file {path} does not exist") from exc
     except (OSError, ValueError) as exc:
-        raise SpecError(f"transition file {path} cannot be read as a matrix of numbers: "
-                        f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
+        # Never the file's text: the path may lead anywhere (a link to /etc/passwd).
+        where = re.search(r"at row (\d+), column (\d+)", str(exc))
+        at = f" (row {int(where[1]) + 1}, column {where[2]} is not a number)" if where else f" ({type(exc).__name__})"
+        raise SpecError(f"transition file {path} cannot be read as a comma-separated matrix of numbers{at}") from exc
     return matrix.tolist()
 
 
@@ -715,10 +745,11 @@ def _parse_dataset(raw: Any, *, base_dir: Path | None) -> dict[str, Any]:
     return normal
 
 
-def _parse_py_modules(raw: Any, *, base_dir: Path | None) -> tuple[str, ...]:
+def _parse_py_modules(raw: Any, *, base_dir: Path | None, recorded: bool = False) -> tuple[str, ...]:
     """`py_modules: [DIR, ...]`, each an existing local package folder or .whl (relative ones
     against `base_dir`), or a URI Ray can fetch (s3://, gs://, https://); Ray ships each to
-    every node (runtime_env py_modules), a folder as the package of its name."""
+    every node (runtime_env py_modules), a folder as the package of its name. recorded: the
+    paths of a stored spec, taken as they are (reading results never needs them)."""
     values = _check_list("", "py_modules", raw)
     out = []
     for value in values:
@@ -729,6 +760,9 @@ def _parse_py_modules(raw: Any, *, base_dir: Path | None) -> tuple[str, ...]:
             continue
         path = Path(value).expanduser()
         path = path if path.is_absolute() else (base_dir or Path.cwd()) / path
+        if recorded:
+            out.append(str(path))
+            continue
         if not path.exists():
             raise SpecError(f"py_modules: {path} does not exist")
         if not path.is_dir() and path.suffix != ".whl":
@@ -826,7 +860,8 @@ def _description(data: dict[str, Any]) -> str:
 
 
 def parse_spec(data: dict[str, Any], *, source: str = "<spec>", default_name: str = "sweep",
-               max_trials: int | None = DEFAULT_MAX_TRIALS, base_dir: Path | None = None) -> Spec:
+               max_trials: int | None = DEFAULT_MAX_TRIALS, base_dir: Path | None = None,
+               recorded: bool = False) -> Spec:
     """Validate a spec mapping (from parse_yaml_text) into a Spec. Raises SpecError.
 
     max_trials: the most trials the spec may list, counted before merging duplicates
@@ -835,7 +870,8 @@ def parse_spec(data: dict[str, Any], *, source: str = "<spec>", default_name: st
     directory). Every model's smallest sample_frac must give it the rows it needs
     (rows_problem) when the dataset's facts are known without reading it (the built-in
     datasets, a stored spec); for a table or image folder the runner checks once it is read
-    (check_fits_dataset). Resource amounts are at Ray's resolution.
+    (check_fits_dataset). Resource amounts are at Ray's resolution. recorded: a spec stored
+    with an experiment, for reading its results: its py_modules need not exist any more.
     """
     unknown = sorted(set(data) - set(TOP_LEVEL_KEYS), key=str)
     if unknown:
@@ -844,6 +880,7 @@ def parse_spec(data: dict[str, Any], *, source: str = "<spec>", default_name: st
     description = _description(data)
     user_models = _parse_models(data["models"]) if "models" in data else {}
     grids = tuple(_collect_grids(data, source=source, seen=(name,), models=(*MODEL_NAMES, *user_models)))
+    _check_distinct_after_rounding(grids)
     seeds = _parse_seeds(data["seeds"]) if "seeds" in data else DEFAULT_SEEDS
     if max_trials is not None:
         check_trial_count(_listed(grids, len(seeds)), max_trials=max_trials, source=source)
@@ -868,7 +905,8 @@ def parse_spec(data: dict[str, Any], *, source: str = "<spec>", default_name: st
         gpu_share=gpu_share, max_failures=max_failures, checkpoint_period_s=period,
         report=_parse_report(data.get("report", {}), models), source=source,
         dataset=_parse_dataset(data.get("dataset", DEFAULT_DATASET), base_dir=base_dir),
-        py_modules=_parse_py_modules(data["py_modules"], base_dir=base_dir) if "py_modules" in data else (),
+        py_modules=_parse_py_modules(data["py_modules"], base_dir=base_dir, recorded=recorded)
+        if "py_modules" in data else (),
         dataset_facts=_parse_facts(data.get(DATASET_FACTS_KEY)),
         transition=_parse_transition(data["transition"], base_dir=base_dir) if "transition" in data else None,
         confusion=_parse_settings(data.get("confusion", {}), key="confusion", defaults=DEFAULT_CONFUSION,

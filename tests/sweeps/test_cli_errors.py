@@ -44,6 +44,8 @@ BAD_SPECS = [
     ("override_unknown_param", GOOD + "overrides: {rf: {trees: 3}}\n", r"unknown key 'trees'"),
     ("override_wrong_type", GOOD + "overrides: {rf: {n_estimators: many}}\n", r"n_estimators.*'many'"),
     ("not_a_mapping", "- rf\n", r"top level must be a mapping of keys, got list"),
+    ("fractions_equal_after_rounding", GOOD.replace("[0.1]", "[0.1, 0.10000000000001]"),
+     r"sample_frac values 0.1 and 0.10000000000001 are equal after rounding to 10 decimals, which the results use"),
 ]
 
 
@@ -217,6 +219,13 @@ def wine_with_a_repeated_column(folder: Path) -> None:
     frame.rename(columns={"alcohol_again": "alcohol"}).to_csv(folder / "wine.csv", index=False)
 
 
+def transition_linked_to_a_secret(folder: Path) -> None:
+    folder.mkdir()
+    (folder / "secret.txt").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    (folder / "t.csv").symlink_to(folder / "secret.txt")
+
+
+MATRIX = GOOD.replace("[0.0]", "[0.2]").replace("[none]", "[matrix]")
 IMAGES = GOOD + "dataset: {kind: images, path: data, color: grayscale}\n"
 TABLE = GOOD + "dataset: {kind: table, path: data/wine.csv, label: target}\n"
 
@@ -357,6 +366,11 @@ BAD_INPUTS = [
         spec=IMAGES, prepare=lambda folder: digit_images(folder, float_image)),
     Bad("csv_with_a_repeated_column_name", r"data/wine.csv: duplicate column names 'alcohol'$", spec=TABLE,
         prepare=wine_with_a_repeated_column),
+    Bad("transition_file_linked_to_a_secret", r"transition file .*data/t.csv cannot be read as a comma-separated "
+        r"matrix of numbers \(row 1, column 1 is not a number\)$", spec=MATRIX + "transition: data/t.csv\n",
+        prepare=transition_linked_to_a_secret),
+    Bad("report_price_audit_of_1e308_in_the_spec", r"report.price_audit must be in \[0, 1000000000000\], got 1e\+308",
+        spec=GOOD + "report: {price_audit: 1.0e+308}\n", argv=DRY_RUN),
     # 10. a directory given as the spec
     Bad("spec_is_a_directory", r"spec .*inputs is a directory, not a YAML file", argv=("sweep", "{in}", "--storage", "{storage}")),
 ]
@@ -437,3 +451,14 @@ def test_resume_with_an_empty_tuner_pkl_is_one_line(tmp_path, capsys):
     assert main(["sweep", "smoke", "--storage", str(tmp_path / "results"), "--resume"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "tuner.pkl is empty (0 bytes)" in err and "Traceback" not in err
+
+
+def test_status_and_report_do_not_need_the_py_modules_folder_of_the_sweep(tmp_path, capsys):
+    """The spec stored with an experiment names a py_modules folder that has since moved:
+    status and report read the results without it, where they used to refuse."""
+    exp = tmp_path / "exp"
+    shutil.copytree(RAY_EXPERIMENT, exp)
+    spec = exp / "spec.yaml"
+    spec.write_text(spec.read_text() + f"py_modules: [{tmp_path / 'moved' / 'user_pkg'}]\n")
+    assert main(["status", str(exp)]) == 0, capsys.readouterr().err
+    assert main(["report", str(exp), "--out", str(tmp_path / "r.html")]) == 0, capsys.readouterr().err

@@ -386,3 +386,13 @@ def test_a_corrupt_stored_spec_is_refused(tmp_path):
     (exp / "spec.yaml").write_text("model: [rf]\nmodel: [cnn]\n")
     with pytest.raises(ExperimentFilesError, match=r"--resume: spec .*spec.yaml: duplicate key 'model' at line 2"):
         check_resumable(str(exp))
+
+
+def test_exponents_without_a_dot_are_numbers_as_people_write_them():
+    """PyYAML reads 1e3 as text; the spec reads it as the number, for fractions and prices."""
+    text = ("model: [rf]\nsample_frac: [1e-1, 2.5E-1]\ndamage_frac: [0]\ndamage_mode: [none]\n"
+            "report: {price_label: 1e3, price_audit: 2e+1}\n")
+    spec = parse_spec(parse_yaml_text(text, source="exp.yaml"))
+    assert spec.grids[0].sample_frac == (0.1, 0.25)
+    assert (spec.report["price_label"], spec.report["price_audit"]) == (1000.0, 20.0)
+    assert parse_yaml_text("name: 1e3x\nseeds: [1e3]\n", source="s") == {"name": "1e3x", "seeds": [1000.0]}
