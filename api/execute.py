@@ -47,6 +47,7 @@ class Outcome:
     live_rewrites: int = 0
     live_cpu_seconds: float = 0.0
     resume: str = ""
+    answer: list[str] = field(default_factory=list)
 
     @property
     def n_finished(self) -> int:
@@ -88,14 +89,27 @@ def plan_cells(spec: Spec, *, exp_dir: str, rerun_changed: bool) -> Extension:
     return plan
 
 
-def write_report(results: str, **options: Any) -> str:
-    """datavsmath.analysis.report.write_report, its input errors as UsageError."""
-    from datavsmath.analysis.report import write_report as write  # plotly: ~0.4 s, only when a report is written
+def write_report(results: str, **options: Any) -> tuple[str, list[str]]:
+    """datavsmath.analysis.report.write_report_and_answer: (the report's path, the answer's
+    lines), its input errors as UsageError."""
+    from datavsmath.analysis.report import write_report_and_answer  # plotly: ~0.4 s, only when needed
 
     try:
-        return str(write(results, **options))
+        path, answer, why = write_report_and_answer(results, **options)
     except (ValueError, RuntimeError, OSError) as exc:  # a bad input file, a folder that cannot be written
         raise UsageError(str(exc)) from exc
+    return str(path), list(answer.lines) if answer is not None else [f"No answer: {why}."]
+
+
+def answer_lines(results: str) -> list[str]:
+    """The answer's lines of an experiment without writing its report."""
+    from datavsmath.analysis.report import experiment_answer  # plotly: ~0.4 s, only when needed
+
+    try:
+        answer, why = experiment_answer(results)
+    except (ValueError, OSError) as exc:
+        return [f"No answer: {exc}."]
+    return list(answer.lines) if answer is not None else [f"No answer: {why}."]
 
 
 def _live_report(exp_dir: str, *, report: bool, live: bool, live_every: float | None) -> Any:
@@ -141,11 +155,14 @@ def execute(spec: Spec, *, options: SweepOptions, rerun_changed: bool = False, r
                                                                         options=options))
         trials = None
         if options.extend:
-            outcome.extension = plan_cells(spec, exp_dir=exp_dir, rerun_changed=rerun_changed)
-            if not outcome.extension.new:
+            plan = outcome.extension = plan_cells(spec, exp_dir=exp_dir, rerun_changed=rerun_changed)
+            rerun = f", {len(plan.changed)} of them changed and run again" if plan.changed else ""
+            log(f"--extend {exp_dir}: {len(plan.kept)} cells kept (finished earlier), {len(plan.new)} to run{rerun}")
+            if not plan.new:
+                log("datavsmath: nothing to run; the experiment already holds every cell of the spec")
                 outcome.nothing_to_run = True
                 return outcome
-            trials = outcome.extension.new
+            trials = plan.new
         live_report = _live_report(exp_dir, report=report, live=live, live_every=live_every)
         hooks = tuple(h for h in (live_report, on_finished) if h is not None)
         try:
@@ -164,6 +181,8 @@ def execute(spec: Spec, *, options: SweepOptions, rerun_changed: bool = False, r
         # counts never-started trials as terminated.
         outcome.files, outcome.frame = write_result_files(exp_dir)
         if report:
-            outcome.files["report"] = write_report(exp_dir)
+            outcome.files["report"], outcome.answer = write_report(exp_dir)
+        else:
+            outcome.answer = answer_lines(exp_dir)
         outcome.interrupted = outcome.n_finished + outcome.n_errored < len(outcome.frame)
         return outcome

@@ -23,35 +23,27 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from typing import Any, NoReturn
 
-from datavsmath.analysis.load import FRAC_AXES, ExperimentFileWarning, finished_configs
-from datavsmath.analysis.results import write_result_files
+from datavsmath.analysis.load import FRAC_AXES, ExperimentFileWarning
 from datavsmath.analysis.status import format_status
-from datavsmath.sweeps import cost, resources
-from datavsmath.sweeps.extend import Extension, Finished, changed_message, plan_extension, spec_settings
-from datavsmath.sweeps.progress import NO_REPAIR
+from datavsmath.execute import Outcome, UsageError, check_flags, execute, write_report
+from datavsmath.plan import dry_run
+from datavsmath.sweeps import cost
 from datavsmath.sweeps.runner import (
     IDX_SOURCES,
-    Claim,
     SweepError,
     SweepOptions,
-    claim_experiment,
     experiment_name,
     experiment_path,
     is_resumable,
-    plan_for,
-    resume_command,
-    run_sweep,
 )
 from datavsmath.sweeps.spec import (
     DEFAULT_MAX_TRIALS,
     Spec,
     SpecError,
     check_experiment_name,
-    count_listed,
     expand_trials,
     load_spec,
     parse_resources,
-    project_version,
     read_stored_spec,
     shipped_specs,
 )
@@ -61,18 +53,12 @@ from datavsmath.trainables.data import FASHION_MNIST, ChecksumError, DataNotFoun
 from datavsmath.trainables.datasets import BUILT_IN, DatasetConfigError, DatasetError, load_dataset
 from datavsmath.trainables.models import MODEL_NAMES
 
-# datavsmath.analysis.report (plotly) and torch are imported where they are used: plotly alone adds
-# ~0.4 s and torch ~2 s to every command, `status` and `--dry-run` included.
+# The sweep command is the Python API's run (datavsmath.execute) with the lines and exit codes of
+# a command; plotly and torch load only where a report or a dry run's GPU count needs them.
 
 EXIT_TRIALS_FAILED = 1
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
-PREVIEW_ROWS = 6
-
-
-class UsageError(Exception):
-    """Bad input found by a command; printed as one line, exit 2."""
-
 
 # Bad input: one `datavsmath: error:` line, exit 2.
 USER_ERRORS = (UsageError, SpecError, SweepError, DataNotFoundError, ChecksumError, DatasetError,
@@ -212,90 +198,6 @@ def _options(args: argparse.Namespace) -> SweepOptions:
         extend=args.extend)
 
 
-def _local_nodes() -> list[resources.Node]:
-    """This machine as one node, without starting Ray (for --dry-run)."""
-    try:
-        import torch
-
-        gpus = torch.cuda.device_count()
-    except Exception:  # a broken CUDA install must not break a dry run
-        gpus = 0
-    return [resources.Node(node_id="local", address="local", cpu=float(os.cpu_count() or 1), gpu=float(gpus))]
-
-
-def dry_run(spec: Spec, *, options: SweepOptions, nodes: list[resources.Node] | None = None,
-            extension: Extension | None = None) -> str:
-    """The text --dry-run prints: trial count, grid preview, resource plan, compute estimate.
-
-    extension: on --extend, the cells kept from earlier runs are counted as "kept" and only
-    the new ones are previewed and estimated.
-
-    Refuses what the run would refuse before its first trial: SpecError for --resources of a
-    model that is not in the sweep, UsageError for a request that fits no node of `nodes`
-    (default: this machine).
-    """
-    nodes = nodes or _local_nodes()
-    plan = plan_for(spec, nodes=nodes, options=options)
-    try:
-        resources.check_feasible(plan, nodes=nodes)
-    except resources.InfeasibleRequestError as exc:
-        raise UsageError(str(exc)) from exc
-    info = spec.dataset_info  # None for a table or image folder: dry-run reads no data
-    n_train = info.n_train if info is not None else FASHION_MNIST.n_train
-    cells = expand_trials(spec)
-    folds = int(spec.repair_model["folds"])
-    trials = cost.longest_first(cells if extension is None else extension.new, overrides=spec.overrides,
-                                n_train=n_train, repair_folds=folds)
-    listed = count_listed(spec)
-    seconds = sum(cost.estimate_seconds(t, n_train=n_train, overrides=spec.overrides.get(t["model"]),
-                                        repair_folds=folds) for t in trials)
-    lines = [f"spec {spec.name!r} ({spec.source}): {len(cells)} trials"
-             + (f" ({listed} grid points, {listed - len(cells)} duplicates merged)" if listed != len(cells) else ""),
-             f"models: {', '.join(spec.models)}; seeds: {list(spec.seeds)}"]
-    if extension is not None:
-        lines.append(f"kept: {len(extension.kept)} cells finished earlier; to run: {len(extension.new)}"
-                     + (f" ({len(extension.changed)} changed, run again)" if extension.changed else ""))
-    lines.append("first trials (longest first):" if trials else "nothing to run")
-    for t in trials[:PREVIEW_ROWS]:
-        lines.append(f"  model={t['model']} sample_frac={t['sample_frac']:g} damage_frac={t['damage_frac']:g} "
-                     f"damage_mode={t['damage_mode']} seed={t['seed']}"
-                     + (f" repair={t['repair']}" if t.get("repair", NO_REPAIR) != NO_REPAIR else ""))
-    if len(trials) > PREVIEW_ROWS:
-        lines.append(f"  ... and {len(trials) - PREVIEW_ROWS} more")
-    lines.append("resource request per model:")
-    lines += resources.describe_plan(plan, nodes=nodes)
-    if info is not None:
-        lines.append(f"estimated compute: {seconds / 60:.1f} CPU-minutes on 1-thread trials")
-    else:
-        lines.append(f"dataset: {spec.dataset['kind']} {spec.dataset['path']}, read and checked when the sweep "
-                     f"starts; estimated compute as if it had {n_train} training rows: {seconds / 60:.1f} "
-                     "CPU-minutes on 1-thread trials")
-    return "\n".join(lines)
-
-
-def _write_report(results: str, **options: Any) -> tuple[str, list[str]]:
-    """datavsmath.analysis.report.write_report_and_answer: (the report's path, the answer's lines),
-    its input errors turned into UsageError."""
-    from datavsmath.analysis.report import write_report_and_answer  # plotly: see the imports above
-
-    try:
-        path, answer, why = write_report_and_answer(results, **options)
-    except (ValueError, RuntimeError, OSError) as exc:  # a bad input file, a folder that cannot be written
-        raise UsageError(str(exc)) from exc
-    return str(path), list(answer.lines) if answer is not None else [f"No answer: {why}."]
-
-
-def _answer_lines(results: str) -> list[str]:
-    """The answer's lines of an experiment without writing its report."""
-    from datavsmath.analysis.report import experiment_answer  # plotly: see the imports above
-
-    try:
-        answer, why = experiment_answer(results)
-    except (ValueError, OSError) as exc:
-        return [f"No answer: {exc}."]
-    return list(answer.lines) if answer is not None else [f"No answer: {why}."]
-
-
 def _warning_lines(df: Any) -> list[str]:
     """One line per model and warning category raised inside the trials."""
     from datavsmath.analysis.trial_warnings import warning_lines
@@ -313,39 +215,14 @@ def _situation_flags(args: argparse.Namespace) -> dict[str, Any]:
         raise UsageError(str(exc)) from exc
 
 
-def _check_sweep_flags(args: argparse.Namespace) -> None:
-    if args.retry_errored and not args.resume:
-        raise SpecError("--retry-errored needs --resume")
-    if args.rerun_changed and not args.extend:
-        raise SpecError("--rerun-changed needs --extend")
-    if args.extend and (args.resume or args.overwrite):
-        raise SpecError("--extend adds cells to an experiment: it cannot be combined with "
-                        + ("--resume" if args.resume else "--overwrite"))
-
-
-def plan_cells(spec: Spec, *, exp_dir: str, rerun_changed: bool) -> Extension:
-    """--extend: the spec's cells split into kept (finished in `exp_dir`, same settings), new
-    and changed; UsageError for changed cells unless rerun_changed."""
-    by_part: dict[str, dict[str, Any]] = {}  # each Tune experiment of exp_dir stores the spec it ran
-    finished = []
-    for config, where in finished_configs(exp_dir):
-        part = where.rsplit("/", 1)[0]
-        if part not in by_part:
-            try:
-                by_part[part] = spec_settings(read_stored_spec(part))
-            except (OSError, SpecError):  # no readable spec there: its settings are not compared
-                by_part[part] = {}
-        finished.append(Finished(config=config, where=where, settings=by_part[part]))
-    plan = plan_extension(expand_trials(spec), overrides=spec.overrides, version=project_version(),
-                          finished=finished, settings=spec_settings(spec), rerun_changed=rerun_changed)
-    if plan.changed and not rerun_changed:
-        raise UsageError(changed_message(plan))
-    return plan
-
-
-def _extension_lines(plan: Extension, *, exp_dir: str) -> list[str]:
-    rerun = f", {len(plan.changed)} of them changed and run again" if plan.changed else ""
-    return [f"--extend {exp_dir}: {len(plan.kept)} cells kept (finished earlier), {len(plan.new)} to run{rerun}"]
+def _interrupted(spec: Spec, *, options: SweepOptions, exp_dir: str, resume: str) -> int:
+    """Ctrl-C or SIGTERM inside a claimed sweep: the resume command, once Tune has state to resume."""
+    if is_resumable(exp_dir):
+        print(f"Interrupted. Resume with:\n  {resume}", file=sys.stderr)
+    else:
+        print("datavsmath: interrupted before the sweep started; nothing to resume, nothing kept: "
+              "run the same command again to start it", file=sys.stderr)
+    return EXIT_INTERRUPTED
 
 
 def _cmd_sweep(args: argparse.Namespace, *, exit_now: Callable[[int], NoReturn] | None = None) -> int:
@@ -353,91 +230,53 @@ def _cmd_sweep(args: argparse.Namespace, *, exit_now: Callable[[int], NoReturn] 
     released, while an embedded Ray is still up (see `console`); None returns the code."""
     spec = load_spec(args.spec, max_trials=args.max_trials)
     options = _options(args)
-    _check_sweep_flags(args)
+    check_flags(options, rerun_changed=args.rerun_changed)
     parse_resources(options.resource_overrides, spec.models, where="--resources")  # a model not in the sweep
     if args.dry_run:
-        plan = None
-        if args.extend:
-            exp_dir = experiment_path(options.storage, experiment_name(spec, options=options))
-            if not is_resumable(exp_dir):
-                raise UsageError(f"--extend: {exp_dir} is not an experiment of datavsmath; run without --extend "
-                                 f"to start it")
-            plan = plan_cells(spec, exp_dir=exp_dir, rerun_changed=args.rerun_changed)
-        print(dry_run(spec, options=options, extension=plan))
+        print(dry_run(spec, options=options, rerun_changed=args.rerun_changed))
         return 0
     with ExitStack() as ray_alive:  # Ray stops last: a refusal is printed first
         try:
-            with claim_experiment(spec, options=options) as claim:  # until the results are written
-                try:
-                    code = _run_and_write(spec, args=args, options=options, claim=claim, ray_alive=ray_alive)
-                except KeyboardInterrupt:
-                    code = _interrupted(spec, options=options, exp_dir=claim.experiment_dir)
+            outcome = execute(spec, options=options, rerun_changed=args.rerun_changed, report=args.report,
+                              live=args.live, live_every=args.live_every, ray_alive=ray_alive)
+        except KeyboardInterrupt:
+            from datavsmath.sweeps.runner import resume_command
+
+            exp_dir = experiment_path(options.storage, experiment_name(spec, options=options))
+            code = _interrupted(spec, options=options, exp_dir=exp_dir,
+                                resume=resume_command(spec, name=options.name or spec.name, options=options))
         except USER_ERRORS as exc:
             return _user_error(exc)
+        else:
+            code = _said(spec, outcome=outcome, options=options)
         if exit_now is not None and options.embedded:
             exit_now(code)
         return code
 
 
-def _interrupted(spec: Spec, *, options: SweepOptions, exp_dir: str) -> int:
-    """Ctrl-C or SIGTERM inside a claimed sweep: the resume command, once Tune has state to resume."""
-    if is_resumable(exp_dir):
-        command = resume_command(spec, name=options.name or spec.name, options=options)
-        print(f"Interrupted. Resume with:\n  {command}", file=sys.stderr)
-    else:
-        print("datavsmath: interrupted before the sweep started; nothing to resume, nothing kept: "
-              "run the same command again to start it", file=sys.stderr)
-    return EXIT_INTERRUPTED
-
-
-def _live_report(args: argparse.Namespace, *, exp_dir: str) -> Any:
-    """The live report hook for the runner, or None (--no-live, --no-report)."""
-    if not (args.report and args.live):
-        return None
-    from datavsmath.analysis.live import EVERY_S, LiveReport  # plotly: see the imports above
-
-    return LiveReport(exp_dir, every_s=EVERY_S if args.live_every is None else args.live_every)
-
-
-def _run_and_write(spec: Spec, *, args: argparse.Namespace, options: SweepOptions, claim: Claim,
-                   ray_alive: ExitStack) -> int:
-    """Run the claimed sweep, write its result files (and report), say how it went: the exit code."""
-    trials = None
-    if options.extend:
-        plan = plan_cells(spec, exp_dir=claim.experiment_dir, rerun_changed=args.rerun_changed)
-        print("\n".join(_extension_lines(plan, exp_dir=claim.experiment_dir)))
-        if not plan.new:
-            print("datavsmath: nothing to run; the experiment already holds every cell of the spec")
-            return 0
-        trials = plan.new
-    live = _live_report(args, exp_dir=claim.experiment_dir)
-    run = run_sweep(spec, options=options, claim=claim, ray_alive=ray_alive, trials=trials, on_finished=live)
-    if live is not None:
-        live.close()  # a rewrite still running must not replace the final report
-    # The experiment directory is the source of truth: after Ctrl-C, Tune's own result grid
-    # counts never-started trials as terminated.
-    files, df = write_result_files(run.experiment_dir)
-    if args.report:
-        files["report"], answer = _write_report(run.experiment_dir)
-    else:
-        answer = _answer_lines(run.experiment_dir)
-    for label, path in files.items():
+def _said(spec: Spec, *, outcome: Outcome, options: SweepOptions) -> int:
+    """Print how the run went (its files, counts, makespan, the live report's cost, what to do
+    next) and return the exit code."""
+    if outcome.nothing_to_run:
+        return 0
+    if outcome.run is None:  # interrupted while Tune ran, nothing written: the resume command
+        return _interrupted(spec, options=options, exp_dir=outcome.experiment_dir, resume=outcome.resume)
+    for label, path in outcome.files.items():
         print(f"{label}: {path}")
-    print("\n".join([*answer, *_warning_lines(df)]))
-    statuses = df["status"].value_counts()
-    n_done, n_errored = int(statuses.get("TERMINATED", 0)), int(statuses.get("ERROR", 0))
-    print(f"trials: {n_done} finished, {n_errored} errored, {len(df)} in all")
+    assert outcome.frame is not None
+    print("\n".join([*outcome.answer, *_warning_lines(outcome.frame)]))
+    print(f"trials: {outcome.n_finished} finished, {outcome.n_errored} errored, {len(outcome.frame)} in all")
+    run = outcome.run
     if run.lower_bound_s > 0:
         print(f"makespan {run.makespan_s:.1f} s, lower bound {run.lower_bound_s:.1f} s, "
               f"ratio {run.makespan_ratio:.2f}")
-    if live is not None and live.rewrites:
-        print(f"live report: {live.rewrites} rewrites, {live.cpu_seconds:.1f} CPU-s in the driver")
-    if n_done + n_errored < len(df):
-        return _interrupted(spec, options=options, exp_dir=run.experiment_dir)
-    if n_errored:
-        retry = resume_command(spec, name=options.name or spec.name, options=options)
-        retry += "" if options.extend else " --retry-errored"
-        print(f"datavsmath: {n_errored} trial(s) errored; see results.csv (status ERROR). "
+    if outcome.live_rewrites:
+        print(f"live report: {outcome.live_rewrites} rewrites, {outcome.live_cpu_seconds:.1f} CPU-s in the driver")
+    if outcome.interrupted:
+        return _interrupted(spec, options=options, exp_dir=outcome.experiment_dir, resume=outcome.resume)
+    if outcome.n_errored:
+        retry = outcome.resume + ("" if options.extend else " --retry-errored")
+        print(f"datavsmath: {outcome.n_errored} trial(s) errored; see results.csv (status ERROR). "
               f"Retry them with:\n  {retry}", file=sys.stderr)
         return EXIT_TRIALS_FAILED
     return 0
@@ -475,10 +314,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
                          + (" (a directory)" if "\0" not in args.out else " (a NUL byte)"))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ExperimentFileWarning)
-        path, answer = _write_report(args.results, out=args.out, reference=args.reference, png=args.png,
-                                     reference_frac_axis=args.reference_frac,
-                                     reference_damage_mode=args.reference_damage_mode,
-                                     situation=_situation_flags(args))
+        path, answer = write_report(args.results, out=args.out, reference=args.reference, png=args.png,
+                                    reference_frac_axis=args.reference_frac,
+                                    reference_damage_mode=args.reference_damage_mode,
+                                    situation=_situation_flags(args))
     for warning in caught:
         if isinstance(warning.message, ExperimentFileWarning):
             for problem in warning.message.problems:
