@@ -42,7 +42,7 @@ from pyarrow.fs import FileType
 
 from datavsmath.sweeps import cost, lock, resources
 from datavsmath.sweeps.experiment_files import check_resumable
-from datavsmath.sweeps.progress import STATUS_PERIOD_S, trial_name
+from datavsmath.sweeps.progress import NO_REPAIR, STATUS_PERIOD_S, trial_name
 from datavsmath.sweeps.spec import (
     AXES,
     AXIS_DEFAULTS,
@@ -395,14 +395,44 @@ def find_data(spec: Spec, *, options: SweepOptions) -> FoundData:
         source = IDX_SOURCES[kind]
         root = find_data_root(options.data_dir, download=options.download, source=source)
         found = FoundData(info=source.info, root=root, source=source)
-        if any(d["kind"] == "estimator" for d in spec.user_models.values()):
-            found = FoundData(info=found.info, dataset=found.read())  # the preflight fits on real rows
+        repairs = any(t.get("repair", NO_REPAIR) != NO_REPAIR for t in expand_trials(spec))
+        if repairs or any(d["kind"] == "estimator" for d in spec.user_models.values()):
+            found = FoundData(info=found.info, dataset=found.read())  # the preflights read real labels and rows
     else:
         dataset = load_dataset(spec.dataset, data_dir=options.data_dir, download=options.download)
         found = FoundData(info=dataset.info, dataset=dataset)
     check_fits_dataset(spec, found.info)
     check_user_models(spec, found.info, data=found.dataset)
+    if found.dataset is not None:
+        check_repair_folds(spec, found.dataset)
     return found
+
+
+def check_repair_folds(spec: Spec, data: Dataset) -> None:
+    """SpecError unless every repaired cell's training set (its subset, damaged as the trial
+    damages it) has at least repair_model.folds labels of every class, which the repair's
+    stratified folds need. `confusion` cells are checked on their subset's clean labels (their
+    damage needs the reference model, fitted later)."""
+    from datavsmath.trainables.damage import make_training_set
+    from datavsmath.trainables.repair import check_class_counts
+
+    folds = int(spec.repair_model["folds"])
+    seen = set()
+    for trial in expand_trials(spec):
+        mode = "none" if trial["damage_mode"] == "confusion" else trial["damage_mode"]
+        cell = (trial["sample_frac"], trial["damage_frac"] if mode != "none" else 0.0, mode, trial["seed"])
+        if trial.get("repair", NO_REPAIR) == NO_REPAIR or cell in seen:
+            continue
+        seen.add(cell)
+        subset = make_training_set(data.y_train, n_classes=data.n_classes, sample_frac=cell[0], damage_frac=cell[1],
+                                   damage_mode=mode, seed=cell[3], transition=spec.transition if mode == "matrix"
+                                   else None)
+        try:
+            check_class_counts(subset.labels, n_classes=data.n_classes, folds=folds)
+        except ValueError as exc:
+            raise SpecError(f"sample_frac {trial['sample_frac']:g}, damage_frac {trial['damage_frac']:g} "
+                            f"({trial['damage_mode']}), seed {trial['seed']}: {exc}; lower repair_model.folds or "
+                            "raise sample_frac") from exc
 
 
 def check_user_models(spec: Spec, info: DatasetInfo, *, data: Dataset | None = None) -> None:

@@ -371,6 +371,12 @@ BAD_INPUTS = [
         prepare=transition_linked_to_a_secret),
     Bad("report_price_audit_of_1e308_in_the_spec", r"report.price_audit must be in \[0, 1000000000000\], got 1e\+308",
         spec=GOOD + "report: {price_audit: 1.0e+308}\n", argv=DRY_RUN),
+    Bad("repair_folds_larger_than_a_class_of_a_subset", r"sample_frac 0.1, damage_frac 0.2 \(constant\), seed 0: "
+        r"repair with folds=5 needs at least 5 labels of every class; class \d has \d \(of 14 training labels\); "
+        r"lower repair_model.folds or raise sample_frac",
+        spec="model: [rf]\nsample_frac: [0.1, 1.0]\ndamage_frac: [0.2]\ndamage_mode: [constant]\nrepair: [prune]\n"
+             "repair_model: {model: rf, folds: 5}\ndataset: {kind: table, path: data/wine.csv, label: target}\n",
+        prepare=lambda folder: (folder.mkdir(), load_wine(as_frame=True).frame.to_csv(folder / "wine.csv", index=False))),
     # 10. a directory given as the spec
     Bad("spec_is_a_directory", r"spec .*inputs is a directory, not a YAML file", argv=("sweep", "{in}", "--storage", "{storage}")),
 ]
