@@ -9,6 +9,7 @@ opens offline; figures whose axis was not swept are listed with the reason inste
 from __future__ import annotations
 
 import html
+import json
 import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -28,7 +29,7 @@ from datavsmath.analysis.answer import Answer, answer, answer_html
 from datavsmath.analysis.curves import DEFAULT_CURVE
 from datavsmath.analysis.exchange import exchange_items
 from datavsmath.analysis.load import load_results, summarize
-from datavsmath.analysis.modes import coinciding_modes, collapse_note
+from datavsmath.analysis.modes import coinciding_modes, collapse_note, reference_caption
 from datavsmath.analysis.repair_effect import NO_REPAIR, of_repair
 from datavsmath.analysis.sections import (
     Item,
@@ -53,6 +54,7 @@ from datavsmath.analysis.trial_warnings import warning_lines
 from datavsmath.sweeps.spec import (
     AXES,
     AXIS_DEFAULTS,
+    CONFUSION_REFERENCE_FILE,
     SPEC_FILE,
     TUNER_FILE,
     Spec,
@@ -413,14 +415,15 @@ def build_items(df: pd.DataFrame, *, info: DatasetInfo, reference: pd.DataFrame 
                 labels: np.ndarray | None = None, overrides: Mapping[str, Mapping[str, Any]] | None = None,
                 settings: TableSettings | None = None, n_boot: int = tables.DEFAULT_N_BOOT,
                 dataset: Mapping[str, Any] | None = None, fingerprint: str | None = None,
-                result: Answer | None = None) -> list[Item]:
+                result: Answer | None = None, confusion_reference: Mapping[str, Any] | None = None) -> list[Item]:
     """Every section of the report, in the talk's order, tables before the chart built on them,
     then the routes of the answer `result` and the measurements they rest on.
 
     info: the dataset's facts (figure subtitles, "share of N obs", num_obs, class names);
     dataset: its spec config, to read the training labels from, when their fingerprint is the
     recorded `fingerprint` (None: nothing recorded, not checked). The tables describe the
-    settings' model, else the answer's."""
+    settings' model, else the answer's. confusion_reference: the sweep's stored reference record,
+    captioned beside the transition heatmaps."""
     # The talk's sections describe the labels as given (repair none); the decision's compare the repairs.
     given = of_repair(df, NO_REPAIR)
     settings = settings or TableSettings()
@@ -431,7 +434,8 @@ def build_items(df: pd.DataFrame, *, info: DatasetInfo, reference: pd.DataFrame 
     items = [*(route_items(result) if result is not None else []),
              size_item(given, overrides=overrides), damage_item(given),
              label_damage_item(given, labels=labels, info=info, dataset=dataset, fingerprint=fingerprint),
-             *transition_items(given, info=info),
+             *transition_items(given, info=info, caption=reference_caption(confusion_reference)
+                               if "confusion" in set(given["damage_mode"]) else ""),
              *cross_items(given), *table_list, *economics_items(table_list),
              *exchange_items(given, model=model, modes=modes, n_classes=info.n_classes, n_total=info.n_train,
                              threshold=settings.thresholds.get("acc"), curve=settings.curve),
@@ -485,7 +489,8 @@ def write_report_and_answer(results: str | Path, *, out: Path | None = None,
     result, why = report_answer(shown, settings=settings, n_total=info.n_train, n_boot=n_boot)
     items = build_items(shown, reference=ref, labels=labels, overrides=spec.overrides if spec else None,
                         settings=settings, n_boot=n_boot, info=info, dataset=spec.dataset if spec else None,
-                        fingerprint=recorded_fingerprint(df, spec), result=result)
+                        fingerprint=recorded_fingerprint(df, spec), result=result,
+                        confusion_reference=_confusion_reference(results))
     notes = [*([collapse_note(duplicates, n_classes=info.n_classes)] if duplicates else []), *warning_lines(df)]
     storage.write_text(out, render_html(df, items, name=_report_name(results, spec), results=str(results),
                                         spec_text=dump_spec(spec) if spec else None, live=live,
@@ -495,6 +500,15 @@ def write_report_and_answer(results: str | Path, *, out: Path | None = None,
     if png:
         write_pngs(items, out=out)
     return out, result, why
+
+
+def _confusion_reference(results: str | Path) -> dict[str, Any] | None:
+    """The stored confusion reference record of a local experiment folder; None without one."""
+    path = Path(str(results)) / CONFUSION_REFERENCE_FILE
+    try:
+        return json.loads(path.read_text()) if not is_uri(results) and path.is_file() else None
+    except (OSError, ValueError):  # unreadable: the heatmaps go without the caption
+        return None
 
 
 def experiment_answer(results: str | Path, *, situation: Mapping[str, Any] | None = None,

@@ -298,14 +298,15 @@ def _training_labels(dataset: Mapping[str, Any] | None = None, *,
     return data.y_train, ""
 
 
-def transition_items(df: pd.DataFrame, *, info: DatasetInfo) -> list[Item]:
+def transition_items(df: pd.DataFrame, *, info: DatasetInfo, caption: str = "") -> list[Item]:
     """Each damage mode's realized transition T as a heatmap, beside the damage
-    bars; nothing for results that record none (sweeps of before the transition modes)."""
+    bars; nothing for results that record none (sweeps of before the transition modes).
+    caption: what the confusion reference was (modes.reference_caption)."""
     transitions = aggregate.realized_transitions(df)
     if transitions.empty:
         return []
     return [Item("transitions", "Where damaged labels went, per damage mode",
-                 figure=plots.plot_transitions(transitions, class_names=info.class_names))]
+                 figure=plots.plot_transitions(transitions, class_names=info.class_names), caption=caption)]
 
 
 def label_damage_item(df: pd.DataFrame, *, labels: np.ndarray | None, info: DatasetInfo,

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from datavsmath.analysis.answer import answer
+from datavsmath.analysis.modes import reference_caption
 from datavsmath.analysis.report import write_report
 from datavsmath.analysis.schema import normalize
 from datavsmath.analysis.situation import training_size
@@ -188,3 +189,13 @@ def test_the_report_answers_for_the_specs_situation(tmp_path):
     (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
     text = write_report(tmp_path / "results.parquet", n_boot=5).read_text()
     assert "Now: 100 labels at quality 0.8 (constant damage), rf" in text and "To reach acc 0.760: buy" in text
+
+
+def test_the_confusion_reference_is_captioned_and_a_degenerate_one_warned_about():
+    spread = {"counts": [[90, 6, 4], [3, 95, 2], [5, 5, 90]], "model": "rf", "folds": 5, "accuracy": 0.9167}
+    caption = reference_caption(spread)
+    assert caption.startswith("Confusion reference: rf on 300 clean rows (5-fold, out of fold): accuracy 0.917, "
+                              "25 confusions.") and "degenerate" not in caption
+    one_each = {**spread, "counts": [[98, 2, 0], [0, 99, 1], [3, 0, 97]], "accuracy": 0.98}
+    assert "Warning: degenerate reference" in reference_caption(one_each)
+    assert reference_caption(None) == ""
