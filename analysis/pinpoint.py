@@ -1,0 +1,65 @@
+"""Where a learning curve crosses a target, and how sure that is, from the trial points an
+adaptive sweep has so far: the estimator that datavsmath.sweeps.adaptive's searcher refits
+after every finished trial.
+
+The curve (pow3 of datavsmath.analysis.curves, the family that extrapolates safely from few
+points) is fitted to every trial's own (n, metric) point, seeds and sizes alike; its interval
+is a residual bootstrap (the fit plus resampled residuals, refitted), so it narrows as points
+are added where the crossing is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from datavsmath.analysis.curves import fit_one, refit
+
+FAMILY = "pow3"
+N_BOOT = 40
+CI_LEVEL = 0.95
+# Below this share of draws reaching the target, the crossing is confidently unreachable.
+UNREACHABLE_BELOW = 0.05
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A crossing: estimate (inf when the fit never reaches the target), low, high (95 %
+    residual-bootstrap interval; inf where draws never reach), p_reachable (share of draws
+    whose asymptote exceeds the target) and the number of points behind it."""
+
+    estimate: float
+    low: float
+    high: float
+    p_reachable: float
+    n_points: int
+
+    @property
+    def relative_width(self) -> float:
+        """Half the interval's width over the estimate (inf when either is not finite)."""
+        if not (np.isfinite(self.estimate) and np.isfinite(self.low) and np.isfinite(self.high)) \
+                or self.estimate <= 0:
+            return np.inf
+        return (self.high - self.low) / 2 / self.estimate
+
+
+def estimate_crossing(n: np.ndarray, values: np.ndarray, *, target: float, n_boot: int = N_BOOT,
+                      random_state: int = 0) -> Estimate:
+    """The crossing of `target` by the curve through the points (n (k,), values (k,)).
+
+    With fewer than 4 distinct sizes the estimate is NaN and the interval unbounded."""
+    n, values = np.asarray(n, dtype=float), np.asarray(values, dtype=float)
+    if np.unique(n).size < 4:
+        return Estimate(np.nan, 0.0, np.inf, np.nan, n.size)
+    order = np.argsort(n, kind="stable")
+    n, values = n[order], values[order]
+    fitted = fit_one(FAMILY, n, values)
+    residuals = values - fitted.predict(n)
+    rng = np.random.default_rng(random_state)
+    boots = [refit(fitted, n, fitted.predict(n) + rng.choice(residuals, size=n.size)) for _ in range(n_boot)]
+    crossings = np.array([b.crossing(target) for b in boots])
+    tail = (1 - CI_LEVEL) / 2
+    low, high = np.quantile(crossings, [tail, 1 - tail], method="nearest")
+    return Estimate(fitted.crossing(target), float(low), float(high),
+                    float(np.mean([b.asymptote > target for b in boots])), n.size)

@@ -1,0 +1,225 @@
+"""Adaptive sweeps: a Ray Tune searcher that runs the cells where the answer is uncertain.
+
+The spec's axes give the candidate cells; the answer is, per curve (model, damage_mode,
+damage_frac, repair) and target (metric > value), the num_obs where the curve crosses the
+target, with its interval. The searcher
+
+1. runs a coarse first design: FIRST_SIZES log-spaced sample fractions of every curve, with
+   the first FIRST_SEEDS seeds;
+2. after each finished trial, re-estimates every crossing (an `estimate` function, e.g.
+   datavsmath.analysis.pinpoint.estimate_crossing, passed in: sweeps does not import the
+   analysis);
+3. proposes, for the open crossing with the widest relative interval, the cell nearest in
+   log size to its estimate that has not run (a new seed at that size when every size there
+   has run): the point that most narrows that interval;
+4. stops (Searcher.FINISHED) when every crossing's 95 % interval is within ±tolerance of it or
+   it is confidently unreachable, when `budget` trials were proposed, or when no cell is left;
+   `stop_reason` says which.
+
+Trials are ordinary cells: `config_of(cell)` turns one into the trial's config. The state
+(finished points, proposed cells) is saved and restored with Tune's searcher checkpoints, so a
+resumed sweep carries on.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from ray.tune.search import Searcher
+
+# A curve is the cells that differ only in sample_frac and seed.
+CURVE_KEYS = ("model", "damage_mode", "damage_frac", "repair")
+FIRST_SIZES = 4
+FIRST_SEEDS = 2
+DEFAULT_TOLERANCE = 0.15
+DEFAULT_BUDGET = 60
+
+Cell = tuple[tuple[str, Any], ...]  # sorted (axis, value) pairs: hashable, picklable
+
+
+def cell_of(config: Mapping[str, Any]) -> Cell:
+    return tuple(sorted((k, config[k]) for k in (*CURVE_KEYS, "sample_frac", "seed") if k in config))
+
+
+def curve_of(cell: Cell) -> Cell:
+    return tuple((k, v) for k, v in cell if k in CURVE_KEYS)
+
+
+def first_design(cells: Sequence[Cell], *, sizes: int = FIRST_SIZES, seeds: int = FIRST_SEEDS) -> list[Cell]:
+    """Per curve, the swept sample fractions nearest to `sizes` points evenly spaced in log
+    from its smallest to its largest, with its first `seeds` seeds."""
+    by_curve: dict[Cell, list[Cell]] = {}
+    for cell in cells:
+        by_curve.setdefault(curve_of(cell), []).append(cell)
+    design = []
+    for members in by_curve.values():
+        fracs = sorted({dict(c)["sample_frac"] for c in members})
+        logs = np.log(fracs)
+        chosen = {fracs[int(np.argmin(np.abs(logs - aim)))] for aim in np.linspace(logs[0], logs[-1], sizes)}
+        first = sorted({dict(c)["seed"] for c in members})[:seeds]
+        design += [c for c in members if dict(c)["sample_frac"] in chosen and dict(c)["seed"] in first]
+    return design
+
+
+@dataclass
+class Crossing:
+    """One target of one curve: where it stands after the latest refit."""
+
+    curve: Cell
+    metric: str
+    target: float
+    estimate: float = np.nan
+    low: float = 0.0
+    high: float = np.inf
+    p_reachable: float = np.nan
+    status: str = "open"  # open | met | unreachable
+
+    def text(self) -> str:
+        where = ", ".join(f"{k} {v}" for k, v in self.curve)
+        span = f"{self.estimate:,.0f} [{self.low:,.0f}, {self.high:,.0f}]" if np.isfinite(self.estimate) else "none"
+        return f"{where}: {self.metric} > {self.target:g} at n = {span} ({self.status})"
+
+
+@dataclass
+class AdaptiveState:
+    """Everything a restored searcher needs: the cells proposed (in order), trial id -> cell,
+    the finished points {cell: {metric: value, "n_train": n}}, and why it stopped."""
+
+    proposed: list[Cell] = field(default_factory=list)
+    trials: dict[str, Cell] = field(default_factory=dict)
+    points: dict[Cell, dict[str, float]] = field(default_factory=dict)
+    stop_reason: str = ""
+
+
+class AdaptiveSearcher(Searcher):
+    """A Tune Searcher over a fixed set of candidate cells (module docstring).
+
+    cells: the candidate configs' axes (dicts with model, sample_frac, damage_frac,
+    damage_mode, repair, seed); targets: {metric: value in (0, 1)}; tolerance: the relative
+    half-width of a 95 % interval that counts as pinned down (default 0.15); budget: the most
+    trials to propose (default 60); estimate(n, values, target=...) -> an object with
+    estimate, low, high, p_reachable and relative_width; config_of(cell dict) -> the trial's
+    config (default: the cell itself); n_of(cell dict) -> its num_obs, used before a trial of
+    that size has reported n_train (default: sample_frac).
+    """
+
+    def __init__(self, cells: Sequence[Mapping[str, Any]], *, targets: Mapping[str, float],
+                 estimate: Callable[..., Any], tolerance: float = DEFAULT_TOLERANCE, budget: int = DEFAULT_BUDGET,
+                 config_of: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+                 unreachable_below: float = 0.05) -> None:
+        super().__init__(metric=next(iter(targets)), mode="max")
+        self.cells = [cell_of(c) for c in cells]
+        self.targets = dict(targets)
+        self.estimate = estimate
+        self.tolerance = tolerance
+        self.budget = budget
+        self.config_of = config_of or (lambda cell: dict(cell))
+        self.unreachable_below = unreachable_below
+        self.state = AdaptiveState()
+        self.crossings = [Crossing(curve, metric, target) for curve in dict.fromkeys(curve_of(c) for c in self.cells)
+                          for metric, target in self.targets.items()]
+        self._design = first_design(self.cells)
+
+    # --- Tune's interface ------------------------------------------------------------
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        cell = self._next()
+        if cell is None:
+            return Searcher.FINISHED if self.state.stop_reason else None
+        self.state.proposed.append(cell)
+        self.state.trials[trial_id] = cell
+        return self.config_of(dict(cell))
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        cell = self.state.trials.get(trial_id)
+        if cell is None or error or not result:
+            return
+        self.state.points[cell] = {k: float(result[k]) for k in (*self.targets, "n_train") if k in result}
+        self.refit()
+
+    def save(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "wb") as f:
+            pickle.dump(self.state, f)
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as f:
+            self.state = pickle.load(f)
+        self.refit()
+
+    # --- the choice ---------------------------------------------------------------------
+
+    def refit(self) -> None:
+        """Re-estimate every crossing from the finished points."""
+        for crossing in self.crossings:
+            points = [(p.get("n_train", dict(c)["sample_frac"]), p[crossing.metric])
+                      for c, p in self.state.points.items() if curve_of(c) == crossing.curve and crossing.metric in p]
+            if not points:
+                continue
+            n, values = (np.array(x, dtype=float) for x in zip(*points))
+            found = self.estimate(n, values, target=crossing.target)
+            crossing.estimate, crossing.low, crossing.high = found.estimate, found.low, found.high
+            crossing.p_reachable = found.p_reachable
+            if found.relative_width <= self.tolerance:
+                crossing.status = "met"
+            elif found.p_reachable < self.unreachable_below:
+                crossing.status = "unreachable"
+            else:
+                crossing.status = "open"
+
+    def _next(self) -> Cell | None:
+        """The next cell to run, or None (with stop_reason set when the search is over)."""
+        if len(self.state.proposed) >= self.budget:
+            self.state.stop_reason = f"budget: {self.budget} trials proposed"
+            return None
+        done = set(self.state.proposed)
+        for cell in self._design:
+            if cell not in done:
+                return cell
+        pending = len(self.state.proposed) - len(self.state.points)
+        open_ones = [c for c in self.crossings if c.status == "open"]
+        if not open_ones:
+            if pending:
+                return None  # wait: the running trials may reopen a crossing
+            self.state.stop_reason = "every crossing is within the tolerance or confidently unreachable"
+            return None
+        for crossing in sorted(open_ones, key=_width, reverse=True):
+            cell = self._closest(crossing, done)
+            if cell is not None:
+                return cell
+        if not pending:
+            self.state.stop_reason = "no candidate cell is left for the open crossings"
+        return None
+
+    def _closest(self, crossing: Crossing, done: set[Cell]) -> Cell | None:
+        """The unrun cell of the crossing's curve nearest in log size to its estimate (the
+        largest size when it lies beyond), fewer seeds first among equals."""
+        members = [c for c in self.cells if curve_of(c) == crossing.curve and c not in done]
+        if not members:
+            return None
+        sizes = {dict(c)["sample_frac"]: self._size(c) for c in self.cells if curve_of(c) == crossing.curve}
+        aim = crossing.estimate if np.isfinite(crossing.estimate) and crossing.estimate > 0 else max(sizes.values())
+        return min(members, key=lambda c: (abs(np.log(sizes[dict(c)["sample_frac"]]) - np.log(aim)),
+                                           dict(c)["seed"]))
+
+    def _size(self, cell: Cell) -> float:
+        """A cell's num_obs: a finished trial's n_train at that size, else scaled from one."""
+        frac = dict(cell)["sample_frac"]
+        for c, p in self.state.points.items():
+            if curve_of(c) == curve_of(cell) and "n_train" in p and dict(c)["sample_frac"] > 0:
+                return float(p["n_train"]) * frac / dict(c)["sample_frac"]
+        return float(frac)
+
+    def summary(self) -> list[str]:
+        """Why it stopped, then one line per crossing."""
+        return [f"stopped: {self.state.stop_reason or 'running'}; {len(self.state.points)} trials finished",
+                *(c.text() for c in self.crossings)]
+
+
+def _width(crossing: Crossing) -> float:
+    if not np.isfinite(crossing.estimate) or crossing.estimate <= 0:
+        return np.inf
+    return (crossing.high - crossing.low) / 2 / crossing.estimate

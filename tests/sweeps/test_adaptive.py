@@ -1,0 +1,123 @@
+"""datavsmath.sweeps.adaptive on a synthetic trial whose accuracy follows a known curve plus
+noise at the seeds' spread: it pins the crossing down with a fraction of the grid's trials,
+stops at its budget, and carries on after a save and restore; then the same under Ray Tune."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import ray
+from ray import tune
+from ray.tune.search import ConcurrencyLimiter, Searcher
+
+from datavsmath.analysis.pinpoint import estimate_crossing
+from datavsmath.sweeps.adaptive import AdaptiveSearcher, cell_of, first_design
+
+TALK_FRACS = sorted({*(i / 100 for i in range(1, 10)), *(i / 10 for i in range(1, 10)),
+                     *(i / 100 for i in range(91, 101))})
+N_TOTAL = 60000
+TARGET = 0.88
+NOISE = 0.003  # the seeds' spread of a real rf curve (bench_learning_curve: 0.0035)
+
+
+def true_acc(n: float) -> float:
+    return 0.93 - 0.05 * (n / N_TOTAL) ** -0.5
+
+
+TRUE_CROSSING = N_TOTAL * (0.05 / (0.93 - TARGET)) ** 2  # 60,000
+
+
+def cells(seeds=range(4)) -> list[dict]:
+    return [dict(model="rf", damage_mode="none", damage_frac=0.0, repair="none", sample_frac=f, seed=s)
+            for f in TALK_FRACS for s in seeds]
+
+
+def trial(config: dict) -> dict:
+    """The synthetic trial: its own fixed noise per (sample_frac, seed)."""
+    n = round(config["sample_frac"] * N_TOTAL)
+    rng = np.random.default_rng([int(config["sample_frac"] * 1000), int(config["seed"])])
+    return {"acc": true_acc(n) + rng.normal(0, NOISE), "n_train": n}
+
+
+def drive(searcher: AdaptiveSearcher, *, start: int = 0, stop_after: int | None = None) -> int:
+    """Suggest and complete trials one at a time; returns the next trial number."""
+    i = start
+    while stop_after is None or i < stop_after:
+        config = searcher.suggest(f"t{i}")
+        if config is None or config == Searcher.FINISHED:
+            break
+        searcher.on_trial_complete(f"t{i}", trial(config))
+        i += 1
+    return i
+
+
+def searcher(**kwargs) -> AdaptiveSearcher:
+    return AdaptiveSearcher(cells(), targets={"acc": TARGET}, estimate=estimate_crossing,
+                            **{"tolerance": 0.15, "budget": 60, **kwargs})
+
+
+def test_it_finds_the_crossing_within_tolerance_with_fewer_trials_than_the_grid():
+    grid = [c for c in cells(seeds=(0, 1))]
+    grid_points = [trial(c) for c in grid]
+    on_grid = estimate_crossing(np.array([p["n_train"] for p in grid_points]),
+                                np.array([p["acc"] for p in grid_points]), target=TARGET)
+    search = searcher()
+    used = drive(search)
+    (crossing,) = search.crossings
+    assert crossing.status == "met" and "within the tolerance" in search.state.stop_reason
+    assert abs(crossing.estimate - TRUE_CROSSING) <= 0.15 * TRUE_CROSSING
+    assert crossing.low <= TRUE_CROSSING <= crossing.high
+    assert used <= 0.25 * len(grid), (used, len(grid))
+    assert on_grid.low <= crossing.estimate <= on_grid.high  # inside the grid's own interval
+    assert search.summary()[0].startswith("stopped: every crossing")
+
+
+def test_the_first_design_is_log_spaced_sizes_with_two_seeds():
+    design = [dict(c) for c in first_design([cell_of(c) for c in cells()])]
+    assert sorted({c["sample_frac"] for c in design}) == [0.01, 0.05, 0.2, 1.0]  # nearest to 0.01, 0.046, 0.22, 1
+    assert sorted({c["seed"] for c in design}) == [0, 1] and len(design) == 8
+
+
+def test_it_stops_at_the_budget():
+    search = searcher(tolerance=0.001, budget=11)
+    assert drive(search) == 11
+    assert search.suggest("t11") == Searcher.FINISHED
+    assert search.state.stop_reason == "budget: 11 trials proposed"
+
+
+def test_an_unreachable_target_is_said_so_and_ends_the_search():
+    search = AdaptiveSearcher(cells(), targets={"acc": 0.97}, estimate=estimate_crossing, budget=40)
+    used = drive(search)
+    assert search.crossings[0].status == "unreachable" and used < 40
+
+
+def test_its_state_survives_a_save_and_restore(tmp_path):
+    whole = searcher(tolerance=0.05, budget=16)
+    drive(whole)
+    first = searcher(tolerance=0.05, budget=16)
+    resumed_at = drive(first, stop_after=10)
+    first.save(str(tmp_path / "searcher.pkl"))
+    second = searcher(tolerance=0.05, budget=16)
+    second.restore(str(tmp_path / "searcher.pkl"))
+    drive(second, start=resumed_at)
+    assert second.state.proposed == whole.state.proposed
+    assert second.crossings[0].estimate == pytest.approx(whole.crossings[0].estimate)
+
+
+def _trainable(config: dict) -> dict:
+    return trial(config)
+
+
+def test_it_runs_under_tune_with_a_concurrency_limit(tmp_path):
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        search = searcher(budget=20)
+        tuner = tune.Tuner(_trainable, tune_config=tune.TuneConfig(
+            search_alg=ConcurrencyLimiter(search, max_concurrent=2), num_samples=-1, metric="acc", mode="max"),
+            run_config=tune.RunConfig(storage_path=str(tmp_path), name="adaptive", verbose=0))
+        results = tuner.fit()
+    finally:
+        ray.shutdown()
+    assert results.num_errors == 0 and 8 <= len(results) <= 20
+    assert search.crossings[0].status == "met"
+    assert abs(search.crossings[0].estimate - TRUE_CROSSING) <= 0.15 * TRUE_CROSSING
