@@ -27,9 +27,10 @@ import numpy as np
 from scipy import optimize
 
 from datavsmath.analysis.support import EXTRAPOLATION_LIMIT
+from datavsmath.sweeps.report_keys import CURVE_FAMILIES
+from datavsmath.sweeps.report_keys import CURVES as CURVES
 
-FAMILIES = ("pow3", "pow4", "mmf4", "wbl4", "exp3", "last1", "power_law", "loglinear")
-CURVES = ("auto", *FAMILIES)
+FAMILIES = CURVE_FAMILIES
 DEFAULT_CURVE = "auto"
 # The families `auto` chooses among, fewest parameters first (ties go to the first).
 AUTO_FAMILIES = ("last1", "pow3", "exp3", "power_law", "pow4", "mmf4", "wbl4")

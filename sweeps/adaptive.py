@@ -126,10 +126,10 @@ class AdaptiveSearcher(Searcher):
 
     # --- Tune's interface ------------------------------------------------------------
 
-    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
         cell = self._next()
-        if cell is None:
-            return Searcher.FINISHED if self.state.stop_reason else None
+        if cell is None:  # Tune's FINISHED marker is a string where its signature says dict
+            return Searcher.FINISHED if self.state.stop_reason else None  # type: ignore[return-value]
         self.state.proposed.append(cell)
         self.state.trials[trial_id] = cell
         return self.config_of(dict(cell))
@@ -187,9 +187,9 @@ class AdaptiveSearcher(Searcher):
             self.state.stop_reason = "every crossing is within the tolerance or confidently unreachable"
             return None
         for crossing in sorted(open_ones, key=_width, reverse=True):
-            cell = self._closest(crossing, done)
-            if cell is not None:
-                return cell
+            nearest = self._closest(crossing, done)
+            if nearest is not None:
+                return nearest
         if not pending:
             self.state.stop_reason = "no candidate cell is left for the open crossings"
         return None

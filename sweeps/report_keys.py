@@ -6,6 +6,7 @@
       prices: {label: 1.0, audit: 0.2, compute_second: 0, train: {xgb: 5}}
       model: logreg                        # the talk's tables' model
       thresholds: {acc: 0.9, auc: 0.98}    # the talk's tables' thresholds
+      curve: auto                          # the learning-curve family (CURVES; auto: chosen per curve)
 
 The older `price_label` and `price_audit` keys are read as prices.label and prices.audit. Every
 key is optional; datavsmath.analysis.situation gives the defaults. The same checks serve the
@@ -33,7 +34,11 @@ from datavsmath.trainables.metrics import METRICS
 CURRENT_KEYS = ("model", "n", "quality", "damage_mode")
 PRICE_KEYS = ("label", "audit", "compute_second", "train")
 OLD_PRICE_KEYS = {"price_label": "label", "price_audit": "audit"}
-REPORT_KEYS = ("current", "target", "prices", "model", "thresholds", *OLD_PRICE_KEYS)
+REPORT_KEYS = ("current", "target", "prices", "model", "thresholds", "curve", *OLD_PRICE_KEYS)
+# The learning-curve families of datavsmath.analysis.curves, and "auto" (the default): the
+# one that best predicts each curve's held-out larger sizes.
+CURVE_FAMILIES = ("pow3", "pow4", "mmf4", "wbl4", "exp3", "last1", "power_law", "loglinear")
+CURVES = ("auto", *CURVE_FAMILIES)
 
 
 def _mapping(name: str, raw: Any, keys: Sequence[str]) -> dict[str, Any]:
@@ -119,6 +124,8 @@ def check_report(raw: Any, *, models: Sequence[str]) -> dict[str, Any]:
         out["thresholds"] = {check_choice("report.thresholds", metric, METRICS):
                              check_number(f"report.thresholds.{metric}", value, UNIT_OPEN)
                              for metric, value in thresholds.items()}
+    if "curve" in report:
+        out["curve"] = check_choice("report.curve", report["curve"], CURVES)
     if "current" in report:
         out["current"] = check_current(report["current"], models=models, name="report.current")
     if "target" in report:

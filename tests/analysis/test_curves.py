@@ -108,3 +108,14 @@ def test_loglinear_and_last1_do_not_extrapolate_a_rise():
     (np.inf, "never within the swept data"), (50.0, "below the smallest size swept"), (np.nan, "")])
 def test_crossings_say_how_they_were_found(crossing, text):
     assert describe_crossing(crossing, largest=10000.0, smallest=100.0) == text
+
+
+@pytest.mark.parametrize("curve", ["pow3", "auto"])
+def test_the_specs_report_curve_reaches_the_tables_settings(curve):
+    from datavsmath.analysis.report import settings_of
+    from datavsmath.sweeps.spec import parse_spec
+
+    spec = parse_spec({"model": ["rf"], "sample_frac": [0.1], "damage_frac": [0.0], "damage_mode": ["none"],
+                       "report": {"curve": curve}})
+    assert spec.report["curve"] == curve and settings_of(spec.report).curve == curve
+    assert settings_of({}).curve == "auto"
