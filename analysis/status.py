@@ -23,7 +23,15 @@ import pyarrow.fs as pafs
 
 from datavsmath.analysis.load import PROBLEMS, load_results, summarize
 from datavsmath.sweeps.lock import LOCK_FILE, LockError, holder_alive, lock_holder
-from datavsmath.sweeps.spec import AXES, DEFAULT_MAX_TRIALS, SPEC_FILE, SpecError, count_listed, read_stored_spec
+from datavsmath.sweeps.spec import (
+    AXES,
+    DEFAULT_MAX_TRIALS,
+    SPEC_FILE,
+    SpecError,
+    count_listed,
+    experiment_parts,
+    read_stored_spec,
+)
 from datavsmath.trainables.storage import file_type, is_uri, join, open_location
 
 METRIC = "acc"
@@ -66,15 +74,20 @@ def driver_state(exp_dir: str | Path, *, host: str | None = None) -> Driver:
 
 
 def resume_hint(exp_dir: str | Path) -> str:
-    """The command that resumes the experiment in `exp_dir` from its stored spec.yaml."""
+    """The command that finishes the experiment in `exp_dir`: --resume with its stored
+    spec.yaml, or for an experiment that was extended, --extend with its latest extension's
+    spec (which runs every cell not finished, in every part; --resume would resume the first
+    part only)."""
     text = str(exp_dir).rstrip("/")
+    parts_run = experiment_parts(text)
+    flag = "--extend" if len(parts_run) > 1 else "--resume"
     if is_uri(text):
         parent, _, name = text.rpartition("/")
         spec = "SPEC"  # load_spec reads local files: the spec the sweep was started with
     else:
         parent, name = str(Path(text).parent), Path(text).name
-        spec = join(text, SPEC_FILE)
-    parts = ["datavsmath", "sweep", spec, "--name", name, "--storage", parent, "--resume"]
+        spec = join(parts_run[-1], SPEC_FILE)
+    parts = ["datavsmath", "sweep", spec, "--name", name, "--storage", parent, flag]
     try:
         listed = count_listed(read_stored_spec(text))
         if listed > DEFAULT_MAX_TRIALS:

@@ -10,6 +10,8 @@ scikit-learn's wine table (rf, two or three trials):
 
 from __future__ import annotations
 
+import re
+import shlex
 import shutil
 from pathlib import Path
 
@@ -92,3 +94,20 @@ def test_an_extension_that_lost_its_spec_keeps_its_trials_and_says_so(close_cell
         df = results_from_experiment(copy).set_index("sample_frac")
     assert sorted(df.index) == sorted([*FRACS, NEW_FRAC])
     assert df.loc[NEW_FRAC, "status"] == "TERMINATED" and df.loc[FRACS[1], "status"] == "ERROR"
+
+
+def test_status_of_an_extended_experiment_gives_the_command_that_finishes_it(close_cells, tmp_path):
+    """After an extension left a cell unrun, status's command is --extend with the
+    extension's spec, and following it completes the experiment (a --resume resumed the
+    first part only, exited 130 and printed itself again)."""
+    exp, *_ = close_cells
+    copy = Path(shutil.copytree(exp, tmp_path / "close"))
+    shutil.rmtree(copy / "extend-1" / "rf_s0.5000002_d0_none_seed0")  # as if the driver was killed before it ran
+    status = run_cli("status", str(copy), timeout=120)
+    command = re.search(r"^\s+(datavsmath sweep .*)$", status.stdout, re.MULTILINE)
+    assert command, status.stdout + status.stderr
+    argv = shlex.split(command[1])
+    assert "--extend" in argv and argv[2] == str(copy / "extend-1" / "spec.yaml"), argv
+    follow = run_cli(*argv[1:], "--no-dashboard", "--no-report", timeout=SWEEP_TIMEOUT_S)
+    assert follow.returncode == 0, follow.stdout[-2000:] + follow.stderr[-2000:]
+    assert (_results(copy)["status"] == "TERMINATED").all() and len(_results(copy)) == 3
