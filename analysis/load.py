@@ -52,16 +52,9 @@ from datavsmath.analysis.tune_files import (
     read_text,
     read_trial_folders,
 )
-from datavsmath.sweeps.spec import (
-    AXES,
-    AXIS_DEFAULTS,
-    EXTENSION_PREFIX,
-    SPEC_FILE,
-    SpecError,
-    check_trial,
-    expected_trials,
-    experiment_parts,
-)
+from datavsmath.sweeps.experiment_layout import EXTENSION_PREFIX, SPEC_FILE, expected_trials, experiment_parts
+from datavsmath.sweeps.spec import AXES, AXIS_DEFAULTS, SpecError
+from datavsmath.sweeps.validation import check_trial
 from datavsmath.trainables.checks import UNIT, UNIT_OPEN_LEFT, check_choice, echo, is_integer, is_number
 from datavsmath.trainables.storage import file_type, join, list_dir, open_location
 
@@ -99,11 +92,11 @@ def results_from_experiment(exp_dir: str | Path, *,
     """The tidy frame of an experiment directory: one row per expected trial.
 
     exp_dir: local path or URI of a Tune experiment directory; its extensions (subfolders
-        extend-N, datavsmath.sweeps.spec.experiment_parts) are read too, and a trial run in several
+        extend-N, datavsmath.sweeps.experiment_layout.experiment_parts) are read too, and a trial run in several
         of them counts once: its run in the latest part, finished or not (the earlier runs stay
         on disk, not counted).
     expected: the trials to report (dicts of model, sample_frac, damage_frac, damage_mode,
-        seed); default: every trial the stored specs ask for (datavsmath.sweeps.spec.expected_trials).
+        seed); default: every trial the stored specs ask for (datavsmath.sweeps.experiment_layout.expected_trials).
     Status per row: TERMINATED when result.json's last line is final (done and acc),
     ERROR (with the exception line of error.txt), RUNNING / PENDING from Tune's state,
     MISSING when no trial folder holds the trial (error says why when Tune's state had one).
@@ -192,7 +185,7 @@ def _final_result(folder: TrialFolder | None) -> dict[str, Any] | None:
 
 
 def _axes(config: Any, *, where: str, problems: list[str]) -> dict[str, Any] | None:
-    """The trial's axes from a recorded config (datavsmath.sweeps.spec.check_trial), or None with the
+    """The trial's axes from a recorded config (datavsmath.sweeps.validation.check_trial), or None with the
     reason appended to `problems`."""
     try:
         return check_trial(config if isinstance(config, dict) else {})

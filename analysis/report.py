@@ -51,17 +51,8 @@ from datavsmath.analysis.sections import (
 from datavsmath.analysis.situation import info_from_results
 from datavsmath.analysis.support import has_interval, no_interval_text
 from datavsmath.analysis.trial_warnings import warning_lines
-from datavsmath.sweeps.spec import (
-    AXES,
-    AXIS_DEFAULTS,
-    CONFUSION_REFERENCE_FILE,
-    SPEC_FILE,
-    TUNER_FILE,
-    Spec,
-    SpecError,
-    dump_spec,
-    read_stored_spec,
-)
+from datavsmath.sweeps.experiment_layout import CONFUSION_REFERENCE_FILE, SPEC_FILE, TUNER_FILE, read_stored_spec
+from datavsmath.sweeps.spec import AXES, AXIS_DEFAULTS, Spec, SpecError, dump_spec
 from datavsmath.trainables import storage
 from datavsmath.trainables.data import DatasetInfo
 from datavsmath.trainables.metrics import METRICS
@@ -490,7 +481,7 @@ def write_report_and_answer(results: str | Path, *, out: Path | None = None,
     items = build_items(shown, reference=ref, labels=labels, overrides=spec.overrides if spec else None,
                         settings=settings, n_boot=n_boot, info=info, dataset=spec.dataset if spec else None,
                         fingerprint=recorded_fingerprint(df, spec), result=result,
-                        confusion_reference=_confusion_reference(results))
+                        confusion_reference=confusion_reference(results))
     notes = [*([collapse_note(duplicates, n_classes=info.n_classes)] if duplicates else []), *warning_lines(df)]
     storage.write_text(out, render_html(df, items, name=_report_name(results, spec), results=str(results),
                                         spec_text=dump_spec(spec) if spec else None, live=live,
@@ -502,7 +493,7 @@ def write_report_and_answer(results: str | Path, *, out: Path | None = None,
     return out, result, why
 
 
-def _confusion_reference(results: str | Path) -> dict[str, Any] | None:
+def confusion_reference(results: str | Path) -> dict[str, Any] | None:
     """The stored confusion reference record of a local experiment folder; None without one."""
     path = Path(str(results)) / CONFUSION_REFERENCE_FILE
     try:

@@ -22,16 +22,10 @@ import pandas as pd
 import pyarrow.fs as pafs
 
 from datavsmath.analysis.load import PROBLEMS, load_results, summarize
-from datavsmath.sweeps.lock import LOCK_FILE, LockError, holder_alive, lock_holder
-from datavsmath.sweeps.spec import (
-    AXES,
-    DEFAULT_MAX_TRIALS,
-    SPEC_FILE,
-    SpecError,
-    count_listed,
-    experiment_parts,
-    read_stored_spec,
-)
+from datavsmath.sweeps.experiment_layout import LOCK_FILE, SPEC_FILE, experiment_parts, read_stored_spec
+from datavsmath.sweeps.lock import LockError, holder_alive, lock_holder
+from datavsmath.sweeps.spec import AXES, SpecError, count_listed
+from datavsmath.sweeps.validation import DEFAULT_MAX_TRIALS
 from datavsmath.trainables.storage import file_type, is_uri, join, open_location
 
 METRIC = "acc"

@@ -22,7 +22,7 @@ from typing import Any
 
 import pyarrow.fs as pafs
 
-from datavsmath.sweeps.spec import STATE_PREFIX
+from datavsmath.sweeps.experiment_layout import STATE_PREFIX
 from datavsmath.trainables.storage import list_dir
 
 PARAMS_FILE = "params.json"

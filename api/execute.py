@@ -16,16 +16,12 @@ import pandas as pd
 
 from datavsmath.analysis.load import finished_configs
 from datavsmath.analysis.results import write_result_files
+from datavsmath.sweeps.experiment_layout import is_resumable, read_stored_spec, resume_command
 from datavsmath.sweeps.extend import Extension, Finished, changed_message, plan_extension, spec_settings
-from datavsmath.sweeps.runner import (
-    SweepOptions,
-    SweepRun,
-    claim_experiment,
-    is_resumable,
-    resume_command,
-    run_sweep,
-)
-from datavsmath.sweeps.spec import Spec, SpecError, expand_trials, project_version, read_stored_spec
+from datavsmath.sweeps.options import SweepOptions, SweepRun
+from datavsmath.sweeps.ownership import claim_experiment
+from datavsmath.sweeps.runner import run_sweep
+from datavsmath.sweeps.spec import Spec, SpecError, expand_trials, project_version
 
 
 class UsageError(Exception):

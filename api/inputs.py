@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from datavsmath.sweeps.spec import INPUTS_DIR, SpecError
+from datavsmath.sweeps.experiment_layout import INPUTS_DIR
+from datavsmath.sweeps.spec import SpecError
 from datavsmath.trainables.checks import echo
 from datavsmath.trainables.datasets import BUILT_IN, TABLE_FORMATS
 from datavsmath.trainables.models import MODEL_NAMES

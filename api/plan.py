@@ -6,10 +6,13 @@ import os
 
 from datavsmath.execute import UsageError, plan_cells
 from datavsmath.sweeps import cost, resources
+from datavsmath.sweeps.experiment_layout import experiment_path, is_resumable
 from datavsmath.sweeps.extend import Extension
+from datavsmath.sweeps.options import SweepOptions
+from datavsmath.sweeps.ownership import experiment_name
 from datavsmath.sweeps.progress import NO_REPAIR
-from datavsmath.sweeps.runner import SweepOptions, experiment_name, experiment_path, is_resumable, plan_for
 from datavsmath.sweeps.spec import Spec, count_listed, expand_trials
+from datavsmath.sweeps.tuner import plan_for
 from datavsmath.trainables.data import FASHION_MNIST
 
 PREVIEW_ROWS = 6

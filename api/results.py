@@ -13,7 +13,8 @@ import pandas as pd
 
 from datavsmath.analysis import tables
 from datavsmath.analysis.load import load_results
-from datavsmath.sweeps.spec import AXES, Spec, SpecError, read_stored_spec
+from datavsmath.sweeps.experiment_layout import read_stored_spec
+from datavsmath.sweeps.spec import AXES, Spec, SpecError
 
 ERROR_COLUMNS = ("trial_id", *AXES, "error")
 HEADLINE_ROWS = 8

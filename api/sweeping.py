@@ -12,19 +12,12 @@ from datavsmath.inputs import Inputs, dataset_config, model_entries
 from datavsmath.progress import NotebookProgress, in_notebook
 from datavsmath.results import Results, TrialsError
 from datavsmath.session import preserved, ray_stack
-from datavsmath.sweeps.runner import SweepError, SweepOptions, check_experiment, experiment_path, is_resumable
-from datavsmath.sweeps.spec import (
-    DEFAULT_MAX_TRIALS,
-    GRID_AXES,
-    INPUTS_DIR,
-    SPEC_FILE,
-    Spec,
-    SpecError,
-    check_experiment_name,
-    parse_spec,
-    read_yaml,
-    resolve_spec_path,
-)
+from datavsmath.sweeps.experiment_layout import INPUTS_DIR, SPEC_FILE, experiment_path, is_resumable
+from datavsmath.sweeps.options import SweepError, SweepOptions
+from datavsmath.sweeps.ownership import check_experiment
+from datavsmath.sweeps.safe_yaml import read_yaml
+from datavsmath.sweeps.spec import GRID_AXES, Spec, SpecError
+from datavsmath.sweeps.validation import DEFAULT_MAX_TRIALS, check_experiment_name, parse_spec, resolve_spec_path
 from datavsmath.trainables import storage
 
 # Spec keys taken as keywords as they are (YAML values), besides the data, models and axes.

@@ -103,6 +103,7 @@ class Sampler(threading.Thread):
 def install() -> None:
     import datavsmath.analysis.results as results_mod
     import datavsmath.sweeps.cli as cli
+    import datavsmath.sweeps.ray_session as ray_session
     import datavsmath.sweeps.runner as runner
 
     def wrap_ray(_: Any) -> None:
@@ -141,7 +142,7 @@ def install() -> None:
 
             tc.TuneController.step = timed_step
 
-    init = runner._init_ray
+    init = ray_session._init_ray
 
     def init_ray(options: Any) -> Any:
         start = now()
@@ -155,9 +156,9 @@ def install() -> None:
         finally:
             phase("ray.init", start, now())
 
-    runner._init_ray = init_ray
+    ray_session._init_ray = init_ray
     wrap(runner, "_import_and_read", "data read (thread: trainable import + IDX)")
-    wrap(runner, "_nodes", "nodes + plan")
+    wrap(runner, "cluster_nodes", "nodes + plan")
     wrap(runner, "start_experiment", "experiment's first files")
 
     def tuner_made(tuner: Any) -> None:
@@ -178,7 +179,7 @@ def install() -> None:
 
         tuner.fit = timed_fit
 
-    wrap(runner, "_make_tuner", "Tuner setup", after=tuner_made)
+    wrap(runner, "make_tuner", "Tuner setup", after=tuner_made)
     wrap(results_mod, "results_from_experiment", "read the experiment (results_from_experiment)")
     real_storage = results_mod.storage
 

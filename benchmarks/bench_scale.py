@@ -25,7 +25,7 @@ after 120 s): the machine is shared. A stopped size is reported with what it rea
 The baseline of every ratio is the smallest N of the same run: "x vs N0" = value at N / value
 at N0 for per-trial figures (1.00 = linear growth in total). `--env K=V` sets variables for
 the sweep command (e.g. Tune's TUNE_GLOBAL_CHECKPOINT_S, the experiment-state period: the runner
-sets 2 s up to 500 trials and Tune's "auto" above, datavsmath.sweeps.runner.state_period; a value set here wins).
+sets 2 s up to 500 trials and Tune's "auto" above, datavsmath.sweeps.tuner.state_period; a value set here wins).
 """
 
 from __future__ import annotations

@@ -43,7 +43,8 @@ TARGET_MAKESPAN_RATIO = 1.15
 
 def spec_trials(spec_name: str) -> tuple[Any, list[dict[str, Any]]]:
     from datavsmath.sweeps import cost
-    from datavsmath.sweeps.spec import expand_trials, load_spec
+    from datavsmath.sweeps.spec import expand_trials
+    from datavsmath.sweeps.validation import load_spec
     from datavsmath.trainables.data import FASHION_MNIST
 
     spec = load_spec(spec_name)

@@ -274,7 +274,8 @@ def seed_all_trials() -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]], 
     """seed_all's trials and overrides: datavsmath.sweeps.spec when it imports (it needs pyyaml and
     pyarrow), else the shipped YAML files expanded here (grid x seeds, duplicates once)."""
     try:
-        from datavsmath.sweeps.spec import expand_trials, load_spec
+        from datavsmath.sweeps.spec import expand_trials
+        from datavsmath.sweeps.validation import load_spec
 
         spec = load_spec("seed_all")
         return expand_trials(spec), spec.overrides, "datavsmath.sweeps.spec"

@@ -28,25 +28,13 @@ from datavsmath.analysis.status import format_status
 from datavsmath.execute import Outcome, UsageError, check_flags, execute, write_report
 from datavsmath.plan import dry_run
 from datavsmath.sweeps import cost
-from datavsmath.sweeps.runner import (
-    IDX_SOURCES,
-    SweepError,
-    SweepOptions,
-    experiment_name,
-    experiment_path,
-    is_resumable,
-)
-from datavsmath.sweeps.spec import (
-    DEFAULT_MAX_TRIALS,
-    Spec,
-    SpecError,
-    check_experiment_name,
-    expand_trials,
-    load_spec,
-    parse_resources,
-    read_stored_spec,
-    shipped_specs,
-)
+from datavsmath.sweeps.experiment_layout import experiment_path, is_resumable, read_stored_spec
+from datavsmath.sweeps.options import SweepError, SweepOptions
+from datavsmath.sweeps.ownership import experiment_name
+from datavsmath.sweeps.resources import parse_resources
+from datavsmath.sweeps.spec import Spec, SpecError, expand_trials
+from datavsmath.sweeps.sweep_data import IDX_SOURCES
+from datavsmath.sweeps.validation import DEFAULT_MAX_TRIALS, check_experiment_name, load_spec, shipped_specs
 from datavsmath.trainables.checks import UNIT_OPEN_LEFT, echo
 from datavsmath.trainables.damage import DAMAGED_MODES
 from datavsmath.trainables.data import FASHION_MNIST, ChecksumError, DataNotFoundError
@@ -240,7 +228,7 @@ def _cmd_sweep(args: argparse.Namespace, *, exit_now: Callable[[int], NoReturn] 
             outcome = execute(spec, options=options, rerun_changed=args.rerun_changed, report=args.report,
                               live=args.live, live_every=args.live_every, ray_alive=ray_alive)
         except KeyboardInterrupt:
-            from datavsmath.sweeps.runner import resume_command
+            from datavsmath.sweeps.experiment_layout import resume_command
 
             exp_dir = experiment_path(options.storage, experiment_name(spec, options=options))
             code = _interrupted(spec, options=options, exp_dir=exp_dir,

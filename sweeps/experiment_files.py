@@ -11,7 +11,8 @@ import json
 
 import pyarrow.fs as pafs
 
-from datavsmath.sweeps.spec import SPEC_FILE, STATE_PREFIX, TUNER_FILE, Spec, SpecError, read_stored_spec
+from datavsmath.sweeps.experiment_layout import SPEC_FILE, STATE_PREFIX, TUNER_FILE, read_stored_spec
+from datavsmath.sweeps.spec import Spec, SpecError
 from datavsmath.trainables import storage
 
 
@@ -54,7 +55,7 @@ def check_resumable(exp_dir: str) -> Spec:
     """The stored spec of an experiment that `--resume` can continue.
 
     exp_dir: the experiment directory, local path or URI. Checks that spec.yaml exists and
-    parses (datavsmath.sweeps.spec.read_stored_spec), that tuner.pkl exists and is not empty, and that
+    parses (datavsmath.sweeps.experiment_layout.read_stored_spec), that tuner.pkl exists and is not empty, and that
     the newest experiment_state-*.json is a complete JSON file. Raises ExperimentFilesError
     (a SpecError) naming the file, what is wrong and what to do.
     """

@@ -33,9 +33,9 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from datavsmath.sweeps.experiment_layout import LOCK_FILE
 from datavsmath.trainables.checks import echo
 
-LOCK_FILE = "driver.lock"
 # A lock file is created empty and written a moment later: a reader that finds it empty or
 # cut short looks again this many times, 50 ms apart, before calling it damaged.
 READ_TRIES = 20

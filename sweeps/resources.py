@@ -1,4 +1,5 @@
-"""Per-model resource requests, computed from the cluster, and the feasibility preflight.
+"""Per-model resource requests: what one may be (a spec's `resources:`, `--resources`), the plan
+computed from the cluster, and the feasibility preflight.
 
 Pure functions over plain node descriptions, so they are tested without a cluster; the
 runner feeds them `ray.nodes()`.
@@ -6,15 +7,59 @@ runner feeds them `ray.nodes()`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from datavsmath.sweeps.spec import SpecError, check_request
+from datavsmath.sweeps.spec import SpecError, checked
+from datavsmath.trainables.checks import NON_NEGATIVE, POSITIVE, check_number, echo
 
 DEFAULT_GPU_SHARE = 0.25
 GPU_MODELS = ("dnn", "cnn", "xgb")  # rf has no GPU path in scikit-learn
 DEFAULT_CPUS_PER_TRIAL = 1
+RESOURCE_KEYS = ("cpu", "gpu")
+# Ray counts resources in units of 1e-4 (ray_constants.MIN_RESOURCE_GRANULARITY); a finer
+# request fails inside Ray after the experiment is written.
+RESOURCE_RESOLUTION = 0.0001
+
+
+def check_resolution(name: str, value: float) -> float:
+    """`value` if it is a multiple of RESOURCE_RESOLUTION (Ray's unit); else SpecError."""
+    units = value / RESOURCE_RESOLUTION
+    if not math.isclose(units, round(units), rel_tol=1e-9, abs_tol=1e-6):
+        raise SpecError(f"{name} must be a multiple of {RESOURCE_RESOLUTION:g} (Ray's resource unit), "
+                        f"got {value:g}")
+    return value
+
+
+def check_request(name: str, key: str, value: Any) -> float:
+    """One resource amount as a float: cpu > 0 or gpu >= 0 (`key`), a multiple of
+    RESOURCE_RESOLUTION, and a gpu above 1 a whole number (Ray shares out fractions of a
+    single GPU only). Raises SpecError naming `name`."""
+    amount = checked(check_number, name, value, POSITIVE if key == "cpu" else NON_NEGATIVE)
+    check_resolution(name, amount)
+    if key == "gpu" and amount > 1 and not amount.is_integer():
+        raise SpecError(f"{name} must be a fraction <= 1 or a whole number, got {amount:g}")
+    return amount
+
+
+def parse_resources(raw: Any, models: tuple[str, ...], *, where: str = "resources") -> dict[str, dict[str, float]]:
+    """Per-model {cpu, gpu} requests (see check_request), for models in the sweep."""
+    if not isinstance(raw, dict):
+        raise SpecError(f"{where} must be a mapping model -> {{cpu, gpu}}, got {echo(raw)}")
+    out = {}
+    for model, req in raw.items():
+        if model not in models:
+            raise SpecError(f"{where} for model {echo(model)}: model must be one in the sweep "
+                            f"{list(models)}, got {echo(model)}")
+        if not isinstance(req, dict) or not req:
+            raise SpecError(f"{where}.{model} must be a mapping like {{cpu: 1, gpu: 0.25}}, got {echo(req)}")
+        for key in req:
+            if key not in RESOURCE_KEYS:
+                raise SpecError(f"{where}.{model}: unknown key {echo(key)}; allowed: cpu, gpu")
+        out[model] = {k: check_request(f"{where}.{model}.{k}", k, v) for k, v in req.items()}
+    return out
 
 
 class InfeasibleRequestError(RuntimeError):
@@ -69,8 +114,8 @@ def _fits(request: Mapping[str, float], node: Node) -> bool:
 
 
 def check_feasible(plan: Mapping[str, Mapping[str, float]], *, nodes: list[Node]) -> None:
-    """Raise InfeasibleRequestError unless every request is one Ray accepts (datavsmath.sweeps.spec.
-    check_request: its resolution, whole GPUs above 1) and fits on at least one alive node.
+    """Raise InfeasibleRequestError unless every request is one Ray accepts (check_request: its
+    resolution, whole GPUs above 1) and fits on at least one alive node.
 
     Tune only warns after 60 s when no node fits, and never when only the cluster total fits.
     """

@@ -113,7 +113,7 @@ def test_crossings_say_how_they_were_found(crossing, text):
 @pytest.mark.parametrize("curve", ["pow3", "auto"])
 def test_the_specs_report_curve_reaches_the_tables_settings(curve):
     from datavsmath.analysis.report import settings_of
-    from datavsmath.sweeps.spec import parse_spec
+    from datavsmath.sweeps.validation import parse_spec
 
     spec = parse_spec({"model": ["rf"], "sample_frac": [0.1], "damage_frac": [0.0], "damage_mode": ["none"],
                        "report": {"curve": curve}})

@@ -16,7 +16,8 @@ from datavsmath.analysis.report import write_report
 from datavsmath.analysis.schema import normalize
 from datavsmath.analysis.situation import training_size
 from datavsmath.sweeps.cli import main
-from datavsmath.sweeps.spec import SpecError, parse_spec
+from datavsmath.sweeps.spec import SpecError
+from datavsmath.sweeps.validation import parse_spec
 from tests.analysis.fixtures import write_results
 
 DECADES = (0.01, 0.1, 1.0)

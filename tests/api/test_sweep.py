@@ -13,7 +13,8 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 
 import datavsmath as dvm
-from datavsmath.sweeps.spec import AXES, read_stored_spec
+from datavsmath.sweeps.experiment_layout import read_stored_spec
+from datavsmath.sweeps.spec import AXES
 from tests.api.conftest_helpers import ProcessState
 from tests.conftest import run_cli
 

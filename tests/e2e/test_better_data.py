@@ -13,22 +13,15 @@ import pytest
 import yaml
 
 from datavsmath.sweeps.cli import dry_run
+from datavsmath.sweeps.confusion_reference import confusion_reference
+from datavsmath.sweeps.experiment_layout import CONFUSION_REFERENCE_FILE
 from datavsmath.sweeps.extend import Finished, plan_extension
+from datavsmath.sweeps.options import SweepOptions
 from datavsmath.sweeps.progress import trial_name
 from datavsmath.sweeps.resources import Node
-from datavsmath.sweeps.runner import SweepOptions, _confusion_reference
-from datavsmath.sweeps.spec import (
-    CONFUSION_REFERENCE_FILE,
-    SpecError,
-    check_trial,
-    dump_spec,
-    expand_trials,
-    load_spec,
-    parse_spec,
-    parse_yaml_text,
-    shipped_specs,
-    spec_to_dict,
-)
+from datavsmath.sweeps.safe_yaml import parse_yaml_text
+from datavsmath.sweeps.spec import SpecError, dump_spec, expand_trials, spec_to_dict
+from datavsmath.sweeps.validation import check_trial, load_spec, parse_spec, shipped_specs
 from datavsmath.trainables.data import Dataset, DatasetInfo
 from tests.browser import render_report
 from tests.conftest import run_cli
@@ -276,12 +269,12 @@ def _blobs(n: int = 300, k: int = 3) -> Dataset:
 def test_the_confusion_reference_is_computed_once_and_kept_on_resume(tmp_path):
     data = _blobs()
     spec = parse_spec({**BASE, "damage_mode": ["confusion"], "confusion": {"n_samples": 200}})
-    record, fresh = _confusion_reference(spec, data, exp_dir=str(tmp_path), reuse=False)
+    record, fresh = confusion_reference(spec, data, exp_dir=str(tmp_path), reuse=False)
     assert fresh and record["n_samples"] == 200 and np.array(record["counts"]).sum() == 200
-    assert _confusion_reference(spec, data, exp_dir=str(tmp_path), reuse=False)[0] == record  # deterministic
+    assert confusion_reference(spec, data, exp_dir=str(tmp_path), reuse=False)[0] == record  # deterministic
     (tmp_path / "spec.yaml").write_text(dump_spec(spec))
     (tmp_path / CONFUSION_REFERENCE_FILE).write_text(json.dumps({**record, "accuracy": -1.0}))
-    kept, fresh = _confusion_reference(spec, data, exp_dir=str(tmp_path), reuse=True)
+    kept, fresh = confusion_reference(spec, data, exp_dir=str(tmp_path), reuse=True)
     assert not fresh and kept["accuracy"] == -1.0  # the stored one, as the experiment's trials drew from it
     other = parse_spec({**BASE, "damage_mode": ["confusion"], "confusion": {"n_samples": 150}})
-    assert _confusion_reference(other, data, exp_dir=str(tmp_path), reuse=True)[1]  # other settings: made anew
+    assert confusion_reference(other, data, exp_dir=str(tmp_path), reuse=True)[1]  # other settings: made anew

@@ -27,8 +27,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from datavsmath.sweeps.lock import LOCK_FILE
-from datavsmath.sweeps.spec import AXES, expand_trials, load_spec
+from datavsmath.sweeps.experiment_layout import LOCK_FILE
+from datavsmath.sweeps.spec import AXES, expand_trials
+from datavsmath.sweeps.validation import load_spec
 
 CLI = [sys.executable, "-m", "datavsmath.sweeps.cli"]
 # 10 trials of a few seconds each: rf on growing subsets, and dnn with 3 epochs.

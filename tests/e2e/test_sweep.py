@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 
 from datavsmath.sweeps.progress import trial_name
-from datavsmath.sweeps.spec import expand_trials, load_spec
+from datavsmath.sweeps.spec import expand_trials
+from datavsmath.sweeps.validation import load_spec
 from tests.browser import render_report
 from tests.conftest import CLI, cli_env, run_cli
 

@@ -145,7 +145,8 @@ def test_resume_with_a_different_spec_is_refused(tmp_path, capsys):
     exp = tmp_path / "results" / "smoke"
     exp.mkdir(parents=True)
     (exp / "tuner.pkl").write_bytes(b"Tune state")  # non-empty: the spec is compared before Tune reads it
-    from datavsmath.sweeps.spec import dump_spec, load_spec
+    from datavsmath.sweeps.spec import dump_spec
+    from datavsmath.sweeps.validation import load_spec
     (exp / "spec.yaml").write_text(dump_spec(load_spec("smoke")))
     code = main(["sweep", str(other), "--name", "smoke", "--storage", str(tmp_path / "results"), "--resume"])
     err = capsys.readouterr().err
@@ -435,7 +436,8 @@ def test_bad_input_exits_2_with_one_line_and_touches_nothing(case, tmp_path, cap
 def test_a_start_killed_before_tune_saved_anything_gets_one_answer_not_round_in_circles(tmp_path, capsys):
     """An experiment holding only its spec.yaml (no Tune state, so --overwrite may not delete
     it): --resume and a plain rerun both say the same thing to do."""
-    from datavsmath.sweeps.spec import dump_spec, load_spec
+    from datavsmath.sweeps.spec import dump_spec
+    from datavsmath.sweeps.validation import load_spec
     exp = tmp_path / "results" / "smoke"
     exp.mkdir(parents=True)
     (exp / "spec.yaml").write_text(dump_spec(load_spec("smoke")))
@@ -449,7 +451,8 @@ def test_a_start_killed_before_tune_saved_anything_gets_one_answer_not_round_in_
 
 
 def test_resume_with_an_empty_tuner_pkl_is_one_line(tmp_path, capsys):
-    from datavsmath.sweeps.spec import dump_spec, load_spec
+    from datavsmath.sweeps.spec import dump_spec
+    from datavsmath.sweeps.validation import load_spec
     exp = tmp_path / "results" / "smoke"
     exp.mkdir(parents=True)
     (exp / "spec.yaml").write_text(dump_spec(load_spec("smoke")))

@@ -21,7 +21,7 @@ import yaml
 from ray.autoscaler._private.util import prepare_config, validate_config
 
 from datavsmath.sweeps import resources
-from datavsmath.sweeps.spec import MODEL_NAMES
+from datavsmath.trainables.models import MODEL_NAMES
 
 CLUSTER_YAML = Path(__file__).resolve().parents[2] / "cluster.yaml"
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"

@@ -14,15 +14,9 @@ import pytest
 from sklearn.datasets import load_digits
 
 from datavsmath.sweeps.cli import main
-from datavsmath.sweeps.spec import (
-    SpecError,
-    dump_spec,
-    expand_trials,
-    info_from_facts,
-    load_spec,
-    parse_spec,
-    parse_yaml_text,
-)
+from datavsmath.sweeps.safe_yaml import parse_yaml_text
+from datavsmath.sweeps.spec import SpecError, dump_spec, expand_trials, info_from_facts
+from datavsmath.sweeps.validation import load_spec, parse_spec
 from datavsmath.trainables.data import FASHION_MNIST
 from datavsmath.trainables.datasets import MNIST, load_dataset
 from tests.conftest import run_cli
@@ -156,14 +150,15 @@ def test_unusable_data_exits_2_before_ray_naming_file_column_or_model(digits_csv
 
 
 def test_resume_and_extend_refuse_other_data_than_the_experiment_started_on(digits_csv, tmp_path):
-    from datavsmath.sweeps.runner import SweepError, _check_same_data
-    from datavsmath.sweeps.spec import SPEC_FILE
+    from datavsmath.sweeps.experiment_layout import SPEC_FILE
+    from datavsmath.sweeps.options import SweepError
+    from datavsmath.sweeps.sweep_data import check_same_data
 
     spec = parse_spec(parse_yaml_text(AXES_TEXT + f"dataset: {{kind: table, path: {digits_csv}, label: digit}}\n",
                                       source="s.yaml"))
     data = load_dataset(spec.dataset)
     (tmp_path / SPEC_FILE).write_text(dump_spec(replace(spec, dataset_facts=data.facts())))
-    _check_same_data(str(tmp_path), data)  # the same arrays: fine
+    check_same_data(str(tmp_path), data)  # the same arrays: fine
     frame = pd.read_csv(digits_csv)
     frame.loc[0, "digit"] = (frame.loc[0, "digit"] + 1) % 10  # one label changed
     changed_csv = tmp_path / "digits.csv"
@@ -171,4 +166,4 @@ def test_resume_and_extend_refuse_other_data_than_the_experiment_started_on(digi
     changed = load_dataset({"kind": "table", "path": str(changed_csv), "label": "digit"})
     with pytest.raises(SweepError, match=r"the dataset 'digits' differs from the one the experiment started on "
                                          r"\(fingerprint [0-9a-f]{12}\.\.\., stored [0-9a-f]{12}\.\.\.\)"):
-        _check_same_data(str(tmp_path), changed)
+        check_same_data(str(tmp_path), changed)

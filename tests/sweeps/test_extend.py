@@ -225,8 +225,9 @@ def test_the_grown_laptop_style_report_shows_the_cross_product_and_the_economics
 
 
 def test_an_interrupted_or_errored_extend_is_continued_by_the_same_extend():
-    from datavsmath.sweeps.runner import SweepOptions, resume_command
-    from datavsmath.sweeps.spec import load_spec
+    from datavsmath.sweeps.experiment_layout import resume_command
+    from datavsmath.sweeps.options import SweepOptions
+    from datavsmath.sweeps.validation import load_spec
 
     command = resume_command(load_spec("smoke"), name="grow", options=SweepOptions(extend=True))
     assert command.split()[-5:] == ["--name", "grow", "--storage", "results", "--extend"], command

@@ -23,8 +23,10 @@ import ray
 
 from datavsmath.sweeps import lock
 from datavsmath.sweeps.cli import main
-from datavsmath.sweeps.runner import SweepError, SweepOptions, claim_experiment
-from datavsmath.sweeps.spec import dump_spec, load_spec
+from datavsmath.sweeps.options import SweepError, SweepOptions
+from datavsmath.sweeps.ownership import claim_experiment
+from datavsmath.sweeps.spec import dump_spec
+from datavsmath.sweeps.validation import load_spec
 
 CLI = [sys.executable, "-m", "datavsmath.sweeps.cli"]
 FAST = ["--no-dashboard", "--no-report"]

@@ -13,7 +13,8 @@ from datavsmath.sweeps.progress import (
     status_line,
     trial_name,
 )
-from datavsmath.sweeps.spec import AXES, AXIS_DEFAULTS, expand_trials, load_spec
+from datavsmath.sweeps.spec import AXES, AXIS_DEFAULTS, expand_trials
+from datavsmath.sweeps.validation import load_spec
 
 CONFIG = {"model": "cnn", "sample_frac": 0.5, "damage_frac": 0.2, "damage_mode": "random", "seed": 1}
 

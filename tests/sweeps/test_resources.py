@@ -275,8 +275,9 @@ def test_preflight_in_process_on_an_existing_ray_session(tmp_path, capsys):
 def test_a_refused_sweep_can_be_rerun_without_overwrite(two_cpu_nodes, tmp_path):
     """The preflight runs before anything is written: the same command, with a request that
     fits, is not told that the experiment already exists."""
-    from datavsmath.sweeps.runner import SweepOptions, check_experiment
-    from datavsmath.sweeps.spec import load_spec
+    from datavsmath.sweeps.options import SweepOptions
+    from datavsmath.sweeps.ownership import check_experiment
+    from datavsmath.sweeps.validation import load_spec
 
     proc = run_timed_cli("sweep", "smoke", "--storage", str(tmp_path), "--no-dashboard", "--no-report",
                          "--address", two_cpu_nodes.address, "--resources", "cnn:cpu=3")

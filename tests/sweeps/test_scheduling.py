@@ -19,10 +19,13 @@ from datavsmath.analysis.schema import normalize
 from datavsmath.analysis.status import eta_seconds
 from datavsmath.sweeps import cost
 from datavsmath.sweeps.cli import dry_run
+from datavsmath.sweeps.options import SweepOptions
 from datavsmath.sweeps.progress import trial_name
 from datavsmath.sweeps.resources import Node
-from datavsmath.sweeps.runner import SweepOptions, _makespan_bound, build_param_space
-from datavsmath.sweeps.spec import AXES, expand_trials, load_spec, parse_spec, project_version
+from datavsmath.sweeps.runner import _makespan_bound
+from datavsmath.sweeps.spec import AXES, expand_trials, project_version
+from datavsmath.sweeps.tuner import build_param_space
+from datavsmath.sweeps.validation import load_spec, parse_spec
 from datavsmath.trainables.faults import fault_spec
 
 T0 = pd.Timestamp("2026-01-01 00:00:00", tz="UTC")
@@ -169,7 +172,7 @@ def test_no_timed_result_gives_zero_and_zero(results):
     assert _makespan_bound(results, plan=PLAN, nodes=cpus(2)) == (0.0, 0.0)
 
 
-# ---------------------------------------------------------------- datavsmath.sweeps.runner.build_param_space
+# ---------------------------------------------------------------- datavsmath.sweeps.tuner.build_param_space
 
 def resolve_like_tune(param_space: dict[str, Any]) -> list[dict[str, Any]]:
     """The configs Ray Tune 2.60 makes of a param space, in its order, without starting Ray.
@@ -383,6 +386,6 @@ def test_dry_run_of_the_shipped_union_reports_its_duplicates():
 
 @pytest.mark.parametrize("n_trials, period", [(1, "2"), (130, "2"), (500, "2"), (501, "auto"), (5000, "auto")])
 def test_tune_saves_its_state_every_2_s_up_to_500_trials_then_on_its_own_auto_period(n_trials, period):
-    from datavsmath.sweeps.runner import state_period
+    from datavsmath.sweeps.tuner import state_period
 
     assert state_period(n_trials) == period

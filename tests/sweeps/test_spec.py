@@ -10,23 +10,15 @@ import pytest
 import yaml
 
 from datavsmath.sweeps.experiment_files import ExperimentFilesError, check_resumable
-from datavsmath.sweeps.spec import (
+from datavsmath.sweeps.experiment_layout import TUNER_FILE, read_stored_spec
+from datavsmath.sweeps.resources import check_resolution, parse_resources
+from datavsmath.sweeps.safe_yaml import MAX_SPEC_BYTES, MAX_YAML_DEPTH, MAX_YAML_NODES, parse_yaml_text
+from datavsmath.sweeps.spec import SpecError, count_listed, dump_spec, expand_trials
+from datavsmath.sweeps.validation import (
     DEFAULT_MAX_TRIALS,
-    MAX_SPEC_BYTES,
-    MAX_YAML_DEPTH,
-    MAX_YAML_NODES,
-    TUNER_FILE,
-    SpecError,
-    check_resolution,
     check_trial,
-    count_listed,
-    dump_spec,
-    expand_trials,
     load_spec,
-    parse_resources,
     parse_spec,
-    parse_yaml_text,
-    read_stored_spec,
     rows_problem,
     shipped_specs,
 )

@@ -235,7 +235,7 @@ def test_worker_glibc_tunables_keeps_what_is_set(existing, expected):
 
 
 def test_sweep_workers_get_the_glibc_tunables(monkeypatch):
-    from datavsmath.sweeps.runner import _runtime_env, _worker_env
+    from datavsmath.sweeps.ray_session import _runtime_env, _worker_env
 
     monkeypatch.setenv(GLIBC_TUNABLES_ENV, "glibc.malloc.hugetlb=1")
     monkeypatch.setenv("DATAVSMATH_FAULT", "model=rf,epoch=0")
@@ -246,7 +246,7 @@ def test_sweep_workers_get_the_glibc_tunables(monkeypatch):
 
 
 def test_worker_env_is_set_only_while_the_embedded_ray_starts(monkeypatch):
-    from datavsmath.sweeps.runner import _environ
+    from datavsmath.sweeps.ray_session import _environ
 
     monkeypatch.delenv("DATAVSMATH_PROBE", raising=False)
     monkeypatch.setenv(GLIBC_TUNABLES_ENV, "glibc.malloc.hugetlb=1")
@@ -261,8 +261,8 @@ def test_tensorboardx_loads_in_the_driver_without_torch():
     """Tune's TensorBoard logger imports tensorboardX in the driver; torch stays out, and can
     still be imported afterwards (a user's module checked later)."""
     probe = ("import sys\n"
-             "from datavsmath.sweeps.runner import _import_tensorboardx_without_torch\n"
-             "_import_tensorboardx_without_torch()\n"
+             "from datavsmath.sweeps.tuner import import_tensorboardx_without_torch\n"
+             "import_tensorboardx_without_torch()\n"
              "assert 'tensorboardX' in sys.modules and 'torch' not in sys.modules, sorted(sys.modules)\n"
              "from tensorboardX import SummaryWriter\n"
              "import torch\n"

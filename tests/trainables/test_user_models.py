@@ -16,7 +16,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from datavsmath.sweeps.cli import main
-from datavsmath.sweeps.spec import SpecError, dump_spec, load_spec, parse_spec, parse_yaml_text
+from datavsmath.sweeps.safe_yaml import parse_yaml_text
+from datavsmath.sweeps.spec import SpecError, dump_spec
+from datavsmath.sweeps.validation import load_spec, parse_spec
 from datavsmath.trainables.damage import make_training_set
 from datavsmath.trainables.datasets import load_dataset
 from datavsmath.trainables.metrics import evaluate

@@ -1,0 +1,123 @@
+"""The experiment folder's layout: the name of every file and folder that this project
+writes or reads in `<storage>/<name>/` beside Tune's, where an experiment's parts are, and the
+command that continues one. No ray import here."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from datavsmath.sweeps.options import SweepOptions
+from datavsmath.sweeps.safe_yaml import parse_yaml_text
+from datavsmath.sweeps.spec import AXES, Spec, SpecError, expand_trials, with_source
+from datavsmath.sweeps.validation import parse_spec
+from datavsmath.trainables import storage
+
+# The validated spec, stored in the experiment directory beside Tune's files.
+SPEC_FILE = "spec.yaml"
+# The driver that owns the experiment (datavsmath.sweeps.lock), on local storage only.
+LOCK_FILE = "driver.lock"
+# A sweep started from Python keeps its in-memory inputs there (data as Parquet or .npz, models
+# as cloudpickle files; datavsmath.sweep): the stored spec names them, so the experiment stands alone.
+INPUTS_DIR = "inputs"
+# Tune's own files there: Tuner.restore needs tuner.pkl; the state is saved as experiment_state-<time>.json.
+TUNER_FILE = "tuner.pkl"
+STATE_PREFIX = "experiment_state-"
+STATE_PATTERN = f"{STATE_PREFIX}*.json"  # saved every datavsmath.sweeps.tuner.EXPERIMENT_STATE_PERIOD_S
+# `--extend` runs each extension as a Tune experiment of its own in a subfolder extend-1,
+# extend-2, ... of the experiment directory, with the spec it ran; the results are the union.
+EXTENSION_PREFIX = "extend-"
+# The experiment directory's record of the `confusion` damage mode's reference model:
+# datavsmath.trainables.damage.ReferenceConfusion.to_record(), written by the driver once per sweep.
+CONFUSION_REFERENCE_FILE = "confusion_reference.json"
+
+
+def stored_spec_path(exp_dir: str) -> str:
+    """Where an experiment directory (local path or URI) keeps its spec."""
+    return storage.join(exp_dir, SPEC_FILE)
+
+
+def stored_spec_text(exp_dir: str) -> str | None:
+    """The text of the spec stored in an experiment directory, or None when it has none."""
+    path = stored_spec_path(exp_dir)
+    return storage.read_text(path) if storage.exists(path) else None
+
+
+def read_stored_spec(exp_dir: str) -> Spec:
+    """The validated spec stored in an experiment directory (local path or URI).
+
+    No trial cap: the sweep that stored it was checked against its own --max-trials.
+    Raises FileNotFoundError when there is none, SpecError (naming the file) when it does
+    not parse."""
+    path = stored_spec_path(exp_dir)
+    text = stored_spec_text(exp_dir)
+    if text is None:
+        raise FileNotFoundError(f"experiment {exp_dir} has no {SPEC_FILE}")
+    try:
+        return parse_spec(parse_yaml_text(text, source=path), source=path, max_trials=None, recorded=True)
+    except SpecError as exc:
+        raise with_source(path, exc) from exc
+
+
+def experiment_parts(exp_dir: str) -> list[str]:
+    """The Tune experiments that make up an experiment directory: the directory itself, then
+    its extensions extend-1, extend-2, ... (each holding its spec.yaml), in the order run."""
+    fs, root = storage.open_location(exp_dir)
+    numbers = sorted(int(info.base_name[len(EXTENSION_PREFIX):]) for info in storage.list_dir(fs, root)
+                     if info.type == storage.FileType.Directory and info.base_name.startswith(EXTENSION_PREFIX)
+                     and info.base_name[len(EXTENSION_PREFIX):].isdigit()
+                     and storage.exists(storage.join(exp_dir, info.base_name, SPEC_FILE)))
+    return [exp_dir, *(storage.join(exp_dir, f"{EXTENSION_PREFIX}{n}") for n in numbers)]
+
+
+def next_extension(exp_dir: str) -> str:
+    """The folder name of the experiment's next extension (extend-1 for the first)."""
+    parts = experiment_parts(exp_dir)
+    last = parts[-1].rsplit("/", 1)[-1] if len(parts) > 1 else f"{EXTENSION_PREFIX}0"
+    return f"{EXTENSION_PREFIX}{int(last[len(EXTENSION_PREFIX):]) + 1}"
+
+
+def expected_trials(exp_dir: str) -> list[dict[str, Any]]:
+    """Every trial the experiment's stored specs ask for (the first run's and each
+    extension's), once each, in the order first asked for."""
+    trials: dict[tuple, dict[str, Any]] = {}
+    for part in experiment_parts(exp_dir):
+        for trial in expand_trials(read_stored_spec(part)):
+            trials.setdefault(tuple(trial[a] for a in AXES), trial)
+    return list(trials.values())
+
+
+def experiment_parts_of(exp_dir: str) -> list[str]:
+    """The experiment's Tune experiments so far (experiment_parts); [] before it exists."""
+    return experiment_parts(exp_dir) if storage.exists(storage.join(exp_dir, SPEC_FILE)) else []
+
+
+def experiment_path(storage_path: str, name: str) -> str:
+    """The Tune experiment directory `<storage>/<name>` (absolute for local paths)."""
+    if storage.is_uri(storage_path):
+        return storage.join(storage_path, name)
+    return str(Path(storage_path).expanduser().resolve() / name)
+
+
+def is_resumable(exp_dir: str) -> bool:
+    """Whether Tune can continue the experiment: it holds our spec and Tune's tuner.pkl."""
+    return all(storage.exists(storage.join(exp_dir, f)) for f in (SPEC_FILE, TUNER_FILE))
+
+
+def resume_command(spec: Spec, *, name: str, options: SweepOptions) -> str:
+    """The exact command that continues this sweep, quoted for a POSIX shell: --resume, or for
+    an --extend run the same --extend (it runs what did not finish, errored cells included)."""
+    program = Path(sys.argv[0]).name if sys.argv and sys.argv[0].endswith("datavsmath") else "datavsmath"
+    parts = [program, "sweep", spec.source or spec.name, "--name", name, "--storage", options.storage,
+             "--extend" if options.extend else "--resume"]
+    if options.address:
+        parts += ["--address", options.address]
+    if options.data_dir:
+        parts += ["--data-dir", options.data_dir]
+    if options.gpu_share is not None:
+        parts += ["--gpu-share", f"{options.gpu_share:g}"]
+    for model, request in options.resource_overrides.items():  # the restored trials get the same plan
+        parts += ["--resources", f"{model}:" + ",".join(f"{k}={v:g}" for k, v in request.items())]
+    return shlex.join(parts)
