@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 from datavsmath.analysis import aggregate, decision, plots, repair_effect, tables
 from datavsmath.analysis.answer import Answer
 from datavsmath.analysis.curves import DEFAULT_CURVE
-from datavsmath.analysis.load import FRAC_AXES
+from datavsmath.analysis.result_files import FRAC_AXES
 from datavsmath.trainables.damage import DAMAGED_MODES
 from datavsmath.trainables.data import DatasetInfo
 from datavsmath.trainables.datasets import load_dataset

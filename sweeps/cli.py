@@ -23,7 +23,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from typing import Any, NoReturn
 
-from datavsmath.analysis.load import FRAC_AXES, ExperimentFileWarning
+from datavsmath.analysis.load import ExperimentFileWarning
+from datavsmath.analysis.result_files import FRAC_AXES
 from datavsmath.analysis.status import format_status
 from datavsmath.execute import Outcome, UsageError, check_flags, execute, write_report
 from datavsmath.plan import dry_run

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from datavsmath.analysis.load import to_seed_format
 from datavsmath.analysis.report import write_report
+from datavsmath.analysis.result_files import to_seed_format
 from datavsmath.analysis.schema import DATASET, normalize
 
 DATA = Path(__file__).parents[1] / "data" / "analysis"

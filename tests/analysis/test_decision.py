@@ -139,6 +139,7 @@ def test_repair_and_detection_curves():
         repair_curves(synthetic_results(models=("cnn",)).drop(columns="repair"))  # the tidy frame always has it
 
 
+@pytest.mark.slow  # the report's browser test (test_browser.py) stays in make test
 def test_report_shows_the_decision_figures_in_headless_chromium(tmp_path):
     write_results(repaired_results(), tmp_path)
     report = write_report(tmp_path / "results.parquet", out=tmp_path / "report.html", n_boot=20, labels=LABELS)

@@ -19,11 +19,10 @@ import pytest
 from datavsmath.analysis.load import (
     ExperimentFileWarning,
     load_results,
-    read_seed_csv,
     results_from_experiment,
     summarize,
-    to_seed_format,
 )
+from datavsmath.analysis.result_files import read_seed_csv, to_seed_format
 from datavsmath.analysis.schema import RESULT_COLUMNS
 from datavsmath.analysis.status import driver_state
 from datavsmath.analysis.tune_files import error_summary

@@ -12,11 +12,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "gpu_check.py"
 CHANCE = 0.1  # Fashion-MNIST's 10 classes
 
 
+@pytest.mark.slow  # a GPU check's CPU rehearsal; the device run is the real one
 def test_gpu_check_quick_on_cpu_writes_its_figures(tmp_path):
     out = tmp_path / "gpu_check.json"
     proc = subprocess.run([sys.executable, str(SCRIPT), "--device", "cpu", "--quick", "--out", str(out)],

@@ -140,6 +140,12 @@ def test_max_overlap_helper():
 
 # ---------------------------------------------------------------- 2 nodes x 2 CPUs x 2 GPUs
 
+# A 2-node cluster and a sweep on it (~60 s on 2 cores) run in `make test-slow`. Placement on
+# logical GPUs is what this module tests; the resource requests themselves are tested in
+# tests/sweeps/test_resources.py.
+SLOW_CLUSTER = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def multinode_sweep(tmp_path_factory):
     """The 10-trial sweep on a 2-node cluster with 2 CPUs and 2 logical GPUs per node."""
@@ -155,6 +161,7 @@ def multinode_sweep(tmp_path_factory):
             "total_s": time.monotonic() - started}
 
 
+@SLOW_CLUSTER
 def test_every_trial_of_the_sweep_finished(multinode_sweep):
     rows = multinode_sweep["rows"]
     expected = sorted((m, f, s) for grid in MULTINODE_SPEC["grids"] for m in grid["model"]
@@ -163,6 +170,7 @@ def test_every_trial_of_the_sweep_finished(multinode_sweep):
     assert sorted((r["model"], r["sample_frac"], r["seed"]) for r in rows) == expected
 
 
+@SLOW_CLUSTER
 def test_gpu_trials_got_one_gpu_id_and_cpu_trials_none(multinode_sweep):
     for row in multinode_sweep["rows"]:
         ids = [str(g) for g in row["gpu_ids"]]
@@ -173,6 +181,7 @@ def test_gpu_trials_got_one_gpu_id_and_cpu_trials_none(multinode_sweep):
             assert ids == [], row
 
 
+@SLOW_CLUSTER
 def test_no_gpu_carried_more_than_one_over_share_trials_at_once(multinode_sweep):
     per_gpu = defaultdict(list)
     for row in multinode_sweep["rows"]:
@@ -184,6 +193,7 @@ def test_no_gpu_carried_more_than_one_over_share_trials_at_once(multinode_sweep)
         assert max_overlap(intervals) <= limit, (gpu, sorted(intervals))
 
 
+@SLOW_CLUSTER
 def test_no_node_ran_more_trials_than_its_cpus(multinode_sweep):
     per_node = defaultdict(list)
     for row in multinode_sweep["rows"]:
@@ -193,11 +203,13 @@ def test_no_node_ran_more_trials_than_its_cpus(multinode_sweep):
         assert max_overlap(intervals) <= NODE_CPUS / TRIAL_CPUS, (node, sorted(intervals))
 
 
+@SLOW_CLUSTER
 def test_trials_ran_on_both_nodes(multinode_sweep):
     used = {row["node_id"] for row in multinode_sweep["rows"]}
     assert used == multinode_sweep["node_ids"], (used, multinode_sweep["node_ids"])
 
 
+@SLOW_CLUSTER
 def test_trials_train_on_cuda_only_with_a_gpu_id_and_a_real_device(multinode_sweep):
     """Logical GPU ids on a CPU machine must not fool a trial into "cuda"; rf never uses one."""
     import torch

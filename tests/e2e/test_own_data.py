@@ -195,6 +195,7 @@ def test_a_parquet_export_sweeps_as_the_builtin_rows(fashion_rows, tmp_path):
     assert (row["n_train"], row["acc"]) == (n_train, acc) and n_train == 1000
 
 
+@pytest.mark.slow  # the Parquet export's sweep stays in make test; image folders load in tests/trainables
 def test_an_image_folder_export_sweeps_as_the_builtin_rows(fashion_rows, tmp_path):
     builtin, (n_train, acc) = fashion_rows
     for part, x, y in (("train", builtin.x_train, builtin.y_train), ("test", builtin.x_test, builtin.y_test)):

@@ -202,6 +202,7 @@ def test_a_finished_sweep_exits_at_once_and_leaves_no_ray_process(tmp_path, ray_
     assert (exp / "report.html").stat().st_size > 0
 
 
+@pytest.mark.slow  # kill and resume: tests/api/test_interrupt.py and the SIGINT test cover it in make test
 def test_sigkill_then_resume_keeps_finished_trials(tmp_path, ray_tmp):
     spec_path = tmp_path / "resumable.yaml"
     spec_path.write_text(RESUME_SPEC)

@@ -135,6 +135,7 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.kill()
 
 
+@pytest.mark.slow  # a browser on the dashboard; the URL lines are tested without it
 def test_the_printed_url_and_token_command_open_the_sweeps_job_in_chromium(tmp_path):
     spec = tmp_path / "dashboard_check.yaml"
     spec.write_text(SPEC)

@@ -87,8 +87,8 @@ def test_dense_state_dict_is_a_linear_state_dict():
 @pytest.mark.parametrize("name, epochs, slow", [
     ("dnn", 3, FastPaths(onednn_dense=False)),
     ("dnn", 3, FastPaths(foreach=False)),
-    ("cnn", 1, FastPaths(onednn_dense=False)),
-    ("cnn", 1, FastPaths(onednn_dense=False, channels_last=False, foreach=False)),
+    pytest.param("cnn", 1, FastPaths(onednn_dense=False), marks=pytest.mark.slow),  # cnn epochs: long
+    pytest.param("cnn", 1, FastPaths(onednn_dense=False, channels_last=False, foreach=False), marks=pytest.mark.slow),
 ])
 def test_fast_paths_off_train_to_the_same_accuracy(name, epochs, slow, fashion):
     """Same seed, same rows: with a speed-up off the net differs by float noise only."""
