@@ -119,7 +119,8 @@ def sweep(data: Any = None, *, label: str | None = None, test: Any = None, test_
           overrides: Mapping | None = None, resources: Mapping | None = None, gpu_share: float | None = None,
           max_failures: int | None = None, checkpoint_period_s: float | None = None, report: Any = True,
           dataset: Any = None, py_modules: Any = None, transition: Any = None, confusion: Mapping | None = None,
-          repair_model: Mapping | None = None, storage: str = "results", address: str | None = None,
+          repair_model: Mapping | None = None, search: Mapping | None = None, curve: str | None = None,
+          storage: str = "results", address: str | None = None,
           data_dir: str | None = None, download: bool = True, dry_run: bool = False, resume: bool = False,
           retry_errored: bool = False, overwrite: bool = False, extend: bool = False, rerun_changed: bool = False,
           max_trials: int = DEFAULT_MAX_TRIALS, dashboard: bool = True, live: bool = True,
@@ -149,8 +150,10 @@ def sweep(data: Any = None, *, label: str | None = None, test: Any = None, test_
     list each; seeds a number N (seeds 0..N-1) or a list (default [0]).
     Every other spec key is a keyword of the same name (description, grids, include,
     overrides, resources, gpu_share, max_failures (default 2), checkpoint_period_s, dataset,
-    py_modules, transition, confusion, repair_model); `report` is the spec's report
-    settings when a mapping, and False writes no report. `spec=` a shipped spec's name, a
+    py_modules, transition, confusion, repair_model, search: {kind: grid | adaptive, target,
+    tolerance, budget}); `report` is the spec's report settings when a mapping, and False
+    writes no report; `curve` is report's curve family (auto, pow3, ...; default auto).
+    `spec=` a shipped spec's name, a
     YAML file or a mapping: the keywords given override its keys, so `sweep(spec="size")`
     runs what `datavsmath sweep size` runs.
 
@@ -169,7 +172,9 @@ def sweep(data: Any = None, *, label: str | None = None, test: Any = None, test_
     keys = {"description": description, "grids": grids, "include": include, "overrides": overrides,
             "resources": resources, "gpu_share": gpu_share, "max_failures": max_failures,
             "checkpoint_period_s": checkpoint_period_s, "dataset": dataset, "py_modules": py_modules,
-            "transition": transition, "confusion": confusion, "repair_model": repair_model}
+            "transition": transition, "confusion": confusion, "repair_model": repair_model, "search": search}
+    if curve is not None and report is not False:
+        report = {**(dict(report) if isinstance(report, Mapping) else {}), "curve": curve}
     axes = dict(zip(GRID_AXES, (model, sample_frac, damage_frac, damage_mode, repair)))
     with preserved():
         try:

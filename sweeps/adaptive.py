@@ -31,12 +31,12 @@ from typing import Any
 import numpy as np
 from ray.tune.search import Searcher
 
+from datavsmath.sweeps.search_keys import DEFAULT_BUDGET, DEFAULT_TOLERANCE
+
 # A curve is the cells that differ only in sample_frac and seed.
 CURVE_KEYS = ("model", "damage_mode", "damage_frac", "repair")
 FIRST_SIZES = 4
 FIRST_SEEDS = 2
-DEFAULT_TOLERANCE = 0.15
-DEFAULT_BUDGET = 60
 
 Cell = tuple[tuple[str, Any], ...]  # sorted (axis, value) pairs: hashable, picklable
 

@@ -28,6 +28,7 @@ from datavsmath.sweeps.experiment_layout import CONFUSION_REFERENCE_FILE
 from datavsmath.sweeps.options import SweepError, SweepOptions, SweepRun
 from datavsmath.sweeps.ownership import Claim, claim_experiment, start_experiment
 from datavsmath.sweeps.ray_session import CONNECT_ENV, cluster_nodes, ray_session
+from datavsmath.sweeps.search_keys import is_adaptive
 from datavsmath.sweeps.spec import Spec, expand_trials
 from datavsmath.sweeps.sweep_data import FoundData, check_same_data
 from datavsmath.sweeps.tuner import import_tensorboardx_without_torch, make_tuner, plan_for
@@ -124,6 +125,8 @@ def run_sweep(spec: Spec, *, options: SweepOptions, log: Callable[[str], None] =
     unfinished trials are not errors here: the experiment directory records them, and the
     caller reads it back (analysis) to write the results and decide the exit code.
     """
+    if is_adaptive(spec.search):  # refused before anything is claimed, so nothing needs cleaning up
+        raise SweepError("search kind adaptive is validated but not run by the runner; use kind: grid")
     if claim is None:
         with claim_experiment(spec, options=options, log=log) as own:
             return run_sweep(spec, options=options, log=log, claim=own, trials=trials, on_finished=on_finished)

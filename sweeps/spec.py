@@ -121,6 +121,9 @@ class Spec:
     confusion: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_CONFUSION))
     # The repair axis's cheap model and folds (DEFAULT_REPAIR, with the spec's keys).
     repair_model: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_REPAIR))
+    # How the trials are picked among the cells (datavsmath.sweeps.search_keys): {kind: grid}
+    # runs every cell; {kind: adaptive, target, tolerance, budget} lets the searcher choose.
+    search: dict[str, Any] = field(default_factory=lambda: {"kind": "grid"})
 
     @property
     def damage_modes(self) -> tuple[str, ...]:
@@ -229,6 +232,8 @@ def spec_to_dict(spec: Spec) -> dict[str, Any]:
         out["confusion"] = dict(spec.confusion)
     if spec.repair_model != DEFAULT_REPAIR:
         out["repair_model"] = dict(spec.repair_model)
+    if spec.search.get("kind", "grid") != "grid":  # a grid's stored spec stays as it was
+        out["search"] = dict(spec.search)
     return out
 
 

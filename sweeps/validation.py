@@ -17,6 +17,7 @@ from typing import Any
 from datavsmath.sweeps.report_keys import check_report
 from datavsmath.sweeps.resources import check_resolution, parse_resources
 from datavsmath.sweeps.safe_yaml import read_yaml
+from datavsmath.sweeps.search_keys import check_search
 from datavsmath.sweeps.spec import (
     AXES,
     AXIS_DEFAULTS,
@@ -64,7 +65,7 @@ MODEL_NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,49}")
 SEED_RANGE = Interval(0, 2**32 - 1)  # numpy's SeedSequence and every library's seed accept these
 TOP_LEVEL_KEYS = (*GRID_AXES, "name", "description", "seeds", "grids", "include", "overrides",
                   "resources", "gpu_share", "max_failures", "checkpoint_period_s", "report", "dataset",
-                  "models", "py_modules", "transition", "confusion", "repair_model", DATASET_FACTS_KEY)
+                  "models", "py_modules", "transition", "confusion", "repair_model", "search", DATASET_FACTS_KEY)
 # Keys of a table / images config that are paths, resolved against the spec file's folder.
 DATASET_PATH_KEYS = ("path", "test")
 SPEC_PACKAGE = "datavsmath.sweeps.specs"
@@ -510,6 +511,7 @@ def parse_spec(data: dict[str, Any], *, source: str = "<spec>", default_name: st
                                   models=REPAIR_MODELS, count="n_samples", count_range=Interval(2, None)),
         repair_model=_parse_settings(data.get("repair_model", {}), key="repair_model", defaults=DEFAULT_REPAIR,
                                      models=REPAIR_MODELS, count="folds", count_range=Interval(2, None)),
+        search=checked(check_search, data.get("search")),
     )
     info = spec.dataset_info
     if info is not None:
