@@ -21,12 +21,12 @@ from datavsmath.analysis.aggregate import REFERENCE_SOURCE, RUN_SOURCE
 from datavsmath.analysis.schema import DATASET
 from datavsmath.trainables.data import DatasetInfo
 from datavsmath.trainables.metrics import METRICS
-from datavsmath.trainables.models import MODEL_NAMES as MODEL_ORDER  # the talk's order of models
+from datavsmath.trainables.models import SEED_MODELS
 
 METRIC_TITLES = {"acc": "Accuracy", "auc": "AUC (one-vs-rest)"}
 MODE_TITLES = {"random": "Random Bias", "constant": "Constant Bias", "none": "No Bias", "matrix": "Matrix Bias",
                "confusion": "Confusion Bias"}
-MODEL_COLORS = dict(zip(MODEL_ORDER, qualitative.D3))
+MODEL_COLORS = {name: e.color for name, e in SEED_MODELS.items()}
 SOURCE_DASH = {RUN_SOURCE: "solid", REFERENCE_SOURCE: "dash"}
 DATASET_TITLES = {"fashion_mnist": "Fashion MNIST", "mnist": "MNIST"}  # the talk's names of the built-in data
 TEMPLATE = "plotly_white"

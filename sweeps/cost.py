@@ -13,17 +13,16 @@ from typing import Any
 
 from datavsmath.trainables.damage import subset_size
 from datavsmath.trainables.models import default_params
+from datavsmath.trainables.models.registry import SEED_MODELS
 from datavsmath.trainables.repair import DEFAULT_FOLDS, REPAIRS
 
 # Seconds per (training sample x pass) on one thread, where a pass is an epoch (nets), a
-# boosting round (xgb) or a tree (rf). Measured on the full-data trials of the 2-core
-# development machine (cnn 389 s for 48k rows x 12 epochs, dnn 21 s for 48k x 30, xgb 215 s for
-# 60k x 150 rounds, rf 13 s for 60k x 25 trees; benchmarks/README.md). Small trials cost a
-# little more per sample-pass; the big trials are the ones whose order matters.
-SECONDS_PER_SAMPLE_PASS = {"cnn": 6.8e-4, "dnn": 1.5e-5, "xgb": 2.4e-5, "rf": 8.9e-6}
-# Fixed seconds per trial (model setup, scoring the test set): `bench_sweep.py --calibrate`.
-SECONDS_FIXED = {"cnn": 1.5, "dnn": 0.1, "xgb": 1.5, "rf": 0.0}
-PASS_PARAM = {"cnn": "epochs", "dnn": "epochs", "xgb": "num_boost_round", "rf": "n_estimators"}
+# boosting round (xgb) or a tree (rf), fixed seconds per trial, and the setting that counts the
+# passes: each seed model's registry entry (measurements there). Small trials cost a little
+# more per sample-pass; the big trials are the ones whose order matters.
+SECONDS_PER_SAMPLE_PASS = {name: e.seconds_per_sample_pass for name, e in SEED_MODELS.items()}
+SECONDS_FIXED = {name: e.seconds_fixed for name, e in SEED_MODELS.items()}
+PASS_PARAM = {name: e.pass_param for name, e in SEED_MODELS.items()}
 
 
 # A user's model (datavsmath.trainables.models.user) is costed as the seed model of its kind: a torch

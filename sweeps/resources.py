@@ -8,15 +8,15 @@ runner feeds them `ray.nodes()`.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from datavsmath.sweeps.spec import SpecError, checked
 from datavsmath.trainables.checks import NON_NEGATIVE, POSITIVE, check_number, echo
+from datavsmath.trainables.models.registry import GPU_MODELS, SEED_MODELS, user_model_gpu
 
 DEFAULT_GPU_SHARE = 0.25
-GPU_MODELS = ("dnn", "cnn", "xgb")  # rf has no GPU path in scikit-learn
 DEFAULT_CPUS_PER_TRIAL = 1
 RESOURCE_KEYS = ("cpu", "gpu")
 # Ray counts resources in units of 1e-4 (ray_constants.MIN_RESOURCE_GRANULARITY); a finer
@@ -88,22 +88,33 @@ def nodes_from_ray(ray_nodes: Iterable[Mapping[str, Any]]) -> list[Node]:
     return out
 
 
-def default_request(model: str, *, cluster_has_gpus: bool, gpu_share: float) -> dict[str, float]:
+def gpu_capable(models: Iterable[str], *, definitions: Mapping[str, Any]) -> frozenset[str]:
+    """The `models` with a GPU path: seed models whose registry entry says so, and users' torch
+    networks (definitions: each model's settings, a user model's its definition)."""
+    return frozenset(m for m in models
+                     if m in GPU_MODELS or (m not in SEED_MODELS and user_model_gpu(definitions.get(m))))
+
+
+def default_request(model: str, *, cluster_has_gpus: bool, gpu_share: float,
+                    gpu_models: Collection[str] = GPU_MODELS) -> dict[str, float]:
     """{cpu, gpu} for one trial of `model`. One CPU each: on CPUs two 1-thread trials beat one
     2-thread trial (small GEMMs scale badly across threads); on GPUs, `gpu_share` lets
-    1/gpu_share trials share a device."""
-    if cluster_has_gpus and model in GPU_MODELS:
+    1/gpu_share trials share a device. gpu_models: the models with a GPU path (default the seed
+    models' registry; a sweep adds its users' torch networks)."""
+    if cluster_has_gpus and model in gpu_models:
         return {"cpu": float(DEFAULT_CPUS_PER_TRIAL), "gpu": float(gpu_share)}
     return {"cpu": float(DEFAULT_CPUS_PER_TRIAL), "gpu": 0.0}
 
 
 def plan_requests(models: Iterable[str], *, nodes: list[Node], gpu_share: float = DEFAULT_GPU_SHARE,
-                  overrides: Mapping[str, Mapping[str, float]] | None = None) -> dict[str, dict[str, float]]:
-    """Each model's request: the default for this cluster, with spec/CLI overrides applied."""
+                  overrides: Mapping[str, Mapping[str, float]] | None = None,
+                  gpu_models: Collection[str] = GPU_MODELS) -> dict[str, dict[str, float]]:
+    """Each model's request: the default for this cluster (gpu_models as default_request's), with
+    spec/CLI overrides applied."""
     has_gpus = any(n.gpu > 0 for n in nodes)
     plan = {}
     for model in models:
-        request = default_request(model, cluster_has_gpus=has_gpus, gpu_share=gpu_share)
+        request = default_request(model, cluster_has_gpus=has_gpus, gpu_share=gpu_share, gpu_models=gpu_models)
         request.update({k: float(v) for k, v in (overrides or {}).get(model, {}).items()})
         plan[model] = request
     return plan

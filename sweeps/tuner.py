@@ -73,7 +73,8 @@ class _ResourcesByModel:
 def plan_for(spec: Spec, *, nodes: list[resources.Node], options: SweepOptions) -> dict[str, dict[str, float]]:
     gpu_share = options.gpu_share or spec.gpu_share or resources.DEFAULT_GPU_SHARE
     merged = {**spec.resources, **options.resource_overrides}
-    return resources.plan_requests(spec.models, nodes=nodes, gpu_share=gpu_share, overrides=merged)
+    return resources.plan_requests(spec.models, nodes=nodes, gpu_share=gpu_share, overrides=merged,
+                                   gpu_models=resources.gpu_capable(spec.models, definitions=spec.overrides))
 
 
 def state_period(n_trials: int) -> str:

@@ -283,3 +283,16 @@ def test_a_refused_sweep_can_be_rerun_without_overwrite(two_cpu_nodes, tmp_path)
                          "--address", two_cpu_nodes.address, "--resources", "cnn:cpu=3")
     assert proc.returncode == 2, proc.stderr[-2000:]
     check_experiment(load_spec("smoke"), options=SweepOptions(storage=str(tmp_path)))  # raises if blocked
+
+
+def test_a_users_torch_network_asks_for_a_gpu_share_and_a_users_estimator_does_not():
+    definitions = {"mynet": {"kind": "module", "module": "pkg.nets:make", "epochs": 2},
+                   "logreg": {"kind": "estimator", "estimator": "sklearn.linear_model:LogisticRegression"}}
+    models = ["rf", "cnn", "mynet", "logreg"]
+    gpu_models = resources.gpu_capable(models, definitions=definitions)
+    assert gpu_models == {"cnn", "mynet"}
+    on_gpus = resources.plan_requests(models, nodes=[CPU_NODE, GPU_NODE], gpu_models=gpu_models)
+    assert on_gpus["mynet"] == {"cpu": 1.0, "gpu": resources.DEFAULT_GPU_SHARE}
+    assert on_gpus["logreg"] == on_gpus["rf"] == {"cpu": 1.0, "gpu": 0.0}
+    on_cpus = resources.plan_requests(models, nodes=[CPU_NODE], gpu_models=gpu_models)
+    assert on_cpus["mynet"] == {"cpu": 1.0, "gpu": 0.0}

@@ -15,6 +15,7 @@ module on first access for the same reason.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -31,15 +32,16 @@ from .common import (
     input_problem,
     validate_params,
 )
+from .registry import GPU_MODELS, NET_MODELS, SEED_MODELS, ModelEntry
 from .user import is_user_model
 
 if TYPE_CHECKING:
     from .nets import FastPaths
 
-__all__ = ["MODEL_NAMES", "DEFAULT_PARAMS", "FastPaths", "Model", "build_model", "default_params",
+__all__ = ["MODEL_NAMES", "DEFAULT_PARAMS", "GPU_MODELS", "NET_MODELS", "SEED_MODELS", "FastPaths", "Model",
+           "ModelEntry", "build_model", "default_params",
            "input_problem", "validate_params"]
 
-NET_MODELS = ("dnn", "cnn")
 DEVICE_KINDS = ("cpu", "cuda", "mps")
 
 
@@ -112,11 +114,11 @@ def build_model(model: str, *, n_classes: int, input_shape: tuple[int, ...],
     threads = check_int("threads", threads, AT_LEAST_ONE)
     device = _check_device(device)
     seed = check_int("seed", seed, NON_NEGATIVE)
-    if model in NET_MODELS:
-        from .nets import TorchNetModel
-        return TorchNetModel(model, n_classes=n_classes, input_shape=input_shape, params=merged, threads=threads,
-                             device=device, seed=seed, fast_paths=fast_paths)
-    from .trees import RandomForestModel, XGBoostModel
-    tree = RandomForestModel if model == "rf" else XGBoostModel
-    return tree(n_classes=n_classes, input_shape=input_shape, params=merged, threads=threads,
-                device=device, seed=seed)
+    entry = SEED_MODELS[model]
+    module, _, cls = entry.builder.partition(":")
+    builder = getattr(importlib.import_module(f".{module}", __name__), cls)
+    common = {"n_classes": n_classes, "input_shape": input_shape, "params": merged, "threads": threads,
+              "device": device, "seed": seed}
+    if entry.net:  # a net is told its architecture's name and the speed-ups
+        return builder(model, fast_paths=fast_paths, **common)
+    return builder(**common)

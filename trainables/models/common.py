@@ -26,46 +26,12 @@ from ..checks import (
     is_integer,
     is_number,
 )
+from .registry import FLAT, MODEL_NAMES, SEED_MODELS
 
 PIXEL_MAX = 255.0  # uint8 inputs are divided by this, as the talk does (x / 255)
 
-# The talk's settings (seed text, "The Math"); Keras defaults where the talk relies on them.
-DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
-    # R randomForest(ntree=25); its other defaults (mtry = sqrt(p), nodesize 1) are sklearn's.
-    "rf": {"n_estimators": 25, "max_features": "sqrt", "max_depth": None},
-    # xgb.train(objective multi:softprob, eta .2, max_depth 5, subsample 1, colsample .5, 150 rounds)
-    "xgb": {
-        "eta": 0.2,
-        "max_depth": 5,
-        "subsample": 1.0,
-        "colsample_bytree": 0.5,
-        "num_boost_round": 150,
-        "tree_method": "hist",
-    },
-    # Keras dense net; RMSprop(lr 1e-3, rho .9, eps 1e-7) (torch calls rho "alpha").
-    "dnn": {
-        "epochs": 30,
-        "batch_size": 128,
-        "lr": 1e-3,
-        "rho": 0.9,
-        "eps": 1e-7,
-        "dropout1": 0.4,
-        "dropout2": 0.3,
-        "validation_split": 0.2,
-    },
-    # Keras conv net; Adadelta(lr 1.0, rho .95, eps 1e-7).
-    "cnn": {
-        "epochs": 12,
-        "batch_size": 128,
-        "lr": 1.0,
-        "rho": 0.95,
-        "eps": 1e-7,
-        "dropout1": 0.25,
-        "dropout2": 0.5,
-        "validation_split": 0.2,
-    },
-}
-MODEL_NAMES = tuple(DEFAULT_PARAMS)  # ("rf", "xgb", "dnn", "cnn")
+# The talk's settings, from each model's registry entry.
+DEFAULT_PARAMS: dict[str, dict[str, Any]] = {name: dict(e.defaults) for name, e in SEED_MODELS.items()}
 
 INT_KEYS = frozenset({"n_estimators", "num_boost_round", "epochs", "batch_size", "max_depth"})
 NULLABLE_KEYS = frozenset({("rf", "max_depth"), ("rf", "max_features")})  # None = sklearn default
@@ -175,11 +141,12 @@ def input_problem(model: str, input_shape: tuple[int, ...]) -> str | None:
     """Why ``model`` cannot take inputs of ``input_shape`` ((F,) flat features, (H, W) or
     (H, W, C) images), or None when it can. rf, xgb and dnn take any shape (flattened);
     the cnn needs an image shape with H, W >= CNN_MIN_SIDE. Other (user) models: None."""
-    if model != "cnn":
+    if model not in SEED_MODELS or FLAT in SEED_MODELS[model].inputs:
         return None
     if len(input_shape) == 1:
-        return (f"cnn needs image inputs (H, W) or (H, W, C), and this dataset has {input_shape[0]} flat "
-                "features; use rf, xgb or dnn, or an images dataset")
+        *others, last = [name for name, e in SEED_MODELS.items() if FLAT in e.inputs]
+        return (f"{model} needs image inputs (H, W) or (H, W, C), and this dataset has {input_shape[0]} flat "
+                f"features; use {', '.join(others)} or {last}, or an images dataset")
     if min(input_shape[:2]) < CNN_MIN_SIDE:
         return (f"cnn needs images of at least {CNN_MIN_SIDE}x{CNN_MIN_SIDE} (two 3x3 convs and 2x2 pooling), "
                 f"got {input_shape[0]}x{input_shape[1]}; set the images dataset's size")
