@@ -23,6 +23,7 @@ from datavsmath.analysis.support import (
     no_interval_text,
 )
 from datavsmath.analysis.tables import DEFAULT_N_BOOT
+from datavsmath.trainables.repair import NO_REPAIR
 
 ANSWER_COLUMNS = ["metric", "target", "route", "cost", "ci_low", "ci_high", "p_cheapest", "runner_up",
                   "runner_up_cost", "sentence"]
@@ -68,7 +69,7 @@ def action(row: Any) -> str:
         parts.append(f"switch to {row.model}")
     if row.n_audited > 0:
         parts.append(f"audit {row.n_audited:,.0f} labels (to quality {row.quality_to:g})")
-    if row.repair != "none":
+    if row.repair != NO_REPAIR:
         parts.append(f"let cleanlab {row.repair} the labels")
     if row.n_bought > 0:
         parts.append(f"buy {row.n_bought:,.0f} more labels")

@@ -15,9 +15,9 @@ from datavsmath.analysis.aggregate import (
     quality_rows,
     seed_summary,
 )
+from datavsmath.trainables.repair import NO_REPAIR
 
 REPAIR_COLUMN = "repair"
-NO_REPAIR = "none"
 REPAIR_ORDER = ("none", "prune", "relabel")
 DETECTION_COLUMNS = {"precision": "detection_precision", "recall": "detection_recall"}
 

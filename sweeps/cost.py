@@ -14,7 +14,7 @@ from typing import Any
 from datavsmath.trainables.damage import subset_size
 from datavsmath.trainables.models import default_params
 from datavsmath.trainables.models.registry import SEED_MODELS
-from datavsmath.trainables.repair import DEFAULT_FOLDS, REPAIRS
+from datavsmath.trainables.repair import DEFAULT_FOLDS, NO_REPAIR
 
 # Seconds per (training sample x pass) on one thread, where a pass is an epoch (nets), a
 # boosting round (xgb) or a tree (rf), fixed seconds per trial, and the setting that counts the
@@ -71,7 +71,7 @@ def estimate_seconds(trial: Mapping[str, Any], *, n_train: int, overrides: Mappi
     """
     model = trial["model"]
     n = subset_size(n_train, sample_frac=trial["sample_frac"])
-    extra = repair_seconds(n, folds=repair_folds) if trial.get("repair", REPAIRS[0]) != REPAIRS[0] else 0.0
+    extra = repair_seconds(n, folds=repair_folds) if trial.get("repair", NO_REPAIR) != NO_REPAIR else 0.0
     if model not in PASS_PARAM:  # a user's model: `overrides` is its definition
         return extra + _user_estimate(n, overrides or {})
     params = _params(model, overrides)

@@ -18,11 +18,12 @@ from typing import Any
 
 from datavsmath.sweeps.progress import trial_name
 from datavsmath.sweeps.spec import Spec
+from datavsmath.trainables.repair import NO_REPAIR
 
 LISTED = 5  # a refusal names this many changed cells
 # Spec-level settings, each with the cells whose result depends on it.
 SETTING_USERS: dict[str, Callable[[Mapping[str, Any]], bool]] = {
-    "repair_model": lambda cell: cell.get("repair", "none") != "none",
+    "repair_model": lambda cell: cell.get("repair", NO_REPAIR) != NO_REPAIR,
     "transition": lambda cell: cell["damage_mode"] == "matrix",
     "confusion": lambda cell: cell["damage_mode"] == "confusion",
 }

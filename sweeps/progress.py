@@ -10,16 +10,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from datavsmath.trainables.repair import REPAIRS
+from datavsmath.trainables.repair import NO_REPAIR
 
 # A status line at most this often (seconds).
 STATUS_PERIOD_S = 30.0
 
 
-# The repair a trial has when its config names none ("none", datavsmath.trainables.repair.REPAIRS' first,
-# as datavsmath.sweeps.spec.AXIS_DEFAULTS): it is left out of names and lines, so that every trial of
-# before the axis keeps its name.
-NO_REPAIR = REPAIRS[0]
+# NO_REPAIR, a trial's repair when its config names none (datavsmath.sweeps.spec.AXIS_DEFAULTS), is left
+# out of names and lines, so that every trial of before the axis keeps its name.
 
 
 def _repair(config: Mapping[str, Any]) -> str:

@@ -27,7 +27,7 @@ import yaml
 from datavsmath.trainables.data import FASHION_MNIST, DatasetInfo
 from datavsmath.trainables.datasets import MNIST
 from datavsmath.trainables.models.user import is_user_model
-from datavsmath.trainables.repair import DEFAULT_FOLDS, DEFAULT_REPAIR_MODEL, REPAIRS
+from datavsmath.trainables.repair import DEFAULT_FOLDS, DEFAULT_REPAIR_MODEL, NO_REPAIR
 
 # The axes of one grid, then the replicate axis: a trial is one value of each.
 GRID_AXES = ("model", "sample_frac", "damage_frac", "damage_mode", "repair")
@@ -35,7 +35,7 @@ AXES = (*GRID_AXES, "seed")
 # Axes a grid (and a recorded trial) may leave out, with the value they then take: specs,
 # params.json and results of before the axis existed read as this value, and a trial's name
 # and the dry-run show the axis only when it differs (datavsmath.sweeps.progress.trial_name).
-AXIS_DEFAULTS: dict[str, Any] = {"repair": REPAIRS[0]}  # "none"
+AXIS_DEFAULTS: dict[str, Any] = {"repair": NO_REPAIR}
 # `confusion: {model, n_samples}`: the reference model and how many clean training rows it
 # is cross-validated on (datavsmath.trainables.damage.confusion_matrix_of's defaults).
 CONFUSION_KEYS = ("model", "n_samples")

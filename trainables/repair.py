@@ -40,7 +40,8 @@ import numpy as np
 from datavsmath.trainables.checks import AT_LEAST_ONE, Interval, check_choice, check_int
 from datavsmath.trainables.models.common import flat_float32
 
-REPAIRS = ("none", "prune", "relabel")
+NO_REPAIR = "none"  # the repair axis's value for labels used as they are
+REPAIRS = (NO_REPAIR, "prune", "relabel")
 DEFAULT_REPAIR_MODEL = "rf"
 DEFAULT_FOLDS = 5
 AT_LEAST_TWO_FOLDS = Interval(2, None, closed="left")
@@ -226,8 +227,8 @@ def repair_labels(x: np.ndarray, labels: np.ndarray, *, repair: str, n_classes: 
     labels = np.asarray(labels, dtype=np.int64)
     n = len(labels)
     flagged, new_labels, keep = np.zeros(n, dtype=bool), labels.copy(), np.ones(n, dtype=bool)
-    seconds, used_model, used_folds = 0.0, "none", 0
-    if repair != "none":
+    seconds, used_model, used_folds = 0.0, NO_REPAIR, 0
+    if repair != NO_REPAIR:
         start = time.perf_counter()
         flagged, proba = _flag(x, labels, n_classes=n_classes, model=model, folds=folds, seed=seed, n_jobs=n_jobs)
         seconds, used_model, used_folds = time.perf_counter() - start, model, folds
@@ -238,7 +239,7 @@ def repair_labels(x: np.ndarray, labels: np.ndarray, *, repair: str, n_classes: 
         else:
             new_labels[flagged] = proba[flagged].argmax(axis=1)
     precision, recall = float("nan"), float("nan")  # `none` detects nothing: no scores, not recall 0
-    if damaged is not None and repair != "none":
+    if damaged is not None and repair != NO_REPAIR:
         precision, recall = detection_scores(flagged, damaged)
     relabel_acc, label_acc = _label_scores(new_labels, keep, flagged, repair=repair, clean_labels=clean_labels)
     return Repair(keep=keep, labels=new_labels, flagged=flagged, repair=repair, model=used_model, folds=used_folds,

@@ -27,7 +27,7 @@ from datavsmath.trainables.device import gpu_memory_fraction, pick_device
 from datavsmath.trainables.faults import FAULT_ENV, FAULT_MARKER, InjectedFault, fault_spec
 from datavsmath.trainables.metrics import evaluate
 from datavsmath.trainables.models import build_model
-from datavsmath.trainables.repair import DEFAULT_FOLDS, DEFAULT_REPAIR_MODEL, REPAIRS, repair_labels
+from datavsmath.trainables.repair import DEFAULT_FOLDS, DEFAULT_REPAIR_MODEL, NO_REPAIR, repair_labels
 
 STATE_FILE = "state.pkl"
 
@@ -145,7 +145,7 @@ def train_trial(config: dict[str, Any], *, data: Dataset, checkpoint_period_s: f
     clean = data.y_train[subset.indices]
     noise = realized_noise(clean, subset.labels, n_classes=data.n_classes)
     settings = {"model": DEFAULT_REPAIR_MODEL, "folds": DEFAULT_FOLDS, **(repair_model or {})}
-    fixed = repair_labels(data.x_train[subset.indices], subset.labels, repair=config.get("repair", REPAIRS[0]),
+    fixed = repair_labels(data.x_train[subset.indices], subset.labels, repair=config.get("repair", NO_REPAIR),
                           n_classes=data.n_classes, seed=config["seed"], damaged=subset.damaged, clean_labels=clean,
                           model=settings["model"], folds=int(settings["folds"]), n_jobs=threads)
     model = build_model(config["model"], n_classes=data.n_classes, input_shape=data.input_shape,
