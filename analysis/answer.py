@@ -16,9 +16,8 @@ from datavsmath.analysis import routes
 from datavsmath.analysis.situation import Situation, resolve, training_size
 from datavsmath.analysis.support import (
     BEYOND,
-    EXTRAPOLATION_LIMIT,
     MIN_SEEDS_FOR_INTERVAL,
-    beyond_text,
+    bound_text,
     has_interval,
     no_interval_text,
 )
@@ -79,7 +78,7 @@ def action(row: Any) -> str:
 def route_text(row: Any) -> str:
     """One route as a clause: "audit labels: audit 120 labels (to quality 1), cost 24 [18-31]"."""
     if row.status == BEYOND:
-        return f"{row.route}: {beyond_text(row.bound / EXTRAPOLATION_LIMIT)}"
+        return f"{row.route}: {bound_text(row.bound)}"
     if row.status == routes.NOT_REACHED:
         return f"{row.route}: does not reach it on the swept curves"
     return f"{row.route}: {action(row)}, cost {_number(row.cost)}{_interval_text(row.ci_low, row.ci_high, row.n_seeds)}"
@@ -98,7 +97,7 @@ def target_sentence(rows: pd.DataFrame, *, metric: str, target: float, current: 
         beyond = rows[rows["status"] == BEYOND]
         text = f"{head}: no route gets there within the data"
         if not beyond.empty:
-            text += f"; {', '.join(beyond['route'])}: {beyond_text(beyond['bound'].min() / EXTRAPOLATION_LIMIT)}"
+            text += f"; {', '.join(beyond['route'])}: {bound_text(beyond['bound'].min())}"
         never = rows[rows["status"] == routes.NOT_REACHED]
         if not never.empty:
             text += f"; {', '.join(never['route'])}: not reached on the swept curves"

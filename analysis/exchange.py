@@ -31,6 +31,7 @@ from datavsmath.analysis.schema import num_obs
 from datavsmath.analysis.sections import Item
 from datavsmath.analysis.support import has_interval
 from datavsmath.analysis.tables import DEFAULT_N_BOOT, _check, _interval, _seed_mean, seed_draws
+from datavsmath.analysis.training_size import training_size
 
 # The surface's family when `auto` (or the chosen curve) is not a parametric family.
 FALLBACK_FAMILY = "pow3"
@@ -128,7 +129,8 @@ def _data(df: pd.DataFrame, *, metric: str, model: str, damage_mode: str, n_tota
               for _, level in levels]
     return _Data(qualities=np.array([q for q, _ in levels]),
                  damage_fracs=np.array([float(level["damage_frac"].iloc[0]) for _, level in levels]),
-                 n=[num_obs(p.columns.to_numpy(), n_total=n_total) for p in pivots],
+                 n=[num_obs(p.columns.to_numpy(), n_total=training_size(df) if n_total is None else n_total)
+                    for p in pivots],
                  grids=[p.to_numpy(dtype=float) for p in pivots])
 
 

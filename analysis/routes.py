@@ -21,7 +21,8 @@ where the route's curve crosses the target; it buys n_final - n0 and audits n_fi
 Each route has its cost (the mean curves), a 95 % percentile bootstrap interval over seeds
 (seeds resampled jointly for every curve; only with at least support.MIN_SEEDS_FOR_INTERVAL
 seeds) and p_cheapest, the share of resamples in which it is the cheapest route. A route whose
-n_final lies past support.size_bound of its curve's largest swept size is "beyond the data"
+n_final lies past support.size_bound of its curve's largest swept size, or past the dataset's
+training-set size, is "beyond the data" (bound: the smaller of the two)
 (infinite cost in that resample), and one whose curve never reaches the target "not reached".
 """
 
@@ -88,7 +89,8 @@ def price(option: Option, target: float, *, situation: Situation) -> Priced:
     n0, prices = situation.n, situation.prices
     n_final = np.maximum(needed, n0)
     reach = np.isfinite(n_final)
-    beyond = is_beyond(n_final, largest_swept=option.curve.largest) & (needed > n0)  # n0 itself is the user's
+    past = is_beyond(n_final, largest_swept=option.curve.largest) | (n_final > situation.n_total)
+    beyond = past & (needed > n0)  # n0 itself is the user's
     fraction = audit_fraction(situation.quality, option.quality)
     finite = np.where(reach, n_final, 0.0)  # an unreachable target adds nothing: no 0 * inf warning
     bought, audited = finite - n0 * reach, finite * fraction
@@ -170,7 +172,7 @@ def _cheapest(priced: list[Priced]) -> tuple[np.ndarray, np.ndarray]:
     return costs.min(axis=0), np.argmin(costs, axis=0)
 
 
-def _record(route: str, kind: str, priced: list[Priced], *, n_seeds: int) -> dict:
+def _record(route: str, kind: str, priced: list[Priced], *, n_seeds: int, n_total: int) -> dict:
     """A route's row: the estimate (sample 0), its interval (samples 1..) and what it does."""
     cost, chosen = _cheapest(priced)
     pick = priced[int(chosen[0])]
@@ -186,7 +188,7 @@ def _record(route: str, kind: str, priced: list[Priced], *, n_seeds: int) -> dic
     show = status in (PRICED, BEYOND)
     return {"route": route, "kind": kind, "model": pick.option.model, "quality_to": pick.option.quality,
             "repair": pick.option.repair, "cost": float(cost[0]), "ci_low": low, "ci_high": high, "status": status,
-            "bound": size_bound(pick.option.curve.largest),
+            "bound": min(size_bound(pick.option.curve.largest), float(n_total)),
             "n_final": float(pick.n_final[0]) if show else np.nan,
             "n_bought": float(pick.bought[0]) if show else np.nan,
             "n_audited": float(pick.audited[0]) if show else np.nan, "n_seeds": n_seeds, "_cost": cost}
@@ -221,7 +223,7 @@ def route_table(df: pd.DataFrame, situation: Situation, *, method: str = "power_
         order = sorted(options, key=lambda key: KINDS.index(key[1]))
         for target in targets:
             rows = [_record(name, kind, [price(o, target, situation=situation) for o in options[(name, kind)]],
-                            n_seeds=len(curves.seeds))
+                            n_seeds=len(curves.seeds), n_total=situation.n_total)
                     for name, kind in order]
             _mark_cheapest(rows)
             records += [{"metric": metric, "target": target, **r} for r in rows]

@@ -87,10 +87,10 @@ def trial_key(model: str, sample_frac: float, damage_frac: float, damage_mode: s
     return (str(model), frac_key(sample_frac), frac_key(damage_frac), str(damage_mode), int(seed), str(repair))
 
 
-def num_obs(sample_frac: Any, *, n_total: int | None = None) -> np.ndarray:
+def num_obs(sample_frac: Any, *, n_total: int) -> np.ndarray:
     """Observations for sample fractions, as in the talk: sample_frac * the dataset's
-    training-set size `n_total` (default DATASET's, Fashion-MNIST's 60000), rounded."""
-    return np.rint(np.asarray(sample_frac, dtype=float) * (DATASET.n_train if n_total is None else n_total))
+    training-set size `n_total`, rounded."""
+    return np.rint(np.asarray(sample_frac, dtype=float) * n_total)
 
 
 def confusion_to_list(value: Any) -> list[list[int]] | None:

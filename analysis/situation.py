@@ -21,7 +21,6 @@ the results themselves (`training_size`), never from a default dataset.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +32,7 @@ from datavsmath.analysis.aggregate import SWEPT_DAMAGED_MODES, cross_candidates,
 from datavsmath.analysis.levels import level
 from datavsmath.analysis.repair_effect import NO_REPAIR, of_repair
 from datavsmath.analysis.schema import frac_key, num_obs
+from datavsmath.analysis.training_size import training_size as training_size
 from datavsmath.sweeps.report_keys import check_current, check_prices, check_situation, check_target
 from datavsmath.trainables.checks import (
     check_choice,
@@ -90,22 +90,6 @@ class Situation:
     def defaults_text(self) -> str:
         """"defaults used: model, n, target" or ""."""
         return f"defaults used: {', '.join(self.defaults)}" if self.defaults else ""
-
-
-def training_size(df: pd.DataFrame, *, facts: Mapping[str, Any] | None = None) -> int:
-    """The dataset's training-set size: facts["n_train"] (a stored spec's dataset_facts) when
-    given, else read off the results: the largest (n_train + n_val) / sample_frac of finished
-    trials without repair (a subset holds floor(sample_frac * N) rows), rounded up.
-    ValueError when neither says."""
-    if facts and facts.get("n_train"):
-        return int(facts["n_train"])
-    rows = of_repair(finished(df), NO_REPAIR)
-    rows = rows[rows["n_train"].notna() & (rows["sample_frac"] > 0)]
-    if rows.empty:
-        raise ValueError("the dataset's training-set size is unknown: the results record no n_train and no "
-                         "dataset facts were given (pass n_total)")
-    held = rows["n_train"].astype(float) + rows["n_val"].astype(float).fillna(0.0)
-    return int(math.ceil(float((held / rows["sample_frac"].astype(float)).max()) - 1e-9))
 
 
 def info_from_results(df: pd.DataFrame) -> DatasetInfo:

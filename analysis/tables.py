@@ -36,8 +36,9 @@ from datavsmath.analysis.curves import fit_power_law as fit_power_law
 from datavsmath.analysis.curves import isotonic_increasing as isotonic_increasing
 from datavsmath.analysis.curves import loglinear_crossing as loglinear_crossing
 from datavsmath.analysis.curves import power_law_crossing as power_law_crossing
-from datavsmath.analysis.schema import DATASET, num_obs
+from datavsmath.analysis.schema import num_obs
 from datavsmath.analysis.support import has_interval
+from datavsmath.analysis.training_size import training_size
 from datavsmath.trainables.metrics import METRICS
 
 DEFAULT_THRESHOLDS = {"acc": 0.90, "auc": 0.98}
@@ -86,7 +87,8 @@ def seed_table(df: pd.DataFrame, *, metric: str = "acc", threshold: float | None
     df: tidy results. metric: "acc" or "auc". threshold in (0, 1), default 0.90 for acc and
     0.98 for auc. model: default "cnn". damage_mode: "random", "constant" (default) or
     "none"; undamaged trials stand in for quality 1.0 (datavsmath.analysis.aggregate.quality_rows).
-    n_total: the dataset's training-set size (default Fashion-MNIST's 60000; schema.num_obs).
+    n_total: the dataset's training-set size (default: read off the results' n_train,
+    datavsmath.analysis.situation.training_size).
     Returns one row per quality level, best quality first, with columns
     quality, <metric> (mean over seeds at the chosen sample_frac), sample_frac, num_obs
     (sample_frac * the training-set size), d_obs (relative change from the row above; NaN in the first row
@@ -95,6 +97,7 @@ def seed_table(df: pd.DataFrame, *, metric: str = "acc", threshold: float | None
     max_<metric> (best mean over the level's sample fractions).
     """
     threshold = _check(metric, threshold)
+    n_total = training_size(df) if n_total is None else n_total
     rows = _level_rows(df, model=model, damage_mode=damage_mode)
     means = rows.groupby(["quality", "sample_frac"], as_index=False).agg(
         value=(metric, "mean"), damage_frac=("damage_frac", "first"))
@@ -253,6 +256,7 @@ def interpolated_table(df: pd.DataFrame, *, metric: str = "acc", threshold: floa
     check_curve(curve)
     if n_boot < 1:
         raise ValueError(f"n_boot must be a positive integer, got {n_boot}")
+    n_total = training_size(df) if n_total is None else n_total
     rows = _level_rows(df, model=model, damage_mode=damage_mode)
     records, samples = [], {}
     for quality, level in rows.groupby("quality", sort=True):
@@ -265,7 +269,7 @@ def interpolated_table(df: pd.DataFrame, *, metric: str = "acc", threshold: floa
         records.append({"quality": quality, "damage_frac": level["damage_frac"].iloc[0], "n_seeds": len(grid),
                         **_level_record(fit, threshold, limit=limit)})
     table = pd.DataFrame(records).sort_values("quality", ascending=False, ignore_index=True)
-    table["sample_frac"] = table["num_obs"] / (DATASET.n_train if n_total is None else n_total)
+    table["sample_frac"] = table["num_obs"] / n_total
     table = _with_changes(table)
     step = table["quality"] - table["quality"].shift(1)
     table["d_num_obs_d_quality"] = (table["num_obs"] - table["num_obs"].shift(1)) / step

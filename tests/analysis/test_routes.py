@@ -91,6 +91,19 @@ def test_a_route_past_four_times_the_data_is_beyond_the_data():
     assert all(len(token.replace(",", "")) < 9 for token in text.split() if token.replace(",", "").isdigit())
 
 
+def test_no_route_states_more_labels_than_the_dataset_holds():
+    # acc 0.83 at quality 0.8 lies just past the largest swept size: within 4x of it, past the dataset's N.
+    result = answer(grid(BASE), current=AT_Q08, target={"acc": 0.83}, n_boot=20, method="loglinear")
+    routes = result.routes.set_index("route")
+    assert routes.loc["buy labels", "status"] == "beyond the data" and routes.loc["buy labels", "bound"] == N
+    priced = result.routes[result.routes["status"] == "priced"]
+    assert (priced["n_final"] <= N).all()
+    text = "\n".join(result.lines)
+    assert f"beyond the data (more than {N:,} labels)" in text
+    counts = [int(t.strip(".;()")) for t in text.replace(",", "").split() if t.strip(".;()").isdigit()]
+    assert all(count <= N for count in counts)
+
+
 def test_current_defaults_and_explicit_values_are_said():
     df = grid({**BASE, ("logreg", 0.0): (0.70, 0.80, 0.85)})
     default = answer(df, n_boot=5)

@@ -120,7 +120,7 @@ def power_law_grid(*, seeds=(0,), spread: float = 0.004) -> pd.DataFrame:
                 shift = spread * (i - (len(seeds) - 1) / 2)  # symmetric: the mean is the curve
                 rows.append(dict(status="TERMINATED", model="cnn", sample_frac=s, damage_frac=damage,
                                  damage_mode="constant" if damage else "none", seed=seed,
-                                 acc=power_law_metric(s, a=a, b=b, c=c) + shift, auc=0.99))
+                                 n_train=int(s * DATASET.n_train), acc=power_law_metric(s, a=a, b=b, c=c) + shift, auc=0.99))
     return normalize(pd.DataFrame(rows))
 
 
