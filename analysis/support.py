@@ -41,8 +41,3 @@ def is_beyond(n: np.ndarray | float, *, largest_swept: float) -> np.ndarray:
 def bound_text(bound: float) -> str:
     """"beyond the data (more than 426 labels)": a size past what the data or its curves support."""
     return f"{BEYOND} (more than {bound:,.0f} labels)"
-
-
-def beyond_text(largest_swept: float) -> str:
-    """"beyond the data (more than 4x the 455 swept)"."""
-    return f"{BEYOND} (more than {EXTRAPOLATION_LIMIT:g}x the {largest_swept:,.0f} swept)"
