@@ -103,7 +103,7 @@ def load_arrays(config: Mapping[str, Any], base_dir: str | Path | None) -> Datas
         unseen = [v for v in ds._sorted_classes(test_values, f"{test_path}: {what}") if v not in index]
         if unseen:
             raise ds.DatasetError(f"{test_path}: {what} have class{'es' if len(unseen) > 1 else ''} "
-                                  f"{ds._listed(unseen)} that the training file {path.name} lacks")
+                                  f"{ds.listed(unseen)} that the training file {path.name} lacks")
         if x_test.shape[1:] != x.shape[1:] or x_test.dtype != x.dtype:
             raise ds.DatasetError(f"{test_path}: x must have the training file's row shape {x.shape[1:]} and "
                                   f"dtype {x.dtype}, got {x_test.shape[1:]} {x_test.dtype}")

@@ -33,7 +33,6 @@ error is a ValueError or a FileNotFoundError, and names the file, column or fold
 
 from __future__ import annotations
 
-import os
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -43,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from datavsmath.trainables.checks import UNIT_OPEN, Interval, check_choice, check_int, check_number, echo
+from datavsmath.trainables.checks import echo
 from datavsmath.trainables.data import (
     DATA_ENV_VAR,
     DataNotFoundError,
@@ -54,32 +53,19 @@ from datavsmath.trainables.data import (
     load_fashion_mnist,
     read_idx,
 )
+from datavsmath.trainables.dataset_config import (
+    BUILT_IN,
+    COLORS,
+    DEFAULT_TEST_FRAC,
+    KINDS,
+    MAX_DEFAULT_SIDE,
+    SHOWN_NAMES,
+    TABLE_FORMATS,
+    DatasetConfigError,
+    check_dataset_config,
+    listed,
+)
 from datavsmath.trainables.image_files import ImageFileError, class_files, image_extensions, image_size, read_image
-
-KINDS = ("fashion_mnist", "mnist", "table", "images", "arrays")
-BUILT_IN = ("fashion_mnist", "mnist")  # kinds that a plain name selects
-COLORS = ("grayscale", "rgb")
-DEFAULT_TEST_FRAC = 0.2
-DEFAULT_SEED = 0
-DEFAULT_COLOR = "rgb"
-MAX_DEFAULT_SIDE = 64  # the default image size is the most common one, scaled down to fit 64x64
-SEEDS = Interval(0, 2**32 - 1)  # numpy's RandomState range
-TABLE_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}  # also .csv.gz, .csv.bz2, ...
-SHOWN_NAMES = 5  # messages list at most this many columns or classes, then "and N more"
-NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-
-ALLOWED_KEYS: dict[str, tuple[str, ...]] = {
-    "fashion_mnist": ("kind",),
-    "mnist": ("kind",),
-    "table": ("kind", "name", "path", "label", "features", "test", "test_frac", "seed"),
-    "images": ("kind", "name", "path", "size", "color", "test_frac", "seed"),
-    "arrays": ("kind", "name", "path", "test", "test_frac", "seed"),
-}
-REQUIRED_KEYS: dict[str, tuple[str, ...]] = {"table": ("path", "label"), "images": ("path",), "arrays": ("path",)}
-
-
-class DatasetConfigError(ValueError):
-    """A dataset config is malformed: found by `check_dataset_config`, before any data is read."""
 
 
 class DatasetError(ValueError):
@@ -145,133 +131,6 @@ def load_mnist(data_dir: str | Path | None = None, *, download: bool = True,
 # Checking a config without reading data
 
 
-def _fail(message: str) -> DatasetConfigError:
-    return DatasetConfigError(message)
-
-
-def _check_path(key: str, value: Any) -> str:
-    if isinstance(value, os.PathLike):
-        value = os.fspath(value)
-    if not isinstance(value, str) or not value.strip() or "\0" in value:
-        raise _fail(f"dataset.{key} must be a file or folder path (a non-empty string), got {echo(value)}")
-    return value
-
-
-def _check_column(key: str, value: Any) -> str:
-    if not isinstance(value, str) or not value:
-        raise _fail(f"dataset.{key} must be a column name (a non-empty string), got {echo(value)}")
-    return value
-
-
-def _check_features(value: Any, label: str) -> list[str] | None:
-    if value is None:
-        return None
-    if not isinstance(value, Sequence) or isinstance(value, str) or not value:
-        raise _fail(f"dataset.features must be a non-empty list of column names, got {echo(value)}")
-    names = [_check_column("features", item) for item in value]
-    dupes = sorted(name for name, n in Counter(names).items() if n > 1)
-    if dupes:
-        raise _fail(f"dataset.features must have distinct names, got duplicates {_listed(dupes)}")
-    if label in names:
-        raise _fail(f"dataset.features must not include the label column {label!r}")
-    return names
-
-
-def _check_size(value: Any) -> list[int] | None:
-    if value is None:
-        return None
-    ok = (isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2
-          and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1 for v in value))
-    if not ok:
-        raise _fail(f"dataset.size must be [H, W], two integers >= 1, got {echo(value)}")
-    return [int(v) for v in value]
-
-
-def _check_name(value: Any) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not NAME_RE.fullmatch(value):
-        raise _fail(f"dataset.name must be 1-100 letters, digits, '.', '_' or '-' (starting with a letter "
-                    f"or digit), got {echo(value)}")
-    return value
-
-
-def check_dataset_config(config: Mapping[str, Any] | str) -> dict[str, Any]:
-    """The config in its normal form, checked without reading any data.
-
-    `config` is a built-in name ("fashion_mnist", "mnist") or a mapping with `kind`.
-    Returns a new dict with every key of its kind (`ALLOWED_KEYS`):
-    built-in: {kind}; table: {kind, name (None: the file's stem), path, label, features
-    (None: every other numeric column), test (None or a path), test_frac (0.2 when test is
-    None, else None), seed (default 0)}; images: {kind, name (None: the folder's name),
-    path, size ([H, W] or None: the most common size, fitted into 64x64), color ("rgb"
-    default), test_frac (None: 0.2 when the folder has no train/ and test/), seed}.
-    Paths stay as given (relative ones resolve at load time). Raises DatasetConfigError.
-    """
-    if isinstance(config, str):
-        if config in BUILT_IN:
-            return {"kind": config}
-        if config in KINDS:
-            raise _fail(f"dataset {config!r} needs a mapping with its path, e.g. "
-                        + {"table": "{kind: table, path: data.csv, label: y}",
-                           "arrays": "{kind: arrays, path: data.npz}"}.get(config, "{kind: images, path: folder}"))
-        raise _fail(f"dataset must be one of {list(BUILT_IN)} or a mapping with kind, got {echo(config)}")
-    if not isinstance(config, Mapping):
-        raise _fail(f"dataset must be a name ({', '.join(BUILT_IN)}) or a mapping with kind, "
-                    f"got {type(config).__name__} {echo(config)}")
-    if "kind" not in config:
-        raise _fail(f"dataset: missing key 'kind'; one of {', '.join(KINDS)}")
-    try:
-        kind = check_choice("dataset.kind", config["kind"], KINDS)
-    except ValueError as exc:
-        raise _fail(str(exc)) from exc
-    allowed = ALLOWED_KEYS[kind]
-    unknown = [key for key in config if key not in allowed]
-    if unknown:
-        raise _fail(f"dataset: unknown key {echo(unknown[0])} for kind {kind}; allowed: {', '.join(allowed)}")
-    missing = [key for key in REQUIRED_KEYS.get(kind, ()) if config.get(key) is None]
-    if missing:
-        raise _fail(f"dataset: kind {kind} needs key {missing[0]!r}")
-    if kind in BUILT_IN:
-        return {"kind": kind}
-    try:
-        seed = check_int("dataset.seed", config.get("seed", DEFAULT_SEED), SEEDS)
-        test_frac = config.get("test_frac")
-        if test_frac is not None:
-            test_frac = check_number("dataset.test_frac", test_frac, UNIT_OPEN)
-    except ValueError as exc:
-        raise _fail(str(exc)) from exc
-    out: dict[str, Any] = {"kind": kind, "name": _check_name(config.get("name")),
-                           "path": _check_path("path", config["path"])}
-    if kind in ("table", "arrays"):
-        test = config.get("test")
-        if test is not None and test_frac is not None:
-            raise _fail(f"dataset: give test or test_frac, not both (got test {echo(test)} and "
-                        f"test_frac {test_frac:g})")
-        if kind == "table":
-            label = _check_column("label", config["label"])
-            out.update(label=label, features=_check_features(config.get("features"), label))
-        out.update(test=None if test is None else _check_path("test", test),
-                   test_frac=DEFAULT_TEST_FRAC if test is None and test_frac is None else test_frac, seed=seed)
-    else:
-        try:
-            color = check_choice("dataset.color", config.get("color", DEFAULT_COLOR), COLORS)
-        except ValueError as exc:
-            raise _fail(str(exc)) from exc
-        out.update(size=_check_size(config.get("size")), color=color, test_frac=test_frac, seed=seed)
-    return out
-
-
-# ---------------------------------------------------------------------------------------
-# Shared helpers
-
-
-def _listed(names: Sequence[Any], limit: int = SHOWN_NAMES) -> str:
-    """'a', 'b', 'c' -- at most `limit` names, then "and N more"."""
-    shown = ", ".join(repr(str(name)) if not isinstance(name, str) else repr(name) for name in names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
-
-
 def _resolve(path: str, base_dir: str | Path | None) -> Path:
     resolved = Path(path).expanduser()
     if not resolved.is_absolute() and base_dir is not None:
@@ -300,7 +159,7 @@ def _stratified_split(y: np.ndarray, test_frac: float, seed: int, class_names: S
     counts = np.bincount(y, minlength=len(class_names))
     few = [class_names[int(k)] for k in np.flatnonzero(counts < 2)]
     if few:
-        raise DatasetError(f"{where}: class{'es' if len(few) > 1 else ''} {_listed(few)} "
+        raise DatasetError(f"{where}: class{'es' if len(few) > 1 else ''} {listed(few)} "
                            f"{'have' if len(few) > 1 else 'has'} fewer than 2 rows; test_frac's stratified split "
                            "needs at least one for training and one for the test set")
     # Imported here: sklearn.model_selection costs about 1.2 s to import, which the CLI's
@@ -318,7 +177,7 @@ def _stratified_split(y: np.ndarray, test_frac: float, seed: int, class_names: S
 def _check_two_classes(class_names: Sequence[str], where: str, count: str) -> None:
     """At least 2 classes; `count` says what was counted, e.g. "label column 'y' has 1 class"."""
     if len(class_names) < 2:
-        raise DatasetError(f"{where}: {count} ({_listed(class_names)}); a classifier needs at least 2 classes")
+        raise DatasetError(f"{where}: {count} ({listed(class_names)}); a classifier needs at least 2 classes")
 
 
 def _check_classes(y_train: np.ndarray, y_test: np.ndarray, class_names: Sequence[str],
@@ -328,7 +187,7 @@ def _check_classes(y_train: np.ndarray, y_test: np.ndarray, class_names: Sequenc
         absent = [class_names[k] for k in range(len(class_names)) if not np.any(y == k)]
         if absent:
             raise DatasetError(f"{where}: the {part} set lacks class{'es' if len(absent) > 1 else ''} "
-                               f"{_listed(absent)} of {what}; every class must be in the {part} set{hint}")
+                               f"{listed(absent)} of {what}; every class must be in the {part} set{hint}")
 
 
 # ---------------------------------------------------------------------------------------
@@ -375,7 +234,7 @@ def _read_table(path: Path, key: str):
     header = _csv_header(path) if fmt == "csv" else columns
     dupes = sorted(name for name, n in Counter(header).items() if n > 1)
     if dupes:
-        raise DatasetError(f"{path}: duplicate column names {_listed(dupes)}")
+        raise DatasetError(f"{path}: duplicate column names {listed(dupes)}")
     if len(frame) == 0:
         raise DatasetError(f"{path}: the table has no rows")
     return frame
@@ -383,7 +242,7 @@ def _read_table(path: Path, key: str):
 
 def _label_values(frame, path: Path, label: str) -> list[Any]:
     if label not in frame.columns:
-        raise DatasetError(f"{path}: label column {label!r} not found; columns: {_listed(list(frame.columns))}")
+        raise DatasetError(f"{path}: label column {label!r} not found; columns: {listed(list(frame.columns))}")
     column = frame[label]
     empty = int(column.isna().sum())
     if empty:
@@ -401,7 +260,7 @@ def _default_features(frame, label: str, path: Path) -> list[str]:
     if not names:
         others = [c for c in frame.columns if c != label]
         raise DatasetError(f"{path}: no numeric feature column besides the label column {label!r}"
-                           + (f"; not numeric: {_listed(others)}" if others else ""))
+                           + (f"; not numeric: {listed(others)}" if others else ""))
     return names
 
 
@@ -411,12 +270,12 @@ def _features(frame, path: Path, features: list[str]) -> np.ndarray:
 
     absent = [c for c in features if c not in frame.columns]
     if absent:
-        raise DatasetError(f"{path}: feature column{'s' if len(absent) > 1 else ''} {_listed(absent)} not found; "
-                           f"columns: {_listed(list(frame.columns))}")
+        raise DatasetError(f"{path}: feature column{'s' if len(absent) > 1 else ''} {listed(absent)} not found; "
+                           f"columns: {listed(list(frame.columns))}")
     dtypes = frame.dtypes
     not_numeric = [c for c in features if not pd.api.types.is_numeric_dtype(dtypes[c])]
     if not_numeric:
-        raise DatasetError(f"{path}: feature columns must be numeric; not numeric: {_listed(not_numeric)}")
+        raise DatasetError(f"{path}: feature columns must be numeric; not numeric: {listed(not_numeric)}")
     part = frame[features]
     if all(dtype == np.uint8 for dtype in part.dtypes):
         return part.to_numpy(dtype=np.uint8)
@@ -451,7 +310,7 @@ def _load_table(config: Mapping[str, Any], base_dir: str | Path | None) -> Datas
         index = {value: k for k, value in enumerate(classes)}
         unseen = [v for v in _sorted_classes(test_values, f"{test_path}: {what}") if v not in index]
         if unseen:
-            raise DatasetError(f"{test_path}: {what} has class{'es' if len(unseen) > 1 else ''} {_listed(unseen)} "
+            raise DatasetError(f"{test_path}: {what} has class{'es' if len(unseen) > 1 else ''} {listed(unseen)} "
                                f"that the training file {path.name} lacks")
         names = [str(v) for v in classes]
         y_train = np.array([index[v] for v in values], dtype=np.int64)
@@ -503,7 +362,7 @@ def _image_folder(folder: Path) -> _ImageFolder:
                            "class, or train/ and test/ folders in that layout")
     empty = [name for name, paths in files.items() if not paths]
     if empty:
-        raise DatasetError(f"{folder}: class folder{'s' if len(empty) > 1 else ''} {_listed(empty)} "
+        raise DatasetError(f"{folder}: class folder{'s' if len(empty) > 1 else ''} {listed(empty)} "
                            f"hold{'' if len(empty) > 1 else 's'} no image file "
                            f"({', '.join(image_extensions())})")
     return _ImageFolder(classes=list(files), samples=[(path, k) for k, paths in enumerate(files.values())
@@ -569,12 +428,12 @@ def _load_images(config: Mapping[str, Any], base_dir: str | Path | None) -> Data
         test_set = _image_folder(test_dir)
         extra = [c for c in test_set.classes if c not in names]
         if extra:
-            raise DatasetError(f"{test_dir}: class folder{'s' if len(extra) > 1 else ''} {_listed(extra)} "
+            raise DatasetError(f"{test_dir}: class folder{'s' if len(extra) > 1 else ''} {listed(extra)} "
                                f"not in {train_dir}")
         missing = [c for c in names if c not in test_set.classes]
         if missing:
             raise DatasetError(f"{test_dir}: the test set lacks class folder{'s' if len(missing) > 1 else ''} "
-                               f"{_listed(missing)} of {train_dir}; every class must be in the test set")
+                               f"{listed(missing)} of {train_dir}; every class must be in the test set")
         train_paths = [path for path, _ in train_set.samples]
         test_paths = [path for path, _ in test_set.samples]
         y_train = np.array(train_set.targets, dtype=np.int64)
@@ -643,6 +502,7 @@ def load_dataset(config: Mapping[str, Any] | str, *, data_dir: str | Path | None
 
 __all__ = [
     "BUILT_IN", "COLORS", "KINDS", "LOADERS", "MNIST", "MNIST_IDX", "MNIST_IDX_MD5", "DatasetConfigError",
-    "DatasetError", "check_dataset_config", "default_image_size", "load_dataset", "load_mnist", "mnist_source",
+    "DatasetError", "check_dataset_config", "default_image_size", "listed", "load_dataset", "load_mnist",
+    "mnist_source",
 ]
 
