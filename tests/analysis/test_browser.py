@@ -32,6 +32,6 @@ def test_report_renders_in_headless_chromium(tmp_path):
     assert seen["table_rows"] == [12, 4, 4, 4, 4, 4, 27]
     title, first, answer = seen["extra"]
     assert title.startswith("rf best"), title
-    assert first == "answer-section" and answer.startswith("The answerNow: 60,000 labels at quality 1, cnn")
+    assert first == "answer-section" and answer.startswith("The answerNow: 3,000 labels at quality 1, cnn")
     assert seen["errors"] == [] and seen["requests"] == []
     assert (ARTIFACTS / "analysis-report.png").stat().st_size > 50_000
