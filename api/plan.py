@@ -6,14 +6,14 @@ import os
 
 from datavsmath.execute import UsageError, plan_cells
 from datavsmath.sweeps import cost, resources
-from datavsmath.sweeps.experiment_layout import experiment_path, is_resumable
+from datavsmath.sweeps.experiment_layout import experiment_path
 from datavsmath.sweeps.extend import Extension
 from datavsmath.sweeps.options import SweepOptions
-from datavsmath.sweeps.ownership import experiment_name
+from datavsmath.sweeps.ownership import check_extendable, experiment_name
 from datavsmath.sweeps.progress import NO_REPAIR
 from datavsmath.sweeps.spec import Spec, count_listed, expand_trials
 from datavsmath.sweeps.tuner import plan_for
-from datavsmath.trainables.data import FASHION_MNIST
+from datavsmath.trainables.dataset_peek import peek_dataset
 
 PREVIEW_ROWS = 6
 
@@ -33,13 +33,11 @@ def dry_run(spec: Spec, *, options: SweepOptions, rerun_changed: bool = False,
             nodes: list[resources.Node] | None = None) -> str:
     """The dry run's text: trial count, grid preview, resource plan, compute estimate. On
     --extend the experiment's finished cells are counted as "kept" and only the new ones are
-    previewed and estimated (UsageError when there is no experiment to extend)."""
+    previewed and estimated (SweepError, as the run's own, when there is no experiment to extend)."""
     extension = None
     if options.extend:
         exp_dir = experiment_path(options.storage, experiment_name(spec, options=options))
-        if not is_resumable(exp_dir):
-            raise UsageError(f"--extend: {exp_dir} is not an experiment of datavsmath; run without --extend "
-                             f"to start it")
+        check_extendable(exp_dir)
         extension = plan_cells(spec, exp_dir=exp_dir, rerun_changed=rerun_changed)
     return describe(spec, options=options, nodes=nodes, extension=extension)
 
@@ -61,8 +59,9 @@ def describe(spec: Spec, *, options: SweepOptions, nodes: list[resources.Node] |
         resources.check_feasible(plan, nodes=nodes)
     except resources.InfeasibleRequestError as exc:
         raise UsageError(str(exc)) from exc
-    info = spec.dataset_info  # None for a table or image folder: dry-run reads no data
-    n_train = info.n_train if info is not None else FASHION_MNIST.n_train
+    info = spec.dataset_info  # None for a table, image folder or arrays file: its header or listing is read
+    peek = peek_dataset(spec.dataset) if info is None else None
+    n_train = info.n_train if info is not None else peek.n_train if peek is not None else 0
     cells = expand_trials(spec)
     folds = int(spec.repair_model["folds"])
     trials = cost.longest_first(cells if extension is None else extension.new, overrides=spec.overrides,
@@ -85,10 +84,9 @@ def describe(spec: Spec, *, options: SweepOptions, nodes: list[resources.Node] |
         lines.append(f"  ... and {len(trials) - PREVIEW_ROWS} more")
     lines.append("resource request per model:")
     lines += resources.describe_plan(plan, nodes=nodes)
-    if info is not None:
-        lines.append(f"estimated compute: {seconds / 60:.1f} CPU-minutes on 1-thread trials")
-    else:
-        lines.append(f"dataset: {spec.dataset['kind']} {spec.dataset['path']}, read and checked when the sweep "
-                     f"starts; estimated compute as if it had {n_train} training rows: {seconds / 60:.1f} "
-                     "CPU-minutes on 1-thread trials")
+    if peek is not None:
+        lines.append(f"dataset: {spec.dataset['kind']} {spec.dataset['path']}: {peek.n_train:,} training and "
+                     f"{peek.n_test:,} test {'images' if spec.dataset['kind'] == 'images' else 'rows'} (from "
+                     f"{peek.how}; its values are read and checked when the sweep starts)")
+    lines.append(f"estimated compute: {seconds / 60:.1f} CPU-minutes on 1-thread trials")
     return "\n".join(lines)

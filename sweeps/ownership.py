@@ -107,6 +107,19 @@ def _is_experiment(names: list[str]) -> bool:
     return SPEC_FILE in names and (TUNER_FILE in names or any(fnmatch(n, STATE_PATTERN) for n in names))
 
 
+def check_extendable(exp_dir: str) -> None:
+    """SweepError unless `--extend` can add cells to `exp_dir`: the one test that both the
+    run and its --dry-run apply."""
+    _check_extendable(exp_dir, _entries(exp_dir))
+
+
+def _check_extendable(exp_dir: str, names: list[str] | None) -> None:
+    if names is None or not _is_experiment(names):
+        raise SweepError(f"--extend: {exp_dir} is not an experiment of datavsmath"
+                         + (" (nothing is there)" if names is None else f"; it holds {_listing(names)}")
+                         + "; run without --extend to start it")
+
+
 def _listing(names: list[str]) -> str:
     shown = ", ".join(names[:LISTED_NAMES])
     return shown + (f" and {len(names) - LISTED_NAMES} more" if len(names) > LISTED_NAMES else "")
@@ -150,10 +163,7 @@ def check_experiment(spec: Spec, *, options: SweepOptions, holder: lock.Holder |
     # A start that was killed before it wrote anything, or a folder holding only our inputs.
     empty_ok = empty_ok or stale is not None or (names == [] and storage.exists(storage.join(exp_dir, INPUTS_DIR)))
     if options.extend:
-        if names is None or not _is_experiment(names):
-            raise SweepError(f"--extend: {exp_dir} is not an experiment of datavsmath"
-                             + (" (nothing is there)" if names is None else f"; it holds {_listing(names)}")
-                             + "; run without --extend to start it")
+        _check_extendable(exp_dir, names)
     elif options.resume:
         if spec_to_dict(check_resumable(exp_dir)) != spec_to_dict(spec):
             raise SweepError(f"--resume: the spec differs from the one stored in {storage.join(exp_dir, SPEC_FILE)}; "

@@ -32,13 +32,16 @@ class CompactReporter(Callback):
     errors always print, with the trial's combination.
 
     costs: estimated seconds per trial, keyed by datavsmath.sweeps.progress.trial_name, for the ETA.
+    total: how many trials this run has in all (default: one per entry of `costs`): the fixed
+    total of the "[done/total]" lines, where Tune creates its trials as it goes.
     errors_only: print only the error lines (when Tune's own output is on, or at -v 0).
     write: where lines go (default print).
     """
 
-    def __init__(self, *, costs: Mapping[str, float], period_s: float = STATUS_PERIOD_S,
+    def __init__(self, *, costs: Mapping[str, float], total: int | None = None, period_s: float = STATUS_PERIOD_S,
                  errors_only: bool = False, write: Callable[[str], Any] = print) -> None:
         self.costs, self.period_s, self.errors_only, self.write = dict(costs), period_s, errors_only, write
+        self.total = len(self.costs) if total is None else total
         self._start = self._last_status = time.monotonic()
         self._done: int | None = None  # counted once, then kept: a scan per trial is quadratic
 
@@ -51,7 +54,8 @@ class CompactReporter(Callback):
             self._done = sum(t.status == _DONE and t is not trial for t in trials)
         self._done += 1
         if not self.errors_only:
-            self.write(finished_line(trial.config, trial.last_result or {}, done=self._done, total=len(trials)))
+            self.write(finished_line(trial.config, trial.last_result or {}, done=self._done,
+                                     total=max(self.total, len(trials))))
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.write(error_line(trial.config, error=f"errored; {_error_of(trial)}"))
@@ -74,7 +78,7 @@ class CompactReporter(Callback):
         """Counts, ETA from the cost model, and the best acc per model so far."""
         counts = {_DONE: 0, _ERROR: 0, _RUNNING: 0}
         best: dict[str, float] = {}
-        done_cost = left_cost = 0.0
+        done_cost = errored_cost = 0.0
         for t in trials:
             counts[t.status] = counts.get(t.status, 0) + 1
             cost = self.costs.get(trial_name(t.config), 0.0)
@@ -84,9 +88,11 @@ class CompactReporter(Callback):
                 if acc is not None:
                     model = t.config["model"]
                     best[model] = max(best.get(model, acc), acc)
-            elif t.status != _ERROR:
-                left_cost += cost
-        pending = len(trials) - counts[_DONE] - counts[_ERROR] - counts[_RUNNING]
+            elif t.status == _ERROR:
+                errored_cost += cost
+        # Tune creates trials as it goes: those not yet created count as pending, at their cost.
+        left_cost = max(sum(self.costs.values()) - done_cost - errored_cost, 0.0)
+        pending = max(self.total, len(trials)) - counts[_DONE] - counts[_ERROR] - counts[_RUNNING]
         return Progress(done=counts[_DONE], running=counts[_RUNNING], pending=pending, errored=counts[_ERROR],
                         elapsed_s=elapsed_s, eta_s=eta_seconds(done_cost=done_cost, left_cost=left_cost,
                                                                elapsed_s=elapsed_s),
@@ -127,10 +133,11 @@ def trial_name_of(trial: Any) -> str:
 class FinishedHook(Callback):
     """Calls `hook(finished, total)` after every trial that finished or errored, e.g. to
     rewrite a live report. The hook decides how often it acts; when the experiment ends its
-    `close()`, if it has one, is called, so that nothing it started outlives the run."""
+    `close()`, if it has one, is called, so that nothing it started outlives the run.
+    total: the run's trials in all (Tune creates them as it goes; the larger count is passed)."""
 
-    def __init__(self, hook: Callable[[int, int], Any]) -> None:
-        self.hook = hook
+    def __init__(self, hook: Callable[[int, int], Any], *, total: int = 0) -> None:
+        self.hook, self.total = hook, total
         self._finished: int | None = None
 
     def setup(self, *args: Any, **info: Any) -> None:
@@ -145,7 +152,7 @@ class FinishedHook(Callback):
         if self._finished is None:
             self._finished = sum(t.status in (_DONE, _ERROR) and t is not trial for t in trials)
         self._finished += 1
-        self.hook(self._finished, len(trials))
+        self.hook(self._finished, max(self.total, len(trials)))
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._call(trials, trial)

@@ -99,7 +99,7 @@ def _callbacks(spec: Spec, *, trials: list[dict[str, Any]], options: SweepOption
              for t in trials}
     callbacks: list[Any] = [CompactReporter(costs=costs, errors_only=options.verbose != 1)]
     if on_finished is not None:
-        callbacks.append(FinishedHook(on_finished))
+        callbacks.append(FinishedHook(on_finished, total=len(trials)))
     return callbacks
 
 

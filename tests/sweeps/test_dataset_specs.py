@@ -167,3 +167,20 @@ def test_resume_and_extend_refuse_other_data_than_the_experiment_started_on(digi
     with pytest.raises(SweepError, match=r"the dataset 'digits' differs from the one the experiment started on "
                                          r"\(fingerprint [0-9a-f]{12}\.\.\., stored [0-9a-f]{12}\.\.\.\)"):
         check_same_data(str(tmp_path), changed)
+
+
+def test_a_tables_dry_run_prices_its_own_rows_and_checks_its_columns(digits_csv, tmp_path, capsys):
+    from datavsmath.sweeps import cost
+
+    spec_path = _spec_file(tmp_path, AXES_TEXT.replace("[rf]", "[rf, xgb]").replace("[0.5]", "[0.1, 1.0]")
+                           + f"dataset: {{kind: table, path: {digits_csv}, label: digit}}\n")
+    assert main(["sweep", str(spec_path), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "dataset: table " + str(digits_csv) + ": 1,437 training and 360 test rows (from its header" in out
+    spec = load_spec(spec_path)
+    minutes = sum(cost.estimate_seconds(t, n_train=1437, overrides=None, repair_folds=cost.DEFAULT_FOLDS)
+                  for t in expand_trials(spec)) / 60
+    assert f"estimated compute: {minutes:.1f} CPU-minutes" in out and "60000" not in out and "60,000" not in out
+    bad = _spec_file(tmp_path, AXES_TEXT + f"dataset: {{kind: table, path: {digits_csv}, label: label}}\n", "bad.yaml")
+    assert main(["sweep", str(bad), "--dry-run"]) == 2
+    assert re.search(r"^datavsmath: error: .*digits.csv: label column 'label' not found", capsys.readouterr().err)

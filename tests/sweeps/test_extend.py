@@ -94,7 +94,7 @@ def test_a_changed_spec_setting_changes_the_cells_that_use_it_only(setting, valu
     (["--extend", "--resume"], r"--extend adds cells to an experiment: it cannot be combined with --resume"),
     (["--extend", "--overwrite"], r"it cannot be combined with --overwrite"),
     (["--extend"], r"--extend: .*/smoke is not an experiment of datavsmath \(nothing is there\); run without --extend"),
-    (["--extend", "--dry-run"], r"--extend: .*/smoke is not an experiment of datavsmath; run without --extend"),
+    (["--extend", "--dry-run"], r"--extend: .*/smoke is not an experiment of datavsmath \(nothing is there\); run without --extend"),
 ])
 def test_extend_flags_and_a_missing_experiment_are_refused(tmp_path, flags, message, capsys):
     import ray
@@ -103,6 +103,40 @@ def test_extend_flags_and_a_missing_experiment_are_refused(tmp_path, flags, mess
     err = capsys.readouterr().err
     assert re.search(message, err) and len(err.strip().splitlines()) == 1, err
     assert not ray.is_initialized() and not (tmp_path / "smoke").exists()
+
+
+# An experiment whose Tune state files are there but whose tuner.pkl is not is one the run
+# extends; its dry run must not refuse it.
+@pytest.mark.parametrize("files, accepted", [
+    ([], False),
+    (["spec.yaml"], False),
+    (["notes.txt"], False),
+    (["spec.yaml", "tuner.pkl"], True),
+    (["spec.yaml", "experiment_state-2026-12-06_02-00-00.json"], True),
+])
+def test_the_dry_run_of_extend_accepts_what_the_run_accepts(tmp_path, files, accepted, capsys):
+    from datavsmath.sweeps.options import SweepError
+    from datavsmath.sweeps.ownership import check_extendable
+    from datavsmath.sweeps.spec import spec_to_dict
+    from datavsmath.sweeps.validation import load_spec
+
+    exp = tmp_path / "smoke"
+    exp.mkdir()
+    for name in files:
+        text = yaml.safe_dump(spec_to_dict(load_spec("smoke"))) if name == "spec.yaml" else "{}"
+        (exp / name).write_text(text)
+    try:
+        check_extendable(str(exp))
+        run_accepts = True
+    except SweepError:
+        run_accepts = False
+    code = main(["sweep", "smoke", "--storage", str(tmp_path), "--extend", "--dry-run"])
+    out, err = capsys.readouterr()
+    assert run_accepts == accepted and (code == 0) == accepted, err
+    if accepted:
+        assert "kept: 0 cells finished earlier; to run: " in out
+    else:
+        assert re.fullmatch(r"datavsmath: error: --extend: .* is not an experiment of datavsmath.*\n", err), err
 
 
 # ---------------------------------------------------------------- a real experiment that grows
@@ -167,7 +201,8 @@ def test_only_the_new_cells_run_in_one_more_tune_experiment(grown):
     assert _trial_folders(exp / "extend-1") == sorted(after - before)  # 20 new cells, nothing rerun
     assert (exp / "extend-1" / "spec.yaml").is_file() and (exp / "extend-1" / "tuner.pkl").is_file()
     assert "--extend " in out["extend"].stdout and "12 cells kept (finished earlier), 20 to run" in out["extend"].stdout
-    assert len(re.findall(r"^\[\s*\d+/20\] ", out["extend"].stdout, re.MULTILINE)) == 20
+    # one line per trial, each with the run's fixed total (Tune creates its trials as it goes)
+    assert re.findall(r"^\[\s*\d+/(\d+)\] ", out["extend"].stdout, re.MULTILINE) == ["20"] * 20
     assert out["dry"].returncode == 0 and "kept: 12 cells finished earlier; to run: 20" in out["dry"].stdout
 
 
