@@ -40,6 +40,17 @@ def run_cli(*args: str, timeout: float = DEFAULT_CLI_TIMEOUT_S,
     return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, env=cli_env(env))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_blas_thread_in_the_test_process():
+    """BLAS at one thread in pytest's own process. With two (one per core) OpenBLAS spin-waits
+    whenever Ray workers of the same tests hold the cores: a 1,437-row logistic regression
+    then takes 8-16 s instead of 0.2-0.3 s. Ray's workers and CLI subprocesses keep their own."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
 @pytest.fixture(scope="session")
 def fashion():
     """The real dataset (found locally: Debian's package in CI); never downloaded in tests."""

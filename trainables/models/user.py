@@ -34,6 +34,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import math
+import re
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -186,10 +187,18 @@ def _estimator_instance(name: str, definition: Mapping[str, Any], *, threads: in
 
         estimator = copy.deepcopy(obj)
     params = estimator.get_params(deep=False) if hasattr(estimator, "get_params") else {}
-    trial = {"n_jobs": threads} if "n_jobs" in params else {}
+    trial = {"n_jobs": threads} if "n_jobs" in params and not deprecated_param(type(estimator), "n_jobs") else {}
     if "random_state" in params and params["random_state"] is None:
         trial["random_state"] = seed
     return estimator.set_params(**trial) if trial else estimator
+
+
+def deprecated_param(cls: type, name: str) -> bool:
+    """Whether the numpydoc of `cls` marks its parameter `name` deprecated (scikit-learn's
+    LogisticRegression n_jobs since 1.8: setting it only raises a FutureWarning in every fit)."""
+    doc = inspect.getdoc(cls) or ""
+    found = re.search(rf"^{re.escape(name)} :.*?(?=^\S+ :|^\S.*\n-{{3,}}|\Z)", doc, re.MULTILINE | re.DOTALL)
+    return found is not None and ".. deprecated::" in found.group(0)
 
 
 def _estimator_class(name: str, definition: Mapping[str, Any]) -> type:
@@ -218,7 +227,7 @@ def make_estimator(name: str, definition: Mapping[str, Any], *, threads: int = 1
                              f"{', '.join(map(repr, unknown))} for {definition['estimator']}; it takes "
                              f"{', '.join(sorted(accepted))}")
     for key, value in (("n_jobs", threads), ("random_state", seed)):
-        if key in accepted and key not in params:
+        if key in accepted and key not in params and not deprecated_param(cls, key):
             params[key] = value
     try:
         return cls(**params)
