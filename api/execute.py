@@ -78,7 +78,7 @@ def plan_cells(spec: Spec, *, exp_dir: str, rerun_changed: bool) -> Extension:
             except (OSError, SpecError):  # no readable spec there: its settings are not compared
                 by_part[part] = {}
         finished.append(Finished(config=config, where=where, settings=by_part[part]))
-    plan = plan_extension(expand_trials(spec), overrides=spec.overrides, version=project_version(),
+    plan = plan_extension(expand_trials(spec), overrides=spec.trial_overrides, version=project_version(),
                           finished=finished, settings=spec_settings(spec), rerun_changed=rerun_changed)
     if plan.changed and not rerun_changed:
         raise UsageError(changed_message(plan))

@@ -64,10 +64,10 @@ def describe(spec: Spec, *, options: SweepOptions, nodes: list[resources.Node] |
     n_train = info.n_train if info is not None else peek.n_train if peek is not None else 0
     cells = expand_trials(spec)
     folds = int(spec.repair_model["folds"])
-    trials = cost.longest_first(cells if extension is None else extension.new, overrides=spec.overrides,
+    trials = cost.longest_first(cells if extension is None else extension.new, overrides=spec.settings,
                                 n_train=n_train, repair_folds=folds)
     listed = count_listed(spec)
-    seconds = sum(cost.estimate_seconds(t, n_train=n_train, overrides=spec.overrides.get(t["model"]),
+    seconds = sum(cost.estimate_seconds(t, n_train=n_train, overrides=spec.settings.get(t["model"]),
                                         repair_folds=folds) for t in trials)
     lines = [f"spec {spec.name!r} ({spec.source}): {len(cells)} trials"
              + (f" ({listed} grid points, {listed - len(cells)} duplicates merged)" if listed != len(cells) else ""),

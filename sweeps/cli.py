@@ -41,6 +41,7 @@ from datavsmath.trainables.damage import DAMAGED_MODES
 from datavsmath.trainables.data import FASHION_MNIST, ChecksumError, DataNotFoundError
 from datavsmath.trainables.datasets import BUILT_IN, DatasetConfigError, DatasetError, load_dataset
 from datavsmath.trainables.models import MODEL_NAMES
+from datavsmath.trainables.models.user import UserModel
 
 # The sweep command is the Python API's run (datavsmath.execute) with the lines and exit codes of
 # a command; plotly and torch load only where a report or a dry run's GPU count needs them.
@@ -220,7 +221,7 @@ def _cmd_sweep(args: argparse.Namespace, *, exit_now: Callable[[int], NoReturn] 
     spec = load_spec(args.spec, max_trials=args.max_trials)
     options = _options(args)
     check_flags(options, rerun_changed=args.rerun_changed)
-    parse_resources(options.resource_overrides, spec.models, where="--resources")  # a model not in the sweep
+    parse_resources(options.resource_overrides, tuple(spec.models), where="--resources")  # a model not in the sweep
     if args.dry_run:
         print(dry_run(spec, options=options, rerun_changed=args.rerun_changed))
         return 0
@@ -273,11 +274,11 @@ def _said(spec: Spec, *, outcome: Outcome, options: SweepOptions) -> int:
 
 def _status_cost(results: str) -> Any:
     """The cost model for `status`'s ETA, with the experiment's own overrides when it has a spec."""
-    overrides: Mapping[str, Mapping[str, Any]]
+    overrides: Mapping[str, Mapping[str, Any] | UserModel]
     n_train, folds = FASHION_MNIST.n_train, cost.DEFAULT_FOLDS
     try:
         spec = read_stored_spec(results)
-        overrides = spec.overrides
+        overrides = spec.settings
         n_train = spec.dataset_info.n_train if spec.dataset_info is not None else n_train
         folds = int(spec.repair_model["folds"])
     except (OSError, ValueError):  # a results file, a folder without a spec, or one load_results reports on

@@ -14,6 +14,7 @@ from typing import Any
 from datavsmath.trainables.damage import subset_size
 from datavsmath.trainables.models import default_params
 from datavsmath.trainables.models.registry import SEED_MODELS
+from datavsmath.trainables.models.user import UserModel
 from datavsmath.trainables.repair import DEFAULT_FOLDS, NO_REPAIR
 
 # Seconds per (training sample x pass) on one thread, where a pass is an epoch (nets), a
@@ -27,7 +28,7 @@ PASS_PARAM = {name: e.pass_param for name, e in SEED_MODELS.items()}
 
 # A user's model (datavsmath.trainables.models.user) is costed as the seed model of its kind: a torch
 # module as the dnn per epoch, a scikit-learn estimator as one pass of rf's 25 trees.
-USER_KIND_AS = {"module": "dnn", "estimator": "rf"}
+USER_KIND_AS = {"module": "dnn", "estimator": "rf"}  # UserModel.kind -> the seed model it is costed as
 USER_ESTIMATOR_PASSES = 25
 
 
@@ -47,11 +48,12 @@ def _params(model: str, overrides: Mapping[str, Any] | None) -> dict[str, Any]:
     return {**default_params(model), **(overrides or {})}
 
 
-def _user_estimate(n: int, definition: Mapping[str, Any]) -> float:
-    like = USER_KIND_AS["module" if "module" in definition else "estimator"]
-    if like == "dnn":
-        n = int(n * (1 - definition.get("validation_split", 0.0)))
-        return SECONDS_FIXED[like] + SECONDS_PER_SAMPLE_PASS[like] * n * int(definition.get("epochs", 1))
+def _user_estimate(n: int, user: UserModel | None) -> float:
+    """A user's model; None (its entry unknown, e.g. `status` on results without a spec): as an estimator."""
+    like = USER_KIND_AS["estimator" if user is None else user.kind]
+    if user is not None and user.net:
+        n = int(n * (1 - user.validation_split))
+        return SECONDS_FIXED[like] + SECONDS_PER_SAMPLE_PASS[like] * n * user.epochs
     return SECONDS_FIXED[like] + SECONDS_PER_SAMPLE_PASS[like] * n * USER_ESTIMATOR_PASSES
 
 
@@ -60,27 +62,28 @@ def passes(model: str, overrides: Mapping[str, Any] | None = None) -> int:
     return int(_params(model, overrides)[PASS_PARAM[model]])
 
 
-def estimate_seconds(trial: Mapping[str, Any], *, n_train: int, overrides: Mapping[str, Any] | None = None,
+def estimate_seconds(trial: Mapping[str, Any], *, n_train: int, overrides: Mapping[str, Any] | UserModel | None = None,
                      repair_folds: int = DEFAULT_FOLDS) -> float:
     """Estimated single-thread seconds for one trial (a dict with model and sample_frac).
 
     n_train: the size of the dataset's full training set; the trial trains on
-    sample_frac of it, less the nets' validation_split. overrides: the model's settings (for
-    a user's model, its definition, costed as USER_KIND_AS says). repair_folds: the folds of a
-    repair's cross-validation (the spec's repair_model.folds), for a trial whose repair is not none.
+    sample_frac of it, less the nets' validation_split. overrides: the model's settings
+    (Spec.settings: a seed model's overrides; a user's model, its UserModel, costed as
+    USER_KIND_AS says). repair_folds: the folds of a repair's cross-validation (the spec's
+    repair_model.folds), for a trial whose repair is not none.
     """
     model = trial["model"]
     n = subset_size(n_train, sample_frac=trial["sample_frac"])
     extra = repair_seconds(n, folds=repair_folds) if trial.get("repair", NO_REPAIR) != NO_REPAIR else 0.0
-    if model not in PASS_PARAM:  # a user's model: `overrides` is its definition
-        return extra + _user_estimate(n, overrides or {})
+    if model not in PASS_PARAM or isinstance(overrides, UserModel):  # a user's model
+        return extra + _user_estimate(n, overrides if isinstance(overrides, UserModel) else None)
     params = _params(model, overrides)
     n = int(n * (1 - params.get("validation_split", 0.0)))
     return extra + SECONDS_FIXED[model] + SECONDS_PER_SAMPLE_PASS[model] * n * int(params[PASS_PARAM[model]])
 
 
 def longest_first(trials: list[dict[str, Any]], *, n_train: int,
-                  overrides: Mapping[str, Mapping[str, Any]],
+                  overrides: Mapping[str, Mapping[str, Any] | UserModel],
                   repair_folds: int = DEFAULT_FOLDS) -> list[dict[str, Any]]:
     """Trials sorted by estimated cost, most expensive first (stable for equal costs)."""
     return sorted(trials, key=lambda t: -estimate_seconds(t, n_train=n_train, overrides=overrides.get(t["model"]),

@@ -14,7 +14,8 @@ from typing import Any
 
 from datavsmath.sweeps.spec import SpecError, checked
 from datavsmath.trainables.checks import NON_NEGATIVE, POSITIVE, check_number, echo
-from datavsmath.trainables.models.registry import GPU_MODELS, SEED_MODELS, user_model_gpu
+from datavsmath.trainables.models.registry import GPU_MODELS, ModelEntry
+from datavsmath.trainables.models.user import UserModel
 
 DEFAULT_GPU_SHARE = 0.25
 DEFAULT_CPUS_PER_TRIAL = 1
@@ -88,11 +89,10 @@ def nodes_from_ray(ray_nodes: Iterable[Mapping[str, Any]]) -> list[Node]:
     return out
 
 
-def gpu_capable(models: Iterable[str], *, definitions: Mapping[str, Any]) -> frozenset[str]:
-    """The `models` with a GPU path: seed models whose registry entry says so, and users' torch
-    networks (definitions: each model's settings, a user model's its definition)."""
-    return frozenset(m for m in models
-                     if m in GPU_MODELS or (m not in SEED_MODELS and user_model_gpu(definitions.get(m))))
+def gpu_capable(models: Mapping[str, ModelEntry | UserModel]) -> frozenset[str]:
+    """The models with a GPU path, of a sweep's models (Spec.models: name -> its entry): seed
+    models whose registry entry says so, and users' torch networks."""
+    return frozenset(m for m, entry in models.items() if entry.gpu)
 
 
 def default_request(model: str, *, cluster_has_gpus: bool, gpu_share: float,

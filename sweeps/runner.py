@@ -130,7 +130,7 @@ def run_sweep(spec: Spec, *, options: SweepOptions, log: Callable[[str], None] =
     if claim is None:
         with claim_experiment(spec, options=options, log=log) as own:
             return run_sweep(spec, options=options, log=log, claim=own, trials=trials, on_finished=on_finished)
-    trials = cost.longest_first(expand_trials(spec) if trials is None else trials, overrides=spec.overrides,
+    trials = cost.longest_first(expand_trials(spec) if trials is None else trials, overrides=spec.settings,
                                 repair_folds=int(spec.repair_model["folds"]),
                                 n_train=claim.data.info.n_train)
     if not options.embedded:

@@ -26,7 +26,8 @@ import yaml
 
 from datavsmath.trainables.data import FASHION_MNIST, DatasetInfo
 from datavsmath.trainables.datasets import MNIST
-from datavsmath.trainables.models.user import is_user_model
+from datavsmath.trainables.models.registry import ModelEntry
+from datavsmath.trainables.models.user import UserModel
 from datavsmath.trainables.repair import DEFAULT_FOLDS, DEFAULT_REPAIR_MODEL, NO_REPAIR
 
 # The axes of one grid, then the replicate axis: a trial is one value of each.
@@ -96,8 +97,12 @@ class Spec:
 
     name: str
     grids: tuple[Grid, ...]
+    # Every model of the sweep, in first-seen order, with its entry: a seed model's registry
+    # entry (datavsmath.trainables.models.registry) or the spec's own model (`models:`, a UserModel).
+    models: Mapping[str, ModelEntry | UserModel]
     seeds: tuple[int, ...] = DEFAULT_SEEDS
     description: str = ""
+    # The seed models' settings: model -> {param: value} over its defaults.
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     resources: dict[str, dict[str, float]] = field(default_factory=dict)
     gpu_share: float | None = None
@@ -144,15 +149,21 @@ class Spec:
         return BUILT_IN_INFO.get(self.dataset["kind"])
 
     @property
-    def user_models(self) -> dict[str, dict[str, Any]]:
-        """The spec's own models (`models:`), name -> definition (datavsmath.trainables.models.user);
-        they are in `overrides` too, as the settings their trials get."""
-        return {m: p for m, p in self.overrides.items() if is_user_model(p)}
+    def user_models(self) -> dict[str, UserModel]:
+        """The spec's own models (`models:`), name -> UserModel, in first-seen order."""
+        return {m: e for m, e in self.models.items() if isinstance(e, UserModel)}
 
     @property
-    def models(self) -> tuple[str, ...]:
-        """Models in the sweep, in first-seen order."""
-        return tuple(dict.fromkeys(m for g in self.grids for m in g.model))
+    def settings(self) -> dict[str, dict[str, Any] | UserModel]:
+        """Each model's settings, as the cost model reads them: a seed model's overrides
+        ({} when none), a user model's UserModel."""
+        return {m: e if isinstance(e, UserModel) else dict(self.overrides.get(m, {})) for m, e in self.models.items()}
+
+    @property
+    def trial_overrides(self) -> dict[str, dict[str, Any]]:
+        """What each model's trials record as their `overrides` (params.json; --extend compares
+        them): a seed model's overrides, a user model's UserModel.record()."""
+        return {m: e.record() if isinstance(e, UserModel) else dict(e) for m, e in self.settings.items()}
 
 
 def info_from_facts(facts: Mapping[str, Any]) -> DatasetInfo:
@@ -211,11 +222,11 @@ def spec_to_dict(spec: Spec) -> dict[str, Any]:
         "grids": [{a: list(getattr(g, a)) for a in GRID_AXES
                    if a not in AXIS_DEFAULTS or getattr(g, a) != (AXIS_DEFAULTS[a],)} for g in spec.grids],
         "seeds": list(spec.seeds),
-        "overrides": {m: p for m, p in spec.overrides.items() if m not in spec.user_models},
+        "overrides": dict(spec.overrides),
         "resources": spec.resources,
     }
     if spec.user_models:
-        out["models"] = {m: {k: v for k, v in d.items() if k != "kind"} for m, d in spec.user_models.items()}
+        out["models"] = {m: u.to_dict() for m, u in spec.user_models.items()}
     if spec.gpu_share is not None:
         out["gpu_share"] = spec.gpu_share
     if spec.max_failures is not None:

@@ -54,7 +54,7 @@ def find_data(spec: Spec, *, options: SweepOptions) -> FoundData:
         root = find_data_root(options.data_dir, download=options.download, source=source)
         found = FoundData(info=source.info, root=root, source=source)
         repairs = any(t.get("repair", NO_REPAIR) != NO_REPAIR for t in expand_trials(spec))
-        if repairs or any(d["kind"] == "estimator" for d in spec.user_models.values()):
+        if repairs or any(not user.net for user in spec.user_models.values()):
             found = FoundData(info=found.info, dataset=found.read())  # the preflights read real labels and rows
     else:
         dataset = load_dataset(spec.dataset, data_dir=options.data_dir, download=options.download)
@@ -110,9 +110,9 @@ def check_user_models(spec: Spec, info: DatasetInfo, *, data: Dataset | None = N
         parent = str(Path(folder).parent)
         if "://" not in folder and parent not in sys.path:
             sys.path.insert(0, parent)
-    for name, definition in spec.user_models.items():
+    for user in spec.user_models.values():
         try:
-            check_importable(name, definition, input_shape=info.input_shape, n_classes=info.n_classes, rows=rows)
+            check_importable(user, input_shape=info.input_shape, n_classes=info.n_classes, rows=rows)
         except UserModelError as exc:
             raise SpecError(str(exc)) from exc
 

@@ -74,7 +74,7 @@ def plan_for(spec: Spec, *, nodes: list[resources.Node], options: SweepOptions) 
     gpu_share = options.gpu_share or spec.gpu_share or resources.DEFAULT_GPU_SHARE
     merged = {**spec.resources, **options.resource_overrides}
     return resources.plan_requests(spec.models, nodes=nodes, gpu_share=gpu_share, overrides=merged,
-                                   gpu_models=resources.gpu_capable(spec.models, definitions=spec.overrides))
+                                   gpu_models=resources.gpu_capable(spec.models))
 
 
 def state_period(n_trials: int) -> str:
@@ -94,7 +94,7 @@ def _callbacks(spec: Spec, *, trials: list[dict[str, Any]], options: SweepOption
     dataset's training-set size (the cost model's)."""
     from datavsmath.sweeps.tune_callbacks import CompactReporter, FinishedHook
 
-    costs = {trial_name(t): cost.estimate_seconds(t, n_train=n_train, overrides=spec.overrides.get(t["model"]),
+    costs = {trial_name(t): cost.estimate_seconds(t, n_train=n_train, overrides=spec.settings.get(t["model"]),
                                                   repair_folds=int(spec.repair_model["folds"]))
              for t in trials}
     callbacks: list[Any] = [CompactReporter(costs=costs, errors_only=options.verbose != 1)]
@@ -132,7 +132,8 @@ def make_tuner(spec: Spec, *, exp_dir: str, trials: list[dict[str, Any]], data: 
 
     trainable = tune.with_resources(
         tune.with_parameters(train_trial, data=data, checkpoint_period_s=spec.checkpoint_period_s,
-                             transitions=transitions or {}, repair_model=dict(spec.repair_model)),
+                             transitions=transitions or {}, repair_model=dict(spec.repair_model),
+                             user_models=spec.user_models),
         _resources_fn(plan))
     verbose, reporter = _tune_output(options)
     os.environ[STATE_PERIOD_ENV] = state_period(len(trials))  # read by Tune when fit() starts
@@ -151,7 +152,7 @@ def make_tuner(spec: Spec, *, exp_dir: str, trials: list[dict[str, Any]], data: 
     )
     tune_config = tune.TuneConfig(reuse_actors=True, trial_name_creator=trial_name_of,
                                   trial_dirname_creator=trial_name_of)
-    return tune.Tuner(trainable, param_space=build_param_space(trials, overrides=spec.overrides),
+    return tune.Tuner(trainable, param_space=build_param_space(trials, overrides=spec.trial_overrides),
                       tune_config=tune_config, run_config=run_config)
 
 

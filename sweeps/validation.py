@@ -53,7 +53,8 @@ from datavsmath.trainables.damage import ALL_DAMAGE_MODES, TRANSITION_MODES, che
 from datavsmath.trainables.data import FASHION_MNIST, DatasetInfo
 from datavsmath.trainables.datasets import DatasetConfigError, check_dataset_config
 from datavsmath.trainables.models import MODEL_NAMES, input_problem, validate_params
-from datavsmath.trainables.models.user import UserModelError, check_user_model, is_user_model
+from datavsmath.trainables.models.registry import SEED_MODELS, ModelEntry
+from datavsmath.trainables.models.user import UserModel, UserModelError, check_user_model
 from datavsmath.trainables.repair import REPAIR_MODELS, REPAIRS
 
 # A `transition:` file: a K x K matrix as CSV (comma-separated numbers) or NumPy .npy.
@@ -241,16 +242,23 @@ def rows_problem(model: str, sample_frac: float, *, params: Mapping[str, Any],
     return f"{gives}: {n_fit} to fit and {n - n_fit} to validate (validation_split {split:g}); {model} needs {need}"
 
 
-def _check_rows(grids: tuple[Grid, ...], overrides: Mapping[str, Mapping[str, Any]], info: DatasetInfo) -> None:
+def _fit_params(settings: Mapping[str, Any] | UserModel, model: str) -> dict[str, Any]:
+    """The settings rows_problem reads: a user's net has its validation_split, a user's
+    estimator none; a seed model's are its defaults with the spec's overrides."""
+    if isinstance(settings, UserModel):
+        return {"validation_split": settings.validation_split} if settings.net else {}
+    return validate_params(model, settings)
+
+
+def _check_rows(spec: Spec, info: DatasetInfo) -> None:
     """Every model's smallest sample_frac must give it the rows it needs (rows grow with it)."""
     smallest: dict[str, float] = {}
-    for grid in grids:
+    for grid in spec.grids:
         for model in grid.model:
             smallest[model] = min(smallest.get(model, 1.0), *grid.sample_frac)
+    settings = spec.settings
     for model, frac in smallest.items():
-        params = overrides.get(model) or {}
-        problem = rows_problem(model, frac, info=info,
-                               params=params if is_user_model(params) else validate_params(model, params))
+        problem = rows_problem(model, frac, info=info, params=_fit_params(settings[model], model))
         if problem:
             raise SpecError(problem)
 
@@ -265,7 +273,7 @@ def check_fits_dataset(spec: Spec, info: DatasetInfo) -> None:
         problem = input_problem(model, info.input_shape)
         if problem:
             raise SpecError(f"model {model} cannot take dataset {info.name!r}: {problem}")
-    _check_rows(spec.grids, spec.overrides, info)
+    _check_rows(spec, info)
     if spec.transition is not None:
         try:
             check_transition(spec.transition, n_classes=info.n_classes, class_names=info.class_names)
@@ -386,9 +394,9 @@ def _parse_facts(raw: Any) -> dict[str, Any] | None:
     return dict(raw)
 
 
-def _parse_models(raw: Any) -> dict[str, dict[str, Any]]:
-    """`models: {NAME: {estimator: ...} | {module: ...}}` in normal form (datavsmath.trainables.models.user),
-    checked without importing; a name is a new value of the model axis."""
+def _parse_models(raw: Any) -> dict[str, UserModel]:
+    """`models: {NAME: {estimator: ...} | {module: ...}}`, each checked into a UserModel
+    (datavsmath.trainables.models.user) without importing; a name is a new value of the model axis."""
     if not isinstance(raw, dict) or not raw:
         raise SpecError(f"models must be a mapping NAME -> {{estimator: PATH}} or {{module: PATH}}, got {echo(raw)}")
     out = {}
@@ -496,9 +504,10 @@ def parse_spec(data: dict[str, Any], *, source: str = "<spec>", default_name: st
     unused = [m for m in user_models if m not in models]
     if unused:
         raise SpecError(f"models.{unused[0]} is defined but no grid sweeps it; add it to a model axis or remove it")
-    overrides.update(user_models)  # a user model's settings are its definition, passed to its trials
+    entries: dict[str, ModelEntry | UserModel] = {m: user_models[m] if m in user_models else SEED_MODELS[m]
+                                                  for m in models}
     spec = Spec(
-        name=name, grids=grids, seeds=seeds, description=description, overrides=overrides,
+        name=name, grids=grids, models=entries, seeds=seeds, description=description, overrides=overrides,
         resources=parse_resources(data.get("resources", {}), models),
         gpu_share=gpu_share, max_failures=max_failures, checkpoint_period_s=period,
         report=_parse_report(data.get("report", {}), models), source=source,

@@ -14,6 +14,7 @@ import tempfile
 import time
 import warnings
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from datavsmath.trainables.device import gpu_memory_fraction, pick_device
 from datavsmath.trainables.faults import FAULT_ENV, FAULT_MARKER, InjectedFault, fault_spec
 from datavsmath.trainables.metrics import evaluate
 from datavsmath.trainables.models import build_model
+from datavsmath.trainables.models.user import UserModel
 from datavsmath.trainables.repair import DEFAULT_FOLDS, DEFAULT_REPAIR_MODEL, NO_REPAIR, repair_labels
 
 STATE_FILE = "state.pkl"
@@ -123,7 +125,8 @@ def _placement() -> dict[str, Any]:
 
 
 def train_trial(config: dict[str, Any], *, data: Dataset, checkpoint_period_s: float,
-                transitions: dict[str, Any] | None = None, repair_model: dict[str, Any] | None = None) -> None:
+                transitions: dict[str, Any] | None = None, repair_model: dict[str, Any] | None = None,
+                user_models: Mapping[str, UserModel] | None = None) -> None:
     """Train and evaluate one combination. `data` arrives zero-copy and read-only from the
     object store: only copies (the subset) are ever written. Nets checkpoint after an epoch
     once ``checkpoint_period_s`` seconds (0: every epoch) passed since the last one.
@@ -132,7 +135,8 @@ def train_trial(config: dict[str, Any], *, data: Dataset, checkpoint_period_s: f
     spec's T; `confusion`: the reference model's confusion counts, computed once by the driver).
     repair_model: {model, folds} of the repair's cheap model (default rf, 5 folds); the
     repair (config `repair`, default none) runs on the damaged training set before the fit,
-    on the trial's threads."""
+    on the trial's threads. user_models: the spec's own models, name -> UserModel; a trial of
+    one builds it from there (its config's `overrides` is only its record)."""
     trial_start = time.time()
     keep_freed_memory()  # the worker process's malloc policy, once per process
     _maybe_inject_fault(config, 0)  # epoch 0: before training, so trees can be faulted too
@@ -148,9 +152,10 @@ def train_trial(config: dict[str, Any], *, data: Dataset, checkpoint_period_s: f
     fixed = repair_labels(data.x_train[subset.indices], subset.labels, repair=config.get("repair", NO_REPAIR),
                           n_classes=data.n_classes, seed=config["seed"], damaged=subset.damaged, clean_labels=clean,
                           model=settings["model"], folds=int(settings["folds"]), n_jobs=threads)
-    model = build_model(config["model"], n_classes=data.n_classes, input_shape=data.input_shape,
-                        params=config.get("overrides") or None, threads=threads, device=device,
-                        seed=config["seed"])
+    user = (user_models or {}).get(config["model"])
+    model = build_model(config["model"] if user is None else user, n_classes=data.n_classes,
+                        input_shape=data.input_shape, params=None if user else config.get("overrides") or None,
+                        threads=threads, device=device, seed=config["seed"])
     reporter = _EpochReporter(config, period_s=checkpoint_period_s)
     # Warnings of the fit (a ConvergenceWarning, ...) are counted for the user, who never sees a worker's log.
     with warnings.catch_warnings(record=True) as caught:

@@ -75,8 +75,8 @@ def test_stored_spec_names_the_inputs(quickstart):
     res, _, storage = quickstart
     spec = read_stored_spec(res.path)
     assert spec.dataset["kind"] == "table" and spec.dataset["path"].startswith(f"{res.path}/inputs/")
-    assert spec.user_models["logreg"]["estimator"] == "sklearn.linear_model:LogisticRegression"
-    assert spec.user_models["logreg"]["params"] == {"max_iter": 500}
+    assert spec.user_models["logreg"].path == "sklearn.linear_model:LogisticRegression"
+    assert spec.user_models["logreg"].params == {"max_iter": 500}
 
 
 def test_cli_reads_an_api_experiment(quickstart):
@@ -123,4 +123,5 @@ def test_second_call_reuses_ray_with_image_arrays_and_pickled_models(quickstart,
     assert set(second.frame["model"]) == {"rf", "centroid", "tiny"}
     spec = read_stored_spec(second.path)
     assert spec.dataset["kind"] == "arrays" and spec.dataset_facts["input_shape"] == [28, 28]
-    assert all(spec.user_models[m][k].endswith(".pkl") for m, k in (("centroid", "estimator"), ("tiny", "module")))
+    assert [(m, spec.user_models[m].kind) for m in ("centroid", "tiny")] == [("centroid", "estimator"), ("tiny", "module")]
+    assert all(spec.user_models[m].path.endswith(".pkl") for m in ("centroid", "tiny"))

@@ -20,6 +20,8 @@ import pytest
 
 from datavsmath.sweeps import resources
 from datavsmath.sweeps.resources import InfeasibleRequestError, Node
+from datavsmath.trainables.models.registry import SEED_MODELS
+from datavsmath.trainables.models.user import check_user_model
 from tests.conftest import CLI, cli_env
 
 # The refusal must come long before Tune's own PENDING warning (60 s, and never for a request
@@ -286,10 +288,10 @@ def test_a_refused_sweep_can_be_rerun_without_overwrite(two_cpu_nodes, tmp_path)
 
 
 def test_a_users_torch_network_asks_for_a_gpu_share_and_a_users_estimator_does_not():
-    definitions = {"mynet": {"kind": "module", "module": "pkg.nets:make", "epochs": 2},
-                   "logreg": {"kind": "estimator", "estimator": "sklearn.linear_model:LogisticRegression"}}
-    models = ["rf", "cnn", "mynet", "logreg"]
-    gpu_models = resources.gpu_capable(models, definitions=definitions)
+    models = {"rf": SEED_MODELS["rf"], "cnn": SEED_MODELS["cnn"],
+              "mynet": check_user_model("mynet", {"module": "pkg.nets:make", "epochs": 2}),
+              "logreg": check_user_model("logreg", {"estimator": "sklearn.linear_model:LogisticRegression"})}
+    gpu_models = resources.gpu_capable(models)
     assert gpu_models == {"cnn", "mynet"}
     on_gpus = resources.plan_requests(models, nodes=[CPU_NODE, GPU_NODE], gpu_models=gpu_models)
     assert on_gpus["mynet"] == {"cpu": 1.0, "gpu": resources.DEFAULT_GPU_SHARE}

@@ -64,8 +64,8 @@ def user_pkg_importable(monkeypatch):
 ])
 def test_a_classifier_by_import_path_gets_the_trials_threads_and_seed(digits, name, definition, reference, n_jobs):
     _, data = digits
-    model = build_model(name, n_classes=10, input_shape=data.input_shape, params=check_user_model(name, definition),
-                        threads=2, seed=3)
+    model = build_model(check_user_model(name, definition), n_classes=10, input_shape=data.input_shape, threads=2,
+                        seed=3)
     with warnings.catch_warnings():
         warnings.simplefilter("error", FutureWarning)  # a deprecated setting is never passed
         info = model.fit(data.x_train, data.y_train)
@@ -80,10 +80,10 @@ def test_a_classifier_by_import_path_gets_the_trials_threads_and_seed(digits, na
 
 def test_a_torch_factory_trains_with_epoch_reports_and_resumes_where_it_left_off(digits, user_pkg_importable):
     _, data = digits
-    definition = check_user_model("mlp2", MLP)
+    user = check_user_model("mlp2", MLP)
 
     def fit(**kwargs):
-        model = build_model("mlp2", n_classes=10, input_shape=data.input_shape, params=definition, seed=0)
+        model = build_model(user, n_classes=10, input_shape=data.input_shape, seed=0)
         return model, model.fit(data.x_train, data.y_train, **kwargs)
 
     epochs: list[dict] = []
@@ -138,7 +138,7 @@ BAD_IMPORTS = [
 @pytest.mark.parametrize("case,definition,match", BAD_IMPORTS, ids=[c[0] for c in BAD_IMPORTS])
 def test_imports_objects_and_params_are_checked_naming_model_and_path(case, definition, match, user_pkg_importable):
     with pytest.raises(UserModelError, match=match):
-        check_importable("m", check_user_model("m", definition), input_shape=(64,), n_classes=10)
+        check_importable(check_user_model("m", definition), input_shape=(64,), n_classes=10)
 
 
 def _spec_text(csv: Path, models: str, axis: str = "[rf, m]", extra: str = "") -> str:
@@ -150,10 +150,11 @@ def test_a_user_model_is_a_value_of_the_model_axis_and_round_trips(digits):
     csv, _ = digits
     spec = parse_spec(parse_yaml_text(_spec_text(csv, "{m: {estimator: 'sklearn.linear_model:LogisticRegression',"
                                                       " params: {max_iter: 300}}}"), source="s.yaml"))
-    assert spec.models == ("rf", "m") and spec.user_models == {"m": check_user_model("m", LOGREG)}
-    assert spec.overrides["m"]["estimator"] == LOGREG["estimator"]  # what the trials get
+    assert tuple(spec.models) == ("rf", "m") and spec.user_models == {"m": check_user_model("m", LOGREG)}
+    assert spec.models["m"].path == LOGREG["estimator"] and "m" not in spec.overrides
+    assert spec.trial_overrides["m"] == {"kind": "estimator", **LOGREG}  # what its trials record
     again = parse_spec(parse_yaml_text(dump_spec(spec), source="spec.yaml"))
-    assert again.user_models == spec.user_models and again.overrides == spec.overrides
+    assert again.models == spec.models and again.overrides == spec.overrides
 
 
 SPEC_REFUSALS = [

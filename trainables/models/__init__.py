@@ -33,13 +33,13 @@ from .common import (
     validate_params,
 )
 from .registry import GPU_MODELS, NET_MODELS, SEED_MODELS, ModelEntry
-from .user import is_user_model
+from .user import UserModel
 
 if TYPE_CHECKING:
     from .nets import FastPaths
 
 __all__ = ["MODEL_NAMES", "DEFAULT_PARAMS", "GPU_MODELS", "NET_MODELS", "SEED_MODELS", "FastPaths", "Model",
-           "ModelEntry", "build_model", "default_params",
+           "ModelEntry", "UserModel", "build_model", "default_params",
            "input_problem", "validate_params"]
 
 DEVICE_KINDS = ("cpu", "cuda", "mps")
@@ -77,27 +77,27 @@ def _check_device(device: Any) -> str:
     return device
 
 
-def _build_user_model(model: str, *, definition: Mapping[str, Any], n_classes: int, input_shape: tuple[int, ...],
-                      threads: int, device: str, seed: int, fast_paths: FastPaths | None) -> Model:
+def _build_user_model(model: UserModel, *, n_classes: int, input_shape: tuple[int, ...], threads: int, device: str,
+                      seed: int, fast_paths: FastPaths | None) -> Model:
     """A user's estimator or torch net (datavsmath.trainables.models.user) for build_model."""
     threads = check_int("threads", threads, AT_LEAST_ONE)
     device, seed = _check_device(device), check_int("seed", seed, NON_NEGATIVE)
-    if definition.get("module") is not None:
-        from .nets import UserNetModel
-        return UserNetModel(model, definition=definition, n_classes=n_classes, input_shape=input_shape,
-                            threads=threads, device=device, seed=seed, fast_paths=fast_paths)
+    if model.net:
+        from .user_net import UserNetModel
+        return UserNetModel(model, n_classes=n_classes, input_shape=input_shape, threads=threads, device=device,
+                            seed=seed, fast_paths=fast_paths)
     from .user import EstimatorModel
-    return EstimatorModel(model, definition=definition, n_classes=n_classes, input_shape=input_shape,
-                          threads=threads, device=device, seed=seed)
+    return EstimatorModel(model, n_classes=n_classes, input_shape=input_shape, threads=threads, device=device,
+                          seed=seed)
 
 
-def build_model(model: str, *, n_classes: int, input_shape: tuple[int, ...],
+def build_model(model: str | UserModel, *, n_classes: int, input_shape: tuple[int, ...],
                 params: Mapping[str, Any] | None = None, threads: int = 1, device: str = "cpu",
                 seed: int = 0, fast_paths: FastPaths | None = None) -> Model:
     """An unfitted model.
 
-    model: one of MODEL_NAMES ("rf", "xgb", "dnn", "cnn"), or a user model's name when
-    ``params`` is its definition (models.user: estimator or module); n_classes: class count (>= 2, e.g.
+    model: one of MODEL_NAMES ("rf", "xgb", "dnn", "cnn"), or a user's model (a checked
+    models.user.UserModel: estimator or torch network; ``params`` unused); n_classes: class count (>= 2, e.g.
     the dataset's ``n_classes``); input_shape: one input row's shape (see the module doc; the
     cnn needs an image shape (H, W) or (H, W, C)); params: overrides of
     ``default_params(model)`` (unknown keys raise ValueError naming model, key and allowed keys);
@@ -105,9 +105,9 @@ def build_model(model: str, *, n_classes: int, input_shape: tuple[int, ...],
     ignores it); seed: fixes every random choice (>= 0, default 0); fast_paths: the nets'
     speed-ups (default None = ``FastPaths()``, all on; the trees ignore it).
     """
-    if model not in MODEL_NAMES and is_user_model(params):
-        return _build_user_model(model, definition=params or {}, n_classes=n_classes, input_shape=input_shape,
-                                 threads=threads, device=device, seed=seed, fast_paths=fast_paths)
+    if isinstance(model, UserModel):
+        return _build_user_model(model, n_classes=n_classes, input_shape=input_shape, threads=threads,
+                                 device=device, seed=seed, fast_paths=fast_paths)
     check_model_name(model)
     n_classes, input_shape = check_n_classes(n_classes), check_input_shape(input_shape)
     merged = validate_params(model, params)

@@ -7,7 +7,6 @@ imports: the builder is a "module:Class" path imported when a model is built.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -74,8 +73,3 @@ MODEL_NAMES = tuple(SEED_MODELS)  # ("rf", "xgb", "dnn", "cnn")
 NET_MODELS = tuple(n for n, e in SEED_MODELS.items() if e.net)
 GPU_MODELS = tuple(n for n, e in SEED_MODELS.items() if e.gpu)
 
-
-def user_model_gpu(definition: Any) -> bool:
-    """Whether a user's model (its definition, models.user) has a GPU path: a torch network
-    (a ``module`` factory) does; a scikit-learn estimator does not."""
-    return isinstance(definition, Mapping) and definition.get("module") is not None

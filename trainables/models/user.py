@@ -1,6 +1,6 @@
 """A user's own models, named in a spec's ``models:`` and swept like the four seed models.
 
-Two forms (``check_user_model`` gives their normal form; nothing is imported to check it):
+Two forms (``check_user_model`` checks one into a ``UserModel``; nothing is imported to check it):
 
 - ``{estimator: "pkg.mod:Class", params: {...}}``: a scikit-learn classifier (any class with
   ``fit`` and ``predict_proba``), built as ``Class(**params)``; ``n_jobs`` is set to the
@@ -38,6 +38,7 @@ import re
 import time
 import warnings
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -61,9 +62,54 @@ class UserModelError(ValueError):
     """A user model's definition, import path or params cannot be used; names model and path."""
 
 
-def is_user_model(definition: Any) -> bool:
-    """Whether `definition` (a spec's settings of a model) defines a user model."""
-    return isinstance(definition, Mapping) and any(kind in definition for kind in KINDS)
+@dataclass(frozen=True)
+class UserModel:
+    """One of a spec's own models, checked (``check_user_model``); the sweeps, the cost model,
+    the resources, the preflight and the trainable read it.
+
+    name: its value on the model axis; kind: "estimator" (a scikit-learn classifier) or
+    "module" (a torch factory); path: "package.module:attr" or a PICKLE_SUFFIX file; params:
+    an estimator's constructor kwargs; epochs (>= 1), batch_size (>= 1), validation_split
+    ([0, 1)), optimizer ({name, lr, ...}): a module's training settings (see the module doc).
+    """
+
+    name: str
+    kind: str
+    path: str
+    params: dict[str, Any] = field(default_factory=dict)
+    epochs: int = MODULE_DEFAULTS["epochs"]
+    batch_size: int = MODULE_DEFAULTS["batch_size"]
+    validation_split: float = MODULE_DEFAULTS["validation_split"]
+    optimizer: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_OPTIMIZER))
+
+    @property
+    def net(self) -> bool:
+        """A torch network, trained by the project's net trainer."""
+        return self.kind == "module"
+
+    @property
+    def gpu(self) -> bool:
+        """Has a GPU path (asks for a GPU share on a GPU cluster): a torch network does, a
+        scikit-learn estimator does not."""
+        return self.net
+
+    @property
+    def where(self) -> str:
+        """How messages name it: "models.NAME.KIND PATH"."""
+        return f"models.{self.name}.{self.kind} {self.path}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Its `models:` entry as a spec writes it: {estimator, params} or {module, epochs,
+        batch_size, validation_split, optimizer}; check_user_model reads it back."""
+        if not self.net:
+            return {"estimator": self.path, "params": dict(self.params)}
+        return {"module": self.path, "epochs": self.epochs, "batch_size": self.batch_size,
+                "validation_split": self.validation_split, "optimizer": dict(self.optimizer)}
+
+    def record(self) -> dict[str, Any]:
+        """What its trials record as their settings (params.json's `overrides`, which --extend
+        compares): {kind, **to_dict()}."""
+        return {"kind": self.kind, **self.to_dict()}
 
 
 def is_pickled(path: str) -> bool:
@@ -98,15 +144,15 @@ def _check_optimizer(name: str, value: Any) -> dict[str, Any]:
     return out
 
 
-def check_user_model(name: str, definition: Any) -> dict[str, Any]:
-    """The normal form of one `models:` entry, checked without importing anything.
+def check_user_model(name: str, definition: Any) -> UserModel:
+    """One `models:` entry (or a UserModel.record()), checked without importing anything.
 
-    estimator: {kind, estimator, params (default {})}; module: {kind, module, epochs (>= 1,
-    default 10), batch_size (>= 1, default 128), validation_split ([0, 1), default 0.2),
-    optimizer ({name, lr, ...}, default adam with lr 0.001)}. Raises UserModelError."""
+    estimator: {estimator, params (default {})}; module: {module, epochs (>= 1, default 10),
+    batch_size (>= 1, default 128), validation_split ([0, 1), default 0.2), optimizer ({name,
+    lr, ...}, default adam with lr 0.001)}. Raises UserModelError."""
     if not isinstance(definition, Mapping):
         raise UserModelError(f"models.{name} must be a mapping with estimator or module, got {echo(definition)}")
-    definition = {key: value for key, value in definition.items() if key != "kind"}  # a normal form again
+    definition = {key: value for key, value in definition.items() if key != "kind"}  # a record reads back
     kinds = [kind for kind in KINDS if kind in definition]
     if len(kinds) != 1:
         raise UserModelError(f"models.{name} must have exactly one of estimator, module; got keys "
@@ -125,8 +171,8 @@ def check_user_model(name: str, definition: Any) -> dict[str, Any]:
         if params and is_pickled(path):
             raise UserModelError(f"models.{name}.params must be empty for a pickled estimator (its params are "
                                  f"the instance's), got {echo(dict(params))}")
-        return {"kind": kind, "estimator": path, "params": dict(params)}
-    out: dict[str, Any] = {"kind": kind, "module": path}
+        return UserModel(name=name, kind=kind, path=path, params=dict(params))
+    out: dict[str, Any] = {}
     try:
         out["epochs"] = check_int(f"models.{name}.epochs", definition.get("epochs", MODULE_DEFAULTS["epochs"]),
                                   AT_LEAST_ONE)
@@ -137,8 +183,8 @@ def check_user_model(name: str, definition: Any) -> dict[str, Any]:
             definition.get("validation_split", MODULE_DEFAULTS["validation_split"]), UNIT_OPEN_RIGHT)
     except ValueError as exc:
         raise UserModelError(str(exc)) from exc
-    out["optimizer"] = _check_optimizer(name, definition.get("optimizer"))
-    return out
+    return UserModel(name=name, kind=kind, path=path, optimizer=_check_optimizer(name, definition.get("optimizer")),
+                     **out)
 
 
 def resolve(name: str, key: str, path: str) -> Any:
@@ -172,13 +218,13 @@ def _unpickle(name: str, key: str, path: str) -> Any:
                              "objects it refers to must be importable where the model is built") from exc
 
 
-def _estimator_instance(name: str, definition: Mapping[str, Any], *, threads: int, seed: int) -> Any:
+def _estimator_instance(model: UserModel, *, threads: int, seed: int) -> Any:
     """A fresh copy of a pickled estimator instance, with the trial's threads and seed."""
     from sklearn.base import clone
 
-    obj = resolve(name, "estimator", definition["estimator"])
+    obj = resolve(model.name, "estimator", model.path)
     if inspect.isclass(obj) or not all(callable(getattr(obj, m, None)) for m in ("fit", "predict_proba")):
-        raise UserModelError(f"models.{name}.estimator {definition['estimator']}: not a classifier instance with "
+        raise UserModelError(f"{model.where}: not a classifier instance with "
                              f"fit and predict_proba (got {type(obj).__name__})")
     try:
         estimator = clone(obj)
@@ -201,30 +247,30 @@ def deprecated_param(cls: type, name: str) -> bool:
     return found is not None and ".. deprecated::" in found.group(0)
 
 
-def _estimator_class(name: str, definition: Mapping[str, Any]) -> type:
-    cls = resolve(name, "estimator", definition["estimator"])
+def _estimator_class(model: UserModel) -> type:
+    cls = resolve(model.name, "estimator", model.path)
     if not inspect.isclass(cls) or not all(callable(getattr(cls, m, None)) for m in ("fit", "predict_proba")):
-        raise UserModelError(f"models.{name}.estimator {definition['estimator']}: not a classifier class with "
+        raise UserModelError(f"{model.where}: not a classifier class with "
                              f"fit and predict_proba (got {type(cls).__name__} {echo(cls)})")
     return cls
 
 
-def make_estimator(name: str, definition: Mapping[str, Any], *, threads: int = 1, seed: int = 0) -> Any:
-    """An unfitted estimator of the definition: params, plus n_jobs = threads and
-    random_state = seed when the class takes them and params do not set them (a pickled
-    instance: see the module doc)."""
-    if is_pickled(definition["estimator"]):
-        return _estimator_instance(name, definition, threads=threads, seed=seed)
-    cls = _estimator_class(name, definition)
-    params = dict(definition["params"])
+def make_estimator(model: UserModel, *, threads: int = 1, seed: int = 0) -> Any:
+    """An unfitted estimator of the user's estimator `model`: its params, plus n_jobs =
+    threads and random_state = seed when the class takes them and params do not set them (a
+    pickled instance: see the module doc)."""
+    if is_pickled(model.path):
+        return _estimator_instance(model, threads=threads, seed=seed)
+    cls = _estimator_class(model)
+    params = dict(model.params)
     try:
         accepted = set(cls().get_params()) if hasattr(cls, "get_params") else set(inspect.signature(cls).parameters)
     except Exception:  # a class that needs arguments: rely on its constructor's own check
         accepted = set(params)
     unknown = sorted(set(params) - accepted)
     if unknown:
-        raise UserModelError(f"models.{name}.params: unknown param{'s' if len(unknown) > 1 else ''} "
-                             f"{', '.join(map(repr, unknown))} for {definition['estimator']}; it takes "
+        raise UserModelError(f"models.{model.name}.params: unknown param{'s' if len(unknown) > 1 else ''} "
+                             f"{', '.join(map(repr, unknown))} for {model.path}; it takes "
                              f"{', '.join(sorted(accepted))}")
     for key, value in (("n_jobs", threads), ("random_state", seed)):
         if key in accepted and key not in params and not deprecated_param(cls, key):
@@ -232,31 +278,32 @@ def make_estimator(name: str, definition: Mapping[str, Any], *, threads: int = 1
     try:
         return cls(**params)
     except Exception as exc:  # TypeError for unknown keywords, ValueError for bad values
-        raise UserModelError(f"models.{name}.params for {definition['estimator']}: {type(exc).__name__}: "
+        raise UserModelError(f"models.{model.name}.params for {model.path}: {type(exc).__name__}: "
                              f"{exc}") from exc
 
 
-def make_factory(name: str, definition: Mapping[str, Any]) -> Callable[..., Any]:
-    """The module factory of the definition (a callable), or UserModelError."""
-    factory = resolve(name, "module", definition["module"])
+def make_factory(model: UserModel) -> Callable[..., Any]:
+    """The factory of the user's torch network `model` (a callable), or UserModelError."""
+    factory = resolve(model.name, "module", model.path)
     if not callable(factory):
-        raise UserModelError(f"models.{name}.module {definition['module']}: not callable "
+        raise UserModelError(f"{model.where}: not callable "
                              f"(got {type(factory).__name__})")
     return factory
 
 
-def build_net(name: str, definition: Mapping[str, Any], *, input_shape: tuple[int, ...], n_classes: int) -> Any:
-    """factory(input_shape, n_classes), checked to be a torch.nn.Module."""
+def build_net(model: UserModel, *, input_shape: tuple[int, ...], n_classes: int) -> Any:
+    """factory(input_shape, n_classes) of the user's torch network `model`, checked to be a
+    torch.nn.Module."""
     from torch import nn
 
-    factory = make_factory(name, definition)
+    factory = make_factory(model)
     try:
         net = factory(tuple(input_shape), int(n_classes))
     except Exception as exc:
-        raise UserModelError(f"models.{name}.module {definition['module']}({tuple(input_shape)}, {n_classes}) "
+        raise UserModelError(f"{model.where}({tuple(input_shape)}, {n_classes}) "
                              f"raised {type(exc).__name__}: {exc}") from exc
     if not isinstance(net, nn.Module):
-        raise UserModelError(f"models.{name}.module {definition['module']}: returned {type(net).__name__}, "
+        raise UserModelError(f"{model.where}: returned {type(net).__name__}, "
                              "not a torch.nn.Module")
     return net
 
@@ -271,12 +318,12 @@ def preflight_rows(x: np.ndarray, y: np.ndarray, *, per_class: int = PREFLIGHT_P
     return x[picked], y[picked]
 
 
-def _check_estimator(name: str, definition: Mapping[str, Any], rows: tuple[np.ndarray, np.ndarray] | None) -> None:
+def _check_estimator(model: UserModel, rows: tuple[np.ndarray, np.ndarray] | None) -> None:
     """Build the estimator, check that scikit-learn can clone it, and, given real rows (x, y),
     fit it on them and check classes_ and predict_proba's shape: UserModelError naming the
     model and what fails."""
-    estimator = make_estimator(name, definition)
-    where = f"models.{name}.estimator {definition['estimator']}"
+    estimator = make_estimator(model)
+    where = model.where
     if not callable(getattr(estimator, "get_params", None)):
         raise UserModelError(f"{where}: not scikit-learn compatible: it has no get_params "
                              "(derive the class from sklearn.base.BaseEstimator)")
@@ -296,7 +343,7 @@ def _check_estimator(name: str, definition: Mapping[str, Any], rows: tuple[np.nd
             estimator.fit(x, y)
             proba = np.asarray(estimator.predict_proba(x))
     except Exception as exc:  # sklearn's InvalidParameterError for a param of the wrong type, or anything else
-        raise UserModelError(f"{where} with params {echo(definition['params'])}: fit and predict_proba on "
+        raise UserModelError(f"{where} with params {echo(model.params)}: fit and predict_proba on "
                              f"{len(y)} rows of the dataset fail: {type(exc).__name__}: {exc}") from exc
     classes = getattr(estimator, "classes_", None)
     if classes is None:
@@ -307,8 +354,8 @@ def _check_estimator(name: str, definition: Mapping[str, Any], rows: tuple[np.nd
                              f"(rows, classes_), got {proba.shape}")
 
 
-def check_importable(name: str, definition: Mapping[str, Any], *, input_shape: tuple[int, ...],
-                     n_classes: int, rows: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+def check_importable(model: UserModel, *, input_shape: tuple[int, ...], n_classes: int,
+                     rows: tuple[np.ndarray, np.ndarray] | None = None) -> None:
     """Import the model's path and build it once for this dataset (the driver, before Ray):
     UserModelError naming the model and the path for an import that fails, an object that is
     not a classifier or a torch module, unknown params, or a net that cannot take one batch.
@@ -316,28 +363,28 @@ def check_importable(name: str, definition: Mapping[str, Any], *, input_shape: t
     real rows (x (n, *input_shape), y int (n,), see `preflight_rows`), it is also fitted on
     them once: params of the wrong type, no classes_, or predict_proba of the wrong shape
     are refused."""
-    if definition["kind"] == "estimator":
-        _check_estimator(name, definition, rows)
+    if not model.net:
+        _check_estimator(model, rows)
         return
     import torch
 
-    net = build_net(name, definition, input_shape=input_shape, n_classes=n_classes)
+    net = build_net(model, input_shape=input_shape, n_classes=n_classes)
     batch = torch.zeros((2, math.prod(input_shape)) if len(input_shape) == 1
                         else (2, input_shape[2] if len(input_shape) == 3 else 1, *input_shape[:2]))
     try:
         with torch.no_grad():
             out = net.eval()(batch)
     except Exception as exc:
-        raise UserModelError(f"models.{name}.module {definition['module']}: the net fails on a batch of shape "
+        raise UserModelError(f"{model.where}: the net fails on a batch of shape "
                              f"{tuple(batch.shape)}: {type(exc).__name__}: {exc}") from exc
     if tuple(out.shape) != (2, n_classes):
-        raise UserModelError(f"models.{name}.module {definition['module']}: the net must return (n, {n_classes}) "
+        raise UserModelError(f"{model.where}: the net must return (n, {n_classes}) "
                              f"logits, got shape {tuple(out.shape)} for a batch of {tuple(batch.shape)}")
-    options = dict(definition["optimizer"])
+    options = dict(model.optimizer)
     try:
         getattr(torch.optim, OPTIMIZERS[options.pop("name")])(net.parameters(), **options)
     except (TypeError, ValueError) as exc:
-        raise UserModelError(f"models.{name}.optimizer {echo(definition['optimizer'])}: {exc}") from exc
+        raise UserModelError(f"models.{model.name}.optimizer {echo(model.optimizer)}: {exc}") from exc
 
 
 class EstimatorModel:
@@ -346,10 +393,10 @@ class EstimatorModel:
     Trains on every row (no validation split, as rf): fit info n_val 0, val_acc NaN,
     epochs_done 1, and n_jobs when the estimator has it."""
 
-    def __init__(self, name: str, *, definition: Mapping[str, Any], n_classes: int,
-                 input_shape: tuple[int, ...], threads: int = 1, device: str = "cpu", seed: int = 0) -> None:
-        self.name, self.definition = name, check_user_model(name, definition)
-        self.params = dict(self.definition["params"])
+    def __init__(self, model: UserModel, *, n_classes: int, input_shape: tuple[int, ...], threads: int = 1,
+                 device: str = "cpu", seed: int = 0) -> None:
+        self.name, self.user = model.name, model
+        self.params = dict(model.params)
         self.n_classes, self.input_shape = check_n_classes(n_classes), check_input_shape(input_shape)
         self.threads, self.device, self.seed = threads, device, seed  # device unused: sklearn is CPU only
         self._estimator: Any = None
@@ -360,7 +407,7 @@ class EstimatorModel:
         x = check_images(x, input_shape=self.input_shape)
         y = check_labels(y, n=len(x), n_classes=self.n_classes)
         start = time.perf_counter()
-        self._estimator = make_estimator(self.name, self.definition, threads=self.threads, seed=self.seed)
+        self._estimator = make_estimator(self.user, threads=self.threads, seed=self.seed)
         self._estimator.fit(flat_float32(x), y)
         threads = {"n_jobs": self.threads} if self._estimator.get_params().get("n_jobs") == self.threads else {}
         return {"n_fit": len(x), "n_val": 0, "val_acc": math.nan, "val_loss": math.nan, "train_loss": math.nan,
