@@ -56,7 +56,7 @@ def test_mnist_size_is_the_talks_size_sweep_on_mnist():
     assert spec.dataset == {"kind": "mnist"} and spec.dataset_info is MNIST
     assert len(expand_trials(spec)) == 112
     assert spec.grids[0].sample_frac == size.grids[0].sample_frac
-    assert spec.models == ("rf", "xgb", "dnn", "cnn")
+    assert tuple(spec.models) == ("rf", "xgb", "dnn", "cnn")
 
 
 def test_mnist_size_dry_runs_without_the_data_and_data_says_how_to_provide_it(tmp_path):
