@@ -14,7 +14,7 @@ from scipy import stats
 
 from datavsmath.analysis.schema import DATASET, FINISHED, frac_key
 from datavsmath.sweeps.spec import GRID_AXES
-from datavsmath.trainables.damage import ALL_DAMAGE_MODES, DAMAGED_MODES, TRANSITION_MODES, damage_labels
+from datavsmath.trainables.damage import ALL_DAMAGE_MODES, DAMAGED_MODES, NO_DAMAGE, TRANSITION_MODES, damage_labels
 from datavsmath.trainables.metrics import METRICS
 from datavsmath.trainables.models import MODEL_NAMES as MODEL_ORDER  # the talk's order of models
 
@@ -132,10 +132,10 @@ def quality_rows(df: pd.DataFrame, *, model: str, damage_mode: str) -> pd.DataFr
     done = finished(df)
     rows = done[done["model"] == model]
     own = rows[rows["damage_mode"] == damage_mode]
-    clean = rows[(rows["damage_mode"] == "none") & (rows["damage_frac"] == 0)]
+    clean = rows[(rows["damage_mode"] == NO_DAMAGE) & (rows["damage_frac"] == 0)]
     have = set(zip(own.loc[own["damage_frac"] == 0, "sample_frac"], own.loc[own["damage_frac"] == 0, "seed"]))
     fill = clean[[(s, seed) not in have for s, seed in zip(clean["sample_frac"], clean["seed"])]]
-    out = pd.concat([own, fill]) if damage_mode != "none" else own
+    out = pd.concat([own, fill]) if damage_mode != NO_DAMAGE else own
     return out.assign(quality=[frac_key(1 - d) for d in out["damage_frac"]])
 
 

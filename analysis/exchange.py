@@ -32,6 +32,7 @@ from datavsmath.analysis.sections import Item
 from datavsmath.analysis.support import has_interval
 from datavsmath.analysis.tables import DEFAULT_N_BOOT, _check, _interval, _seed_mean, seed_draws
 from datavsmath.analysis.training_size import training_size
+from datavsmath.trainables.damage import NO_DAMAGE
 
 # The surface's family when `auto` (or the chosen curve) is not a parametric family.
 FALLBACK_FAMILY = "pow3"
@@ -254,7 +255,7 @@ def exchange_items(df: pd.DataFrame, *, model: str | None, modes: list[str], n_c
     items: list[Item] = []
     if model is None:
         return items
-    for mode in [m for m in modes if m != "none"]:
+    for mode in [m for m in modes if m != NO_DAMAGE]:
         key, title = f"exchange_{model}_{mode}", f"The exchange rate between data and quality ({model}, {mode} damage)"
         try:
             table = exchange_table(df, model=model, damage_mode=mode, n_classes=n_classes, threshold=threshold,

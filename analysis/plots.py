@@ -19,12 +19,14 @@ from plotly.subplots import make_subplots
 
 from datavsmath.analysis.aggregate import REFERENCE_SOURCE, RUN_SOURCE
 from datavsmath.analysis.schema import DATASET
+from datavsmath.trainables.damage import NO_DAMAGE
 from datavsmath.trainables.data import DatasetInfo
 from datavsmath.trainables.metrics import METRICS
 from datavsmath.trainables.models import SEED_MODELS
+from datavsmath.trainables.repair import NO_REPAIR
 
 METRIC_TITLES = {"acc": "Accuracy", "auc": "AUC (one-vs-rest)"}
-MODE_TITLES = {"random": "Random Bias", "constant": "Constant Bias", "none": "No Bias", "matrix": "Matrix Bias",
+MODE_TITLES = {"random": "Random Bias", "constant": "Constant Bias", NO_DAMAGE: "No Bias", "matrix": "Matrix Bias",
                "confusion": "Confusion Bias"}
 MODEL_COLORS = {name: e.color for name, e in SEED_MODELS.items()}
 SOURCE_DASH = {RUN_SOURCE: "solid", REFERENCE_SOURCE: "dash"}
@@ -349,7 +351,7 @@ def plot_confusion(trials: pd.DataFrame, *, class_names: Sequence[str] | None = 
 # Colours of the routes of datavsmath.analysis.routes; "switch to <model>" routes take the model's own.
 ROUTE_COLORS = {"buy labels": qualitative.D3[0], "audit labels": qualitative.D3[2],
                 "repair: prune": qualitative.D3[4], "repair: relabel": qualitative.D3[3]}
-REPAIR_COLORS = {"none": "#555555", "prune": qualitative.D3[4], "relabel": qualitative.D3[3]}
+REPAIR_COLORS = {NO_REPAIR: "#555555", "prune": qualitative.D3[4], "relabel": qualitative.D3[3]}
 
 
 def _band(x: Sequence[float], low: Sequence[float | None], high: Sequence[float | None], *, color: str, name: str,

@@ -15,10 +15,10 @@ from datavsmath.analysis.aggregate import (
     quality_rows,
     seed_summary,
 )
-from datavsmath.trainables.repair import NO_REPAIR
+from datavsmath.trainables.repair import NO_REPAIR, REPAIRS
 
 REPAIR_COLUMN = "repair"
-REPAIR_ORDER = ("none", "prune", "relabel")
+REPAIR_ORDER = REPAIRS
 DETECTION_COLUMNS = {"precision": "detection_precision", "recall": "detection_recall"}
 
 

@@ -29,6 +29,7 @@ from datavsmath.analysis.tune_files import (
 )
 from datavsmath.sweeps.spec import AXIS_DEFAULTS
 from datavsmath.trainables.checks import UNIT, UNIT_OPEN_LEFT, check_choice, echo
+from datavsmath.trainables.damage import NO_DAMAGE
 from datavsmath.trainables.storage import open_location
 
 FRAC_AXES = ("sample_frac", "damage_frac")  # the axes a talk-format CSV's frac column may mean
@@ -176,7 +177,7 @@ def _seed_damage_modes(raw: pd.DataFrame, damage_frac: pd.Series, *, damage_mode
     if (damage_frac > 0).any():
         raise ValueError("damage_mode must be given (one of 'random', 'constant') for a talk-format CSV "
                          "with damaged rows and no damage_mode column, got None")
-    return "none"
+    return NO_DAMAGE
 
 
 def to_seed_format(df: pd.DataFrame) -> pd.DataFrame:
@@ -187,7 +188,7 @@ def to_seed_format(df: pd.DataFrame) -> pd.DataFrame:
     as in the talk's size and damage files. `read_seed_csv` reads it back unchanged.
     """
     done = df[df["status"] == FINISHED]
-    frac = np.where(done["damage_mode"] == "none", done["sample_frac"], done["damage_frac"])
+    frac = np.where(done["damage_mode"] == NO_DAMAGE, done["sample_frac"], done["damage_frac"])
     out = pd.DataFrame({
         "frac": frac, "exp_name": done["model"], "acc": done["acc"], "auc": done["auc"],
         "frac_sample": done["sample_frac"], "frac_damage": done["damage_frac"],

@@ -17,7 +17,7 @@ from datavsmath.analysis import aggregate, decision, plots, repair_effect, table
 from datavsmath.analysis.answer import Answer
 from datavsmath.analysis.curves import DEFAULT_CURVE
 from datavsmath.analysis.result_files import FRAC_AXES
-from datavsmath.trainables.damage import DAMAGED_MODES
+from datavsmath.trainables.damage import DAMAGED_MODES, NO_DAMAGE
 from datavsmath.trainables.data import DatasetInfo
 from datavsmath.trainables.datasets import load_dataset
 from datavsmath.trainables.metrics import METRICS
@@ -138,8 +138,8 @@ def table_setups(df: pd.DataFrame, *, model: str | None = None) -> tuple[str | N
     modes = [mode for m, mode in aggregate.cross_candidates(df) if m == model]
     if modes:
         return model, modes, ""
-    if aggregate.quality_rows(df, model=model, damage_mode="none")["sample_frac"].nunique() >= 2:
-        return model, ["none"], ""
+    if aggregate.quality_rows(df, model=model, damage_mode=NO_DAMAGE)["sample_frac"].nunique() >= 2:
+        return model, [NO_DAMAGE], ""
     return model, [], f"sample_frac was not swept for {model} (values: {values_text(df, 'sample_frac')})"
 
 
@@ -170,7 +170,7 @@ def table_items(df: pd.DataFrame, *, n_total: int, settings: TableSettings = Tab
 
 
 def _setup_text(model: str, damage_mode: str) -> str:
-    return f"{model}, clean labels" if damage_mode == "none" else f"{model}, {damage_mode} damage"
+    return f"{model}, clean labels" if damage_mode == NO_DAMAGE else f"{model}, {damage_mode} damage"
 
 
 def _target(metric: str, threshold: float) -> str:
@@ -212,7 +212,7 @@ def decision_items(df: pd.DataFrame, *, model: str, damage_modes: Sequence[str],
     """Iso-accuracy contours and clean-equivalent observations (datavsmath.analysis.decision) of
     `model` per damaged mode of `damage_modes`, then what repair buys back; n_total: the
     dataset's training-set size."""
-    damaged = [mode for mode in damage_modes if mode != "none"]
+    damaged = [mode for mode in damage_modes if mode != NO_DAMAGE]
     if not damaged:
         items = [Item("contours", "Iso-accuracy contours", note="needs two or more quality levels "
                       "(damage_frac values), each with two or more sample_frac values")]

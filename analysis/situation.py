@@ -37,6 +37,7 @@ from datavsmath.sweeps.report_keys import check_current, check_prices, check_sit
 from datavsmath.trainables.checks import (
     check_choice,
 )
+from datavsmath.trainables.damage import NO_DAMAGE
 from datavsmath.trainables.data import DatasetInfo
 from datavsmath.trainables.metrics import METRICS
 
@@ -126,7 +127,7 @@ def _damage_mode(df: pd.DataFrame, model: str, quality: float, given: str | None
     """The damage mode whose curves describe the current set: `given`, else the first damaged
     mode crossed with sample_frac for the model, else the first damaged mode it has; "none"."""
     if given is not None:
-        return check_choice("current.damage_mode", given, ["none", *SWEPT_DAMAGED_MODES])
+        return check_choice("current.damage_mode", given, [NO_DAMAGE, *SWEPT_DAMAGED_MODES])
     crossed = [mode for m, mode in cross_candidates(df) if m == model]
     if crossed:
         return crossed[0]
@@ -135,7 +136,7 @@ def _damage_mode(df: pd.DataFrame, model: str, quality: float, given: str | None
     modes = [m for m in SWEPT_DAMAGED_MODES if m in present]
     if quality < 1.0 and not modes:
         raise ValueError(f"current.quality {quality:g} needs damaged trials of {model}; it has none")
-    return modes[0] if modes else "none"
+    return modes[0] if modes else NO_DAMAGE
 
 
 def _snap_quality(rows: pd.DataFrame, quality: float, notes: list[str]) -> float:

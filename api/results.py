@@ -15,6 +15,7 @@ from datavsmath.analysis import tables
 from datavsmath.analysis.load import load_results
 from datavsmath.sweeps.experiment_layout import read_stored_spec
 from datavsmath.sweeps.spec import AXES, Spec, SpecError
+from datavsmath.trainables.damage import NO_DAMAGE
 
 ERROR_COLUMNS = ("trial_id", *AXES, "error")
 HEADLINE_ROWS = 8
@@ -83,7 +84,7 @@ class Results:
         found, modes, note = table_setups(self.frame, model=wanted)
         if found is None:
             raise ValueError(f"{self.path}: {note}")
-        damaged = [m for m in modes if m != "none"]
+        damaged = [m for m in modes if m != NO_DAMAGE]
         return found, damage_mode or (damaged[0] if damaged else modes[0] if modes else tables.DEFAULT_DAMAGE_MODE)
 
     def table(self, metric: str = "acc", threshold: float | None = None, *, model: str | None = None,

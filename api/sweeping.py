@@ -19,12 +19,13 @@ from datavsmath.sweeps.safe_yaml import read_yaml
 from datavsmath.sweeps.spec import GRID_AXES, Spec, SpecError
 from datavsmath.sweeps.validation import DEFAULT_MAX_TRIALS, check_experiment_name, parse_spec, resolve_spec_path
 from datavsmath.trainables import storage
+from datavsmath.trainables.damage import NO_DAMAGE
 
 # Spec keys taken as keywords as they are (YAML values), besides the data, models and axes.
 SPEC_KEYWORDS = ("description", "grids", "include", "overrides", "resources", "gpu_share", "max_failures",
                  "checkpoint_period_s", "dataset", "py_modules", "transition", "confusion", "repair_model")
 # Used when a sweep names no spec and leaves an axis out: all data, clean labels.
-AXIS_DEFAULTS = {"sample_frac": [1.0], "damage_frac": [0.0], "damage_mode": ["none"]}
+AXIS_DEFAULTS = {"sample_frac": [1.0], "damage_frac": [0.0], "damage_mode": [NO_DAMAGE]}
 
 
 def _listed(value: Any) -> Any:

@@ -13,6 +13,7 @@ from datavsmath.sweeps.options import SweepError, SweepOptions
 from datavsmath.sweeps.progress import NO_REPAIR
 from datavsmath.sweeps.spec import Spec, SpecError, expand_trials
 from datavsmath.sweeps.validation import check_fits_dataset
+from datavsmath.trainables.damage import NO_DAMAGE
 from datavsmath.trainables.data import FASHION_MNIST_IDX, Dataset, DatasetInfo, IdxSource, find_data_root, read_idx
 from datavsmath.trainables.datasets import MNIST_IDX, load_dataset
 from datavsmath.trainables.models.user import UserModelError
@@ -77,8 +78,8 @@ def check_repair_folds(spec: Spec, data: Dataset) -> None:
     folds = int(spec.repair_model["folds"])
     seen = set()
     for trial in expand_trials(spec):
-        mode = "none" if trial["damage_mode"] == "confusion" else trial["damage_mode"]
-        cell = (trial["sample_frac"], trial["damage_frac"] if mode != "none" else 0.0, mode, trial["seed"])
+        mode = NO_DAMAGE if trial["damage_mode"] == "confusion" else trial["damage_mode"]
+        cell = (trial["sample_frac"], trial["damage_frac"] if mode != NO_DAMAGE else 0.0, mode, trial["seed"])
         if trial.get("repair", NO_REPAIR) == NO_REPAIR or cell in seen:
             continue
         seen.add(cell)

@@ -49,7 +49,7 @@ from datavsmath.trainables.checks import (
     echo,
     is_number,
 )
-from datavsmath.trainables.damage import ALL_DAMAGE_MODES, TRANSITION_MODES, check_transition, subset_size
+from datavsmath.trainables.damage import ALL_DAMAGE_MODES, NO_DAMAGE, TRANSITION_MODES, check_transition, subset_size
 from datavsmath.trainables.data import FASHION_MNIST, DatasetInfo
 from datavsmath.trainables.datasets import DatasetConfigError, check_dataset_config
 from datavsmath.trainables.models import MODEL_NAMES, input_problem, validate_params
@@ -189,9 +189,9 @@ def _parse_grid(block: Any, *, where: str, models: tuple[str, ...] = MODEL_NAMES
     if missing:
         raise SpecError(f"{where}missing axis {missing[0]!r}; every grid needs {', '.join(needed)}")
     grid = Grid(**{a: _check_axis(where, a, block[a], models=models) for a in GRID_AXES if a in block})
-    if "none" in grid.damage_mode and any(d > 0 for d in grid.damage_frac):
+    if NO_DAMAGE in grid.damage_mode and any(d > 0 for d in grid.damage_frac):
         bad = max(grid.damage_frac)
-        raise SpecError(f"{where}damage_mode 'none' needs damage_frac 0, got damage_frac {bad}; "
+        raise SpecError(f"{where}damage_mode {NO_DAMAGE!r} needs damage_frac 0, got damage_frac {bad}; "
                         "put undamaged runs in their own grid")
     return grid
 

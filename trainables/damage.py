@@ -46,9 +46,10 @@ def _damage_constant(labels: np.ndarray, offsets: np.ndarray, n_classes: int) ->
     return (labels + 1) % n_classes
 
 
+NO_DAMAGE = "none"  # the damage_mode axis's value for labels used as they are (damage_frac 0)
 # A new damage mode is one function (labels, offsets, n_classes) -> labels, registered here.
 DAMAGE_MODES: dict[str, DamageFn | None] = {
-    "none": None,
+    NO_DAMAGE: None,
     "random": _damage_random,
     "constant": _damage_constant,
 }
@@ -89,8 +90,8 @@ ALL_DAMAGE_MODES = (*DAMAGE_MODES, *TRANSITION_MODES)
 def check_damage_mode(damage_mode: str, *, damage_frac: float) -> str:
     """`damage_mode` if it is a known mode (ALL_DAMAGE_MODES) and fits `damage_frac`, else ValueError."""
     check_choice("damage_mode", damage_mode, ALL_DAMAGE_MODES)
-    if damage_mode == "none" and damage_frac > 0:
-        raise ValueError(f"damage_mode 'none' needs damage_frac 0, got damage_frac {damage_frac:g}")
+    if damage_mode == NO_DAMAGE and damage_frac > 0:
+        raise ValueError(f"damage_mode {NO_DAMAGE!r} needs damage_frac 0, got damage_frac {damage_frac:g}")
     return damage_mode
 
 
@@ -112,7 +113,7 @@ def subset_indices(n_total: int, *, sample_frac: float, seed: int) -> np.ndarray
 
     sample_frac in (0, 1]. Returns int64 (floor(f * n),), nested in f for a fixed seed.
     """
-    check_fractions(sample_frac=sample_frac, damage_frac=0.0, damage_mode="none")
+    check_fractions(sample_frac=sample_frac, damage_frac=0.0, damage_mode=NO_DAMAGE)
     n = subset_size(n_total, sample_frac=sample_frac)
     perm = np.random.default_rng([seed, _STREAM_SUBSET]).permutation(n_total)
     return perm[:n].astype(np.int64)
