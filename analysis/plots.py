@@ -19,6 +19,7 @@ from plotly.subplots import make_subplots
 
 from datavsmath.analysis.aggregate import REFERENCE_SOURCE, RUN_SOURCE
 from datavsmath.analysis.schema import DATASET
+from datavsmath.trainables.built_in_datasets import BUILT_IN_DATASETS
 from datavsmath.trainables.damage import NO_DAMAGE
 from datavsmath.trainables.data import DatasetInfo
 from datavsmath.trainables.metrics import METRICS
@@ -30,7 +31,7 @@ MODE_TITLES = {"random": "Random Bias", "constant": "Constant Bias", NO_DAMAGE: 
                "confusion": "Confusion Bias"}
 MODEL_COLORS = {name: e.color for name, e in SEED_MODELS.items()}
 SOURCE_DASH = {RUN_SOURCE: "solid", REFERENCE_SOURCE: "dash"}
-DATASET_TITLES = {"fashion_mnist": "Fashion MNIST", "mnist": "MNIST"}  # the talk's names of the built-in data
+DATASET_TITLES = {name: e.title for name, e in BUILT_IN_DATASETS.items()}  # the talk's names of the built-in data
 TEMPLATE = "plotly_white"
 DAMAGE_AXIS_TITLE = "Damaged labels (share of each class)"
 BAND_OPACITY = 0.18

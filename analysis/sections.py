@@ -17,6 +17,7 @@ from datavsmath.analysis import aggregate, decision, plots, repair_effect, table
 from datavsmath.analysis.answer import Answer
 from datavsmath.analysis.curves import DEFAULT_CURVE
 from datavsmath.analysis.result_files import FRAC_AXES
+from datavsmath.trainables.built_in_datasets import DEFAULT_DATASET
 from datavsmath.trainables.damage import DAMAGED_MODES, NO_DAMAGE
 from datavsmath.trainables.data import DatasetInfo
 from datavsmath.trainables.datasets import load_dataset
@@ -285,11 +286,11 @@ def repair_items(df: pd.DataFrame) -> list[Item]:
 def _training_labels(dataset: Mapping[str, Any] | None = None, *,
                      fingerprint: str | None = None) -> tuple[np.ndarray | None, str]:
     """The training labels of the sweep's dataset (its spec's `dataset`, default
-    Fashion-MNIST) via datavsmath.trainables.datasets, or the reason they are unavailable.
+    DEFAULT_DATASET) via datavsmath.trainables.datasets, or the reason they are unavailable.
     fingerprint: the one the sweep recorded; data read now with another one (the file
     changed since) is not used."""
     try:
-        data = load_dataset(dict(dataset) if dataset else "fashion_mnist")
+        data = load_dataset(dict(dataset) if dataset else DEFAULT_DATASET)
     except (ImportError, OSError, ValueError) as exc:
         return None, f"the training labels could not be loaded ({type(exc).__name__}: {exc})"
     if fingerprint is not None and data.fingerprint != fingerprint:

@@ -65,15 +65,9 @@ PROJECT_ROOT = BENCH_DIR.parent
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
+from datavsmath.trainables.built_in_datasets import FASHION_MNIST, FASHION_MNIST_IDX, IDX_MD5  # noqa: E402
 from datavsmath.trainables.damage import make_training_set, subset_size  # noqa: E402
-from datavsmath.trainables.data import (  # noqa: E402
-    FASHION_MNIST,
-    IDX_MD5,
-    ChecksumError,
-    DataNotFoundError,
-    Dataset,
-    find_data_root,
-)
+from datavsmath.trainables.data import ChecksumError, DataNotFoundError, Dataset, find_data_root  # noqa: E402
 from datavsmath.trainables.device import gpu_memory_fraction, pick_device  # noqa: E402
 from datavsmath.trainables.models import build_model, default_params  # noqa: E402
 
@@ -115,11 +109,11 @@ def load_data(data_dir: str | None) -> Dataset:
     """Fashion-MNIST as the project finds it (datavsmath.trainables.data.find_data_root: --data-dir,
     $DATAVSMATH_DATA, the user cache, Debian's package; never downloads), read by torchvision
     when installed, else parsed here from the verified raw IDX files."""
-    root = find_data_root(data_dir, download=False)
+    root = find_data_root(data_dir, download=False, source=FASHION_MNIST_IDX)
     try:
         import torchvision  # noqa: F401
 
-        from datavsmath.trainables.data import read_fashion_mnist
+        from datavsmath.trainables.built_in_datasets import read_fashion_mnist
         return read_fashion_mnist(root)
     except ImportError:
         pass

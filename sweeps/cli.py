@@ -34,11 +34,11 @@ from datavsmath.sweeps.options import SweepError, SweepOptions
 from datavsmath.sweeps.ownership import experiment_name
 from datavsmath.sweeps.resources import parse_resources
 from datavsmath.sweeps.spec import Spec, SpecError, expand_trials
-from datavsmath.sweeps.sweep_data import IDX_SOURCES
 from datavsmath.sweeps.validation import DEFAULT_MAX_TRIALS, check_experiment_name, load_spec, shipped_specs
+from datavsmath.trainables.built_in_datasets import BUILT_IN_DATASETS, DEFAULT_DATASET, FASHION_MNIST
 from datavsmath.trainables.checks import UNIT_OPEN_LEFT, echo
 from datavsmath.trainables.damage import DAMAGED_MODES
-from datavsmath.trainables.data import FASHION_MNIST, ChecksumError, DataNotFoundError
+from datavsmath.trainables.data import ChecksumError, DataNotFoundError
 from datavsmath.trainables.datasets import BUILT_IN, DatasetConfigError, DatasetError, load_dataset
 from datavsmath.trainables.models import MODEL_NAMES
 from datavsmath.trainables.models.user import UserModel
@@ -170,8 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("results", help="experiment directory (or results.parquet)")
     sub.add_parser("specs", help="list the shipped specs")
     data = sub.add_parser("data", help="find (or download) a built-in dataset and say where it is")
-    data.add_argument("--dataset", choices=BUILT_IN, default="fashion_mnist",
-                      help="the built-in dataset (default fashion_mnist)")
+    data.add_argument("--dataset", choices=BUILT_IN, default=DEFAULT_DATASET,
+                      help=f"the built-in dataset (default {DEFAULT_DATASET})")
     data.add_argument("--data-dir", help="folder with the dataset's IDX files")
     data.add_argument("--no-download", dest="download", action="store_false", help="never download")
     return parser
@@ -321,7 +321,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def _cmd_data(args: argparse.Namespace) -> int:
     data = load_dataset(args.dataset, data_dir=args.data_dir, download=args.download)
-    print(f"{IDX_SOURCES[args.dataset].display}: {data.n_train} train + {data.n_test} test images, "
+    print(f"{BUILT_IN_DATASETS[args.dataset].source.display}: {data.n_train} train + {data.n_test} test images, "
           f"checksums verified, from {data.source}")
     return 0
 

@@ -24,8 +24,8 @@ from typing import Any
 
 import yaml
 
-from datavsmath.trainables.data import FASHION_MNIST, DatasetInfo
-from datavsmath.trainables.datasets import MNIST
+from datavsmath.trainables.built_in_datasets import BUILT_IN_DATASETS, DEFAULT_DATASET
+from datavsmath.trainables.data import DatasetInfo
 from datavsmath.trainables.models.registry import ModelEntry
 from datavsmath.trainables.models.user import UserModel
 from datavsmath.trainables.repair import DEFAULT_FOLDS, DEFAULT_REPAIR_MODEL, NO_REPAIR
@@ -45,12 +45,9 @@ DEFAULT_CONFUSION = {"model": "rf", "n_samples": 5000}
 REPAIR_MODEL_KEYS = ("model", "folds")
 DEFAULT_REPAIR = {"model": DEFAULT_REPAIR_MODEL, "folds": DEFAULT_FOLDS}
 PACKAGE = "datavsmath"  # the distribution: pyproject.toml owns its version
-DEFAULT_DATASET = "fashion_mnist"
 # The facts of the dataset a sweep ran on (datavsmath.trainables.data.Dataset.facts: name, fingerprint,
 # sizes, classes), written into the stored spec.yaml by the runner once the data is loaded.
 DATASET_FACTS_KEY = "dataset_facts"
-# Facts known before any data is read, for the built-in datasets (the rows check, dry-run).
-BUILT_IN_INFO: dict[str, DatasetInfo] = {"fashion_mnist": FASHION_MNIST, "mnist": MNIST}
 DEFAULT_SEEDS = (0,)
 # A net trial checkpoints after an epoch once this many seconds passed since its last
 # checkpoint (0 = after every epoch). Each checkpoint costs a state copy, a pickle and Tune
@@ -146,7 +143,8 @@ class Spec:
         ones, or those recorded in `dataset_facts`; None for a table or image folder not yet read."""
         if self.dataset_facts is not None:
             return info_from_facts(self.dataset_facts)
-        return BUILT_IN_INFO.get(self.dataset["kind"])
+        built_in = BUILT_IN_DATASETS.get(self.dataset["kind"])
+        return None if built_in is None else built_in.info
 
     @property
     def user_models(self) -> dict[str, UserModel]:

@@ -13,12 +13,11 @@ from datavsmath.sweeps.options import SweepError, SweepOptions
 from datavsmath.sweeps.progress import NO_REPAIR
 from datavsmath.sweeps.spec import Spec, SpecError, expand_trials
 from datavsmath.sweeps.validation import check_fits_dataset
+from datavsmath.trainables.built_in_datasets import BUILT_IN_DATASETS
 from datavsmath.trainables.damage import NO_DAMAGE
-from datavsmath.trainables.data import FASHION_MNIST_IDX, Dataset, DatasetInfo, IdxSource, find_data_root, read_idx
-from datavsmath.trainables.datasets import MNIST_IDX, load_dataset
+from datavsmath.trainables.data import Dataset, DatasetInfo, IdxSource, find_data_root, read_idx
+from datavsmath.trainables.datasets import load_dataset
 from datavsmath.trainables.models.user import UserModelError
-
-IDX_SOURCES: dict[str, IdxSource] = {"fashion_mnist": FASHION_MNIST_IDX, "mnist": MNIST_IDX}
 
 
 @dataclass(frozen=True)
@@ -45,13 +44,13 @@ class FoundData:
 def find_data(spec: Spec, *, options: SweepOptions) -> FoundData:
     """Find the spec's dataset and check that every model can take it, before Ray starts.
 
-    fashion_mnist, mnist: the IDX files located and their checksums verified (no torch; read
-    later, beside ray.init); table, images: read and checked whole (datavsmath.trainables.datasets).
+    a built-in dataset (BUILT_IN_DATASETS): the IDX files located and their checksums verified
+    (no torch; read later, beside ray.init); table, images: read and checked whole (datavsmath.trainables.datasets).
     Raises DataNotFoundError, ChecksumError, DatasetError, SpecError (a model that cannot
     take the data, too few rows), each naming the file, column, folder or model."""
     kind = spec.dataset["kind"]
-    if kind in IDX_SOURCES:
-        source = IDX_SOURCES[kind]
+    if kind in BUILT_IN_DATASETS:
+        source = BUILT_IN_DATASETS[kind].source
         root = find_data_root(options.data_dir, download=options.download, source=source)
         found = FoundData(info=source.info, root=root, source=source)
         repairs = any(t.get("repair", NO_REPAIR) != NO_REPAIR for t in expand_trials(spec))

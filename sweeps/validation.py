@@ -37,6 +37,7 @@ from datavsmath.sweeps.spec import (
     listed_trials,
     with_source,
 )
+from datavsmath.trainables.built_in_datasets import FASHION_MNIST
 from datavsmath.trainables.checks import (
     AT_LEAST_ONE,
     NON_NEGATIVE,
@@ -50,7 +51,7 @@ from datavsmath.trainables.checks import (
     is_number,
 )
 from datavsmath.trainables.damage import ALL_DAMAGE_MODES, NO_DAMAGE, TRANSITION_MODES, check_transition, subset_size
-from datavsmath.trainables.data import FASHION_MNIST, DatasetInfo
+from datavsmath.trainables.data import DatasetInfo
 from datavsmath.trainables.datasets import DatasetConfigError, check_dataset_config
 from datavsmath.trainables.models import MODEL_NAMES, input_problem, validate_params
 from datavsmath.trainables.models.registry import SEED_MODELS, ModelEntry

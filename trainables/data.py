@@ -1,4 +1,5 @@
-"""Datasets as numpy arrays with their facts; Fashion-MNIST found locally or downloaded by torchvision.
+"""Datasets as numpy arrays with their facts; IDX datasets (the built-in ones,
+datavsmath.trainables.built_in_datasets) found locally or downloaded by torchvision.
 
 A `Dataset` owns every fact about the data that the rest of the project needs: the class
 count and names, the input shape, the training- and test-set sizes and where it came from.
@@ -20,17 +21,6 @@ from pathlib import Path
 import numpy as np
 
 DATA_ENV_VAR = "DATAVSMATH_DATA"
-DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
-
-# MD5 of the uncompressed IDX files. The published MD5s (torchvision's `resources`) are of
-# Zalando's .gz files; re-compressed copies (Debian's) differ there but not in content, so
-# the content is what we check. torchvision checks the published .gz MD5s when it downloads.
-IDX_MD5 = {
-    "train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
-    "train-labels-idx1-ubyte": "9018921c3c673c538a1fc5bad174d6f9",
-    "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
-    "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965",
-}
 
 
 class DataNotFoundError(FileNotFoundError):
@@ -77,13 +67,6 @@ class DatasetInfo:
         h, w = self.input_shape[:2]
         return (h, w, self.input_shape[2] if len(self.input_shape) == 3 else 1)
 
-
-FASHION_MNIST = DatasetInfo(
-    name="fashion_mnist",
-    class_names=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                 "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
-    input_shape=(28, 28), n_train=60_000, n_test=10_000, kind="fashion_mnist",
-)
 
 ARRAY_FIELDS = ("x_train", "y_train", "x_test", "y_test")
 
@@ -192,14 +175,6 @@ class IdxSource:
         return f"{self.torchvision_class}/raw"
 
 
-FASHION_MNIST_IDX = IdxSource(
-    display="Fashion-MNIST", md5=IDX_MD5, subdirs=("", "FashionMNIST/raw"), torchvision_class="FashionMNIST",
-    info=FASHION_MNIST, debian_dir=DEBIAN_DIR, debian_package="dataset-fashion-mnist",
-    extra_ways=("  - on Debian/Ubuntu: sudo apt-get install dataset-fashion-mnist "
-                f"(puts the files in {DEBIAN_DIR}).",),
-)
-
-
 def user_cache_dir() -> Path:
     """`$XDG_CACHE_HOME/datavsmath`, default `~/.cache/datavsmath`."""
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
@@ -207,7 +182,7 @@ def user_cache_dir() -> Path:
 
 
 def candidate_dirs(data_dir: str | Path | None = None, *,
-                   source: IdxSource = FASHION_MNIST_IDX) -> list[tuple[str, Path]]:
+                   source: IdxSource) -> list[tuple[str, Path]]:
     """Where to look, in order: --data-dir, $DATAVSMATH_DATA, the user cache, Debian's package
     (when `source` has one)."""
     found = []
@@ -221,7 +196,7 @@ def candidate_dirs(data_dir: str | Path | None = None, *,
     return found
 
 
-def _locate(directory: Path, name: str, source: IdxSource = FASHION_MNIST_IDX) -> Path | None:
+def _locate(directory: Path, name: str, source: IdxSource) -> Path | None:
     """The file for IDX `name` in `directory`: raw or .gz, in `source.subdirs` (flat or in
     torchvision's layout)."""
     for sub in source.subdirs:
@@ -236,7 +211,7 @@ def _md5(data: bytes) -> str:
     return hashlib.md5(data, usedforsecurity=False).hexdigest()
 
 
-def _verified_bytes(path: Path, name: str, source: IdxSource = FASHION_MNIST_IDX) -> bytes:
+def _verified_bytes(path: Path, name: str, source: IdxSource) -> bytes:
     """The uncompressed IDX bytes of `path`, after checking them against `source.md5`."""
     raw = path.read_bytes()
     if path.suffix == ".gz":
@@ -251,16 +226,16 @@ def _verified_bytes(path: Path, name: str, source: IdxSource = FASHION_MNIST_IDX
     return raw
 
 
-def _missing_files(directory: Path, source: IdxSource = FASHION_MNIST_IDX) -> list[str]:
+def _missing_files(directory: Path, source: IdxSource) -> list[str]:
     """The IDX files `_locate` does not find in `directory`, in `source.md5` order."""
     return [name for name in source.md5 if _locate(directory, name, source) is None]
 
 
-def _has_all_files(directory: Path, source: IdxSource = FASHION_MNIST_IDX) -> bool:
+def _has_all_files(directory: Path, source: IdxSource) -> bool:
     return not _missing_files(directory, source)
 
 
-def _install_into_cache(directory: Path, source: IdxSource = FASHION_MNIST_IDX) -> Path:
+def _install_into_cache(directory: Path, source: IdxSource) -> Path:
     """Verify the four files in `directory` and place raw copies in torchvision's layout.
 
     Returns the torchvision root (the user cache, or `directory` itself if it already
@@ -285,7 +260,7 @@ def _install_into_cache(directory: Path, source: IdxSource = FASHION_MNIST_IDX) 
     return root
 
 
-def _torchvision_dataset(source: IdxSource = FASHION_MNIST_IDX):
+def _torchvision_dataset(source: IdxSource):
     # Imported here: torch + torchvision cost seconds, and the CLI's early checks need neither.
     import torchvision.datasets
 
@@ -312,7 +287,7 @@ def parse_idx(path: str | Path) -> np.ndarray:
 
 
 def _read_split(root: Path, *, train: bool,
-                source: IdxSource = FASHION_MNIST_IDX) -> tuple[np.ndarray, np.ndarray]:
+                source: IdxSource) -> tuple[np.ndarray, np.ndarray]:
     """(images, labels) of one split from ROOT/<torchvision class>/raw, where find_data_root puts
     the verified files, under torchvision's names (train-*, t10k-*)."""
     folder = root / source.raw_subdir
@@ -322,7 +297,7 @@ def _read_split(root: Path, *, train: bool,
 
 
 def _not_found_message(tried: list[tuple[str, Path]], download_error: str | None,
-                       source: IdxSource = FASHION_MNIST_IDX) -> str:
+                       source: IdxSource) -> str:
     lines = [f"{source.display} was not found. Looked in:"]
     lines += [f"  - {label}: {path}" for label, path in tried]
     if download_error:
@@ -342,7 +317,7 @@ USER_NAMED = {"--data-dir": "data_dir", f"${DATA_ENV_VAR}": f"${DATA_ENV_VAR}"}
 
 
 def _user_folder_error(label: str, directory: Path, tried: list[tuple[str, Path]],
-                       source: IdxSource = FASHION_MNIST_IDX) -> DataNotFoundError:
+                       source: IdxSource) -> DataNotFoundError:
     """The error for a folder named by --data-dir or $DATAVSMATH_DATA that lacks files: one
     line naming the missing files when some are there, else the ways to provide the data."""
     missing = _missing_files(directory, source)
@@ -358,9 +333,9 @@ def _user_folder_error(label: str, directory: Path, tried: list[tuple[str, Path]
 
 
 def find_data_root(data_dir: str | Path | None = None, *, download: bool = True,
-                   source: IdxSource = FASHION_MNIST_IDX) -> Path:
-    """The torchvision root holding verified raw IDX files of `source` (default
-    Fashion-MNIST); downloads if nothing local exists.
+                   source: IdxSource) -> Path:
+    """The torchvision root holding verified raw IDX files of `source` (a built-in dataset's,
+    datavsmath.trainables.built_in_datasets); downloads if nothing local exists.
 
     Raises DataNotFoundError listing every way to provide the data, or ChecksumError naming
     the file whose content is wrong. A folder named by `data_dir` or $DATAVSMATH_DATA that
@@ -381,7 +356,7 @@ def find_data_root(data_dir: str | Path | None = None, *, download: bool = True,
     return _install_into_cache(user_cache_dir(), source)
 
 
-def read_idx(root: str | Path, source: IdxSource = FASHION_MNIST_IDX) -> Dataset:
+def read_idx(root: str | Path, source: IdxSource) -> Dataset:
     """Parse the verified raw IDX files of `source` under torchvision root `root` (see
     find_data_root). Its info is `source.info`, with n_train/n_test from the files when they
     differ (a table of MD5s for other files than the published ones)."""
@@ -392,18 +367,3 @@ def read_idx(root: str | Path, source: IdxSource = FASHION_MNIST_IDX) -> Dataset
         info = DatasetInfo(name=info.name, class_names=info.class_names, input_shape=tuple(x_train.shape[1:]),
                            n_train=len(x_train), n_test=len(x_test), kind=info.kind)
     return Dataset(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test, info=info, source=str(root))
-
-
-def read_fashion_mnist(root: str | Path) -> Dataset:
-    """Parse the verified raw IDX files under torchvision root `root` (see find_data_root)."""
-    return read_idx(root, FASHION_MNIST_IDX)
-
-
-def load_fashion_mnist(data_dir: str | Path | None = None, *, download: bool = True) -> Dataset:
-    """Fashion-MNIST: train 60000x28x28 uint8 + labels, test 10000x28x28 uint8 + labels.
-
-    Looks in `data_dir`, then $DATAVSMATH_DATA, the user cache, and Debian's
-    /usr/share/datasets/fashion-mnist; if none holds the data and `download` is true,
-    torchvision downloads it (with its MD5 checks) into the user cache.
-    """
-    return read_fashion_mnist(find_data_root(data_dir, download=download))

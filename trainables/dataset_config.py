@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 
+from datavsmath.trainables.built_in_datasets import BUILT_IN
 from datavsmath.trainables.checks import UNIT_OPEN, Interval, check_choice, check_int, check_number, echo
 
-KINDS = ("fashion_mnist", "mnist", "table", "images", "arrays")
-BUILT_IN = ("fashion_mnist", "mnist")  # kinds that a plain name selects
+KINDS = (*BUILT_IN, "table", "images", "arrays")  # BUILT_IN: the kinds a plain name selects
 COLORS = ("grayscale", "rgb")
 DEFAULT_TEST_FRAC = 0.2
 DEFAULT_SEED = 0
@@ -25,8 +25,7 @@ SHOWN_NAMES = 5  # messages list at most this many columns or classes, then "and
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 ALLOWED_KEYS: dict[str, tuple[str, ...]] = {
-    "fashion_mnist": ("kind",),
-    "mnist": ("kind",),
+    **{name: ("kind",) for name in BUILT_IN},
     "table": ("kind", "name", "path", "label", "features", "test", "test_frac", "seed"),
     "images": ("kind", "name", "path", "size", "color", "test_frac", "seed"),
     "arrays": ("kind", "name", "path", "test", "test_frac", "seed"),
@@ -94,7 +93,7 @@ def _check_name(value: Any) -> str | None:
 def check_dataset_config(config: Mapping[str, Any] | str) -> dict[str, Any]:
     """The config in its normal form, checked without reading any data.
 
-    `config` is a built-in name ("fashion_mnist", "mnist") or a mapping with `kind`.
+    `config` is a built-in name (BUILT_IN: "fashion_mnist", "mnist") or a mapping with `kind`.
     Returns a new dict with every key of its kind (`ALLOWED_KEYS`):
     built-in: {kind}; table: {kind, name (None: the file's stem), path, label, features
     (None: every other numeric column), test (None or a path), test_frac (0.2 when test is

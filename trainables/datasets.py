@@ -2,11 +2,10 @@
 
 Kinds (`KINDS`):
 
-- ``fashion_mnist``: the built-in loader of datavsmath.trainables.data, unchanged. 60000 + 10000
-  grayscale images (28, 28) uint8, 10 classes.
-- ``mnist``: the talk's digits, same IDX search order and MD5 checks as Fashion-MNIST
-  (--data-dir, $DATAVSMATH_DATA, the user cache; no Debian package holds it), then a
-  torchvision download. 60000 + 10000 (28, 28) uint8, classes "0".."9".
+- the built-in datasets (``BUILT_IN``: ``fashion_mnist``, ``mnist``), one entry each in
+  datavsmath.trainables.built_in_datasets: IDX files found by --data-dir, $DATAVSMATH_DATA, the
+  user cache (and Debian's package for Fashion-MNIST), MD5-checked, else downloaded by
+  torchvision. 60000 + 10000 grayscale images (28, 28) uint8, 10 classes.
 - ``table``: a CSV or Parquet file, ``{kind: table, path: FILE, label: COLUMN,
   features: [COLUMN, ...], test: FILE | test_frac: 0.2, seed: 0, name: NAME}``. Inputs are
   flat, (n, F) float32 (uint8 when every feature column is uint8, e.g. pixels, which the
@@ -36,23 +35,14 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from datavsmath.trainables.checks import echo
-from datavsmath.trainables.data import (
-    DATA_ENV_VAR,
-    DataNotFoundError,
-    Dataset,
-    DatasetInfo,
-    IdxSource,
-    find_data_root,
-    load_fashion_mnist,
-    read_idx,
-)
+from datavsmath.trainables.built_in_datasets import BUILT_IN_DATASETS, BuiltInDataset
+from datavsmath.trainables.data import DataNotFoundError, Dataset, DatasetInfo
 from datavsmath.trainables.dataset_config import (
     BUILT_IN,
     COLORS,
@@ -72,59 +62,6 @@ class DatasetError(ValueError):
     """A dataset's file or folder is there but its content cannot be used (a missing label
     column, one class, a class absent from the test set, non-numeric or non-finite features,
     an unreadable file)."""
-
-
-# ---------------------------------------------------------------------------------------
-# MNIST: the IDX machinery of datavsmath.trainables.data with MNIST's files
-
-MNIST = DatasetInfo(
-    name="mnist", class_names=tuple(str(digit) for digit in range(10)),
-    input_shape=(28, 28), n_train=60_000, n_test=10_000, kind="mnist",
-)
-
-# MD5 of the uncompressed IDX files, as for Fashion-MNIST (datavsmath.trainables.data.IDX_MD5): the
-# content is what we check, so a re-compressed copy passes. torchvision's
-# `MNIST.resources` lists the MD5s of the published .gz files (f68b3c2d..., d53e105e...,
-# 9fb629c4..., ec29112d...), which torchvision checks when it downloads.
-MNIST_IDX_MD5: dict[str, str] = {
-    "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
-    "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
-    "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
-    "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
-}
-
-# MNIST's files have Fashion-MNIST's names, so a folder's MNIST/raw (torchvision's layout)
-# is looked in before the folder itself: $DATAVSMATH_DATA may hold both datasets that way.
-MNIST_IDX = IdxSource(
-    display="MNIST", md5=MNIST_IDX_MD5, subdirs=("MNIST/raw", ""), torchvision_class="MNIST", info=MNIST,
-    extra_ways=("  - on a machine with internet: python -c \"import torchvision; "
-                "torchvision.datasets.MNIST('DIR', download=True)\", copy DIR here and pass --data-dir DIR "
-                f"or set {DATA_ENV_VAR}=DIR (no Debian package holds MNIST).",),
-)
-
-
-def mnist_source(md5: Mapping[str, str] | None = None) -> IdxSource:
-    """MNIST's IdxSource, with `md5` (IDX file name -> MD5 of its uncompressed content) in
-    place of the published checksums when given: for files other than the published ones."""
-    if md5 is None:
-        return MNIST_IDX
-    if set(md5) != set(MNIST_IDX_MD5):
-        raise ValueError(f"md5 must have the keys {', '.join(MNIST_IDX_MD5)}, got {echo(sorted(md5))}")
-    return replace(MNIST_IDX, md5=dict(md5))
-
-
-def load_mnist(data_dir: str | Path | None = None, *, download: bool = True,
-               md5: Mapping[str, str] | None = None) -> Dataset:
-    """MNIST: train 60000x28x28 uint8 + labels 0..9, test 10000x28x28 uint8 + labels.
-
-    Looks in `data_dir`, then $DATAVSMATH_DATA, then the user cache (in each: MNIST/raw,
-    then the folder itself; raw or .gz files); if none holds the data and `download` is
-    true, torchvision downloads it into the user cache. `md5` replaces the published
-    checksums (see `mnist_source`); n_train/n_test then come from the files. Raises
-    DataNotFoundError listing the ways to provide the data, ChecksumError naming a wrong file.
-    """
-    source = mnist_source(md5)
-    return read_idx(find_data_root(data_dir, download=download, source=source), source)
 
 
 # ---------------------------------------------------------------------------------------
@@ -471,9 +408,12 @@ def _load_images(config: Mapping[str, Any], base_dir: str | Path | None) -> Data
 # kind -> loader(normal config, base_dir, data_dir, download)
 Loader = Callable[[Mapping[str, Any], str | Path | None, str | Path | None, bool], Dataset]
 
+def _built_in_loader(entry: BuiltInDataset) -> Loader:
+    return lambda config, base_dir, data_dir, download: entry.load(data_dir, download=download)
+
+
 LOADERS: dict[str, Loader] = {
-    "fashion_mnist": lambda config, base_dir, data_dir, download: load_fashion_mnist(data_dir, download=download),
-    "mnist": lambda config, base_dir, data_dir, download: load_mnist(data_dir, download=download),
+    **{name: _built_in_loader(entry) for name, entry in BUILT_IN_DATASETS.items()},
     "table": lambda config, base_dir, data_dir, download: _load_table(config, base_dir),
     "images": lambda config, base_dir, data_dir, download: _load_images(config, base_dir),
     "arrays": lambda config, base_dir, data_dir, download: _load_arrays(config, base_dir),
@@ -490,7 +430,7 @@ def load_dataset(config: Mapping[str, Any] | str, *, data_dir: str | Path | None
                  base_dir: str | Path | None = None) -> Dataset:
     """The dataset that `config` names (see `check_dataset_config` and the module doc).
 
-    data_dir, download: for fashion_mnist and mnist (see load_fashion_mnist); base_dir: the
+    data_dir, download: for the built-in datasets (see BuiltInDataset.load); base_dir: the
     folder that relative paths of table and images resolve against (the spec file's
     folder; default the working directory). Raises DatasetConfigError, DataNotFoundError
     (a file, folder or IDX copy not found; a FileNotFoundError), ChecksumError or
@@ -501,8 +441,7 @@ def load_dataset(config: Mapping[str, Any] | str, *, data_dir: str | Path | None
 
 
 __all__ = [
-    "BUILT_IN", "COLORS", "KINDS", "LOADERS", "MNIST", "MNIST_IDX", "MNIST_IDX_MD5", "DatasetConfigError",
-    "DatasetError", "check_dataset_config", "default_image_size", "listed", "load_dataset", "load_mnist",
-    "mnist_source",
+    "BUILT_IN", "COLORS", "KINDS", "LOADERS", "DatasetConfigError", "DatasetError", "check_dataset_config",
+    "default_image_size", "listed", "load_dataset",
 ]
 

@@ -13,12 +13,13 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_digits
 
+from datavsmath.analysis.plots import dataset_subtitle
 from datavsmath.sweeps.cli import main
 from datavsmath.sweeps.safe_yaml import parse_yaml_text
 from datavsmath.sweeps.spec import SpecError, dump_spec, expand_trials, info_from_facts
 from datavsmath.sweeps.validation import load_spec, parse_spec
-from datavsmath.trainables.data import FASHION_MNIST
-from datavsmath.trainables.datasets import MNIST, load_dataset
+from datavsmath.trainables.built_in_datasets import BUILT_IN_DATASETS, FASHION_MNIST, MNIST
+from datavsmath.trainables.datasets import KINDS, LOADERS, check_dataset_config, load_dataset
 from tests.conftest import run_cli
 
 AXES_TEXT = "model: [rf]\nsample_frac: [0.5]\ndamage_frac: [0.0]\ndamage_mode: [none]\n"
@@ -49,6 +50,19 @@ def test_the_default_dataset_is_fashion_mnist_and_shipped_specs_name_it():
     spec = load_spec("smoke")
     assert spec.dataset == {"kind": "fashion_mnist"} and spec.dataset_info is FASHION_MNIST
     assert "dataset:\n  kind: fashion_mnist\n" in dump_spec(spec)
+
+
+@pytest.mark.parametrize("name", list(BUILT_IN_DATASETS))
+def test_a_built_in_dataset_is_its_entry_everywhere(name):
+    """A spec's name, its loader, the facts a dry run prices with and the figures' title all
+    come from the dataset's one entry."""
+    entry = BUILT_IN_DATASETS[name]
+    assert name in KINDS and name in LOADERS and check_dataset_config(name) == {"kind": name}
+    spec = parse_spec(parse_yaml_text(f"dataset: {name}\n{AXES_TEXT}", source="s.yaml"))
+    assert spec.dataset_info is entry.info and (entry.info.name, entry.info.kind) == (name, name)
+    assert dataset_subtitle(entry.info) == f"{entry.title} Dataset"
+    with pytest.raises(ValueError, match=r"^md5 must have the keys train-images-idx3-ubyte, .*got \['x'\]$"):
+        entry.with_md5({"x": "0"})
 
 
 def test_mnist_size_is_the_talks_size_sweep_on_mnist():

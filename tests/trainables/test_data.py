@@ -9,16 +9,19 @@ import struct
 import numpy as np
 import pytest
 
-from datavsmath.trainables.data import (
+from datavsmath.trainables.built_in_datasets import (
     DEBIAN_DIR,
     FASHION_MNIST,
+    FASHION_MNIST_IDX,
     IDX_MD5,
+    load_fashion_mnist,
+)
+from datavsmath.trainables.data import (
     ChecksumError,
     DataNotFoundError,
     Dataset,
     candidate_dirs,
     find_data_root,
-    load_fashion_mnist,
     parse_idx,
 )
 
@@ -50,7 +53,7 @@ def test_a_dataset_refuses_arrays_that_contradict_its_facts(fashion):
 def test_search_order(monkeypatch, tmp_path):
     monkeypatch.setenv("DATAVSMATH_DATA", str(tmp_path / "env"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    labels = [label for label, _ in candidate_dirs(tmp_path / "cli")]
+    labels = [label for label, _ in candidate_dirs(tmp_path / "cli", source=FASHION_MNIST_IDX)]
     assert labels == ["--data-dir", "$DATAVSMATH_DATA", "user cache", "Debian package dataset-fashion-mnist"]
 
 
@@ -106,14 +109,14 @@ def test_an_incomplete_env_folder_is_an_error_naming_the_missing_file(tmp_path, 
     monkeypatch.setenv("DATAVSMATH_DATA", str(tmp_path / "env"))
     with pytest.raises(DataNotFoundError, match=r"^\$DATAVSMATH_DATA .*/env lacks the Fashion-MNIST file "
                                                 r"t10k-labels-idx1-ubyte \(raw or .gz\); it has the other 3$"):
-        find_data_root(download=False)
+        find_data_root(download=False, source=FASHION_MNIST_IDX)
     assert not (tmp_path / "cache").exists()
 
 
 def test_an_env_folder_that_does_not_exist_is_an_error(tmp_path, monkeypatch):
     monkeypatch.setenv("DATAVSMATH_DATA", str(tmp_path / "nowhere"))
     with pytest.raises(DataNotFoundError, match=r"(?s)^\$DATAVSMATH_DATA .*/nowhere does not exist .*apt-get install"):
-        find_data_root(download=False)
+        find_data_root(download=False, source=FASHION_MNIST_IDX)
 
 
 def test_an_incomplete_data_dir_names_every_missing_file(tmp_path, monkeypatch):
@@ -121,7 +124,7 @@ def test_an_incomplete_data_dir_names_every_missing_file(tmp_path, monkeypatch):
     _link_all_but(tmp_path / "cli", {"train-images-idx3-ubyte", "t10k-images-idx3-ubyte"})
     with pytest.raises(DataNotFoundError, match=r"^data_dir .*/cli lacks the Fashion-MNIST files train-images-idx3-ubyte, "
                                                 r"t10k-images-idx3-ubyte \(raw or .gz\); it has the other 2$"):
-        find_data_root(tmp_path / "cli", download=False)
+        find_data_root(tmp_path / "cli", download=False, source=FASHION_MNIST_IDX)
 
 
 def test_a_complete_data_dir_wins_over_an_incomplete_env_folder(tmp_path, monkeypatch):
@@ -129,13 +132,13 @@ def test_a_complete_data_dir_wins_over_an_incomplete_env_folder(tmp_path, monkey
     _link_all_but(tmp_path / "env", {"t10k-labels-idx1-ubyte"})
     monkeypatch.setenv("DATAVSMATH_DATA", str(tmp_path / "env"))
     _copy_real_files(tmp_path / "cli")
-    assert find_data_root(tmp_path / "cli", download=False) == tmp_path / "cache" / "datavsmath"
+    assert find_data_root(tmp_path / "cli", download=False, source=FASHION_MNIST_IDX) == tmp_path / "cache" / "datavsmath"
 
 
 def test_the_idx_reader_gives_what_torchvision_reads(fashion):
     import torchvision.datasets
 
-    root = find_data_root(None, download=False)
+    root = find_data_root(None, download=False, source=FASHION_MNIST_IDX)
     for train, x, y in ((True, fashion.x_train, fashion.y_train), (False, fashion.x_test, fashion.y_test)):
         theirs = torchvision.datasets.FashionMNIST(root=str(root), train=train, download=False)
         assert np.array_equal(theirs.data.numpy(), x) and np.array_equal(theirs.targets.numpy(), y)

@@ -17,16 +17,14 @@ from PIL import Image
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from datavsmath.trainables.data import FASHION_MNIST, ChecksumError, DataNotFoundError
+from datavsmath.trainables.built_in_datasets import BUILT_IN_DATASETS, FASHION_MNIST, MNIST, MNIST_IDX_MD5
+from datavsmath.trainables.data import ChecksumError, DataNotFoundError
 from datavsmath.trainables.datasets import (
-    MNIST,
-    MNIST_IDX_MD5,
     DatasetConfigError,
     DatasetError,
     check_dataset_config,
     default_image_size,
     load_dataset,
-    load_mnist,
 )
 
 PER_CLASS_TRAIN, PER_CLASS_TEST = 30, 10  # 300 training and 100 test images of Fashion-MNIST
@@ -283,7 +281,7 @@ def mnist_files(subset, tmp_path, monkeypatch):
 
 def test_mnist_reads_idx_files_with_their_md5_table(mnist_files, subset, tmp_path):
     folder, md5 = mnist_files
-    data = load_mnist(folder, download=False, md5=md5)
+    data = BUILT_IN_DATASETS["mnist"].load(folder, download=False, md5=md5)
     assert (data.name, data.kind, data.class_names, data.input_shape) == ("mnist", "mnist", MNIST.class_names, (28, 28))
     assert (data.n_train, data.n_test) == (300, 100)
     for field in ("x_train", "y_train", "x_test", "y_test"):
@@ -292,7 +290,7 @@ def test_mnist_reads_idx_files_with_their_md5_table(mnist_files, subset, tmp_pat
     # placed, verified, in torchvision's layout in the user cache; read from there next time
     assert sorted(p.name for p in (tmp_path / "cache" / "datavsmath" / "MNIST" / "raw").iterdir()) == sorted(md5)
     shutil.rmtree(folder)
-    assert load_mnist(download=False, md5=md5).fingerprint == data.fingerprint
+    assert BUILT_IN_DATASETS["mnist"].load(download=False, md5=md5).fingerprint == data.fingerprint
 
 
 def test_mnist_checksum_error_names_the_file(mnist_files):
@@ -310,7 +308,7 @@ def test_mnist_without_a_copy_lists_the_ways_to_provide_one(mnist_files, tmp_pat
                                                 r"torchvision.datasets.MNIST\('DIR', download=True\)"):
         load_dataset("mnist", download=False)
     with pytest.raises(DataNotFoundError, match=r"(?s)^data_dir .*/nowhere does not exist .*MNIST was not found"):
-        load_mnist(tmp_path / "nowhere", download=False)
+        BUILT_IN_DATASETS["mnist"].load(tmp_path / "nowhere", download=False)
 
 
 # -- validation ----------------------------------------------------------------------------------
