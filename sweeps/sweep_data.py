@@ -8,11 +8,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from datavsmath.sweeps.dataset_fit import check_fits_dataset
 from datavsmath.sweeps.experiment_layout import read_stored_spec
 from datavsmath.sweeps.options import SweepError, SweepOptions
 from datavsmath.sweeps.progress import NO_REPAIR
 from datavsmath.sweeps.spec import Spec, SpecError, expand_trials
-from datavsmath.sweeps.validation import check_fits_dataset
 from datavsmath.trainables.built_in_datasets import BUILT_IN_DATASETS
 from datavsmath.trainables.damage import NO_DAMAGE
 from datavsmath.trainables.data import Dataset, DatasetInfo, IdxSource, find_data_root, read_idx

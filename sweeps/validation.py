@@ -1,11 +1,10 @@
 """Validation of a whole spec, in one place, before anything runs: `parse_spec` turns a YAML
 mapping into a `Spec` or raises SpecError naming the field, the allowed values and the value;
-`load_spec` does it for a file or a shipped spec name; `check_fits_dataset` checks the spec
-against the dataset's facts. No ray import here."""
+`load_spec` does it for a file or a shipped spec name; the spec is checked against the
+dataset's facts when they are known (datavsmath.sweeps.dataset_fit). No ray import here."""
 
 from __future__ import annotations
 
-import math
 import re
 from collections import Counter
 from collections.abc import Hashable, Mapping, Sequence
@@ -14,6 +13,7 @@ from importlib import resources as importlib_resources
 from pathlib import Path
 from typing import Any
 
+from datavsmath.sweeps.dataset_fit import check_fits_dataset
 from datavsmath.sweeps.report_keys import check_report
 from datavsmath.sweeps.resources import check_resolution, parse_resources
 from datavsmath.sweeps.safe_yaml import read_yaml
@@ -37,7 +37,6 @@ from datavsmath.sweeps.spec import (
     listed_trials,
     with_source,
 )
-from datavsmath.trainables.built_in_datasets import FASHION_MNIST
 from datavsmath.trainables.checks import (
     AT_LEAST_ONE,
     NON_NEGATIVE,
@@ -50,10 +49,9 @@ from datavsmath.trainables.checks import (
     echo,
     is_number,
 )
-from datavsmath.trainables.damage import ALL_DAMAGE_MODES, NO_DAMAGE, TRANSITION_MODES, check_transition, subset_size
-from datavsmath.trainables.data import DatasetInfo
+from datavsmath.trainables.damage import ALL_DAMAGE_MODES, NO_DAMAGE, TRANSITION_MODES
 from datavsmath.trainables.datasets import DatasetConfigError, check_dataset_config
-from datavsmath.trainables.models import MODEL_NAMES, input_problem, validate_params
+from datavsmath.trainables.models import MODEL_NAMES, validate_params
 from datavsmath.trainables.models.registry import SEED_MODELS, ModelEntry
 from datavsmath.trainables.models.user import UserModel, UserModelError, check_user_model
 from datavsmath.trainables.repair import REPAIR_MODELS, REPAIRS
@@ -219,67 +217,6 @@ def _parse_overrides(raw: Any, models: tuple[str, ...]) -> dict[str, dict[str, A
         except ValueError as exc:
             raise SpecError(f"overrides.{model}: {exc}") from exc
     return {m: dict(p) for m, p in raw.items()}
-
-
-def rows_problem(model: str, sample_frac: float, *, params: Mapping[str, Any],
-                 info: DatasetInfo = FASHION_MNIST) -> str | None:
-    """Why `sample_frac` gives `model` too few rows to train, or None when enough.
-
-    info: the dataset's facts (its n_train and n_classes; default Fashion-MNIST's).
-    Models with a `validation_split` (the nets) train on floor(n * (1 - split)) rows, as
-    datavsmath.trainables.models.nets.keras_n_fit, and need at least 1 of those and 1 held out (when
-    the split is > 0); the others (the trees) need at least one row per class.
-    """
-    n_train, n_classes = info.n_train, info.n_classes
-    n = subset_size(n_train, sample_frac=sample_frac)
-    gives = f"sample_frac {sample_frac:g} gives {model} {n} of the {n_train} training rows"
-    if "validation_split" not in params:
-        return None if n >= n_classes else f"{gives}; {model} needs at least {n_classes} (one per class)"
-    split = float(params["validation_split"])
-    n_fit = int(math.floor(n * (1.0 - split)))
-    if n_fit >= 1 and (split == 0 or n - n_fit >= 1):
-        return None
-    need = "at least 1 to fit" if split == 0 else "at least 1 of each"
-    return f"{gives}: {n_fit} to fit and {n - n_fit} to validate (validation_split {split:g}); {model} needs {need}"
-
-
-def _fit_params(settings: Mapping[str, Any] | UserModel, model: str) -> dict[str, Any]:
-    """The settings rows_problem reads: a user's net has its validation_split, a user's
-    estimator none; a seed model's are its defaults with the spec's overrides."""
-    if isinstance(settings, UserModel):
-        return {"validation_split": settings.validation_split} if settings.net else {}
-    return validate_params(model, settings)
-
-
-def _check_rows(spec: Spec, info: DatasetInfo) -> None:
-    """Every model's smallest sample_frac must give it the rows it needs (rows grow with it)."""
-    smallest: dict[str, float] = {}
-    for grid in spec.grids:
-        for model in grid.model:
-            smallest[model] = min(smallest.get(model, 1.0), *grid.sample_frac)
-    settings = spec.settings
-    for model, frac in smallest.items():
-        problem = rows_problem(model, frac, info=info, params=_fit_params(settings[model], model))
-        if problem:
-            raise SpecError(problem)
-
-
-def check_fits_dataset(spec: Spec, info: DatasetInfo) -> None:
-    """Every model of `spec` can take the dataset `info` describes (its input kind and shape,
-    datavsmath.trainables.models.input_problem) and gets the rows it needs at its smallest sample_frac
-    (rows_problem); `matrix` damage's transition matrix is K x K for the dataset's K classes
-    with somewhere to go in every row (datavsmath.trainables.damage.check_transition). Raises SpecError
-    with the reason, naming the model, the row or the dataset."""
-    for model in spec.models:
-        problem = input_problem(model, info.input_shape)
-        if problem:
-            raise SpecError(f"model {model} cannot take dataset {info.name!r}: {problem}")
-    _check_rows(spec, info)
-    if spec.transition is not None:
-        try:
-            check_transition(spec.transition, n_classes=info.n_classes, class_names=info.class_names)
-        except ValueError as exc:
-            raise SpecError(f"{exc} (dataset {info.name!r} has {info.n_classes} classes)") from exc
 
 
 def _read_transition_file(path: Path) -> Any:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from datavsmath.sweeps.dataset_fit import rows_problem
 from datavsmath.sweeps.experiment_files import ExperimentFilesError, check_resumable
 from datavsmath.sweeps.experiment_layout import TUNER_FILE, read_stored_spec
 from datavsmath.sweeps.resources import check_resolution, parse_resources
@@ -19,7 +20,6 @@ from datavsmath.sweeps.validation import (
     check_trial,
     load_spec,
     parse_spec,
-    rows_problem,
     shipped_specs,
 )
 from datavsmath.trainables.models import MODEL_NAMES
