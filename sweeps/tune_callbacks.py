@@ -38,6 +38,10 @@ class CompactReporter(Callback):
     write: where lines go (default print).
     """
 
+    # A reporter restored from the tuner.pkl of an experiment written before `total` was kept
+    # (--resume) has no `total` of its own: it counts the trials Tune has.
+    total = 0
+
     def __init__(self, *, costs: Mapping[str, float], total: int | None = None, period_s: float = STATUS_PERIOD_S,
                  errors_only: bool = False, write: Callable[[str], Any] = print) -> None:
         self.costs, self.period_s, self.errors_only, self.write = dict(costs), period_s, errors_only, write

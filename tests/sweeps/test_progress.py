@@ -62,3 +62,19 @@ def test_status_line():
 ])
 def test_eta_is_the_cost_left_at_the_pace_so_far(done, left, elapsed, expected):
     assert eta_seconds(done_cost=done, left_cost=left, elapsed_s=elapsed) == expected
+
+
+def test_a_reporter_pickled_before_it_kept_a_total_still_reports():
+    """--resume restores the reporter from an older experiment's tuner.pkl, without `total`."""
+    import pickle
+    from types import SimpleNamespace
+
+    from datavsmath.sweeps.tune_callbacks import CompactReporter
+
+    old = CompactReporter(costs={"a": 1.0, "b": 2.0}, write=print)
+    del old.total  # as unpickled from an experiment written before the attribute existed
+    restored = pickle.loads(pickle.dumps(old))
+    config = expand_trials(load_spec("smoke"))[0]
+    trials = [SimpleNamespace(status="TERMINATED", config=config, last_result={"acc": 0.5})]
+    progress = restored.progress(trials, elapsed_s=1.0)
+    assert (progress.done, progress.pending) == (1, 0)
