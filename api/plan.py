@@ -13,7 +13,7 @@ from datavsmath.sweeps.ownership import check_extendable, experiment_name
 from datavsmath.sweeps.progress import NO_REPAIR
 from datavsmath.sweeps.spec import Spec, count_listed, expand_trials
 from datavsmath.sweeps.tuner import plan_for
-from datavsmath.trainables.dataset_peek import peek_dataset
+from datavsmath.trainables.dataset_peek import Peek, peek_dataset
 
 PREVIEW_ROWS = 6
 
@@ -30,7 +30,7 @@ def local_nodes() -> list[resources.Node]:
 
 
 def dry_run(spec: Spec, *, options: SweepOptions, rerun_changed: bool = False,
-            nodes: list[resources.Node] | None = None) -> str:
+            nodes: list[resources.Node] | None = None, peek: Peek | None = None) -> str:
     """The dry run's text: trial count, grid preview, resource plan, compute estimate. On
     --extend the experiment's finished cells are counted as "kept" and only the new ones are
     previewed and estimated (SweepError, as the run's own, when there is no experiment to extend)."""
@@ -39,15 +39,17 @@ def dry_run(spec: Spec, *, options: SweepOptions, rerun_changed: bool = False,
         exp_dir = experiment_path(options.storage, experiment_name(spec, options=options))
         check_extendable(exp_dir)
         extension = plan_cells(spec, exp_dir=exp_dir, rerun_changed=rerun_changed)
-    return describe(spec, options=options, nodes=nodes, extension=extension)
+    return describe(spec, options=options, nodes=nodes, extension=extension, peek=peek)
 
 
 def describe(spec: Spec, *, options: SweepOptions, nodes: list[resources.Node] | None = None,
-             extension: Extension | None = None) -> str:
+             extension: Extension | None = None, peek: Peek | None = None) -> str:
     """The text --dry-run prints: trial count, grid preview, resource plan, compute estimate.
 
     extension: on --extend, the cells kept from earlier runs are counted as "kept" and only
-    the new ones are previewed and estimated.
+    the new ones are previewed and estimated. peek: the sizes of a table, image folder or
+    arrays file that is not on disk yet (the Python API's in-memory data); default: read from
+    its file.
 
     Refuses what the run would refuse before its first trial: SpecError for --resources of a
     model that is not in the sweep, UsageError for a request that fits no node of `nodes`
@@ -60,7 +62,8 @@ def describe(spec: Spec, *, options: SweepOptions, nodes: list[resources.Node] |
     except resources.InfeasibleRequestError as exc:
         raise UsageError(str(exc)) from exc
     info = spec.dataset_info  # None for a table, image folder or arrays file: its header or listing is read
-    peek = peek_dataset(spec.dataset) if info is None else None
+    if info is None and peek is None:
+        peek = peek_dataset(spec.dataset)
     n_train = info.n_train if info is not None else peek.n_train if peek is not None else 0
     cells = expand_trials(spec)
     folds = int(spec.repair_model["folds"])

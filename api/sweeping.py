@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -20,6 +21,7 @@ from datavsmath.sweeps.spec import GRID_AXES, Spec, SpecError
 from datavsmath.sweeps.validation import DEFAULT_MAX_TRIALS, check_experiment_name, parse_spec, resolve_spec_path
 from datavsmath.trainables import storage
 from datavsmath.trainables.damage import NO_DAMAGE
+from datavsmath.trainables.dataset_peek import Peek, peek_dataset
 
 # Spec keys taken as keywords as they are (YAML values), besides the data, models and axes.
 SPEC_KEYWORDS = ("description", "grids", "include", "overrides", "resources", "gpu_share", "max_failures",
@@ -113,6 +115,22 @@ def _cleanup(written: list[Path], *, exp_dir: str, created: bool) -> None:
             pass
 
 
+def _peek_unwritten(spec: Spec, *, inputs: Inputs, exp_dir: str) -> Peek | None:
+    """The sizes of in-memory data that a dry run does not write into the experiment: read
+    from a temporary copy of its files. None when the dataset is on disk already."""
+    folder = str(Path(exp_dir) / INPUTS_DIR)
+    config = dict(spec.dataset)
+    unwritten = {key: Path(config[key]).name for key in ("path", "test")
+                 if isinstance(config.get(key), str) and config[key].startswith(folder)}
+    if not unwritten:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        for key, name in unwritten.items():
+            (Path(tmp) / name).write_bytes(inputs.files[name])
+            config[key] = str(Path(tmp) / name)
+        return peek_dataset(config)
+
+
 def sweep(data: Any = None, *, label: str | None = None, test: Any = None, test_frac: float | None = None,
           models: Any = None, model: Any = None, sample_frac: Any = None, damage_frac: Any = None,
           damage_mode: Any = None, repair: Any = None, seeds: Any = None, spec: str | Path | Mapping | None = None,
@@ -192,7 +210,8 @@ def sweep(data: Any = None, *, label: str | None = None, test: Any = None, test_
             if dry_run:
                 from datavsmath.plan import dry_run as dry_run_text
 
-                return dry_run_text(parsed, options=options, rerun_changed=rerun_changed)
+                return dry_run_text(parsed, options=options, rerun_changed=rerun_changed,
+                                    peek=_peek_unwritten(parsed, inputs=inputs, exp_dir=exp_dir))
             return _run(parsed, inputs=inputs, exp_dir=exp_dir, options=options, rerun_changed=rerun_changed,
                         report=report is not False, live=live, live_every=live_every,
                         raise_on_error=raise_on_error)

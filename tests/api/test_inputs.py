@@ -76,7 +76,9 @@ def test_dry_run_returns_the_text(frame, tmp_path, no_ray_before_or_after):
     text = dvm.sweep(frame, label="target", models=["rf", "xgb"], sample_frac=[0.5, 1.0], storage=str(tmp_path),
                      name="dry", dry_run=True)
     assert text.startswith("spec 'dry' (") and ": 4 trials" in text.splitlines()[0]
-    assert list(tmp_path.iterdir()) == []
+    n_test = -(-len(frame) // 5)  # the default test_frac 0.2, rounded up as scikit-learn's split
+    assert f": {len(frame) - n_test:,} training and {n_test:,} test rows (from its Parquet metadata" in text
+    assert list(tmp_path.iterdir()) == []  # the in-memory table was read from a temporary copy
 
 
 def test_spec_name_gives_the_clis_dry_run(capsys, no_ray_before_or_after):
