@@ -69,7 +69,8 @@ class LiveReport:
 
     def _beat(self) -> None:
         """Rewrite the heartbeat every HEARTBEAT_S seconds until close()."""
-        from datavsmath.analysis.report import default_out, heartbeat_path, heartbeat_script  # see _import_report
+        from datavsmath.analysis.page import heartbeat_path, heartbeat_script  # see _import_report
+        from datavsmath.analysis.report import default_out
         from datavsmath.trainables import storage
 
         path = heartbeat_path(default_out(self.exp_dir))
@@ -105,7 +106,8 @@ class LiveReport:
     def _rewrite(self, finished: int, total: int) -> None:
         start, cpu = time.perf_counter(), time.thread_time()
         try:
-            from datavsmath.analysis.report import Live, write_report  # see _import_report
+            from datavsmath.analysis.page import Live
+            from datavsmath.analysis.report import write_report  # see _import_report
 
             write_report(self.exp_dir, live=Live(finished=finished, total=total), n_boot=LIVE_N_BOOT)
         except Exception as exc:  # a live view must never stop the sweep it shows
@@ -126,6 +128,7 @@ class LiveReport:
         self._stop.set()
         if self._heart is not None:
             self._heart.join(HEARTBEAT_S)
-            from datavsmath.analysis.report import default_out, heartbeat_path
+            from datavsmath.analysis.page import heartbeat_path
+            from datavsmath.analysis.report import default_out
 
             heartbeat_path(default_out(self.exp_dir)).unlink(missing_ok=True)

@@ -7,7 +7,7 @@ import re
 import time
 
 from datavsmath.analysis.live import LiveReport
-from datavsmath.analysis.report import heartbeat_path, heartbeat_script
+from datavsmath.analysis.page import heartbeat_path, heartbeat_script
 from tests.analysis.fixtures import synthetic_results, write_results
 from tests.browser import render_report
 

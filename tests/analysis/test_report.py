@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_wine
 
-from datavsmath.analysis.report import Live, TableSettings, size_item, table_items, write_report
+from datavsmath.analysis.page import Live
+from datavsmath.analysis.report import TableSettings, size_item, table_items, write_report
 from datavsmath.analysis.sections import label_damage_item
 from datavsmath.analysis.tables import seed_table
 from datavsmath.sweeps.cli import main
