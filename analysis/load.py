@@ -46,7 +46,13 @@ from datavsmath.analysis.tune_files import (
     read_experiment_state,
     read_trial_folders,
 )
-from datavsmath.sweeps.experiment_layout import EXTENSION_PREFIX, SPEC_FILE, expected_trials, experiment_parts
+from datavsmath.sweeps.experiment_layout import (
+    EXTENSION_PREFIX,
+    SPEC_FILE,
+    expected_trials,
+    experiment_parts,
+    searched_trials,
+)
 from datavsmath.sweeps.spec import AXES, AXIS_DEFAULTS, SpecError
 from datavsmath.sweeps.validation import check_trial
 from datavsmath.trainables.checks import echo, is_integer, is_number
@@ -89,7 +95,8 @@ def results_from_experiment(exp_dir: str | Path, *,
         of them counts once: its run in the latest part, finished or not (the earlier runs stay
         on disk, not counted).
     expected: the trials to report (dicts of model, sample_frac, damage_frac, damage_mode,
-        seed); default: every trial the stored specs ask for (datavsmath.sweeps.experiment_layout.expected_trials).
+        seed); default: every trial the stored specs ask for (datavsmath.sweeps.experiment_layout.expected_trials),
+        less the cells an adaptive search never proposed (searched_trials).
     Status per row: TERMINATED when result.json's last line is final (done and acc),
     ERROR (with the exception line of error.txt), RUNNING / PENDING from Tune's state,
     MISSING when no trial folder holds the trial (error says why when Tune's state had one).
@@ -117,6 +124,10 @@ def results_from_experiment(exp_dir: str | Path, *,
     # finished before or `--rerun-changed` asked for it with new settings, whatever its outcome.
     observed = {key: options[-1] for key, options in runs.items()}
     keys = [_key_of(trial) for trial in expected]
+    if from_specs:  # an adaptive search's cells that it never proposed are no trials of the experiment
+        unproposed = {_key_of(trial) for trial in searched_trials(str(exp_dir))} - set(observed)
+        expected = [trial for trial, key in zip(expected, keys) if key not in unproposed]
+        keys = [key for key in keys if key not in unproposed]
     if from_specs and specless:  # the cells of an extension whose spec is lost: as its trials record them
         known = set(keys)
         lost = [key for key in observed if key not in known]

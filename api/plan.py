@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from datavsmath.execute import UsageError, plan_cells
 from datavsmath.sweeps import cost, resources
+from datavsmath.sweeps.adaptive_design import FIRST_SEEDS, FIRST_SIZES, cell_of, first_design
 from datavsmath.sweeps.experiment_layout import experiment_path
 from datavsmath.sweeps.extend import Extension
 from datavsmath.sweeps.options import SweepOptions
 from datavsmath.sweeps.ownership import check_extendable, experiment_name
 from datavsmath.sweeps.progress import NO_REPAIR
+from datavsmath.sweeps.runner import check_not_extended
+from datavsmath.sweeps.search_keys import is_adaptive
 from datavsmath.sweeps.spec import Spec, count_listed, expand_trials
 from datavsmath.sweeps.tuner import plan_for
 from datavsmath.trainables.dataset_peek import Peek, peek_dataset
@@ -34,6 +38,7 @@ def dry_run(spec: Spec, *, options: SweepOptions, rerun_changed: bool = False,
     """The dry run's text: trial count, grid preview, resource plan, compute estimate. On
     --extend the experiment's finished cells are counted as "kept" and only the new ones are
     previewed and estimated (SweepError, as the run's own, when there is no experiment to extend)."""
+    check_not_extended(spec, options=options)
     extension = None
     if options.extend:
         exp_dir = experiment_path(options.storage, experiment_name(spec, options=options))
@@ -70,26 +75,57 @@ def describe(spec: Spec, *, options: SweepOptions, nodes: list[resources.Node] |
     trials = cost.longest_first(cells if extension is None else extension.new, overrides=spec.settings,
                                 n_train=n_train, repair_folds=folds)
     listed = count_listed(spec)
-    seconds = sum(cost.estimate_seconds(t, n_train=n_train, overrides=spec.settings.get(t["model"]),
-                                        repair_folds=folds) for t in trials)
-    lines = [f"spec {spec.name!r} ({spec.source}): {len(cells)} trials"
+
+    def estimate(t: dict) -> float:
+        return cost.estimate_seconds(t, n_train=n_train, overrides=spec.settings.get(t["model"]), repair_folds=folds)
+
+    seconds = sum(estimate(t) for t in trials)
+    lines = [f"spec {spec.name!r} ({spec.source}): {len(cells)} {'cells' if is_adaptive(spec.search) else 'trials'}"
              + (f" ({listed} grid points, {listed - len(cells)} duplicates merged)" if listed != len(cells) else ""),
              f"models: {', '.join(spec.models)}; seeds: {list(spec.seeds)}"]
     if extension is not None:
         lines.append(f"kept: {len(extension.kept)} cells finished earlier; to run: {len(extension.new)}"
                      + (f" ({len(extension.changed)} changed, run again)" if extension.changed else ""))
-    lines.append("first trials (longest first):" if trials else "nothing to run")
-    for t in trials[:PREVIEW_ROWS]:
-        lines.append(f"  model={t['model']} sample_frac={t['sample_frac']:g} damage_frac={t['damage_frac']:g} "
-                     f"damage_mode={t['damage_mode']} seed={t['seed']}"
-                     + (f" repair={t['repair']}" if t.get("repair", NO_REPAIR) != NO_REPAIR else ""))
-    if len(trials) > PREVIEW_ROWS:
-        lines.append(f"  ... and {len(trials) - PREVIEW_ROWS} more")
+    if is_adaptive(spec.search):
+        lines += _adaptive_lines(spec, trials=trials, estimate=estimate)
+    else:
+        lines.append("first trials (longest first):" if trials else "nothing to run")
+        lines += _preview(trials)
     lines.append("resource request per model:")
     lines += resources.describe_plan(plan, nodes=nodes)
     if peek is not None:
         lines.append(f"dataset: {spec.dataset['kind']} {spec.dataset['path']}: {peek.n_train:,} training and "
                      f"{peek.n_test:,} test {'images' if spec.dataset['kind'] == 'images' else 'rows'} (from "
                      f"{peek.how}; its values are read and checked when the sweep starts)")
+    if is_adaptive(spec.search):  # its compute estimate is the search's, above
+        return "\n".join(lines)
     lines.append(f"estimated compute: {seconds / 60:.1f} CPU-minutes on 1-thread trials")
     return "\n".join(lines)
+
+
+def _preview(trials: list[dict]) -> list[str]:
+    """The first PREVIEW_ROWS trials, one line each, and how many more."""
+    lines = [f"  model={t['model']} sample_frac={t['sample_frac']:g} damage_frac={t['damage_frac']:g} "
+             f"damage_mode={t['damage_mode']} seed={t['seed']}"
+             + (f" repair={t['repair']}" if t.get("repair", NO_REPAIR) != NO_REPAIR else "") for t in trials[:PREVIEW_ROWS]]
+    if len(trials) > PREVIEW_ROWS:
+        lines.append(f"  ... and {len(trials) - PREVIEW_ROWS} more")
+    return lines
+
+
+def _adaptive_lines(spec: Spec, *, trials: list[dict], estimate: Callable[[dict], float]) -> list[str]:
+    """An adaptive search: its targets, tolerance and budget, the first design (the trials it
+    runs before its first refit, at most the budget) and the compute of both."""
+    search = spec.search
+    budget = int(search["budget"])
+    by_cell = {cell_of(t): t for t in trials}
+    design = [by_cell[c] for c in first_design(list(by_cell))][:budget]
+    targets = ", ".join(f"{metric} > {value:g}" for metric, value in search["target"].items())
+    longest = sorted((estimate(t) for t in trials), reverse=True)[:budget]
+    return [f"adaptive search: {targets} per curve, to within ±{search['tolerance']:.0%}; budget {budget} trials "
+            f"of the {len(trials)} cells",
+            f"first design: {len(design)} trials ({FIRST_SIZES} log-spaced sample_frac per curve, its first "
+            f"{FIRST_SEEDS} seeds), then one cell at a time where a crossing is least certain:",
+            *_preview(design),
+            f"estimated compute: {sum(estimate(t) for t in design) / 60:.1f} CPU-minutes for the first design, at most "
+            f"{sum(longest) / 60:.1f} within the budget, on 1-thread trials"]

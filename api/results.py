@@ -13,8 +13,10 @@ import pandas as pd
 
 from datavsmath.analysis import tables
 from datavsmath.analysis.load import load_results
+from datavsmath.sweeps.adaptive_design import SearchSummary
 from datavsmath.sweeps.experiment_layout import read_stored_spec
-from datavsmath.sweeps.spec import AXES, Spec, SpecError
+from datavsmath.sweeps.search_keys import is_adaptive
+from datavsmath.sweeps.spec import AXES, Spec, SpecError, expand_trials
 from datavsmath.trainables.damage import NO_DAMAGE
 
 ERROR_COLUMNS = ("trial_id", *AXES, "error")
@@ -59,6 +61,19 @@ class Results:
             return read_stored_spec(self.path)
         except (OSError, SpecError):
             return None
+
+    @cached_property
+    def search(self) -> SearchSummary | None:
+        """An adaptive sweep's search (search: kind: adaptive): why it stopped, the trials it
+        proposed and finished, and each crossing with its 95 % interval (`.lines()` as the
+        CLI prints them), from the searcher state saved in the experiment; None for a grid."""
+        spec = self.spec
+        if spec is None or not is_adaptive(spec.search):
+            return None
+        from datavsmath.analysis.pinpoint import estimate_crossing
+        from datavsmath.sweeps.adaptive_run import read_summary  # ray.tune
+
+        return read_summary(self.path, spec, trials=expand_trials(spec), estimate=estimate_crossing)
 
     @property
     def errors(self) -> pd.DataFrame:

@@ -252,6 +252,8 @@ def _run(spec: Spec, *, inputs: Inputs, exp_dir: str, options: SweepOptions, rer
     results = Results(outcome.experiment_dir)
     if outcome.frame is not None:
         results.__dict__["frame"] = outcome.frame
+    if outcome.run is not None and outcome.run.search is not None:
+        results.__dict__["search"] = outcome.run.search
     if raise_on_error and outcome.n_errored:
         raise TrialsError(f"{outcome.n_errored} trial(s) of {spec.name!r} errored; see Results.errors",
                           results=results)

@@ -31,68 +31,27 @@ from typing import Any
 import numpy as np
 from ray.tune.search import Searcher
 
+from datavsmath.sweeps.adaptive_design import (  # noqa: F401  (cell_of, first_design: this module's API too)
+    Cell,
+    Crossing,
+    SearchSummary,
+    cell_of,
+    curve_of,
+    first_design,
+)
 from datavsmath.sweeps.search_keys import DEFAULT_BUDGET, DEFAULT_TOLERANCE
-
-# A curve is the cells that differ only in sample_frac and seed.
-CURVE_KEYS = ("model", "damage_mode", "damage_frac", "repair")
-FIRST_SIZES = 4
-FIRST_SEEDS = 2
-
-Cell = tuple[tuple[str, Any], ...]  # sorted (axis, value) pairs: hashable, picklable
-
-
-def cell_of(config: Mapping[str, Any]) -> Cell:
-    return tuple(sorted((k, config[k]) for k in (*CURVE_KEYS, "sample_frac", "seed") if k in config))
-
-
-def curve_of(cell: Cell) -> Cell:
-    return tuple((k, v) for k, v in cell if k in CURVE_KEYS)
-
-
-def first_design(cells: Sequence[Cell], *, sizes: int = FIRST_SIZES, seeds: int = FIRST_SEEDS) -> list[Cell]:
-    """Per curve, the swept sample fractions nearest to `sizes` points evenly spaced in log
-    from its smallest to its largest, with its first `seeds` seeds."""
-    by_curve: dict[Cell, list[Cell]] = {}
-    for cell in cells:
-        by_curve.setdefault(curve_of(cell), []).append(cell)
-    design = []
-    for members in by_curve.values():
-        fracs = sorted({dict(c)["sample_frac"] for c in members})
-        logs = np.log(fracs)
-        chosen = {fracs[int(np.argmin(np.abs(logs - aim)))] for aim in np.linspace(logs[0], logs[-1], sizes)}
-        first = sorted({dict(c)["seed"] for c in members})[:seeds]
-        design += [c for c in members if dict(c)["sample_frac"] in chosen and dict(c)["seed"] in first]
-    return design
-
-
-@dataclass
-class Crossing:
-    """One target of one curve: where it stands after the latest refit."""
-
-    curve: Cell
-    metric: str
-    target: float
-    estimate: float = np.nan
-    low: float = 0.0
-    high: float = np.inf
-    p_reachable: float = np.nan
-    status: str = "open"  # open | met | unreachable
-
-    def text(self) -> str:
-        where = ", ".join(f"{k} {v}" for k, v in self.curve)
-        span = f"{self.estimate:,.0f} [{self.low:,.0f}, {self.high:,.0f}]" if np.isfinite(self.estimate) else "none"
-        return f"{where}: {self.metric} > {self.target:g} at n = {span} ({self.status})"
-
 
 @dataclass
 class AdaptiveState:
     """Everything a restored searcher needs: the cells proposed (in order), trial id -> cell,
-    the finished points {cell: {metric: value, "n_train": n}}, and why it stopped."""
+    the finished points {cell: {metric: value, "n_train": n}}, the cells whose trial errored
+    (after Tune's retries), and why it stopped."""
 
     proposed: list[Cell] = field(default_factory=list)
     trials: dict[str, Cell] = field(default_factory=dict)
     points: dict[Cell, dict[str, float]] = field(default_factory=dict)
     stop_reason: str = ""
+    failed: set[Cell] = field(default_factory=set)
 
 
 class AdaptiveSearcher(Searcher):
@@ -136,8 +95,12 @@ class AdaptiveSearcher(Searcher):
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         cell = self.state.trials.get(trial_id)
-        if cell is None or error or not result:
+        if cell is None:
             return
+        if error or not result or not any(k in result for k in self.targets):
+            self.state.failed.add(cell)  # never proposed again, and no longer awaited
+            return
+        self.state.failed.discard(cell)  # a retried trial (--resume --retry-errored) that finished
         self.state.points[cell] = {k: float(result[k]) for k in (*self.targets, "n_train") if k in result}
         self.refit()
 
@@ -147,7 +110,12 @@ class AdaptiveSearcher(Searcher):
 
     def restore(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "rb") as f:
-            self.state = pickle.load(f)
+            self.restore_bytes(f.read())
+
+    def restore_bytes(self, saved: bytes) -> None:
+        """restore() from the bytes save() wrote (read from any storage)."""
+        state = pickle.loads(saved)
+        self.state = AdaptiveState(**vars(state))  # a state saved before a field existed gets its default
         self.refit()
 
     # --- the choice ---------------------------------------------------------------------
@@ -173,26 +141,36 @@ class AdaptiveSearcher(Searcher):
     def _next(self) -> Cell | None:
         """The next cell to run, or None (with stop_reason set when the search is over)."""
         if len(self.state.proposed) >= self.budget:
-            self.state.stop_reason = f"budget: {self.budget} trials proposed"
+            self.state.stop_reason = f"budget spent: {self.budget} trials proposed"
             return None
         done = set(self.state.proposed)
         for cell in self._design:
             if cell not in done:
                 return cell
-        pending = len(self.state.proposed) - len(self.state.points)
+        pending = len(self.state.proposed) - len(self.state.points) - len(self.state.failed)
         open_ones = [c for c in self.crossings if c.status == "open"]
         if not open_ones:
             if pending:
                 return None  # wait: the running trials may reopen a crossing
-            self.state.stop_reason = "every crossing is within the tolerance or confidently unreachable"
+            self.state.stop_reason = self._settled()
             return None
         for crossing in sorted(open_ones, key=_width, reverse=True):
             nearest = self._closest(crossing, done)
             if nearest is not None:
                 return nearest
         if not pending:
-            self.state.stop_reason = "no candidate cell is left for the open crossings"
+            self.state.stop_reason = "no cell left: every candidate cell of the open crossings has run"
         return None
+
+    def _settled(self) -> str:
+        """Why the search ends when no crossing is open."""
+        statuses = {c.status for c in self.crossings}
+        within = f"every crossing's 95 % interval is within ±{self.tolerance:.0%} of it"
+        if statuses == {"met"}:
+            return f"tolerance met: {within}"
+        if statuses == {"unreachable"}:
+            return "unreachable: every target is confidently out of reach of its curve"
+        return f"tolerance met or unreachable: {within} or its target is confidently out of reach"
 
     def _closest(self, crossing: Crossing, done: set[Cell]) -> Cell | None:
         """The unrun cell of the crossing's curve nearest in log size to its estimate (the
@@ -212,6 +190,12 @@ class AdaptiveSearcher(Searcher):
             if curve_of(c) == curve_of(cell) and "n_train" in p and dict(c)["sample_frac"] > 0:
                 return float(p["n_train"]) * frac / dict(c)["sample_frac"]
         return float(frac)
+
+    def outcome(self) -> SearchSummary:
+        """Why it stopped, the trials proposed and finished, and every crossing (copies)."""
+        return SearchSummary(stop_reason=self.state.stop_reason, proposed=len(self.state.proposed),
+                             finished=len(self.state.points),
+                             crossings=tuple(Crossing(**vars(c)) for c in self.crossings))
 
     def summary(self) -> list[str]:
         """Why it stopped, then one line per crossing."""

@@ -255,8 +255,10 @@ def _said(spec: Spec, *, outcome: Outcome, options: SweepOptions) -> int:
         print(f"{label}: {path}")
     assert outcome.frame is not None
     print("\n".join([*outcome.answer, *_warning_lines(outcome.frame)]))
-    print(f"trials: {outcome.n_finished} finished, {outcome.n_errored} errored, {len(outcome.frame)} in all")
     run = outcome.run
+    if run.search is not None:  # an adaptive sweep: why it stopped, each crossing with its interval
+        print("\n".join(run.search.lines()))
+    print(f"trials: {outcome.n_finished} finished, {outcome.n_errored} errored, {len(outcome.frame)} in all")
     if run.lower_bound_s > 0:
         print(f"makespan {run.makespan_s:.1f} s, lower bound {run.lower_bound_s:.1f} s, "
               f"ratio {run.makespan_ratio:.2f}")

@@ -11,6 +11,7 @@ from typing import Any
 
 from datavsmath.sweeps.options import SweepOptions
 from datavsmath.sweeps.safe_yaml import parse_yaml_text
+from datavsmath.sweeps.search_keys import is_adaptive
 from datavsmath.sweeps.spec import AXES, Spec, SpecError, expand_trials, with_source
 from datavsmath.sweeps.validation import parse_spec
 from datavsmath.trainables import storage
@@ -87,6 +88,22 @@ def expected_trials(exp_dir: str) -> list[dict[str, Any]]:
         for trial in expand_trials(read_stored_spec(part)):
             trials.setdefault(tuple(trial[a] for a in AXES), trial)
     return list(trials.values())
+
+
+def searched_trials(exp_dir: str) -> list[dict[str, Any]]:
+    """The cells that only adaptive parts (search: kind: adaptive) ask for: their searcher runs
+    some of them, and those it never proposed are not expected of the experiment."""
+    grid: set[tuple] = set()
+    searched: dict[tuple, dict[str, Any]] = {}
+    for part in experiment_parts(exp_dir):
+        spec = read_stored_spec(part)
+        for trial in expand_trials(spec):
+            key = tuple(trial[a] for a in AXES)
+            if is_adaptive(spec.search):
+                searched.setdefault(key, trial)
+            else:
+                grid.add(key)
+    return [trial for key, trial in searched.items() if key not in grid]
 
 
 def experiment_parts_of(exp_dir: str) -> list[str]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from datavsmath.sweeps.adaptive_design import SearchSummary
+
 DEFAULT_STORAGE = "results"
 DEFAULT_MAX_FAILURES = 2
 
@@ -40,13 +42,15 @@ class SweepOptions:
 
 @dataclass(frozen=True)
 class SweepRun:
-    """What `run_sweep` did: where the experiment is, how many trials it holds, and how
-    long Tune took against the makespan's lower bound (0 when no trial reported)."""
+    """What `run_sweep` did: where the experiment is, how many trials it holds, how long
+    Tune took against the makespan's lower bound (0 when no trial reported), and for an
+    adaptive sweep how its search ended (why it stopped, each crossing and its interval)."""
 
     experiment_dir: str
     n_trials: int
     makespan_s: float
     lower_bound_s: float
+    search: SearchSummary | None = None
 
     @property
     def makespan_ratio(self) -> float:

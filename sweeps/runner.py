@@ -22,16 +22,16 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from typing import Any
 
-from datavsmath.sweeps import cost, resources
+from datavsmath.sweeps import adaptive_run, cost, resources
 from datavsmath.sweeps.confusion_reference import confusion_reference
 from datavsmath.sweeps.experiment_layout import CONFUSION_REFERENCE_FILE
 from datavsmath.sweeps.options import SweepError, SweepOptions, SweepRun
 from datavsmath.sweeps.ownership import Claim, claim_experiment, start_experiment
 from datavsmath.sweeps.ray_session import CONNECT_ENV, cluster_nodes, ray_session
 from datavsmath.sweeps.search_keys import is_adaptive
-from datavsmath.sweeps.spec import Spec, expand_trials
+from datavsmath.sweeps.spec import Spec, expand_trials, project_version
 from datavsmath.sweeps.sweep_data import FoundData, check_same_data
-from datavsmath.sweeps.tuner import import_tensorboardx_without_torch, make_tuner, plan_for
+from datavsmath.sweeps.tuner import import_tensorboardx_without_torch, make_tuner, plan_for, trial_rows
 from datavsmath.trainables import storage
 from datavsmath.trainables.data import Dataset
 
@@ -110,7 +110,8 @@ def _import_and_read(found: FoundData) -> Dataset:
 def run_sweep(spec: Spec, *, options: SweepOptions, log: Callable[[str], None] = print,
               claim: Claim | None = None, ray_alive: ExitStack | None = None,
               trials: list[dict[str, Any]] | None = None,
-              on_finished: Callable[[int, int], Any] | None = None) -> SweepRun:
+              on_finished: Callable[[int, int], Any] | None = None,
+              estimate: Callable[..., Any] | None = None) -> SweepRun:
     """Validate, claim the experiment, load data once, start Ray, preflight, run every trial.
 
     claim: the experiment as claim_experiment gave it, when the caller holds it beyond the
@@ -121,15 +122,23 @@ def run_sweep(spec: Spec, *, options: SweepOptions, log: Callable[[str], None] =
         passes those not kept from earlier runs (the new Tune experiment extend-N runs them).
     on_finished: called as on_finished(finished, total) after each trial that finished or
         errored, in Tune's loop (a Tune callback, stored in tuner.pkl: it must pickle).
+    estimate: an adaptive sweep's crossing estimator (datavsmath.analysis.pinpoint.estimate_crossing;
+        required when the spec's search is adaptive, unused otherwise): the searcher then
+        proposes the trials among the cells, and SweepRun.search says how it ended.
     Raises SweepError for user-facing problems, before any trial starts. Errored or
     unfinished trials are not errors here: the experiment directory records them, and the
     caller reads it back (analysis) to write the results and decide the exit code.
     """
-    if is_adaptive(spec.search):  # refused before anything is claimed, so nothing needs cleaning up
-        raise SweepError("search kind adaptive is validated but not run by the runner; use kind: grid")
+    adaptive = is_adaptive(spec.search)
+    if adaptive:  # refused before anything is claimed, so nothing needs cleaning up
+        check_not_extended(spec, options=options)
+        if estimate is None:
+            raise SweepError("search kind adaptive needs an estimate function (datavsmath.sweep and the "
+                             "datavsmath command pass datavsmath.analysis.pinpoint.estimate_crossing)")
     if claim is None:
         with claim_experiment(spec, options=options, log=log) as own:
-            return run_sweep(spec, options=options, log=log, claim=own, trials=trials, on_finished=on_finished)
+            return run_sweep(spec, options=options, log=log, claim=own, trials=trials, on_finished=on_finished,
+                             estimate=estimate)
     trials = cost.longest_first(expand_trials(spec) if trials is None else trials, overrides=spec.settings,
                                 repair_folds=int(spec.repair_model["folds"]),
                                 n_train=claim.data.info.n_train)
@@ -144,8 +153,14 @@ def run_sweep(spec: Spec, *, options: SweepOptions, log: Callable[[str], None] =
             data_future = _in_background(_import_and_read, claim.data)
             urls = ray_alive.enter_context(ray_session(options, py_modules=spec.py_modules))
             nodes, plan, tuner = _prepare(spec, claim=claim, trials=trials, data_future=data_future,
-                                          options=options, stop_if_asked=stop_if_asked, on_finished=on_finished)
-        log(f"datavsmath: {len(trials)} trials of {spec.name!r} -> {claim.part_dir or claim.experiment_dir}")
+                                          options=options, stop_if_asked=stop_if_asked, on_finished=on_finished,
+                                          estimate=estimate)
+        where = claim.part_dir or claim.experiment_dir
+        if adaptive:
+            log(f"datavsmath: adaptive search of {spec.name!r} over {len(trials)} cells, at most "
+                f"{spec.search['budget']} trials, {adaptive_run.trials_at_once(plan, nodes=nodes)} at once -> {where}")
+        else:
+            log(f"datavsmath: {len(trials)} trials of {spec.name!r} -> {where}")
         log("\n".join(resources.describe_plan(plan, nodes=nodes)))
         if urls.get("dashboard"):
             from datavsmath.sweeps.dashboard import login_lines
@@ -156,13 +171,26 @@ def run_sweep(spec: Spec, *, options: SweepOptions, log: Callable[[str], None] =
         result_grid = tuner.fit()
         wall = time.time() - started
     makespan, bound = _makespan_bound(result_grid, plan=plan, nodes=nodes)
-    return SweepRun(experiment_dir=claim.experiment_dir, n_trials=len(trials), makespan_s=makespan or wall,
-                    lower_bound_s=bound)
+    search = (adaptive_run.read_summary(claim.part_dir or claim.experiment_dir, spec, trials=trials, estimate=estimate)
+              if adaptive and estimate is not None else None)
+    return SweepRun(experiment_dir=claim.experiment_dir, n_trials=search.proposed if search else len(trials),
+                    makespan_s=makespan or wall, lower_bound_s=bound, search=search)
+
+
+EXTEND_ADAPTIVE = ("--extend does not apply to an adaptive search (search: kind: adaptive), whose searcher "
+                   "chooses the cells: run the grown spec as a new experiment (--name), or --resume an "
+                   "interrupted one")
+
+
+def check_not_extended(spec: Spec, *, options: SweepOptions) -> None:
+    """SweepError for --extend of an adaptive spec (EXTEND_ADAPTIVE)."""
+    if options.extend and is_adaptive(spec.search):
+        raise SweepError(EXTEND_ADAPTIVE)
 
 
 def _prepare(spec: Spec, *, claim: Claim, trials: list[dict[str, Any]], data_future: Future,
              options: SweepOptions, stop_if_asked: Callable[[], None],
-             on_finished: Callable[[int, int], Any] | None
+             on_finished: Callable[[int, int], Any] | None, estimate: Callable[..., Any] | None
              ) -> tuple[list[resources.Node], dict[str, dict[str, float]], Any]:
     """With Ray up: preflight the plan, write the experiment's first files, build the Tuner.
     stop_if_asked raises KeyboardInterrupt after a Ctrl-C, so that one before the first
@@ -194,6 +222,11 @@ def _prepare(spec: Spec, *, claim: Claim, trials: list[dict[str, Any]], data_fut
             storage.write_text(storage.join(claim.part_dir, CONFUSION_REFERENCE_FILE), json.dumps(record) + "\n")
         transitions["confusion"] = record["counts"]
     import_tensorboardx_without_torch()
+    search_alg = None
+    if is_adaptive(spec.search) and estimate is not None and not options.resume:  # a resumed one is in tuner.pkl
+        configs = adaptive_run.TrialConfigs(trial_rows(trials, overrides=spec.trial_overrides), version=project_version())
+        search_alg = adaptive_run.search_alg(spec, trials=trials, estimate=estimate, config_of=configs,
+                                             max_concurrent=adaptive_run.trials_at_once(plan, nodes=nodes))
     tuner = make_tuner(spec, exp_dir=claim.part_dir, trials=trials, data=data, plan=plan, options=options,
-                        on_finished=on_finished, transitions=transitions)
+                        on_finished=on_finished, transitions=transitions, search_alg=search_alg)
     return nodes, plan, tuner

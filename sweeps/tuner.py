@@ -37,6 +37,13 @@ class _Pick:
         return self.trials[config["name"]][self.key]
 
 
+def trial_rows(trials: list[dict[str, Any]], *, overrides: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """name (datavsmath.sweeps.progress.trial_name) -> the trial's flat fields: `trial` (its index
+    in `trials`, the submission order), the AXES and its model's overrides."""
+    return {trial_name(t): {"trial": i, **AXIS_DEFAULTS, **t, "overrides": dict(overrides.get(t["model"], {}))}
+            for i, t in enumerate(trials)}
+
+
 def build_param_space(trials: list[dict[str, Any]], *, overrides: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """One grid over the trials' names (datavsmath.sweeps.progress.trial_name, in submission order) with
     flat per-trial fields: `trial` (the index in that order), the AXES and the overrides.
@@ -46,8 +53,7 @@ def build_param_space(trials: list[dict[str, Any]], *, overrides: dict[str, dict
     held the trials instead would be stored with every trial's state (quadratic in size)."""
     from ray import tune
 
-    rows = {trial_name(t): {"trial": i, **AXIS_DEFAULTS, **t, "overrides": dict(overrides.get(t["model"], {}))}
-            for i, t in enumerate(trials)}
+    rows = trial_rows(trials, overrides=overrides)
     space: dict[str, Any] = {"name": tune.grid_search(list(rows))}
     for key in ("trial", *AXES, "overrides"):
         space[key] = tune.sample_from(_Pick(rows, key))
@@ -122,9 +128,13 @@ def _tune_output(options: SweepOptions) -> tuple[int, Any]:
 def make_tuner(spec: Spec, *, exp_dir: str, trials: list[dict[str, Any]], data: Any,
                 plan: dict[str, dict[str, float]], options: SweepOptions,
                 on_finished: Callable[[int, int], Any] | None = None,
-                transitions: dict[str, Any] | None = None) -> Any:
+                transitions: dict[str, Any] | None = None, search_alg: Any = None) -> Any:
     """The Tuner for `exp_dir` (a new experiment, an extension, or one restored on --resume,
-    which keeps the callbacks and names it was started with: Tune stores them in tuner.pkl)."""
+    which keeps the callbacks, names and searcher it was started with: Tune stores them in
+    tuner.pkl, and restores the searcher's state from its searcher-state file).
+
+    search_alg: an adaptive sweep's searcher (datavsmath.sweeps.adaptive_run.search_alg), which
+    proposes the trials among `trials`; None runs every one of them (the grid)."""
     from ray import tune
 
     from datavsmath.sweeps.tune_callbacks import trial_name_of
@@ -150,8 +160,12 @@ def make_tuner(spec: Spec, *, exp_dir: str, trials: list[dict[str, Any]], data: 
         failure_config=tune.FailureConfig(max_failures=max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
     )
+    # A searcher gives each trial its whole config, until it says FINISHED.
+    searched = {} if search_alg is None else {"search_alg": search_alg, "num_samples": -1}
     tune_config = tune.TuneConfig(reuse_actors=True, trial_name_creator=trial_name_of,
-                                  trial_dirname_creator=trial_name_of)
+                                  trial_dirname_creator=trial_name_of, **searched)
+    if search_alg is not None:
+        return tune.Tuner(trainable, tune_config=tune_config, run_config=run_config)
     return tune.Tuner(trainable, param_space=build_param_space(trials, overrides=spec.trial_overrides),
                       tune_config=tune_config, run_config=run_config)
 

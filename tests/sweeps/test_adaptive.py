@@ -64,12 +64,12 @@ def test_it_finds_the_crossing_within_tolerance_with_fewer_trials_than_the_grid(
     search = searcher()
     used = drive(search)
     (crossing,) = search.crossings
-    assert crossing.status == "met" and "within the tolerance" in search.state.stop_reason
+    assert crossing.status == "met" and search.state.stop_reason.startswith("tolerance met: ")
     assert abs(crossing.estimate - TRUE_CROSSING) <= 0.15 * TRUE_CROSSING
     assert crossing.low <= TRUE_CROSSING <= crossing.high
     assert used <= 0.25 * len(grid), (used, len(grid))
     assert on_grid.low <= crossing.estimate <= on_grid.high  # inside the grid's own interval
-    assert search.summary()[0].startswith("stopped: every crossing")
+    assert search.summary()[0].startswith("stopped: tolerance met")
 
 
 def test_the_first_design_is_log_spaced_sizes_with_two_seeds():
@@ -82,13 +82,24 @@ def test_it_stops_at_the_budget():
     search = searcher(tolerance=0.001, budget=11)
     assert drive(search) == 11
     assert search.suggest("t11") == Searcher.FINISHED
-    assert search.state.stop_reason == "budget: 11 trials proposed"
+    assert search.state.stop_reason == "budget spent: 11 trials proposed"
 
 
 def test_an_unreachable_target_is_said_so_and_ends_the_search():
     search = AdaptiveSearcher(cells(), targets={"acc": 0.97}, estimate=estimate_crossing, budget=40)
     used = drive(search)
     assert search.crossings[0].status == "unreachable" and used < 40
+    assert search.state.stop_reason.startswith("unreachable: ")
+
+
+def test_an_errored_trial_is_not_awaited_nor_proposed_again():
+    search = searcher(budget=12)
+    first = search.suggest("t0")
+    search.on_trial_complete("t0", error=True)
+    assert cell_of(first) in search.state.failed
+    used = drive(search, start=1)
+    assert search.suggest(f"t{used}") == Searcher.FINISHED  # it ends: nothing is awaited for ever
+    assert search.state.proposed.count(cell_of(first)) == 1
 
 
 def test_its_state_survives_a_save_and_restore(tmp_path):

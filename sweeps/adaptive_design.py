@@ -1,0 +1,81 @@
+"""The ray-free half of an adaptive sweep: cells and curves, the first design, a crossing and
+how a search ended. The searcher (datavsmath.sweeps.adaptive) builds on these; the dry-run
+and the CLI read them without importing Ray.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+# A curve is the cells that differ only in sample_frac and seed.
+CURVE_KEYS = ("model", "damage_mode", "damage_frac", "repair")
+FIRST_SIZES = 4
+FIRST_SEEDS = 2
+
+Cell = tuple[tuple[str, Any], ...]  # sorted (axis, value) pairs: hashable, picklable
+
+
+def cell_of(config: Any) -> Cell:
+    return tuple(sorted((k, config[k]) for k in (*CURVE_KEYS, "sample_frac", "seed") if k in config))
+
+
+def curve_of(cell: Cell) -> Cell:
+    return tuple((k, v) for k, v in cell if k in CURVE_KEYS)
+
+
+def first_design(cells: Sequence[Cell], *, sizes: int = FIRST_SIZES, seeds: int = FIRST_SEEDS) -> list[Cell]:
+    """Per curve, the swept sample fractions nearest to `sizes` points evenly spaced in log
+    from its smallest to its largest, with its first `seeds` seeds."""
+    by_curve: dict[Cell, list[Cell]] = {}
+    for cell in cells:
+        by_curve.setdefault(curve_of(cell), []).append(cell)
+    design = []
+    for members in by_curve.values():
+        fracs = sorted({dict(c)["sample_frac"] for c in members})
+        logs = np.log(fracs)
+        chosen = {fracs[int(np.argmin(np.abs(logs - aim)))] for aim in np.linspace(logs[0], logs[-1], sizes)}
+        first = sorted({dict(c)["seed"] for c in members})[:seeds]
+        design += [c for c in members if dict(c)["sample_frac"] in chosen and dict(c)["seed"] in first]
+    return design
+
+
+@dataclass
+class Crossing:
+    """One target of one curve: where it stands after the latest refit. estimate, low, high
+    are num_obs (training rows); status is open, met (the 95 % interval within ±tolerance)
+    or unreachable (few bootstrap draws reach the target)."""
+
+    curve: Cell
+    metric: str
+    target: float
+    estimate: float = np.nan
+    low: float = 0.0
+    high: float = np.inf
+    p_reachable: float = np.nan
+    status: str = "open"  # open | met | unreachable
+
+    def text(self) -> str:
+        axes = dict(self.curve)
+        where = ", ".join(f"{k} {axes[k]}" for k in CURVE_KEYS if k in axes)
+        span = f"{self.estimate:,.0f} [{self.low:,.0f}, {self.high:,.0f}]" if np.isfinite(self.estimate) else "none"
+        return f"{where}: {self.metric} > {self.target:g} at n = {span} ({self.status})"
+
+
+@dataclass(frozen=True)
+class SearchSummary:
+    """How an adaptive search ended: why it stopped ("" while it runs), the trials it
+    proposed and those that finished, and every crossing with its interval."""
+
+    stop_reason: str
+    proposed: int
+    finished: int
+    crossings: tuple[Crossing, ...] = field(default_factory=tuple)
+
+    def lines(self) -> list[str]:
+        """Why it stopped, then one line per crossing."""
+        return [f"adaptive search stopped: {self.stop_reason or 'running'}; {self.finished} trials finished "
+                f"of {self.proposed} proposed", *(f"  {c.text()}" for c in self.crossings)]
