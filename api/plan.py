@@ -107,7 +107,8 @@ def _preview(trials: list[dict]) -> list[str]:
     """The first PREVIEW_ROWS trials, one line each, and how many more."""
     lines = [f"  model={t['model']} sample_frac={t['sample_frac']:g} damage_frac={t['damage_frac']:g} "
              f"damage_mode={t['damage_mode']} seed={t['seed']}"
-             + (f" repair={t['repair']}" if t.get("repair", NO_REPAIR) != NO_REPAIR else "") for t in trials[:PREVIEW_ROWS]]
+             + (f" repair={t['repair']}" if t.get("repair", NO_REPAIR) != NO_REPAIR else "")
+             for t in trials[:PREVIEW_ROWS]]
     if len(trials) > PREVIEW_ROWS:
         lines.append(f"  ... and {len(trials) - PREVIEW_ROWS} more")
     return lines

@@ -41,6 +41,7 @@ from datavsmath.sweeps.adaptive_design import (  # noqa: F401  (cell_of, first_d
 )
 from datavsmath.sweeps.search_keys import DEFAULT_BUDGET, DEFAULT_TOLERANCE
 
+
 @dataclass
 class AdaptiveState:
     """Everything a restored searcher needs: the cells proposed (in order), trial id -> cell,
