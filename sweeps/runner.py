@@ -224,7 +224,8 @@ def _prepare(spec: Spec, *, claim: Claim, trials: list[dict[str, Any]], data_fut
     import_tensorboardx_without_torch()
     search_alg = None
     if is_adaptive(spec.search) and estimate is not None and not options.resume:  # a resumed one is in tuner.pkl
-        configs = adaptive_run.TrialConfigs(trial_rows(trials, overrides=spec.trial_overrides), version=project_version())
+        rows = trial_rows(trials, overrides=spec.trial_overrides)
+        configs = adaptive_run.TrialConfigs(rows, version=project_version())
         search_alg = adaptive_run.search_alg(spec, trials=trials, estimate=estimate, config_of=configs,
                                              max_concurrent=adaptive_run.trials_at_once(plan, nodes=nodes))
     tuner = make_tuner(spec, exp_dir=claim.part_dir, trials=trials, data=data, plan=plan, options=options,
