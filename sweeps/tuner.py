@@ -13,6 +13,7 @@ from typing import Any
 from datavsmath.sweeps import cost, resources
 from datavsmath.sweeps.options import DEFAULT_MAX_FAILURES, SweepOptions
 from datavsmath.sweeps.progress import STATUS_PERIOD_S, trial_name
+from datavsmath.sweeps.search_keys import is_adaptive
 from datavsmath.sweeps.spec import AXES, AXIS_DEFAULTS, Spec, project_version
 
 EXPERIMENT_STATE_PERIOD_S = 2
@@ -103,9 +104,11 @@ def _callbacks(spec: Spec, *, trials: list[dict[str, Any]], options: SweepOption
     costs = {trial_name(t): cost.estimate_seconds(t, n_train=n_train, overrides=spec.settings.get(t["model"]),
                                                   repair_folds=int(spec.repair_model["folds"]))
              for t in trials}
-    callbacks: list[Any] = [CompactReporter(costs=costs, errors_only=options.verbose != 1)]
+    # An adaptive search runs at most its budget of the cells: the lines count up to that.
+    total = min(len(trials), int(spec.search["budget"])) if is_adaptive(spec.search) else len(trials)
+    callbacks: list[Any] = [CompactReporter(costs=costs, total=total, errors_only=options.verbose != 1)]
     if on_finished is not None:
-        callbacks.append(FinishedHook(on_finished, total=len(trials)))
+        callbacks.append(FinishedHook(on_finished, total=total))
     return callbacks
 
 

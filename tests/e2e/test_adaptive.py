@@ -25,7 +25,7 @@ from datavsmath.sweeps.adaptive_design import FIRST_SEEDS, FIRST_SIZES
 from datavsmath.sweeps.options import SweepOptions
 from datavsmath.sweeps.resources import Node
 from datavsmath.sweeps.spec import AXES, expand_trials
-from datavsmath.sweeps.validation import load_spec
+from datavsmath.sweeps.validation import load_spec, parse_spec
 from tests.conftest import run_cli
 
 BUDGET = 12
@@ -101,6 +101,15 @@ def test_the_shipped_adaptive_spec_searches_the_talks_fractions_within_its_budge
     assert f"first design: {curves * FIRST_SIZES * FIRST_SEEDS} trials" in text
     at_most = float(text.split(" within the budget")[0].rsplit("at most ", 1)[1])
     assert at_most <= 2 * 10 * 0.7, text  # two 1-CPU trials at a time fit in 10 minutes, with room for Tune
+
+
+def test_the_progress_lines_count_up_to_the_budget():
+    from datavsmath.sweeps.tuner import _callbacks
+
+    spec = parse_spec(SPEC)
+    reporter, hook = _callbacks(spec, trials=expand_trials(spec), options=SweepOptions(), n_train=60000,
+                                on_finished=lambda done, total: None)
+    assert reporter.total == hook.total == BUDGET  # "[done/total]": at most the budget, not the 21 cells
 
 
 def test_extend_is_refused_for_an_adaptive_spec(tmp_path):
