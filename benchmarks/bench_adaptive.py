@@ -1,0 +1,210 @@
+"""The adaptive searcher against the full grid, side by side in one run: the same rf cells
+(sample fractions x constant damage levels x seeds on Fashion-MNIST), the same target, run once
+as every cell (the grid) and once as `search: {kind: adaptive}` with a budget of a quarter of
+the grid's trials. Both crossings per damage level come from the same estimator
+(datavsmath.analysis.pinpoint.estimate_crossing: pow3 fit, 95 % residual bootstrap): the grid's
+on all of its points, the adaptive one's from the searcher's last refit (Results.search).
+
+    .venv/bin/python benchmarks/bench_adaptive.py                   # the talk's 28 fractions x 6 levels x 2 seeds
+    .venv/bin/python benchmarks/bench_adaptive.py --damage 0 0.2 --trees 10 --target 0.8   # a subset
+
+Reports, for both: trials, trial-seconds (sum of trial durations, 1 CPU each, as measured on
+this machine and load), the cost model's CPU-seconds (sweeps/cost.py: load-independent), wall
+time; per damage level both crossings with their intervals, whether the adaptive estimate lies
+inside the grid's interval, and the ratio of the interval widths. Goal: every adaptive crossing
+inside the grid's interval, intervals no more than 1.2x as wide, at most 25 % of the grid's
+trials. Writes benchmarks/results/<date>_bench_adaptive.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import time
+from pathlib import Path
+from tempfile import mkdtemp
+from typing import Any
+
+import numpy as np
+
+import datavsmath as dvm
+from datavsmath.analysis.pinpoint import estimate_crossing
+from datavsmath.sweeps.adaptive_design import FIRST_SEEDS, FIRST_SIZES
+from datavsmath.sweeps.cost import estimate_seconds
+
+BENCH_DIR = Path(__file__).resolve().parent
+TALK_FRACS = sorted({*(i / 100 for i in range(1, 10)), *(i / 10 for i in range(1, 10)),
+                     *(i / 100 for i in range(91, 101))})
+DAMAGE = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]
+N_TRAIN = 60000
+GOAL_WIDTH = 1.2
+GOAL_TRIALS = 0.25
+
+
+def spec_of(args: argparse.Namespace, *, budget: int | None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"model": ["rf"], "sample_frac": [f for f in TALK_FRACS if f <= args.max_frac],
+                            "damage_frac": args.damage, "damage_mode": ["constant"], "seeds": list(range(args.seeds))}
+    if args.trees is not None:
+        spec["overrides"] = {"rf": {"n_estimators": args.trees}}
+    if budget is not None:
+        spec["search"] = {"kind": "adaptive", "target": {"acc": args.target}, "tolerance": args.tolerance,
+                          "budget": budget}
+    return spec
+
+
+def run(spec: dict[str, Any], *, name: str, storage: str, reuse: bool = False) -> dict[str, Any]:
+    """Run `spec` as experiment `name` (reuse: read the finished one there instead; its wall
+    time is then its trials' span, first start to last end)."""
+    started = time.time()
+    if reuse:
+        results = dvm.load(str(Path(storage) / name))
+    else:
+        results = dvm.sweep(spec=spec, name=name, storage=storage, report=False, live=False, verbose=0,
+                            dashboard=False)
+    wall = time.time() - started
+    df = results.frame
+    done = df[df["status"] == "TERMINATED"]
+    if reuse:
+        wall = float((done["end_time"].max() - done["start_time"].min()).total_seconds())
+    trial_seconds = float((done["end_time"] - done["start_time"]).dt.total_seconds().sum())
+    overrides = spec.get("overrides", {}).get("rf")
+    model_seconds = sum(estimate_seconds(row, n_train=N_TRAIN, overrides=overrides)
+                        for row in done[["model", "sample_frac"]].to_dict("records"))
+    return {"results": results, "frame": done, "trials": int(len(done)),
+            "errored": int((df["status"] == "ERROR").sum()),
+            "trial_seconds": trial_seconds, "model_cpu_seconds": model_seconds, "wall_s": wall}
+
+
+def grid_crossings(frame: Any, *, target: float) -> dict[float, dict[str, float]]:
+    out = {}
+    for damage, rows in frame.groupby("damage_frac"):
+        found = estimate_crossing(rows["n_train"].to_numpy(float), rows["acc"].to_numpy(float), target=target)
+        out[float(damage)] = {"estimate": found.estimate, "low": found.low, "high": found.high,
+                              "p_reachable": found.p_reachable}
+    return out
+
+
+def adaptive_crossings(results: Any) -> tuple[dict[float, dict[str, Any]], str]:
+    search = results.search
+    out = {}
+    for c in search.crossings:
+        out[float(dict(c.curve)["damage_frac"])] = {"estimate": c.estimate, "low": c.low, "high": c.high,
+                                                    "p_reachable": c.p_reachable, "status": c.status}
+    return out, search.stop_reason
+
+
+def _n(x: float) -> str:
+    return f"{x:,.0f}" if math.isfinite(x) else "inf" if x > 0 else "none"
+
+
+def compare(grid: dict[float, dict[str, float]], adaptive: dict[float, dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for damage in sorted(grid):
+        g, a = grid[damage], adaptive[damage]
+        finite = all(math.isfinite(v) for v in (g["estimate"], g["low"], g["high"], a["estimate"], a["low"], a["high"]))
+        inside = bool(finite and g["low"] <= a["estimate"] <= g["high"])
+        width = (a["high"] - a["low"]) / (g["high"] - g["low"]) if finite and g["high"] > g["low"] else math.nan
+        both_none = not math.isfinite(g["estimate"]) and not math.isfinite(a["estimate"])
+        rows.append({"damage_frac": damage, "grid": g, "adaptive": a, "inside": inside or both_none,
+                     "width_ratio": width, "comparable": finite})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--damage", type=float, nargs="+", default=DAMAGE, help="constant damage levels")
+    parser.add_argument("--max-frac", type=float, default=1.0, help="only the talk's fractions up to this")
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--trees", type=int, default=None, help="rf's n_estimators (default: the seed model's 25)")
+    parser.add_argument("--target", type=float, default=0.85, help="acc target (default 0.85)")
+    parser.add_argument("--tolerance", type=float, default=None,
+                        help=f"the searcher's tolerance (default: {GOAL_WIDTH} x the grid's narrowest relative "
+                             "half-width, so that it stops once its intervals are as narrow as the goal asks)")
+    parser.add_argument("--reuse-grid", action="store_true",
+                        help="read the grid experiment already in --storage instead of running it again")
+    parser.add_argument("--budget-share", type=float, default=GOAL_TRIALS, help="adaptive budget / grid trials")
+    parser.add_argument("--storage", default=None, help="where both experiments go (default: a temp folder)")
+    args = parser.parse_args()
+    storage = args.storage or mkdtemp(prefix="bench-adaptive-")
+    n_grid = len([f for f in TALK_FRACS if f <= args.max_frac]) * len(args.damage) * args.seeds
+    budget = max(1, int(n_grid * args.budget_share))
+    first = len(args.damage) * FIRST_SIZES * min(FIRST_SEEDS, args.seeds)
+    if budget <= first:
+        parser.error(f"the budget ({budget}) leaves nothing after the first design ({first} trials): "
+                     "give more sample fractions or seeds, or a larger --budget-share")
+    print(f"bench_adaptive: rf, {n_grid} grid cells, adaptive budget {budget}, target acc {args.target}; "
+          f"storage {storage}", flush=True)
+    try:
+        grid = run(spec_of(args, budget=None), name="grid", storage=storage, reuse=args.reuse_grid)
+        print(f"grid: {grid['trials']} trials, {grid['wall_s']:.0f} s wall", flush=True)
+        crossings_grid = grid_crossings(grid["frame"], target=args.target)
+        if args.tolerance is None:
+            halves = [(g["high"] - g["low"]) / 2 / g["estimate"] for g in crossings_grid.values()
+                      if all(math.isfinite(g[k]) for k in ("estimate", "low", "high"))]
+            args.tolerance = round(GOAL_WIDTH * min(halves), 4) if halves else 0.15
+        print(f"adaptive tolerance: ±{args.tolerance:.1%}", flush=True)
+        adaptive = run(spec_of(args, budget=budget), name="adaptive", storage=storage)
+        print(f"adaptive: {adaptive['trials']} trials, {adaptive['wall_s']:.0f} s wall", flush=True)
+    finally:
+        dvm.shutdown()
+    crossings_adaptive, stop_reason = adaptive_crossings(adaptive["results"])
+    rows = compare(crossings_grid, crossings_adaptive)
+
+    print(f"\n{'':9s} {'trials':>7s} {'trial-s':>9s} {'model CPU-s':>12s} {'wall s':>8s}")
+    for label, r in (("grid", grid), ("adaptive", adaptive)):
+        print(f"{label:9s} {r['trials']:7d} {r['trial_seconds']:9.0f} {r['model_cpu_seconds']:12.0f} "
+              f"{r['wall_s']:8.0f}")
+    trials_ratio = adaptive["trials"] / grid["trials"]
+    print(f"ratio     {trials_ratio:7.2f} {adaptive['trial_seconds'] / grid['trial_seconds']:9.2f} "
+          f"{adaptive['model_cpu_seconds'] / grid['model_cpu_seconds']:12.2f} "
+          f"{adaptive['wall_s'] / grid['wall_s']:8.2f}")
+    print(f"adaptive search stopped: {stop_reason}")
+    print(f"\ncrossing of acc {args.target} (num_obs, 95 % interval)")
+    for row in rows:
+        g, a = row["grid"], row["adaptive"]
+        print(f"  damage {row['damage_frac']:.1f}: grid {_n(g['estimate'])} [{_n(g['low'])}, {_n(g['high'])}]  "
+              f"adaptive {_n(a['estimate'])} [{_n(a['low'])}, {_n(a['high'])}] ({a['status']})  "
+              f"inside: {row['inside']}  width ratio: {row['width_ratio']:.2f}")
+    comparable = [r for r in rows if r["comparable"]]
+    widest = max((r["width_ratio"] for r in comparable), default=math.nan)
+    goals = {"every crossing inside the grid's interval": all(r["inside"] for r in rows),
+             f"intervals <= {GOAL_WIDTH}x as wide (widest {widest:.2f}x, {len(comparable)} comparable)":
+                 bool(comparable) and widest <= GOAL_WIDTH,
+             f"<= {GOAL_TRIALS:.0%} of the grid's trials ({trials_ratio:.0%})": trials_ratio <= GOAL_TRIALS}
+    print("\ngoals:")
+    for goal, met in goals.items():
+        print(f"  {'met' if met else 'NOT met'}: {goal}")
+
+    out = BENCH_DIR / "results" / f"{dt.date.today().isoformat()}_bench_adaptive.json"
+    out.write_text(json.dumps(_plain({
+        "args": vars(args), "n_grid_cells": n_grid, "budget": budget, "stop_reason": stop_reason,
+        "runs": {label: {k: v for k, v in r.items() if k not in ("results", "frame")}
+                 for label, r in (("grid", grid), ("adaptive", adaptive))},
+        "crossings": rows, "goals": goals, "load_average": list(np.round(_loadavg(), 2)),
+    }), indent=1, default=str))
+    print(f"\nwrote {out}")
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe: non-finite floats as null, numpy scalars as Python's."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def _loadavg() -> tuple[float, float, float]:
+    with open("/proc/loadavg") as f:
+        one, five, fifteen = f.read().split()[:3]
+    return float(one), float(five), float(fifteen)
+
+
+if __name__ == "__main__":
+    main()
