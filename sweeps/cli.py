@@ -33,6 +33,7 @@ from datavsmath.sweeps.experiment_layout import experiment_path, is_resumable, r
 from datavsmath.sweeps.options import SweepError, SweepOptions
 from datavsmath.sweeps.ownership import experiment_name
 from datavsmath.sweeps.resources import parse_resources
+from datavsmath.sweeps.search_keys import is_adaptive
 from datavsmath.sweeps.spec import Spec, SpecError, expand_trials
 from datavsmath.sweeps.validation import DEFAULT_MAX_TRIALS, check_experiment_name, load_spec, shipped_specs
 from datavsmath.trainables.built_in_datasets import BUILT_IN_DATASETS, DEFAULT_DATASET, FASHION_MNIST
@@ -331,7 +332,8 @@ def _cmd_data(args: argparse.Namespace) -> int:
 def _cmd_specs(_: argparse.Namespace) -> int:
     for name in shipped_specs():
         spec = load_spec(name)
-        print(f"{name:20s} {len(expand_trials(spec)):4d} trials  {spec.description}")
+        unit = "cells " if is_adaptive(spec.search) else "trials"  # a search runs at most its budget of them
+        print(f"{name:20s} {len(expand_trials(spec)):4d} {unit}  {spec.description}")
     return 0
 
 

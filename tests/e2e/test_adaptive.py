@@ -112,6 +112,13 @@ def test_the_progress_lines_count_up_to_the_budget():
     assert reporter.total == hook.total == BUDGET  # "[done/total]": at most the budget, not the 21 cells
 
 
+def test_specs_lists_the_adaptive_spec_by_its_cells():
+    proc = run_cli("specs", timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"^adaptive +336 cells +Adaptive search", proc.stdout, re.M), proc.stdout
+    assert re.search(r"^size +112 trials  ", proc.stdout, re.M), proc.stdout
+
+
 def test_extend_is_refused_for_an_adaptive_spec(tmp_path):
     spec_path = tmp_path / "searched.yaml"
     spec_path.write_text(yaml.safe_dump(SPEC))
