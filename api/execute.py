@@ -31,8 +31,9 @@ class UsageError(Exception):
 
 @dataclass
 class Outcome:
-    """How a run went. interrupted: some trials neither finished nor errored (Ctrl-C, a kernel
-    stop); started: whether the experiment holds Tune's state to resume."""
+    """How a run went. interrupted: some trials neither finished nor errored, or an adaptive
+    search has not stopped (Ctrl-C, a kernel stop); started: whether the experiment holds
+    Tune's state to resume."""
 
     experiment_dir: str
     frame: pd.DataFrame | None = None
@@ -189,5 +190,8 @@ def execute(spec: Spec, *, options: SweepOptions, rerun_changed: bool = False, r
             outcome.files["report"], outcome.answer = write_report(exp_dir)
         else:
             outcome.answer = answer_lines(exp_dir)
-        outcome.interrupted = outcome.n_finished + outcome.n_errored < len(outcome.frame)
+        # An adaptive search stopped before its searcher said why may have no unfinished trial.
+        search = outcome.run.search if outcome.run is not None else None
+        outcome.interrupted = (outcome.n_finished + outcome.n_errored < len(outcome.frame)
+                               or (search is not None and not search.stop_reason))
         return outcome

@@ -303,8 +303,9 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     if args.out is not None and ("\0" in args.out or os.path.isdir(args.out)):
-        raise UsageError(f"--out must be the HTML file to write, got {echo(args.out)}"
-                         + (" (a directory)" if "\0" not in args.out else " (a NUL byte)"))
+        nul = "\0" in args.out  # an existing folder is named in full; a NUL is shown escaped, cut short
+        raise UsageError(f"--out must be the HTML file to write, got {echo(args.out) if nul else repr(args.out)}"
+                         + (" (a NUL byte)" if nul else " (a directory)"))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ExperimentFileWarning)
         path, answer = write_report(args.results, out=args.out, reference=args.reference, png=args.png,

@@ -189,6 +189,7 @@ def _rf_sweep(folder: Path, name: str, dataset: str) -> pd.Series:
     return pd.read_parquet(folder / "results" / name / "results.parquet").iloc[0]
 
 
+@pytest.mark.slow  # in make test: tests/trainables/test_datasets.py reads the same Parquet export back as the built-in rows
 def test_a_parquet_export_sweeps_as_the_builtin_rows(fashion_rows, tmp_path):
     builtin, (n_train, acc) = fashion_rows
     pixels = [f"px{i}" for i in range(784)]

@@ -202,7 +202,7 @@ def test_a_finished_sweep_exits_at_once_and_leaves_no_ray_process(tmp_path, ray_
     assert (exp / "report.html").stat().st_size > 0
 
 
-@pytest.mark.slow  # kill and resume: tests/api/test_interrupt.py and the SIGINT test cover it in make test
+@pytest.mark.slow  # kill and resume: tests/api/test_interrupt.py covers an interrupt and its resume in make test
 def test_sigkill_then_resume_keeps_finished_trials(tmp_path, ray_tmp):
     spec_path = tmp_path / "resumable.yaml"
     spec_path.write_text(RESUME_SPEC)
@@ -230,6 +230,7 @@ def _printed_resume_command(err: str) -> list[str]:
     return shlex.split(lines[lines.index("Interrupted. Resume with:") + 1])
 
 
+@pytest.mark.slow  # Ctrl-C from the command line; in make test: tests/api/test_interrupt.py (Ctrl-C, then the printed CLI command resumes) and the start-up signal cases below
 def test_sigint_stops_cleanly_and_prints_the_resume_command(tmp_path, ray_tmp):
     """Ctrl-C: exit 130, no Ray process left, and the printed command, quoted for a
     storage path and a spec path with spaces, resumes the sweep when the shell splits it."""
@@ -286,6 +287,7 @@ def fault_always(tmp_path_factory):
     return storage / "faulty", spec_path, proc
 
 
+@pytest.mark.slow  # in make test: tests/e2e/test_own_data.py's torch network, faulted after its epoch-2 checkpoint, goes on from epoch 3
 def test_injected_fault_resumes_from_the_last_epoch_checkpoint(fault_once):
     exp, spec_path, proc = fault_once
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
@@ -295,6 +297,7 @@ def test_injected_fault_resumes_from_the_last_epoch_checkpoint(fault_once):
     _assert_complete(exp, spec_path)
 
 
+@pytest.mark.slow  # shares the faulted sweep above
 def test_verbose_2_shows_tunes_table_with_the_axes_as_columns(fault_once):
     _, _, proc = fault_once
     header = re.search(r"^\| Trial name +\| status +\| loc +\|(.*)$", proc.stdout, re.MULTILINE)
@@ -327,6 +330,7 @@ def test_a_trial_that_always_fails_ends_errored_and_the_rest_finish(fault_always
     assert "injected fault" in report
 
 
+@pytest.mark.slow  # shares the faulted sweep above
 def test_determinism_same_spec_twice_gives_identical_tree_metrics(fault_once, fault_always):
     """Two runs of one spec: identical subsets and damaged labels, identical rf/xgb metrics."""
     frames = []

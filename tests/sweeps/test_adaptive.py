@@ -119,6 +119,7 @@ def _trainable(config: dict) -> dict:
     return trial(config)
 
 
+@pytest.mark.slow  # in make test: tests/e2e/test_adaptive.py runs a real adaptive sweep, interrupted and resumed
 def test_it_runs_under_tune_with_a_concurrency_limit(tmp_path):
     started = not ray.is_initialized()
     if started:

@@ -208,6 +208,7 @@ def test_a_file_in_place_of_the_experiment_is_refused(place, tiny_spec, capsys):
     place.assert_intact()
 
 
+@pytest.mark.slow  # a real sweep over a real one; in make test the refusals above keep --overwrite inside the experiment
 def test_overwrite_replaces_an_experiment_and_nothing_else(place, tiny_spec):
     exp = place.storage / "tiny"
     _make_experiment(exp, tiny_spec)
@@ -235,6 +236,7 @@ def _wait_for_lock(exp: Path, driver: subprocess.Popen, *, timeout: float = 120)
         time.sleep(0.05)
 
 
+@pytest.mark.slow  # a second real sweep against a running one; in make test the lock's own tests above and below
 def test_a_second_driver_on_a_running_experiment_stops_at_once_naming_the_holder(place, tmp_path):
     spec = tmp_path / "held.yaml"
     spec.write_text(HOLD_SPEC)
