@@ -39,15 +39,19 @@ FIGURES = [
 
 
 def checkout_env(root: Path) -> dict[str, str]:
-    """The environment that makes `import trainables` find `root`'s copy."""
+    """The environment that makes an old checkout's top-level `trainables` importable."""
     env = dict(os.environ)
     env["PYTHONPATH"] = str(root)
     return env
 
 
 def trainables_location(root: Path) -> str:
-    """Where `import trainables` resolves for a run in `root` (printed, so the log proves it)."""
-    out = subprocess.run([PYTHON, "-c", "import trainables; print(datavsmath.trainables.__file__)"], cwd=root,
+    """Where the trainer's package resolves for a run in `root` (printed, so the log proves it):
+    `datavsmath.trainables` for a checkout with the one import package (api/ is `datavsmath`; the
+    venv's editable install must be that checkout, as for --new by default), else the top-level
+    `trainables` of an older checkout, through PYTHONPATH."""
+    package = "datavsmath.trainables" if (root / "api" / "__init__.py").is_file() else "trainables"
+    out = subprocess.run([PYTHON, "-c", f"import {package} as t; print(t.__file__)"], cwd=root,
                          env=checkout_env(root), capture_output=True, text=True, check=True)
     return out.stdout.strip()
 
