@@ -1,8 +1,9 @@
 """The process a sweep runs in: Ray kept up between calls, and everything else left as it was.
 
 `ray_stack(options, py_modules)` keeps the embedded Ray (or the connection to `address=`) that
-the first call starts for the next ones with the same settings; `shutdown()` stops it, and
-so does the interpreter's exit. `preserved()` puts back, when a call ends however it ends,
+the first call starts for the next ones with the same settings, and `keep_warm` has its
+workers started before the next call needs them; `shutdown()` stops it, and so does the
+interpreter's exit. `preserved()` puts back, when a call ends however it ends,
 what running a sweep changes in the process: os.environ, the SIGINT / SIGTERM / SIGUSR1
 handlers, sys.path and the levels of the loggers that existed before. Modules a sweep imports
 stay imported (ray, the trainable, ...); none that was there is removed or replaced.
@@ -66,6 +67,20 @@ def ray_stack(options: SweepOptions, *, py_modules: tuple[str, ...] = ()) -> Exi
     if _SESSION.stack is None:
         _SESSION.stack, _SESSION.key = ExitStack(), key
     return _SESSION.stack
+
+
+def keep_warm(*, options: SweepOptions, trials: int) -> bool:
+    """After a call, start the workers the next call's trials will take (at most `trials`,
+    the most that ran at once), so it pays no process start or imports: an embedded Ray
+    without py_modules only, whose workers preload the trial's imports
+    (datavsmath.sweeps.ray_session.prestart_workers).
+    They start in the background while the caller reads the results. Returns whether the
+    raylet took the request."""
+    if not options.embedded or _SESSION.stack is None or _SESSION.key is None or _SESSION.key.py_modules:
+        return False
+    from datavsmath.sweeps.ray_session import prestart_workers
+
+    return prestart_workers(trials)
 
 
 def shutdown() -> None:

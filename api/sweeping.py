@@ -12,7 +12,7 @@ from datavsmath.execute import UsageError, check_flags, execute
 from datavsmath.inputs import Inputs, dataset_config, model_entries
 from datavsmath.progress import NotebookProgress, in_notebook
 from datavsmath.results import Results, TrialsError
-from datavsmath.session import preserved, ray_stack
+from datavsmath.session import keep_warm, preserved, ray_stack
 from datavsmath.sweeps.experiment_layout import INPUTS_DIR, SPEC_FILE, experiment_path, is_resumable
 from datavsmath.sweeps.options import SweepError, SweepOptions
 from datavsmath.sweeps.ownership import check_experiment
@@ -247,6 +247,8 @@ def _run(spec: Spec, *, inputs: Inputs, exp_dir: str, options: SweepOptions, rer
     except BaseException:
         _cleanup(written, exp_dir=exp_dir, created=created)
         raise
+    if outcome.run is not None:
+        keep_warm(options=options, trials=min(outcome.run.trials_at_once, outcome.run.n_trials))
     if outcome.interrupted:
         raise KeyboardInterrupt(f"sweep {spec.name!r} interrupted; continue it with resume=True, or: {outcome.resume}")
     results = Results(outcome.experiment_dir)

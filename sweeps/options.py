@@ -43,14 +43,16 @@ class SweepOptions:
 @dataclass(frozen=True)
 class SweepRun:
     """What `run_sweep` did: where the experiment is, how many trials it holds, how long
-    Tune took against the makespan's lower bound (0 when no trial reported), and for an
-    adaptive sweep how its search ended (why it stopped, each crossing and its interval)."""
+    Tune took against the makespan's lower bound (0 when no trial reported), how many of its
+    trials fit the cluster at once, and for an adaptive sweep how its search ended (why it
+    stopped, each crossing and its interval)."""
 
     experiment_dir: str
     n_trials: int
     makespan_s: float
     lower_bound_s: float
     search: SearchSummary | None = None
+    trials_at_once: int = 1
 
     @property
     def makespan_ratio(self) -> float:

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -29,6 +30,16 @@ ADDRESS_PROBE_S = 5.0
 # imported: Ray reads them then (set after, ray.init took 41 s).
 CONNECT_ENV = {"RAY_gcs_server_port_wait_time_s": "1", "RAY_py_gcs_connect_timeout_s": "5"}
 REAPER_WAIT_S = 10.0  # a scan of /proc takes milliseconds
+# What every trial imports (ray.tune ~0.8 s, scikit-learn's trees ~1.1 s, ~190 MB): an
+# embedded Ray's workers import it before they take work, so a worker started ahead of a
+# trial (prestart_workers) runs it at once. torch (~1.6 s, ~470 MB) is left to the net trials.
+WORKER_PRELOAD = ("datavsmath.trainables.trainable", "sklearn.ensemble")
+# Idle workers that wait for the next call, at most: each holds ~260 MB, and one saves ~2 s
+# of a call, which matters for small sweeps only.
+PRESTART_MAX = 4
+# Ray keeps a prestarted worker this long; without a keep-alive its idle-worker reaper took
+# one of the two waiting in half of the later calls (12 calls, 2026-12-06).
+PRESTART_KEEP_ALIVE_S = 600
 
 
 def _split_address(address: str) -> tuple[str, int]:
@@ -126,17 +137,22 @@ def _init_ray(options: SweepOptions, *, py_modules: tuple[str, ...] = ()) -> Any
     sigterm = signal.getsignal(signal.SIGTERM) if in_main else None
     env = _worker_env()
     # An embedded Ray's workers inherit the environment of the processes ray.init starts, and
-    # without a job runtime_env the workers Ray prestarts serve the first trials: two first
-    # workers in 0.9 s instead of 1.75 s (benchmarks/README.md, "fixed cost"). A cluster's
-    # nodes, and py_modules, need the runtime_env.
+    # without a job runtime_env the workers prestart_workers starts have the runtime env of
+    # Tune's trial actors, so trials take them. A cluster's nodes, and py_modules, need it.
     inherited = options.embedded and not py_modules
     runtime_env = None if inherited else _runtime_env(env, py_modules)
+    # Only a Ray started here takes a system config; its workers hold the trial's imports
+    # before they take work, so those started ahead (prestart_workers) run a trial at once.
+    # Ray's own prestart of a first driver's workers is off: they lack the runtime env of
+    # Tune's trial actors, so no trial could take them, and their imports held the CPUs the
+    # first trials needed.
+    system = ({"preload_python_modules": list(WORKER_PRELOAD), "prestart_worker_first_driver": False}
+              if address == "local" else None)
     try:
         with _ray_leaves_sigterm_alone(), _environ(env if inherited else {}):
             # "local" starts a fresh embedded Ray: never join a stray cluster found on this machine.
             return ray.init(address=address, include_dashboard=options.dashboard, dashboard_host=DASHBOARD_HOST,
-                            ignore_reinit_error=True, log_to_driver=options.verbose > 1,
-                            runtime_env=runtime_env)
+                            log_to_driver=options.verbose > 1, runtime_env=runtime_env, _system_config=system)
     except (ConnectionError, RuntimeError, TimeoutError) as exc:
         if address == "local":
             raise
@@ -195,8 +211,11 @@ def ray_session(options: SweepOptions, *, py_modules: tuple[str, ...] = ()) -> I
     owner = not ray.is_initialized()
     reaper = _start_reaper() if owner and options.embedded else None
     try:
-        context = _init_ray(options, py_modules=py_modules) if py_modules else _init_ray(options)
-        url = getattr(context, "dashboard_url", None) or ""
+        if owner:
+            context = _init_ray(options, py_modules=py_modules) if py_modules else _init_ray(options)
+            url = getattr(context, "dashboard_url", None) or ""
+        else:  # a Ray already up (the caller's, or kept by datavsmath.sweep): no second ray.init
+            url = _dashboard_url()
         yield {"dashboard": f"http://{url}" if url and not url.startswith("http") else url}
     finally:
         if owner:
@@ -208,6 +227,102 @@ def ray_session(options: SweepOptions, *, py_modules: tuple[str, ...] = ()) -> I
                 reaper.wait(timeout=REAPER_WAIT_S)
             except subprocess.TimeoutExpired:  # it goes on its own once its scan ends
                 pass
+
+
+def _dashboard_url() -> str:
+    """The dashboard address of the Ray this process is connected to ("" when unknown)."""
+    import ray._private.worker as ray_worker
+
+    node = getattr(ray_worker, "_global_node", None)
+    return str(getattr(node, "webui_url", "") or "")
+
+
+def idle_workers() -> set[int] | None:
+    """The pids of this process's Ray node's idle workers (the raylet's children titled
+    ray::IDLE, read from /proc); None where that cannot be known (not Linux, no local raylet)."""
+    import ray._private.worker as ray_worker
+
+    node = getattr(ray_worker, "_global_node", None)
+    raylets = getattr(node, "all_processes", {}).get("raylet") if node is not None else None
+    if not sys.platform.startswith("linux") or not raylets:
+        return None
+    raylet = str(raylets[0].process.pid)
+    idle = set()
+    for pid in (p for p in os.listdir("/proc") if p.isdigit()):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                ppid = f.read().rpartition(")")[2].split()[1]
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                title = f.read().split(b"\0")[0]
+        except OSError:  # gone meanwhile
+            continue
+        if ppid == raylet and title.rstrip() == b"ray::IDLE":
+            idle.add(int(pid))
+    return idle
+
+
+def prestart_workers(count: int) -> bool:
+    """Ask this node's raylet to start idle workers for this job now, up to `count` (at most
+    PRESTART_MAX) waiting ones (Linux only: idle_workers counts them), so that the next
+    trials' actors take them instead of starting (and importing) a process each: a later
+    datavsmath.sweep of two tiny trials took 3.6 s without, 0.9 s with (benchmarks/bench_api.py).
+    tests/api/test_sweep.py checks that the trials take them.
+
+    Ray 2.60 has no public call for it; this uses the raylet's PrestartWorkers RPC. Returns
+    whether it asked and the raylet took the request; when the RPC is gone or refused (another Ray
+    version), it warns once and trials start their own workers as before."""
+    global _prestart_failed
+    waiting = idle_workers()
+    if waiting is None:  # each call would add workers that nobody counts
+        return False
+    count = min(count, PRESTART_MAX) - len(waiting)
+    if count < 1 or _prestart_failed:
+        return False
+    try:
+        import ray
+        import ray._private.worker as ray_worker
+        from ray._common.network_utils import build_address
+        from ray._private.grpc_utils import init_grpc_channel
+        from ray.core.generated import common_pb2, node_manager_pb2, node_manager_pb2_grpc
+
+        common: Any = common_pb2  # generated protobuf modules: their names are not typed
+        messages: Any = node_manager_pb2
+        node = ray_worker.global_worker.node
+        if node is None:
+            raise RuntimeError("Ray is not initialized")
+        channel = init_grpc_channel(build_address(node.node_ip_address, node.node_manager_port))
+        try:
+            request = messages.PrestartWorkersRequest(
+                language=common.PYTHON, job_id=bytes.fromhex(ray.get_runtime_context().get_job_id()),
+                runtime_env_info=_trial_runtime_env_info(), num_workers=count,
+                keep_alive_duration_secs=PRESTART_KEEP_ALIVE_S)
+            node_manager_pb2_grpc.NodeManagerServiceStub(channel).PrestartWorkers(request, timeout=5)
+        finally:
+            channel.close()
+        return True
+    except Exception as exc:  # noqa: BLE001  (any failure of a private API means: not available)
+        _prestart_failed = True
+        warnings.warn(f"datavsmath: could not prestart Ray workers ({type(exc).__name__}: {exc}); each sweep's "
+                      f"trials start their own processes", RuntimeWarning, stacklevel=2)
+        return False
+
+
+_prestart_failed = False
+
+
+def _trial_runtime_env_info() -> Any:
+    """The runtime env of Tune's trial actors, as Ray's RuntimeEnvInfo: a worker serves only
+    actors of its own runtime env, and Tune gives its trial actors one (env_vars such as
+    PL_DISABLE_FORK). Taken from Tune's own actor-class cache, so it follows Tune."""
+    from ray._private.utils import get_runtime_env_info
+    from ray.tune.execution.class_cache import _ActorClassCache
+
+    remote = _ActorClassCache().get(_Probe)
+    return get_runtime_env_info(remote._default_options["runtime_env"], is_job_runtime_env=False, serialize=False)
+
+
+class _Probe:
+    """A class for Tune's actor-class cache to wrap (never instantiated)."""
 
 
 def cluster_nodes() -> list[resources.Node]:

@@ -174,7 +174,8 @@ def run_sweep(spec: Spec, *, options: SweepOptions, log: Callable[[str], None] =
     search = (adaptive_run.read_summary(claim.part_dir or claim.experiment_dir, spec, trials=trials, estimate=estimate)
               if adaptive and estimate is not None else None)
     return SweepRun(experiment_dir=claim.experiment_dir, n_trials=search.proposed if search else len(trials),
-                    makespan_s=makespan or wall, lower_bound_s=bound, search=search)
+                    makespan_s=makespan or wall, lower_bound_s=bound, search=search,
+                    trials_at_once=adaptive_run.trials_at_once(plan, nodes=nodes))
 
 
 EXTEND_ADAPTIVE = ("--extend does not apply to an adaptive search (search: kind: adaptive), whose searcher "

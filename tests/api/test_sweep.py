@@ -1,10 +1,14 @@
 """datavsmath.sweep end to end on real Ray: the quickstart on scikit-learn's breast-cancer
 data, then a second call in the same process (image arrays, a pickled estimator and a
-notebook-style lambda net) that reuses Ray. One Ray for the module."""
+notebook-style lambda net) that reuses Ray and the workers the first call started for it. One
+Ray for the module."""
 
 from __future__ import annotations
 
+import json
 import math
+import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,6 +18,7 @@ from sklearn.linear_model import LogisticRegression
 
 import datavsmath as dvm
 from datavsmath.sweeps.experiment_layout import read_stored_spec
+from datavsmath.sweeps.ray_session import idle_workers
 from datavsmath.sweeps.spec import AXES
 from tests.api.conftest_helpers import ProcessState
 from tests.conftest import run_cli
@@ -94,6 +99,18 @@ def test_load_reads_the_same_frame(quickstart):
     pd.testing.assert_frame_equal(again.frame.reset_index(drop=True), res.frame.reset_index(drop=True))
 
 
+def _idle_workers(timeout: float = 60.0) -> set[int]:
+    """Pids of this Ray's idle workers, once there is one (at most `timeout` seconds)."""
+    deadline = time.monotonic() + timeout
+    while not (idle := idle_workers() or set()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return idle
+
+
+def _trial_pids(experiment: str) -> set[int]:
+    return {json.loads(line)["pid"] for f in Path(experiment).rglob("result.json") for line in f.read_text().splitlines()}
+
+
 def _local_estimator():
     """A classifier class defined inside a function, as in a notebook: not importable by path."""
 
@@ -110,6 +127,7 @@ def test_second_call_reuses_ray_with_image_arrays_and_pickled_models(quickstart,
     res, _, storage = quickstart
     assert ray.is_initialized()
     session = ray.get_runtime_context().get_node_id()
+    waiting = _idle_workers()  # started by the first call for this one
     before = ProcessState.now()
     x, y = fashion.x_train[:400], fashion.y_train[:400]
     net = dvm.net(lambda shape, k: torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(int(np.prod(shape)), k)),
@@ -121,6 +139,7 @@ def test_second_call_reuses_ray_with_image_arrays_and_pickled_models(quickstart,
     assert ray.get_runtime_context().get_node_id() == session
     assert (second.frame["status"] == "TERMINATED").all(), second.errors
     assert set(second.frame["model"]) == {"rf", "centroid", "tiny"}
+    assert waiting and _trial_pids(second.path) & waiting, (waiting, _trial_pids(second.path))
     spec = read_stored_spec(second.path)
     assert spec.dataset["kind"] == "arrays" and spec.dataset_facts["input_shape"] == [28, 28]
     assert [(m, spec.user_models[m].kind) for m in ("centroid", "tiny")] == [("centroid", "estimator"), ("tiny", "module")]
