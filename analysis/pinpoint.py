@@ -10,11 +10,11 @@ are added where the crossing is.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from datavsmath.analysis.curves import fit_one, refit
+from datavsmath.analysis.curves import FittedCurve, fit_one, refit
 
 FAMILY = "pow3"
 N_BOOT = 40
@@ -34,6 +34,7 @@ class Estimate:
     high: float
     p_reachable: float
     n_points: int
+    fitted: FittedCurve | None = field(default=None, repr=False, compare=False)
 
     @property
     def relative_width(self) -> float:
@@ -42,6 +43,32 @@ class Estimate:
                 or self.estimate <= 0:
             return np.inf
         return (self.high - self.low) / 2 / self.estimate
+
+    def narrowing(self, n_new: np.ndarray, *, target: float) -> np.ndarray:
+        """How much one more point at each size of `n_new` (m,) would shrink the variance of
+        log(crossing), to first order (the delta method on the pow3 fit through the points;
+        the points' own scatter cancels): (m,) values >= 0, larger is better. Zeros when the
+        fit does not cross `target`."""
+        n_new = np.asarray(n_new, dtype=float)
+        fitted = self.fitted
+        if fitted is None or fitted.family != FAMILY or not np.isfinite(self.estimate):
+            return np.zeros(n_new.shape)
+        a, b, c = fitted.params
+        if a <= target or b <= 0:
+            return np.zeros(n_new.shape)
+        grad = np.array([-1 / (c * (a - target)), 1 / (c * b), np.log((a - target) / b) / c ** 2])
+        design = _pow3_jacobian(fitted.n / fitted.scale, fitted.params)
+        inverse = np.linalg.pinv(design.T @ design)
+        rows = _pow3_jacobian(n_new / fitted.scale, fitted.params)
+        along = rows @ inverse @ grad
+        return along ** 2 / (1 + np.einsum("ij,jk,ik->i", rows, inverse, rows))
+
+
+def _pow3_jacobian(x: np.ndarray, params: tuple[float, ...]) -> np.ndarray:
+    """(k, 3) derivatives of pow3 a - b·x^-c by (a, b, c) at sizes x (k,)."""
+    _, b, c = params
+    power = np.power(x, -c)
+    return np.column_stack([np.ones_like(x), -power, b * power * np.log(x)])
 
 
 def estimate_crossing(n: np.ndarray, values: np.ndarray, *, target: float, n_boot: int = N_BOOT,
@@ -62,4 +89,4 @@ def estimate_crossing(n: np.ndarray, values: np.ndarray, *, target: float, n_boo
     tail = (1 - CI_LEVEL) / 2
     low, high = np.quantile(crossings, [tail, 1 - tail], method="nearest")
     return Estimate(fitted.crossing(target), float(low), float(high),
-                    float(np.mean([b.asymptote > target for b in boots])), n.size)
+                    float(np.mean([b.asymptote > target for b in boots])), n.size, fitted)

@@ -268,3 +268,20 @@ def fmt_ratio(a: float, b: float) -> str:
     if not (b > 0) or a != a or b != b:
         return "n/a"
     return f"{a / b:.2f}x"
+
+
+def plain_json(value: Any) -> Any:
+    """JSON-ready: NaN and infinities as null, numpy scalars as Python numbers, keys as str."""
+    import math
+
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {str(k): plain_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_json(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value

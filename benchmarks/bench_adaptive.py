@@ -8,6 +8,14 @@ on all of its points, the adaptive one's from the searcher's last refit (Results
     .venv/bin/python benchmarks/bench_adaptive.py                   # the talk's 28 fractions x 6 levels x 2 seeds
     .venv/bin/python benchmarks/bench_adaptive.py --damage 0 0.2 --trees 10 --target 0.8   # a subset
 
+    .venv/bin/python benchmarks/bench_adaptive.py --storage DIR --reuse-grid --replay   # no trials
+
+--replay: instead of running the adaptive sweep, replay its searcher on the grid's finished
+cells (each proposed cell's result is the grid's; rf with a fixed seed gives the same result
+either way), once rating candidate sizes by the delta method (the shipped searcher) and once
+taking the size nearest the crossing (the baseline), at two trials at a time. Only trials and
+crossings are compared then, not seconds.
+
 Reports, for both: trials, trial-seconds (sum of trial durations, 1 CPU each, as measured on
 this machine and load), the cost model's CPU-seconds (sweeps/cost.py: load-independent), wall
 time; per damage level both crossings with their intervals, whether the adaptive estimate lies
@@ -22,7 +30,9 @@ import argparse
 import datetime as dt
 import json
 import math
+import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from tempfile import mkdtemp
 from typing import Any
@@ -31,8 +41,11 @@ import numpy as np
 
 import datavsmath as dvm
 from datavsmath.analysis.pinpoint import estimate_crossing
-from datavsmath.sweeps.adaptive_design import FIRST_SEEDS, FIRST_SIZES
+from datavsmath.sweeps.adaptive_design import FIRST_SEEDS, FIRST_SIZES, cell_of
 from datavsmath.sweeps.cost import estimate_seconds
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _util as U  # noqa: E402
 
 BENCH_DIR = Path(__file__).resolve().parent
 TALK_FRACS = sorted({*(i / 100 for i in range(1, 10)), *(i / 10 for i in range(1, 10)),
@@ -95,6 +108,46 @@ def adaptive_crossings(results: Any) -> tuple[dict[float, dict[str, Any]], str]:
     return out, search.stop_reason
 
 
+AXES = ["model", "sample_frac", "damage_frac", "damage_mode", "repair", "seed"]
+
+
+def _nearest_only(n: np.ndarray, values: np.ndarray, *, target: float) -> Any:
+    """estimate_crossing without its narrowing rating: the searcher then takes the size nearest
+    the crossing."""
+    return replace(estimate_crossing(n, values, target=target), fitted=None)
+
+
+def replay(frame: Any, *, target: float, tolerance: float, budget: int, rated: bool,
+           at_once: int = 2) -> dict[str, Any]:
+    """The adaptive searcher run on the grid's finished cells (frame: the grid's results),
+    `at_once` trials in flight, each finishing in the order proposed."""
+    from ray.tune.search import Searcher
+
+    from datavsmath.sweeps.adaptive import AdaptiveSearcher
+
+    rows = frame[[*AXES, "acc", "n_train"]].to_dict("records")
+    lookup = {cell_of(r): r for r in rows}
+    search = AdaptiveSearcher([{k: r[k] for k in AXES} for r in rows], targets={"acc": target},
+                              estimate=estimate_crossing if rated else _nearest_only, tolerance=tolerance,
+                              budget=budget)
+    running: list[tuple[str, Any]] = []
+    for i in range(10 * len(rows)):
+        while len(running) < at_once:
+            config = search.suggest(f"t{i}-{len(running)}")
+            if config is None or config == Searcher.FINISHED:
+                break
+            running.append((f"t{i}-{len(running)}", cell_of(config)))
+        if not running:
+            break
+        trial_id, cell = running.pop(0)
+        search.on_trial_complete(trial_id, result={"acc": lookup[cell]["acc"], "n_train": lookup[cell]["n_train"]})
+    summary = search.outcome()
+    crossings = {float(dict(c.curve)["damage_frac"]): {"estimate": c.estimate, "low": c.low, "high": c.high,
+                                                        "p_reachable": c.p_reachable, "status": c.status}
+                 for c in summary.crossings}
+    return {"trials": summary.proposed, "stop_reason": summary.stop_reason, "crossings": crossings}
+
+
 def _n(x: float) -> str:
     return f"{x:,.0f}" if math.isfinite(x) else "inf" if x > 0 else "none"
 
@@ -112,6 +165,45 @@ def compare(grid: dict[float, dict[str, float]], adaptive: dict[float, dict[str,
     return rows
 
 
+def goals_of(rows: list[dict[str, Any]], *, trials_ratio: float) -> dict[str, bool]:
+    comparable = [r for r in rows if r["comparable"]]
+    widest = max((r["width_ratio"] for r in comparable), default=math.nan)
+    return {"every crossing inside the grid's interval": all(r["inside"] for r in rows),
+            f"intervals <= {GOAL_WIDTH}x as wide (widest {widest:.2f}x, {len(comparable)} comparable)":
+                bool(comparable) and widest <= GOAL_WIDTH,
+            f"<= {GOAL_TRIALS:.0%} of the grid's trials ({trials_ratio:.0%})": trials_ratio <= GOAL_TRIALS}
+
+
+def print_crossings(rows: list[dict[str, Any]], *, target: float) -> None:
+    print(f"\ncrossing of acc {target} (num_obs, 95 % interval)")
+    for row in rows:
+        g, a = row["grid"], row["adaptive"]
+        print(f"  damage {row['damage_frac']:.1f}: grid {_n(g['estimate'])} [{_n(g['low'])}, {_n(g['high'])}]  "
+              f"adaptive {_n(a['estimate'])} [{_n(a['low'])}, {_n(a['high'])}] ({a['status']})  "
+              f"inside: {row['inside']}  width ratio: {row['width_ratio']:.2f}")
+
+
+def report_replay(grid: dict[str, Any], crossings_grid: dict[float, dict[str, float]], *,
+                  args: argparse.Namespace, budget: int) -> None:
+    """--replay: the searcher, rated and nearest, on the grid's cells; prints and writes JSON."""
+    out: dict[str, Any] = {"args": vars(args), "n_grid_cells": grid["trials"], "budget": budget}
+    for label, rated in (("rated (shipped)", True), ("nearest (baseline)", False)):
+        started = time.time()
+        result = replay(grid["frame"], target=args.target, tolerance=args.tolerance, budget=budget, rated=rated)
+        rows = compare(crossings_grid, result["crossings"])
+        print(f"\nreplay, {label}: {result['trials']} trials ({result['trials'] / grid['trials']:.0%} of the "
+              f"grid's), {time.time() - started:.0f} s of refits; stopped: {result['stop_reason']}")
+        print_crossings(rows, target=args.target)
+        goals = goals_of(rows, trials_ratio=result["trials"] / grid["trials"])
+        for goal, met in goals.items():
+            print(f"  {'met' if met else 'NOT met'}: {goal}")
+        out[label] = {"trials": result["trials"], "stop_reason": result["stop_reason"], "crossings": rows,
+                      "goals": goals}
+    path = BENCH_DIR / "results" / f"{dt.date.today().isoformat()}_bench_adaptive_replay.json"
+    path.write_text(json.dumps(U.plain_json(out), indent=1, default=str))
+    print(f"\nwrote {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--damage", type=float, nargs="+", default=DAMAGE, help="constant damage levels")
@@ -125,6 +217,8 @@ def main() -> None:
     parser.add_argument("--reuse-grid", action="store_true",
                         help="read the grid experiment already in --storage instead of running it again")
     parser.add_argument("--budget-share", type=float, default=GOAL_TRIALS, help="adaptive budget / grid trials")
+    parser.add_argument("--replay", action="store_true",
+                        help="replay the searcher on the grid's cells (rated and nearest) instead of running it")
     parser.add_argument("--storage", default=None, help="where both experiments go (default: a temp folder)")
     args = parser.parse_args()
     storage = args.storage or mkdtemp(prefix="bench-adaptive-")
@@ -145,6 +239,8 @@ def main() -> None:
                       if all(math.isfinite(g[k]) for k in ("estimate", "low", "high"))]
             args.tolerance = round(GOAL_WIDTH * min(halves), 4) if halves else 0.15
         print(f"adaptive tolerance: ±{args.tolerance:.1%}", flush=True)
+        if args.replay:
+            return report_replay(grid, crossings_grid, args=args, budget=budget)
         adaptive = run(spec_of(args, budget=budget), name="adaptive", storage=storage)
         print(f"adaptive: {adaptive['trials']} trials, {adaptive['wall_s']:.0f} s wall", flush=True)
     finally:
@@ -161,43 +257,20 @@ def main() -> None:
           f"{adaptive['model_cpu_seconds'] / grid['model_cpu_seconds']:12.2f} "
           f"{adaptive['wall_s'] / grid['wall_s']:8.2f}")
     print(f"adaptive search stopped: {stop_reason}")
-    print(f"\ncrossing of acc {args.target} (num_obs, 95 % interval)")
-    for row in rows:
-        g, a = row["grid"], row["adaptive"]
-        print(f"  damage {row['damage_frac']:.1f}: grid {_n(g['estimate'])} [{_n(g['low'])}, {_n(g['high'])}]  "
-              f"adaptive {_n(a['estimate'])} [{_n(a['low'])}, {_n(a['high'])}] ({a['status']})  "
-              f"inside: {row['inside']}  width ratio: {row['width_ratio']:.2f}")
-    comparable = [r for r in rows if r["comparable"]]
-    widest = max((r["width_ratio"] for r in comparable), default=math.nan)
-    goals = {"every crossing inside the grid's interval": all(r["inside"] for r in rows),
-             f"intervals <= {GOAL_WIDTH}x as wide (widest {widest:.2f}x, {len(comparable)} comparable)":
-                 bool(comparable) and widest <= GOAL_WIDTH,
-             f"<= {GOAL_TRIALS:.0%} of the grid's trials ({trials_ratio:.0%})": trials_ratio <= GOAL_TRIALS}
+    print_crossings(rows, target=args.target)
+    goals = goals_of(rows, trials_ratio=trials_ratio)
     print("\ngoals:")
     for goal, met in goals.items():
         print(f"  {'met' if met else 'NOT met'}: {goal}")
 
     out = BENCH_DIR / "results" / f"{dt.date.today().isoformat()}_bench_adaptive.json"
-    out.write_text(json.dumps(_plain({
+    out.write_text(json.dumps(U.plain_json({
         "args": vars(args), "n_grid_cells": n_grid, "budget": budget, "stop_reason": stop_reason,
         "runs": {label: {k: v for k, v in r.items() if k not in ("results", "frame")}
                  for label, r in (("grid", grid), ("adaptive", adaptive))},
         "crossings": rows, "goals": goals, "load_average": list(np.round(_loadavg(), 2)),
     }), indent=1, default=str))
     print(f"\nwrote {out}")
-
-
-def _plain(value: Any) -> Any:
-    """JSON-safe: non-finite floats as null, numpy scalars as Python's."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
 
 
 def _loadavg() -> tuple[float, float, float]:

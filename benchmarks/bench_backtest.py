@@ -6,9 +6,11 @@ Curves (real measurements on Fashion-MNIST, mean over seeds and each seed alone)
 - rf (25 trees) at 10 sizes from 600 to 60,000, two seeds:
   benchmarks/results/2026-12-01_bench_learning_curve.json (bench_learning_curve.py);
 - any CSV given with --csv (columns model, seed, n_train, acc), e.g. one written by
-  benchmarks/_produce_curves.py (xgb at modest settings) or a sweep's results.csv.
+  benchmarks/_produce_curves.py (xgb at modest settings) or a sweep's results.csv;
+- with --damaged-csv, also its curves at every damage level, e.g. bench_adaptive's grid (rf, the
+  talk's 28 fractions to 100 %, six constant damage levels).
 
-    .venv/bin/python benchmarks/bench_backtest.py [--csv FILE ...]
+    .venv/bin/python benchmarks/bench_backtest.py [--csv FILE ...] [--damaged-csv FILE ...]
 
 Prints one line per (model, family): the median absolute error over the predicted sizes of
 every curve of that model, and the ratio of auto's error to each baseline's.
@@ -38,14 +40,21 @@ def rf_curves() -> list[tuple[str, np.ndarray, np.ndarray]]:
     return [("rf", n, acc.mean(axis=1)), *(("rf", n, acc[:, s]) for s in range(acc.shape[1]))]
 
 
-def csv_curves(path: Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
+def csv_curves(path: Path, *, damaged: bool = False) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """The clean curves of a results CSV (damaged: every damage level's, named "MODEL, damaged"
+    for damage_frac > 0), each as its mean over seeds and each seed alone."""
     df = pd.read_csv(path)
     if "status" in df.columns:
         df = df[df["status"] == "TERMINATED"]
-    if "damage_frac" in df.columns:
+    if "damage_frac" not in df.columns:
+        df = df.assign(damage_frac=0.0)
+    if not damaged:
         df = df[df["damage_frac"] == 0]
+    if "damage_mode" in df.columns:  # a clean curve appears once, whatever its mode says
+        df = df.drop_duplicates(["model", "damage_frac", "seed", "n_train"])
     out = []
-    for model, rows in df.groupby("model"):
+    for (model, damage), rows in df.groupby(["model", "damage_frac"]):
+        model = f"{model}, damaged" if damage > 0 else str(model)
         table = rows.pivot_table(index="n_train", columns="seed", values="acc")
         n = table.index.to_numpy(dtype=float)
         out.append((str(model), n, table.mean(axis=1).to_numpy()))
@@ -69,8 +78,11 @@ def backtest(n: np.ndarray, acc: np.ndarray) -> dict[str, np.ndarray]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--csv", type=Path, action="append", default=[])
+    parser.add_argument("--damaged-csv", type=Path, action="append", default=[],
+                        help="a results CSV whose damaged curves count too (as 'MODEL, damaged')")
     args = parser.parse_args()
-    curves = rf_curves() + [c for path in args.csv for c in csv_curves(path)]
+    curves = (rf_curves() + [c for path in args.csv for c in csv_curves(path)]
+              + [c for path in args.damaged_csv for c in csv_curves(path, damaged=True)])
     errors: dict[str, dict[str, list[float]]] = {}
     picks: dict[str, list[str]] = {}
     for model, n, acc in curves:

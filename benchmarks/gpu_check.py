@@ -45,7 +45,6 @@ import datetime as _dt
 import gzip
 import heapq
 import json
-import math
 import multiprocessing as mp
 import os
 import platform
@@ -70,6 +69,9 @@ from datavsmath.trainables.damage import make_training_set, subset_size  # noqa:
 from datavsmath.trainables.data import ChecksumError, DataNotFoundError, Dataset, find_data_root  # noqa: E402
 from datavsmath.trainables.device import gpu_memory_fraction, pick_device  # noqa: E402
 from datavsmath.trainables.models import build_model, default_params  # noqa: E402
+
+sys.path.insert(0, str(BENCH_DIR))
+import _util as U  # noqa: E402
 
 GOAL_MIN = 15.0
 TALK_CNN_FULL_ACC, TALK_TOLERANCE = 0.92, 0.015  # tests/e2e/test_full_data.py
@@ -409,19 +411,6 @@ def estimate(tp: dict[int, dict[str, Any]], *, fixed: dict[str, float], eval_s_p
 
 # ----------------------------------------------------------------------------- main
 
-def _plain(value: Any) -> Any:
-    """JSON-ready: NaN and infinities as null, numpy scalars as Python numbers."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
-
-
 def choose_device(requested: str) -> str:
     cuda = torch.cuda.is_available()
     if requested == "auto":
@@ -591,7 +580,7 @@ def main() -> int:
     stage_done("estimate", t_stage)
     report["elapsed_s"] = time.monotonic() - t_start
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(json.dumps(_plain(report), indent=1, allow_nan=False))
+    out_path.write_text(json.dumps(U.plain_json(report), indent=1, allow_nan=False))
     log(f"\nfigures: {out_path} ({report['elapsed_s']:.0f} s in all: "
         + ", ".join(f"{k} {v:.0f} s" for k, v in stage_s.items()) + ")")
     return 1 if any(r["errors"] for r in tp.values()) else 0

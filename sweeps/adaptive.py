@@ -9,9 +9,10 @@ target, with its interval. The searcher
 2. after each finished trial, re-estimates every crossing (an `estimate` function, e.g.
    datavsmath.analysis.pinpoint.estimate_crossing, passed in: sweeps does not import the
    analysis);
-3. proposes, for the open crossing with the widest relative interval, the cell nearest in
-   log size to its estimate that has not run (a new seed at that size when every size there
-   has run): the point that most narrows that interval;
+3. proposes, for the open crossing with the widest relative interval, the unrun cell that
+   most narrows that interval: the one whose size the estimate's `narrowing(sizes, target=)`
+   rates highest (datavsmath.analysis.pinpoint: the delta method on its fit), or, for an
+   estimate without one, the cell nearest in log size to the crossing;
 4. stops (Searcher.FINISHED) when every crossing's 95 % interval is within ±tolerance of it or
    it is confidently unreachable, when `budget` trials were proposed, or when no cell is left;
    `stop_reason` says which.
@@ -80,6 +81,7 @@ class AdaptiveSearcher(Searcher):
         self.config_of = config_of or (lambda cell: dict(cell))
         self.unreachable_below = unreachable_below
         self.state = AdaptiveState()
+        self._found: dict[int, Any] = {}  # crossing index -> its latest estimate (rebuilt by refit)
         self.crossings = [Crossing(curve, metric, target) for curve in dict.fromkeys(curve_of(c) for c in self.cells)
                           for metric, target in self.targets.items()]
         self._design = first_design(self.cells)
@@ -123,13 +125,14 @@ class AdaptiveSearcher(Searcher):
 
     def refit(self) -> None:
         """Re-estimate every crossing from the finished points."""
-        for crossing in self.crossings:
+        for index, crossing in enumerate(self.crossings):
             points = [(p.get("n_train", dict(c)["sample_frac"]), p[crossing.metric])
                       for c, p in self.state.points.items() if curve_of(c) == crossing.curve and crossing.metric in p]
             if not points:
                 continue
             n, values = (np.array(x, dtype=float) for x in zip(*points))
             found = self.estimate(n, values, target=crossing.target)
+            self._found[index] = found
             crossing.estimate, crossing.low, crossing.high = found.estimate, found.low, found.high
             crossing.p_reachable = found.p_reachable
             if found.relative_width <= self.tolerance:
@@ -174,14 +177,20 @@ class AdaptiveSearcher(Searcher):
         return f"tolerance met or unreachable: {within} or its target is confidently out of reach"
 
     def _closest(self, crossing: Crossing, done: set[Cell]) -> Cell | None:
-        """The unrun cell of the crossing's curve nearest in log size to its estimate (the
-        largest size when it lies beyond), fewer seeds first among equals."""
+        """The unrun cell of the crossing's curve that most narrows its interval (module
+        docstring, step 3); among equals, and without a rating, the one nearest in log size
+        to its estimate (the largest size when it lies beyond), fewer seeds first."""
         members = [c for c in self.cells if curve_of(c) == crossing.curve and c not in done]
         if not members:
             return None
         sizes = {dict(c)["sample_frac"]: self._size(c) for c in self.cells if curve_of(c) == crossing.curve}
         aim = crossing.estimate if np.isfinite(crossing.estimate) and crossing.estimate > 0 else max(sizes.values())
-        return min(members, key=lambda c: (abs(np.log(sizes[dict(c)["sample_frac"]]) - np.log(aim)),
+        rate = getattr(self._found.get(self.crossings.index(crossing)), "narrowing", None)
+        fracs = sorted({dict(c)["sample_frac"] for c in members})
+        gain = dict(zip(fracs, rate(np.array([sizes[f] for f in fracs]), target=crossing.target)
+                        if rate is not None else np.zeros(len(fracs))))
+        return min(members, key=lambda c: (-float(gain[dict(c)["sample_frac"]]),
+                                           abs(np.log(sizes[dict(c)["sample_frac"]]) - np.log(aim)),
                                            dict(c)["seed"]))
 
     def _size(self, cell: Cell) -> float:

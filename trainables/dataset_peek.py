@@ -24,7 +24,7 @@ import numpy as np
 from datavsmath.trainables.arrays import X_KEY, Y_KEY
 from datavsmath.trainables.data import DataNotFoundError
 from datavsmath.trainables.dataset_config import DEFAULT_TEST_FRAC, check_dataset_config, listed
-from datavsmath.trainables.datasets import DatasetError, _image_folder, _table_format
+from datavsmath.trainables.datasets import DatasetError, image_folder, table_file
 
 SAMPLE_ROWS = 1000  # a CSV's first rows, from which its column types are read
 CHUNK_BYTES = 1 << 22
@@ -57,15 +57,7 @@ def _count_lines(stream: Any) -> int:
 
 def _table_path(config: Mapping[str, Any], key: str) -> tuple[Path, str]:
     path = Path(config[key]).expanduser()
-    if not path.exists():
-        raise DataNotFoundError(f"dataset.{key} {path} does not exist")
-    if path.is_dir():
-        raise DatasetError(f"dataset.{key} {path} is a folder, not a CSV or Parquet file")
-    fmt = _table_format(path)
-    if fmt is None:
-        raise DatasetError(f"dataset.{key} {path}: unknown table format; the name must end in "
-                           ".csv (also .csv.gz) or .parquet (.pq)")
-    return path, fmt
+    return path, table_file(path, key)
 
 
 def _peek_table_file(path: Path, fmt: str) -> tuple[int, Any]:
@@ -139,10 +131,10 @@ def _peek_images(config: Mapping[str, Any]) -> Peek:
     how = "its image files, counted"
     train_dir, test_dir = root / "train", root / "test"
     if train_dir.is_dir() and test_dir.is_dir():
-        return Peek(n_train=len(_image_folder(train_dir).samples), n_test=len(_image_folder(test_dir).samples),
+        return Peek(n_train=len(image_folder(train_dir).samples), n_test=len(image_folder(test_dir).samples),
                     how=how)
     test_frac = DEFAULT_TEST_FRAC if config["test_frac"] is None else config["test_frac"]
-    return Peek(*_split(len(_image_folder(root).samples), test_frac), how=how)
+    return Peek(*_split(len(image_folder(root).samples), test_frac), how=how)
 
 
 def _array_rows(path: Path) -> int:

@@ -147,8 +147,9 @@ def _csv_header(path: Path) -> list[str]:
     return [name for name in first.tolist() if name != ""]
 
 
-def _read_table(path: Path, key: str):
-    """The file as a DataFrame with string column names; DataNotFoundError or DatasetError."""
+def table_file(path: Path, key: str) -> str:
+    """The format ("csv" or "parquet") of the table file dataset.<key> names: DataNotFoundError
+    when it does not exist, DatasetError when it is a folder or has another name."""
     if not path.exists():
         raise DataNotFoundError(f"dataset.{key} {path} does not exist")
     if path.is_dir():
@@ -157,6 +158,12 @@ def _read_table(path: Path, key: str):
     if fmt is None:
         raise DatasetError(f"dataset.{key} {path}: unknown table format; the name must end in "
                            ".csv (also .csv.gz) or .parquet (.pq)")
+    return fmt
+
+
+def _read_table(path: Path, key: str):
+    """The file as a DataFrame with string column names; DataNotFoundError or DatasetError."""
+    fmt = table_file(path, key)
     # Imported here: pandas costs about 0.3 s to import, and only tables need it.
     import pandas as pd
 
@@ -288,7 +295,7 @@ class _ImageFolder:
         return [k for _, k in self.samples]
 
 
-def _image_folder(folder: Path) -> _ImageFolder:
+def image_folder(folder: Path) -> _ImageFolder:
     """The images of `folder` in ImageFolder's layout (paths only; the pixels are read later)."""
     try:
         files = class_files(folder)
@@ -359,10 +366,10 @@ def _load_images(config: Mapping[str, Any], base_dir: str | Path | None) -> Data
         raise DatasetError(f"{root} has train/ and test/ folders, so dataset.test_frac does not apply; remove it")
     what = "the class folders"
     if split:
-        train_set = _image_folder(train_dir)
+        train_set = image_folder(train_dir)
         names = list(train_set.classes)
         _check_two_classes(names, str(train_dir), "1 class folder")
-        test_set = _image_folder(test_dir)
+        test_set = image_folder(test_dir)
         extra = [c for c in test_set.classes if c not in names]
         if extra:
             raise DatasetError(f"{test_dir}: class folder{'s' if len(extra) > 1 else ''} {listed(extra)} "
@@ -378,7 +385,7 @@ def _load_images(config: Mapping[str, Any], base_dir: str | Path | None) -> Data
         train_where, test_where = str(train_dir), str(test_dir)
         source = f"{root} (train/ and test/)"
     else:
-        folder = _image_folder(root)
+        folder = image_folder(root)
         names = list(folder.classes)
         all_paths = [path for path, _ in folder.samples]
         y_all = np.array(folder.targets, dtype=np.int64)

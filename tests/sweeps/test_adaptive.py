@@ -135,3 +135,18 @@ def test_it_runs_under_tune_with_a_concurrency_limit(tmp_path):
             ray.shutdown()
     assert results.num_errors == 0 and 8 <= len(results) <= 20
     assert abs(search.crossings[0].estimate - TRUE_CROSSING) <= 0.15 * TRUE_CROSSING
+
+
+def test_after_the_first_design_it_runs_the_size_rated_to_narrow_the_interval_most():
+    search = searcher(tolerance=0.001)
+    design = len(search._design)
+    drive(search, stop_after=design)
+    crossing = search.crossings[0]
+    found = search._found[0]
+    done = set(search.state.proposed)
+    unrun = sorted({dict(c)["sample_frac"] for c in search.cells if c not in done})
+    rating = found.narrowing(np.array([search._size(cell_of({**dict(search.cells[0]), "sample_frac": f}))
+                                       for f in unrun]), target=crossing.target)
+    config = search.suggest("next")
+    assert config["sample_frac"] == unrun[int(np.argmax(rating))]
+    assert rating.max() > 0
