@@ -9,7 +9,8 @@ target, with its interval. The searcher
 2. after each finished trial, re-estimates every crossing (an `estimate` function, e.g.
    datavsmath.analysis.pinpoint.estimate_crossing, passed in: sweeps does not import the
    analysis);
-3. proposes, for the open crossing with the widest relative interval, the unrun cell that
+3. proposes, for the open crossing with the widest relative interval (those whose fit reaches
+   the target first), the unrun cell that
    most narrows that interval: the one whose size the estimate's `narrowing(sizes, target=)`
    rates highest (datavsmath.analysis.pinpoint: the delta method on its fit), or, for an
    estimate without one, the cell nearest in log size to the crossing;
@@ -158,7 +159,7 @@ class AdaptiveSearcher(Searcher):
                 return None  # wait: the running trials may reopen a crossing
             self.state.stop_reason = self._settled()
             return None
-        for crossing in sorted(open_ones, key=_width, reverse=True):
+        for crossing in sorted(open_ones, key=_priority, reverse=True):
             nearest = self._closest(crossing, done)
             if nearest is not None:
                 return nearest
@@ -211,6 +212,13 @@ class AdaptiveSearcher(Searcher):
         """Why it stopped, then one line per crossing."""
         return [f"stopped: {self.state.stop_reason or 'running'}; {len(self.state.points)} trials finished",
                 *(c.text() for c in self.crossings)]
+
+
+def _priority(crossing: Crossing) -> tuple[bool, float]:
+    """Open crossings in the order they get trials: those the fit reaches first (a crossing
+    the fit never reaches gets trials only once the others are met: a curve that may be out
+    of reach took the whole budget in bench_adaptive), then the widest relative interval."""
+    return bool(np.isfinite(crossing.estimate)), _width(crossing)
 
 
 def _width(crossing: Crossing) -> float:
