@@ -215,10 +215,10 @@ class AdaptiveSearcher(Searcher):
 
 
 def _priority(crossing: Crossing) -> tuple[bool, float]:
-    """Open crossings in the order they get trials: those the fit reaches first (a crossing
-    the fit never reaches gets trials only once the others are met: a curve that may be out
-    of reach took the whole budget in bench_adaptive), then the widest relative interval."""
-    return bool(np.isfinite(crossing.estimate)), _width(crossing)
+    """Open crossings in the order they get trials: first those the fit reaches or cannot
+    tell yet (NaN: too few sizes), then those it never reaches (inf: such a curve, perhaps
+    out of reach, took the whole budget in bench_adaptive); within each, widest first."""
+    return not bool(np.isinf(crossing.estimate)), _width(crossing)
 
 
 def _width(crossing: Crossing) -> float:
