@@ -71,11 +71,10 @@ def ray_stack(options: SweepOptions, *, py_modules: tuple[str, ...] = ()) -> Exi
 
 def keep_warm(*, options: SweepOptions, trials: int) -> bool:
     """After a call, start the workers the next call's trials will take (at most `trials`,
-    the most that ran at once), so it pays no process start or imports: an embedded Ray
-    without py_modules only, whose workers preload the trial's imports
-    (datavsmath.sweeps.ray_session.prestart_workers).
-    They start in the background while the caller reads the results. Returns whether the
-    raylet took the request."""
+    the most that ran at once), so it pays no process start or imports; they start in the
+    background while the caller reads the results. An embedded Ray without py_modules only,
+    whose workers preload the trial's imports (datavsmath.sweeps.ray_session.prestart_workers).
+    Returns whether the raylet took the request."""
     if not options.embedded or _SESSION.stack is None or _SESSION.key is None or _SESSION.key.py_modules:
         return False
     from datavsmath.sweeps.ray_session import prestart_workers

@@ -9,11 +9,11 @@ target, with its interval. The searcher
 2. after each finished trial, re-estimates every crossing (an `estimate` function, e.g.
    datavsmath.analysis.pinpoint.estimate_crossing, passed in: sweeps does not import the
    analysis);
-3. proposes, for the open crossing with the widest relative interval (those whose fit reaches
-   the target first), the unrun cell that
-   most narrows that interval: the one whose size the estimate's `narrowing(sizes, target=)`
-   rates highest (datavsmath.analysis.pinpoint: the delta method on its fit), or, for an
-   estimate without one, the cell nearest in log size to the crossing;
+3. proposes, for the open crossing with the widest relative interval (those the fit never
+   reaches come last), the unrun cell that most narrows that interval: the one whose size
+   the estimate's `narrowing(sizes, target=)` rates highest (datavsmath.analysis.pinpoint:
+   the delta method on its fit), or, for an estimate without one, the cell nearest in log
+   size to the crossing;
 4. stops (Searcher.FINISHED) when every crossing's 95 % interval is within ±tolerance of it or
    it is confidently unreachable, when `budget` trials were proposed, or when no cell is left;
    `stop_reason` says which.

@@ -269,14 +269,14 @@ def prestart_workers(count: int) -> bool:
     tests/api/test_sweep.py checks that the trials take them.
 
     Ray 2.60 has no public call for it; this uses the raylet's PrestartWorkers RPC. Returns
-    whether it asked and the raylet took the request; when the RPC is gone or refused (another Ray
-    version), it warns once and trials start their own workers as before."""
+    whether it asked and the raylet took the request; when the RPC is gone or refused
+    (another Ray version), it warns once and trials start their own workers as before."""
     global _prestart_failed
-    waiting = idle_workers()
-    if waiting is None:  # each call would add workers that nobody counts
+    waiting = None if _prestart_failed else idle_workers()
+    if waiting is None:  # failed before, or each call would add workers that nobody counts
         return False
     count = min(count, PRESTART_MAX) - len(waiting)
-    if count < 1 or _prestart_failed:
+    if count < 1:
         return False
     try:
         import ray
