@@ -21,6 +21,10 @@ N_BOOT = 40
 CI_LEVEL = 0.95
 # Below this share of draws reaching the target, the crossing is confidently unreachable.
 UNREACHABLE_BELOW = 0.05
+# A bootstrap of the residuals needs this many beyond pow3's 3 parameters: from 4 points (one
+# left) it resamples near-zero residuals by chance and gives an interval of ±1 % around a
+# crossing 4 % off. With fewer, the interval is unbounded.
+MIN_RESIDUAL_DOF = 5
 
 
 @dataclass(frozen=True)
@@ -44,19 +48,43 @@ class Estimate:
             return np.inf
         return (self.high - self.low) / 2 / self.estimate
 
+    def excess(self, n_more: np.ndarray, *, target: float) -> float:
+        """How many times wider this crossing's interval is than it would be with one more point
+        at each size of `n_more` (m,) as well (e.g. every candidate cell not yet run): the square
+        root of the ratio of the two variances of log(crossing), to first order (the delta
+        method on the pow3 fit; the points' scatter cancels). >= 1; inf while the estimate is
+        not finite or the fit does not cross `target`."""
+        grad = self._gradient(target)
+        if grad is None:
+            return np.inf
+        fitted = self.fitted
+        assert fitted is not None
+        now = _pow3_jacobian(fitted.n / fitted.scale, fitted.params)
+        more = _pow3_jacobian(np.asarray(n_more, dtype=float) / fitted.scale, fitted.params)
+        variance_now = grad @ np.linalg.pinv(now.T @ now) @ grad
+        variance_all = grad @ np.linalg.pinv(now.T @ now + more.T @ more) @ grad
+        return float(np.sqrt(variance_now / variance_all)) if variance_all > 0 else np.inf
+
+    def _gradient(self, target: float) -> np.ndarray | None:
+        """d log(crossing) / d (a, b, c) of the pow3 fit, None when there is none that crosses."""
+        fitted = self.fitted
+        if fitted is None or fitted.family != FAMILY or not np.isfinite(self.estimate):
+            return None
+        a, b, c = fitted.params
+        if a <= target or b <= 0:
+            return None
+        return np.array([-1 / (c * (a - target)), 1 / (c * b), np.log((a - target) / b) / c ** 2])
+
     def narrowing(self, n_new: np.ndarray, *, target: float) -> np.ndarray:
         """How much one more point at each size of `n_new` (m,) would shrink the variance of
         log(crossing), to first order (the delta method on the pow3 fit through the points;
         the points' own scatter cancels): (m,) values >= 0, larger is better. Zeros when the
         fit does not cross `target`."""
         n_new = np.asarray(n_new, dtype=float)
+        grad = self._gradient(target)
         fitted = self.fitted
-        if fitted is None or fitted.family != FAMILY or not np.isfinite(self.estimate):
+        if grad is None or fitted is None:
             return np.zeros(n_new.shape)
-        a, b, c = fitted.params
-        if a <= target or b <= 0:
-            return np.zeros(n_new.shape)
-        grad = np.array([-1 / (c * (a - target)), 1 / (c * b), np.log((a - target) / b) / c ** 2])
         design = _pow3_jacobian(fitted.n / fitted.scale, fitted.params)
         inverse = np.linalg.pinv(design.T @ design)
         rows = _pow3_jacobian(n_new / fitted.scale, fitted.params)
@@ -71,18 +99,31 @@ def _pow3_jacobian(x: np.ndarray, params: tuple[float, ...]) -> np.ndarray:
     return np.column_stack([np.ones_like(x), -power, b * power * np.log(x)])
 
 
+def _modified_residuals(fitted: FittedCurve, values: np.ndarray) -> np.ndarray:
+    """The fit's residuals r_i / sqrt(1 - h_i), centred (h: the leverages of the linearised fit).
+    Raw residuals are smaller than the noise by about sqrt((k - 3) / k) for k points, so a
+    bootstrap from few points would give too narrow an interval (Davison and Hinkley 1997, 6.2)."""
+    design = _pow3_jacobian(fitted.n / fitted.scale, fitted.params)
+    leverage = np.einsum("ij,jk,ik->i", design, np.linalg.pinv(design.T @ design), design)
+    modified = (values - fitted.predict(fitted.n)) / np.sqrt(1 - np.clip(leverage, 0.0, 0.99))
+    return modified - modified.mean()
+
+
 def estimate_crossing(n: np.ndarray, values: np.ndarray, *, target: float, n_boot: int = N_BOOT,
                       random_state: int = 0) -> Estimate:
     """The crossing of `target` by the curve through the points (n (k,), values (k,)).
 
-    With fewer than 4 distinct sizes the estimate is NaN and the interval unbounded."""
+    With fewer than 4 distinct sizes the estimate is NaN and the interval unbounded; with fewer
+    than 3 + MIN_RESIDUAL_DOF points the estimate is the fit's and the interval unbounded."""
     n, values = np.asarray(n, dtype=float), np.asarray(values, dtype=float)
     if np.unique(n).size < 4:
         return Estimate(np.nan, 0.0, np.inf, np.nan, n.size)
     order = np.argsort(n, kind="stable")
     n, values = n[order], values[order]
     fitted = fit_one(FAMILY, n, values)
-    residuals = values - fitted.predict(n)
+    if n.size < 3 + MIN_RESIDUAL_DOF:
+        return Estimate(fitted.crossing(target), 0.0, np.inf, np.nan, n.size, fitted)
+    residuals = _modified_residuals(fitted, values)
     rng = np.random.default_rng(random_state)
     boots = [refit(fitted, n, fitted.predict(n) + rng.choice(residuals, size=n.size)) for _ in range(n_boot)]
     crossings = np.array([b.crossing(target) for b in boots])

@@ -114,6 +114,10 @@ def _preview(trials: list[dict]) -> list[str]:
     return lines
 
 
+def _first_seeds() -> str:
+    return "its first seed" if FIRST_SEEDS == 1 else f"its first {FIRST_SEEDS} seeds"
+
+
 def _adaptive_lines(spec: Spec, *, trials: list[dict], estimate: Callable[[dict], float]) -> list[str]:
     """An adaptive search: its targets, tolerance and budget, the first design (the trials it
     runs before its first refit, at most the budget) and the compute of both."""
@@ -125,8 +129,8 @@ def _adaptive_lines(spec: Spec, *, trials: list[dict], estimate: Callable[[dict]
     longest = sorted((estimate(t) for t in trials), reverse=True)[:budget]
     return [f"adaptive search: {targets} per curve, to within ±{search['tolerance']:.0%}; budget {budget} trials "
             f"of the {len(trials)} cells",
-            f"first design: {len(design)} trials ({FIRST_SIZES} log-spaced sample_frac per curve, its first "
-            f"{FIRST_SEEDS} seeds), then one cell at a time where a crossing is least certain:",
+            f"first design: {len(design)} trials ({FIRST_SIZES} log-spaced sample_frac per curve, "
+            f"{_first_seeds()}), then one cell at a time where a crossing is least certain:",
             *_preview(design),
             f"estimated compute: {sum(estimate(t) for t in design) / 60:.1f} CPU-minutes for the first design, at most "
             f"{sum(longest) / 60:.1f} within the budget, on 1-thread trials"]

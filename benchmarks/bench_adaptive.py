@@ -9,6 +9,8 @@ on all of its points, the adaptive one's from the searcher's last refit (Results
     .venv/bin/python benchmarks/bench_adaptive.py --damage 0 0.2 --trees 10 --target 0.8   # a subset
 
     .venv/bin/python benchmarks/bench_adaptive.py --storage DIR --reuse-grid --replay   # no trials
+    .venv/bin/python benchmarks/bench_adaptive.py --grid-csv benchmarks/results/2026-12-06_bench_adaptive_grid.csv \
+        --target 0.8                                                  # replay on a kept grid's results
 
 --replay: instead of running the adaptive sweep, replay its searcher on the grid's finished
 cells (each proposed cell's result is the grid's; rf with a fixed seed gives the same result
@@ -41,6 +43,7 @@ import numpy as np
 
 import datavsmath as dvm
 from datavsmath.analysis.pinpoint import estimate_crossing
+from datavsmath.analysis.support import EXTRAPOLATION_LIMIT
 from datavsmath.sweeps.adaptive_design import FIRST_SEEDS, FIRST_SIZES, cell_of
 from datavsmath.sweeps.cost import estimate_seconds
 
@@ -88,6 +91,16 @@ def run(spec: dict[str, Any], *, name: str, storage: str, reuse: bool = False) -
     return {"results": results, "frame": done, "trials": int(len(done)),
             "errored": int((df["status"] == "ERROR").sum()),
             "trial_seconds": trial_seconds, "model_cpu_seconds": model_seconds, "wall_s": wall}
+
+
+def from_csv(path: Path) -> dict[str, Any]:
+    """A kept grid's results (benchmarks/results/*_bench_adaptive_grid.csv) as `run` returns them,
+    for --replay (no timings: its trials ran in an earlier run)."""
+    import pandas as pd
+
+    frame = pd.read_csv(path)
+    frame = frame.assign(repair=frame["repair"] if "repair" in frame.columns else "none")
+    return {"frame": frame, "trials": int(len(frame))}
 
 
 def grid_crossings(frame: Any, *, target: float) -> dict[float, dict[str, float]]:
@@ -152,16 +165,22 @@ def _n(x: float) -> str:
     return f"{x:,.0f}" if math.isfinite(x) else "inf" if x > 0 else "none"
 
 
-def compare(grid: dict[float, dict[str, float]], adaptive: dict[float, dict[str, Any]]) -> list[dict[str, Any]]:
+def compare(grid: dict[float, dict[str, float]], adaptive: dict[float, dict[str, Any]], *,
+            largest: float = N_TRAIN) -> list[dict[str, Any]]:
+    """Per damage level, both crossings; `inside` when the adaptive estimate lies in the grid's
+    interval or both lie beyond EXTRAPOLATION_LIMIT x `largest` (the largest size swept); the
+    widths are compared where both are finite and not both beyond that."""
     rows = []
     for damage in sorted(grid):
         g, a = grid[damage], adaptive[damage]
         finite = all(math.isfinite(v) for v in (g["estimate"], g["low"], g["high"], a["estimate"], a["low"], a["high"]))
+        both_beyond = min(g["estimate"], a["estimate"]) > EXTRAPOLATION_LIMIT * largest
         inside = bool(finite and g["low"] <= a["estimate"] <= g["high"])
         width = (a["high"] - a["low"]) / (g["high"] - g["low"]) if finite and g["high"] > g["low"] else math.nan
-        both_none = not math.isfinite(g["estimate"]) and not math.isfinite(a["estimate"])
-        rows.append({"damage_frac": damage, "grid": g, "adaptive": a, "inside": inside or both_none,
-                     "width_ratio": width, "comparable": finite})
+        # Past the limit the report gives no number ("beyond 4× the data swept"): both agree
+        # there, and their widths are not compared.
+        rows.append({"damage_frac": damage, "grid": g, "adaptive": a, "inside": inside or both_beyond,
+                     "width_ratio": width, "comparable": finite and not both_beyond})
     return rows
 
 
@@ -199,7 +218,7 @@ def report_replay(grid: dict[str, Any], crossings_grid: dict[float, dict[str, fl
             print(f"  {'met' if met else 'NOT met'}: {goal}")
         out[label] = {"trials": result["trials"], "stop_reason": result["stop_reason"], "crossings": rows,
                       "goals": goals}
-    path = BENCH_DIR / "results" / f"{dt.date.today().isoformat()}_bench_adaptive_replay.json"
+    path = BENCH_DIR / "results" / f"{dt.date.today().isoformat()}_bench_adaptive_replay_acc{args.target:g}.json"
     path.write_text(json.dumps(U.plain_json(out), indent=1, default=str))
     print(f"\nwrote {path}")
 
@@ -217,11 +236,14 @@ def main() -> None:
     parser.add_argument("--reuse-grid", action="store_true",
                         help="read the grid experiment already in --storage instead of running it again")
     parser.add_argument("--budget-share", type=float, default=GOAL_TRIALS, help="adaptive budget / grid trials")
+    parser.add_argument("--grid-csv", type=Path, default=None,
+                        help="replay on this grid results CSV (columns model, seed, n_train, acc, damage_frac, "
+                             "damage_mode, sample_frac) instead of a grid experiment; implies --replay")
     parser.add_argument("--replay", action="store_true",
                         help="replay the searcher on the grid's cells (rated and nearest) instead of running it")
     parser.add_argument("--storage", default=None, help="where both experiments go (default: a temp folder)")
     args = parser.parse_args()
-    storage = args.storage or mkdtemp(prefix="bench-adaptive-")
+    storage = args.storage or ("" if args.grid_csv else mkdtemp(prefix="bench-adaptive-"))
     n_grid = len([f for f in TALK_FRACS if f <= args.max_frac]) * len(args.damage) * args.seeds
     budget = max(1, int(n_grid * args.budget_share))
     first = len(args.damage) * FIRST_SIZES * min(FIRST_SEEDS, args.seeds)
@@ -230,9 +252,12 @@ def main() -> None:
                      "give more sample fractions or seeds, or a larger --budget-share")
     print(f"bench_adaptive: rf, {n_grid} grid cells, adaptive budget {budget}, target acc {args.target}; "
           f"storage {storage}", flush=True)
+    args.replay = args.replay or args.grid_csv is not None
     try:
-        grid = run(spec_of(args, budget=None), name="grid", storage=storage, reuse=args.reuse_grid)
-        print(f"grid: {grid['trials']} trials, {grid['wall_s']:.0f} s wall", flush=True)
+        grid = (from_csv(args.grid_csv) if args.grid_csv is not None
+                else run(spec_of(args, budget=None), name="grid", storage=storage, reuse=args.reuse_grid))
+        print(f"grid: {grid['trials']} trials" + (f", {grid['wall_s']:.0f} s wall" if "wall_s" in grid else
+                                                     f" from {args.grid_csv}"), flush=True)
         crossings_grid = grid_crossings(grid["frame"], target=args.target)
         if args.tolerance is None:
             halves = [(g["high"] - g["low"]) / 2 / g["estimate"] for g in crossings_grid.values()

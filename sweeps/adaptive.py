@@ -5,12 +5,14 @@ damage_frac, repair) and target (metric > value), the num_obs where the curve cr
 target, with its interval. The searcher
 
 1. runs a coarse first design: FIRST_SIZES log-spaced sample fractions of every curve, with
-   the first FIRST_SEEDS seeds;
+   the first FIRST_SEEDS seed(s);
 2. after each finished trial, re-estimates every crossing (an `estimate` function, e.g.
    datavsmath.analysis.pinpoint.estimate_crossing, passed in: sweeps does not import the
    analysis);
-3. proposes, for the open crossing with the widest relative interval (those the fit never
-   reaches come last), the unrun cell that most narrows that interval: the one whose size
+3. proposes, for the open crossing furthest from what its candidate cells can pin down (the
+   estimate's `excess`: how many times wider its interval is than with every unrun cell run;
+   the widest relative interval for an estimate without one; those the fit never reaches
+   come last), the unrun cell that most narrows that interval: the one whose size
    the estimate's `narrowing(sizes, target=)` rates highest (datavsmath.analysis.pinpoint:
    the delta method on its fit), or, for an estimate without one, the cell nearest in log
    size to the crossing;
@@ -159,7 +161,7 @@ class AdaptiveSearcher(Searcher):
                 return None  # wait: the running trials may reopen a crossing
             self.state.stop_reason = self._settled()
             return None
-        for crossing in sorted(open_ones, key=_priority, reverse=True):
+        for crossing in sorted(open_ones, key=lambda c: self._priority(c, done), reverse=True):
             nearest = self._closest(crossing, done)
             if nearest is not None:
                 return nearest
@@ -194,6 +196,21 @@ class AdaptiveSearcher(Searcher):
                                            abs(np.log(sizes[dict(c)["sample_frac"]]) - np.log(aim)),
                                            dict(c)["seed"]))
 
+    def _priority(self, crossing: Crossing, done: set[Cell]) -> tuple[bool, float]:
+        """Open crossings in the order they get trials: first those the fit reaches or cannot
+        tell yet (NaN: too few sizes), then those it never reaches (inf: such a curve, perhaps
+        out of reach, took the whole budget in bench_adaptive). Within each, the one furthest
+        from what its candidate cells can pin down first: the estimate's `excess` over its unrun
+        cells (how many times wider its interval is than with all of them run), else its
+        relative width. Widest-relative-first spent most of bench_adaptive's budget on a
+        crossing in the flat part of its curve, which no cell narrows much."""
+        found = self._found.get(self.crossings.index(crossing))
+        excess = getattr(found, "excess", None)
+        if excess is None:
+            return not bool(np.isinf(crossing.estimate)), _width(crossing)
+        unrun = [self._size(c) for c in self.cells if curve_of(c) == crossing.curve and c not in done]
+        return not bool(np.isinf(crossing.estimate)), float(excess(np.array(unrun), target=crossing.target))
+
     def _size(self, cell: Cell) -> float:
         """A cell's num_obs: a finished trial's n_train at that size, else scaled from one."""
         frac = dict(cell)["sample_frac"]
@@ -212,13 +229,6 @@ class AdaptiveSearcher(Searcher):
         """Why it stopped, then one line per crossing."""
         return [f"stopped: {self.state.stop_reason or 'running'}; {len(self.state.points)} trials finished",
                 *(c.text() for c in self.crossings)]
-
-
-def _priority(crossing: Crossing) -> tuple[bool, float]:
-    """Open crossings in the order they get trials: first those the fit reaches or cannot
-    tell yet (NaN: too few sizes), then those it never reaches (inf: such a curve, perhaps
-    out of reach, took the whole budget in bench_adaptive); within each, widest first."""
-    return not bool(np.isinf(crossing.estimate)), _width(crossing)
 
 
 def _width(crossing: Crossing) -> float:

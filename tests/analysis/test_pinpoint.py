@@ -43,3 +43,24 @@ def test_an_unreachable_target_rates_every_size_zero(noisy):
     found = estimate_crossing(*noisy, target=0.95)
     assert not np.isfinite(found.estimate)
     assert (found.narrowing(N, target=0.95) == 0).all()
+
+
+def test_the_excess_is_one_without_more_points_and_shrinks_most_for_points_near_the_crossing(noisy):
+    found = estimate_crossing(*noisy, target=0.8)
+    assert found.excess(np.array([]), target=0.8) == pytest.approx(1.0)
+    near = found.excess(np.full(20, 5400.0), target=0.8)
+    far = found.excess(np.full(20, 60000.0), target=0.8)
+    assert near > far > 1, (near, far)
+    assert found.excess(N, target=0.95) == np.inf  # never crosses: nothing to pin down
+
+
+def test_too_few_points_for_a_residual_bootstrap_give_the_fit_and_an_unbounded_interval(noisy):
+    n, values = noisy
+    few = slice(0, 2 * 3, 2)  # one seed at the three smallest sizes: too few sizes for pow3
+    assert np.isnan(estimate_crossing(n[few], values[few], target=0.8).estimate)
+    four = np.array([0, 6, 12, 18])  # one seed at four sizes: a fit, but one residual left
+    found = estimate_crossing(n[four], values[four], target=0.8)
+    assert 5400 / 2 < found.estimate < 5400 * 2
+    assert (found.low, found.high) == (0.0, np.inf) and found.relative_width == np.inf
+    assert found.excess(n, target=0.8) > 1  # the searcher can still rank it
+

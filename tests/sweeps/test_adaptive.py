@@ -12,6 +12,7 @@ from ray.tune.search import ConcurrencyLimiter, Searcher
 
 from datavsmath.analysis.pinpoint import estimate_crossing
 from datavsmath.sweeps.adaptive import AdaptiveSearcher, cell_of, first_design
+from datavsmath.sweeps.adaptive_design import FIRST_SEEDS
 
 TALK_FRACS = sorted({*(i / 100 for i in range(1, 10)), *(i / 10 for i in range(1, 10)),
                      *(i / 100 for i in range(91, 101))})
@@ -72,10 +73,11 @@ def test_it_finds_the_crossing_within_tolerance_with_fewer_trials_than_the_grid(
     assert search.summary()[0].startswith("stopped: tolerance met")
 
 
-def test_the_first_design_is_log_spaced_sizes_with_two_seeds():
-    design = [dict(c) for c in first_design([cell_of(c) for c in cells()])]
+@pytest.mark.parametrize("seeds, expected", [(FIRST_SEEDS, list(range(FIRST_SEEDS))), (2, [0, 1])])
+def test_the_first_design_is_log_spaced_sizes_with_the_first_seeds(seeds, expected):
+    design = [dict(c) for c in first_design([cell_of(c) for c in cells()], seeds=seeds)]
     assert sorted({c["sample_frac"] for c in design}) == [0.01, 0.05, 0.2, 1.0]  # nearest to 0.01, 0.046, 0.22, 1
-    assert sorted({c["seed"] for c in design}) == [0, 1] and len(design) == 8
+    assert sorted({c["seed"] for c in design}) == expected and len(design) == 4 * len(expected)
 
 
 def test_it_stops_at_the_budget():
@@ -150,3 +152,24 @@ def test_after_the_first_design_it_runs_the_size_rated_to_narrow_the_interval_mo
     config = search.suggest("next")
     assert config["sample_frac"] == unrun[int(np.argmax(rating))]
     assert rating.max() > 0
+
+
+def test_after_the_first_design_the_crossing_furthest_from_what_its_cells_can_pin_down_goes_first():
+    """Two curves, one crossing in the steep part and one in the flat part: the next trial goes
+    to the one whose interval is the most times wider than with all its unrun cells run (its
+    estimate's `excess`), not simply to the widest relative interval."""
+    both = [{**c, "damage_frac": d} for c in cells() for d in (0.0, 0.3)]
+    search = AdaptiveSearcher(both, targets={"acc": 0.84}, estimate=estimate_crossing, tolerance=0.001, budget=60)
+
+    def shifted(config: dict) -> dict:  # the damaged curve: 0.04 lower, so it crosses later, where it is flatter
+        point = trial(config)
+        return {**point, "acc": point["acc"] - 0.04 * (config["damage_frac"] > 0)}
+
+    for i in range(len(search._design)):
+        search.on_trial_complete(f"t{i}", shifted(search.suggest(f"t{i}")))
+    done = set(search.state.proposed)
+    excess = {dict(c.curve)["damage_frac"]: search._found[k].excess(
+        np.array([search._size(cell) for cell in search.cells if cell not in done and dict(cell)["damage_frac"]
+                  == dict(c.curve)["damage_frac"]]), target=0.84) for k, c in enumerate(search.crossings)}
+    assert all(np.isfinite(v) and v > 1 for v in excess.values()), excess
+    assert search.suggest("next")["damage_frac"] == max(excess, key=excess.get)
