@@ -10,10 +10,14 @@ Curves (real measurements on Fashion-MNIST, mean over seeds and each seed alone)
 - with --damaged-csv, also its curves at every damage level, e.g. bench_adaptive's grid (rf, the
   talk's 28 fractions to 100 %, six constant damage levels).
 
-    .venv/bin/python benchmarks/bench_backtest.py [--csv FILE ...] [--damaged-csv FILE ...]
+    .venv/bin/python benchmarks/bench_backtest.py [--csv FILE ...] [--damaged-csv FILE ...] [--rules]
 
 Prints one line per (model, family): the median absolute error over the predicted sizes of
-every curve of that model, and the ratio of auto's error to each baseline's.
+every curve of that model, and the ratio of auto's error to each baseline's. With --rules, also
+the candidate choices of issue 22 (pick or average the families by their error on the one or
+two largest fitted sizes when fitted on the others) and two hindsight ceilings that no such
+rule can pass (per curve the best family, or the best mix of pow3 with one other family, chosen
+knowing the predicted sizes' values).
 """
 
 from __future__ import annotations
@@ -25,12 +29,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from datavsmath.analysis.curves import AUTO_FAMILIES, fit_curve
+from datavsmath.analysis.curves import AUTO_FAMILIES, fit_curve, fit_one, min_points
 
 BENCH_DIR = Path(__file__).resolve().parent
 RF_CURVE = BENCH_DIR / "results" / "2026-12-01_bench_learning_curve.json"
 FIT_SHARE = 0.25  # fit on sizes <= FIT_SHARE x the largest
 CURVES = ("auto", *AUTO_FAMILIES)
+# The families the candidate rules weigh: power_law is left out, the same function class as pow3.
+RULE_FAMILIES = tuple(f for f in AUTO_FAMILIES if f != "power_law")
+# Weights of pow3 in the hindsight mix of pow3 with one other family.
+MIX_WEIGHTS = np.linspace(0.0, 1.0, 11)
 
 
 def rf_curves() -> list[tuple[str, np.ndarray, np.ndarray]]:
@@ -75,11 +83,59 @@ def backtest(n: np.ndarray, acc: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
+def held_out_last(n: np.ndarray, acc: np.ndarray, *, k: int) -> dict[str, float]:
+    """{family: mean absolute error on the k largest of the (m,) sizes n when fitted on the
+    others}, for the families of RULE_FAMILIES with at least as many other sizes as they need."""
+    errors = {}
+    for family in RULE_FAMILIES:
+        if n.size - k >= min_points(family):
+            fitted = fit_one(family, n[:-k], acc[:-k])
+            errors[family] = float(np.mean(np.abs(fitted.predict(n[-k:]) - acc[-k:])))
+    return errors
+
+
+def _weighted(errors: dict[str, float], preds: dict[str, np.ndarray], weight) -> np.ndarray:
+    """The families' predictions (each (p,)) averaged with weight(error, best error); pow3's
+    alone when pow3 has no held-out error (too few sizes to compare)."""
+    if "pow3" not in errors:
+        return preds["pow3"]
+    best = min(errors.values())
+    w = {f: float(weight(e, best)) for f, e in errors.items()}
+    return sum(w[f] * preds[f] for f in w) / sum(w.values())
+
+
+def rules(n: np.ndarray, acc: np.ndarray) -> dict[str, np.ndarray]:
+    """{rule: absolute errors at the predicted sizes} for one (m,) curve: the candidate rules
+    fitted on the sizes <= FIT_SHARE x the largest, and the hindsight ceilings."""
+    fit = n <= FIT_SHARE * n.max()
+    preds = {f: fit_one(f, n[fit], acc[fit]).predict(n[~fit]) for f in RULE_FAMILIES}
+    scatter = max(float(np.sqrt(np.mean((fit_one("pow3", n[fit], acc[fit]).predict(n[fit]) - acc[fit]) ** 2))),
+                  1e-4)  # three sizes: pow3 interpolates them, no scatter to scale by
+    out = {}
+    for k in (1, 2):
+        errors = held_out_last(n[fit], acc[fit], k=k)
+        candidates = {
+            "select": lambda e, b: float(e == b),
+            "exp(-err/scatter)": lambda e, b: np.exp(-(e - b) / scatter),
+            "1/err^2": lambda e, b: 1 / max(e, 1e-4) ** 2,
+            "1/err^2 within 2x": lambda e, b: (e <= 2 * b) / max(e, 1e-4) ** 2,
+        }
+        for name, weight in candidates.items():
+            out[f"{name}, {k} held out"] = np.abs(_weighted(errors, preds, weight) - acc[~fit])
+    by_family = {f: np.abs(p - acc[~fit]) for f, p in preds.items()}
+    out["hindsight best family"] = min(by_family.values(), key=np.mean)
+    mixes = [np.abs(w * preds["pow3"] + (1 - w) * p - acc[~fit]) for p in preds.values() for w in MIX_WEIGHTS]
+    out["hindsight pow3 mix"] = min(mixes, key=np.mean)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--csv", type=Path, action="append", default=[])
     parser.add_argument("--damaged-csv", type=Path, action="append", default=[],
                         help="a results CSV whose damaged curves count too (as 'MODEL, damaged')")
+    parser.add_argument("--rules", action="store_true",
+                        help="also the candidate rules of issue 22 and the hindsight ceilings")
     args = parser.parse_args()
     curves = (rf_curves() + [c for path in args.csv for c in csv_curves(path)]
               + [c for path in args.damaged_csv for c in csv_curves(path, damaged=True)])
@@ -88,6 +144,8 @@ def main() -> None:
     for model, n, acc in curves:
         result = backtest(n, acc)
         picks.setdefault(model, []).append(str(result.pop("auto_family")[0]))
+        if args.rules:
+            result |= rules(n, acc)
         for curve, err in result.items():
             errors.setdefault(model, {}).setdefault(curve, []).extend(err.tolist())
     print(f"fit on sizes <= {FIT_SHARE:g} x the largest, predict the rest (up to {1 / FIT_SHARE:g}x)")
@@ -98,6 +156,9 @@ def main() -> None:
             print(f"  {curve:10s} median |error| {medians[curve]:.4f}")
         for base in ("power_law", "last1"):
             print(f"  auto / {base}: {medians['auto'] / medians[base]:.2f}")
+        for rule in (r for r in medians if r not in CURVES):
+            ratios = "  ".join(f"/ {base} {medians[rule] / medians[base]:.2f}" for base in ("power_law", "last1"))
+            print(f"  {rule:32s} median |error| {medians[rule]:.4f}  {ratios}")
 
 
 if __name__ == "__main__":
