@@ -388,7 +388,9 @@ def _parsimonious(errors: dict[str, float], *, noise: float) -> str:
     held-out error is within `noise` of the best: a richer family must predict better by
     more than the points scatter to be chosen."""
     best = min(errors.values())
-    close = [f for f in AUTO_FAMILIES if f in errors and errors[f] <= best + noise]
+    # The floor: on noiseless points the scatter and the errors are all rounding (1e-16), and
+    # which family rounds lowest is chance.
+    close = [f for f in AUTO_FAMILIES if f in errors and errors[f] <= best + max(noise, 1e-9)]
     return min(close, key=lambda f: (PARAMETRIC[f].n_params if f in PARAMETRIC else 0 if f == "last1" else 3,
                                      AUTO_FAMILIES.index(f)))
 

@@ -10,7 +10,7 @@ on all of its points, the adaptive one's from the searcher's last refit (Results
 
     .venv/bin/python benchmarks/bench_adaptive.py --storage DIR --reuse-grid --replay   # no trials
     .venv/bin/python benchmarks/bench_adaptive.py --grid-csv benchmarks/results/2026-12-06_bench_adaptive_grid.csv \
-        --target 0.8                                                  # replay on a kept grid's results
+        --target 0.8 [--replay]                      # a kept grid's results instead of running the grid
 
 --replay: instead of running the adaptive sweep, replay its searcher on the grid's finished
 cells (each proposed cell's result is the grid's; rf with a fixed seed gives the same result
@@ -93,14 +93,18 @@ def run(spec: dict[str, Any], *, name: str, storage: str, reuse: bool = False) -
             "trial_seconds": trial_seconds, "model_cpu_seconds": model_seconds, "wall_s": wall}
 
 
-def from_csv(path: Path) -> dict[str, Any]:
-    """A kept grid's results (benchmarks/results/*_bench_adaptive_grid.csv) as `run` returns them,
-    for --replay (no timings: its trials ran in an earlier run)."""
+def from_csv(path: Path, *, overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """A kept grid's results (benchmarks/results/*_bench_adaptive_grid.csv) as `run` returns them:
+    its trials ran in an earlier run, so trial-seconds and wall time are NaN and only the cost
+    model's CPU-seconds are given."""
     import pandas as pd
 
     frame = pd.read_csv(path)
     frame = frame.assign(repair=frame["repair"] if "repair" in frame.columns else "none")
-    return {"frame": frame, "trials": int(len(frame))}
+    model_seconds = sum(estimate_seconds(row, n_train=N_TRAIN, overrides=overrides)
+                        for row in frame[["model", "sample_frac"]].to_dict("records"))
+    return {"frame": frame, "trials": int(len(frame)), "trial_seconds": math.nan, "wall_s": math.nan,
+            "model_cpu_seconds": model_seconds}
 
 
 def grid_crossings(frame: Any, *, target: float) -> dict[float, dict[str, float]]:
@@ -237,8 +241,8 @@ def main() -> None:
                         help="read the grid experiment already in --storage instead of running it again")
     parser.add_argument("--budget-share", type=float, default=GOAL_TRIALS, help="adaptive budget / grid trials")
     parser.add_argument("--grid-csv", type=Path, default=None,
-                        help="replay on this grid results CSV (columns model, seed, n_train, acc, damage_frac, "
-                             "damage_mode, sample_frac) instead of a grid experiment; implies --replay")
+                        help="this grid results CSV (columns model, seed, n_train, acc, damage_frac, damage_mode, "
+                             "sample_frac) instead of running the grid; its seconds are then the cost model's only")
     parser.add_argument("--replay", action="store_true",
                         help="replay the searcher on the grid's cells (rated and nearest) instead of running it")
     parser.add_argument("--storage", default=None, help="where both experiments go (default: a temp folder)")
@@ -252,12 +256,12 @@ def main() -> None:
                      "give more sample fractions or seeds, or a larger --budget-share")
     print(f"bench_adaptive: rf, {n_grid} grid cells, adaptive budget {budget}, target acc {args.target}; "
           f"storage {storage}", flush=True)
-    args.replay = args.replay or args.grid_csv is not None
     try:
-        grid = (from_csv(args.grid_csv) if args.grid_csv is not None
+        grid = (from_csv(args.grid_csv, overrides=spec_of(args, budget=None).get("overrides", {}).get("rf"))
+                if args.grid_csv is not None
                 else run(spec_of(args, budget=None), name="grid", storage=storage, reuse=args.reuse_grid))
-        print(f"grid: {grid['trials']} trials" + (f", {grid['wall_s']:.0f} s wall" if "wall_s" in grid else
-                                                     f" from {args.grid_csv}"), flush=True)
+        print(f"grid: {grid['trials']} trials" + (f" from {args.grid_csv}" if args.grid_csv else
+                                                     f", {grid['wall_s']:.0f} s wall"), flush=True)
         crossings_grid = grid_crossings(grid["frame"], target=args.target)
         if args.tolerance is None:
             halves = [(g["high"] - g["low"]) / 2 / g["estimate"] for g in crossings_grid.values()

@@ -88,7 +88,7 @@ def test_holdout_compares_every_family_that_has_enough_points():
 def test_the_choice_is_recorded_and_a_family_can_be_forced():
     values = curve_of("exp3", KNOWN["exp3"])
     auto = fit_curve(SIZES, values)
-    assert auto.family == "exp3" and auto.errors["exp3"] == min(auto.errors.values())
+    assert auto.family == "exp3" and auto.errors["exp3"] <= min(auto.errors.values()) + 1e-9  # all rounding
     forced = fit_curve(SIZES, values, curve="power_law")
     assert forced.family == "power_law" and forced.errors == {}
     assert fit_curve(SIZES[:2], values[:2], curve="pow4").family == "loglinear"  # too few sizes

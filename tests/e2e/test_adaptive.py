@@ -41,7 +41,7 @@ SPEC = {
     "damage_mode": ["none"],
     "seeds": [0, 1, 2],
     "overrides": {"rf": {"n_estimators": 10}},
-    "search": {"kind": "adaptive", "target": {"acc": TARGET}, "tolerance": 0.15, "budget": BUDGET},
+    "search": {"kind": "adaptive", "target": {"acc": TARGET}, "tolerance": 0.05, "budget": BUDGET},
 }
 WAIT_S = 120.0
 CROSSING_LINE = re.compile(rf"^  model rf, damage_mode none, damage_frac 0\.0, repair none: acc > {TARGET:g} "
@@ -82,7 +82,7 @@ def test_the_dry_run_shows_the_first_design_and_the_budget(tmp_path):
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "searched" in out and ": 21 cells" in out
-    assert f"adaptive search: acc > {TARGET:g} per curve, to within ±15%; budget {BUDGET} trials of the 21 cells" in out
+    assert f"adaptive search: acc > {TARGET:g} per curve, to within ±5%; budget {BUDGET} trials of the 21 cells" in out
     design = FIRST_SIZES * FIRST_SEEDS  # one curve
     assert f"first design: {design} trials ({FIRST_SIZES} log-spaced sample_frac per curve" in out
     previewed = re.findall(r"^  model=rf sample_frac=([\d.]+) .* seed=(\d)$", out, re.M)
