@@ -190,8 +190,9 @@ def execute(spec: Spec, *, options: SweepOptions, rerun_changed: bool = False, r
             outcome.files["report"], outcome.answer = write_report(exp_dir)
         else:
             outcome.answer = answer_lines(exp_dir)
-        # An adaptive search stopped before its searcher said why may have no unfinished trial.
+        # An adaptive search stopped before its searcher said why may have no unfinished trial,
+        # nor a saved searcher state yet (an interrupt before Tune's first save).
         search = outcome.run.search if outcome.run is not None else None
-        outcome.interrupted = (outcome.n_finished + outcome.n_errored < len(outcome.frame)
-                               or (search is not None and not search.stop_reason))
+        unsettled = is_adaptive(spec.search) and (search is None or not search.stop_reason)
+        outcome.interrupted = outcome.n_finished + outcome.n_errored < len(outcome.frame) or unsettled
         return outcome

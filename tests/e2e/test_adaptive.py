@@ -28,7 +28,7 @@ from datavsmath.sweeps.spec import AXES, expand_trials
 from datavsmath.sweeps.validation import load_spec, parse_spec
 from tests.conftest import run_cli
 
-BUDGET = 12
+BUDGET = 20
 TALK_FRACS = sorted({*(i / 100 for i in range(1, 10)), *(i / 10 for i in range(1, 10)),
                      *(i / 100 for i in range(91, 101))})
 TARGET = 0.76
