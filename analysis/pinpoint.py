@@ -59,10 +59,10 @@ class Estimate:
             return np.inf
         fitted = self.fitted
         assert fitted is not None
-        now = _pow3_jacobian(fitted.n / fitted.scale, fitted.params)
+        design, inverse = _design(fitted)
         more = _pow3_jacobian(np.asarray(n_more, dtype=float) / fitted.scale, fitted.params)
-        variance_now = grad @ np.linalg.pinv(now.T @ now) @ grad
-        variance_all = grad @ np.linalg.pinv(now.T @ now + more.T @ more) @ grad
+        variance_now = grad @ inverse @ grad
+        variance_all = grad @ np.linalg.pinv(design.T @ design + more.T @ more) @ grad
         return float(np.sqrt(variance_now / variance_all)) if variance_all > 0 else np.inf
 
     def _gradient(self, target: float) -> np.ndarray | None:
@@ -85,8 +85,7 @@ class Estimate:
         fitted = self.fitted
         if grad is None or fitted is None:
             return np.zeros(n_new.shape)
-        design = _pow3_jacobian(fitted.n / fitted.scale, fitted.params)
-        inverse = np.linalg.pinv(design.T @ design)
+        _, inverse = _design(fitted)
         rows = _pow3_jacobian(n_new / fitted.scale, fitted.params)
         along = rows @ inverse @ grad
         return along ** 2 / (1 + np.einsum("ij,jk,ik->i", rows, inverse, rows))
@@ -99,12 +98,19 @@ def _pow3_jacobian(x: np.ndarray, params: tuple[float, ...]) -> np.ndarray:
     return np.column_stack([np.ones_like(x), -power, b * power * np.log(x)])
 
 
+def _design(fitted: FittedCurve) -> tuple[np.ndarray, np.ndarray]:
+    """The (k, 3) Jacobian of the pow3 fit at its own points, and the (3, 3) pseudo-inverse of
+    its Gram matrix (the linearised fit's parameter covariance over the noise variance)."""
+    design = _pow3_jacobian(fitted.n / fitted.scale, fitted.params)
+    return design, np.linalg.pinv(design.T @ design)
+
+
 def _modified_residuals(fitted: FittedCurve, values: np.ndarray) -> np.ndarray:
     """The fit's residuals r_i / sqrt(1 - h_i), centred (h: the leverages of the linearised fit).
     Raw residuals are smaller than the noise by about sqrt((k - 3) / k) for k points, so a
     bootstrap from few points would give too narrow an interval (Davison and Hinkley 1997, 6.2)."""
-    design = _pow3_jacobian(fitted.n / fitted.scale, fitted.params)
-    leverage = np.einsum("ij,jk,ik->i", design, np.linalg.pinv(design.T @ design), design)
+    design, inverse = _design(fitted)
+    leverage = np.einsum("ij,jk,ik->i", design, inverse, design)
     modified = (values - fitted.predict(fitted.n)) / np.sqrt(1 - np.clip(leverage, 0.0, 0.99))
     return modified - modified.mean()
 

@@ -85,9 +85,7 @@ def run(spec: dict[str, Any], *, name: str, storage: str, reuse: bool = False) -
     if reuse:
         wall = float((done["end_time"].max() - done["start_time"].min()).total_seconds())
     trial_seconds = float((done["end_time"] - done["start_time"]).dt.total_seconds().sum())
-    overrides = spec.get("overrides", {}).get("rf")
-    model_seconds = sum(estimate_seconds(row, n_train=N_TRAIN, overrides=overrides)
-                        for row in done[["model", "sample_frac"]].to_dict("records"))
+    model_seconds = cost_model_seconds(done, overrides=spec.get("overrides", {}).get("rf"))
     return {"results": results, "frame": done, "trials": int(len(done)),
             "errored": int((df["status"] == "ERROR").sum()),
             "trial_seconds": trial_seconds, "model_cpu_seconds": model_seconds, "wall_s": wall}
@@ -101,10 +99,14 @@ def from_csv(path: Path, *, overrides: dict[str, Any] | None) -> dict[str, Any]:
 
     frame = pd.read_csv(path)
     frame = frame.assign(repair=frame["repair"] if "repair" in frame.columns else "none")
-    model_seconds = sum(estimate_seconds(row, n_train=N_TRAIN, overrides=overrides)
-                        for row in frame[["model", "sample_frac"]].to_dict("records"))
     return {"frame": frame, "trials": int(len(frame)), "trial_seconds": math.nan, "wall_s": math.nan,
-            "model_cpu_seconds": model_seconds}
+            "model_cpu_seconds": cost_model_seconds(frame, overrides=overrides)}
+
+
+def cost_model_seconds(frame: Any, *, overrides: dict[str, Any] | None) -> float:
+    """The cost model's CPU-seconds (sweeps/cost.py, load-independent) of the trials in `frame`."""
+    return sum(estimate_seconds(row, n_train=N_TRAIN, overrides=overrides)
+               for row in frame[["model", "sample_frac"]].to_dict("records"))
 
 
 def grid_crossings(frame: Any, *, target: float) -> dict[float, dict[str, float]]:

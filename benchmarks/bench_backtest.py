@@ -14,7 +14,7 @@ Curves (real measurements on Fashion-MNIST, mean over seeds and each seed alone)
 
 Prints one line per (model, family): the median absolute error over the predicted sizes of
 every curve of that model, and the ratio of auto's error to each baseline's. With --rules, also
-the candidate choices of issue 22 (pick or average the families by their error on the one or
+candidate `auto` rules (pick or average the families by their error on the one or
 two largest fitted sizes when fitted on the others) and two hindsight ceilings that no such
 rule can pass (per curve the best family, or the best mix of pow3 with one other family, chosen
 knowing the predicted sizes' values).
@@ -135,7 +135,7 @@ def main() -> None:
     parser.add_argument("--damaged-csv", type=Path, action="append", default=[],
                         help="a results CSV whose damaged curves count too (as 'MODEL, damaged')")
     parser.add_argument("--rules", action="store_true",
-                        help="also the candidate rules of issue 22 and the hindsight ceilings")
+                        help="also candidate auto rules (pick or average by held-out error) and the hindsight ceilings")
     args = parser.parse_args()
     curves = (rf_curves() + [c for path in args.csv for c in csv_curves(path)]
               + [c for path in args.damaged_csv for c in csv_curves(path, damaged=True)])
