@@ -25,7 +25,6 @@ from datavsmath.analysis.aggregate import quality_rows
 from datavsmath.analysis.curves import (
     DEFAULT_CURVE,
     EXTRAPOLATION_LIMIT,
-    PARAMETRIC,
     FittedCurve,
     check_curve,
     describe_crossing,
@@ -169,8 +168,8 @@ def fit_level(grid: np.ndarray, n: np.ndarray, *, threshold: float, curve: str =
     """The curve of one level and its bootstrap over seeds.
 
     grid: (n_seeds, k) metric per seed and sample size (NaN where a trial is absent); n: (k,).
-    curve: as in `fit_curve`; "auto" chooses the family once, on the mean over seeds, and
-    every draw refits that family (warm-started from the estimate).
+    curve: as in `fit_curve`; "auto" chooses the family (and a mix's weights) once, on the
+    mean over seeds, and every draw refits that family (warm-started from the estimate).
     """
     estimate = fit_curve(n, _seed_mean(grid), curve=check_curve(curve))
     boots = [refit(estimate, n, _seed_mean(grid[d])) for d in seed_draws(len(grid), n_boot=n_boot,
@@ -209,7 +208,7 @@ def found_text(fit: LevelFit, threshold: float, *, limit: float = EXTRAPOLATION_
     text = describe_crossing(estimate, largest=fit.n.max(), smallest=fit.n.min(), limit=limit)
     if not np.isinf(estimate):
         return text
-    if fit.estimate.family in PARAMETRIC or fit.estimate.family == "power_law":
+    if fit.estimate.extrapolates:
         text = f"never (asymptote {fit.estimate.asymptote:.4f})"
     p = p_reachable(fit, threshold)
     return text if np.isnan(p) or not has_interval(fit.n_seeds) else f"{text}; reachable with probability {p:.2f}"
@@ -235,9 +234,9 @@ def interpolated_table(df: pd.DataFrame, *, metric: str = "acc", threshold: floa
     """Observations needed to clear `threshold`, per quality level, from a fitted learning curve.
 
     Arguments as in `seed_table`, plus curve (a family of datavsmath.analysis.curves.CURVES,
-    default "auto": chosen per level by its held-out error), n_boot (bootstrap resamples of
-    the seeds, default 200), random_state (the bootstrap's seed) and limit (default 4: a
-    crossing past limit x the largest swept size is not given as a number).
+    default "auto": pow3, mixed with pow2 per level by an inner backtest), n_boot (bootstrap
+    resamples of the seeds, default 200), random_state (the bootstrap's seed) and limit
+    (default 4: a crossing past limit x the largest swept size is not given as a number).
     Returns one row per quality level, best first, with columns quality, num_obs (the
     crossing n; NaN when the curve never crosses or crosses past the limit), sample_frac
     (num_obs / the training-set size), ci_low, ci_high (95 % bootstrap interval of the
