@@ -15,10 +15,13 @@ it was fitted on, and increases in x towards its asymptote (at most 1):
 - last1: loglinear inside the swept sizes, the last measured value beyond them.
 
 Parametric fits are bounded least squares (scipy.optimize.least_squares) from several
-starts, keeping the best. `auto` is pow3, mixed with pow2 where a backtest inside the
-curve's own sizes says the mix extrapolates better (`mix_weight`): fitted on the sizes up to
-a quarter of the largest, the mix's weight is scored on the larger ones, as a report reads a
-curve up to 4x past its largest size (benchmarks/bench_backtest.py measures it).
+starts, keeping the best. `auto` first chooses the family whose fit on the smaller sizes
+best predicts the held-out upper half (`select_family`, with a parsimony margin); where that
+is pow3 (and wherever too few sizes lie in the upper half to compare), it mixes in pow2 where
+a backtest inside the curve's own sizes says the mix extrapolates better (`mix_weight`):
+fitted on the sizes up to a quarter of the largest, the mix's weight is scored on the larger
+ones, as a report reads a curve up to 4x past its largest size
+(benchmarks/bench_backtest.py measures it).
 """
 
 from __future__ import annotations
@@ -46,6 +49,12 @@ MIN_INNER, MIN_OUTER = 4, 2
 # The inner backtest extrapolates from fewer sizes than the final fit: its weight is taken
 # this share of the way from pow3 alone (0: pow3, 1: the backtest's weight).
 MIX_TRUST = 0.5
+# The families `auto` first chooses among, fewest parameters first (ties go to the first).
+AUTO_FAMILIES = ("last1", "pow3", "exp3", "power_law", "pow4", "mmf4", "wbl4")
+# Held out for that choice: the sizes above largest / HOLDOUT_RATIO (at least the largest one).
+HOLDOUT_RATIO = 2.0
+# One held-out size cannot tell families apart (its noise decides); with fewer, auto takes pow3.
+MIN_HELD_OUT = 2
 # Parametric fits need at least this many distinct sizes; fewer fall back to loglinear.
 MIN_POINTS = 3
 # The power law's reference size: numerical scaling only, the fit does not depend on it.
@@ -414,11 +423,46 @@ def fit_one(family: str, n: np.ndarray, values: np.ndarray, *,
     return FittedCurve(family, n, values)
 
 
-def _noise(n: np.ndarray, values: np.ndarray) -> float:
-    """The scatter of the points about a smooth curve: the RMS residual of pow3 fitted to
-    every point."""
-    fitted = fit_one(BASE, n, values)
+def _noise(n: np.ndarray, values: np.ndarray, *, family: str = BASE) -> float:
+    """The scatter of the points about a smooth curve: the RMS residual of `family` (default
+    pow3) fitted to every point."""
+    fitted = fit_one(family, n, values)
     return float(np.sqrt(np.mean((fitted.predict(fitted.n) - fitted.values) ** 2)))
+
+
+def holdout_errors(n: np.ndarray, values: np.ndarray, *,
+                   families: Sequence[str] = AUTO_FAMILIES) -> dict[str, float]:
+    """Each family's mean absolute error on the held-out larger sizes (those above the largest
+    / HOLDOUT_RATIO, at least the largest) when fitted on the rest. Families with no more fit
+    points than they need are left out; {} when fewer than MIN_POINTS sizes are left to fit
+    or fewer than MIN_HELD_OUT are held out."""
+    n, values = _clean(n, values)
+    held = np.maximum(n > n[-1] / HOLDOUT_RATIO, np.arange(n.size) == n.size - 1) if n.size else n.astype(bool)
+    if (~held).sum() < MIN_POINTS or held.sum() < MIN_HELD_OUT:
+        return {}
+    errors = {}
+    for family in families:
+        if (~held).sum() < min_points(family) + 1:  # one point more than parameters: a fit, not an interpolation
+            continue
+        fitted = fit_one(family, n[~held], values[~held])
+        errors[family] = float(np.mean(np.abs(fitted.predict(n[held]) - values[held])))
+    return errors
+
+
+def select_family(n: np.ndarray, values: np.ndarray, *, errors: dict[str, float] | None = None) -> str:
+    """auto's first step: the family of AUTO_FAMILIES with the fewest parameters whose held-out
+    error (`holdout_errors`) is within the points' scatter of the best one's (a richer family
+    must predict better by more than the points scatter); pow3 when none was compared."""
+    errors = holdout_errors(n, values) if errors is None else errors
+    if not errors:
+        return BASE
+    best = min(errors, key=lambda f: errors[f])
+    # The floor: on noiseless points the scatter and the errors are all rounding (1e-16), and
+    # which family rounds lowest is chance.
+    tolerance = max(_noise(n, values, family=best), 1e-9)
+    close = [f for f in AUTO_FAMILIES if f in errors and errors[f] <= errors[best] + tolerance]
+    return min(close, key=lambda f: (PARAMETRIC[f].n_params if f in PARAMETRIC else 0 if f == "last1" else 3,
+                                     AUTO_FAMILIES.index(f)))
 
 
 def mix_errors(n: np.ndarray, values: np.ndarray, *, other: str = OTHER) -> dict[float, float]:
@@ -474,19 +518,30 @@ def fit_curve(n: np.ndarray, values: np.ndarray, *, curve: str = DEFAULT_CURVE) 
     """The learning curve through (n, values) (NaN values ignored).
 
     n: (k,) sizes (num_obs); values: (k,) metric means in [0, 1]. curve: a family of
-    FAMILIES, or "auto" (default): pow3, or w·pow3 + (1 - w)·pow2 with w from the inner
-    backtest (`mix_weight`; family "pow3+pow2"); with too few sizes to backtest (fewer than
-    MIN_INNER up to a quarter of the largest or MIN_OUTER above), pow3 when it can be
-    fitted, else loglinear. An auto curve's `errors` records the backtest: the inner error of
-    pow3 alone ("pow3"), pow2 alone ("pow2") and the best mix ("pow3+pow2").
+    FAMILIES, or "auto" (default), in two steps:
+
+    1. the family of AUTO_FAMILIES chosen by its error on the held-out upper half of the sizes
+       (`select_family`; pow3 with fewer than MIN_HELD_OUT sizes there);
+    2. where that is pow3: pow3, or w·pow3 + (1 - w)·pow2 with w from the inner backtest that
+       mimics a 4x extrapolation (`mix_weight`; family "pow3+pow2"); pow3 alone with too few
+       sizes for it (fewer than MIN_INNER up to a quarter of the largest or MIN_OUTER above).
+
+    Loglinear with too few sizes for the family. An auto curve's `errors` records both
+    comparisons: each family's held-out error (step 1), and the inner backtest's error of pow3
+    alone ("4x pow3"), pow2 alone ("4x pow2") and the best mix ("4x pow3+pow2").
     """
     check_curve(curve)
     if curve != "auto":
         return fit_one(curve, n, values)
+    chosen = holdout_errors(n, values)
+    family = select_family(n, values, errors=chosen)
+    if family != BASE:
+        return replace(fit_one(family, n, values), errors=chosen)
     errors = mix_errors(n, values)
     fitted = mix(mix_weight(n, values, errors=errors), n, values)
-    recorded = {BASE: errors[1.0], OTHER: errors[0.0], f"{BASE}+{OTHER}": min(errors.values())} if errors else {}
-    return replace(fitted, errors=recorded)
+    backtest = ({f"4x {BASE}": errors[1.0], f"4x {OTHER}": errors[0.0], f"4x {BASE}+{OTHER}": min(errors.values())}
+                if errors else {})
+    return replace(fitted, errors={**chosen, **backtest})
 
 
 def refit(estimate: FittedCurve, n: np.ndarray, values: np.ndarray) -> FittedCurve:

@@ -146,15 +146,17 @@ def execute(spec: Spec, *, options: SweepOptions, rerun_changed: bool = False, r
     log: the runner's and this function's lines; on_finished(finished, total): after each
     finished or errored trial; ray_alive: the caller's stack that keeps Ray up (default: Ray
     stops when the run returns, unless it was up before). An adaptive spec's searcher refits
-    datavsmath.analysis.pinpoint.estimate_crossing; Outcome.run.search says how it ended.
+    datavsmath.analysis.pinpoint.estimate_crossing; Outcome.run.search says how it ended, with
+    the intervals of pinpoint.summary_crossing.
     Raises SpecError, SweepError (--extend of an adaptive spec), UsageError,
     DataNotFoundError, DatasetError before any trial runs."""
     check_not_extended(spec, options=options)
     estimate: Callable[..., Any] | None = None
+    summary_estimate: Callable[..., Any] | None = None
     if is_adaptive(spec.search):
         from datavsmath.analysis import pinpoint  # scipy's fits: only for an adaptive sweep
 
-        estimate = pinpoint.estimate_crossing
+        estimate, summary_estimate = pinpoint.estimate_crossing, pinpoint.summary_crossing
     with claim_experiment(spec, options=options, log=log) as claim:  # until the results are written
         exp_dir = claim.experiment_dir
         outcome = Outcome(experiment_dir=exp_dir, resume=resume_command(spec, name=options.name or spec.name,
@@ -173,7 +175,8 @@ def execute(spec: Spec, *, options: SweepOptions, rerun_changed: bool = False, r
         hooks = tuple(h for h in (live_report, on_finished) if h is not None)
         try:
             outcome.run = run_sweep(spec, options=options, claim=claim, ray_alive=ray_alive, trials=trials,
-                                    log=log, on_finished=_Hooks(hooks) if hooks else None, estimate=estimate)
+                                    log=log, on_finished=_Hooks(hooks) if hooks else None, estimate=estimate,
+                                    summary_estimate=summary_estimate)
         except KeyboardInterrupt:
             if not is_resumable(exp_dir):
                 raise

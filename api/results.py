@@ -70,10 +70,10 @@ class Results:
         spec = self.spec
         if spec is None or not is_adaptive(spec.search):
             return None
-        from datavsmath.analysis.pinpoint import estimate_crossing
+        from datavsmath.analysis.pinpoint import summary_crossing
         from datavsmath.sweeps.adaptive_run import read_summary  # ray.tune
 
-        return read_summary(self.path, spec, trials=expand_trials(spec), estimate=estimate_crossing)
+        return read_summary(self.path, spec, trials=expand_trials(spec), estimate=summary_crossing)
 
     @property
     def errors(self) -> pd.DataFrame:

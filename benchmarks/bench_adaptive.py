@@ -2,8 +2,8 @@
 (sample fractions x constant damage levels x seeds on Fashion-MNIST), the same target, run once
 as every cell (the grid) and once as `search: {kind: adaptive}` with a budget of a quarter of
 the grid's trials. Both crossings per damage level come from the same estimator
-(datavsmath.analysis.pinpoint.estimate_crossing: pow3 fit, 95 % residual bootstrap): the grid's
-on all of its points, the adaptive one's from the searcher's last refit (Results.search).
+(datavsmath.analysis.pinpoint.summary_crossing: pow3 fit, 95 % wild bootstrap of 400 draws): the
+grid's on all of its points, the adaptive one's on the points its search ran (Results.search).
 
     .venv/bin/python benchmarks/bench_adaptive.py                   # the talk's 28 fractions x 6 levels x 2 seeds
     .venv/bin/python benchmarks/bench_adaptive.py --damage 0 0.2 --trees 10 --target 0.8   # a subset
@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 import datavsmath as dvm
-from datavsmath.analysis.pinpoint import estimate_crossing
+from datavsmath.analysis.pinpoint import estimate_crossing, summary_crossing
 from datavsmath.analysis.support import EXTRAPOLATION_LIMIT
 from datavsmath.sweeps.adaptive_design import FIRST_SEEDS, FIRST_SIZES, cell_of
 from datavsmath.sweeps.cost import estimate_seconds
@@ -112,7 +112,7 @@ def cost_model_seconds(frame: Any, *, overrides: dict[str, Any] | None) -> float
 def grid_crossings(frame: Any, *, target: float) -> dict[float, dict[str, float]]:
     out = {}
     for damage, rows in frame.groupby("damage_frac"):
-        found = estimate_crossing(rows["n_train"].to_numpy(float), rows["acc"].to_numpy(float), target=target)
+        found = summary_crossing(rows["n_train"].to_numpy(float), rows["acc"].to_numpy(float), target=target)
         out[float(damage)] = {"estimate": found.estimate, "low": found.low, "high": found.high,
                               "p_reachable": found.p_reachable}
     return out
@@ -147,8 +147,8 @@ def replay(frame: Any, *, target: float, tolerance: float, budget: int, rated: b
     rows = frame[[*AXES, "acc", "n_train"]].to_dict("records")
     lookup = {cell_of(r): r for r in rows}
     search = AdaptiveSearcher([{k: r[k] for k in AXES} for r in rows], targets={"acc": target},
-                              estimate=estimate_crossing if rated else _nearest_only, tolerance=tolerance,
-                              budget=budget)
+                              estimate=estimate_crossing if rated else _nearest_only, confirm=summary_crossing,
+                              tolerance=tolerance, budget=budget)
     running: list[tuple[str, Any]] = []
     for i in range(10 * len(rows)):
         while len(running) < at_once:
@@ -160,6 +160,8 @@ def replay(frame: Any, *, target: float, tolerance: float, budget: int, rated: b
             break
         trial_id, cell = running.pop(0)
         search.on_trial_complete(trial_id, result={"acc": lookup[cell]["acc"], "n_train": lookup[cell]["n_train"]})
+    search.estimate = summary_crossing  # the intervals a finished sweep reports (Results.search)
+    search.refit()
     summary = search.outcome()
     crossings = {float(dict(c.curve)["damage_frac"]): {"estimate": c.estimate, "low": c.low, "high": c.high,
                                                         "p_reachable": c.p_reachable, "status": c.status}

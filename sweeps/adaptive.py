@@ -9,16 +9,17 @@ target, with its interval. The searcher
 2. after each finished trial, re-estimates every crossing (an `estimate` function, e.g.
    datavsmath.analysis.pinpoint.estimate_crossing, passed in: sweeps does not import the
    analysis);
-3. proposes, for the open crossing furthest from what its candidate cells can pin down (the
-   estimate's `excess`: how many times wider its interval is than with every unrun cell run;
-   the widest relative interval for an estimate without one; those the fit never reaches
-   come last), the unrun cell that most narrows that interval: the one whose size
+3. proposes, for the open crossing with the widest relative interval among those whose
+   tolerance its unrun cells can still meet (the estimate's `excess`: how many times wider its
+   interval is than with every unrun cell run; the others, and those the fit never reaches,
+   come later), the unrun cell that most narrows that interval: the one whose size
    the estimate's `narrowing(sizes, target=)` rates highest (datavsmath.analysis.pinpoint:
    the delta method on its fit), or, for an estimate without one, the cell nearest in log
    size to the crossing;
-4. stops (Searcher.FINISHED) when every crossing's 95 % interval is within ±tolerance of it or
-   it is confidently unreachable, when `budget` trials were proposed, or when no cell is left;
-   `stop_reason` says which.
+4. stops (Searcher.FINISHED) when every crossing's 95 % interval is within ±tolerance of it,
+   it is confidently unreachable, or its whole interval lies beyond the sizes the report
+   gives a number for (the estimate's `beyond`); when `budget` trials were proposed; or when no
+   cell is left. `stop_reason` says which.
 
 Trials are ordinary cells: `config_of(cell)` turns one into the trial's config. The state
 (finished points, proposed cells) is saved and restored with Tune's searcher checkpoints, so a
@@ -66,19 +67,24 @@ class AdaptiveSearcher(Searcher):
     damage_mode, repair, seed); targets: {metric: value in (0, 1)}; tolerance: the relative
     half-width of a 95 % interval that counts as pinned down (default 0.15); budget: the most
     trials to propose (default 60); estimate(n, values, target=...) -> an object with
-    estimate, low, high, p_reachable and relative_width; config_of(cell dict) -> the trial's
+    estimate, low, high, p_reachable and relative_width; confirm: an estimate of the same kind
+    whose interval decides that a crossing is met (e.g. one with more bootstrap draws: the
+    quick estimate's interval varies enough between draws to call a crossing met that is
+    not; default: `estimate` alone); config_of(cell dict) -> the trial's
     config (default: the cell itself); n_of(cell dict) -> its num_obs, used before a trial of
     that size has reported n_train (default: sample_frac).
     """
 
     def __init__(self, cells: Sequence[Mapping[str, Any]], *, targets: Mapping[str, float],
                  estimate: Callable[..., Any], tolerance: float = DEFAULT_TOLERANCE, budget: int = DEFAULT_BUDGET,
+                 confirm: Callable[..., Any] | None = None,
                  config_of: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
                  unreachable_below: float = 0.05) -> None:
         super().__init__(metric=next(iter(targets)), mode="max")
         self.cells = [cell_of(c) for c in cells]
         self.targets = dict(targets)
         self.estimate = estimate
+        self.confirm = confirm
         self.tolerance = tolerance
         self.budget = budget
         self.config_of = config_of or (lambda cell: dict(cell))
@@ -108,7 +114,7 @@ class AdaptiveSearcher(Searcher):
             return
         self.state.failed.discard(cell)  # a retried trial (--resume --retry-errored) that finished
         self.state.points[cell] = {k: float(result[k]) for k in (*self.targets, "n_train") if k in result}
-        self.refit()
+        self.refit(curve=curve_of(cell))
 
     def save(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "wb") as f:
@@ -126,15 +132,21 @@ class AdaptiveSearcher(Searcher):
 
     # --- the choice ---------------------------------------------------------------------
 
-    def refit(self) -> None:
-        """Re-estimate every crossing from the finished points."""
+    def refit(self, *, curve: Cell | None = None) -> None:
+        """Re-estimate the crossings of `curve` (default: every crossing) from the finished points;
+        one that looks met is estimated again with `confirm`, whose interval then decides."""
+        confirm = getattr(self, "confirm", None)  # None in a searcher pickled before it existed
         for index, crossing in enumerate(self.crossings):
+            if curve is not None and crossing.curve != curve:
+                continue
             points = [(p.get("n_train", dict(c)["sample_frac"]), p[crossing.metric])
                       for c, p in self.state.points.items() if curve_of(c) == crossing.curve and crossing.metric in p]
             if not points:
                 continue
             n, values = (np.array(x, dtype=float) for x in zip(*points))
             found = self.estimate(n, values, target=crossing.target)
+            if confirm is not None and found.relative_width <= self.tolerance:
+                found = confirm(n, values, target=crossing.target)
             self._found[index] = found
             crossing.estimate, crossing.low, crossing.high = found.estimate, found.low, found.high
             crossing.p_reachable = found.p_reachable
@@ -142,6 +154,8 @@ class AdaptiveSearcher(Searcher):
                 crossing.status = "met"
             elif found.p_reachable < self.unreachable_below:
                 crossing.status = "unreachable"
+            elif getattr(found, "beyond", False):
+                crossing.status = "beyond"
             else:
                 crossing.status = "open"
 
@@ -170,14 +184,15 @@ class AdaptiveSearcher(Searcher):
         return None
 
     def _settled(self) -> str:
-        """Why the search ends when no crossing is open."""
-        statuses = {c.status for c in self.crossings}
-        within = f"every crossing's 95 % interval is within ±{self.tolerance:.0%} of it"
-        if statuses == {"met"}:
-            return f"tolerance met: {within}"
-        if statuses == {"unreachable"}:
-            return "unreachable: every target is confidently out of reach of its curve"
-        return f"tolerance met or unreachable: {within} or its target is confidently out of reach"
+        """Why the search ends when no crossing is open: "tolerance met: ...", "unreachable: ...",
+        "beyond the data: ...", or those joined when the crossings settled differently."""
+        reasons = {"met": ("tolerance met", f"its 95 % interval is within ±{self.tolerance:.0%} of it"),
+                   "unreachable": ("unreachable", "its target is confidently out of reach of its curve"),
+                   "beyond": ("beyond the data", "its whole interval lies past the sizes the report gives a number "
+                                                 "for")}
+        present = [reasons[s] for s in reasons if any(c.status == s for c in self.crossings)]
+        names, whys = (", ".join(name for name, _ in present), " or ".join(why for _, why in present))
+        return f"{names}: for every crossing, {whys}"
 
     def _closest(self, crossing: Crossing, done: set[Cell]) -> Cell | None:
         """The unrun cell of the crossing's curve that most narrows its interval (module
@@ -196,20 +211,27 @@ class AdaptiveSearcher(Searcher):
                                            abs(np.log(sizes[dict(c)["sample_frac"]]) - np.log(aim)),
                                            dict(c)["seed"]))
 
-    def _priority(self, crossing: Crossing, done: set[Cell]) -> tuple[bool, float]:
+    def _priority(self, crossing: Crossing, done: set[Cell]) -> tuple[bool, bool, float, float]:
         """Open crossings in the order they get trials: first those the fit reaches or cannot
         tell yet (NaN: too few sizes), then those it never reaches (inf: such a curve, perhaps
-        out of reach, took the whole budget in bench_adaptive). Within each, the one furthest
-        from what its candidate cells can pin down first: the estimate's `excess` over its unrun
-        cells (how many times wider its interval is than with all of them run), else its
-        relative width. Widest-relative-first spent most of bench_adaptive's budget on a
-        crossing in the flat part of its curve, which no cell narrows much."""
+        out of reach, took the whole budget in bench_adaptive). Within each, first those whose
+        tolerance the unrun cells can still meet (the estimate's `excess` over them: the
+        interval with every unrun cell run is `relative width / excess` wide), then the widest
+        relative interval first; among unbounded ones (too few points), the largest `excess`
+        first. Without the second key, a crossing in the flat part of its curve,
+        which no cell narrows enough, took most of bench_adaptive's budget; ranking by `excess`
+        alone starved a crossing that needed many cells in favour of one near many cells."""
+        width = _width(crossing)
         found = self._found.get(self.crossings.index(crossing))
         excess = getattr(found, "excess", None)
-        if excess is None:
-            return not bool(np.isinf(crossing.estimate)), _width(crossing)
-        unrun = [self._size(c) for c in self.cells if curve_of(c) == crossing.curve and c not in done]
-        return not bool(np.isinf(crossing.estimate)), float(excess(np.array(unrun), target=crossing.target))
+        attainable, times = True, 0.0
+        if excess is not None:
+            unrun = [self._size(c) for c in self.cells if curve_of(c) == crossing.curve and c not in done]
+            times = float(excess(np.array(unrun), target=crossing.target))
+            # An unbounded interval (too few points for a bootstrap) counts as out of reach
+            # until the fit crosses where its cells can pin it down (times inf).
+            attainable = not np.isfinite(times) or width / times <= self.tolerance
+        return not bool(np.isinf(crossing.estimate)), attainable, width, times
 
     def _size(self, cell: Cell) -> float:
         """A cell's num_obs: a finished trial's n_train at that size, else scaled from one."""

@@ -48,8 +48,9 @@ def first_design(cells: Sequence[Cell], *, sizes: int = FIRST_SIZES, seeds: int 
 @dataclass
 class Crossing:
     """One target of one curve: where it stands after the latest refit. estimate, low, high
-    are num_obs (training rows); status is open, met (the 95 % interval within ±tolerance)
-    or unreachable (few bootstrap draws reach the target)."""
+    are num_obs (training rows); status is open, met (the 95 % interval within ±tolerance),
+    unreachable (few bootstrap draws reach the target) or beyond (the whole interval past the
+    sizes the report gives a number for)."""
 
     curve: Cell
     metric: str
@@ -58,7 +59,7 @@ class Crossing:
     low: float = 0.0
     high: float = np.inf
     p_reachable: float = np.nan
-    status: str = "open"  # open | met | unreachable
+    status: str = "open"  # open | met | unreachable | beyond
 
     def text(self) -> str:
         axes = dict(self.curve)

@@ -42,21 +42,23 @@ def trials_at_once(plan: Mapping[str, Mapping[str, float]], *, nodes: list[resou
 
 
 def make_searcher(spec: Spec, *, trials: list[dict[str, Any]], estimate: Callable[..., Any],
+                  confirm: Callable[..., Any] | None = None,
                   config_of: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> Any:
-    """The AdaptiveSearcher of the spec's `search:` over `trials` (the candidate cells)."""
+    """The AdaptiveSearcher of the spec's `search:` over `trials` (the candidate cells);
+    estimate and confirm as AdaptiveSearcher takes them."""
     from datavsmath.sweeps.adaptive import AdaptiveSearcher  # ray.tune: only when a search runs
 
     search = spec.search
-    return AdaptiveSearcher(trials, targets=search["target"], estimate=estimate, tolerance=search["tolerance"],
-                            budget=search["budget"], config_of=config_of)
+    return AdaptiveSearcher(trials, targets=search["target"], estimate=estimate, confirm=confirm,
+                            tolerance=search["tolerance"], budget=search["budget"], config_of=config_of)
 
 
 def search_alg(spec: Spec, *, trials: list[dict[str, Any]], estimate: Callable[..., Any],
-               config_of: TrialConfigs, max_concurrent: int) -> Any:
+               config_of: TrialConfigs, max_concurrent: int, confirm: Callable[..., Any] | None = None) -> Any:
     """Tune's search_alg: the searcher behind a ConcurrencyLimiter of `max_concurrent`."""
     from ray.tune.search import ConcurrencyLimiter
 
-    searcher = make_searcher(spec, trials=trials, estimate=estimate, config_of=config_of)
+    searcher = make_searcher(spec, trials=trials, estimate=estimate, confirm=confirm, config_of=config_of)
     return ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
 
 

@@ -111,7 +111,8 @@ def run_sweep(spec: Spec, *, options: SweepOptions, log: Callable[[str], None] =
               claim: Claim | None = None, ray_alive: ExitStack | None = None,
               trials: list[dict[str, Any]] | None = None,
               on_finished: Callable[[int, int], Any] | None = None,
-              estimate: Callable[..., Any] | None = None) -> SweepRun:
+              estimate: Callable[..., Any] | None = None,
+              summary_estimate: Callable[..., Any] | None = None) -> SweepRun:
     """Validate, claim the experiment, load data once, start Ray, preflight, run every trial.
 
     claim: the experiment as claim_experiment gave it, when the caller holds it beyond the
@@ -125,6 +126,9 @@ def run_sweep(spec: Spec, *, options: SweepOptions, log: Callable[[str], None] =
     estimate: an adaptive sweep's crossing estimator (datavsmath.analysis.pinpoint.estimate_crossing;
         required when the spec's search is adaptive, unused otherwise): the searcher then
         proposes the trials among the cells, and SweepRun.search says how it ended.
+    summary_estimate: the estimator of SweepRun.search's intervals, refitted once when the run
+        ends, and the searcher's `confirm` (default `estimate`;
+        datavsmath.analysis.pinpoint.summary_crossing: more draws).
     Raises SweepError for user-facing problems, before any trial starts. Errored or
     unfinished trials are not errors here: the experiment directory records them, and the
     caller reads it back (analysis) to write the results and decide the exit code.
@@ -138,7 +142,7 @@ def run_sweep(spec: Spec, *, options: SweepOptions, log: Callable[[str], None] =
     if claim is None:
         with claim_experiment(spec, options=options, log=log) as own:
             return run_sweep(spec, options=options, log=log, claim=own, trials=trials, on_finished=on_finished,
-                             estimate=estimate)
+                             estimate=estimate, summary_estimate=summary_estimate)
     trials = cost.longest_first(expand_trials(spec) if trials is None else trials, overrides=spec.settings,
                                 repair_folds=int(spec.repair_model["folds"]),
                                 n_train=claim.data.info.n_train)
@@ -154,7 +158,7 @@ def run_sweep(spec: Spec, *, options: SweepOptions, log: Callable[[str], None] =
             urls = ray_alive.enter_context(ray_session(options, py_modules=spec.py_modules))
             nodes, plan, tuner = _prepare(spec, claim=claim, trials=trials, data_future=data_future,
                                           options=options, stop_if_asked=stop_if_asked, on_finished=on_finished,
-                                          estimate=estimate)
+                                          estimate=estimate, confirm=summary_estimate)
         where = claim.part_dir or claim.experiment_dir
         if adaptive:
             log(f"datavsmath: adaptive search of {spec.name!r} over {len(trials)} cells, at most "
@@ -171,7 +175,8 @@ def run_sweep(spec: Spec, *, options: SweepOptions, log: Callable[[str], None] =
         result_grid = tuner.fit()
         wall = time.time() - started
     makespan, bound = _makespan_bound(result_grid, plan=plan, nodes=nodes)
-    search = (adaptive_run.read_summary(claim.part_dir or claim.experiment_dir, spec, trials=trials, estimate=estimate)
+    search = (adaptive_run.read_summary(claim.part_dir or claim.experiment_dir, spec, trials=trials,
+                                        estimate=summary_estimate or estimate)
               if adaptive and estimate is not None else None)
     return SweepRun(experiment_dir=claim.experiment_dir, n_trials=search.proposed if search else len(trials),
                     makespan_s=makespan or wall, lower_bound_s=bound, search=search,
@@ -191,7 +196,8 @@ def check_not_extended(spec: Spec, *, options: SweepOptions) -> None:
 
 def _prepare(spec: Spec, *, claim: Claim, trials: list[dict[str, Any]], data_future: Future,
              options: SweepOptions, stop_if_asked: Callable[[], None],
-             on_finished: Callable[[int, int], Any] | None, estimate: Callable[..., Any] | None
+             on_finished: Callable[[int, int], Any] | None, estimate: Callable[..., Any] | None,
+             confirm: Callable[..., Any] | None = None
              ) -> tuple[list[resources.Node], dict[str, dict[str, float]], Any]:
     """With Ray up: preflight the plan, write the experiment's first files, build the Tuner.
     stop_if_asked raises KeyboardInterrupt after a Ctrl-C, so that one before the first
@@ -227,7 +233,7 @@ def _prepare(spec: Spec, *, claim: Claim, trials: list[dict[str, Any]], data_fut
     if is_adaptive(spec.search) and estimate is not None and not options.resume:  # a resumed one is in tuner.pkl
         rows = trial_rows(trials, overrides=spec.trial_overrides)
         configs = adaptive_run.TrialConfigs(rows, version=project_version())
-        search_alg = adaptive_run.search_alg(spec, trials=trials, estimate=estimate, config_of=configs,
+        search_alg = adaptive_run.search_alg(spec, trials=trials, estimate=estimate, confirm=confirm, config_of=configs,
                                              max_concurrent=adaptive_run.trials_at_once(plan, nodes=nodes))
     tuner = make_tuner(spec, exp_dir=claim.part_dir, trials=trials, data=data, plan=plan, options=options,
                         on_finished=on_finished, transitions=transitions, search_alg=search_alg)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from datavsmath.analysis.curves import (
+    AUTO_FAMILIES,
     EXTRAPOLATION_LIMIT,
     FAMILIES,
     MIX_WEIGHTS,
@@ -18,6 +19,7 @@ from datavsmath.analysis.curves import (
     describe_crossing,
     fit_curve,
     fit_one,
+    holdout_errors,
     mix_errors,
     mix_weight,
     refit,
@@ -78,6 +80,23 @@ def test_fits_on_real_curves_are_monotone_and_at_most_one(family):
         assert np.max(np.abs(fitted.predict(n) - acc)) < 0.03  # it follows the points
 
 
+@pytest.mark.parametrize("family", ["pow3", "mmf4", "exp3"])
+def test_auto_picks_the_generating_family_on_noisy_curves(family):
+    # pow4 and wbl4 are left out: at this noise either can mimic the other (and pow3 is the
+    # same function class as power_law, listed after it). A pow3 pick may mix in pow2.
+    truth = curve_of(family, KNOWN[family])
+    picks = [fit_curve(SIZES, truth + np.random.default_rng(seed).normal(0, NOISE, SIZES.size)).family.split("+")[0]
+             for seed in range(5)]
+    assert picks.count(family) >= 3, picks
+
+
+def test_holdout_compares_every_family_that_has_enough_points():
+    errors = holdout_errors(SIZES, curve_of("pow3", KNOWN["pow3"]))
+    assert set(errors) == set(AUTO_FAMILIES)
+    assert errors["pow3"] < 1e-6 < errors["last1"]
+    assert holdout_errors(SIZES[:3], curve_of("pow3", KNOWN["pow3"])[:3]) == {}  # nothing left to fit on
+
+
 def test_auto_is_pow3_with_too_few_sizes_to_backtest():
     # 5 sizes, 3 of them up to a quarter of the largest: too few to fit the inner backtest on.
     n, values = SIZES[::3][-5:], curve_of("pow3", KNOWN["pow3"])[::3][-5:]
@@ -92,7 +111,7 @@ def test_auto_stays_pow3_on_pow3_curves():
     truth = curve_of("pow3", KNOWN["pow3"])
     for seed in range(5):
         auto = fit_curve(SIZES, truth + np.random.default_rng(seed).normal(0, NOISE, SIZES.size))
-        assert auto.family == "pow3" and set(auto.errors) == {"pow3", "pow2", "pow3+pow2"}
+        assert auto.family == "pow3" and {"4x pow3", "4x pow2", "4x pow3+pow2"} <= set(auto.errors)
 
 
 def test_auto_mixes_in_pow2_where_that_lowers_the_4x_error():
@@ -101,7 +120,7 @@ def test_auto_mixes_in_pow2_where_that_lowers_the_4x_error():
 
     auto = fit_curve(MIX_SIZES[FITTED], MIX_TRUTH[FITTED])
     assert auto.family == "pow3+pow2" and 0.5 <= auto.weights[0] < 1 and sum(auto.weights) == pytest.approx(1)
-    assert auto.errors["pow3+pow2"] < auto.errors["pow3"] < auto.errors["pow2"]
+    assert auto.errors["4x pow3+pow2"] < auto.errors["4x pow3"] < auto.errors["4x pow2"]
     baseline = fit_one("power_law", MIX_SIZES[FITTED], MIX_TRUTH[FITTED])
     assert error(auto) < 0.8 * error(baseline)
     # With noise it mixes or stays pow3, and never predicts worse than pow3.

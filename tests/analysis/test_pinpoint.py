@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from datavsmath.analysis.pinpoint import estimate_crossing
+from datavsmath.analysis.pinpoint import N_BOOT, SUMMARY_N_BOOT, estimate_crossing, summary_crossing
 
 N = np.geomspace(600, 60000, 10)
 
@@ -64,3 +64,40 @@ def test_too_few_points_for_a_residual_bootstrap_give_the_fit_and_an_unbounded_i
     assert (found.low, found.high) == (0.0, np.inf) and found.relative_width == np.inf
     assert found.excess(n, target=0.8) > 1  # the searcher can still rank it
 
+
+
+def test_the_interval_keeps_each_size_s_own_noise():
+    """The same residuals, once at the small sizes around the crossing (n = 5,400) and once at
+    the large ones: the wild bootstrap widens the interval only where the crossing is; a
+    bootstrap that pooled the residuals would give both the same width."""
+    rng = np.random.default_rng(1)
+    n = np.repeat(N, 2)
+    small = n <= 20000
+    noise = rng.normal(0, 0.006, small.sum())
+    near, far = curve(n), curve(n)
+    near[small] += noise
+    far[~small] += noise[: (~small).sum()]
+    width_near, width_far = (_width(estimate_crossing(n, v, target=0.8, n_boot=200)) for v in (near, far))
+    assert width_near > 2 * width_far, (width_near, width_far)
+
+
+def _width(found) -> float:
+    return found.high - found.low
+
+
+def test_an_interval_wholly_past_four_times_the_largest_size_is_beyond(noisy):
+    n, values = noisy
+    assert not estimate_crossing(n, values, target=0.8).beyond  # 5,400: inside the data
+    far = estimate_crossing(n, values, target=0.893)  # 0.9 - 0.3 (n / 600)^-0.5: at n = 1.1 million
+    assert far.low > 4 * n.max() and far.beyond, far
+
+
+def test_the_summary_s_interval_varies_less_between_bootstrap_seeds(noisy):
+    """The searcher's 40 draws are enough to steer it; the interval a finished search reports
+    (summary_crossing, SUMMARY_N_BOOT draws) is the same fit with a steadier width."""
+    summary = summary_crossing(*noisy, target=0.8)
+    assert summary.estimate == estimate_crossing(*noisy, target=0.8).estimate
+    assert summary.low <= 5400 <= summary.high
+    spread = {draws: np.std([_width(estimate_crossing(*noisy, target=0.8, n_boot=draws, random_state=seed))
+                             for seed in range(5)]) for draws in (N_BOOT, SUMMARY_N_BOOT)}
+    assert spread[SUMMARY_N_BOOT] < spread[N_BOOT] / 2, spread

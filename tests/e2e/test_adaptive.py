@@ -150,7 +150,7 @@ def test_an_interrupted_adaptive_sweep_resumes_its_search(tmp_path):
     assert command[0] == "datavsmath" and "--resume" in command
     resumed = run_cli(*command[1:], "--no-dashboard", "--no-report", timeout=240)
     assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
-    assert re.search(r"^adaptive search stopped: (tolerance met|budget spent|unreachable|no cell left)",
+    assert re.search(r"^adaptive search stopped: (tolerance met|budget spent|unreachable|beyond the data|no cell left)",
                      resumed.stdout, re.M), resumed.stdout[-2000:]
     assert CROSSING_LINE.search(resumed.stdout), resumed.stdout[-2000:]
 

@@ -4,13 +4,15 @@ stops at its budget, and carries on after a save and restore; then the same unde
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import ray
 from ray import tune
 from ray.tune.search import ConcurrencyLimiter, Searcher
 
-from datavsmath.analysis.pinpoint import estimate_crossing
+from datavsmath.analysis.pinpoint import estimate_crossing, summary_crossing
 from datavsmath.sweeps.adaptive import AdaptiveSearcher, cell_of, first_design
 from datavsmath.sweeps.adaptive_design import FIRST_SEEDS
 
@@ -94,6 +96,16 @@ def test_an_unreachable_target_is_said_so_and_ends_the_search():
     assert search.state.stop_reason.startswith("unreachable: ")
 
 
+def test_a_crossing_whose_interval_lies_beyond_the_report_s_limit_ends_the_search():
+    """acc 0.915 is reached at 11x the largest size: the report says "beyond the data" there
+    whatever more trials show, so the search stops instead of spending its budget."""
+    search = AdaptiveSearcher(cells(), targets={"acc": 0.915}, estimate=estimate_crossing, budget=40)
+    used = drive(search)
+    (crossing,) = search.crossings
+    assert crossing.status == "beyond" and crossing.low > 4 * N_TOTAL and used < 40, (crossing, used)
+    assert search.state.stop_reason.startswith("beyond the data: ")
+
+
 def test_an_errored_trial_is_not_awaited_nor_proposed_again():
     search = searcher(budget=12)
     first = search.suggest("t0")
@@ -173,3 +185,67 @@ def test_after_the_first_design_the_crossing_furthest_from_what_its_cells_can_pi
                   == dict(c.curve)["damage_frac"]]), target=0.84) for k, c in enumerate(search.crossings)}
     assert all(np.isfinite(v) and v > 1 for v in excess.values()), excess
     assert search.suggest("next")["damage_frac"] == max(excess, key=excess.get)
+
+
+def two_curves_with_bounded_intervals() -> AdaptiveSearcher:
+    """The steep curve and the flat one of the test above, after 30 trials more than the first
+    design (tolerance 0.001 keeps both open): every interval bounded."""
+    both = [{**c, "damage_frac": d} for c in cells() for d in (0.0, 0.3)]
+    search = AdaptiveSearcher(both, targets={"acc": 0.84}, estimate=estimate_crossing, tolerance=0.001, budget=200)
+    for i in range(len(search._design) + 30):
+        config = search.suggest(f"t{i}")
+        point = trial(config)
+        search.on_trial_complete(f"t{i}", {**point, "acc": point["acc"] - 0.04 * (config["damage_frac"] > 0)})
+    return search
+
+
+@pytest.fixture(scope="module")
+def bounded() -> tuple[AdaptiveSearcher, dict[float, float], dict[float, float]]:
+    """The searcher, and per damage_frac its crossing's relative width and the width it would have
+    with every unrun cell run (width / excess)."""
+    search = two_curves_with_bounded_intervals()
+    done = set(search.state.proposed)
+    width, floor = {}, {}
+    for k, c in enumerate(search.crossings):
+        d = dict(c.curve)["damage_frac"]
+        unrun = np.array([search._size(cell) for cell in search.cells
+                          if cell not in done and dict(cell)["damage_frac"] == d])
+        width[d] = (c.high - c.low) / 2 / c.estimate
+        floor[d] = width[d] / search._found[k].excess(unrun, target=0.84)
+    return search, width, floor
+
+
+def test_the_widest_interval_goes_first_among_those_its_cells_can_still_pin_down(bounded):
+    search, width, floor = bounded
+    assert width[0.3] > width[0.0] and floor[0.3] > floor[0.0], (width, floor)  # the flat curve: wider, harder
+    assert np.isfinite(list(width.values())).all()
+    both_attainable = (max(floor.values()) + min(width.values())) / 2
+    assert max(floor.values()) < both_attainable < min(width.values())  # both open, both within reach
+    search.tolerance = both_attainable
+    search.refit()
+    assert search.suggest("next-a")["damage_frac"] == 0.3  # the wider one
+    search.state.proposed.pop()  # not run: the same choice again below, at another tolerance
+    only_steep = (floor[0.0] + floor[0.3]) / 2
+    search.tolerance = only_steep
+    search.refit()
+    assert all(c.status == "open" for c in search.crossings)
+    assert search.suggest("next-b")["damage_frac"] == 0.0  # the flat one cannot reach it: the steep one first
+
+
+def test_a_crossing_is_met_only_when_the_confirming_estimate_says_so():
+    """`confirm` (e.g. more bootstrap draws) decides: with the same quick estimate, a confirm
+    that finds the interval unbounded keeps the search going to its budget, and one that
+    agrees gives the met crossing its own interval."""
+    def doubtful(n, values, *, target):
+        return replace(estimate_crossing(n, values, target=target), low=0.0, high=np.inf)
+
+    never = searcher(confirm=doubtful, budget=30)
+    assert drive(never) == 30 and never.crossings[0].status == "open"
+    assert never.state.stop_reason == "budget spent: 30 trials proposed"
+    sure = searcher(confirm=summary_crossing)
+    drive(sure)
+    (crossing,) = sure.crossings
+    points = list(sure.state.points.values())  # in the order they finished, as the searcher passes them
+    again = summary_crossing(np.array([p["n_train"] for p in points]), np.array([p["acc"] for p in points]),
+                             target=TARGET)
+    assert crossing.status == "met" and (crossing.low, crossing.high) == (again.low, again.high)
