@@ -20,7 +20,7 @@ from datavsmath.sweeps.experiment_layout import is_resumable, read_stored_spec, 
 from datavsmath.sweeps.extend import Extension, Finished, changed_message, plan_extension, spec_settings
 from datavsmath.sweeps.options import SweepOptions, SweepRun
 from datavsmath.sweeps.ownership import claim_experiment
-from datavsmath.sweeps.runner import check_not_extended, run_sweep
+from datavsmath.sweeps.runner import run_sweep
 from datavsmath.sweeps.search_keys import is_adaptive
 from datavsmath.sweeps.spec import Spec, SpecError, expand_trials, project_version
 
@@ -87,6 +87,18 @@ def plan_cells(spec: Spec, *, exp_dir: str, rerun_changed: bool) -> Extension:
     return plan
 
 
+def _finished_points(exp_dir: str, *, kept: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The results rows (axes, metrics, n_train) of the `kept` cells that finished in the
+    experiment's earlier runs: an extended adaptive search's points."""
+    from datavsmath.analysis.load import load_results
+    from datavsmath.sweeps.adaptive_design import cell_of
+
+    frame = load_results(exp_dir)
+    keep = {cell_of(c) for c in kept}
+    done = frame[frame["status"] == "TERMINATED"].to_dict("records")
+    return [row for row in done if cell_of(row) in keep]
+
+
 def write_report(results: str, **options: Any) -> tuple[str, list[str]]:
     """datavsmath.analysis.report.write_report_and_answer: (the report's path, the answer's
     lines), its input errors as UsageError."""
@@ -148,9 +160,10 @@ def execute(spec: Spec, *, options: SweepOptions, rerun_changed: bool = False, r
     stops when the run returns, unless it was up before). An adaptive spec's searcher refits
     datavsmath.analysis.pinpoint.estimate_crossing; Outcome.run.search says how it ended, with
     the intervals of pinpoint.summary_crossing.
-    Raises SpecError, SweepError (--extend of an adaptive spec), UsageError,
-    DataNotFoundError, DatasetError before any trial runs."""
-    check_not_extended(spec, options=options)
+    On --extend of an adaptive spec, the search carries on from the cells the experiment ran
+    (kept), proposing among those it has not: its budget counts them.
+    Raises SpecError, SweepError, UsageError, DataNotFoundError, DatasetError before any trial
+    runs."""
     estimate: Callable[..., Any] | None = None
     summary_estimate: Callable[..., Any] | None = None
     if is_adaptive(spec.search):
@@ -162,6 +175,7 @@ def execute(spec: Spec, *, options: SweepOptions, rerun_changed: bool = False, r
         outcome = Outcome(experiment_dir=exp_dir, resume=resume_command(spec, name=options.name or spec.name,
                                                                         options=options))
         trials = None
+        earlier: list[dict[str, Any]] = []
         if options.extend:
             plan = outcome.extension = plan_cells(spec, exp_dir=exp_dir, rerun_changed=rerun_changed)
             rerun = f", {len(plan.changed)} of them changed and run again" if plan.changed else ""
@@ -171,12 +185,14 @@ def execute(spec: Spec, *, options: SweepOptions, rerun_changed: bool = False, r
                 outcome.nothing_to_run = True
                 return outcome
             trials = plan.new
+            if is_adaptive(spec.search):
+                earlier = _finished_points(exp_dir, kept=plan.kept)
         live_report = _live_report(exp_dir, report=report, live=live, live_every=live_every)
         hooks = tuple(h for h in (live_report, on_finished) if h is not None)
         try:
             outcome.run = run_sweep(spec, options=options, claim=claim, ray_alive=ray_alive, trials=trials,
                                     log=log, on_finished=_Hooks(hooks) if hooks else None, estimate=estimate,
-                                    summary_estimate=summary_estimate)
+                                    summary_estimate=summary_estimate, earlier=earlier)
         except KeyboardInterrupt:
             if not is_resumable(exp_dir):
                 raise

@@ -7,13 +7,12 @@ from collections.abc import Callable
 
 from datavsmath.execute import UsageError, plan_cells
 from datavsmath.sweeps import cost, resources
-from datavsmath.sweeps.adaptive_design import FIRST_SEEDS, FIRST_SIZES, cell_of, first_design
+from datavsmath.sweeps.adaptive_design import FIRST_SEEDS, FIRST_SIZES, cell_of, curve_of, first_design
 from datavsmath.sweeps.experiment_layout import experiment_path
 from datavsmath.sweeps.extend import Extension
 from datavsmath.sweeps.options import SweepOptions
 from datavsmath.sweeps.ownership import check_extendable, experiment_name
 from datavsmath.sweeps.progress import NO_REPAIR
-from datavsmath.sweeps.runner import check_not_extended
 from datavsmath.sweeps.search_keys import is_adaptive
 from datavsmath.sweeps.spec import Spec, count_listed, expand_trials
 from datavsmath.sweeps.tuner import plan_for
@@ -38,7 +37,6 @@ def dry_run(spec: Spec, *, options: SweepOptions, rerun_changed: bool = False,
     """The dry run's text: trial count, grid preview, resource plan, compute estimate. On
     --extend the experiment's finished cells are counted as "kept" and only the new ones are
     previewed and estimated (SweepError, as the run's own, when there is no experiment to extend)."""
-    check_not_extended(spec, options=options)
     extension = None
     if options.extend:
         exp_dir = experiment_path(options.storage, experiment_name(spec, options=options))
@@ -87,7 +85,8 @@ def describe(spec: Spec, *, options: SweepOptions, nodes: list[resources.Node] |
         lines.append(f"kept: {len(extension.kept)} cells finished earlier; to run: {len(extension.new)}"
                      + (f" ({len(extension.changed)} changed, run again)" if extension.changed else ""))
     if is_adaptive(spec.search):
-        lines += _adaptive_lines(spec, trials=trials, estimate=estimate)
+        lines += _adaptive_lines(spec, trials=trials, estimate=estimate,
+                                 kept=[] if extension is None else extension.kept)
     else:
         lines.append("first trials (longest first):" if trials else "nothing to run")
         lines += _preview(trials)
@@ -118,19 +117,25 @@ def _first_seeds() -> str:
     return "its first seed" if FIRST_SEEDS == 1 else f"its first {FIRST_SEEDS} seeds"
 
 
-def _adaptive_lines(spec: Spec, *, trials: list[dict], estimate: Callable[[dict], float]) -> list[str]:
+def _adaptive_lines(spec: Spec, *, trials: list[dict], estimate: Callable[[dict], float],
+                    kept: list[dict]) -> list[str]:
     """An adaptive search: its targets, tolerance and budget, the first design (the trials it
-    runs before its first refit, at most the budget) and the compute of both."""
+    runs before its first refit, at most the budget) and the compute of both. kept: on
+    --extend, the cells run earlier: they count toward the budget, and their curves have no
+    first design."""
     search = spec.search
-    budget = int(search["budget"])
+    budget = max(int(search["budget"]) - len(kept), 0)
+    started = {curve_of(cell_of(c)) for c in kept}
     by_cell = {cell_of(t): t for t in trials}
-    design = [by_cell[c] for c in first_design(list(by_cell))][:budget]
+    design = [by_cell[c] for c in first_design([c for c in by_cell if curve_of(c) not in started])][:budget]
     targets = ", ".join(f"{metric} > {value:g}" for metric, value in search["target"].items())
     longest = sorted((estimate(t) for t in trials), reverse=True)[:budget]
-    return [f"adaptive search: {targets} per curve, to within ±{search['tolerance']:.0%}; budget {budget} trials "
-            f"of the {len(trials)} cells",
-            f"first design: {len(design)} trials ({FIRST_SIZES} log-spaced sample_frac per curve, "
-            f"{_first_seeds()}), then one cell at a time where a crossing is least certain:",
+    earlier = f" ({search['budget']} in all, {len(kept)} run earlier)" if kept else ""
+    return [f"adaptive search: {targets} per curve, to within ±{search['tolerance']:.0%}; budget {budget} trials"
+            f"{earlier} of the {len(trials)} cells",
+            (f"first design: {len(design)} trials ({FIRST_SIZES} log-spaced sample_frac per curve, "
+             f"{_first_seeds()}), then one cell at a time where a crossing is least certain:" if design or not kept
+             else "first design: none (every curve ran earlier); one cell at a time where a crossing is least certain"),
             *_preview(design),
             f"estimated compute: {sum(estimate(t) for t in design) / 60:.1f} CPU-minutes for the first design, at most "
             f"{sum(longest) / 60:.1f} within the budget, on 1-thread trials"]

@@ -70,10 +70,11 @@ class Results:
         spec = self.spec
         if spec is None or not is_adaptive(spec.search):
             return None
+        from datavsmath.analysis.load import all_parts
         from datavsmath.analysis.pinpoint import summary_crossing
-        from datavsmath.sweeps.adaptive_run import read_summary  # ray.tune
+        from datavsmath.sweeps.adaptive_run import latest_summary  # ray.tune
 
-        return read_summary(self.path, spec, trials=expand_trials(spec), estimate=summary_crossing)
+        return latest_summary(all_parts(self.path)[0], spec, trials=expand_trials(spec), estimate=summary_crossing)
 
     @property
     def errors(self) -> pd.DataFrame:

@@ -71,17 +71,18 @@ class AdaptiveSearcher(Searcher):
     whose interval decides that a crossing is met (e.g. one with more bootstrap draws: the
     quick estimate's interval varies enough between draws to call a crossing met that is
     not; default: `estimate` alone); config_of(cell dict) -> the trial's
-    config (default: the cell itself); n_of(cell dict) -> its num_obs, used before a trial of
-    that size has reported n_train (default: sample_frac).
+    config (default: the cell itself); earlier: trials that finished in earlier runs of the
+    experiment (--extend), each its axes with its metrics and n_train: they count as proposed
+    (toward the budget) and finished, and a curve that has some skips the first design.
     """
 
     def __init__(self, cells: Sequence[Mapping[str, Any]], *, targets: Mapping[str, float],
                  estimate: Callable[..., Any], tolerance: float = DEFAULT_TOLERANCE, budget: int = DEFAULT_BUDGET,
                  confirm: Callable[..., Any] | None = None,
                  config_of: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-                 unreachable_below: float = 0.05) -> None:
+                 unreachable_below: float = 0.05, earlier: Sequence[Mapping[str, Any]] = ()) -> None:
         super().__init__(metric=next(iter(targets)), mode="max")
-        self.cells = [cell_of(c) for c in cells]
+        self.cells = list(dict.fromkeys([*(cell_of(c) for c in cells), *(cell_of(r) for r in earlier)]))
         self.targets = dict(targets)
         self.estimate = estimate
         self.confirm = confirm
@@ -93,7 +94,14 @@ class AdaptiveSearcher(Searcher):
         self._found: dict[int, Any] = {}  # crossing index -> its latest estimate (rebuilt by refit)
         self.crossings = [Crossing(curve, metric, target) for curve in dict.fromkeys(curve_of(c) for c in self.cells)
                           for metric, target in self.targets.items()]
-        self._design = first_design(self.cells)
+        for row in earlier:
+            cell = cell_of(row)
+            self.state.proposed.append(cell)
+            self.state.points[cell] = {k: float(row[k]) for k in (*self.targets, "n_train") if k in row}
+        started = {curve_of(c) for c in self.state.points}
+        self._design = first_design([c for c in self.cells if curve_of(c) not in started])
+        if earlier:
+            self.refit()
 
     # --- Tune's interface ------------------------------------------------------------
 

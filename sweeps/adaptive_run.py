@@ -8,7 +8,7 @@ the CLI): sweeps does not import the analysis.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,22 +43,27 @@ def trials_at_once(plan: Mapping[str, Mapping[str, float]], *, nodes: list[resou
 
 def make_searcher(spec: Spec, *, trials: list[dict[str, Any]], estimate: Callable[..., Any],
                   confirm: Callable[..., Any] | None = None,
-                  config_of: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> Any:
+                  config_of: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+                  earlier: Sequence[Mapping[str, Any]] = ()) -> Any:
     """The AdaptiveSearcher of the spec's `search:` over `trials` (the candidate cells);
-    estimate and confirm as AdaptiveSearcher takes them."""
+    estimate, confirm and earlier (--extend: the trials that finished before) as
+    AdaptiveSearcher takes them."""
     from datavsmath.sweeps.adaptive import AdaptiveSearcher  # ray.tune: only when a search runs
 
     search = spec.search
     return AdaptiveSearcher(trials, targets=search["target"], estimate=estimate, confirm=confirm,
-                            tolerance=search["tolerance"], budget=search["budget"], config_of=config_of)
+                            tolerance=search["tolerance"], budget=search["budget"], config_of=config_of,
+                            earlier=earlier)
 
 
 def search_alg(spec: Spec, *, trials: list[dict[str, Any]], estimate: Callable[..., Any],
-               config_of: TrialConfigs, max_concurrent: int, confirm: Callable[..., Any] | None = None) -> Any:
+               config_of: TrialConfigs, max_concurrent: int, confirm: Callable[..., Any] | None = None,
+               earlier: Sequence[Mapping[str, Any]] = ()) -> Any:
     """Tune's search_alg: the searcher behind a ConcurrencyLimiter of `max_concurrent`."""
     from ray.tune.search import ConcurrencyLimiter
 
-    searcher = make_searcher(spec, trials=trials, estimate=estimate, confirm=confirm, config_of=config_of)
+    searcher = make_searcher(spec, trials=trials, estimate=estimate, confirm=confirm, config_of=config_of,
+                             earlier=earlier)
     return ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
 
 
@@ -76,3 +81,15 @@ def read_summary(part_dir: str, spec: Spec, *, trials: list[dict[str, Any]],
     searcher = make_searcher(spec, trials=trials, estimate=estimate)
     searcher.restore_bytes(storage.read_bytes(storage.join(part_dir, saved[-1])))
     return searcher.outcome()
+
+
+def latest_summary(parts: Sequence[str], spec: Spec, *, trials: list[dict[str, Any]],
+                   estimate: Callable[..., Any]) -> SearchSummary | None:
+    """read_summary of the last of `parts` (an experiment's Tune experiments in the order run:
+    the first run, then its --extend runs) that has a saved searcher state: an extension's
+    searcher carries the earlier runs' points on."""
+    for part in reversed(parts):
+        found = read_summary(part, spec, trials=trials, estimate=estimate)
+        if found is not None:
+            return found
+    return None

@@ -16,7 +16,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
@@ -112,7 +112,8 @@ def run_sweep(spec: Spec, *, options: SweepOptions, log: Callable[[str], None] =
               trials: list[dict[str, Any]] | None = None,
               on_finished: Callable[[int, int], Any] | None = None,
               estimate: Callable[..., Any] | None = None,
-              summary_estimate: Callable[..., Any] | None = None) -> SweepRun:
+              summary_estimate: Callable[..., Any] | None = None,
+              earlier: Sequence[Mapping[str, Any]] = ()) -> SweepRun:
     """Validate, claim the experiment, load data once, start Ray, preflight, run every trial.
 
     claim: the experiment as claim_experiment gave it, when the caller holds it beyond the
@@ -129,20 +130,21 @@ def run_sweep(spec: Spec, *, options: SweepOptions, log: Callable[[str], None] =
     summary_estimate: the estimator of SweepRun.search's intervals, refitted once when the run
         ends, and the searcher's `confirm` (default `estimate`;
         datavsmath.analysis.pinpoint.summary_crossing: more draws).
+    earlier: an adaptive sweep's --extend: the trials that finished in the experiment's earlier
+        runs (axes, metrics, n_train); its searcher carries them on (AdaptiveSearcher).
     Raises SweepError for user-facing problems, before any trial starts. Errored or
     unfinished trials are not errors here: the experiment directory records them, and the
     caller reads it back (analysis) to write the results and decide the exit code.
     """
     adaptive = is_adaptive(spec.search)
     if adaptive:  # refused before anything is claimed, so nothing needs cleaning up
-        check_not_extended(spec, options=options)
         if estimate is None:
             raise SweepError("search kind adaptive needs an estimate function (datavsmath.sweep and the "
                              "datavsmath command pass datavsmath.analysis.pinpoint.estimate_crossing)")
     if claim is None:
         with claim_experiment(spec, options=options, log=log) as own:
             return run_sweep(spec, options=options, log=log, claim=own, trials=trials, on_finished=on_finished,
-                             estimate=estimate, summary_estimate=summary_estimate)
+                             estimate=estimate, summary_estimate=summary_estimate, earlier=earlier)
     trials = cost.longest_first(expand_trials(spec) if trials is None else trials, overrides=spec.settings,
                                 repair_folds=int(spec.repair_model["folds"]),
                                 n_train=claim.data.info.n_train)
@@ -158,11 +160,13 @@ def run_sweep(spec: Spec, *, options: SweepOptions, log: Callable[[str], None] =
             urls = ray_alive.enter_context(ray_session(options, py_modules=spec.py_modules))
             nodes, plan, tuner = _prepare(spec, claim=claim, trials=trials, data_future=data_future,
                                           options=options, stop_if_asked=stop_if_asked, on_finished=on_finished,
-                                          estimate=estimate, confirm=summary_estimate)
+                                          estimate=estimate, confirm=summary_estimate, earlier=earlier)
         where = claim.part_dir or claim.experiment_dir
         if adaptive:
+            before = f" in all, {len(earlier)} of them run earlier and carried on" if earlier else ""
             log(f"datavsmath: adaptive search of {spec.name!r} over {len(trials)} cells, at most "
-                f"{spec.search['budget']} trials, {adaptive_run.trials_at_once(plan, nodes=nodes)} at once -> {where}")
+                f"{spec.search['budget']} trials{before}, {adaptive_run.trials_at_once(plan, nodes=nodes)} at once "
+                f"-> {where}")
         else:
             log(f"datavsmath: {len(trials)} trials of {spec.name!r} -> {where}")
         log("\n".join(resources.describe_plan(plan, nodes=nodes)))
@@ -183,21 +187,10 @@ def run_sweep(spec: Spec, *, options: SweepOptions, log: Callable[[str], None] =
                     trials_at_once=adaptive_run.trials_at_once(plan, nodes=nodes))
 
 
-EXTEND_ADAPTIVE = ("--extend does not apply to an adaptive search (search: kind: adaptive), whose searcher "
-                   "chooses the cells: run the grown spec as a new experiment (--name), or --resume an "
-                   "interrupted one")
-
-
-def check_not_extended(spec: Spec, *, options: SweepOptions) -> None:
-    """SweepError for --extend of an adaptive spec (EXTEND_ADAPTIVE)."""
-    if options.extend and is_adaptive(spec.search):
-        raise SweepError(EXTEND_ADAPTIVE)
-
-
 def _prepare(spec: Spec, *, claim: Claim, trials: list[dict[str, Any]], data_future: Future,
              options: SweepOptions, stop_if_asked: Callable[[], None],
              on_finished: Callable[[int, int], Any] | None, estimate: Callable[..., Any] | None,
-             confirm: Callable[..., Any] | None = None
+             confirm: Callable[..., Any] | None = None, earlier: Sequence[Mapping[str, Any]] = ()
              ) -> tuple[list[resources.Node], dict[str, dict[str, float]], Any]:
     """With Ray up: preflight the plan, write the experiment's first files, build the Tuner.
     stop_if_asked raises KeyboardInterrupt after a Ctrl-C, so that one before the first
@@ -234,7 +227,9 @@ def _prepare(spec: Spec, *, claim: Claim, trials: list[dict[str, Any]], data_fut
         rows = trial_rows(trials, overrides=spec.trial_overrides)
         configs = adaptive_run.TrialConfigs(rows, version=project_version())
         search_alg = adaptive_run.search_alg(spec, trials=trials, estimate=estimate, confirm=confirm, config_of=configs,
-                                             max_concurrent=adaptive_run.trials_at_once(plan, nodes=nodes))
+                                             max_concurrent=adaptive_run.trials_at_once(plan, nodes=nodes),
+                                             earlier=earlier)
     tuner = make_tuner(spec, exp_dir=claim.part_dir, trials=trials, data=data, plan=plan, options=options,
-                        on_finished=on_finished, transitions=transitions, search_alg=search_alg)
+                        on_finished=on_finished, transitions=transitions, search_alg=search_alg,
+                        n_earlier=len(earlier))
     return nodes, plan, tuner

@@ -95,17 +95,19 @@ def state_period(n_trials: int) -> str:
 
 
 def _callbacks(spec: Spec, *, trials: list[dict[str, Any]], options: SweepOptions, n_train: int,
-               on_finished: Callable[[int, int], Any] | None) -> list[Any]:
+               on_finished: Callable[[int, int], Any] | None, n_earlier: int = 0) -> list[Any]:
     """The compact reporter (every line at -v 1, errors only at -v 0 and -v 2, where Tune's
     own output is on), and the caller's hook after each finished trial. n_train: the
-    dataset's training-set size (the cost model's)."""
+    dataset's training-set size (the cost model's); n_earlier: an extended adaptive search's
+    trials from earlier runs (its lines count up to the budget left)."""
     from datavsmath.sweeps.tune_callbacks import CompactReporter, FinishedHook
 
     costs = {trial_name(t): cost.estimate_seconds(t, n_train=n_train, overrides=spec.settings.get(t["model"]),
                                                   repair_folds=int(spec.repair_model["folds"]))
              for t in trials}
     # An adaptive search runs at most its budget of the cells: the lines count up to that.
-    total = min(len(trials), int(spec.search["budget"])) if is_adaptive(spec.search) else len(trials)
+    total = (min(len(trials), max(int(spec.search["budget"]) - n_earlier, 0)) if is_adaptive(spec.search)
+             else len(trials))
     callbacks: list[Any] = [CompactReporter(costs=costs, total=total, errors_only=options.verbose != 1)]
     if on_finished is not None:
         callbacks.append(FinishedHook(on_finished, total=total))
@@ -131,13 +133,14 @@ def _tune_output(options: SweepOptions) -> tuple[int, Any]:
 def make_tuner(spec: Spec, *, exp_dir: str, trials: list[dict[str, Any]], data: Any,
                 plan: dict[str, dict[str, float]], options: SweepOptions,
                 on_finished: Callable[[int, int], Any] | None = None,
-                transitions: dict[str, Any] | None = None, search_alg: Any = None) -> Any:
+                transitions: dict[str, Any] | None = None, search_alg: Any = None, n_earlier: int = 0) -> Any:
     """The Tuner for `exp_dir` (a new experiment, an extension, or one restored on --resume,
     which keeps the callbacks, names and searcher it was started with: Tune stores them in
     tuner.pkl, and restores the searcher's state from its searcher-state file).
 
     search_alg: an adaptive sweep's searcher (datavsmath.sweeps.adaptive_run.search_alg), which
-    proposes the trials among `trials`; None runs every one of them (the grid)."""
+    proposes the trials among `trials`; None runs every one of them (the grid). n_earlier: the
+    trials an extended adaptive search counts toward its budget from earlier runs."""
     from ray import tune
 
     from datavsmath.sweeps.tune_callbacks import trial_name_of
@@ -159,7 +162,8 @@ def make_tuner(spec: Spec, *, exp_dir: str, trials: list[dict[str, Any]], data: 
     storage_root, name = exp_dir.rsplit("/", 1)
     run_config = tune.RunConfig(
         name=name, storage_path=storage_root, verbose=verbose, progress_reporter=reporter,
-        callbacks=_callbacks(spec, trials=trials, options=options, n_train=data.n_train, on_finished=on_finished),
+        callbacks=_callbacks(spec, trials=trials, options=options, n_train=data.n_train, on_finished=on_finished,
+                             n_earlier=n_earlier),
         failure_config=tune.FailureConfig(max_failures=max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
     )

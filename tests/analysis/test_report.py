@@ -65,6 +65,10 @@ def test_tables_written_as_csv_and_markdown(full_report):
     expected = seed_table(df, metric="acc", model="cnn", n_total=60_000)
     np.testing.assert_allclose(written["num_obs"], expected["num_obs"].astype(float))
     assert written["reached"].tolist() == expected["reached"].tolist()
+    interpolated = full_report.with_name("report_interpolated_acc_cnn_constant.md").read_text()
+    header = interpolated.splitlines()[2]  # the title, a blank line, then the table's header
+    for column in ("num_obs", "ci_low", "ci_high", "found", "p_reachable", "curve"):
+        assert re.search(rf"\|\s+{column}\s+\|", header), (column, header)
 
 
 def test_figures_whose_axis_was_not_swept_are_skipped_with_the_reason(tmp_path):

@@ -212,3 +212,28 @@ def test_power_law_falls_back_to_loglinear_with_two_sizes():
     assert curve == "loglinear" and 1000 < value < 10000
     with pytest.raises(ValueError, match="curve must be one of"):
         crossing(np.array([1.0]), np.array([0.5]), threshold=0.9, curve="spline")
+
+
+@pytest.mark.parametrize("curve", ["auto", "pow3", "power_law"])
+def test_each_crossing_says_its_family_how_it_was_found_its_interval_and_p_reachable(curve):
+    """Three seeds at 0.90 and 0.93: crossings inside the data, beyond the largest size (×k),
+    past 4× (no number) and never, each with the family that found it."""
+    rows = pd.concat([interpolated_table(power_law_grid(seeds=(0, 1, 2)), metric="acc", threshold=t, n_boot=50,
+                                         curve=curve) for t in (0.90, 0.93)], ignore_index=True)
+    assert set(rows["curve"]) <= ({"pow3", "pow3+pow2"} if curve == "auto" else {curve})
+    finite = rows[rows["num_obs"].notna()]
+    assert ((finite["ci_low"] <= finite["num_obs"]) & (finite["num_obs"] <= finite["ci_high"])).all()
+    for row in rows.itertuples():
+        if np.isnan(row.num_obs) and np.isfinite(row.extrapolation):
+            assert row.extrapolation > 4 and row.found == "beyond 4× the data swept"
+        elif np.isnan(row.num_obs):
+            assert row.found.startswith("never") and row.found.endswith(f"reachable with probability {row.p_reachable:.2f}")
+        elif row.extrapolation <= 1:
+            assert row.found == "interpolated"
+        else:
+            assert row.found == f"extrapolated ×{row.extrapolation:.1f}"
+        assert 0 <= row.p_reachable <= 1
+    found = " | ".join(rows["found"])
+    assert "interpolated" in found and "extrapolated ×" in found and "beyond 4×" in found and "never" in found
+    one_seed = interpolated_table(power_law_grid(), metric="acc", threshold=0.90, n_boot=50, curve=curve)
+    assert one_seed["p_reachable"].isna().all()  # one seed: no bootstrap to count

@@ -1,7 +1,8 @@
 """An adaptive sweep (search: kind: adaptive) end to end on Fashion-MNIST with rf: the
 dry-run shows its first design and budget; a real run, interrupted after its first trials and
 resumed from the command line, carries its searcher on from where it stopped (no cell run
-twice, no more trials than the budget) and says why it stopped and each crossing's interval.
+twice, no more trials than the budget) and says why it stopped and each crossing's interval;
+--extend with a grown spec carries the search on from the cells already run.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ SPEC = {
 }
 WAIT_S = 120.0
 CROSSING_LINE = re.compile(rf"^  model rf, damage_mode none, damage_frac 0\.0, repair none: acc > {TARGET:g} "
-                           r"at n = [\d,]+ \[[\d,]+, [\d,]+\] \((met|open|unreachable)\)$", re.M)
+                           r"at n = [\d,]+ \[[\d,]+, [\d,]+\] \((met|open|unreachable|beyond)\)$", re.M)
 
 
 def _finished(exp: Path) -> dict[str, str]:
@@ -119,15 +120,37 @@ def test_specs_lists_the_adaptive_spec_by_its_cells():
     assert re.search(r"^size +112 trials  ", proc.stdout, re.M), proc.stdout
 
 
-def test_extend_is_refused_for_an_adaptive_spec(tmp_path):
-    spec_path = tmp_path / "searched.yaml"
-    spec_path.write_text(yaml.safe_dump(SPEC))
-    for extra in (["--dry-run"], []):
-        proc = run_cli("sweep", str(spec_path), "--extend", "--storage", str(tmp_path), *extra, timeout=60)
-        assert proc.returncode == 2
-        assert proc.stderr.startswith("datavsmath: error: --extend does not apply to an adaptive search")
-        assert len(proc.stderr.splitlines()) == 1
-    assert not (tmp_path / "searched").exists()
+def test_an_extended_adaptive_sweep_carries_its_search_on(tmp_path, capsys):
+    """A search of 8 trials, then --extend with two more sizes and a budget of 14: the
+    extension runs in its own Tune experiment, proposes only cells not run before, counts the
+    earlier 8 toward its budget, and its summary stands on every point."""
+    small = {**SPEC, "search": {**SPEC["search"], "budget": 8}}
+    grown = {**SPEC, "sample_frac": [*SPEC["sample_frac"], 0.06, 0.07], "search": {**SPEC["search"], "budget": 14}}
+    exp = tmp_path / "searched"
+    try:
+        dvm.sweep(spec=small, storage=str(tmp_path), live=False, report=False, verbose=0, dashboard=False)
+        before = _finished(exp)
+        assert len(before) == 8
+        text = dry_run(parse_spec(grown), options=SweepOptions(storage=str(tmp_path), extend=True))
+        assert "kept: 8 cells finished earlier; to run: 19" in text, text
+        assert "budget 6 trials (14 in all, 8 run earlier) of the 19 cells" in text and "first design: none (every curve ran earlier)" in text
+        capsys.readouterr()
+        results = dvm.sweep(spec=grown, storage=str(tmp_path), extend=True, live=False, report=False, verbose=1,
+                            dashboard=False)
+    finally:
+        dvm.shutdown()
+    out = capsys.readouterr().out
+    assert "at most 14 trials in all, 8 of them run earlier and carried on" in out, out[-2000:]
+    df = load_results(exp)
+    cells = list(df[list(AXES)].itertuples(index=False, name=None))
+    assert len(cells) == len(set(cells)) and 8 < len(df) <= 14, df[list(AXES)]
+    assert (df["status"] == "TERMINATED").all()
+    assert _finished(exp) == before  # the first run's trials stay as they were
+    extension = list(exp.glob("extend-*"))
+    assert len(extension) == 1 and _tune_trials(extension[0]) == len(df) - 8  # only new cells proposed
+    search = results.search
+    assert search is not None and search.finished == search.proposed == len(df)
+    assert search.stop_reason != "" and dvm.load(exp).search.lines() == search.lines()
 
 
 def test_an_interrupted_adaptive_sweep_resumes_its_search(tmp_path):

@@ -249,3 +249,19 @@ def test_a_crossing_is_met_only_when_the_confirming_estimate_says_so():
     again = summary_crossing(np.array([p["n_train"] for p in points]), np.array([p["acc"] for p in points]),
                              target=TARGET)
     assert crossing.status == "met" and (crossing.low, crossing.high) == (again.low, again.high)
+
+
+def test_a_searcher_carries_on_from_earlier_trials():
+    """--extend: 10 trials that finished before count toward the budget and are never proposed
+    again; their curve has no first design, so the next trial is already a rated one."""
+    first = searcher(tolerance=0.001, budget=10)
+    drive(first)
+    earlier = [{**dict(cell), **point} for cell, point in first.state.points.items()]
+    unrun = [c for c in cells() if cell_of(c) not in first.state.points]
+    carried = AdaptiveSearcher(unrun[::-1], targets={"acc": TARGET}, estimate=estimate_crossing, tolerance=0.001,
+                               budget=16, earlier=earlier)
+    assert carried._design == [] and len(first._design) == 4
+    assert carried.crossings[0].estimate == first.crossings[0].estimate  # the same points, the same fit
+    proposed = [cell_of(carried.suggest(f"n{i}")) for i in range(6)]
+    assert carried.suggest("n6") == Searcher.FINISHED and carried.state.stop_reason == "budget spent: 16 trials proposed"
+    assert not set(proposed) & set(first.state.points) and len(set(proposed)) == 6
