@@ -251,7 +251,8 @@ def main() -> None:
                         help="replay the searcher on the grid's cells (rated and nearest) instead of running it")
     parser.add_argument("--storage", default=None, help="where both experiments go (default: a temp folder)")
     args = parser.parse_args()
-    storage = args.storage or ("" if args.grid_csv else mkdtemp(prefix="bench-adaptive-"))
+    # A replay runs no trials; a live run against a kept grid still writes its own experiment.
+    storage = args.storage or ("" if args.grid_csv and args.replay else mkdtemp(prefix="bench-adaptive-"))
     n_grid = len([f for f in TALK_FRACS if f <= args.max_frac]) * len(args.damage) * args.seeds
     budget = max(1, int(n_grid * args.budget_share))
     first = len(args.damage) * FIRST_SIZES * min(FIRST_SEEDS, args.seeds)
