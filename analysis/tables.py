@@ -234,7 +234,8 @@ def interpolated_table(df: pd.DataFrame, *, metric: str = "acc", threshold: floa
     """Observations needed to clear `threshold`, per quality level, from a fitted learning curve.
 
     Arguments as in `seed_table`, plus curve (a family of datavsmath.analysis.curves.CURVES,
-    default "auto": pow3, mixed with pow2 per level by an inner backtest), n_boot (bootstrap
+    default "auto": per level, the family that best predicts its upper half, or pow3 mixed
+    with pow2 by an inner backtest; datavsmath.analysis.curves.fit_curve), n_boot (bootstrap
     resamples of the seeds, default 200), random_state (the bootstrap's seed) and limit
     (default 4: a crossing past limit x the largest swept size is not given as a number).
     Returns one row per quality level, best first, with columns quality, num_obs (the

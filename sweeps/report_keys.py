@@ -35,8 +35,9 @@ CURRENT_KEYS = ("model", "n", "quality", "damage_mode")
 PRICE_KEYS = ("label", "audit", "compute_second", "train")
 OLD_PRICE_KEYS = {"price_label": "label", "price_audit": "audit"}
 REPORT_KEYS = ("current", "target", "prices", "model", "thresholds", "curve", *OLD_PRICE_KEYS)
-# The learning-curve families of datavsmath.analysis.curves, and "auto" (the default): pow3,
-# mixed with pow2 where a backtest inside each curve says the mix extrapolates better.
+# The learning-curve families of datavsmath.analysis.curves, and "auto" (the default): the
+# family that best predicts each curve's upper half, or pow3 mixed with pow2 where a backtest
+# inside the curve says the mix extrapolates better.
 CURVE_FAMILIES = ("pow3", "pow4", "mmf4", "wbl4", "exp3", "last1", "power_law", "loglinear")
 CURVES = ("auto", *CURVE_FAMILIES)
 
