@@ -107,14 +107,16 @@ class Results:
               damage_mode: str | None = None, kind: str = "interpolated", **options: Any) -> pd.DataFrame:
         """Observations needed to clear `threshold` (default acc 0.90, auc 0.98) per quality
         level: kind "interpolated" (a fitted learning curve with bootstrap intervals,
-        datavsmath.analysis.tables.interpolated_table; options method, n_boot, random_state)
-        or "seed" (read off the swept grid, seed_table). model, damage_mode: default the
-        report's (cnn when swept, else the first model; the first damaged mode crossed with
-        sample_frac)."""
+        datavsmath.analysis.tables.interpolated_table; options curve, default the spec's
+        `report: curve` as the report's tables use it, n_boot, random_state, limit) or "seed"
+        (read off the swept grid, seed_table). model, damage_mode: default the report's (cnn
+        when swept, else the first model; the first damaged mode crossed with sample_frac)."""
         model, damage_mode = self._setup(model, damage_mode)
         make = {"interpolated": tables.interpolated_table, "seed": tables.seed_table}
         if kind not in make:
             raise ValueError(f"kind must be one of {', '.join(make)}, got {kind!r}")
+        if kind == "interpolated" and self.spec is not None and "curve" in self.spec.report:
+            options.setdefault("curve", self.spec.report["curve"])
         return make[kind](self.frame, metric=metric, threshold=threshold, model=model, damage_mode=damage_mode,
                           n_total=self._n_total(), **options)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 
@@ -36,7 +37,7 @@ def quickstart(tmp_path_factory):
     df = load_breast_cancer(as_frame=True).frame
     before = ProcessState.now()
     res = dvm.sweep(df, label="target", models={"rf": "rf", "logreg": LogisticRegression(max_iter=500)},
-                    **GRID, seeds=SEEDS, storage=str(storage), name="quick", live=False)
+                    **GRID, seeds=SEEDS, storage=str(storage), name="quick", live=False, curve="power_law")
     problems = before.problems()
     yield res, problems, storage
     dvm.shutdown()
@@ -63,6 +64,9 @@ def test_results_methods(quickstart, tmp_path):
     table = res.table("acc", 0.9, model="logreg", damage_mode="constant")
     assert list(table["quality"]) == [1.0, 0.8]
     assert {"num_obs", "ci_low", "ci_high"} <= set(table.columns)
+    # curve= means report: {curve: ...}: stored with the spec, which the report's tables read.
+    assert res.spec.report["curve"] == "power_law"
+    assert yaml.safe_load((Path(res.path) / "spec.yaml").read_text())["report"]["curve"] == "power_law"
     decision = res.decision(price_label=1.0, price_audit=0.2)
     assert {"buy labels", "switch to rf", "repair: prune"} <= set(decision["route"])
     assert {"cost", "cheapest", "target"} <= set(decision.columns)
