@@ -124,8 +124,9 @@ def test_an_extended_adaptive_sweep_carries_its_search_on(tmp_path, capsys):
     """A search of 8 trials, then --extend with two more sizes and a budget of 14: the
     extension runs in its own Tune experiment, proposes only cells not run before, counts the
     earlier 8 toward its budget, and its summary stands on every point."""
-    small = {**SPEC, "search": {**SPEC["search"], "budget": 8}}
-    grown = {**SPEC, "sample_frac": [*SPEC["sample_frac"], 0.06, 0.07], "search": {**SPEC["search"], "budget": 14}}
+    strict = {**SPEC["search"], "tolerance": 0.01}  # never met here: both runs go to their budget
+    small = {**SPEC, "search": {**strict, "budget": 8}}
+    grown = {**SPEC, "sample_frac": [*SPEC["sample_frac"], 0.06, 0.07], "search": {**strict, "budget": 14}}
     exp = tmp_path / "searched"
     try:
         dvm.sweep(spec=small, storage=str(tmp_path), live=False, report=False, verbose=0, dashboard=False)
@@ -143,14 +144,15 @@ def test_an_extended_adaptive_sweep_carries_its_search_on(tmp_path, capsys):
     assert "at most 14 trials in all, 8 of them run earlier and carried on" in out, out[-2000:]
     df = load_results(exp)
     cells = list(df[list(AXES)].itertuples(index=False, name=None))
-    assert len(cells) == len(set(cells)) and 8 < len(df) <= 14, df[list(AXES)]
+    assert len(cells) == len(set(cells)) and len(df) == 14, df[list(AXES)]
     assert (df["status"] == "TERMINATED").all()
     assert _finished(exp) == before  # the first run's trials stay as they were
     extension = list(exp.glob("extend-*"))
     assert len(extension) == 1 and _tune_trials(extension[0]) == len(df) - 8  # only new cells proposed
     search = results.search
     assert search is not None and search.finished == search.proposed == len(df)
-    assert search.stop_reason != "" and dvm.load(exp).search.lines() == search.lines()
+    assert search.stop_reason == "budget spent: 14 trials proposed"
+    assert dvm.load(exp).search.lines() == search.lines()
 
 
 def test_an_interrupted_adaptive_sweep_resumes_its_search(tmp_path):
