@@ -6,9 +6,10 @@ target, with its interval. The searcher
 
 1. runs a coarse first design: FIRST_SIZES log-spaced sample fractions of every curve, with
    the first FIRST_SEEDS seed(s);
-2. after each finished trial, re-estimates every crossing (an `estimate` function, e.g.
-   datavsmath.analysis.pinpoint.estimate_crossing, passed in: sweeps does not import the
-   analysis);
+2. after each finished trial, re-estimates the crossings of that trial's curve (an
+   `estimate` function, e.g. datavsmath.analysis.pinpoint.estimate_crossing, passed in: sweeps
+   does not import the analysis); one that looks met is estimated again with `confirm` (e.g.
+   pinpoint.summary_crossing, more bootstrap draws), whose interval decides;
 3. proposes, for the open crossing with the widest relative interval among those whose
    tolerance its unrun cells can still meet (the estimate's `excess`: how many times wider its
    interval is than with every unrun cell run; the others, and those the fit never reaches,
@@ -23,7 +24,8 @@ target, with its interval. The searcher
 
 Trials are ordinary cells: `config_of(cell)` turns one into the trial's config. The state
 (finished points, proposed cells) is saved and restored with Tune's searcher checkpoints, so a
-resumed sweep carries on.
+resumed sweep carries on; an extended one (--extend) starts from the earlier runs' trials
+(`earlier`).
 """
 
 from __future__ import annotations
