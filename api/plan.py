@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from datavsmath.execute import UsageError, plan_cells
 from datavsmath.sweeps import cost, resources
-from datavsmath.sweeps.adaptive_design import FIRST_SEEDS, FIRST_SIZES, cell_of, curve_of, first_design
+from datavsmath.sweeps.adaptive_design import FIRST_SEEDS, FIRST_SIZES, cell_of, first_design
 from datavsmath.sweeps.experiment_layout import experiment_path
 from datavsmath.sweeps.extend import Extension
 from datavsmath.sweeps.options import SweepOptions
@@ -125,9 +125,8 @@ def _adaptive_lines(spec: Spec, *, trials: list[dict], estimate: Callable[[dict]
     first design."""
     search = spec.search
     budget = max(int(search["budget"]) - len(kept), 0)
-    started = {curve_of(cell_of(c)) for c in kept}
     by_cell = {cell_of(t): t for t in trials}
-    design = [by_cell[c] for c in first_design([c for c in by_cell if curve_of(c) not in started])][:budget]
+    design = [by_cell[c] for c in first_design(list(by_cell), ran=[cell_of(c) for c in kept])][:budget]
     targets = ", ".join(f"{metric} > {value:g}" for metric, value in search["target"].items())
     longest = sorted((estimate(t) for t in trials), reverse=True)[:budget]
     earlier = f" ({search['budget']} in all, {len(kept)} run earlier)" if kept else ""

@@ -100,8 +100,7 @@ class AdaptiveSearcher(Searcher):
             cell = cell_of(row)
             self.state.proposed.append(cell)
             self.state.points[cell] = {k: float(row[k]) for k in (*self.targets, "n_train") if k in row}
-        started = {curve_of(c) for c in self.state.points}
-        self._design = first_design([c for c in self.cells if curve_of(c) not in started])
+        self._design = first_design(self.cells, ran=list(self.state.points))
         if earlier:
             self.refit()
 

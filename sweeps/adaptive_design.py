@@ -29,12 +29,16 @@ def curve_of(cell: Cell) -> Cell:
     return tuple((k, v) for k, v in cell if k in CURVE_KEYS)
 
 
-def first_design(cells: Sequence[Cell], *, sizes: int = FIRST_SIZES, seeds: int = FIRST_SEEDS) -> list[Cell]:
+def first_design(cells: Sequence[Cell], *, sizes: int = FIRST_SIZES, seeds: int = FIRST_SEEDS,
+                 ran: Sequence[Cell] = ()) -> list[Cell]:
     """Per curve, the swept sample fractions nearest to `sizes` points evenly spaced in log
-    from its smallest to its largest, with its first `seeds` seeds."""
+    from its smallest to its largest, with its first `seeds` seeds; none for a curve with a
+    cell in `ran` (--extend: cells run earlier)."""
+    started = {curve_of(c) for c in ran}
     by_curve: dict[Cell, list[Cell]] = {}
     for cell in cells:
-        by_curve.setdefault(curve_of(cell), []).append(cell)
+        if curve_of(cell) not in started:
+            by_curve.setdefault(curve_of(cell), []).append(cell)
     design = []
     for members in by_curve.values():
         fracs = sorted({dict(c)["sample_frac"] for c in members})
