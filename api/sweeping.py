@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from datavsmath.inputs import Inputs, dataset_config, model_entries
 from datavsmath.progress import NotebookProgress, in_notebook
 from datavsmath.results import Results, TrialsError
 from datavsmath.session import keep_warm, preserved, ray_stack
-from datavsmath.sweeps.experiment_layout import INPUTS_DIR, SPEC_FILE, experiment_path, is_resumable
+from datavsmath.sweeps.experiment_layout import INPUTS_DIR, SPEC_FILE, experiment_path, is_resumable, read_stored_spec
 from datavsmath.sweeps.options import SweepError, SweepOptions
 from datavsmath.sweeps.ownership import check_experiment
 from datavsmath.sweeps.safe_yaml import read_yaml
@@ -22,6 +23,7 @@ from datavsmath.sweeps.validation import DEFAULT_MAX_TRIALS, check_experiment_na
 from datavsmath.trainables import storage
 from datavsmath.trainables.damage import NO_DAMAGE
 from datavsmath.trainables.dataset_peek import Peek, peek_dataset
+from datavsmath.trainables.models.user import is_pickled
 
 # Spec keys taken as keywords as they are (YAML values), besides the data, models and axes.
 SPEC_KEYWORDS = ("description", "grids", "include", "overrides", "resources", "gpu_share", "max_failures",
@@ -204,6 +206,8 @@ def sweep(data: Any = None, *, label: str | None = None, test: Any = None, test_
                                    resume=resume, retry_errored=retry_errored, overwrite=overwrite,
                                    dashboard=dashboard, verbose=verbose, extend=extend)
             check_flags(options, rerun_changed=rerun_changed)
+            if resume:
+                parsed = _stored_pickles(parsed, inputs=inputs, exp_dir=exp_dir)
             if inputs.files or changed or spec is None or isinstance(spec, Mapping):
                 # The experiment's own spec.yaml is the file that resumes it from the command line.
                 parsed = _with_source(parsed, str(Path(exp_dir) / SPEC_FILE))
@@ -219,9 +223,29 @@ def sweep(data: Any = None, *, label: str | None = None, test: Any = None, test_
             raise SpecError(str(exc)) from exc
 
 
-def _with_source(spec: Spec, source: str) -> Spec:
-    from dataclasses import replace
+def _stored_pickles(spec: Spec, *, inputs: Inputs, exp_dir: str) -> Spec:
+    """On resume: each model this call pickled runs as the experiment stored it (the pickle in
+    its inputs/, and the spec that names it) when the stored spec has a pickled model of that
+    name and its other settings are the same; this call's pickle is not written.
 
+    cloudpickle's bytes, which name the file, follow where the code was defined: a function
+    keeps its file (a new notebook kernel's cell is another file) and a class defined in
+    __main__ gets a random id in every process, so the same net pickled again names another
+    file, and the resume was refused as a changed spec (issue 31 B)."""
+    try:
+        stored = read_stored_spec(exp_dir).user_models
+    except (FileNotFoundError, SpecError):  # nothing to resume: execute says so
+        return spec
+    models = dict(spec.models)
+    for name, model in spec.user_models.items():
+        old = stored.get(name)
+        if old is not None and is_pickled(model.path) and is_pickled(old.path) and replace(model, path=old.path) == old:
+            models[name] = old
+            inputs.files.pop(Path(model.path).name, None)
+    return replace(spec, models=models)
+
+
+def _with_source(spec: Spec, source: str) -> Spec:
     return replace(spec, source=source)
 
 
@@ -235,8 +259,6 @@ def _run(spec: Spec, *, inputs: Inputs, exp_dir: str, options: SweepOptions, rer
     notebook = in_notebook()
     run_options = options
     if notebook and options.verbose == 1:  # one updating display instead of a line per trial
-        from dataclasses import replace
-
         run_options = replace(options, verbose=0)
     log = print if options.verbose >= 1 else (lambda line: None)
     try:

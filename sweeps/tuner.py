@@ -155,7 +155,8 @@ def make_tuner(spec: Spec, *, exp_dir: str, trials: list[dict[str, Any]], data: 
     os.environ[STATE_PERIOD_ENV] = state_period(len(trials))  # read by Tune when fit() starts
     if options.resume:
         return tune.Tuner.restore(exp_dir, trainable=trainable, resume_unfinished=True,
-                                  resume_errored=options.retry_errored)
+                                  resume_errored=options.retry_errored,
+                                  param_space=_restored_param_space(spec, trials=trials))
     max_failures = options.max_failures
     if max_failures is None:
         max_failures = spec.max_failures if spec.max_failures is not None else DEFAULT_MAX_FAILURES
@@ -175,6 +176,21 @@ def make_tuner(spec: Spec, *, exp_dir: str, trials: list[dict[str, Any]], data: 
         return tune.Tuner(trainable, tune_config=tune_config, run_config=run_config)
     return tune.Tuner(trainable, param_space=build_param_space(trials, overrides=spec.trial_overrides),
                       tune_config=tune_config, run_config=run_config)
+
+
+def _restored_param_space(spec: Spec, *, trials: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The param space a resumed grid sweep gives Tuner.restore again: the same one it started
+    with (build_param_space of the same trials), None for an adaptive one (its searcher,
+    restored from tuner.pkl, gives whole configs).
+
+    Tune keeps no param space in tuner.pkl: its sample_from fields are stored as placeholders,
+    resolved by the param space given to this run. The trials the grid had not yet created
+    when the sweep stopped (Tune creates at most TUNE_MAX_PENDING_TRIALS_PG, 200, ahead) are
+    created on resume, and without it their `model` is a placeholder (a KeyError in
+    _ResourcesByModel, issue 31 B)."""
+    if is_adaptive(spec.search):
+        return None
+    return build_param_space(trials, overrides=spec.trial_overrides)
 
 
 def import_tensorboardx_without_torch() -> None:
