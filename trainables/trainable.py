@@ -30,6 +30,7 @@ from datavsmath.trainables.metrics import evaluate
 from datavsmath.trainables.models import build_model
 from datavsmath.trainables.models.user import UserModel
 from datavsmath.trainables.repair import DEFAULT_FOLDS, DEFAULT_REPAIR_MODEL, NO_REPAIR, repair_labels
+from datavsmath.trainables.threads import native_threads
 
 STATE_FILE = "state.pkl"
 
@@ -141,6 +142,18 @@ def train_trial(config: dict[str, Any], *, data: Dataset, checkpoint_period_s: f
     keep_freed_memory()  # the worker process's malloc policy, once per process
     _maybe_inject_fault(config, 0)  # epoch 0: before training, so trees can be faulted too
     threads = _trial_cpus()
+    # The worker loaded its OpenMP and BLAS runtimes before Ray set this trial's
+    # OMP_NUM_THREADS: each is set to the trial's CPUs here, and put back after it.
+    with native_threads(threads):
+        _train(config, data=data, checkpoint_period_s=checkpoint_period_s, transitions=transitions,
+               repair_model=repair_model, user_models=user_models, threads=threads, trial_start=trial_start)
+
+
+def _train(config: dict[str, Any], *, data: Dataset, checkpoint_period_s: float,
+           transitions: dict[str, Any] | None, repair_model: dict[str, Any] | None,
+           user_models: Mapping[str, UserModel] | None, threads: int, trial_start: float) -> None:
+    """train_trial's work on `threads` threads: the training set, its repair, the fit, the
+    evaluation and the final report."""
     device = _choose_device()
     subset = make_training_set(data.y_train, n_classes=data.n_classes, sample_frac=config["sample_frac"],
                                damage_frac=config["damage_frac"],
