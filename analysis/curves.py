@@ -30,16 +30,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from scipy import optimize
 
+from datavsmath.analysis.families import MIN_POINTS as MIN_POINTS
 from datavsmath.analysis.families import PARAMETRIC as PARAMETRIC
-from datavsmath.analysis.families import POWER_LAW_SCALE
 from datavsmath.analysis.families import Family as Family
+from datavsmath.analysis.families import FittedCurve as FittedCurve
+from datavsmath.analysis.families import _clean
 from datavsmath.analysis.families import fit_family as fit_family
+from datavsmath.analysis.families import fit_one as fit_one
 from datavsmath.analysis.families import fit_power_law as fit_power_law
 from datavsmath.analysis.families import isotonic_increasing as isotonic_increasing
 from datavsmath.analysis.families import loglinear_crossing as loglinear_crossing
+from datavsmath.analysis.families import min_points as min_points
 from datavsmath.analysis.families import power_law_crossing as power_law_crossing
+from datavsmath.analysis.families import refit as refit
 from datavsmath.analysis.support import EXTRAPOLATION_LIMIT
 from datavsmath.sweeps.report_keys import CURVE_FAMILIES
 from datavsmath.sweeps.report_keys import CURVES as CURVES
@@ -63,106 +67,6 @@ AUTO_FAMILIES = ("last1", "pow3", "exp3", "power_law", "pow4", "mmf4", "wbl4")
 HOLDOUT_RATIO = 2.0
 # One held-out size cannot tell families apart (its noise decides); with fewer, auto takes pow3.
 MIN_HELD_OUT = 2
-# Parametric fits need at least this many distinct sizes; fewer fall back to loglinear.
-MIN_POINTS = 3
-
-
-# --- one fitted curve ------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class FittedCurve:
-    """A learning curve fitted to (n, values): n (k,) ascending sizes, values (k,) metric
-    means; family the one used ("pow3+pow2" for auto's mix); params its parameters in
-    x = n / scale (power_law: (a, b, c) of the error law; empty for loglinear, last1 and a
-    mix); parts and weights: a mix's fitted families and their weights (summing to 1; empty
-    for one family); errors: the inner backtest `auto` ran ({} when none was run; see
-    `mix_errors`)."""
-
-    family: str
-    n: np.ndarray
-    values: np.ndarray
-    params: tuple[float, ...] = ()
-    scale: float = 1.0
-    errors: dict[str, float] = field(default_factory=dict)
-    parts: tuple[FittedCurve, ...] = ()
-    weights: tuple[float, ...] = ()
-
-    def predict(self, n: np.ndarray) -> np.ndarray:
-        """The curve at sizes n (any shape)."""
-        n = np.asarray(n, dtype=float)
-        if self.parts:
-            return sum((w * part.predict(n) for w, part in zip(self.weights, self.parts, strict=True)),
-                       np.zeros(n.shape))
-        if self.family in PARAMETRIC:
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                return PARAMETRIC[self.family].value(n / self.scale, np.array(self.params))
-        if self.family == "power_law":
-            a, b, c = self.params
-            return 1 - (a * np.power(n / POWER_LAW_SCALE, -b) + c)
-        fitted = isotonic_increasing(self.values)
-        inside = np.interp(np.log(n), np.log(self.n), fitted)
-        return np.where(n > self.n[-1], self.values[-1], inside) if self.family == "last1" else inside
-
-    @property
-    def asymptote(self) -> float:
-        """The value the curve tends to as n grows (loglinear and last1: their last value)."""
-        if self.parts:
-            return float(sum(w * part.asymptote for w, part in zip(self.weights, self.parts, strict=True)))
-        if self.family in PARAMETRIC:
-            return PARAMETRIC[self.family].asymptote(np.array(self.params))
-        if self.family == "power_law":
-            return 1 - self.params[2]
-        return float(self.values[-1] if self.family == "last1" else isotonic_increasing(self.values)[-1])
-
-    @property
-    def extrapolates(self) -> bool:
-        """Whether the curve goes on rising past the swept sizes (a parametric family, the
-        power law or a mix of them), so that its asymptote says where it stops."""
-        return bool(self.parts) or self.family in PARAMETRIC or self.family == "power_law"
-
-    def crossing(self, threshold: float) -> float:
-        """The n where the curve first exceeds `threshold`: inf when it never does (or beyond
-        any float), NaN for a curve without points."""
-        if self.n.size == 0:
-            return np.nan
-        if self.parts:
-            return _mix_crossing(self, threshold)
-        if self.family in PARAMETRIC:
-            return PARAMETRIC[self.family].inverse(threshold, np.array(self.params)) * self.scale
-        if self.family == "power_law":
-            return power_law_crossing(*self.params, threshold=threshold)
-        return loglinear_crossing(self.n, self.values, threshold=threshold)
-
-
-def _mix_crossing(curve: FittedCurve, threshold: float) -> float:
-    """The crossing of a mix of rising parts, found in log n between its parts' crossings
-    (the mix is below `threshold` where the first part crosses, above it where the last
-    does); inf when its asymptote is not above `threshold` or it crosses beyond any float,
-    0 when it starts above it."""
-    if curve.asymptote <= threshold:
-        return np.inf
-    ends = [part.crossing(threshold) for part in curve.parts]
-
-    def excess(log_n: float) -> float:
-        return float(curve.predict(np.exp(log_n))) - threshold
-
-    low = np.log(min(ends)) if min(ends) > 0 else np.log(curve.n[0]) - 50.0
-    if excess(low) >= 0:
-        return 0.0
-    high = np.log(max(ends)) if np.isfinite(max(ends)) else low
-    while excess(high) < 0:  # a part that never crosses: step out until the mix does
-        high += 10.0
-        if high > np.log(np.finfo(float).max):
-            return np.inf
-    return float(np.exp(optimize.brentq(excess, low, high, xtol=1e-12)))
-
-
-def _clean(n: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Finite points, sorted by n."""
-    n, values = np.asarray(n, dtype=float), np.asarray(values, dtype=float)
-    keep = np.isfinite(values) & np.isfinite(n) & (n > 0)
-    order = np.argsort(n[keep])
-    return n[keep][order], values[keep][order]
 
 
 def check_curve(curve: str) -> str:
@@ -170,30 +74,6 @@ def check_curve(curve: str) -> str:
     if curve not in CURVES:
         raise ValueError(f"curve must be one of {list(CURVES)}, got {curve!r}")
     return curve
-
-
-def min_points(family: str) -> int:
-    """The fewest distinct sizes a family is fitted on (a parametric one: its parameters, at least 3)."""
-    if family in PARAMETRIC:
-        return max(PARAMETRIC[family].n_params, MIN_POINTS)
-    return MIN_POINTS if family == "power_law" else 1
-
-
-def fit_one(family: str, n: np.ndarray, values: np.ndarray, *,
-            start: Sequence[float] | None = None) -> FittedCurve:
-    """`family` fitted to (n, values) (NaN values ignored); loglinear where there are fewer
-    sizes than the family needs. start: one initial parameter vector (a warm start, e.g. the
-    estimate's parameters for a bootstrap draw) instead of the family's several starts."""
-    n, values = _clean(n, values)
-    if n.size < min_points(family):
-        return FittedCurve("loglinear", n, values)
-    if family in PARAMETRIC:
-        scale = float(n[-1])
-        params, _ = fit_family(family, n / scale, values, starts=None if start is None else [start])
-        return FittedCurve(family, n, values, tuple(float(p) for p in params), scale)
-    if family == "power_law":
-        return FittedCurve(family, n, values, fit_power_law(n, 1 - values))
-    return FittedCurve(family, n, values)
 
 
 def _noise(n: np.ndarray, values: np.ndarray, *, family: str = BASE) -> float:
@@ -317,18 +197,6 @@ def fit_curve(n: np.ndarray, values: np.ndarray, *, curve: str = DEFAULT_CURVE) 
     return replace(fitted, errors={**chosen, **backtest})
 
 
-def refit(estimate: FittedCurve, n: np.ndarray, values: np.ndarray) -> FittedCurve:
-    """The estimate's family (a mix: each part, the weights kept) fitted to other values at
-    the same sizes (a bootstrap draw), warm-started from the estimate's parameters."""
-    if estimate.parts:
-        parts = tuple(refit(part, n, values) for part in estimate.parts)
-        if any(p.family != e.family for p, e in zip(parts, estimate.parts, strict=True)):
-            return parts[0]
-        return replace(estimate, n=parts[0].n, values=parts[0].values, parts=parts, errors={})
-    start = estimate.params if estimate.family in PARAMETRIC else None
-    return fit_one(estimate.family, n, values, start=start)
-
-
 def describe_crossing(crossing: float, *, largest: float, smallest: float,
                       limit: float = EXTRAPOLATION_LIMIT) -> str:
     """How a crossing was found: "interpolated" (inside the swept sizes), "extrapolated ×k"
@@ -344,3 +212,196 @@ def describe_crossing(crossing: float, *, largest: float, smallest: float,
     if crossing > largest:
         return f"extrapolated ×{crossing / largest:.1f}"
     return "interpolated" if crossing >= smallest else "below the smallest size swept"
+
+
+# --- the one crossing estimate -----------------------------------------------------------
+
+N_BOOT = 200
+CI_LEVEL = 0.95
+# A wild bootstrap needs this many points beyond the family's parameters: from fewer it
+# resamples near-zero residuals by chance and gives too narrow an interval (±1 % around a
+# crossing 4 % off from 4 pow3 points). With fewer, no interval.
+MIN_RESIDUAL_DOF = 5
+# The learned extrapolation (datavsmath.analysis.extrapolation) needs this many sizes.
+MIN_LEARNED_SIZES = 3
+LEARNED = "learned"
+
+
+@dataclass(frozen=True)
+class Crossing:
+    """Where a learning curve crosses a threshold, and how sure that is.
+
+    estimate: the size n (inf only for a confident "never": a fitted family whose asymptote
+    stays below the threshold); low, high: the 95 % interval (NaN where none can be given);
+    p_reachable: the probability that the curve crosses within `limit` x the largest size
+    (NaN where none can be given); family: the curve used ("learned" for auto's extrapolation,
+    a family of FAMILIES, or "pow3+pow2"); how: "interpolated", "extrapolated ×k", "beyond 4×
+    the data swept", "never (asymptote a)" or "below the smallest size swept"; interval: what
+    the interval is made of (or why there is none); draws: (n_boot,) crossings drawn from the
+    estimate's uncertainty (empty where no interval), for costs that combine several curves;
+    largest, smallest: the sizes with a value; n_seeds: the most seeds at a size; fitted: the
+    family fitted to the seed means (also behind a learned estimate, for plots and design).
+    """
+
+    estimate: float
+    low: float
+    high: float
+    p_reachable: float
+    family: str
+    how: str
+    interval: str
+    draws: np.ndarray = field(repr=False, compare=False)
+    largest: float
+    smallest: float
+    n_seeds: int
+    n_points: int
+    fitted: FittedCurve | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def has_interval(self) -> bool:
+        return bool(np.isfinite(self.low) or np.isfinite(self.high))
+
+    @property
+    def within_limit(self) -> bool:
+        """Whether the estimate is a number the report gives (finite, at most limit x largest)."""
+        return bool(np.isfinite(self.estimate) and self.estimate <= self.bound)
+
+    @property
+    def bound(self) -> float:
+        return EXTRAPOLATION_LIMIT * self.largest
+
+
+def _grid(n: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(n, grid) with sizes ascending, the sizes without any value dropped; grid (n_seeds, k)."""
+    n = np.asarray(n, dtype=float).reshape(-1)
+    grid = np.asarray(grid, dtype=float)
+    grid = grid.reshape(1, -1) if grid.ndim == 1 else grid
+    if grid.shape[1] != n.size:
+        raise ValueError(f"grid must have one column per size: {grid.shape[1]} columns for {n.size} sizes")
+    keep = np.isfinite(n) & (n > 0) & np.isfinite(grid).any(axis=0)
+    order = np.argsort(n[keep], kind="stable")
+    return n[keep][order], grid[:, keep][:, order]
+
+
+def _means(grid: np.ndarray) -> np.ndarray:
+    present = np.isfinite(grid)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(present, grid, 0.0).sum(axis=0) / present.sum(axis=0)
+
+
+def _n_params(family: str) -> int:
+    if family in PARAMETRIC:
+        return PARAMETRIC[family].n_params
+    return 3 if family == "power_law" else 0
+
+
+def _wild_draws(fitted: FittedCurve, n: np.ndarray, grid: np.ndarray, *, threshold: float, n_boot: int,
+                random_state: int) -> np.ndarray:
+    """(n_boot,) crossings of the fitted family refitted to wild-bootstrap draws of the grid: each
+    present cell is the fit plus its own residual (inflated by sqrt(k / (k - p)) for the fit's
+    p parameters on k points) with a random sign, and the draw's curve is fitted to its seed
+    means. Each cell keeps its own scatter: a learning curve scatters more at small n."""
+    present = np.isfinite(grid)
+    k = int(present.sum())
+    curve = np.broadcast_to(fitted.predict(n), grid.shape)
+    residual = np.where(present, grid - curve, 0.0) * np.sqrt(k / max(k - _n_params(fitted.family), 1))
+    signs = np.random.default_rng(random_state).choice([-1.0, 1.0], size=(n_boot, *grid.shape))
+    draws = np.where(present, curve + residual * signs, np.nan)
+    return np.array([refit(fitted, n, _means(d)).crossing(threshold) for d in draws])
+
+
+def _interval(draws: np.ndarray) -> tuple[float, float]:
+    """The percentile interval at CI_LEVEL; "nearest" ranks keep inf (never crosses) exact."""
+    tail = (1 - CI_LEVEL) / 2
+    low, high = np.quantile(draws, [tail, 1 - tail], method="nearest")
+    return float(low), float(high)
+
+
+def _how(estimate: float, fitted: FittedCurve | None, *, largest: float, smallest: float) -> str:
+    text = describe_crossing(estimate, largest=largest, smallest=smallest)
+    if np.isinf(estimate) and fitted is not None and fitted.extrapolates:
+        return f"never (asymptote {fitted.asymptote:.4f})"
+    return text
+
+
+def _learned(n: np.ndarray, grid: np.ndarray, fitted: FittedCurve, *, threshold: float, n_boot: int,
+             random_state: int, n_points: int) -> Crossing:
+    """auto past the data: the quantiles of datavsmath.analysis.extrapolation's model."""
+    from datavsmath.analysis import extrapolation
+
+    q, p = extrapolation.predict(extrapolation.load(), extrapolation.features(n, grid, np.array([threshold])))
+    largest, q = float(n[-1]), np.maximum(q[0], 0.0)  # the data did not reach it: past the largest size
+    u = np.random.default_rng(random_state).uniform(size=n_boot)
+    draws = largest * np.exp2(np.maximum(extrapolation.quantile_at(q, u), 0.0))
+    estimate = largest * 2 ** float(q[extrapolation.QUANTILES.index(0.5)])
+    return Crossing(estimate, largest * 2 ** float(q[0]), largest * 2 ** float(q[-1]), float(p[0]), LEARNED,
+                    describe_crossing(estimate, largest=largest, smallest=float(n[0])),
+                    "the error of extrapolating LCDB's real learning curves from the same gap, slopes and "
+                    "noise (quantile model; benchmarks/bench_lcdb.py)", draws, largest, float(n[0]),
+                    int(np.isfinite(grid).sum(axis=0).max()), n_points, fitted)
+
+
+def estimate_crossing(n: np.ndarray, grid: np.ndarray, *, threshold: float, curve: str = DEFAULT_CURVE,
+                      n_boot: int = N_BOOT, random_state: int = 0) -> Crossing:
+    """Where the learning curve through a grid of measurements crosses `threshold`.
+
+    The one estimate behind every crossing the analysis gives: the tables, the routes and
+    the answer, the contours and the adaptive searcher.
+
+    Parameters
+    ----------
+    n : array of shape (k,)
+        Training sizes (num_obs), any order; sizes without a value are dropped.
+    grid : array of shape (n_seeds, k) or (k,)
+        The metric per seed (rows) and size (columns), in [0, 1]; NaN where a trial is absent.
+    threshold : float
+        The value to cross, in (0, 1).
+    curve : str, default "auto"
+        A family of FAMILIES or "auto". With "auto", a target the monotone fit of the seed
+        means reaches inside the swept sizes is read off auto's fitted family
+        (`fit_curve`); a target past them is extrapolated by the model learned on LCDB's
+        real curves (datavsmath.analysis.extrapolation), whose interval holds the error
+        of extrapolating real curves. With a family, that family, inside and past the data.
+    n_boot : int, default 200
+        Draws of the interval: wild-bootstrap refits of a fitted family, or draws from the
+        learned quantiles.
+    random_state : int, default 0
+
+    Returns
+    -------
+    Crossing
+        estimate, low, high, p_reachable, family, how and what the interval is made of.
+        A fitted family's interval is its wild bootstrap over the grid's cells (the seeds'
+        and sizes' scatter about the curve), given from MIN_RESIDUAL_DOF more points than
+        the family has parameters, whatever the number of seeds; with fewer, none (NaN).
+    """
+    check_curve(curve)
+    if not 0 < threshold < 1:
+        raise ValueError(f"threshold must be in (0, 1), got {threshold}")
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be a positive integer, got {n_boot}")
+    n, grid = _grid(n, grid)
+    n_points, n_seeds = int(np.isfinite(grid).sum()), int(np.isfinite(grid).sum(axis=0).max(initial=0))
+    if n.size == 0:
+        return Crossing(np.nan, np.nan, np.nan, np.nan, curve, "", "no points", np.zeros(0), np.nan, np.nan, 0, 0)
+    means = _means(grid)
+    fitted = fit_curve(n, means, curve=curve)
+    inside = np.isfinite(loglinear_crossing(n, means, threshold=threshold))
+    if curve == "auto" and not inside and n.size >= MIN_LEARNED_SIZES:
+        return _learned(n, grid, fitted, threshold=threshold, n_boot=n_boot, random_state=random_state,
+                        n_points=n_points)
+    estimate = float(fitted.crossing(threshold))
+    largest, smallest = float(n[-1]), float(n[0])
+    how = _how(estimate, fitted, largest=largest, smallest=smallest)
+    needed = _n_params(fitted.family) + MIN_RESIDUAL_DOF
+    if fitted.family in ("loglinear", "last1") or n_points < needed:
+        why = (f"no interval: {n_points} points, a {fitted.family} interval needs {needed}"
+               if n_points < needed else f"no interval: {fitted.family} is not a fitted family")
+        return Crossing(estimate, np.nan, np.nan, np.nan, fitted.family, how, why, np.zeros(0), largest, smallest,
+                        n_seeds, n_points, fitted)
+    draws = _wild_draws(fitted, n, grid, threshold=threshold, n_boot=n_boot, random_state=random_state)
+    low, high = _interval(draws)
+    return Crossing(estimate, low, high, float(np.mean(draws <= EXTRAPOLATION_LIMIT * largest)), fitted.family, how,
+                    f"the scatter of {n_points} points about the fitted {fitted.family} curve (wild bootstrap, "
+                    f"{n_boot} draws): seed noise, not the error of the family itself", draws, largest, smallest,
+                    n_seeds, n_points, fitted)

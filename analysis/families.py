@@ -12,7 +12,7 @@ and increases in x towards its asymptote (at most 1): pow3 ``a - b·x^-c``; pow4
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy import optimize
@@ -21,6 +21,8 @@ from scipy import optimize
 POWER_LAW_SCALE = 60000.0
 _EXPONENT_RANGE = (1e-3, 3.0)
 _EXPONENT_GRID = np.geomspace(*_EXPONENT_RANGE, 40)
+# Parametric fits need at least this many distinct sizes; fewer fall back to loglinear.
+MIN_POINTS = 3
 
 
 # --- parametric families --------------------------------------------------------------
@@ -252,3 +254,137 @@ def loglinear_crossing(n: np.ndarray, values: np.ndarray, *, threshold: float) -
         return float(n[0])
     t = (threshold - fitted[i - 1]) / (fitted[i] - fitted[i - 1])
     return float(np.exp(np.log(n[i - 1]) + t * (np.log(n[i]) - np.log(n[i - 1]))))
+
+
+# --- one fitted curve ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FittedCurve:
+    """A learning curve fitted to (n, values): n (k,) ascending sizes, values (k,) metric
+    means; family the one used ("pow3+pow2" for auto's mix); params its parameters in
+    x = n / scale (power_law: (a, b, c) of the error law; empty for loglinear, last1 and a
+    mix); parts and weights: a mix's fitted families and their weights (summing to 1; empty
+    for one family); errors: the inner backtest `auto` ran ({} when none was run; see
+    `mix_errors`)."""
+
+    family: str
+    n: np.ndarray
+    values: np.ndarray
+    params: tuple[float, ...] = ()
+    scale: float = 1.0
+    errors: dict[str, float] = field(default_factory=dict)
+    parts: tuple[FittedCurve, ...] = ()
+    weights: tuple[float, ...] = ()
+
+    def predict(self, n: np.ndarray) -> np.ndarray:
+        """The curve at sizes n (any shape)."""
+        n = np.asarray(n, dtype=float)
+        if self.parts:
+            return sum((w * part.predict(n) for w, part in zip(self.weights, self.parts, strict=True)),
+                       np.zeros(n.shape))
+        if self.family in PARAMETRIC:
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                return PARAMETRIC[self.family].value(n / self.scale, np.array(self.params))
+        if self.family == "power_law":
+            a, b, c = self.params
+            return 1 - (a * np.power(n / POWER_LAW_SCALE, -b) + c)
+        fitted = isotonic_increasing(self.values)
+        inside = np.interp(np.log(n), np.log(self.n), fitted)
+        return np.where(n > self.n[-1], self.values[-1], inside) if self.family == "last1" else inside
+
+    @property
+    def asymptote(self) -> float:
+        """The value the curve tends to as n grows (loglinear and last1: their last value)."""
+        if self.parts:
+            return float(sum(w * part.asymptote for w, part in zip(self.weights, self.parts, strict=True)))
+        if self.family in PARAMETRIC:
+            return PARAMETRIC[self.family].asymptote(np.array(self.params))
+        if self.family == "power_law":
+            return 1 - self.params[2]
+        return float(self.values[-1] if self.family == "last1" else isotonic_increasing(self.values)[-1])
+
+    @property
+    def extrapolates(self) -> bool:
+        """Whether the curve goes on rising past the swept sizes (a parametric family, the
+        power law or a mix of them), so that its asymptote says where it stops."""
+        return bool(self.parts) or self.family in PARAMETRIC or self.family == "power_law"
+
+    def crossing(self, threshold: float) -> float:
+        """The n where the curve first exceeds `threshold`: inf when it never does (or beyond
+        any float), NaN for a curve without points."""
+        if self.n.size == 0:
+            return np.nan
+        if self.parts:
+            return _mix_crossing(self, threshold)
+        if self.family in PARAMETRIC:
+            return PARAMETRIC[self.family].inverse(threshold, np.array(self.params)) * self.scale
+        if self.family == "power_law":
+            return power_law_crossing(*self.params, threshold=threshold)
+        return loglinear_crossing(self.n, self.values, threshold=threshold)
+
+
+def _mix_crossing(curve: FittedCurve, threshold: float) -> float:
+    """The crossing of a mix of rising parts, found in log n between its parts' crossings
+    (the mix is below `threshold` where the first part crosses, above it where the last
+    does); inf when its asymptote is not above `threshold` or it crosses beyond any float,
+    0 when it starts above it."""
+    if curve.asymptote <= threshold:
+        return np.inf
+    ends = [part.crossing(threshold) for part in curve.parts]
+
+    def excess(log_n: float) -> float:
+        return float(curve.predict(np.exp(log_n))) - threshold
+
+    low = np.log(min(ends)) if min(ends) > 0 else np.log(curve.n[0]) - 50.0
+    if excess(low) >= 0:
+        return 0.0
+    high = np.log(max(ends)) if np.isfinite(max(ends)) else low
+    while excess(high) < 0:  # a part that never crosses: step out until the mix does
+        high += 10.0
+        if high > np.log(np.finfo(float).max):
+            return np.inf
+    return float(np.exp(optimize.brentq(excess, low, high, xtol=1e-12)))
+
+
+def _clean(n: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Finite points, sorted by n."""
+    n, values = np.asarray(n, dtype=float), np.asarray(values, dtype=float)
+    keep = np.isfinite(values) & np.isfinite(n) & (n > 0)
+    order = np.argsort(n[keep])
+    return n[keep][order], values[keep][order]
+
+
+def min_points(family: str) -> int:
+    """The fewest distinct sizes a family is fitted on (a parametric one: its parameters, at least 3)."""
+    if family in PARAMETRIC:
+        return max(PARAMETRIC[family].n_params, MIN_POINTS)
+    return MIN_POINTS if family == "power_law" else 1
+
+
+def fit_one(family: str, n: np.ndarray, values: np.ndarray, *,
+            start: Sequence[float] | None = None) -> FittedCurve:
+    """`family` fitted to (n, values) (NaN values ignored); loglinear where there are fewer
+    sizes than the family needs. start: one initial parameter vector (a warm start, e.g. the
+    estimate's parameters for a bootstrap draw) instead of the family's several starts."""
+    n, values = _clean(n, values)
+    if n.size < min_points(family):
+        return FittedCurve("loglinear", n, values)
+    if family in PARAMETRIC:
+        scale = float(n[-1])
+        params, _ = fit_family(family, n / scale, values, starts=None if start is None else [start])
+        return FittedCurve(family, n, values, tuple(float(p) for p in params), scale)
+    if family == "power_law":
+        return FittedCurve(family, n, values, fit_power_law(n, 1 - values))
+    return FittedCurve(family, n, values)
+
+
+def refit(estimate: FittedCurve, n: np.ndarray, values: np.ndarray) -> FittedCurve:
+    """The estimate's family (a mix: each part, the weights kept) fitted to other values at
+    the same sizes (a bootstrap draw), warm-started from the estimate's parameters."""
+    if estimate.parts:
+        parts = tuple(refit(part, n, values) for part in estimate.parts)
+        if any(p.family != e.family for p, e in zip(parts, estimate.parts, strict=True)):
+            return parts[0]
+        return replace(estimate, n=parts[0].n, values=parts[0].values, parts=parts, errors={})
+    start = estimate.params if estimate.family in PARAMETRIC else None
+    return fit_one(estimate.family, n, values, start=start)
