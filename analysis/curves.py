@@ -268,7 +268,12 @@ class Crossing:
 
     @property
     def bound(self) -> float:
+        """The largest size the report gives a number for: EXTRAPOLATION_LIMIT x the largest."""
         return EXTRAPOLATION_LIMIT * self.largest
+
+    def quantile(self, level: float) -> float:
+        """The crossing's quantile at `level` in [0, 1], from its draws (NaN without an interval)."""
+        return float(np.quantile(self.draws, level, method="nearest")) if self.draws.size else np.nan
 
 
 def _grid(n: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -295,11 +300,11 @@ def _n_params(family: str) -> int:
     return 3 if family == "power_law" else 0
 
 
-def _wild_draws(fitted: FittedCurve, n: np.ndarray, grid: np.ndarray, *, threshold: float, n_boot: int,
-                random_state: int) -> np.ndarray:
-    """(n_boot,) crossings of the fitted family refitted to wild-bootstrap draws of the grid: each
-    present cell is the fit plus its own residual (inflated by sqrt(k / (k - p)) for the fit's
-    p parameters on k points) with a random sign, and the draw's curve is fitted to its seed
+def _wild_fits(fitted: FittedCurve, n: np.ndarray, grid: np.ndarray, *, n_boot: int,
+               random_state: int) -> list[FittedCurve]:
+    """The fitted family refitted to `n_boot` wild-bootstrap draws of the grid: each present
+    cell is the fit plus its own residual (inflated by sqrt(k / (k - p)) for the fit's p
+    parameters on k points) with a random sign, and the draw's curve is fitted to its seed
     means. Each cell keeps its own scatter: a learning curve scatters more at small n."""
     present = np.isfinite(grid)
     k = int(present.sum())
@@ -307,7 +312,7 @@ def _wild_draws(fitted: FittedCurve, n: np.ndarray, grid: np.ndarray, *, thresho
     residual = np.where(present, grid - curve, 0.0) * np.sqrt(k / max(k - _n_params(fitted.family), 1))
     signs = np.random.default_rng(random_state).choice([-1.0, 1.0], size=(n_boot, *grid.shape))
     draws = np.where(present, curve + residual * signs, np.nan)
-    return np.array([refit(fitted, n, _means(d)).crossing(threshold) for d in draws])
+    return [refit(fitted, n, _means(d)) for d in draws]
 
 
 def _interval(draws: np.ndarray) -> tuple[float, float]:
@@ -324,21 +329,83 @@ def _how(estimate: float, fitted: FittedCurve | None, *, largest: float, smalles
     return text
 
 
-def _learned(n: np.ndarray, grid: np.ndarray, fitted: FittedCurve, *, threshold: float, n_boot: int,
-             random_state: int, n_points: int) -> Crossing:
-    """auto past the data: the quantiles of datavsmath.analysis.extrapolation's model."""
+LEARNED_INTERVAL = ("the error of extrapolating LCDB's real learning curves with the same gap to the target, "
+                    "slopes and noise (quantile model, benchmarks/bench_lcdb.py)")
+
+
+def _learned(n: np.ndarray, grid: np.ndarray, thresholds: np.ndarray, *, n_boot: int,
+             random_state: int) -> list[Crossing]:
+    """auto past the data: the calibrated quantiles of datavsmath.analysis.extrapolation's
+    model, never below the largest size (the data did not reach the target); `fitted` is
+    the pow3 fit of the seed means (for plots and the searcher's design)."""
     from datavsmath.analysis import extrapolation
 
-    q, p = extrapolation.predict(extrapolation.load(), extrapolation.features(n, grid, np.array([threshold])))
-    largest, q = float(n[-1]), np.maximum(q[0], 0.0)  # the data did not reach it: past the largest size
+    fitted = fit_one(BASE, n, _means(grid))
+    quantiles, reach = extrapolation.predict(extrapolation.load(), extrapolation.features(n, grid, thresholds))
+    largest, smallest = float(n[-1]), float(n[0])
     u = np.random.default_rng(random_state).uniform(size=n_boot)
-    draws = largest * np.exp2(np.maximum(extrapolation.quantile_at(q, u), 0.0))
-    estimate = largest * 2 ** float(q[extrapolation.QUANTILES.index(0.5)])
-    return Crossing(estimate, largest * 2 ** float(q[0]), largest * 2 ** float(q[-1]), float(p[0]), LEARNED,
-                    describe_crossing(estimate, largest=largest, smallest=float(n[0])),
-                    "the error of extrapolating LCDB's real learning curves from the same gap, slopes and "
-                    "noise (quantile model; benchmarks/bench_lcdb.py)", draws, largest, float(n[0]),
-                    int(np.isfinite(grid).sum(axis=0).max()), n_points, fitted)
+    out = []
+    for q, p in zip(np.maximum(quantiles, 0.0), reach):
+        estimate = largest * 2 ** float(q[extrapolation.QUANTILES.index(0.5)])
+        draws = largest * np.exp2(np.maximum(extrapolation.quantile_at(q, u), 0.0))
+        out.append(Crossing(estimate, largest * 2 ** float(q[0]), largest * 2 ** float(q[-1]), float(p), LEARNED,
+                            describe_crossing(estimate, largest=largest, smallest=smallest), LEARNED_INTERVAL,
+                            draws, largest, smallest, int(np.isfinite(grid).sum(axis=0).max()),
+                            int(np.isfinite(grid).sum()), fitted))
+    return out
+
+
+def _fitted(n: np.ndarray, grid: np.ndarray, thresholds: np.ndarray, *, curve: str, n_boot: int,
+            random_state: int) -> list[Crossing]:
+    """The crossings of the fitted `curve` (auto: its chosen family), with the wild bootstrap's
+    interval where there are enough points."""
+    fitted = fit_curve(n, _means(grid), curve=curve)
+    largest, smallest = float(n[-1]), float(n[0])
+    n_points, n_seeds = int(np.isfinite(grid).sum()), int(np.isfinite(grid).sum(axis=0).max())
+    needed = _n_params(fitted.family) + MIN_RESIDUAL_DOF
+    fits = [] if fitted.family in ("loglinear", "last1") or n_points < needed else \
+        _wild_fits(fitted, n, grid, n_boot=n_boot, random_state=random_state)
+    why = (f"no interval: {n_points} points, a {fitted.family} interval needs {needed}" if n_points < needed
+           else f"no interval: {fitted.family} is not a fitted family" if not fits
+           else f"the scatter of {n_points} points about the fitted {fitted.family} curve (wild bootstrap, "
+                f"{n_boot} draws): seed noise, not the error of the family itself")
+    out = []
+    for threshold in thresholds:
+        estimate = float(fitted.crossing(threshold))
+        how = _how(estimate, fitted, largest=largest, smallest=smallest)
+        draws = np.array([f.crossing(threshold) for f in fits])
+        low, high = _interval(draws) if fits else (np.nan, np.nan)
+        p = float(np.mean(draws <= EXTRAPOLATION_LIMIT * largest)) if fits else np.nan
+        out.append(Crossing(estimate, low, high, p, fitted.family, how, why, draws, largest, smallest, n_seeds,
+                            n_points, fitted))
+    return out
+
+
+def estimate_crossings(n: np.ndarray, grid: np.ndarray, *, thresholds: Sequence[float],
+                       curve: str = DEFAULT_CURVE, n_boot: int = N_BOOT, random_state: int = 0) -> list[Crossing]:
+    """`estimate_crossing` for several thresholds of one curve at once (one fit, one bootstrap):
+    a list of Crossing, one per threshold, in order."""
+    check_curve(curve)
+    thresholds = np.atleast_1d(np.asarray(thresholds, dtype=float))
+    if not np.all((thresholds > 0) & (thresholds < 1)):
+        raise ValueError(f"threshold must be in (0, 1), got {thresholds[~((thresholds > 0) & (thresholds < 1))][0]}")
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be a positive integer, got {n_boot}")
+    n, grid = _grid(n, grid)
+    if n.size == 0:
+        return [Crossing(np.nan, np.nan, np.nan, np.nan, curve, "", "no points", np.zeros(0), np.nan, np.nan, 0, 0)
+                for _ in thresholds]
+    means = _means(grid)
+    inside = np.array([np.isfinite(loglinear_crossing(n, means, threshold=t)) for t in thresholds], dtype=bool)
+    learned = (curve == "auto") & ~inside & (n.size >= MIN_LEARNED_SIZES)
+    out: list[Crossing | None] = [None] * thresholds.size
+    for mask, estimate in ((learned, _learned), (~learned, _fitted)):
+        if mask.any():
+            kwargs = {} if estimate is _learned else {"curve": curve}
+            found = estimate(n, grid, thresholds[mask], n_boot=n_boot, random_state=random_state, **kwargs)
+            for i, crossing in zip(np.flatnonzero(mask), found):
+                out[i] = crossing
+    return [c for c in out if c is not None]
 
 
 def estimate_crossing(n: np.ndarray, grid: np.ndarray, *, threshold: float, curve: str = DEFAULT_CURVE,
@@ -357,14 +424,15 @@ def estimate_crossing(n: np.ndarray, grid: np.ndarray, *, threshold: float, curv
     threshold : float
         The value to cross, in (0, 1).
     curve : str, default "auto"
-        A family of FAMILIES or "auto". With "auto", a target the monotone fit of the seed
-        means reaches inside the swept sizes is read off auto's fitted family
+        A family of FAMILIES or "auto". With "auto", a target that the monotone fit of the
+        seed means reaches inside the swept sizes is read off auto's fitted family
         (`fit_curve`); a target past them is extrapolated by the model learned on LCDB's
-        real curves (datavsmath.analysis.extrapolation), whose interval holds the error
-        of extrapolating real curves. With a family, that family, inside and past the data.
+        real curves (datavsmath.analysis.extrapolation), whose interval holds the error of
+        extrapolating real curves (from MIN_LEARNED_SIZES sizes). With a family: that
+        family, inside and past the data.
     n_boot : int, default 200
-        Draws of the interval: wild-bootstrap refits of a fitted family, or draws from the
-        learned quantiles.
+        Draws behind the interval: wild-bootstrap refits of a fitted family, or draws from
+        the learned quantiles.
     random_state : int, default 0
 
     Returns
@@ -375,33 +443,5 @@ def estimate_crossing(n: np.ndarray, grid: np.ndarray, *, threshold: float, curv
         and sizes' scatter about the curve), given from MIN_RESIDUAL_DOF more points than
         the family has parameters, whatever the number of seeds; with fewer, none (NaN).
     """
-    check_curve(curve)
-    if not 0 < threshold < 1:
-        raise ValueError(f"threshold must be in (0, 1), got {threshold}")
-    if n_boot < 1:
-        raise ValueError(f"n_boot must be a positive integer, got {n_boot}")
-    n, grid = _grid(n, grid)
-    n_points, n_seeds = int(np.isfinite(grid).sum()), int(np.isfinite(grid).sum(axis=0).max(initial=0))
-    if n.size == 0:
-        return Crossing(np.nan, np.nan, np.nan, np.nan, curve, "", "no points", np.zeros(0), np.nan, np.nan, 0, 0)
-    means = _means(grid)
-    fitted = fit_curve(n, means, curve=curve)
-    inside = np.isfinite(loglinear_crossing(n, means, threshold=threshold))
-    if curve == "auto" and not inside and n.size >= MIN_LEARNED_SIZES:
-        return _learned(n, grid, fitted, threshold=threshold, n_boot=n_boot, random_state=random_state,
-                        n_points=n_points)
-    estimate = float(fitted.crossing(threshold))
-    largest, smallest = float(n[-1]), float(n[0])
-    how = _how(estimate, fitted, largest=largest, smallest=smallest)
-    needed = _n_params(fitted.family) + MIN_RESIDUAL_DOF
-    if fitted.family in ("loglinear", "last1") or n_points < needed:
-        why = (f"no interval: {n_points} points, a {fitted.family} interval needs {needed}"
-               if n_points < needed else f"no interval: {fitted.family} is not a fitted family")
-        return Crossing(estimate, np.nan, np.nan, np.nan, fitted.family, how, why, np.zeros(0), largest, smallest,
-                        n_seeds, n_points, fitted)
-    draws = _wild_draws(fitted, n, grid, threshold=threshold, n_boot=n_boot, random_state=random_state)
-    low, high = _interval(draws)
-    return Crossing(estimate, low, high, float(np.mean(draws <= EXTRAPOLATION_LIMIT * largest)), fitted.family, how,
-                    f"the scatter of {n_points} points about the fitted {fitted.family} curve (wild bootstrap, "
-                    f"{n_boot} draws): seed noise, not the error of the family itself", draws, largest, smallest,
-                    n_seeds, n_points, fitted)
+    return estimate_crossings(n, grid, thresholds=[threshold], curve=curve, n_boot=n_boot,
+                              random_state=random_state)[0]
