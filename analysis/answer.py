@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 
 from datavsmath.analysis import routes
+from datavsmath.analysis.curves import DEFAULT_CURVE
 from datavsmath.analysis.situation import Situation, resolve, training_size
 from datavsmath.analysis.support import (
     BEYOND,
-    MIN_SEEDS_FOR_INTERVAL,
     bound_text,
     has_interval,
     no_interval_text,
@@ -26,7 +26,8 @@ from datavsmath.trainables.repair import NO_REPAIR
 
 ANSWER_COLUMNS = ["metric", "target", "route", "cost", "ci_low", "ci_high", "p_cheapest", "runner_up",
                   "runner_up_cost", "sentence"]
-METHOD_TEXT = "95 % percentile bootstrap over seeds"
+METHOD_TEXT = ("95 % intervals of each curve's crossing (inside the swept sizes: the points' scatter about the "
+               "fitted curve; past them with curve auto: the error of extrapolating LCDB's real learning curves)")
 
 
 @dataclass(frozen=True)
@@ -52,11 +53,9 @@ def _number(value: float) -> str:
 
 
 def _interval_text(low: float, high: float, n_seeds: int) -> str:
-    """" [18-31]", or " (2 seeds: no interval)"."""
-    if not has_interval(n_seeds):
-        return f" ({no_interval_text(n_seeds)})"
+    """" [18-31]", or " (no interval)" where the crossings gave none."""
     if np.isnan(low):
-        return ""
+        return " (no interval)"
     high_text = "beyond the data" if np.isinf(high) else _number(high)
     return f" [{_number(low)}-{high_text}]"
 
@@ -107,7 +106,7 @@ def target_sentence(rows: pd.DataFrame, *, metric: str, target: float, current: 
         record.update(route=best.route, cost=0.0)
         return (f"{head}: the fitted curve says your current set gets there already (measured {current:.3f}: "
                 f"the gap is within the curve's fit; more seeds would tell).", record)
-    share = (f", cheapest in {best.p_cheapest:.0%} of resamples" if np.isfinite(best.p_cheapest) else "")
+    share = (f", cheapest in {best.p_cheapest:.0%} of draws" if np.isfinite(best.p_cheapest) else "")
     text = (f"{head}: {action(best)} (cost {_number(best.cost)}"
             f"{_interval_text(best.ci_low, best.ci_high, best.n_seeds)}{share}; {best.kind}).")
     others = [r for r in rows.itertuples() if r.route != best.route and r.status != routes.NOT_REACHED]
@@ -145,11 +144,7 @@ def summary_lines(situation: Situation, current: Mapping[str, tuple[float, float
         records.append({**record, "sentence": sentence})
     if not situation.targets or not any(situation.targets.values()):
         lines.append("No target above the current set: give one (target: {acc: 0.95}).")
-    n_seeds = int(table["n_seeds"].max()) if len(table) else 0
-    if not has_interval(n_seeds):
-        lines.append(f"{no_interval_text(n_seeds)}; {MIN_SEEDS_FOR_INTERVAL} or more seeds would give intervals.")
-    else:
-        lines.append(f"Intervals: {METHOD_TEXT}.")
+    lines.append(f"Intervals: {METHOD_TEXT}.")
     return lines, pd.DataFrame(records, columns=ANSWER_COLUMNS)
 
 
@@ -169,18 +164,19 @@ def _all_of(situation: Situation) -> str:
 
 def answer(df: pd.DataFrame, *, current: Mapping[str, Any] | None = None, target: Any = None,
            prices: Mapping[str, Any] | None = None, n_total: int | None = None,
-           facts: Mapping[str, Any] | None = None, method: str = "power_law", n_boot: int = DEFAULT_N_BOOT,
+           facts: Mapping[str, Any] | None = None, curve: str = DEFAULT_CURVE, n_boot: int = DEFAULT_N_BOOT,
            random_state: int = 0) -> Answer:
     """The answer for the results `df` (tidy frame) in the stated situation.
 
     current, target, prices: datavsmath.analysis.situation's keywords (None: defaults).
     n_total: the dataset's training-set size (default: facts' n_train, else read off the
     results: situation.training_size); facts: a stored spec's dataset_facts.
-    method, n_boot, random_state: the curves and their bootstrap (routes.route_table).
+    curve, n_boot, random_state: the curves' family (curves.CURVES, default "auto") and their
+    crossings' draws (routes.route_table, curves.estimate_crossing).
     """
     size = n_total if n_total is not None else training_size(df, facts=facts)
     situation = resolve(df, current=current, target=target, prices=prices, n_total=size)
-    table = routes.route_table(df, situation, method=method, n_boot=n_boot, random_state=random_state)
+    table = routes.route_table(df, situation, curve=curve, n_boot=n_boot, random_state=random_state)
     values = {metric: routes.current_value(df, situation, metric=metric, n_boot=n_boot, random_state=random_state)
               for metric in situation.targets}
     lines, frame = summary_lines(situation, values, table)

@@ -2,43 +2,44 @@
 adaptive sweep has so far: the estimator that datavsmath.sweeps.adaptive's searcher refits
 after every finished trial.
 
-The curve (pow3 of datavsmath.analysis.curves, the family that extrapolates safely from few
-points) is fitted to every trial's own (n, metric) point, seeds and sizes alike; its interval
-is a wild bootstrap (the fit plus each point's own residual with a random sign, refitted), so
-it narrows as points are added where the crossing is, and it keeps the noise of each size
-where it was measured: a learning curve scatters more at small n (rf on Fashion-MNIST: 2-5x
-between seeds below 3,000 observations than above 30,000), and a bootstrap that pools the
-residuals would give a crossing at small n the calm of the large sizes.
+The crossing, its interval and P(reachable) are datavsmath.analysis.curves.estimate_crossing's
+(the one estimate of the analysis, as the tables, the routes and the answer give it) on the
+points as a grid: the points at one size stacked as rows (one per seed), NaN-padded, with
+the experiment's report curve (the spec's `report: {curve: ...}`, default "auto"). The
+searcher's design aid, which cell to run next (`Estimate.excess`, `Estimate.narrowing`), is
+the delta method on a pow3 fit of the same points: how much one more point at a size would
+narrow the crossing of that fit.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
 
 import numpy as np
 
-from datavsmath.analysis.curves import FittedCurve, fit_one, refit
+from datavsmath.analysis import curves
+from datavsmath.analysis.curves import FittedCurve, fit_one
 from datavsmath.analysis.support import size_bound
 
-FAMILY = "pow3"
+FAMILY = "pow3"  # the design aid's fit
 N_BOOT = 40  # while the searcher refits after each trial
 # For the intervals a finished search reports: with 40 draws the 2.5 and 97.5 % quantiles are
 # the 1st and 39th values, and two runs on the same points differ in width by 20 % or more.
 SUMMARY_N_BOOT = 400
-CI_LEVEL = 0.95
-# Below this share of draws reaching the target, the crossing is confidently unreachable.
-UNREACHABLE_BELOW = 0.05
-# A bootstrap of the residuals needs this many beyond pow3's 3 parameters: from 4 points (one
-# left) it resamples near-zero residuals by chance and gives an interval of ±1 % around a
-# crossing 4 % off. With fewer, the interval is unbounded.
-MIN_RESIDUAL_DOF = 5
+# The pow3 design aid needs a point more than its 3 parameters.
+MIN_DESIGN_SIZES = 4
 
 
 @dataclass(frozen=True)
 class Estimate:
-    """A crossing: estimate (inf when the fit never reaches the target), low, high (95 %
-    wild-bootstrap interval; inf where draws never reach), p_reachable (share of draws
-    whose asymptote exceeds the target) and the number of points behind it."""
+    """A crossing for the searcher: estimate (curves.Crossing's; inf only for a confident
+    "never"), low, high (its 95 % interval; 0 and inf, unbounded, where the Crossing gives
+    none), p_reachable (P(crossing within 4x the largest size); NaN without an interval), the
+    number of points behind it, fitted (the pow3 fit of the points, the design aid's; None with
+    fewer than MIN_DESIGN_SIZES sizes) and crossing (the curves.Crossing itself)."""
 
     estimate: float
     low: float
@@ -46,17 +47,20 @@ class Estimate:
     p_reachable: float
     n_points: int
     fitted: FittedCurve | None = field(default=None, repr=False, compare=False)
+    crossing: curves.Crossing | None = field(default=None, repr=False, compare=False)
 
     @property
     def beyond(self) -> bool:
         """Whether the whole interval lies past what the report gives a number for
-        (datavsmath.analysis.support.size_bound of the largest size fitted): more points
+        (datavsmath.analysis.support.size_bound of the largest size with a point): more points
         would not change what it says ("beyond the data")."""
-        return self.fitted is not None and self.fitted.n.size > 0 and self.low > size_bound(self.fitted.n[-1])
+        found = self.crossing
+        return found is not None and found.has_interval and bool(self.low > size_bound(found.largest))
 
     @property
     def relative_width(self) -> float:
-        """Half the interval's width over the estimate (inf when either is not finite)."""
+        """Half the interval's width over the estimate (inf where there is no interval or
+        either is not finite)."""
         if not (np.isfinite(self.estimate) and np.isfinite(self.low) and np.isfinite(self.high)) \
                 or self.estimate <= 0:
             return np.inf
@@ -67,7 +71,7 @@ class Estimate:
         at each size of `n_more` (m,) as well (e.g. every candidate cell not yet run): the square
         root of the ratio of the two variances of log(crossing), to first order (the delta
         method on the pow3 fit; the points' scatter cancels). >= 1; inf while the estimate is
-        not finite or the fit does not cross `target`."""
+        not finite or the pow3 fit does not cross `target`."""
         grad = self._gradient(target)
         if grad is None:
             return np.inf
@@ -119,42 +123,63 @@ def _design(fitted: FittedCurve) -> tuple[np.ndarray, np.ndarray]:
     return design, np.linalg.pinv(design.T @ design)
 
 
-def _modified_residuals(fitted: FittedCurve, values: np.ndarray) -> np.ndarray:
-    """The fit's residuals r_i / sqrt(1 - h_i) (h: the leverages of the linearised fit). Raw
-    residuals are smaller than the noise by about sqrt((k - 3) / k) for k points, so a
-    bootstrap from few points would give too narrow an interval (Davison and Hinkley 1997, 6.2)."""
-    design, inverse = _design(fitted)
-    leverage = np.einsum("ij,jk,ik->i", design, inverse, design)
-    return (values - fitted.predict(fitted.n)) / np.sqrt(1 - np.clip(leverage, 0.0, 0.99))
+def _pow3_jacobian(x: np.ndarray, params: tuple[float, ...]) -> np.ndarray:
+    """(k, 3) derivatives of pow3 a - b·x^-c by (a, b, c) at sizes x (k,)."""
+    _, b, c = params
+    power = np.power(x, -c)
+    return np.column_stack([np.ones_like(x), -power, b * power * np.log(x)])
 
 
-def estimate_crossing(n: np.ndarray, values: np.ndarray, *, target: float, n_boot: int = N_BOOT,
-                      random_state: int = 0) -> Estimate:
-    """The crossing of `target` by the curve through the points (n (k,), values (k,)), with a
-    95 % wild bootstrap interval of `n_boot` draws (default N_BOOT; each draw flips the sign of
-    each point's modified residual at random, Rademacher weights, and refits).
-
-    With fewer than 4 distinct sizes the estimate is NaN and the interval unbounded; with fewer
-    than 3 + MIN_RESIDUAL_DOF points the estimate is the fit's and the interval unbounded."""
-    n, values = np.asarray(n, dtype=float), np.asarray(values, dtype=float)
-    if np.unique(n).size < 4:
-        return Estimate(np.nan, 0.0, np.inf, np.nan, n.size)
-    order = np.argsort(n, kind="stable")
-    n, values = n[order], values[order]
-    fitted = fit_one(FAMILY, n, values)
-    if n.size < 3 + MIN_RESIDUAL_DOF:
-        return Estimate(fitted.crossing(target), 0.0, np.inf, np.nan, n.size, fitted)
-    residuals = _modified_residuals(fitted, values)
-    rng = np.random.default_rng(random_state)
-    signs = rng.choice([-1.0, 1.0], size=(n_boot, n.size))
-    boots = [refit(fitted, n, fitted.predict(n) + residuals * sign) for sign in signs]
-    crossings = np.array([b.crossing(target) for b in boots])
-    tail = (1 - CI_LEVEL) / 2
-    low, high = np.quantile(crossings, [tail, 1 - tail], method="nearest")
-    return Estimate(fitted.crossing(target), float(low), float(high),
-                    float(np.mean([b.asymptote > target for b in boots])), n.size, fitted)
+def _design(fitted: FittedCurve) -> tuple[np.ndarray, np.ndarray]:
+    """The (k, 3) Jacobian of the pow3 fit at its own points, and the (3, 3) pseudo-inverse of
+    its Gram matrix (the linearised fit's parameter covariance over the noise variance)."""
+    design = _pow3_jacobian(fitted.n / fitted.scale, fitted.params)
+    return design, np.linalg.pinv(design.T @ design)
 
 
-def summary_crossing(n: np.ndarray, values: np.ndarray, *, target: float) -> Estimate:
+def grid_of(n: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sizes (k,) ascending, grid (rows, k)): the points at one size stacked as rows in the
+    order given, NaN-padded (rows: the most points at one size)."""
+    n, values = np.asarray(n, dtype=float).reshape(-1), np.asarray(values, dtype=float).reshape(-1)
+    keep = np.isfinite(n) & np.isfinite(values)
+    n, values = n[keep], values[keep]
+    sizes = np.unique(n)
+    columns = [values[n == size] for size in sizes]
+    grid = np.full((max((c.size for c in columns), default=0), sizes.size), np.nan)
+    for j, column in enumerate(columns):
+        grid[:column.size, j] = column
+    return sizes, grid
+
+
+def estimate_crossing(n: np.ndarray, values: np.ndarray, *, target: float, curve: str = curves.DEFAULT_CURVE,
+                      n_boot: int = N_BOOT, random_state: int = 0) -> Estimate:
+    """The crossing of `target` by the curve through the points (n (k,), values (k,)):
+    datavsmath.analysis.curves.estimate_crossing of their grid (`grid_of`) with `curve`
+    (default "auto"; an experiment's is its spec's report curve), `n_boot` draws (default
+    N_BOOT) and `random_state`, with the pow3 design aid fitted to the same points.
+
+    NaN estimate without points."""
+    sizes, grid = grid_of(n, values)
+    if sizes.size == 0:
+        return Estimate(np.nan, 0.0, np.inf, np.nan, 0)
+    found = curves.estimate_crossing(sizes, grid, threshold=target, curve=curve, n_boot=n_boot,
+                                     random_state=random_state)
+    points = np.isfinite(grid.T)  # size by size: the fit's points ascending in n
+    fitted = (fit_one(FAMILY, np.broadcast_to(sizes[:, None], points.shape)[points], grid.T[points])
+              if sizes.size >= MIN_DESIGN_SIZES else None)
+    low, high = (found.low, found.high) if found.has_interval else (0.0, np.inf)
+    return Estimate(found.estimate, low, high, found.p_reachable, found.n_points, fitted, found)
+
+
+def summary_crossing(n: np.ndarray, values: np.ndarray, *, target: float,
+                     curve: str = curves.DEFAULT_CURVE) -> Estimate:
     """estimate_crossing with SUMMARY_N_BOOT draws: the interval a finished search reports."""
-    return estimate_crossing(n, values, target=target, n_boot=SUMMARY_N_BOOT)
+    return estimate_crossing(n, values, target=target, curve=curve, n_boot=SUMMARY_N_BOOT)
+
+
+def estimators(report: Mapping[str, Any] | None) -> tuple[Callable[..., Estimate], Callable[..., Estimate]]:
+    """(estimate_crossing, summary_crossing) with the curve of an experiment's report (a spec's
+    normal `report:` mapping; its `curve`, default "auto"): the searcher's crossings are then the
+    report's."""
+    curve = curves.check_curve(str((report or {}).get("curve") or curves.DEFAULT_CURVE))
+    return partial(estimate_crossing, curve=curve), partial(summary_crossing, curve=curve)

@@ -189,7 +189,7 @@ def report_answer(df: pd.DataFrame, *, settings: TableSettings, n_total: int,
     """(the answer for the settings' situation, "") or (None, why there is none)."""
     try:
         return answer(df, current=settings.current, target=settings.target, prices=settings.prices,
-                      n_total=n_total, n_boot=n_boot), ""
+                      n_total=n_total, curve=settings.curve, n_boot=n_boot), ""
     except ValueError as exc:
         return None, str(exc)
 
@@ -222,7 +222,8 @@ def build_items(df: pd.DataFrame, *, info: DatasetInfo, reference: pd.DataFrame 
              *cross_items(given), *table_list, *economics_items(table_list),
              *exchange_items(given, model=model, modes=modes, n_classes=info.n_classes, n_total=info.n_train,
                              threshold=settings.thresholds.get("acc"), curve=settings.curve),
-             *(decision_items(df, model=model, damage_modes=modes, n_boot=n_boot, n_total=info.n_train)
+             *(decision_items(df, model=model, damage_modes=modes, n_boot=n_boot, n_total=info.n_train,
+                              curve=settings.curve)
                if model is not None else []),
              *reference_items(given, reference),
              drilldown_item(given, class_names=info.class_names)]

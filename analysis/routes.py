@@ -18,28 +18,32 @@ quality q gives q' = 1 - (1 - q)(1 - a / n): reaching q' audits n (q' - q) / (1 
 (`audit_fraction`). A plan ends with n_final = max(n_needed, n0) labels, n_needed the size
 where the route's curve crosses the target; it buys n_final - n0 and audits n_final's share.
 
-Each route has its cost (the mean curves), a 95 % percentile bootstrap interval over seeds
-(seeds resampled jointly for every curve; only with at least support.MIN_SEEDS_FOR_INTERVAL
-seeds) and p_cheapest, the share of resamples in which it is the cheapest route. A route whose
+Each curve's crossing of a target is datavsmath.analysis.curves.estimate_crossing (the one
+estimate the tables and the adaptive searcher give, with the same `curve`, default "auto"),
+with its draws. Each route has its cost (the crossings' estimates), a 95 % percentile
+interval over the draws and p_cheapest, the share of draws in which it is the cheapest route;
+draw i of one curve is paired with a random draw of another (the curves' uncertainties taken
+as independent), and a curve whose crossing has no interval gives none. A route whose
 n_final lies past support.size_bound of its curve's largest swept size, or past the dataset's
 training-set size, is "beyond the data" (bound: the smaller of the two)
-(infinite cost in that resample), and one whose curve never reaches the target "not reached".
+(infinite cost in that draw), and one whose curve never reaches the target "not reached".
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from datavsmath.analysis.aggregate import finished, models_in_order, quality_rows
+from datavsmath.analysis.curves import DEFAULT_CURVE, check_curve
 from datavsmath.analysis.levels import Level, ci, draws, level, levels, seed_ids
 from datavsmath.analysis.repair_effect import NO_REPAIR, of_repair, repair_values
 from datavsmath.analysis.situation import Situation
 from datavsmath.analysis.support import BEYOND, is_beyond, size_bound
-from datavsmath.analysis.tables import DEFAULT_N_BOOT, METHODS
-from datavsmath.trainables.checks import UNIT, check_choice, check_number
+from datavsmath.analysis.tables import DEFAULT_N_BOOT
+from datavsmath.trainables.checks import UNIT, check_number
 
 BUY, AUDIT = "buy labels", "audit labels"
 KINDS = ("bigger data", "better math", "better data", "combination")
@@ -73,7 +77,8 @@ class Option:
 
 @dataclass(frozen=True)
 class Priced:
-    """An option priced for one target, arrays (S,) = the estimate then each resample."""
+    """An option priced for one target, arrays (S,) = the estimate then each draw; interval:
+    the cost at the ends of the crossing's own 95 % interval (NaN, NaN where it has none)."""
 
     option: Option
     n_final: np.ndarray
@@ -81,11 +86,23 @@ class Priced:
     audited: np.ndarray
     cost: np.ndarray  # inf: not reached or beyond the data; NaN: no curve
     beyond: np.ndarray
+    interval: tuple[float, float] = (np.nan, np.nan)
 
 
 def price(option: Option, target: float, *, situation: Situation) -> Priced:
     """What reaching `target` along `option` costs (module docstring)."""
-    needed = option.curve.crossings(target)
+    priced = _price(option, option.curve.crossings(target), situation=situation)
+    found = option.curve.crossing(target)
+    if not found.has_interval:
+        return priced
+    # The cost grows with the crossing: its interval is the cost at the crossing's interval,
+    # the one the tables give (a learned interval is the model's quantiles, not its draws').
+    ends = _price(option, np.array([found.low, found.high]), situation=situation).cost
+    return replace(priced, interval=(float(ends[0]), float(ends[1])))
+
+
+def _price(option: Option, needed: np.ndarray, *, situation: Situation) -> Priced:
+    """The option priced at crossings `needed` (S,)."""
     n0, prices = situation.n, situation.prices
     n_final = np.maximum(needed, n0)
     reach = np.isfinite(n_final)
@@ -110,8 +127,8 @@ def _seconds_per_label(rows: pd.DataFrame) -> float:
 
 @dataclass(frozen=True)
 class Curves:
-    """The curves the routes read, fitted once: {(model, repair): {quality: Level}} at
-    qualities >= q0, the shared seed ids and draws."""
+    """The curves the routes read: {(model, repair): {quality: Level}} at qualities >= q0,
+    the seconds of repair per label, the shared seed ids and the draws per crossing."""
 
     by_setup: dict[tuple[str, str], dict[float, Level]]
     seconds: dict[tuple[str, str], float]
@@ -119,16 +136,17 @@ class Curves:
     n_boot: int
 
 
-def fit_curves(df: pd.DataFrame, situation: Situation, *, metric: str, method: str = "power_law",
+def fit_curves(df: pd.DataFrame, situation: Situation, *, metric: str, curve: str = DEFAULT_CURVE,
                n_boot: int = DEFAULT_N_BOOT, random_state: int = 0) -> Curves:
     """Every model's curves of the situation's damage mode at qualities >= q0 (repair none)
-    and its repaired curves at q0, with one bootstrap shared by all of them."""
-    check_choice("method", method, METHODS)
+    and its repaired curves at q0; each level's draws shuffled by its own stream (Level)."""
+    check_curve(curve)
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be a positive integer, got {n_boot}")
     done = finished(df)
     models = models_in_order(done["model"].unique().tolist())
     seeds = seed_ids(done)
-    shared = draws(len(seeds), n_boot=n_boot, random_state=random_state)
-    by_setup, seconds = {}, {}
+    by_setup, seconds, streams = {}, {}, 0
     for model in models:
         for repair in repair_values(df):
             rows = quality_rows(of_repair(df, repair), model=model, damage_mode=situation.damage_mode)
@@ -137,14 +155,16 @@ def fit_curves(df: pd.DataFrame, situation: Situation, *, metric: str, method: s
             rows = rows[rows["sample_frac"].notna()]
             if rows.empty:
                 continue
-            by_setup[(model, repair)] = levels(rows, metric=metric, seeds=seeds, draws=shared, method=method,
-                                               n_total=situation.n_total)
+            by_setup[(model, repair)] = levels(rows, metric=metric, seeds=seeds, n_total=situation.n_total,
+                                               curve=curve, n_boot=n_boot, random_state=random_state,
+                                               first_stream=streams)
+            streams += len(by_setup[(model, repair)])
             seconds[(model, repair)] = _seconds_per_label(rows)
-    return Curves(by_setup, seconds, seeds, len(shared))
+    return Curves(by_setup, seconds, seeds, n_boot)
 
 
 def route_options(curves: Curves, situation: Situation) -> dict[tuple[str, str], list[Option]]:
-    """{(route, kind): options}: each route's ways, the cheapest of which it takes per resample."""
+    """{(route, kind): options}: each route's ways, the cheapest of which it takes per draw."""
     m0, q0, prices = situation.model, situation.quality, situation.prices
     out: dict[tuple[str, str], list[Option]] = {}
     for (model, repair), by_quality in curves.by_setup.items():
@@ -167,13 +187,17 @@ def route_options(curves: Curves, situation: Situation) -> dict[tuple[str, str],
 
 
 def _cheapest(priced: list[Priced]) -> tuple[np.ndarray, np.ndarray]:
-    """(cost (S,), chosen option index (S,)) of the cheapest option per sample."""
-    costs = np.stack([np.where(np.isnan(p.cost), np.inf, p.cost) for p in priced])
-    return costs.min(axis=0), np.argmin(costs, axis=0)
+    """(cost (S,), chosen option index (S,)) of the cheapest option per sample: inf for the
+    estimate (sample 0) where no option has a curve, NaN for a draw where none has one."""
+    raw = np.stack([p.cost for p in priced])
+    costs = np.where(np.isnan(raw), np.inf, raw)
+    cheapest = np.where(np.isnan(raw).all(axis=0), np.nan, costs.min(axis=0))
+    cheapest[0] = costs[:, 0].min()
+    return cheapest, np.argmin(costs, axis=0)
 
 
 def _record(route: str, kind: str, priced: list[Priced], *, n_seeds: int, n_total: int) -> dict:
-    """A route's row: the estimate (sample 0), its interval (samples 1..) and what it does."""
+    """A route's row: the estimate (sample 0), its interval (the draws, samples 1..) and what it does."""
     cost, chosen = _cheapest(priced)
     pick = priced[int(chosen[0])]
     if np.isfinite(cost[0]):
@@ -184,7 +208,8 @@ def _record(route: str, kind: str, priced: list[Priced], *, n_seeds: int, n_tota
         status = BEYOND if any(p.beyond[0] for p in priced) else NOT_REACHED
     if status == BEYOND:  # the cheapest of the options that are only beyond the data
         pick = min((p for p in priced if p.beyond[0]), key=lambda p: p.n_final[0])
-    low, high = ci(cost[1:]) if cost.size > 1 else (np.nan, np.nan)
+    # One option: the cost at its crossing's interval; several: the cheapest per draw.
+    low, high = priced[0].interval if len(priced) == 1 else ci(cost[1:]) if cost.size > 1 else (np.nan, np.nan)
     show = status in (PRICED, BEYOND)
     return {"route": route, "kind": kind, "model": pick.option.model, "quality_to": pick.option.quality,
             "repair": pick.option.repair, "cost": float(cost[0]), "ci_low": low, "ci_high": high, "status": status,
@@ -195,21 +220,27 @@ def _record(route: str, kind: str, priced: list[Priced], *, n_seeds: int, n_tota
 
 
 def _mark_cheapest(records: list[dict]) -> None:
-    """cheapest (the lowest estimate, ties all marked) and p_cheapest (share of resamples)."""
+    """cheapest (the lowest estimate, ties all marked) and p_cheapest (the share of draws in
+    which the route is cheapest; NaN for a route without draws, which the others meet at its
+    estimate's cost in every draw)."""
     costs = np.stack([r.pop("_cost") for r in records])
+    undrawn = np.isnan(costs[:, 1:]).all(axis=1) if costs.shape[1] > 1 else np.ones(len(records), dtype=bool)
+    costs[undrawn, 1:] = costs[undrawn, :1]
+    costs = np.where(np.isnan(costs), np.inf, costs)
     best = costs.min(axis=0)
     is_best = (costs == best) & np.isfinite(best)
     for i, record in enumerate(records):
         record["cheapest"] = bool(is_best[i, 0])
-        record["p_cheapest"] = float(is_best[i, 1:].mean()) if costs.shape[1] > 1 else np.nan
+        record["p_cheapest"] = np.nan if undrawn[i] else float(is_best[i, 1:].mean())
 
 
-def route_table(df: pd.DataFrame, situation: Situation, *, method: str = "power_law", n_boot: int = DEFAULT_N_BOOT,
-                random_state: int = 0) -> pd.DataFrame:
+def route_table(df: pd.DataFrame, situation: Situation, *, curve: str = DEFAULT_CURVE,
+                n_boot: int = DEFAULT_N_BOOT, random_state: int = 0) -> pd.DataFrame:
     """Every route to every target of the situation (module docstring).
 
-    df: tidy results; situation: datavsmath.analysis.situation.resolve's; method: the curves'
-    ("power_law" or "loglinear"); n_boot: bootstrap resamples (used with >= 3 seeds).
+    df: tidy results; situation: datavsmath.analysis.situation.resolve's; curve: the curves'
+    family (datavsmath.analysis.curves.CURVES, default "auto"); n_boot, random_state: the
+    crossings' draws (curves.estimate_crossing).
     Returns one row per (metric, target, route), targets ascending, routes in the order
     buy labels, switch to ..., audit labels, repair: ..., combinations: the COLUMNS
     (cost inf where not priced; status priced | beyond the data | not reached; bound: the
@@ -218,7 +249,7 @@ def route_table(df: pd.DataFrame, situation: Situation, *, method: str = "power_
     """
     records = []
     for metric, targets in situation.targets.items():
-        curves = fit_curves(df, situation, metric=metric, method=method, n_boot=n_boot, random_state=random_state)
+        curves = fit_curves(df, situation, metric=metric, curve=curve, n_boot=n_boot, random_state=random_state)
         options = route_options(curves, situation)
         order = sorted(options, key=lambda key: KINDS.index(key[1]))
         for target in targets:
@@ -237,8 +268,8 @@ def current_value(df: pd.DataFrame, situation: Situation, *, metric: str, n_boot
     rows = quality_rows(of_repair(df, NO_REPAIR), model=situation.model, damage_mode=situation.damage_mode)
     rows = rows[rows["quality"] == situation.quality]
     seeds = seed_ids(rows)
-    curve = level(rows, metric=metric, seeds=seeds, draws=draws(len(seeds), n_boot=n_boot, random_state=random_state),
-                  method="loglinear", n_total=situation.n_total)
-    values = curve.value_at(situation.n)
+    measured = level(rows, metric=metric, seeds=seeds, n_total=situation.n_total,
+                     draws=draws(len(seeds), n_boot=n_boot, random_state=random_state))
+    values = measured.value_at(situation.n)
     low, high = ci(values[1:]) if values.size > 1 else (np.nan, np.nan)
     return float(values[0]), low, high, len(seeds)

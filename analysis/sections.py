@@ -204,29 +204,34 @@ ROUTES_CAPTION = (
     "n (q' - q) / (1 - q) labels. buy labels: the current model at the current quality; switch to M: another "
     "model of the sweep (its training price, 0 unless set); audit labels: audit to a swept quality level; "
     "repair: cleanlab's measured curves (prices.compute_second per second of repair); combinations as measured. "
-    "'beyond the data': the route needs more than 4x the largest size swept. Intervals: 95 % percentile "
-    "bootstrap over seeds, with 3 or more seeds; p_cheapest: share of resamples in which the route is cheapest.")
+    "'beyond the data': the route needs more than 4x the largest size swept. Intervals: 95 % intervals of the "
+    "curves' crossings (curves.estimate_crossing: the points' scatter about the fitted curve inside the swept "
+    "sizes; with curve auto past them, the error of extrapolating LCDB's real learning curves); p_cheapest: share "
+    "of draws in which the route is cheapest.")
 
 
 def decision_items(df: pd.DataFrame, *, model: str, damage_modes: Sequence[str], n_total: int,
-                   n_boot: int = tables.DEFAULT_N_BOOT) -> list[Item]:
+                   n_boot: int = tables.DEFAULT_N_BOOT, curve: str = DEFAULT_CURVE) -> list[Item]:
     """Iso-accuracy contours and clean-equivalent observations (datavsmath.analysis.decision) of
     `model` per damaged mode of `damage_modes`, then what repair buys back; n_total: the
-    dataset's training-set size."""
+    dataset's training-set size; curve: the curves' family (default "auto")."""
     damaged = [mode for mode in damage_modes if mode != NO_DAMAGE]
     if not damaged:
         items = [Item("contours", "Iso-accuracy contours", note="needs two or more quality levels "
                       "(damage_frac values), each with two or more sample_frac values")]
     else:
         items = [item for mode in damaged
-                 for item in _contour_items(df, model=model, damage_mode=mode, n_boot=n_boot, n_total=n_total)]
+                 for item in _contour_items(df, model=model, damage_mode=mode, n_boot=n_boot, n_total=n_total,
+                                            curve=curve)]
     return items + repair_items(df)
 
 
-def _contour_items(df: pd.DataFrame, *, model: str, damage_mode: str, n_boot: int, n_total: int) -> list[Item]:
+def _contour_items(df: pd.DataFrame, *, model: str, damage_mode: str, n_boot: int, n_total: int,
+                   curve: str = DEFAULT_CURVE) -> list[Item]:
     """The contours and clean equivalents of one model and damage mode."""
     setup, suffix = _setup_text(model, damage_mode), f"{model}_{damage_mode}"
-    contours = decision.iso_accuracy(df, model=model, damage_mode=damage_mode, n_boot=n_boot, n_total=n_total)
+    contours = decision.iso_accuracy(df, model=model, damage_mode=damage_mode, n_boot=n_boot, n_total=n_total,
+                                     curve=curve)
     title = f"Iso-accuracy contours ({setup})"
     items = [Item(f"iso_accuracy_{suffix}", title, figure=plots.plot_iso_accuracy(contours))
              if contours["reached"].any() else Item(f"iso_accuracy_{suffix}", title,
@@ -234,12 +239,13 @@ def _contour_items(df: pd.DataFrame, *, model: str, damage_mode: str, n_boot: in
     title = f"Clean-equivalent observations ({setup})"
     try:
         equivalent = decision.clean_equivalent(df, model=model, damage_mode=damage_mode, n_boot=n_boot,
-                                               n_total=n_total)
+                                               n_total=n_total, curve=curve)
         items.append(Item(f"clean_equivalent_{suffix}", title, table=equivalent, caption=(
             "clean_equivalent: the clean observations that reach the damaged set's accuracy (the clean curve "
             "inverted); clean_per_damaged: what one damaged label is worth in clean labels (1: as much as a clean "
             "one); within_noise: a ratio above 1 or an interval that holds the set's own size is seed noise, not "
-            "an effect. Intervals: 95 % percentile bootstrap over seeds, with 3 or more seeds.")))
+            "an effect. Intervals: the clean curve's 95 % interval of its crossing at the damaged set's mean "
+            "(curves.estimate_crossing).")))
     except ValueError as exc:
         items.append(Item(f"clean_equivalent_{suffix}", title, note=str(exc)))
     return items

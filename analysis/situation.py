@@ -181,8 +181,8 @@ def resolve(df: pd.DataFrame, *, current: Mapping[str, Any] | None = None, targe
     largest = float(num_obs(rows["sample_frac"].max(), n_total=n_total))
     n = current.get("n", largest)
     chosen = {m: tuple(v) for m, v in check_target(target).items()} if target is not None else None
-    value = {m: float(level(rows, metric=m, seeds=sorted(set(rows["seed"])), draws=np.zeros((0, 0), dtype=int),
-                            method="loglinear", n_total=n_total).value_at(n)[0]) for m in METRICS}
+    value = {m: float(level(rows, metric=m, seeds=sorted(set(rows["seed"])), n_total=n_total).value_at(n)[0])
+             for m in METRICS}
     smallest = float(num_obs(rows["sample_frac"].min(), n_total=n_total))
     if not smallest <= n <= largest:
         notes.append(f"{n:,.0f} labels lie outside the sizes swept for {model} at quality {quality:g} "

@@ -71,10 +71,11 @@ class Results:
         if spec is None or not is_adaptive(spec.search):
             return None
         from datavsmath.analysis.load import all_parts
-        from datavsmath.analysis.pinpoint import summary_crossing
+        from datavsmath.analysis.pinpoint import estimators
         from datavsmath.sweeps.adaptive_run import latest_summary  # ray.tune
 
-        return latest_summary(all_parts(self.path)[0], spec, trials=expand_trials(spec), estimate=summary_crossing)
+        return latest_summary(all_parts(self.path)[0], spec, trials=expand_trials(spec),
+                              estimate=estimators(spec.report)[1])
 
     @property
     def errors(self) -> pd.DataFrame:
@@ -106,9 +107,10 @@ class Results:
     def table(self, metric: str = "acc", threshold: float | None = None, *, model: str | None = None,
               damage_mode: str | None = None, kind: str = "interpolated", **options: Any) -> pd.DataFrame:
         """Observations needed to clear `threshold` (default acc 0.90, auc 0.98) per quality
-        level: kind "interpolated" (a fitted learning curve with bootstrap intervals,
-        datavsmath.analysis.tables.interpolated_table; options curve, default the spec's
-        `report: curve` as the report's tables use it, n_boot, random_state, limit) or "seed"
+        level: kind "interpolated" (each level's crossing and interval by
+        datavsmath.analysis.curves.estimate_crossing, tables.interpolated_table; options
+        curve, default the spec's `report: curve` as the report uses it, else "auto", n_boot,
+        random_state, limit) or "seed"
         (read off the swept grid, seed_table). model, damage_mode: default the report's (cnn
         when swept, else the first model; the first damaged mode crossed with sample_frac)."""
         model, damage_mode = self._setup(model, damage_mode)
@@ -123,8 +125,9 @@ class Results:
     def decision(self, **options: Any) -> pd.DataFrame:
         """The buy-or-clean decision: every route to each target and what it costs
         (datavsmath.analysis.answer.answer's route table; keywords such as current, target,
-        prices, method, n_boot pass through; price_label and price_audit are prices' label
-        and audit). Defaults: the stored spec's `report:` situation."""
+        prices, curve, n_boot pass through; price_label and price_audit are prices' label
+        and audit). Defaults: the stored spec's `report:` situation and curve (else "auto"),
+        so that the crossings are those of `table` and the report."""
         return self._answer(**options).routes
 
     def answer(self, **options: Any) -> pd.DataFrame:
@@ -145,7 +148,7 @@ class Results:
             value = options.pop(old, report.get(old))
             if value is not None:
                 prices.setdefault(new, value)
-        for key in ("current", "target"):
+        for key in ("current", "target", "curve"):
             if report.get(key) is not None:
                 options.setdefault(key, report[key])
         options.setdefault("n_total", self._n_total())
