@@ -54,7 +54,7 @@ def cheapest(result) -> str:
 
 def test_bigger_data_wins_when_audits_are_dear():
     result = answer(grid(BASE), current=AT_Q08, target={"acc": 0.76}, prices={"audit": 50}, n_boot=20,
-                    method="loglinear")
+                    curve="loglinear")
     assert cheapest(result) == "buy labels"
     row = result.routes.set_index("route").loc["buy labels"]
     assert row["n_bought"] == pytest.approx(100 * math.sqrt(10) - 100)  # 0.74 -> 0.78 is a decade: half of it
@@ -62,28 +62,28 @@ def test_bigger_data_wins_when_audits_are_dear():
 
 
 def test_better_data_wins_when_audits_are_cheap_and_repair_when_it_is_free():
-    audited = answer(grid(BASE), current=AT_Q08, target={"acc": 0.78}, n_boot=20, method="loglinear")
+    audited = answer(grid(BASE), current=AT_Q08, target={"acc": 0.78}, n_boot=20, curve="loglinear")
     assert cheapest(audited) == "audit labels"
     row = audited.routes.set_index("route").loc["audit labels"]
     assert row["n_audited"] == pytest.approx(100) and row["cost"] == pytest.approx(20)  # audit all 100 at 0.2
     repaired = answer(grid(BASE, repair={0.2: (0.79, 0.83, 0.87)}), current=AT_Q08, target={"acc": 0.78},
-                      n_boot=20, method="loglinear")
+                      n_boot=20, curve="loglinear")
     assert cheapest(repaired) == "repair: prune" and repaired.frame.loc[0, "cost"] == 0
 
 
 def test_better_math_wins_when_another_model_reaches_the_target_at_the_current_set():
     curves = {**BASE, ("logreg", 0.0): (0.85, 0.90, 0.95), ("logreg", 0.2): (0.79, 0.83, 0.87)}
-    result = answer(grid(curves), current=AT_Q08, target={"acc": 0.78}, n_boot=20, method="loglinear")
+    result = answer(grid(curves), current=AT_Q08, target={"acc": 0.78}, n_boot=20, curve="loglinear")
     assert cheapest(result) == "switch to logreg" and result.frame.loc[0, "cost"] == 0
     assert result.frame.loc[0, "runner_up"] == "audit labels"
     priced = answer(grid(curves), current=AT_Q08, target={"acc": 0.78}, prices={"train": {"logreg": 500}},
-                    n_boot=20, method="loglinear")
+                    n_boot=20, curve="loglinear")
     assert cheapest(priced) == "audit labels"  # a dear training loses to a cheap audit
 
 
 def test_a_route_past_four_times_the_data_is_beyond_the_data():
     result = answer(grid(BASE), current={"model": "rf", "n": N, "quality": 0.8}, target={"acc": 0.86}, n_boot=20,
-                    method="power_law")
+                    curve="power_law")
     buy = result.routes.set_index("route").loc["buy labels"]
     assert buy["status"] in ("beyond the data", "not reached") and math.isinf(buy["cost"])
     assert cheapest(result) == "audit labels"
@@ -93,7 +93,7 @@ def test_a_route_past_four_times_the_data_is_beyond_the_data():
 
 def test_no_route_states_more_labels_than_the_dataset_holds():
     # acc 0.83 at quality 0.8 lies just past the largest swept size: within 4x of it, past the dataset's N.
-    result = answer(grid(BASE), current=AT_Q08, target={"acc": 0.83}, n_boot=20, method="loglinear")
+    result = answer(grid(BASE), current=AT_Q08, target={"acc": 0.83}, n_boot=20, curve="loglinear")
     routes = result.routes.set_index("route")
     assert routes.loc["buy labels", "status"] == "beyond the data" and routes.loc["buy labels", "bound"] == N
     priced = result.routes[result.routes["status"] == "priced"]
@@ -134,11 +134,15 @@ def test_a_426_row_table_never_mentions_60000(tmp_path):
 
 
 @pytest.mark.parametrize("seeds,interval", [((0, 1), False), ((0, 1, 2), True)])
-def test_intervals_need_three_seeds(seeds, interval):
-    result = answer(grid(BASE, seeds=seeds), current=AT_Q08, target={"acc": 0.78}, n_boot=30, method="loglinear")
+def test_intervals_need_three_seeds_for_the_current_value_and_enough_points_for_a_route(seeds, interval):
+    """The current value's interval is a bootstrap over seeds (3 or more); a route's comes from
+    its crossings (curves.estimate_crossing): a pow3 interval from 3 + 5 points, here 3 sizes
+    x 3 seeds, none from 3 x 2."""
+    result = answer(grid(BASE, seeds=seeds), current=AT_Q08, target={"acc": 0.78}, n_boot=30, curve="pow3")
     text = "\n".join(result.lines)
     assert ("2 seeds: no interval" in text) is not interval
     assert ("[" in result.lines[0]) is interval and bool(result.routes["ci_low"].notna().any()) is interval
+    assert ("(no interval)" in text) is not interval
 
 
 def test_two_classes_collapse_the_damage_modes_into_one_block(tmp_path):
