@@ -55,7 +55,9 @@ def test_clean_equivalent_inverts_a_known_power_law():
     clean = [power_law_metric(s, a=0.02, b=0.5, c=0.05) for s in fracs]
     # Damaged accuracies whose clean inverse N (0.02 / (1 - acc - 0.05))^2 is 2400, 9600 and 60000.
     df = hand_grid({0.0: clean, 0.3: (0.85, 0.90, 0.93)}, fracs=fracs)
-    table = clean_equivalent(df, n_boot=10, **CNN)
+    # acc = 0.95 - 0.02 x^-0.5 is pow3 exactly; 0.93 is the clean curve's value at its largest
+    # size, where auto would hand a hair past the data to its learned extrapolation.
+    table = clean_equivalent(df, n_boot=10, curve="pow3", **CNN)
     assert table["num_obs"].tolist() == [600, 1200, 3000]
     assert table["clean_equivalent"].tolist() == pytest.approx([2400, 9600, 60000], rel=1e-3)
     assert table["clean_per_damaged"].tolist() == pytest.approx([4, 8, 20], rel=1e-3)
@@ -64,7 +66,7 @@ def test_clean_equivalent_inverts_a_known_power_law():
 
 def test_clean_equivalent_on_a_log_linear_curve_and_a_level_the_clean_curve_never_reaches():
     df = hand_grid({0.0: (0.80, 0.86, 0.92), 0.2: (0.83, 0.95, 0.70)})
-    table = clean_equivalent(df, method="loglinear", n_boot=10, **CNN)
+    table = clean_equivalent(df, curve="loglinear", n_boot=10, **CNN)
     assert table.loc[0, "clean_equivalent"] == pytest.approx(600 * math.sqrt(10))  # 0.83: half a decade
     assert table.loc[1, "clean_equivalent"] == np.inf  # 0.95: above the clean curve's best
     with pytest.raises(ValueError, match="clean_equivalent needs quality 1.0"):
@@ -94,15 +96,28 @@ def test_intervals_are_present_and_ordered_on_a_replicated_grid():
     assert ordered(clean_equivalent(df, n_boot=60, **CNN), "clean_equivalent", "ci_low", "ci_high")
 
 
-def test_one_seed_gives_no_interval_and_contours_match_the_interpolated_table():
-    one = synthetic_results(models=("cnn",), damage_fracs=(0.0, 0.1, 0.2), seeds=(0,))
-    assert interpolated_table(one, n_boot=10)[["d_num_obs_d_quality_lo", "d_num_obs_d_quality_hi"]].isna().all().all()
-    assert iso_accuracy(one, n_boot=10, **CNN)[["ci_low", "ci_high"]].isna().all().all()
+def test_too_few_points_give_no_interval():
+    """A pow3 interval needs 3 + 5 points (curves.estimate_crossing): one seed at 5 sizes has none."""
+    one = synthetic_results(models=("cnn",), damage_fracs=(0.0, 0.1, 0.2), seeds=(0,),
+                            sample_fracs=(0.01, 0.05, 0.2, 0.6, 1.0))
+    table = interpolated_table(one, n_boot=10, curve="pow3")
+    assert table[["ci_low", "ci_high", "d_num_obs_d_quality_lo", "d_num_obs_d_quality_hi"]].isna().all().all()
+    assert iso_accuracy(one, n_boot=10, curve="pow3", **CNN)[["ci_low", "ci_high"]].isna().all().all()
+
+
+@pytest.mark.parametrize("curve", ["auto", "power_law"])
+def test_contours_match_the_interpolated_table(curve):
+    """One engine: a contour at a target is the interpolated table at that threshold, interval
+    included, inside the data and (auto: learned) past it."""
     df = noisy_grid()
-    contours = iso_accuracy(df, targets=[0.88], n_boot=40, **CNN).drop(columns="target")
-    table = interpolated_table(df, threshold=0.88, n_boot=40, curve="power_law")
-    pd.testing.assert_frame_equal(contours[["quality", "num_obs", "ci_low", "ci_high"]],
-                                  table[["quality", "num_obs", "ci_low", "ci_high"]])
+    for target in (0.88, 0.93):
+        contours = iso_accuracy(df, targets=[target], n_boot=40, curve=curve, **CNN).drop(columns="target")
+        table = interpolated_table(df, threshold=target, n_boot=40, curve=curve)
+        given = table["num_obs"].notna()
+        pd.testing.assert_frame_equal(contours.loc[given, ["quality", "num_obs", "ci_low", "ci_high", "curve"]],
+                                      table.loc[given, ["quality", "num_obs", "ci_low", "ci_high", "curve"]])
+        assert given.any()
+        assert (contours["found"].str.split(";").str[0] == table["found"].str.split(";").str[0]).all()
 
 
 # --- what repair buys back, and the report ----------------------------------------------------
@@ -165,12 +180,12 @@ def test_report_without_damage_says_why_the_decision_is_not_shown(tmp_path):
 
 def test_sizes_follow_the_datasets_training_set_size():
     # A dataset of 6,000 training rows: every num_obs is a tenth of a 60,000-row one's.
-    assert clean_equivalent(hand_grid(), method="loglinear", n_boot=5, model="cnn", damage_mode="constant",
+    assert clean_equivalent(hand_grid(), curve="loglinear", n_boot=5, model="cnn", damage_mode="constant",
                             n_total=6000)["num_obs"].max() == 6000
 
 
 def test_a_damaged_label_worth_more_than_a_clean_one_is_flagged_as_noise():
     df = hand_grid({0.0: (0.80, 0.86, 0.92), 0.1: (0.81, 0.85, 0.91)})
-    table = clean_equivalent(df, method="loglinear", n_boot=5, **CNN)
+    table = clean_equivalent(df, curve="loglinear", n_boot=5, **CNN)
     assert table["within_noise"].tolist() == [True, False, False]  # 0.81 > 0.80: ratio above 1
     assert table.loc[0, "clean_per_damaged"] > 1
