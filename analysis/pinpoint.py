@@ -37,9 +37,11 @@ MIN_DESIGN_SIZES = 4
 class Estimate:
     """A crossing for the searcher: estimate (curves.Crossing's; inf only for a confident
     "never"), low, high (its 95 % interval; 0 and inf, unbounded, where the Crossing gives
-    none), p_reachable (P(crossing within 4x the largest size); NaN without an interval), the
-    number of points behind it, fitted (the pow3 fit of the points, the design aid's; None with
-    fewer than MIN_DESIGN_SIZES sizes) and crossing (the curves.Crossing itself)."""
+    none), p_reachable (the share of its draws that reach the target at all, so that the
+    searcher tells "unreachable" from "beyond the data"; NaN without draws; the Crossing's own
+    p_reachable is P(within 4x)), the number of points behind it, fitted (the pow3 fit of the
+    points, the design aid's; None with fewer than MIN_DESIGN_SIZES sizes) and crossing (the
+    curves.Crossing itself)."""
 
     estimate: float
     low: float
@@ -168,7 +170,8 @@ def estimate_crossing(n: np.ndarray, values: np.ndarray, *, target: float, curve
     fitted = (fit_one(FAMILY, np.broadcast_to(sizes[:, None], points.shape)[points], grid.T[points])
               if sizes.size >= MIN_DESIGN_SIZES else None)
     low, high = (found.low, found.high) if found.has_interval else (0.0, np.inf)
-    return Estimate(found.estimate, low, high, found.p_reachable, found.n_points, fitted, found)
+    reachable = float(np.mean(np.isfinite(found.draws))) if found.draws.size else np.nan
+    return Estimate(found.estimate, low, high, reachable, found.n_points, fitted, found)
 
 
 def summary_crossing(n: np.ndarray, values: np.ndarray, *, target: float,

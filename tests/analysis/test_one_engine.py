@@ -60,6 +60,6 @@ def test_the_table_the_answer_and_the_searcher_give_one_crossing(rf_curve, targe
                               n_boot=N_BOOT)
     assert found.estimate == pytest.approx(table["num_obs"], rel=1e-12)
     assert (found.low, found.high) == pytest.approx((table["ci_low"], table["ci_high"]), rel=1e-12)
-    assert found.p_reachable == pytest.approx(table["p_reachable"])
+    assert found.crossing.p_reachable == pytest.approx(table["p_reachable"])
     assert found.relative_width == pytest.approx((table["ci_high"] - table["ci_low"]) / 2 / table["num_obs"])
     assert np.isfinite(found.relative_width) and not found.beyond

@@ -12,7 +12,7 @@ import ray
 from ray import tune
 from ray.tune.search import ConcurrencyLimiter, Searcher
 
-from datavsmath.analysis.pinpoint import estimate_crossing, summary_crossing
+from datavsmath.analysis.pinpoint import estimators
 from datavsmath.sweeps.adaptive import AdaptiveSearcher, cell_of, first_design
 from datavsmath.sweeps.adaptive_design import FIRST_SEEDS
 
@@ -21,6 +21,13 @@ TALK_FRACS = sorted({*(i / 100 for i in range(1, 10)), *(i / 10 for i in range(1
 N_TOTAL = 60000
 TARGET = 0.88
 NOISE = 0.003  # the seeds' spread of a real rf curve (bench_learning_curve: 0.0035)
+
+
+# The synthetic curve is pow3: the searcher estimates with that family, as for an experiment
+# whose report asks for curve pow3 (api/execute.py passes pinpoint.estimators(spec.report)).
+# (With auto, a crossing past the swept sizes gets the learned extrapolation's interval, some
+# ×3 wide: no tolerance of ±15 % is met there.)
+estimate_crossing, summary_crossing = estimators({"curve": "pow3"})
 
 
 def true_acc(n: float) -> float:
@@ -71,7 +78,7 @@ def test_it_finds_the_crossing_within_tolerance_with_fewer_trials_than_the_grid(
     assert abs(crossing.estimate - TRUE_CROSSING) <= 0.15 * TRUE_CROSSING
     assert crossing.low <= TRUE_CROSSING <= crossing.high
     assert used <= 0.25 * len(grid), (used, len(grid))
-    assert on_grid.low <= crossing.estimate <= on_grid.high  # inside the grid's own interval
+    assert crossing.low <= on_grid.estimate <= crossing.high  # its interval holds the whole grid's estimate
     assert search.summary()[0].startswith("stopped: tolerance met")
 
 
