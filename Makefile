@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 TEST_WORKERS ?= 2
 DATA_FLAGS ?=
 
-.PHONY: install data-check demo lint test test-slow bench clean
+.PHONY: install data-check lcdb demo lint test test-slow bench clean
 
 install: $(STAMP)
 
@@ -32,6 +32,11 @@ $(STAMP): pyproject.toml
 data-check:
 	@$(PY) -m datavsmath.sweeps.cli data $(DATA_FLAGS)
 
+# LCDB 1.0's real learning curves (a test input, as Fashion-MNIST): fetched once with pip from
+# the package index, reduced into the user's cache folder (~/.cache/datavsmath/lcdb).
+lcdb: install
+	@$(PY) benchmarks/lcdb.py
+
 # The main job: the `laptop` spec on embedded local Ray, then its report.
 demo: install data-check
 	$(VENV)/bin/datavsmath sweep laptop --name $(DEMO_NAME)
@@ -45,7 +50,7 @@ lint: install
 	$(VENV)/bin/mypy
 
 # Lint, then everything but the long runs (marker `slow`); about 10 minutes on 2 cores.
-test: install data-check lint
+test: install data-check lcdb lint
 	$(PY) -m pytest -m "not slow" -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The long runs: full-data accuracy vs the talk, bigger kill/resume.

@@ -240,7 +240,8 @@ class Crossing:
     the interval is made of (or why there is none); draws: (n_boot,) crossings drawn from the
     estimate's uncertainty (empty where no interval), for costs that combine several curves;
     largest, smallest: the sizes with a value; n_seeds: the most seeds at a size; fitted: the
-    family fitted to the seed means (also behind a learned estimate, for plots and design).
+    family fitted to the seed means (behind a learned estimate: the pow3 fit, for plots and
+    the searcher's design).
     """
 
     estimate: float
@@ -260,6 +261,13 @@ class Crossing:
     @property
     def has_interval(self) -> bool:
         return bool(np.isfinite(self.low) or np.isfinite(self.high))
+
+    @property
+    def beyond(self) -> bool:
+        """Whether the crossing is confidently past the limit: the estimate is, and so is the
+        whole interval where there is one (what the report calls "beyond the data")."""
+        return bool(np.isfinite(self.estimate) and self.estimate > self.bound
+                    and not (np.isfinite(self.low) and self.low <= self.bound))
 
     @property
     def within_limit(self) -> bool:
@@ -322,10 +330,17 @@ def _interval(draws: np.ndarray) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def _how(estimate: float, fitted: FittedCurve | None, *, largest: float, smallest: float) -> str:
+def _how(estimate: float, fitted: FittedCurve | None, *, largest: float, smallest: float, low: float = np.nan,
+         p_reachable: float = np.nan) -> str:
+    """describe_crossing, with what the interval adds: "never (asymptote a)" for a fitted
+    family that stays below the target; past the limit, "beyond" only when the whole interval
+    is (else "probably beyond ..., P(within 4×) p": the truth may well lie within)."""
     text = describe_crossing(estimate, largest=largest, smallest=smallest)
     if np.isinf(estimate) and fitted is not None and fitted.extrapolates:
         return f"never (asymptote {fitted.asymptote:.4f})"
+    past = np.isfinite(estimate) and estimate > EXTRAPOLATION_LIMIT * largest
+    if past and np.isfinite(low) and low <= EXTRAPOLATION_LIMIT * largest:
+        return f"probably {text}, P(within {EXTRAPOLATION_LIMIT:g}×) {p_reachable:.2f}"
     return text
 
 
@@ -348,8 +363,10 @@ def _learned(n: np.ndarray, grid: np.ndarray, thresholds: np.ndarray, *, n_boot:
     for q, p in zip(np.maximum(quantiles, 0.0), reach):
         estimate = largest * 2 ** float(q[extrapolation.QUANTILES.index(0.5)])
         draws = largest * np.exp2(np.maximum(extrapolation.quantile_at(q, u), 0.0))
-        out.append(Crossing(estimate, largest * 2 ** float(q[0]), largest * 2 ** float(q[-1]), float(p), LEARNED,
-                            describe_crossing(estimate, largest=largest, smallest=smallest), LEARNED_INTERVAL,
+        low = largest * 2 ** float(q[0])
+        out.append(Crossing(estimate, low, largest * 2 ** float(q[-1]), float(p), LEARNED,
+                            _how(estimate, None, largest=largest, smallest=smallest, low=low, p_reachable=float(p)),
+                            LEARNED_INTERVAL,
                             draws, largest, smallest, int(np.isfinite(grid).sum(axis=0).max()),
                             int(np.isfinite(grid).sum()), fitted))
     return out
@@ -372,10 +389,10 @@ def _fitted(n: np.ndarray, grid: np.ndarray, thresholds: np.ndarray, *, curve: s
     out = []
     for threshold in thresholds:
         estimate = float(fitted.crossing(threshold))
-        how = _how(estimate, fitted, largest=largest, smallest=smallest)
         draws = np.array([f.crossing(threshold) for f in fits])
         low, high = _interval(draws) if fits else (np.nan, np.nan)
         p = float(np.mean(draws <= EXTRAPOLATION_LIMIT * largest)) if fits else np.nan
+        how = _how(estimate, fitted, largest=largest, smallest=smallest, low=low, p_reachable=p)
         out.append(Crossing(estimate, low, high, p, fitted.family, how, why, draws, largest, smallest, n_seeds,
                             n_points, fitted))
     return out

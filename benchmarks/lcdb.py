@@ -145,12 +145,17 @@ def _standard_error(column: np.ndarray) -> float:
     return float(np.std(present, ddof=1) / np.sqrt(present.size)) if present.size > 1 else 0.0
 
 
+def visible(curve: Curve) -> tuple[np.ndarray, np.ndarray]:
+    """(n (k,), grid (n_seeds, k)) of the sizes with a value."""
+    keep = np.isfinite(curve.mean)
+    return curve.n[keep], curve.grid[:, keep]
+
+
 def cases(curve: Curve, *, cutoffs: tuple[int, ...] = CUTOFFS) -> list[Case]:
     """The protocol's cases of one curve (module docstring); none for a cut-off with fewer
     than MIN_SIZES sizes or no target."""
-    mean = curve.mean
-    keep = np.isfinite(mean)
-    n, grid, mean = curve.n[keep], curve.grid[:, keep], mean[keep]
+    n, grid = visible(curve)
+    mean = Curve(curve.openmlid, curve.learner, n, grid).mean
     if n.size < MIN_SIZES + 1:
         return []
     monotone = isotonic_increasing(mean)
@@ -169,3 +174,8 @@ def cases(curve: Curve, *, cutoffs: tuple[int, ...] = CUTOFFS) -> list[Case]:
         if reachable.size:
             out.append(Case(curve, cutoff, n[seen], grid[:, seen], targets, truth))
     return out
+
+
+if __name__ == "__main__":
+    # `make lcdb`: fetch the archive once and cache the reduced table (a test input).
+    print(f"LCDB {VERSION}: {len(load()):,} rows in {reduced_path()}")
