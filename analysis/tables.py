@@ -146,7 +146,7 @@ def found_text(found: Crossing, *, limit: float = EXTRAPOLATION_LIMIT) -> str:
     if np.isfinite(estimate) and limit != EXTRAPOLATION_LIMIT:  # the Crossing's how has the default limit
         how = describe_crossing(estimate, largest=found.largest, smallest=found.smallest, limit=limit)
     given = bool(np.isfinite(estimate) and estimate <= limit * found.largest)
-    if given or np.isnan(found.p_reachable):
+    if given or np.isnan(found.p_reachable) or "P(within" in how:  # "probably beyond ..." says it already
         return how
     return f"{how}; reachable within {EXTRAPOLATION_LIMIT:g}× with probability {found.p_reachable:.2f}"
 
