@@ -23,7 +23,7 @@ from typing import Any
 # the laptop report takes ~2 s of one core (benchmarks/README.md, "live report").
 EVERY_S = 60.0
 EVERY_FRACTION = 0.1  # of the trials
-LIVE_N_BOOT = 50  # bootstrap resamples of the interpolated tables while live (final: 200)
+LIVE_N_BOOT = 50  # draws of the crossings' intervals while live (final: 200)
 HEARTBEAT_S = 10.0  # the page's reload period is 30 s; it stops after 3 without a heartbeat
 
 

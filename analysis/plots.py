@@ -184,7 +184,7 @@ def plot_economics(points: pd.DataFrame, curve: pd.DataFrame) -> go.Figure:
                                  hoverinfo="skip", showlegend=False, legendgroup="ci", name="CI high"), row=1, col=col)
         fig.add_trace(go.Scatter(x=line["quality"], y=line["ci_low"], mode="lines", line={"width": 0},
                                  fill="tonexty", fillcolor="rgba(31,119,180,0.18)", hoverinfo="skip",
-                                 name="95% CI (bootstrap over seeds)", legendgroup="ci", showlegend=col == 1),
+                                 name="95% CI (curves.estimate_crossing)", legendgroup="ci", showlegend=col == 1),
                       row=1, col=col)
         fig.add_trace(go.Scatter(
             x=line["quality"], y=line["num_obs"], mode="lines+markers", name="interpolated", legendgroup="interp",
@@ -211,7 +211,7 @@ def plot_economics(points: pd.DataFrame, curve: pd.DataFrame) -> go.Figure:
             fig.add_annotation(annotation, row=1, col=col)
     fig.update_layout(title=_title("An economic argument for quality",
                                    "Observations needed to reach the target; labels: slope ∂data/∂quality per segment"
-                                   " [95 % bootstrap over seeds]; open circles: crossing outside the swept sizes"),
+                                   " [95 % interval of the crossing]; open circles: crossing outside the swept sizes"),
                       template=TEMPLATE, height=480)
     return fig
 
@@ -387,7 +387,7 @@ def plot_iso_accuracy(contours: pd.DataFrame, *, metric: str = "acc") -> go.Figu
     fig.update_xaxes(title_text="observations (num_obs)", type="log")
     fig.update_yaxes(title_text="quality (1 - damage_frac)")
     fig.update_layout(title=_title("Iso-accuracy contours: the same accuracy from more data or better labels",
-                                   "Bands: 95 % bootstrap over seeds; open circles: outside the swept sizes"),
+                                   "Bands: 95 % intervals of the crossings; open circles: outside the swept sizes"),
                       template=TEMPLATE, legend_title_text="target", height=480)
     return fig
 
@@ -430,7 +430,7 @@ def plot_decision(decision: pd.DataFrame, *, metric: str = "acc", price_label: f
     fig.update_xaxes(title_text=f"target {metric}")
     fig.update_yaxes(title_text=f"cost (one new label = {price_label:g}; one audit = {price_audit:g})", type="log")
     fig.update_layout(title=_title("What reaching the target costs, per route",
-                                   f"{current}; bands: 95 % bootstrap over seeds;"
+                                   f"{current}; bands: 95 % intervals of the crossings;"
                                    " no point: out of reach or beyond the data;"
                                    " a cost of 0 sits on the bottom edge"),
                       template=TEMPLATE, legend_title_text="route", height=480)

@@ -259,7 +259,7 @@ def write_report_and_answer(results: str | Path, *, out: Path | None = None,
         spec's `report`, else TableSettings()); situation: {current, target, prices} over them
         (datavsmath.analysis.situation; e.g. `datavsmath report`'s flags).
     live: the sweep is still running: a banner with its progress, and the page reloads itself.
-    n_boot: bootstrap resamples for the intervals (default 200).
+    n_boot: draws of the crossings' intervals (default 200).
     Returns (the HTML path, the answer or None, why there is none).
     """
     ref = _load_references(reference, frac_axis=reference_frac_axis, damage_mode=reference_damage_mode)

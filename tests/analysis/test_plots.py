@@ -66,7 +66,7 @@ def test_economics_figure_points_and_interpolated_curve_with_ci():
     fig = plots.plot_economics(seed, interp)
     assert len(fig.data) == 8
     names = [t.name for t in fig.data[:4]]
-    assert names == ["CI high", "95% CI (bootstrap over seeds)", "interpolated", "seed style (swept grid)"]
+    assert names == ["CI high", "95% CI (curves.estimate_crossing)", "interpolated", "seed style (swept grid)"]
     assert fig.data[1].fill == "tonexty" and fig.layout.yaxis.type == "log"
 
 
