@@ -403,23 +403,24 @@ def estimate_crossings(n: np.ndarray, grid: np.ndarray, *, thresholds: Sequence[
     """`estimate_crossing` for several thresholds of one curve at once (one fit, one bootstrap):
     a list of Crossing, one per threshold, in order."""
     check_curve(curve)
-    thresholds = np.atleast_1d(np.asarray(thresholds, dtype=float))
-    if not np.all((thresholds > 0) & (thresholds < 1)):
-        raise ValueError(f"threshold must be in (0, 1), got {thresholds[~((thresholds > 0) & (thresholds < 1))][0]}")
+    values = np.atleast_1d(np.asarray(thresholds, dtype=float))
+    outside = ~((values > 0) & (values < 1))
+    if outside.any():
+        raise ValueError(f"threshold must be in (0, 1), got {values[outside][0]}")
     if n_boot < 1:
         raise ValueError(f"n_boot must be a positive integer, got {n_boot}")
     n, grid = _grid(n, grid)
     if n.size == 0:
         return [Crossing(np.nan, np.nan, np.nan, np.nan, curve, "", "no points", np.zeros(0), np.nan, np.nan, 0, 0)
-                for _ in thresholds]
+                for _ in values]
     means = _means(grid)
-    inside = np.array([np.isfinite(loglinear_crossing(n, means, threshold=t)) for t in thresholds], dtype=bool)
+    inside = np.array([np.isfinite(loglinear_crossing(n, means, threshold=t)) for t in values], dtype=bool)
     learned = (curve == "auto") & ~inside & (n.size >= MIN_LEARNED_SIZES)
-    out: list[Crossing | None] = [None] * thresholds.size
+    out: list[Crossing | None] = [None] * values.size
     for mask, estimate in ((learned, _learned), (~learned, _fitted)):
         if mask.any():
             kwargs = {} if estimate is _learned else {"curve": curve}
-            found = estimate(n, grid, thresholds[mask], n_boot=n_boot, random_state=random_state, **kwargs)
+            found = estimate(n, grid, values[mask], n_boot=n_boot, random_state=random_state, **kwargs)
             for i, crossing in zip(np.flatnonzero(mask), found):
                 out[i] = crossing
     return [c for c in out if c is not None]

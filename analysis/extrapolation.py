@@ -24,6 +24,7 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -104,8 +105,8 @@ class Model:
     the quantiles about the median are multiplied by `widen` (fitted on held-out even-id
     curves so that the outer ones hold 95 %)."""
 
-    quantiles: object
-    reach: object
+    quantiles: Any  # xgboost.Booster: xgboost is imported only when a crossing is extrapolated
+    reach: Any
     widen: float
     limit: float
 

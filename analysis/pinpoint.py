@@ -125,20 +125,6 @@ def _design(fitted: FittedCurve) -> tuple[np.ndarray, np.ndarray]:
     return design, np.linalg.pinv(design.T @ design)
 
 
-def _pow3_jacobian(x: np.ndarray, params: tuple[float, ...]) -> np.ndarray:
-    """(k, 3) derivatives of pow3 a - b·x^-c by (a, b, c) at sizes x (k,)."""
-    _, b, c = params
-    power = np.power(x, -c)
-    return np.column_stack([np.ones_like(x), -power, b * power * np.log(x)])
-
-
-def _design(fitted: FittedCurve) -> tuple[np.ndarray, np.ndarray]:
-    """The (k, 3) Jacobian of the pow3 fit at its own points, and the (3, 3) pseudo-inverse of
-    its Gram matrix (the linearised fit's parameter covariance over the noise variance)."""
-    design = _pow3_jacobian(fitted.n / fitted.scale, fitted.params)
-    return design, np.linalg.pinv(design.T @ design)
-
-
 def grid_of(n: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(sizes (k,) ascending, grid (rows, k)): the points at one size stacked as rows in the
     order given, NaN-padded (rows: the most points at one size)."""

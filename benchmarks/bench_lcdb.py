@@ -51,7 +51,7 @@ N_BOOT = 40  # per estimate in the benchmark: the 2.5/97.5 % quantiles of 40 dra
 ROUNDS = 3
 # The rounds' purchases: the crossing's quantile to buy up to, round by round (the last round
 # buys to the upper end of the interval, so that the target is rarely missed).
-ROUND_LEVELS = (0.3, 0.5, 0.975)
+ROUND_LEVELS = (0.3, 0.5, 0.75)
 
 
 def constant_ratio(table: pd.DataFrame) -> float:
