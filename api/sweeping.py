@@ -32,15 +32,28 @@ SPEC_KEYWORDS = ("description", "grids", "include", "overrides", "resources", "g
 AXIS_DEFAULTS = {"sample_frac": [1.0], "damage_frac": [0.0], "damage_mode": [NO_DAMAGE]}
 
 
+def _python(value: Any) -> Any:
+    """A numpy scalar (np.int64(2), np.float32(0.1)) as the Python number it is; else `value`."""
+    import numpy as np
+
+    if isinstance(value, np.floating) and value.dtype.itemsize < 8:
+        return float(str(value))  # np.float32(0.1) is 0.1, not 0.10000000149011612
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _listed(value: Any) -> Any:
-    """A scalar axis value as a one-value list; lists, tuples and arrays as lists."""
+    """A scalar axis value as a one-value list; lists, tuples and arrays as lists of Python values."""
+    value = _python(value)
     if isinstance(value, (str, int, float)):
         return [value]
-    return list(value) if isinstance(value, (Sequence, tuple)) or hasattr(value, "tolist") else value
+    if hasattr(value, "tolist") and not isinstance(value, (list, tuple)):
+        value = value.tolist()
+    return [_python(v) for v in value] if isinstance(value, (Sequence, tuple)) else value
 
 
 def _seeds(value: Any) -> Any:
     """seeds=N is the first N seeds, 0..N-1; a list is the seeds themselves."""
+    value = _python(value)
     if isinstance(value, int) and not isinstance(value, bool):
         if value < 1:
             raise SpecError(f"seeds must be a number of seeds >= 1 or a list of seeds, got {value}")

@@ -98,3 +98,18 @@ def test_load_reads_a_cli_made_experiment():
 def test_load_of_nothing_raises(tmp_path):
     with pytest.raises(FileNotFoundError, match="results path does not exist"):
         dvm.load(tmp_path / "none")
+
+
+# Issue 31 item 5: numpy scalars as axis values are the Python numbers they are.
+NUMPY_SCALARS = [
+    ("seeds_int64", {"seeds": np.int64(2)}, "seeds: [0, 1]"),
+    ("damage_frac_float32", {"damage_frac": np.float32(0.1), "damage_mode": "constant"}, "damage_frac=0.1 "),
+    ("sample_frac_int64", {"sample_frac": np.int64(1)}, "sample_frac=1 "),
+    ("array_of_seeds", {"seeds": np.arange(3)}, "seeds: [0, 1, 2]"),
+]
+
+
+@pytest.mark.parametrize("case, kwargs, shown", NUMPY_SCALARS, ids=[c[0] for c in NUMPY_SCALARS])
+def test_numpy_scalars_are_python_numbers(case, kwargs, shown, frame, tmp_path, no_ray_before_or_after):
+    text = dvm.sweep(frame, label="target", models=["rf"], storage=str(tmp_path), name="np", dry_run=True, **kwargs)
+    assert shown in text, text
