@@ -60,6 +60,17 @@ class Estimate:
         return found is not None and found.has_interval and bool(self.low > size_bound(found.largest))
 
     @property
+    def past_data(self) -> bool:
+        """Whether the target lies past the points (auto's learned extrapolation): more points
+        at the sizes already run do not narrow its interval, a larger size may reach it."""
+        return self.crossing is not None and self.crossing.family == curves.LEARNED
+
+    @property
+    def how(self) -> str:
+        """The crossing as the report describes it (curves.Crossing.how)."""
+        return self.crossing.how if self.crossing is not None else ""
+
+    @property
     def relative_width(self) -> float:
         """Half the interval's width over the estimate (inf where there is no interval or
         either is not finite)."""

@@ -159,14 +159,27 @@ class AdaptiveSearcher(Searcher):
             self._found[index] = found
             crossing.estimate, crossing.low, crossing.high = found.estimate, found.low, found.high
             crossing.p_reachable = found.p_reachable
-            if found.relative_width <= self.tolerance:
-                crossing.status = "met"
-            elif found.p_reachable < self.unreachable_below:
-                crossing.status = "unreachable"
-            elif getattr(found, "beyond", False):
-                crossing.status = "beyond"
-            else:
-                crossing.status = "open"
+            crossing.how = str(getattr(found, "how", ""))
+            crossing.status = self._status(crossing, found)
+
+    def _status(self, crossing: Crossing, found: Any) -> str:
+        """met, unreachable (never, or few draws reach it), beyond (the whole interval past the
+        sizes the report gives a number for), past (extrapolated past the largest size the spec
+        sweeps, which has run: no cell can pin it down), else open."""
+        if found.relative_width <= self.tolerance:
+            return "met"
+        if np.isinf(found.estimate) or found.p_reachable < self.unreachable_below:
+            return "unreachable"
+        if getattr(found, "beyond", False):
+            return "beyond"
+        if getattr(found, "past_data", False) and self._largest_ran(crossing.curve):
+            return "past"
+        return "open"
+
+    def _largest_ran(self, curve: Cell) -> bool:
+        """Whether a trial at the curve's largest candidate size has finished."""
+        largest = max(dict(c)["sample_frac"] for c in self.cells if curve_of(c) == curve)
+        return any(curve_of(c) == curve and dict(c)["sample_frac"] == largest for c in self.state.points)
 
     def _next(self) -> Cell | None:
         """The next cell to run, or None (with stop_reason set when the search is over)."""
@@ -198,7 +211,9 @@ class AdaptiveSearcher(Searcher):
         reasons = {"met": ("tolerance met", f"its 95 % interval is within ±{self.tolerance:.0%} of it"),
                    "unreachable": ("unreachable", "its target is confidently out of reach of its curve"),
                    "beyond": ("beyond the data", "its whole interval lies past the sizes the report gives a number "
-                                                 "for")}
+                                                 "for"),
+                   "past": ("past the sizes swept", "its target lies past the largest size swept, which has run "
+                                                    "(the report extrapolates it)")}
         present = [reasons[s] for s in reasons if any(c.status == s for c in self.crossings)]
         names, whys = (", ".join(name for name, _ in present), " or ".join(why for _, why in present))
         return f"{names}: for every crossing, {whys}"
@@ -211,8 +226,11 @@ class AdaptiveSearcher(Searcher):
         if not members:
             return None
         sizes = {dict(c)["sample_frac"]: self._size(c) for c in self.cells if curve_of(c) == crossing.curve}
+        found = self._found.get(self.crossings.index(crossing))
         aim = crossing.estimate if np.isfinite(crossing.estimate) and crossing.estimate > 0 else max(sizes.values())
-        rate = getattr(self._found.get(self.crossings.index(crossing)), "narrowing", None)
+        if getattr(found, "past_data", False):  # past the points: only the largest sizes can reach it
+            aim = max(sizes.values())
+        rate = None if getattr(found, "past_data", False) else getattr(found, "narrowing", None)
         fracs = sorted({dict(c)["sample_frac"] for c in members})
         gain = dict(zip(fracs, rate(np.array([sizes[f] for f in fracs]), target=crossing.target)
                         if rate is not None else np.zeros(len(fracs))))
@@ -234,7 +252,7 @@ class AdaptiveSearcher(Searcher):
         found = self._found.get(self.crossings.index(crossing))
         excess = getattr(found, "excess", None)
         attainable, times = True, 0.0
-        if excess is not None:
+        if excess is not None and not getattr(found, "past_data", False):  # past the points: a larger size settles it
             unrun = [self._size(c) for c in self.cells if curve_of(c) == crossing.curve and c not in done]
             times = float(excess(np.array(unrun), target=crossing.target))
             # An unbounded interval (too few points for a bootstrap) counts as out of reach

@@ -52,9 +52,12 @@ def first_design(cells: Sequence[Cell], *, sizes: int = FIRST_SIZES, seeds: int 
 @dataclass
 class Crossing:
     """One target of one curve: where it stands after the latest refit. estimate, low, high
-    are num_obs (training rows); status is open, met (the 95 % interval within ±tolerance),
-    unreachable (few bootstrap draws reach the target) or beyond (the whole interval past the
-    sizes the report gives a number for)."""
+    are num_obs (training rows; low 0 and high inf: no interval); how: the estimate's own
+    description, as the report gives it ("interpolated", "extrapolated ×1.6", "beyond 4× the
+    data swept", "never (asymptote 0.82)"); status is open, met (the 95 % interval within
+    ±tolerance), unreachable (never, or few draws reach the target), beyond (the whole
+    interval past the sizes the report gives a number for) or past (the target lies past
+    the largest size the spec sweeps: no cell can pin it down, the report extrapolates it)."""
 
     curve: Cell
     metric: str
@@ -63,13 +66,23 @@ class Crossing:
     low: float = 0.0
     high: float = np.inf
     p_reachable: float = np.nan
-    status: str = "open"  # open | met | unreachable | beyond
+    status: str = "open"  # open | met | unreachable | beyond | past
+    how: str = ""
 
     def text(self) -> str:
         axes = dict(self.curve)
         where = ", ".join(f"{k} {axes[k]}" for k in CURVE_KEYS if k in axes)
-        span = f"{self.estimate:,.0f} [{self.low:,.0f}, {self.high:,.0f}]" if np.isfinite(self.estimate) else "none"
-        return f"{where}: {self.metric} > {self.target:g} at n = {span} ({self.status})"
+        return f"{where}: {self.metric} > {self.target:g} {self._found()} ({self.status})"
+
+    def _found(self) -> str:
+        """The crossing as the report says it: a number only within the sizes it gives one
+        for, an interval only where there is one."""
+        how = self.how or ("never" if np.isinf(self.estimate) else "")
+        if not np.isfinite(self.estimate) or how.startswith(("beyond", "never", "probably")):
+            return how or "not estimated yet"
+        interval = (f" [{self.low:,.0f}, {self.high:,.0f}]" if np.isfinite(self.high) and self.low > 0
+                    else ", no interval")
+        return f"at n = {self.estimate:,.0f}{interval}" + (f" ({how})" if how and how != "interpolated" else "")
 
 
 @dataclass(frozen=True)

@@ -272,3 +272,44 @@ def test_a_searcher_carries_on_from_earlier_trials():
     proposed = [cell_of(carried.suggest(f"n{i}")) for i in range(6)]
     assert carried.suggest("n6") == Searcher.FINISHED and carried.state.stop_reason == "budget spent: 16 trials proposed"
     assert not set(proposed) & set(first.state.points) and len(set(proposed)) == 6
+
+
+def test_with_auto_a_target_past_the_largest_size_settles_once_that_size_has_run():
+    """auto extrapolates past the points with the learned model, whose interval more points at
+    the sizes run cannot narrow: the search runs the largest size, then settles the crossing as
+    past the sizes swept instead of spending its budget on it."""
+    auto, _ = estimators({"curve": "auto"})
+    target = 0.925  # true crossing ~ 2.4 M: far past the 60,000 swept
+    search = AdaptiveSearcher(cells(), targets={"acc": target}, estimate=auto, tolerance=0.15, budget=60)
+    used = drive(search)
+    (crossing,) = search.crossings
+    assert crossing.status == "past", crossing
+    assert search.state.stop_reason.startswith("past the sizes swept: ")
+    assert used < 20
+    assert any(dict(c)["sample_frac"] == 1.0 for c in search.state.points)
+
+
+@pytest.mark.parametrize("fields, shown, hidden", [
+    (dict(estimate=12345.0, low=10000.0, high=15000.0, how="interpolated", status="met"),
+     "at n = 12,345 [10,000, 15,000]", "inf"),
+    (dict(estimate=12345.0, low=0.0, high=np.inf, how="extrapolated ×1.2", status="open"),
+     "at n = 12,345, no interval (extrapolated ×1.2)", "[0"),
+    (dict(estimate=3_950_105.0, low=0.0, high=np.inf, how="beyond 4× the data swept", status="beyond"),
+     "beyond 4× the data swept", "3,950,105"),
+    (dict(estimate=np.inf, how="never (asymptote 0.8200)", status="unreachable"), "never (asymptote 0.8200)", "inf"),
+])
+def test_a_crossing_is_said_as_the_report_says_it(fields, shown, hidden):
+    from datavsmath.sweeps.adaptive_design import Crossing
+
+    text = Crossing(curve=(("model", "rf"),), metric="acc", target=0.9, **fields).text()
+    assert shown in text and hidden not in text
+
+
+def test_a_curve_that_never_reaches_the_target_settles_as_unreachable():
+    """A fitted family whose asymptote stays below the target says never: the search does not
+    keep it open until its budget is spent."""
+    search = AdaptiveSearcher(cells(), targets={"acc": 0.95}, estimate=estimate_crossing, tolerance=0.15, budget=60)
+    drive(search)
+    (crossing,) = search.crossings
+    assert crossing.status == "unreachable" and np.isinf(crossing.estimate)
+    assert search.state.stop_reason.startswith("unreachable: ")
