@@ -25,6 +25,7 @@ import numpy as np
 from datavsmath.sweeps.experiment_layout import INPUTS_DIR
 from datavsmath.sweeps.spec import SpecError
 from datavsmath.trainables.checks import echo
+from datavsmath.trainables.dataset_config import missing_labels, missing_text
 from datavsmath.trainables.datasets import BUILT_IN, TABLE_FORMATS
 from datavsmath.trainables.models import MODEL_NAMES
 from datavsmath.trainables.models.user import MODULE_KEYS, PICKLE_SUFFIX
@@ -81,6 +82,9 @@ def _pair_bytes(pair: Any, *, where: str) -> bytes:
         raise SpecError(f"{where} must be a DataFrame, a pair (X, y), a built-in name or a path, "
                         f"got {type(pair).__name__}")
     x, y = (np.asarray(a) for a in pair)
+    missing = missing_labels(y) if y.ndim == 1 else np.zeros(0)
+    if missing.size:
+        raise SpecError(f"{where}: " + missing_text(missing.tolist(), len(y), what="y", at="rows"))
     if y.dtype == object:  # labels as text: an .npz holds no pickled objects
         y = y.astype(str)
     if x.dtype == object:
@@ -116,6 +120,11 @@ def _part(obj: Any, *, role: str, label: str | None, inputs: Inputs, exp_dir: st
         if str(label) not in map(str, obj.columns):
             raise SpecError(f"{role}: the DataFrame has no label column {label!r} (columns: "
                             f"{', '.join(map(str, obj.columns[:5]))}{' ...' if len(obj.columns) > 5 else ''})")
+        column = obj.loc[:, [c for c in obj.columns if str(c) == str(label)][:1]].iloc[:, 0]
+        missing = missing_labels(column.to_numpy())
+        if missing.size:
+            raise SpecError(f"{role}: " + missing_text(column.index[missing].tolist(), len(column),
+                                                       what=f"label column {label!r}", at="index"))
         return "table", inputs.add(role, ".parquet", _frame_bytes(obj), exp_dir=exp_dir)
     if isinstance(obj, (str, Path)):
         config = _path_config(str(obj), label=label)

@@ -74,10 +74,14 @@ def inputs(x: np.ndarray, *, where: str) -> np.ndarray:
 
 
 def _labels(y: np.ndarray, n: int, *, where: str) -> list[Any]:
+    from datavsmath.trainables.dataset_config import missing_labels, missing_text
     from datavsmath.trainables.datasets import DatasetError
 
     if y.ndim != 1 or len(y) != n:
         raise DatasetError(f"{where}: y must be one label per row of x, shape ({n},), got {y.shape}")
+    missing = missing_labels(y)
+    if missing.size:
+        raise DatasetError(f"{where}: " + missing_text(missing.tolist(), n, what="y", at="rows"))
     return y.tolist()
 
 

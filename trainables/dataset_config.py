@@ -164,3 +164,32 @@ def listed(names: Sequence[Any], limit: int = SHOWN_NAMES) -> str:
     """'a', 'b', 'c' -- at most `limit` names, then "and N more"."""
     shown = ", ".join(repr(str(name)) if not isinstance(name, str) else repr(name) for name in names[:limit])
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+MISSING_KINDS = "None, NaN, NA or an empty string"
+
+
+def missing_labels(values: Any) -> np.ndarray:
+    """Positions of the missing labels of `values` (a sequence or array): None, NaN, pandas'
+    NA and NaT, and empty or blank strings, which would otherwise become a class of their own."""
+    array = np.asarray(values) if not isinstance(values, np.ndarray) else values
+    if array.dtype.kind in "biu":
+        return np.zeros(0, dtype=int)
+    if array.dtype.kind in "fc":
+        return np.flatnonzero(np.isnan(array))
+    if array.dtype.kind in "US":
+        return np.flatnonzero(np.char.strip(array.astype(str)) == "")
+    import pandas as pd
+
+    flags = [v is None or (isinstance(v, str) and not v.strip()) or bool(pd.api.types.is_scalar(v) and pd.isna(v))
+             for v in array.ravel().tolist()]
+    return np.flatnonzero(flags)
+
+
+def missing_text(rows: Sequence[Any], n: int, *, what: str, at: str) -> str:
+    """"label column 'target' has 2 missing labels (None, NaN, NA or an empty string) of 569
+    rows, at data rows 4, 9; every row needs a label": `rows` the places named (`at`)."""
+    shown = ", ".join(str(r) for r in rows[:SHOWN_NAMES]) + (f" and {len(rows) - SHOWN_NAMES} more"
+                                                            if len(rows) > SHOWN_NAMES else "")
+    return (f"{what} has {len(rows)} missing label{'s' if len(rows) > 1 else ''} ({MISSING_KINDS}) of {n} rows, "
+            f"at {at} {shown}; every row needs a label: drop those rows or label them")

@@ -54,6 +54,8 @@ from datavsmath.trainables.dataset_config import (
     DatasetConfigError,
     check_dataset_config,
     listed,
+    missing_labels,
+    missing_text,
 )
 from datavsmath.trainables.image_files import ImageFileError, class_files, image_extensions, image_size, read_image
 
@@ -188,11 +190,10 @@ def _label_values(frame, path: Path, label: str) -> list[Any]:
     if label not in frame.columns:
         raise DatasetError(f"{path}: label column {label!r} not found; columns: {listed(list(frame.columns))}")
     column = frame[label]
-    empty = int(column.isna().sum())
-    if empty:
-        first = int(np.flatnonzero(column.isna().to_numpy())[0])
-        raise DatasetError(f"{path}: label column {label!r} has {empty} empty value{'s' if empty > 1 else ''} "
-                           f"(first in data row {first + 1})")
+    missing = missing_labels(column.to_numpy())
+    if missing.size:
+        raise DatasetError(f"{path}: " + missing_text([int(i) + 1 for i in missing], len(column),
+                                                      what=f"label column {label!r}", at="data rows"))
     return [v.item() if isinstance(v, np.generic) else v for v in column.tolist()]
 
 

@@ -4,6 +4,7 @@ starts, leaving no files and the process as it was."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer
 
@@ -12,6 +13,20 @@ from datavsmath.sweeps.cli import main
 from tests.api.conftest_helpers import ProcessState
 
 GRID = {"sample_frac": [0.5], "damage_frac": [0.0], "damage_mode": ["none"]}
+CANCER = load_breast_cancer()
+
+
+def _labels_missing_at(rows: list[int], value: object, *, text: bool = True) -> object:
+    """breast-cancer's labels ("neg"/"pos" when `text`, else 0.0/1.0) with `value` at `rows`."""
+    y = np.where(CANCER.target == 1, "pos", "neg").astype(object) if text else CANCER.target.astype(float)
+    y[rows] = value
+    return y
+
+
+def _frame_missing_at(rows: list[int], value: object) -> pd.DataFrame:
+    frame = load_breast_cancer(as_frame=True).frame.astype({"target": object})
+    frame.loc[rows, "target"] = value
+    return frame
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +45,20 @@ CASES = [
      r"label=, test= and test_frac= describe data=; give data too"),
     ("seeds", {"models": ["rf"], "seeds": 0, **GRID}, r"seeds must be a number of seeds >= 1"),
     ("bad estimator", {"models": {"gen": {"estimator": None}}, **GRID}, r"models.gen.estimator must be an import path"),
+    # issue 31 item 1: a missing label is refused, not made a class of its own
+    ("None in y", {"models": ["rf"], "data": (CANCER.data, _labels_missing_at([3, 10], None)), "label": None, **GRID},
+     r"data: y has 2 missing labels \(None, NaN, NA or an empty string\) of 569 rows, at rows 3, 10; every row "
+     r"needs a label: drop those rows or label them$"),
+    ("NaN in y", {"models": ["rf"], "data": (CANCER.data, _labels_missing_at(list(range(0, 569, 7)), np.nan,
+                                                                            text=False)), "label": None, **GRID},
+     r"data: y has 82 missing labels \(None, NaN, NA or an empty string\) of 569 rows, at rows 0, 7, 14, 21, 28 "
+     r"and 77 more; every row needs a label"),
+    ("pd.NA in a DataFrame", {"models": ["rf"], "data": _frame_missing_at([4, 9], pd.NA), **GRID},
+     r"data: label column 'target' has 2 missing labels \(None, NaN, NA or an empty string\) of 569 rows, at "
+     r"index 4, 9; every row needs a label"),
+    ("empty string in a DataFrame", {"models": ["rf"], "data": _frame_missing_at([568], ""), **GRID},
+     r"data: label column 'target' has 1 missing label \(None, NaN, NA or an empty string\) of 569 rows, at "
+     r"index 568; every row needs a label"),
 ]
 
 

@@ -220,6 +220,19 @@ def wine_with_a_repeated_column(folder: Path) -> None:
     frame.rename(columns={"alcohol_again": "alcohol"}).to_csv(folder / "wine.csv", index=False)
 
 
+def wine_with_blank_labels(folder: Path) -> None:
+    frame = load_wine(as_frame=True).frame.astype({"target": object})
+    frame.loc[[2, 40, 41], "target"] = ""
+    folder.mkdir()
+    frame.to_csv(folder / "wine.csv", index=False)
+
+
+def digits_with_nan_labels(folder: Path) -> None:
+    digits = load_digits(n_class=2)
+    folder.mkdir()
+    np.savez(folder / "d.npz", x=digits.data, y=np.where(np.arange(len(digits.target)) == 5, np.nan, digits.target))
+
+
 def transition_linked_to_a_secret(folder: Path) -> None:
     folder.mkdir()
     (folder / "secret.txt").write_text("root:x:0:0:root:/root:/bin/bash\n")
@@ -367,6 +380,12 @@ BAD_INPUTS = [
         spec=IMAGES, prepare=lambda folder: digit_images(folder, float_image)),
     Bad("csv_with_a_repeated_column_name", r"data/wine.csv: duplicate column names 'alcohol'$", spec=TABLE,
         prepare=wine_with_a_repeated_column),
+    Bad("csv_with_blank_labels", r"data/wine.csv: label column 'target' has 3 missing labels \(None, NaN, NA or an "
+        r"empty string\) of 178 rows, at data rows 3, 41, 42; every row needs a label", spec=TABLE,
+        prepare=wine_with_blank_labels),
+    Bad("npz_with_nan_labels", r"data/d.npz: y has 1 missing label \(None, NaN, NA or an empty string\) of 360 "
+        r"rows, at rows 5; every row needs a label", spec=GOOD + "dataset: {kind: arrays, path: data/d.npz}\n",
+        prepare=digits_with_nan_labels),
     Bad("transition_file_linked_to_a_secret", r"transition file .*data/t.csv cannot be read as a comma-separated "
         r"matrix of numbers \(row 1, column 1 is not a number\)$", spec=MATRIX + "transition: data/t.csv\n",
         prepare=transition_linked_to_a_secret),

@@ -400,7 +400,8 @@ TABLE_ERRORS = [
     ({**TAB, "path": "digits.csv", "label": "klass"}, DatasetError,
      r"/digits.csv: label column 'klass' not found; columns: 'pixel_0_0', 'pixel_0_1', 'pixel_0_2', 'pixel_0_3', 'pixel_0_4' and 60 more$"),
     ({**TAB, "path": "digits.csv", "test": "unlabelled.csv"}, DatasetError, r"/unlabelled.csv: label column 'target' not found"),
-    ({**TAB, "path": "empty_label.csv"}, DatasetError, r"/empty_label.csv: label column 'target' has 2 empty values \(first in data row 8\)$"),
+    ({**TAB, "path": "empty_label.csv"}, DatasetError, r"/empty_label.csv: label column 'target' has 2 missing labels \(None, NaN, NA or an empty string\) of "
+     r"1797 rows, at data rows 8, 10; every row needs a label: drop those rows or label them$"),
     ({**TAB, "path": "one_class.csv", "test": "digits.csv"}, DatasetError,
      r"/one_class.csv: label column 'target' has 1 class \('0'\); a classifier needs at least 2 classes$"),
     ({**TAB, "path": "one_class.csv"}, DatasetError, r"/one_class.csv: label column 'target' has 1 class"),
