@@ -77,7 +77,7 @@ def action(row: Any) -> str:
 def route_text(row: Any) -> str:
     """One route as a clause: "audit labels: audit 120 labels (to quality 1), cost 24 [18-31]"."""
     if row.status == BEYOND:
-        return f"{row.route}: {bound_text(row.bound)}"
+        return f"{row.route}: {bound_text(row.bound, row.bound_by)}"
     if row.status == routes.NOT_REACHED:
         return f"{row.route}: does not reach it on the swept curves"
     return f"{row.route}: {action(row)}, cost {_number(row.cost)}{_interval_text(row.ci_low, row.ci_high, row.n_seeds)}"
@@ -96,7 +96,8 @@ def target_sentence(rows: pd.DataFrame, *, metric: str, target: float, current: 
         beyond = rows[rows["status"] == BEYOND]
         text = f"{head}: no route gets there within the data"
         if not beyond.empty:
-            text += f"; {', '.join(beyond['route'])}: {bound_text(beyond['bound'].min())}"
+            first = beyond.loc[beyond["bound"].idxmin()]
+            text += f"; {', '.join(beyond['route'])}: {bound_text(first['bound'], first['bound_by'])}"
         never = rows[rows["status"] == routes.NOT_REACHED]
         if not never.empty:
             text += f"; {', '.join(never['route'])}: not reached on the swept curves"

@@ -7,7 +7,8 @@ training-set size). Its crossing of a target is datavsmath.analysis.curves.estim
 of that grid, the one estimate the tables and the adaptive searcher give too, with the same
 `curve` (default "auto"), draws and interval.
 
-`value_at` (the current value) is read off the measured seed means, not a curve; its
+`value_at` (the current value) is read off the measured seed means, not a curve (past the
+largest swept size: the fitted curve, without an interval); its
 interval is a 95 % percentile bootstrap over seeds (seed ids resampled with replacement),
 given with at least `support.MIN_SEEDS_FOR_INTERVAL` seeds.
 """
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from datavsmath.analysis.curves import DEFAULT_CURVE, N_BOOT, Crossing, check_curve, estimate_crossing
+from datavsmath.analysis.curves import DEFAULT_CURVE, N_BOOT, Crossing, check_curve, estimate_crossing, fit_curve
 from datavsmath.analysis.schema import num_obs
 from datavsmath.analysis.support import MIN_SEEDS_FOR_INTERVAL
 from datavsmath.analysis.tables import _interval, _seed_mean
@@ -74,9 +75,16 @@ class Level:
         return float(self.n[np.isfinite(_seed_mean(self.grid))].max())
 
     def value_at(self, n0: float) -> np.ndarray:
-        """(1 + n_boot,) measured mean at n0 (interpolated in log n; clamped to the swept
-        sizes): the estimate's, then each draw's of the bootstrap over seeds."""
+        """(1 + n_boot,) measured mean at n0 (interpolated in log n; below the swept sizes, the
+        smallest's): the estimate's, then each draw's of the bootstrap over seeds. Past the
+        largest swept size, the level's fitted curve (curves.fit_curve, its `curve`) there,
+        with NaN draws: an extrapolation has no interval from the seeds."""
         means = np.vstack([_seed_mean(self.grid)[None, :], self.boot_means.reshape(-1, len(self.n))])
+        if np.isfinite(n0) and n0 > self.largest:
+            keep = np.isfinite(means[0])
+            fitted = fit_curve(self.n[keep], means[0][keep], curve=self.curve)
+            return np.concatenate([[float(np.clip(fitted.predict(np.array([n0]))[0], 0, 1))],
+                                   np.full(len(means) - 1, np.nan)])
         return np.array([_interp_log(self.n, row, n0) for row in means])
 
 

@@ -44,7 +44,7 @@ from datavsmath.analysis.sections import (
     table_setups,
     transition_items,
 )
-from datavsmath.analysis.situation import info_from_results
+from datavsmath.analysis.situation import SituationError, info_from_results
 from datavsmath.analysis.trial_warnings import warning_lines
 from datavsmath.sweeps.experiment_layout import CONFUSION_REFERENCE_FILE, SPEC_FILE, TUNER_FILE, read_stored_spec
 from datavsmath.sweeps.spec import Spec, SpecError, dump_spec
@@ -185,12 +185,16 @@ def _report_name(results: str | Path, spec: Spec | None) -> str:
 
 
 def report_answer(df: pd.DataFrame, *, settings: TableSettings, n_total: int,
-                  n_boot: int = tables.DEFAULT_N_BOOT) -> tuple[Answer | None, str]:
-    """(the answer for the settings' situation, "") or (None, why there is none)."""
+                  n_boot: int = tables.DEFAULT_N_BOOT, stated: bool = False) -> tuple[Answer | None, str]:
+    """(the answer for the settings' situation, "") or (None, why there is none); stated: the
+    situation was given for this report (flags, keywords), so one it cannot answer raises
+    SituationError instead."""
     try:
         return answer(df, current=settings.current, target=settings.target, prices=settings.prices,
                       n_total=n_total, curve=settings.curve, n_boot=n_boot), ""
     except ValueError as exc:
+        if stated and isinstance(exc, SituationError):
+            raise
         return None, str(exc)
 
 
@@ -257,7 +261,8 @@ def write_report_and_answer(results: str | Path, *, out: Path | None = None,
         when damage was swept).
     settings: the tables' model and thresholds and the user's situation (default: the stored
         spec's `report`, else TableSettings()); situation: {current, target, prices} over them
-        (datavsmath.analysis.situation; e.g. `datavsmath report`'s flags).
+        (datavsmath.analysis.situation; e.g. `datavsmath report`'s flags): one the results cannot
+        answer raises SituationError (a ValueError) before anything is written.
     live: the sweep is still running: a banner with its progress, and the page reloads itself.
     n_boot: draws of the crossings' intervals (default 200).
     Returns (the HTML path, the answer or None, why there is none).
@@ -270,7 +275,8 @@ def write_report_and_answer(results: str | Path, *, out: Path | None = None,
                                       else reference)])
     df, spec, info, settings, duplicates = _prepared(results, settings=settings, situation=situation)
     shown = df[~df["damage_mode"].isin(list(duplicates))]
-    result, why = report_answer(shown, settings=settings, n_total=info.n_train, n_boot=n_boot)
+    stated = any(value is not None for value in (situation or {}).values())
+    result, why = report_answer(shown, settings=settings, n_total=info.n_train, n_boot=n_boot, stated=stated)
     items = build_items(shown, reference=ref, labels=labels, overrides=spec.overrides if spec else None,
                         settings=settings, n_boot=n_boot, info=info, dataset=spec.dataset if spec else None,
                         fingerprint=recorded_fingerprint(df, spec), result=result,

@@ -25,7 +25,7 @@ interval over the draws and p_cheapest, the share of draws in which it is the ch
 draw i of one curve is paired with a random draw of another (the curves' uncertainties taken
 as independent), and a curve whose crossing has no interval gives none. A route whose
 n_final lies past support.size_bound of its curve's largest swept size, or past the dataset's
-training-set size, is "beyond the data" (bound: the smaller of the two)
+training-set size, is "beyond the data" (bound: the smaller of the two; bound_by: which)
 (infinite cost in that draw), and one whose curve never reaches the target "not reached".
 """
 
@@ -41,7 +41,7 @@ from datavsmath.analysis.curves import DEFAULT_CURVE, check_curve
 from datavsmath.analysis.levels import Level, ci, draws, level, levels, seed_ids
 from datavsmath.analysis.repair_effect import NO_REPAIR, of_repair, repair_values
 from datavsmath.analysis.situation import Situation
-from datavsmath.analysis.support import BEYOND, is_beyond, size_bound
+from datavsmath.analysis.support import BEYOND, is_beyond, route_bound
 from datavsmath.analysis.tables import DEFAULT_N_BOOT
 from datavsmath.trainables.checks import UNIT, check_number
 
@@ -49,7 +49,7 @@ BUY, AUDIT = "buy labels", "audit labels"
 KINDS = ("bigger data", "better math", "better data", "combination")
 PRICED, NOT_REACHED, ALREADY = "priced", "not reached", "already there"
 COLUMNS = ["metric", "target", "route", "kind", "model", "quality_to", "repair", "cost", "ci_low", "ci_high",
-           "p_cheapest", "cheapest", "status", "bound", "n_final", "n_bought", "n_audited", "n_seeds"]
+           "p_cheapest", "cheapest", "status", "bound", "bound_by", "n_final", "n_bought", "n_audited", "n_seeds"]
 
 
 def audit_fraction(quality: float, target_quality: float) -> float:
@@ -213,7 +213,7 @@ def _record(route: str, kind: str, priced: list[Priced], *, n_seeds: int, n_tota
     show = status in (PRICED, BEYOND)
     return {"route": route, "kind": kind, "model": pick.option.model, "quality_to": pick.option.quality,
             "repair": pick.option.repair, "cost": float(cost[0]), "ci_low": low, "ci_high": high, "status": status,
-            "bound": min(size_bound(pick.option.curve.largest), float(n_total)),
+            **dict(zip(("bound", "bound_by"), route_bound(pick.option.curve.largest, n_total))),
             "n_final": float(pick.n_final[0]) if show else np.nan,
             "n_bought": float(pick.bought[0]) if show else np.nan,
             "n_audited": float(pick.audited[0]) if show else np.nan, "n_seeds": n_seeds, "_cost": cost}
@@ -244,7 +244,8 @@ def route_table(df: pd.DataFrame, situation: Situation, *, curve: str = DEFAULT_
     Returns one row per (metric, target, route), targets ascending, routes in the order
     buy labels, switch to ..., audit labels, repair: ..., combinations: the COLUMNS
     (cost inf where not priced; status priced | beyond the data | not reached; bound: the
-    largest size the route's curve may be read at; ci_low, ci_high, p_cheapest NaN without
+    largest size the route's curve may be read at, bound_by: which limit that is, the
+    dataset's training rows or 4× the largest size swept (support.route_bound); ci_low, ci_high, p_cheapest NaN without
     an interval; n_seeds the seeds behind it).
     """
     records = []

@@ -260,7 +260,7 @@ def route_items(result: Answer) -> list[Item]:
     prices = situation.prices
     priced = (f"prices: label {prices.label:g}, audit {prices.audit:g}, compute_second {prices.compute_second:g}"
               + "".join(f", train {m} {p:g}" for m, p in prices.train.items()) + ". ")
-    shown = result.routes.drop(columns=["bound"])
+    shown = result.routes.drop(columns=["bound", "bound_by"])
     items = [Item("routes", title, table=shown, caption=priced + ROUTES_CAPTION)]
     finite = result.routes[np.isfinite(result.routes["cost"])]
     if not finite.empty:

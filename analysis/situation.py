@@ -32,6 +32,7 @@ from datavsmath.analysis.aggregate import SWEPT_DAMAGED_MODES, cross_candidates,
 from datavsmath.analysis.levels import level
 from datavsmath.analysis.repair_effect import NO_REPAIR, of_repair
 from datavsmath.analysis.schema import frac_key, num_obs
+from datavsmath.analysis.support import bound_text, route_bound
 from datavsmath.analysis.training_size import training_size as training_size
 from datavsmath.sweeps.report_keys import check_current, check_prices, check_situation, check_target
 from datavsmath.trainables.checks import (
@@ -48,6 +49,11 @@ ERROR_CUTS = (0.1, 0.25, 0.5)
 # Below this gap between the current and the best measured value, the spread of default targets
 # would be seed noise: the targets go toward 1 instead.
 _MIN_TARGET_GAP = 1e-3
+
+
+class SituationError(ValueError):
+    """The stated situation (current, target, prices) cannot be answered from these results:
+    a value out of range, a model or damage mode not swept, an n past the data."""
 
 
 @dataclass(frozen=True)
@@ -124,19 +130,44 @@ def _best_clean_model(done: pd.DataFrame) -> str:
 
 
 def _damage_mode(df: pd.DataFrame, model: str, quality: float, given: str | None) -> str:
-    """The damage mode whose curves describe the current set: `given`, else the first damaged
-    mode crossed with sample_frac for the model, else the first damaged mode it has; "none"."""
+    """The damage mode whose curves describe the current set: `given` (one swept for the
+    model), else the first damaged mode crossed with sample_frac for the model, else the first
+    damaged mode it has; else the mode of its clean trials ("none", or a damaged mode swept
+    only at damage_frac 0)."""
+    done = finished(df)
+    rows = done[done["model"] == model]
+    swept = [m for m in (NO_DAMAGE, *SWEPT_DAMAGED_MODES) if m in set(rows["damage_mode"])]
+    clean = [m for m in swept if (rows.loc[rows["damage_mode"] == m, "damage_frac"] == 0).any()]
     if given is not None:
-        return check_choice("current.damage_mode", given, [NO_DAMAGE, *SWEPT_DAMAGED_MODES])
+        given = check_choice("current.damage_mode", given, [NO_DAMAGE, *SWEPT_DAMAGED_MODES])
+        if given == NO_DAMAGE and clean and NO_DAMAGE not in swept:
+            return clean[0]  # clean labels, recorded under the damaged mode swept at damage_frac 0
+        if given not in swept:
+            raise SituationError(f"current.damage_mode {given!r} was not swept for {model}; swept: "
+                                 f"{', '.join(repr(m) for m in swept)}")
+        return given
     crossed = [mode for m, mode in cross_candidates(df) if m == model]
     if crossed:
         return crossed[0]
-    done = finished(df)
-    present = set(done.loc[(done["model"] == model) & (done["damage_frac"] > 0), "damage_mode"])
+    present = set(rows.loc[rows["damage_frac"] > 0, "damage_mode"])
     modes = [m for m in SWEPT_DAMAGED_MODES if m in present]
     if quality < 1.0 and not modes:
-        raise ValueError(f"current.quality {quality:g} needs damaged trials of {model}; it has none")
-    return modes[0] if modes else NO_DAMAGE
+        raise SituationError(f"current.quality {quality:g} needs damaged trials of {model}; it has none")
+    return modes[0] if modes else NO_DAMAGE if NO_DAMAGE in clean or not clean else clean[0]
+
+
+def _check_n(n: float, *, n_total: int, largest: float, model: str, notes: list[str]) -> None:
+    """A stated n: at most the dataset's training rows; past the largest size swept, read off
+    the curve's extrapolation up to the routes' limit (support.size_bound), never beyond it."""
+    if n > n_total:
+        raise SituationError(f"current.n must be at most the dataset's {n_total:,} training rows, got {n:,.0f}")
+    bound, by = route_bound(largest, n_total)
+    if n > bound:
+        raise SituationError(f"current.n {n:,.0f} is {bound_text(bound, by)}: the largest size swept for {model} is "
+                             f"{largest:,.0f}; sweep larger sizes to read it")
+    if n > largest:
+        notes.append(f"{n:,.0f} labels lie past the largest size swept for {model} ({largest:,.0f}); the current "
+                     f"value is read off its fitted curve, extrapolated ×{n / largest:.1f}")
 
 
 def _snap_quality(rows: pd.DataFrame, quality: float, notes: list[str]) -> float:
@@ -169,7 +200,12 @@ def resolve(df: pd.DataFrame, *, current: Mapping[str, Any] | None = None, targe
     if done.empty:
         raise ValueError("the results have no finished trial")
     models = models_in_order(done["model"].unique().tolist())
-    current = check_current(current or {}, models=models)
+    try:
+        current = check_current(current or {}, models=models)
+        chosen = {m: tuple(v) for m, v in check_target(target).items()} if target is not None else None
+        parsed = prices if isinstance(prices, Prices) else parse_prices(prices, models=models)
+    except ValueError as exc:
+        raise SituationError(str(exc)) from exc
     defaults = [k for k in ("model", "n", "quality") if k not in current]
     notes: list[str] = []
     model = current["model"] if "model" in current else _best_clean_model(done)
@@ -180,11 +216,12 @@ def resolve(df: pd.DataFrame, *, current: Mapping[str, Any] | None = None, targe
     rows = rows[rows["quality"] == quality]
     largest = float(num_obs(rows["sample_frac"].max(), n_total=n_total))
     n = current.get("n", largest)
-    chosen = {m: tuple(v) for m, v in check_target(target).items()} if target is not None else None
+    if "n" in current:
+        _check_n(n, n_total=n_total, largest=largest, model=model, notes=notes)
     value = {m: float(level(rows, metric=m, seeds=sorted(set(rows["seed"])), n_total=n_total).value_at(n)[0])
              for m in METRICS}
     smallest = float(num_obs(rows["sample_frac"].min(), n_total=n_total))
-    if not smallest <= n <= largest:
+    if n < smallest:
         notes.append(f"{n:,.0f} labels lie outside the sizes swept for {model} at quality {quality:g} "
                      f"({smallest:,.0f} to {largest:,.0f}); the current accuracy is read at the nearest of them")
     if chosen is None:
@@ -192,7 +229,6 @@ def resolve(df: pd.DataFrame, *, current: Mapping[str, Any] | None = None, targe
         best = float(of_repair(done, NO_REPAIR).groupby(["model", "damage_mode", "damage_frac", "sample_frac"])["acc"]
                      .mean().max())
         chosen = {"acc": _default_targets(value["acc"], best)}
-    parsed = prices if isinstance(prices, Prices) else parse_prices(prices, models=models)
     if prices is None:
         defaults.append("prices")
     return Situation(model=model, n=float(n), quality=quality, damage_mode=mode, value=value, targets=chosen,

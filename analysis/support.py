@@ -4,7 +4,9 @@
   says "n seeds: no interval" (a percentile bootstrap over two seeds has three distinct
   draws and gives a misleadingly narrow range).
 - A size read off a learning curve is trusted up to EXTRAPOLATION_LIMIT times the largest
-  size swept; past it, it is "beyond the data" with that bound, never a number.
+  size swept; past it, it is "beyond the data" with that bound, never a number. A route (and
+  a stated current n) is bounded by the smaller of that and the dataset's training-set size
+  (`route_bound`), and says which of the two (`bound_text`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ import numpy as np
 MIN_SEEDS_FOR_INTERVAL = 3
 EXTRAPOLATION_LIMIT = 4.0
 BEYOND = "beyond the data"
+# Which limit a route's or a current set's bound is (routes' bound_by column).
+BY_DATASET = "the dataset's training rows"
+BY_CURVE = f"{EXTRAPOLATION_LIMIT:g}× the largest size swept"
 
 
 def has_interval(n_seeds: int) -> bool:
@@ -38,6 +43,20 @@ def is_beyond(n: np.ndarray | float, *, largest_swept: float) -> np.ndarray:
         return np.isfinite(n) & (n > size_bound(largest_swept))
 
 
-def bound_text(bound: float) -> str:
-    """"beyond the data (more than 426 labels)": a size past what the data or its curves support."""
+def route_bound(largest_swept: float, n_total: float) -> tuple[float, str]:
+    """(bound, which) of a route or a current set: the smaller of size_bound(largest_swept)
+    and the dataset's training-set size n_total, and which of the two it is (BY_DATASET or
+    BY_CURVE; the dataset's where they are equal)."""
+    limit = size_bound(largest_swept)
+    return (float(n_total), BY_DATASET) if n_total <= limit else (limit, BY_CURVE)
+
+
+def bound_text(bound: float, by: str | None = None) -> str:
+    """"beyond the data (more than the dataset's 1,437 training rows)" or "beyond the data
+    (more than 4× the largest size swept: 1,820 labels)": a size past what the data (`by`
+    BY_DATASET) or its curves (BY_CURVE) support; without `by`, "(more than 426 labels)"."""
+    if by == BY_DATASET:
+        return f"{BEYOND} (more than the dataset's {bound:,.0f} training rows)"
+    if by == BY_CURVE:
+        return f"{BEYOND} (more than {BY_CURVE}: {bound:,.0f} labels)"
     return f"{BEYOND} (more than {bound:,.0f} labels)"

@@ -5,6 +5,7 @@ and the report. `load(path)` reads any experiment, made by `datavsmath.sweep` or
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -128,13 +129,16 @@ class Results:
         prices, curve, n_boot pass through; price_label and price_audit are prices' label
         and audit). Defaults: the stored spec's `report:` situation and curve (else "auto"),
         so that the crossings are those of `table` and the report."""
-        return self._answer(**options).routes
+        result = self._answer(**options)
+        self.__dict__["_situation"] = _stated(options)
+        return result.routes
 
     def answer(self, **options: Any) -> pd.DataFrame:
         """The answer, one row per target: the cheapest route, its cost and interval, the
         runner-up and the sentence the report opens with (keywords as `decision`'s). The
         frame's attrs["lines"] holds the whole summary, situation first."""
         result = self._answer(**options)
+        self.__dict__["_situation"] = _stated(options)
         frame = result.frame.copy()
         frame.attrs["lines"] = list(result.lines)
         return frame
@@ -148,11 +152,12 @@ class Results:
             value = options.pop(old, report.get(old))
             if value is not None:
                 prices.setdefault(new, value)
+        options["prices"] = prices or None
         for key in ("current", "target", "curve"):
             if report.get(key) is not None:
                 options.setdefault(key, report[key])
         options.setdefault("n_total", self._n_total())
-        return answer(self.frame, prices=prices or None, **options)
+        return answer(self.frame, **options)
 
     def figures(self) -> dict[str, Any]:
         """The report's figures, key -> plotly Figure (each displays inline in a notebook)."""
@@ -168,12 +173,19 @@ class Results:
                                 result=result)
         return {item.key: item.figure for item in items if item.figure is not None}
 
-    def report(self, path: str | Path | None = None) -> Path:
+    def report(self, path: str | Path | None = None, *, current: Mapping[str, Any] | None = None,
+               target: Any = None, prices: Mapping[str, Any] | None = None) -> Path:
         """Write the self-contained HTML report (the CLI's `datavsmath report`), its tables as
-        CSV and Markdown beside it; default report.html in the experiment folder. Returns its path."""
+        CSV and Markdown beside it; default report.html in the experiment folder. Returns its path.
+        current, target, prices: the situation its answer is for (as `answer`'s; each not given:
+        the last `answer()` or `decision()`'s, else the stored spec's `report:`); one the results
+        cannot answer raises ValueError and writes nothing."""
         from datavsmath.analysis.report import write_report
 
-        return write_report(self.path, out=None if path is None else Path(path))
+        last = self.__dict__.get("_situation") or {}
+        given = {"current": current, "target": target, "prices": prices}
+        situation = {key: value if value is not None else last.get(key) for key, value in given.items()}
+        return write_report(self.path, out=None if path is None else Path(path), situation=situation)
 
     def _repr_html_(self) -> str:
         df = self.frame
@@ -198,6 +210,16 @@ class Results:
         except (ValueError, KeyError) as exc:  # too few trials or levels for a table: say why
             parts.append(f"<p>No table yet: {html.escape(str(exc))}</p>")
         return "\n".join(parts)
+
+
+def _stated(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The situation an `answer` or `decision` call stated: {current, target, prices}, each
+    None where not given (price_label and price_audit are prices' label and audit)."""
+    prices = dict(options.get("prices") or {})
+    for old, new in (("price_label", "label"), ("price_audit", "audit")):
+        if options.get(old) is not None:
+            prices.setdefault(new, options[old])
+    return {"current": options.get("current"), "target": options.get("target"), "prices": prices or None}
 
 
 def load(path: str | Path) -> Results:

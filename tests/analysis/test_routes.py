@@ -99,7 +99,8 @@ def test_no_route_states_more_labels_than_the_dataset_holds():
     priced = result.routes[result.routes["status"] == "priced"]
     assert (priced["n_final"] <= N).all()
     text = "\n".join(result.lines)
-    assert f"beyond the data (more than {N:,} labels)" in text
+    assert f"beyond the data (more than the dataset's {N:,} training rows)" in text  # the bound that applies
+    assert routes.loc["buy labels", "bound_by"] == "the dataset's training rows"
     counts = [int(t.strip(".;()")) for t in text.replace(",", "").split() if t.strip(".;()").isdigit()]
     assert all(count <= N for count in counts)
 

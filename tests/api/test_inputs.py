@@ -3,6 +3,8 @@ starts, leaving no files and the process as it was."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,6 +14,7 @@ import datavsmath as dvm
 from datavsmath.sweeps.cli import main
 from tests.api.conftest_helpers import ProcessState
 
+RAY_EXPERIMENT = Path(__file__).parents[1] / "data" / "analysis" / "ray_experiment"
 GRID = {"sample_frac": [0.5], "damage_frac": [0.0], "damage_mode": ["none"]}
 CANCER = load_breast_cancer()
 
@@ -142,3 +145,26 @@ NUMPY_SCALARS = [
 def test_numpy_scalars_are_python_numbers(case, kwargs, shown, frame, tmp_path, no_ray_before_or_after):
     text = dvm.sweep(frame, label="target", models=["rf"], storage=str(tmp_path), name="np", dry_run=True, **kwargs)
     assert shown in text, text
+
+
+# Issue 31 items 2, 4 and 8: a situation the results cannot answer is refused by answer() and
+# report(), which then writes nothing (the recorded experiment: cnn at 600 of 60,000 rows).
+BAD_SITUATIONS = [
+    ("model not swept", {"model": "xgb"}, r"current.model must be one of \['cnn'\], got 'xgb'$"),
+    ("n above the dataset's rows", {"n": 100000}, r"current.n must be at most the dataset's 60,000 training rows, "
+     r"got 100,000$"),
+    ("n beyond the data", {"n": 5000}, r"current.n 5,000 is beyond the data \(more than 4× the largest size swept: "
+     r"2,400 labels\): the largest size swept for cnn is 600; sweep larger sizes to read it$"),
+    ("damage mode not swept", {"damage_mode": "random"}, r"current.damage_mode 'random' was not swept for cnn; "
+     r"swept: 'none'$"),
+]
+
+
+@pytest.mark.parametrize("case, current, match", BAD_SITUATIONS, ids=[c[0] for c in BAD_SITUATIONS])
+def test_bad_situation_is_refused_by_answer_and_report(case, current, match, tmp_path):
+    res = dvm.load(RAY_EXPERIMENT)
+    with pytest.raises(ValueError, match=match):
+        res.answer(current=current)
+    with pytest.raises(ValueError, match=match):
+        res.report(tmp_path / "r.html", current=current)
+    assert list(tmp_path.iterdir()) == []

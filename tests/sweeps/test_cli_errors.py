@@ -344,6 +344,16 @@ BAD_INPUTS = [
         experiment=recorded_experiment()),
     Bad("report_price_audit_of_1e308", r"prices.audit must be in \[0, 1000000000000\], got 1e\+308",
         argv=("report", "{exp}", "--prices", "audit=1e308"), experiment=recorded_experiment()),
+    # issue 31 items 2, 4 and 8: a stated situation the results cannot answer writes nothing
+    Bad("report_current_model_not_swept", r"current.model must be one of \['cnn'\], got 'xgb'$",
+        argv=("report", "{exp}", "--current", "model=xgb"), experiment=recorded_experiment()),
+    Bad("report_current_n_above_the_datasets_rows", r"current.n must be at most the dataset's 60,000 training rows, "
+        r"got 100,000$", argv=("report", "{exp}", "--current", "n=100000"), experiment=recorded_experiment()),
+    Bad("report_current_n_beyond_the_data", r"current.n 5,000 is beyond the data \(more than 4× the largest size "
+        r"swept: 2,400 labels\): the largest size swept for cnn is 600; sweep larger sizes to read it$",
+        argv=("report", "{exp}", "--current", "n=5000"), experiment=recorded_experiment()),
+    Bad("report_current_damage_mode_not_swept", r"current.damage_mode 'constant' was not swept for cnn; swept: "
+        r"'none'$", argv=("report", "{exp}", "--current", "damage_mode=constant"), experiment=recorded_experiment()),
     Bad("report_out_is_a_directory", r"--out must be the HTML file to write, got '.*inputs' \(a directory\)",
         argv=("report", "{exp}", "--out", "{in}"), experiment=recorded_experiment()),
     Bad("report_out_overwriting_the_experiments_spec", r"--out .*exp/spec.yaml is inside the experiment .*exp, where "
