@@ -130,5 +130,9 @@ class LiveReport:
             self._heart.join(HEARTBEAT_S)
             from datavsmath.analysis.page import heartbeat_path
             from datavsmath.analysis.report import default_out
+            from datavsmath.trainables import storage
 
-            heartbeat_path(default_out(self.exp_dir)).unlink(missing_ok=True)
+            try:
+                storage.delete_file(heartbeat_path(default_out(self.exp_dir)))
+            except OSError as exc:  # a live view must never stop the sweep it shows
+                warnings.warn(f"live report heartbeat not removed: {exc}", RuntimeWarning, stacklevel=1)

@@ -11,7 +11,7 @@ import html
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -25,6 +25,7 @@ from datavsmath.analysis.load import summarize
 from datavsmath.analysis.sections import Item, values_text
 from datavsmath.analysis.support import has_interval, no_interval_text
 from datavsmath.sweeps.spec import AXES, AXIS_DEFAULTS
+from datavsmath.trainables import storage
 from datavsmath.trainables.metrics import METRICS
 
 MAX_FAILURES_SHOWN = 100
@@ -118,10 +119,10 @@ class Live:
     reload_s: int = 30
 
 
-def heartbeat_path(out: Path) -> Path:
-    """The script beside a live report that its sweep's driver rewrites every HEARTBEAT_S
-    seconds while it runs: `datavsmathHeartbeat = <ms since 1970>;`."""
-    return out.with_name(f"{out.stem}_live.js")
+def heartbeat_path(out: Path | str) -> Path | str:
+    """The script beside a live report (a local path or a URI) that its sweep's driver rewrites
+    every HEARTBEAT_S seconds while it runs: `datavsmathHeartbeat = <ms since 1970>;`."""
+    return storage.sibling(out, f"{PurePosixPath(str(out)).stem}_live.js")
 
 
 def heartbeat_script(now_s: float) -> str:
@@ -142,7 +143,7 @@ def _live_banner(live: Live | None) -> str:
             "until the sweep ends</p>")
 
 
-def _live_head(live: Live | None, *, out: Path) -> str:
+def _live_head(live: Live | None, *, out: Path | str) -> str:
     """A live page's reload: every reload_s while the driver's heartbeat is fresh; else the
     banner says that the sweep stopped updating the page, which then stays as it is."""
     if live is None:
@@ -150,7 +151,7 @@ def _live_head(live: Live | None, *, out: Path) -> str:
     every_ms = live.reload_s * 1000
     stopped = ("the sweep stopped updating this page (its driver is no longer running); "
                "it shows the trials finished until then")
-    return (f"<script src=\"{html.escape(heartbeat_path(out).name)}\"></script><script>"
+    return (f"<script src=\"{html.escape(PurePosixPath(str(heartbeat_path(out))).name)}\"></script><script>"
             f"(function () {{ var beat = window.datavsmathHeartbeat || 0;"
             f" if (Date.now() - beat < {STALE_RELOADS * every_ms}) {{"
             f" setTimeout(function () {{ location.reload(); }}, {every_ms}); return; }}"
@@ -215,7 +216,7 @@ def contents(items: Sequence[Item]) -> str:
 
 def render_html(df: pd.DataFrame, items: list[Item], *, name: str, results: str, spec_text: str | None,
                 live: Live | None = None, dataset: Mapping[str, Any] | None = None, answer_block: str = "",
-                out: Path) -> str:
+                out: Path | str) -> str:
     """The whole report page: the answer first, then the contents, every section and the
     run's facts; plotly.js inlined in <head>; a live page reloads itself while the sweep's
     driver keeps `heartbeat_path(out)` fresh."""

@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -59,11 +59,13 @@ CHROMIUM = Path("/usr/bin/chromium")
 
 # --- files -----------------------------------------------------------------------------
 
-def default_out(results: str | Path) -> Path:
-    """report.html inside an experiment directory, next to a results file, or in the
-    working directory for a remote URI."""
+def default_out(results: str | Path) -> Path | str:
+    """report.html inside an experiment directory or next to a results file, local or on a URI
+    (then a URI: the report goes where the experiment is)."""
     if is_uri(results):
-        return Path.cwd() / REPORT_NAME
+        text = str(results).rstrip("/")
+        return storage.sibling(text, REPORT_NAME) if text.endswith((".parquet", ".csv")) else storage.join(
+            text, REPORT_NAME)
     path = Path(results)
     return (path if path.is_dir() else path.parent) / REPORT_NAME
 
@@ -91,15 +93,16 @@ def check_out(out: Path, *, inputs: Sequence[str | Path]) -> None:
                          f"{folder / REPORT_NAME} may be written; choose a path outside it")
 
 
-def write_tables(items: list[Item], *, out: Path) -> list[Path]:
+def write_tables(items: list[Item], *, out: Path | str) -> list[Path | str]:
     """Each table as <out stem>_<key>.csv (raw numbers) and .md (formatted) next to `out`."""
-    written = []
+    written: list[Path | str] = []
+    stem = PurePosixPath(str(out)).stem
     for item in items:
         if item.table is None:
             continue
-        csv_path, md_path = (out.with_name(f"{out.stem}_{item.key}{suffix}") for suffix in (".csv", ".md"))
-        item.table.to_csv(csv_path, index=False)
-        md_path.write_text(f"# {item.title}\n\n{display_table(item.table).to_markdown(index=False)}\n")
+        csv_path, md_path = (storage.sibling(out, f"{stem}_{item.key}{suffix}") for suffix in (".csv", ".md"))
+        storage.write_text(csv_path, item.table.to_csv(index=False))
+        storage.write_text(md_path, f"# {item.title}\n\n{display_table(item.table).to_markdown(index=False)}\n")
         written += [csv_path, md_path]
     return written
 
@@ -243,12 +246,12 @@ def write_report(results: str | Path, **options: Any) -> Path:
     return write_report_and_answer(results, **options)[0]
 
 
-def write_report_and_answer(results: str | Path, *, out: Path | None = None,
+def write_report_and_answer(results: str | Path, *, out: Path | str | None = None,
                             reference: str | Path | Sequence[str | Path] | None = None, png: bool = False,
                             labels: np.ndarray | None = None, reference_frac_axis: str = "sample_frac",
                             reference_damage_mode: str | None = None, settings: TableSettings | None = None,
                             situation: Mapping[str, Any] | None = None, live: Live | None = None,
-                            n_boot: int = tables.DEFAULT_N_BOOT) -> tuple[Path, Answer | None, str]:
+                            n_boot: int = tables.DEFAULT_N_BOOT) -> tuple[Path | str, Answer | None, str]:
     """Write the HTML report of a sweep (atomically), its tables as CSV and Markdown, and optionally PNGs.
 
     results: anything `datavsmath.analysis.load.load_results` reads (experiment directory, local or URI,
@@ -268,11 +271,16 @@ def write_report_and_answer(results: str | Path, *, out: Path | None = None,
     Returns (the HTML path, the answer or None, why there is none).
     """
     ref = _load_references(reference, frac_axis=reference_frac_axis, damage_mode=reference_damage_mode)
-    out = Path(out) if out is not None else default_out(results)
-    if out.is_dir():
+    out = default_out(results) if out is None else str(out) if is_uri(out) else Path(out)
+    inputs = [results, *([] if reference is None else [reference] if isinstance(reference, (str, Path)) else reference)]
+    if isinstance(out, str):  # a URI: not an input, and no PNGs (kaleido writes local files)
+        if any(str(source).rstrip("/") == out for source in inputs) or png:
+            raise ValueError(f"--out {out} is an input of this report, or --png was asked for with a URI --out; "
+                             f"choose a local --out")
+    elif out.is_dir():
         raise ValueError(f"--out must be a file path, got the directory {out}")
-    check_out(out, inputs=[results, *([] if reference is None else [reference] if isinstance(reference, (str, Path))
-                                      else reference)])
+    else:
+        check_out(out, inputs=inputs)
     df, spec, info, settings, duplicates = _prepared(results, settings=settings, situation=situation)
     shown = df[~df["damage_mode"].isin(list(duplicates))]
     stated = any(value is not None for value in (situation or {}).values())
@@ -287,7 +295,7 @@ def write_report_and_answer(results: str | Path, *, out: Path | None = None,
                                         dataset=spec.dataset_facts if spec else None, out=out,
                                         answer_block=answer_section(result, why=why, notes=notes)))
     write_tables(items, out=out)
-    if png:
+    if png and isinstance(out, Path):
         write_pngs(items, out=out)
     return out, result, why
 

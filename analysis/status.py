@@ -50,8 +50,6 @@ def driver_state(exp_dir: str | Path, *, host: str | None = None) -> Driver:
     host: this machine's name (default socket.gethostname()); a lock of another host
     cannot be checked from here (alive None).
     """
-    if is_uri(exp_dir):  # drivers keep a lock on local storage only
-        return Driver(None, f"unknown: no {LOCK_FILE} is kept on URI storage")
     try:
         holder = lock_holder(exp_dir)
     except LockError as exc:

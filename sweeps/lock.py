@@ -16,8 +16,14 @@ over, with a note. A lock of another host is never taken over, since this host c
 tell whether that driver still runs; the message says which file to delete once it is
 known to be gone.
 
-Local storage only. On URI storage (s3://, gs://) no lock is taken and nothing stops two
-drivers from running one experiment at once: one driver per experiment is the user's job.
+On URI storage (s3://, gs://) the same file, in the same format, is an object of the bucket.
+An object store has no create-if-absent that pyarrow offers, so a driver takes it in steps,
+each a whole-object PUT, GET, LIST or DELETE (S3 is strongly consistent for all of them):
+it writes a claim `driver.lock.claim-<host>-<pid>-<nonce>` beside it, lists the claims, and
+goes on only if no other live driver's claim is there; then it reads `driver.lock` again,
+writes it when it is absent (or stale, as above), and deletes its claim. Of two drivers that
+start at once, the later claim always sees the earlier, and the earlier one, if it missed
+the later claim, then finds its lock (or both give up: "try again"): never both hold it.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from datavsmath.sweeps.experiment_layout import LOCK_FILE
+from datavsmath.trainables import storage
 from datavsmath.trainables.checks import echo
 
 # A lock file is created empty and written a moment later: a reader that finds it empty or
@@ -44,6 +51,7 @@ READ_PAUSE_S = 0.05
 # slack covers the lock's whole seconds, /proc/stat's whole-second boot time and clock steps:
 # a live driver is never taken for a stale one unless the clock jumped ahead by over a minute.
 START_SLACK_S = 60.0
+CLAIM_PREFIX = f"{LOCK_FILE}.claim-"  # URI storage: a driver's claim while it takes the lock
 
 
 class LockError(RuntimeError):
@@ -64,10 +72,16 @@ class Holder:
 
 
 def lock_path(exp_dir: str | Path) -> Path:
+    """The lock file of a local experiment (lock_location: of any)."""
     return Path(exp_dir) / LOCK_FILE
 
 
-def _parse(text: str, *, path: Path) -> Holder:
+def lock_location(exp_dir: str | Path) -> str:
+    """`<exp_dir>/driver.lock`, a local path or a URI."""
+    return storage.join(str(exp_dir), LOCK_FILE) if storage.is_uri(exp_dir) else str(lock_path(exp_dir))
+
+
+def _parse(text: str, *, path: Path | str) -> Holder:
     try:
         data = json.loads(text)
     except ValueError:
@@ -80,13 +94,15 @@ def _parse(text: str, *, path: Path) -> Holder:
                     f"experiment, delete it")
 
 
-def _read(path: Path) -> str | None:
+def _read(path: Path | str) -> str | None:
     try:
-        return path.read_text(encoding="utf-8", errors="replace")
+        if storage.is_uri(path):
+            return storage.read_text(path)
+        return Path(path).read_text(encoding="utf-8", errors="replace")
     except (FileNotFoundError, NotADirectoryError):  # no folder, no lock
         return None
     except OSError as exc:
-        raise LockError(f"lock file {path} cannot be read: {exc.strerror}") from exc
+        raise LockError(f"lock file {path} cannot be read: {exc.strerror or exc}") from exc
 
 
 def lock_holder(exp_dir: str | Path) -> Holder | None:
@@ -94,7 +110,7 @@ def lock_holder(exp_dir: str | Path) -> Holder | None:
 
     Raises LockError when the file stays unreadable (a lock being written is waited for,
     up to READ_TRIES x READ_PAUSE_S = 1 s)."""
-    path = lock_path(exp_dir)
+    path = lock_location(exp_dir)
     for _ in range(READ_TRIES - 1):
         text = _read(path)
         if text is None:
@@ -181,8 +197,8 @@ def _take_over(path: Path, stale: Holder) -> None:
                     f"{stale.describe()}; try again")
 
 
-def _held_message(exp_dir: Path, holder: Holder, alive: bool | None) -> str:
-    path = lock_path(exp_dir)
+def _held_message(exp_dir: Path | str, holder: Holder, alive: bool | None) -> str:
+    path = lock_location(exp_dir)
     if alive is None:
         return (f"experiment {exp_dir} is in use by the sweep driver {holder.describe()}, which this host "
                 f"cannot check; if that driver is gone, delete {path}")
@@ -199,17 +215,75 @@ def check_free(exp_dir: str | Path, *, me: Holder | None = None) -> Holder | Non
     alive = holder_alive(holder)
     if alive is False:
         return holder
-    raise LockError(_held_message(Path(exp_dir), holder, alive))
+    raise LockError(_held_message(exp_dir, holder, alive))
+
+
+def _claims(exp_dir: str) -> list[tuple[str, Holder | None]]:
+    """The claims beside a URI lock: (location, holder; None when unreadable or being written)."""
+    fs, inner = storage.open_location(exp_dir)
+    found = []
+    for info in storage.list_dir(fs, inner) if storage.file_type(fs, inner) != storage.FileType.NotFound else []:
+        if info.base_name.startswith(CLAIM_PREFIX):
+            location = storage.join(exp_dir, info.base_name)
+            try:
+                text = _read(location)
+                found.append((location, None if text is None else _parse(text, path=location)))
+            except LockError:
+                found.append((location, None))
+    return found
+
+
+def _delete(location: str) -> None:
+    fs, inner = storage.open_location(location)
+    try:
+        fs.delete_file(inner)
+    except FileNotFoundError:
+        pass
+
+
+def _acquire_uri(exp_dir: str, me: Holder, *, log: Callable[[str], None]) -> Holder:
+    """acquire on URI storage: claim, list the claims, read the lock, write it (module doc)."""
+    location = lock_location(exp_dir)
+    stale = check_free(exp_dir)  # a live holder: refused before anything is written
+    claim = storage.join(exp_dir, f"{CLAIM_PREFIX}{me.host}-{me.pid}-{os.urandom(4).hex()}")
+    try:
+        storage.write_text(claim, json.dumps(asdict(me)))
+        for other, holder in _claims(exp_dir):
+            if other == claim:
+                continue
+            if holder is not None and holder_alive(holder) is False:
+                _delete(other)  # a claim left by a driver killed while it took the lock
+                continue
+            raise LockError(f"experiment {exp_dir}: another driver is starting on it"
+                            + (f" ({holder.describe()})" if holder else "") + "; try again")
+        current = check_free(exp_dir)
+        if current != stale and current is not None:  # replaced by another stale one meanwhile: start over
+            raise LockError(f"experiment {exp_dir}: {location} changed while taking it over; try again")
+        storage.write_text(location, json.dumps(asdict(me)))
+    except OSError as exc:
+        raise LockError(f"lock file {location} cannot be written: {exc}") from exc
+    finally:
+        try:
+            _delete(claim)
+        except OSError:
+            pass
+    if stale is not None:
+        log(f"datavsmath: note: took over the lock of {exp_dir} from the sweep driver {stale.describe()}, "
+            f"which is no longer running")
+    return me
 
 
 def acquire(exp_dir: str | Path, *, log: Callable[[str], None] = print) -> Holder:
     """Take the lock of `exp_dir` (an existing folder) for this process; returns its holder.
 
     A stale lock (its pid gone on this host) is taken over, and `log` says so. Raises
-    LockError naming the holder when another driver has it."""
-    path = lock_path(exp_dir)
+    LockError naming the holder when another driver has it. On URI storage the lock is an
+    object of the bucket (module doc)."""
     me = Holder(host=socket.gethostname(), pid=os.getpid(),
                 started=datetime.now(timezone.utc).replace(microsecond=0).isoformat())
+    if storage.is_uri(exp_dir):
+        return _acquire_uri(str(exp_dir), me, log=log)
+    path = lock_path(exp_dir)
     for _ in range(3):  # each round either creates the file or removes one stale lock
         try:
             if _create(path, me):
@@ -232,8 +306,15 @@ def release(exp_dir: str | Path, holder: Holder) -> None:
         current = lock_holder(exp_dir)
     except LockError:
         return
-    if current == holder:
-        lock_path(exp_dir).unlink(missing_ok=True)
+    if current != holder:
+        return
+    if storage.is_uri(exp_dir):
+        try:
+            _delete(lock_location(exp_dir))
+        except OSError:  # the bucket is gone or unreachable: the lock stays, stale, for the next driver
+            pass
+        return
+    lock_path(exp_dir).unlink(missing_ok=True)
 
 
 @contextmanager

@@ -1,11 +1,10 @@
 """Owning an experiment folder: everything checked before anything is written, then the
 folder claimed (created, locked) for one driver.
 
-One driver owns an experiment at a time (`claim_experiment`, sweeps/lock.py): on local
-storage the folder is created and locked before Ray starts, a second sweep or resume on it
+One driver owns an experiment at a time (`claim_experiment`, sweeps/lock.py): the folder is
+created (on local storage) and locked before Ray starts, a second sweep or resume on it
 stops at once naming the holder, and the lock goes when the driver exits. On URI storage
-(s3://, gs://) there is no lock: nothing stops two drivers on one experiment, and running
-one driver per experiment is the user's job. `--overwrite` deletes only an experiment of
+(s3://, gs://) the lock is an object in the bucket. `--overwrite` deletes only an experiment of
 this project, directly inside the storage path; nothing else is ever deleted.
 """
 
@@ -57,6 +56,25 @@ def _filesystem(path: str) -> tuple[Any, str]:
         raise SweepError(f"storage path {path!r} cannot be opened: {exc}") from exc
 
 
+def _why_unreachable(storage_path: str, exc: Exception) -> str:
+    """What a user can do about an object store that refused or did not answer (one line; the
+    credentials are never in it: pyarrow's messages hold none)."""
+    text = " ".join(str(exc).split())
+    bucket = storage_path.split("://", 1)[1].split("/", 1)[0]
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    where = f"endpoint {endpoint}" if endpoint else "the object store"
+    if "NETWORK_CONNECTION" in text or "Could not connect" in text or "curlCode" in text:
+        why = f"the {where} does not answer; check AWS_ENDPOINT_URL and the network"
+    elif "ACCESS_DENIED" in text or "AccessDenied" in text or "403" in text or "InvalidAccessKeyId" in text:
+        why = (f"access denied to bucket {bucket!r}; check the credentials (AWS_ACCESS_KEY_ID and "
+               f"AWS_SECRET_ACCESS_KEY, or the node's role) and that they may write there")
+    elif "not found" in text.lower() or "NoSuchBucket" in text or "NOT_FOUND" in text:
+        why = f"bucket {bucket!r} does not exist; create it first (datavsmath does not create buckets)"
+    else:
+        why = f"not reachable or writable: {text}"
+    return f"storage path {storage_path!r}: {why}"
+
+
 def check_storage(storage_path: str) -> None:
     """The storage path must be a writable folder (created if missing)."""
     if not storage.is_uri(storage_path):
@@ -73,7 +91,7 @@ def check_storage(storage_path: str) -> None:
         fs.create_dir(root, recursive=True)
         fs.get_file_info(root)
     except Exception as exc:
-        raise SweepError(f"storage path {storage_path!r} is not reachable or writable: {exc}") from exc
+        raise SweepError(_why_unreachable(storage_path, exc)) from exc
 
 
 def _entries(exp_dir: str) -> list[str] | None:
@@ -99,7 +117,12 @@ def _entries(exp_dir: str) -> list[str] | None:
         return None
     if not found:
         raise SweepError(f"{exp_dir} is a file, not an experiment folder; choose another --name or --storage")
-    return sorted(name + "/" if is_dir else name for name, is_dir in names if name not in (lock.LOCK_FILE, INPUTS_DIR))
+    return sorted(name + "/" if is_dir else name for name, is_dir in names if not _ignored(name))
+
+
+def _ignored(name: str) -> bool:
+    """The driver's lock (and on URI storage its claims), and the inputs a caller wrote first."""
+    return name in (lock.LOCK_FILE, INPUTS_DIR) or name.startswith(lock.CLAIM_PREFIX)
 
 
 def _is_experiment(names: list[str]) -> bool:
@@ -153,12 +176,10 @@ def check_experiment(spec: Spec, *, options: SweepOptions, holder: lock.Holder |
     name = experiment_name(spec, options=options)
     check_storage(options.storage)
     exp_dir = experiment_path(options.storage, name)
-    stale = None
-    if not storage.is_uri(exp_dir):
-        try:
-            stale = lock.check_free(exp_dir, me=holder)
-        except lock.LockError as exc:
-            raise SweepError(str(exc)) from exc
+    try:
+        stale = lock.check_free(exp_dir, me=holder)
+    except lock.LockError as exc:
+        raise SweepError(str(exc)) from exc
     names = _entries(exp_dir)
     # A start that was killed before it wrote anything, or a folder holding only our inputs.
     empty_ok = empty_ok or stale is not None or (names == [] and storage.exists(storage.join(exp_dir, INPUTS_DIR)))
@@ -194,13 +215,19 @@ def check_experiment(spec: Spec, *, options: SweepOptions, holder: lock.Holder |
 
 def _clear_folder(exp_dir: str) -> None:
     """Delete what an experiment folder holds, except the driver's lock and the inputs the new
-    run names; an URI's whole folder."""
+    run names."""
     if storage.is_uri(exp_dir):
         fs, inner = _filesystem(exp_dir)
-        fs.delete_dir(inner)
+        for info in storage.list_dir(fs, inner):
+            if _ignored(info.base_name):
+                continue
+            if info.type == FileType.Directory:
+                fs.delete_dir(info.path)
+            else:
+                fs.delete_file(info.path)
         return
     for entry in Path(exp_dir).iterdir():
-        if entry.name in (lock.LOCK_FILE, INPUTS_DIR):
+        if _ignored(entry.name):
             continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry)  # never follows links inside
@@ -228,7 +255,7 @@ def start_experiment(spec: Spec, *, exp_dir: str, options: SweepOptions) -> str:
 @dataclass
 class Claim:
     """An experiment this driver owns (claim_experiment): where it is, where the data is,
-    the lock (None on URI storage) and whether this run has started it anew (written its spec).
+    the lock and whether this run has started it anew (written its spec).
 
     data: the dataset as found before Ray starts (find_data): for the IDX datasets the
     verified folder, read later in a thread; a table or image folder is read at once."""
@@ -241,7 +268,7 @@ class Claim:
 
 
 @contextmanager
-def _locked(folder: Path, log: Callable[[str], None]) -> Iterator[lock.Holder]:
+def _locked(folder: Path | str, log: Callable[[str], None]) -> Iterator[lock.Holder]:
     try:
         holder = lock.acquire(folder, log=log)
     except lock.LockError as exc:
@@ -250,6 +277,14 @@ def _locked(folder: Path, log: Callable[[str], None]) -> Iterator[lock.Holder]:
         yield holder
     finally:
         lock.release(folder, holder)
+
+
+def _delete_quietly(location: str) -> None:
+    try:
+        fs, inner = storage.open_location(location)
+        fs.delete_file(inner)
+    except OSError:  # gone already, or the store cannot be reached: nothing more to do
+        pass
 
 
 def _remove_if_empty(folder: Path) -> None:
@@ -268,7 +303,7 @@ def claim_experiment(spec: Spec, *, options: SweepOptions, log: Callable[[str], 
     starts, and checked again under the lock. When the block ends, however it ends, the lock
     is released and, if Tune never started there (no tuner.pkl), what this run wrote is
     removed again: its spec.yaml, and the folder when empty and this run created or cleared it.
-    URI storage: no lock; one driver per experiment is the user's job (sweeps/lock.py).
+    URI storage: the same, with the lock an object in the bucket (sweeps/lock.py) and no folder.
     Raises SweepError (or SpecError, DataNotFoundError, DatasetError) before anything is written.
     """
     exp_dir = check_experiment(spec, options=options)
@@ -276,7 +311,16 @@ def claim_experiment(spec: Spec, *, options: SweepOptions, log: Callable[[str], 
     found = find_data(spec, options=options)  # checksums (no torch), or a user's file read and checked
     claim = Claim(experiment_dir=exp_dir, data=found, holder=None)
     if storage.is_uri(exp_dir):
-        yield claim
+        empty = _entries(exp_dir) in (None, [])
+        with _locked(exp_dir, log) as holder:
+            claim.holder = holder
+            check_experiment(spec, options=options, holder=holder, empty_ok=empty)
+            try:
+                yield claim
+            finally:
+                part = claim.part_dir or exp_dir
+                if claim.started and not is_resumable(part):
+                    _delete_quietly(storage.join(part, SPEC_FILE))
         return
     folder = Path(exp_dir)
     empty = not folder.exists() or _entries(exp_dir) == []  # the first look let it through

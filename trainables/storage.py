@@ -35,6 +35,22 @@ def join(base: str, *names: str) -> str:
     return "/".join([str(base).rstrip("/"), *names])
 
 
+def sibling(path: str | Path, name: str) -> str | Path:
+    """The file `name` in the folder of `path`: a Path for a local path, a URI for a URI."""
+    if is_uri(path):
+        return join(str(path).rsplit("/", 1)[0], name)
+    return Path(path).with_name(name)
+
+
+def delete_file(path: str | Path) -> None:
+    """Remove the file at a local path or URI; nothing when it is not there."""
+    fs, inner = open_location(path)
+    try:
+        fs.delete_file(inner)
+    except FileNotFoundError:
+        pass
+
+
 def file_type(fs: pafs.FileSystem, path: str) -> FileType:
     """NotFound, File or Directory."""
     return fs.get_file_info(path).type
