@@ -240,7 +240,7 @@ def build_items(df: pd.DataFrame, *, info: DatasetInfo, reference: pd.DataFrame 
     return items
 
 
-def write_report(results: str | Path, **options: Any) -> Path:
+def write_report(results: str | Path, **options: Any) -> Path | str:
     """Write the HTML report of a sweep (write_report_and_answer, which takes the same
     keywords); returns the HTML path."""
     return write_report_and_answer(results, **options)[0]

@@ -174,9 +174,10 @@ class Results:
         return {item.key: item.figure for item in items if item.figure is not None}
 
     def report(self, path: str | Path | None = None, *, current: Mapping[str, Any] | None = None,
-               target: Any = None, prices: Mapping[str, Any] | None = None) -> Path:
+               target: Any = None, prices: Mapping[str, Any] | None = None) -> Path | str:
         """Write the self-contained HTML report (the CLI's `datavsmath report`), its tables as
-        CSV and Markdown beside it; default report.html in the experiment folder. Returns its path.
+        CSV and Markdown beside it; default report.html in the experiment folder. Returns its path
+        (a URI for an experiment on a URI).
         current, target, prices: the situation its answer is for (as `answer`'s; each not given:
         the last `answer()` or `decision()`'s, else the stored spec's `report:`); one the results
         cannot answer raises ValueError and writes nothing."""
