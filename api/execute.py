@@ -87,6 +87,27 @@ def plan_cells(spec: Spec, *, exp_dir: str, rerun_changed: bool) -> Extension:
     return plan
 
 
+def unfinished_leftovers(exp_dir: str, *, to_run: list[dict[str, Any]]) -> list[str]:
+    """The trial folders (part/folder) that earlier runs left without a result or an error
+    (a driver killed mid-trial: params.json and an empty result.json) for cells that run
+    again now. They are ignored: the latest part that runs a cell counts."""
+    from datavsmath.analysis.tune_files import read_trial_folders
+    from datavsmath.sweeps.experiment_layout import experiment_parts
+    from datavsmath.sweeps.progress import trial_name
+    from datavsmath.trainables.storage import open_location
+
+    again = {trial_name(cell) for cell in to_run}
+    left = []
+    for part in experiment_parts(exp_dir):
+        fs, root = open_location(part)
+        for folder in read_trial_folders(fs, root):
+            done = any(r.get("done") and "acc" in r for r in folder.results[-1:])
+            if folder.params is not None and not done and folder.error_text is None and \
+                    trial_name(folder.params) in again:
+                left.append(f"{part.rstrip('/').rsplit('/', 1)[-1]}/{folder.name}")
+    return left
+
+
 def _finished_points(exp_dir: str, *, kept: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The results rows (axes, metrics, n_train) of the `kept` cells that finished in the
     experiment's earlier runs: an extended adaptive search's points."""
@@ -180,6 +201,10 @@ def execute(spec: Spec, *, options: SweepOptions, rerun_changed: bool = False, r
             plan = outcome.extension = plan_cells(spec, exp_dir=exp_dir, rerun_changed=rerun_changed)
             rerun = f", {len(plan.changed)} of them changed and run again" if plan.changed else ""
             log(f"--extend {exp_dir}: {len(plan.kept)} cells kept (finished earlier), {len(plan.new)} to run{rerun}")
+            left = unfinished_leftovers(exp_dir, to_run=plan.new)
+            if left:
+                log(f"datavsmath: note: {len(left)} trial folder(s) of an interrupted run hold no result "
+                    f"(e.g. {left[0]}): ignored, their cells run again")
             if not plan.new:
                 log("datavsmath: nothing to run; the experiment already holds every cell of the spec")
                 outcome.nothing_to_run = True

@@ -6,6 +6,7 @@ callbacks into tuner.pkl, so they hold plain data and restart their clocks in `s
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -163,3 +164,44 @@ class FinishedHook(Callback):
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._call(trials, trial)
+
+
+class KeepTrialFiles(Callback):
+    """Puts a finished or errored trial's files (result.json, progress.csv, params, error
+    text, TensorBoard events) into the experiment's storage as soon as it ends, each file all
+    or nothing. Tune writes them in the driver's staging folder and copies that folder to the
+    storage with its experiment state, every few seconds: a driver killed in between (kill -9)
+    lost the trials that had finished since, and `--extend` ran them again. First among the
+    callbacks, so that a trial's "[k/n]" line is printed only once its result is stored."""
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        keep_trial_files(trial)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        keep_trial_files(trial)
+
+
+def keep_trial_files(trial: Any) -> None:
+    """Copy the top-level files of `trial`'s staging folder to its folder in storage (no-op
+    when both are the same folder or the staging folder is gone)."""
+    import pyarrow.fs as pafs
+
+    staging = Path(trial.local_path or "")
+    fs, target = trial.storage.storage_filesystem, trial.path
+    if not trial.local_path or not staging.is_dir():
+        return
+    local = isinstance(fs, pafs.LocalFileSystem)
+    if local and staging.resolve() == Path(target).resolve():
+        return
+    fs.create_dir(target, recursive=True)
+    for path in sorted(staging.iterdir()):
+        if not path.is_file():  # checkpoints go to storage from the trial itself
+            continue
+        data = path.read_bytes()
+        if local:
+            tmp = Path(target, f"{path.name}.tmp{os.getpid()}")
+            tmp.write_bytes(data)
+            tmp.replace(Path(target, path.name))
+        else:  # one PUT: all or nothing
+            with fs.open_output_stream(f"{target}/{path.name}") as stream:
+                stream.write(data)

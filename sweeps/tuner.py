@@ -100,7 +100,7 @@ def _callbacks(spec: Spec, *, trials: list[dict[str, Any]], options: SweepOption
     own output is on), and the caller's hook after each finished trial. n_train: the
     dataset's training-set size (the cost model's); n_earlier: an extended adaptive search's
     trials from earlier runs (its lines count up to the budget left)."""
-    from datavsmath.sweeps.tune_callbacks import CompactReporter, FinishedHook
+    from datavsmath.sweeps.tune_callbacks import CompactReporter, FinishedHook, KeepTrialFiles
 
     costs = {trial_name(t): cost.estimate_seconds(t, n_train=n_train, overrides=spec.settings.get(t["model"]),
                                                   repair_folds=int(spec.repair_model["folds"]))
@@ -108,7 +108,9 @@ def _callbacks(spec: Spec, *, trials: list[dict[str, Any]], options: SweepOption
     # An adaptive search runs at most its budget of the cells: the lines count up to that.
     total = (min(len(trials), max(int(spec.search["budget"]) - n_earlier, 0)) if is_adaptive(spec.search)
              else len(trials))
-    callbacks: list[Any] = [CompactReporter(costs=costs, total=total, errors_only=options.verbose != 1)]
+    # A trial's files reach the storage before its line is printed (kill -9 loses no finished trial).
+    callbacks: list[Any] = [KeepTrialFiles(),
+                            CompactReporter(costs=costs, total=total, errors_only=options.verbose != 1)]
     if on_finished is not None:
         callbacks.append(FinishedHook(on_finished, total=total))
     return callbacks
