@@ -5,7 +5,9 @@ the first call starts for the next ones with the same settings, and `keep_warm` 
 workers started before the next call needs them; `shutdown()` stops it, and so does the
 interpreter's exit. `preserved()` puts back, when a call ends however it ends,
 what running a sweep changes in the process: os.environ, the SIGINT / SIGTERM / SIGUSR1
-handlers, sys.path and the levels of the loggers that existed before. Modules a sweep imports
+handlers, sys.path, warnings.filters (Ray and its dependencies add theirs on import) and the
+levels of the loggers that existed before. `shutdown()` leaves the threads as they were before
+the first call (it waits for those Ray's shutdown stops). Modules a sweep imports
 stay imported (ray, the trainable, ...); none that was there is removed or replaced.
 """
 
@@ -17,6 +19,8 @@ import os
 import signal
 import sys
 import threading
+import time
+import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -24,6 +28,7 @@ from typing import Any
 
 from datavsmath.sweeps.options import SweepOptions
 
+THREADS_WAIT_S = 5.0  # shutdown() waits this long at most for the threads Ray leaves to end
 SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGUSR1") if hasattr(signal, name))
 
 
@@ -44,11 +49,19 @@ class _Session:
     def __init__(self) -> None:
         self.stack: ExitStack | None = None
         self.key: _Key | None = None
+        self.threads: set[int] | None = None  # the threads before Ray started
 
     def close(self) -> None:
         stack, self.stack, self.key = self.stack, None, None
+        threads, self.threads = self.threads, None
         if stack is not None:
-            stack.close()
+            with preserved():  # Ray's shutdown may import and add warnings filters
+                stack.close()
+        if threads is not None:  # Ray's threads (log and error listeners, ...) end after its shutdown
+            deadline = time.monotonic() + THREADS_WAIT_S
+            for thread in threading.enumerate():
+                if thread.ident not in threads and thread is not threading.current_thread():
+                    thread.join(timeout=max(deadline - time.monotonic(), 0.0))
 
 
 _SESSION = _Session()
@@ -66,6 +79,7 @@ def ray_stack(options: SweepOptions, *, py_modules: tuple[str, ...] = ()) -> Exi
         _SESSION.close()
     if _SESSION.stack is None:
         _SESSION.stack, _SESSION.key = ExitStack(), key
+        _SESSION.threads = {t.ident for t in threading.enumerate() if t.ident is not None}
     return _SESSION.stack
 
 
@@ -112,8 +126,10 @@ def _restore_environ(before: dict[str, str]) -> None:
 @contextmanager
 def preserved() -> Iterator[None]:
     """Inside the block a sweep may change the process; when it ends, os.environ, the signal
-    handlers (main thread), sys.path and the existing loggers' levels are as before."""
+    handlers (main thread), sys.path, warnings.filters and the existing loggers' levels are as
+    before."""
     environ = dict(os.environ)
+    filters = list(warnings.filters)
     path = list(sys.path)
     levels = _logger_levels()
     main = threading.current_thread() is threading.main_thread()
@@ -123,6 +139,9 @@ def preserved() -> Iterator[None]:
     finally:
         _restore_environ(environ)
         sys.path[:] = path
+        if warnings.filters != filters:
+            warnings.filters[:] = filters
+            warnings._filters_mutated()  # type: ignore[attr-defined]  # the registries' caches
         _restore_levels(levels)
         for signum, handler in handlers.items():
             if signal.getsignal(signum) is not handler and handler is not None:

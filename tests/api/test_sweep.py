@@ -31,11 +31,17 @@ SEEDS = 2
 
 
 @pytest.fixture(scope="module")
-def quickstart(tmp_path_factory):
+def first_state():
+    """The process state before the module's first sweep."""
+    return ProcessState.now()
+
+
+@pytest.fixture(scope="module")
+def quickstart(tmp_path_factory, first_state):
     """The README's quickstart, as written, on breast-cancer data; the process state around it."""
     storage = tmp_path_factory.mktemp("api")
     df = load_breast_cancer(as_frame=True).frame
-    before = ProcessState.now()
+    before = first_state
     res = dvm.sweep(df, label="target", models={"rf": "rf", "logreg": LogisticRegression(max_iter=500)},
                     **GRID, seeds=SEEDS, storage=str(storage), name="quick", live=False, curve="power_law")
     problems = before.problems()
@@ -148,3 +154,10 @@ def test_second_call_reuses_ray_with_image_arrays_and_pickled_models(quickstart,
     assert spec.dataset["kind"] == "arrays" and spec.dataset_facts["input_shape"] == [28, 28]
     assert [(m, spec.user_models[m].kind) for m in ("centroid", "tiny")] == [("centroid", "estimator"), ("tiny", "module")]
     assert all(spec.user_models[m].path.endswith(".pkl") for m in ("centroid", "tiny"))
+
+
+def test_shutdown_leaves_the_process_as_before_the_first_sweep(quickstart, first_state):
+    """The process-state test around sweep and shutdown (issue 31 item 9): warnings.filters,
+    threads and open file descriptors as well; last in the module, after both sweeps."""
+    dvm.shutdown()
+    assert first_state.left_after_shutdown() == []
