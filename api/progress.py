@@ -29,7 +29,13 @@ class NotebookProgress:
         self._handle: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"name": self.name, "_start": 0.0, "_handle": None}
+        return {"name": self.name, "_handle": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Unpickled from tuner.pkl when a sweep resumes: its clock starts then (the monotonic
+        # clock of another process, or 0.0, would count from the machine's boot).
+        self.__dict__.update(state)
+        self._start = time.monotonic()
 
     def text(self, finished: int, total: int) -> str:
         return f"datavsmath {self.name}: {finished} of {total} trials done, {time.monotonic() - self._start:.0f} s"

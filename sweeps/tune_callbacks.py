@@ -42,6 +42,9 @@ class CompactReporter(Callback):
     # A reporter restored from the tuner.pkl of an experiment written before `total` was kept
     # (--resume) has no `total` of its own: it counts the trials Tune has.
     total = 0
+    # The trials that had finished or errored when this run started (a resumed sweep's): the
+    # pace of the ETA counts only the work done since (None until the first event).
+    _before: set[str] | None = None
 
     def __init__(self, *, costs: Mapping[str, float], total: int | None = None, period_s: float = STATUS_PERIOD_S,
                  errors_only: bool = False, write: Callable[[str], Any] = print) -> None:
@@ -53,8 +56,14 @@ class CompactReporter(Callback):
     def setup(self, *args: Any, **info: Any) -> None:
         self._start = self._last_status = time.monotonic()
         self._done = None  # a restored sweep counts what finished before it
+        self._before = None
+
+    def _note_before(self, trials: list, trial: Any = None) -> None:
+        if self._before is None:
+            self._before = {trial_name(t.config) for t in trials if t.status in (_DONE, _ERROR) and t is not trial}
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._note_before(trials, trial)
         if self._done is None:
             self._done = sum(t.status == _DONE and t is not trial for t in trials)
         self._done += 1
@@ -63,12 +72,14 @@ class CompactReporter(Callback):
                                      total=max(self.total, len(trials))))
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._note_before(trials, trial)
         self.write(error_line(trial.config, error=f"errored; {_error_of(trial)}"))
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.write(error_line(trial.config, error=f"failed, retrying; {_error_of(trial)}"))
 
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+        self._note_before(trials)
         now = time.monotonic()
         if self.errors_only or now - self._last_status < self.period_s:
             return
@@ -80,13 +91,18 @@ class CompactReporter(Callback):
             self.write(status_line(self.progress(trials, elapsed_s=time.monotonic() - self._start)))
 
     def progress(self, trials: list, *, elapsed_s: float) -> Progress:
-        """Counts, ETA from the cost model, and the best acc per model so far."""
+        """Counts, ETA from the cost model (at the pace of this run: the trials that finished
+        before a resume do not count toward it), and the best acc per model so far."""
         counts = {_DONE: 0, _ERROR: 0, _RUNNING: 0}
         best: dict[str, float] = {}
-        done_cost = errored_cost = 0.0
+        done_cost = errored_cost = before_cost = 0.0
+        before = self._before or set()
         for t in trials:
             counts[t.status] = counts.get(t.status, 0) + 1
-            cost = self.costs.get(trial_name(t.config), 0.0)
+            name = trial_name(t.config)
+            cost = self.costs.get(name, 0.0)
+            if t.status == _DONE and name in before:
+                before_cost += cost
             if t.status == _DONE:
                 done_cost += cost
                 acc = (t.last_result or {}).get("acc")
@@ -99,8 +115,8 @@ class CompactReporter(Callback):
         left_cost = max(sum(self.costs.values()) - done_cost - errored_cost, 0.0)
         pending = max(self.total, len(trials)) - counts[_DONE] - counts[_ERROR] - counts[_RUNNING]
         return Progress(done=counts[_DONE], running=counts[_RUNNING], pending=pending, errored=counts[_ERROR],
-                        elapsed_s=elapsed_s, eta_s=eta_seconds(done_cost=done_cost, left_cost=left_cost,
-                                                               elapsed_s=elapsed_s),
+                        elapsed_s=elapsed_s, eta_s=eta_seconds(done_cost=max(done_cost - before_cost, 0.0),
+                                                               left_cost=left_cost, elapsed_s=elapsed_s),
                         best_acc=best)
 
 

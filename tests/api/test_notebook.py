@@ -34,3 +34,14 @@ def test_quickstart_notebook_runs_in_a_kernel(tmp_path):
         shown = [o["data"][PLOTLY] for o in cell.outputs if PLOTLY in o.get("data", {})]
         assert shown and shown[0]["data"], cell.source
     assert (tmp_path / "results" / "quickstart" / "results.parquet").is_file()
+
+
+def test_the_progress_display_restored_on_resume_counts_from_the_resume():
+    """Issue 31 item 10: tuner.pkl stored its clock as 0.0, so a resumed display counted the
+    seconds since the machine's boot."""
+    import pickle
+
+    from datavsmath.progress import NotebookProgress
+
+    restored = pickle.loads(pickle.dumps(NotebookProgress("nb")))
+    assert restored.text(24, 40) == "datavsmath nb: 24 of 40 trials done, 0 s"

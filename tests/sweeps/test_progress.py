@@ -78,3 +78,21 @@ def test_a_reporter_pickled_before_it_kept_a_total_still_reports():
     trials = [SimpleNamespace(status="TERMINATED", config=config, last_result={"acc": 0.5})]
     progress = restored.progress(trials, elapsed_s=1.0)
     assert (progress.done, progress.pending) == (1, 0)
+
+
+def test_the_eta_after_a_resume_is_at_the_pace_of_this_run():
+    """Issue 31 F: the trials finished before a resume do not speed up this run's ETA."""
+    from types import SimpleNamespace
+
+    from datavsmath.sweeps.tune_callbacks import CompactReporter
+
+    configs = expand_trials(load_spec("smoke"))[:4]
+    reporter = CompactReporter(costs={trial_name(c): 1.0 for c in configs}, write=print)
+    reporter.setup()
+    trials = [SimpleNamespace(status="TERMINATED" if i < 2 else "PENDING", config=c, last_result={"acc": 0.5})
+              for i, c in enumerate(configs)]
+    reporter.on_step_end(0, trials)  # the resumed run's first step: two trials finished before it
+    trials[2].status = "TERMINATED"
+    progress = reporter.progress(trials, elapsed_s=10.0)
+    assert (progress.done, progress.pending) == (3, 1)
+    assert progress.eta_s == 10.0  # one trial's cost in 10 s, one left (was 3.3: three in 10 s)
