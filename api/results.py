@@ -10,6 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from datavsmath.analysis import tables
@@ -206,11 +207,30 @@ class Results:
             model, mode = self._setup(None, None)
             parts.append(f"<p>Observations needed for acc &gt; {tables.DEFAULT_THRESHOLDS['acc']:.2f} "
                          f"({html.escape(model)}, {html.escape(mode)}):</p>")
-            shown = [c for c in ("quality", "num_obs", "ci_low", "ci_high", "reached") if c in table.columns]
-            parts.append(table[shown].head(HEADLINE_ROWS).to_html(index=False, float_format=lambda v: f"{v:,.0f}"))
+            parts.append(_summary(table).head(HEADLINE_ROWS).to_html(index=False))
         except (ValueError, KeyError) as exc:  # too few trials or levels for a table: say why
             parts.append(f"<p>No table yet: {html.escape(str(exc))}</p>")
         return "\n".join(parts)
+
+
+def _count(value: float) -> str:
+    return "∞" if value == np.inf else f"{value:,.0f}"
+
+
+def _summary(table: pd.DataFrame) -> pd.DataFrame:
+    """The interpolated table as the summary shows it, as text: quality to two decimals,
+    num_obs as a number where the table gives one, else what `found` says (never, beyond 4×
+    the data swept, ...), the 95 % interval where there is one, else why not."""
+    rows = []
+    for row in table.to_dict("records"):
+        given = bool(np.isfinite(row["num_obs"]))
+        has_interval = bool(np.isfinite(row["ci_low"]) and not np.isnan(row["ci_high"]))
+        rows.append({"quality": f"{row['quality']:.2f}",
+                     "num_obs": _count(row["num_obs"]) if given else row["found"],
+                     "95 % interval": (f"{_count(row['ci_low'])} – {_count(row['ci_high'])}" if has_interval
+                                       else str(row.get("interval") or "none")),
+                     "seeds": int(row["n_seeds"]), "found": row["found"]})
+    return pd.DataFrame(rows)
 
 
 def _stated(options: Mapping[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from pathlib import Path
 
@@ -63,6 +64,16 @@ def test_one_finished_row_per_cell(quickstart):
 def test_process_is_as_before(quickstart):
     _, problems, _ = quickstart
     assert problems == []
+
+
+def test_the_summary_table_says_each_quality_and_no_nan(quickstart):
+    """Issue 31 E: qualities 1.0 and 0.8 were both printed "1"; a crossing not given as a
+    number showed num_obs NaN beside reached True."""
+    res, _, _ = quickstart
+    shown = res._repr_html_()
+    table = shown[shown.index("<table"):] if "<table" in shown else ""
+    assert re.findall(r"<tr>\s*<td>([^<]*)</td>", table) == ["1.00", "0.80"], shown
+    assert "NaN" not in table and "nan" not in table and "95 % interval" in table
 
 
 def test_results_methods(quickstart, tmp_path):
