@@ -70,7 +70,9 @@ def action(row: Any) -> str:
     if row.repair != NO_REPAIR:
         parts.append(f"let cleanlab {row.repair} the labels")
     if row.n_bought > 0:
-        parts.append(f"buy {row.n_bought:,.0f} more labels")
+        first = getattr(row, "n_first", np.nan)
+        rounds = f" (in rounds: first to {first:,.0f} labels, then measure and refit)" if np.isfinite(first) else ""
+        parts.append(f"buy {row.n_bought:,.0f} more labels{rounds}")
     return " and ".join(parts) or "nothing more"
 
 

@@ -60,7 +60,8 @@ COLUMN_FORMATS = {
     "elasticity": ".2f", "damage_frac": ".2f",
     "d_num_obs_d_quality_lo": ",.0f", "d_num_obs_d_quality_hi": ",.0f", "target": ".4f", "clean_equivalent": ",.0f",
     "clean_per_damaged": ".2f", "cost": ",.0f", "p_cheapest": ".2f", "quality_to": ".2f", "n_final": ",.0f",
-    "n_bought": ",.0f", "n_audited": ",.0f", "bound": ",.0f", "extrapolation": ".1f", "p_reachable": ".2f",
+    "n_bought": ",.0f", "n_audited": ",.0f", "n_first": ",.0f", "bound": ",.0f", "extrapolation": ".1f",
+    "p_reachable": ".2f",
 }
 INTERVAL_COLUMNS = ("ci_low", "ci_high", "d_num_obs_d_quality_lo", "d_num_obs_d_quality_hi", "p_cheapest",
                     "p_reachable")

@@ -63,3 +63,18 @@ def test_the_table_the_answer_and_the_searcher_give_one_crossing(rf_curve, targe
     assert found.crossing.p_reachable == pytest.approx(table["p_reachable"])
     assert found.relative_width == pytest.approx((table["ci_high"] - table["ci_low"]) / 2 / table["num_obs"])
     assert np.isfinite(found.relative_width) and not found.beyond
+
+
+@pytest.mark.parametrize("target", [0.80, 0.85])
+def test_past_the_sizes_swept_the_buy_route_buys_in_rounds(rf_curve, target):
+    """Past the sizes swept the crossing is uncertain: the buy route says what to buy first (the
+    crossing's 30 % quantile) and to measure and refit there; inside them, one purchase."""
+    result = answer(rf_curve, current={"model": "rf", "n": 600, "quality": 1.0}, target={"acc": target},
+                    prices={"label": 1.0, "audit": 1.0}, n_total=N_TOTAL, n_boot=N_BOOT)
+    buy = result.routes.set_index("route").loc["buy labels"]
+    if target == 0.80:
+        assert np.isnan(buy["n_first"]) and "in rounds" not in str(result)
+        return
+    assert 600 < buy["n_first"] < buy["n_final"]
+    assert LARGEST < buy["n_first"]  # past the swept sizes: the first round is a purchase the curve cannot read yet
+    assert f"first to {buy['n_first']:,.0f} labels, then measure and refit" in str(result)
