@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -233,7 +234,30 @@ def sweep(data: Any = None, *, label: str | None = None, test: Any = None, test_
                         report=report is not False, live=live, live_every=live_every,
                         raise_on_error=raise_on_error)
         except (SweepError, UsageError) as exc:
-            raise SpecError(str(exc)) from exc
+            raise SpecError(in_python(str(exc))) from exc
+        except SpecError as exc:
+            if in_python(str(exc)) == str(exc):
+                raise
+            raise SpecError(in_python(str(exc))) from exc
+
+
+# The CLI's flags that messages name: its switches are this function's keywords =True, its
+# other options the keywords of the same name.
+_FLAGS = re.compile(r"--(resume|overwrite|retry-errored|extend|rerun-changed|name|storage|max-trials|address)\b")
+_SWITCHES = {"resume", "overwrite", "retry_errored", "extend", "rerun_changed"}
+
+
+def in_python(message: str) -> str:
+    """A message of the CLI's as the Python API says it: --resume is resume=True, --name is
+    name, ... (a command line it quotes in full, `datavsmath sweep ...`, stays as it is)."""
+    if "datavsmath sweep " in message:
+        return message
+
+    def keyword(match: re.Match) -> str:
+        flag = match.group(1).replace("-", "_")
+        return f"{flag}=True" if flag in _SWITCHES else flag
+
+    return _FLAGS.sub(keyword, message)
 
 
 def _stored_pickles(spec: Spec, *, inputs: Inputs, exp_dir: str) -> Spec:

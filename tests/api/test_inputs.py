@@ -43,7 +43,7 @@ CASES = [
     ("unknown model", {"models": ["svm"], **GRID}, r"models.svm must be a seed model \(rf, xgb, dnn, cnn\)"),
     ("label column", {"models": ["rf"], "label": "churned", **GRID}, r"data: the DataFrame has no label column 'churned'"),
     ("no label", {"models": ["rf"], "label": None, **GRID}, r"data: a DataFrame needs label="),
-    ("bad name", {"models": ["rf"], "name": "../up", **GRID}, r"--name must be 1-200 letters"),
+    ("bad name", {"models": ["rf"], "name": "../up", **GRID}, r"^name must be 1-200 letters"),
     ("test without data", {"models": ["rf"], "test_frac": 0.3, "data": None, **GRID},
      r"label=, test= and test_frac= describe data=; give data too"),
     ("seeds", {"models": ["rf"], "seeds": 0, **GRID}, r"seeds must be a number of seeds >= 1"),
@@ -102,6 +102,22 @@ def test_existing_experiment_is_refused_before_writing(frame, tmp_path, no_ray_b
     with pytest.raises(dvm.SpecError, match=r"already exists and is not an experiment of datavsmath"):
         dvm.sweep(frame, label="target", models=["rf"], **GRID, storage=str(tmp_path), name="taken")
     assert sorted(p.name for p in (tmp_path / "taken").iterdir()) == ["notes.txt"]
+
+
+@pytest.mark.parametrize("flags, match", [
+    ({}, r"experiment \S+ already exists; use resume=True to continue it or overwrite=True to delete it"),
+    ({"extend": True, "overwrite": True}, r"^extend=True adds cells to an experiment: it cannot be combined with "
+                                          r"overwrite=True$"),
+    ({"retry_errored": True}, r"^retry_errored=True needs resume=True$"),
+], ids=["rerun", "extend_and_overwrite", "retry_without_resume"])
+def test_a_refusal_speaks_python(flags, match, frame, tmp_path, no_ray_before_or_after):
+    """Issue 31 G: the API's refusals name its keywords, not the CLI's --resume / --overwrite."""
+    (tmp_path / "taken").mkdir()
+    for name in ("spec.yaml", "tuner.pkl"):  # what an experiment holds
+        (tmp_path / "taken" / name).write_text("")
+    with pytest.raises(dvm.SpecError, match=match) as info:
+        dvm.sweep(frame, label="target", models=["rf"], **GRID, storage=str(tmp_path), name="taken", **flags)
+    assert "--" not in str(info.value)
 
 
 def test_dry_run_returns_the_text(frame, tmp_path, no_ray_before_or_after):
