@@ -268,7 +268,7 @@ def _stored_pickles(spec: Spec, *, inputs: Inputs, exp_dir: str) -> Spec:
     cloudpickle's bytes, which name the file, follow where the code was defined: a function
     keeps its file (a new notebook kernel's cell is another file) and a class defined in
     __main__ gets a random id in every process, so the same net pickled again names another
-    file, and the resume was refused as a changed spec (issue 31 B)."""
+    file, and the resume was refused as a changed spec."""
     try:
         stored = read_stored_spec(exp_dir).user_models
     except (FileNotFoundError, SpecError):  # nothing to resume: execute says so

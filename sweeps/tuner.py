@@ -189,7 +189,7 @@ def _restored_param_space(spec: Spec, *, trials: list[dict[str, Any]]) -> dict[s
     resolved by the param space given to this run. The trials the grid had not yet created
     when the sweep stopped (Tune creates at most TUNE_MAX_PENDING_TRIALS_PG, 200, ahead) are
     created on resume, and without it their `model` is a placeholder (a KeyError in
-    _ResourcesByModel, issue 31 B)."""
+    _ResourcesByModel)."""
     if is_adaptive(spec.search):
         return None
     return build_param_space(trials, overrides=spec.trial_overrides)

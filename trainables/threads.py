@@ -5,7 +5,7 @@ take a trial (datavsmath.sweeps.ray_session.WORKER_PRELOAD, and whatever an earl
 reused actor imported); an OpenMP or BLAS runtime reads OMP_NUM_THREADS and the like once,
 when it is loaded, so Ray's per-trial value came too late: a 1-CPU trial's
 HistGradientBoosting ran 2 OpenMP threads on a 2-core machine, and fits took 55-117 s
-instead of 2-11 s (issue 31 A). ``native_threads`` sets them all for the trial's duration and
+instead of 2-11 s. ``native_threads`` sets them all for the trial's duration and
 puts them back after it, for the next trial of the same process:
 
 - the runtimes already loaded through threadpoolctl (which comes with scikit-learn);

@@ -1,4 +1,4 @@
-"""Resume from another process (issue 31 B): a sweep of a user's estimator instance and a
+"""Resume from another process: a sweep of a user's estimator instance and a
 user's net, defined in a driver script, stopped with Ctrl-C after some trials finished, then
 `datavsmath.sweep(..., resume=True)` from another script (a new notebook kernel is another
 process and another file), to the end: every cell once, no finished trial run again.

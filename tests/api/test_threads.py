@@ -1,4 +1,4 @@
-"""Native threads inside a trial follow the trial's CPUs (issue 31 A): Ray's workers import
+"""Native threads inside a trial follow the trial's CPUs: Ray's workers import
 scikit-learn (and with it its OpenMP runtime) before a trial's OMP_NUM_THREADS is set, so its
 OpenMP pool had one thread per core of the machine in a 1-CPU trial. A user's estimator
 records, in its fit inside the real trials, every native thread pool threadpoolctl finds and

@@ -1,4 +1,4 @@
-"""kill -9 during `datavsmath sweep --extend` (issue 31 item 7): the driver is killed at
+"""kill -9 during `datavsmath sweep --extend`: the driver is killed at
 several points of an extension (before its first trial, right after its first "[1/n]" line,
 right after its third), then `--extend` runs to the end. A trial whose line was printed is
 stored and never runs again; the empty folders the kills leave are ignored with a note."""

@@ -344,7 +344,7 @@ BAD_INPUTS = [
         experiment=recorded_experiment()),
     Bad("report_price_audit_of_1e308", r"prices.audit must be in \[0, 1000000000000\], got 1e\+308",
         argv=("report", "{exp}", "--prices", "audit=1e308"), experiment=recorded_experiment()),
-    # issue 31 items 2, 4 and 8: a stated situation the results cannot answer writes nothing
+    # A stated situation the results cannot answer writes nothing
     Bad("report_current_model_not_swept", r"current.model must be one of \['cnn'\], got 'xgb'$",
         argv=("report", "{exp}", "--current", "model=xgb"), experiment=recorded_experiment()),
     Bad("report_current_n_above_the_datasets_rows", r"current.n must be at most the dataset's 60,000 training rows, "
