@@ -63,7 +63,7 @@ FINAL_FIELDS = ("acc", "auc", "val_acc", "n_train", "n_val", "n_damaged", "fit_s
                 "report_seconds", "checkpoints", "device", "peak_rss_mb", "confusion", "dataset",
                 "dataset_fingerprint", "noise_rate", "noise_rate_per_class", "realized_transition",
                 "repair_model", "repair_folds", "n_flagged", "detection_precision", "detection_recall",
-                "relabel_acc", "label_acc", "repair_seconds", "warning_counts")
+                "relabel_acc", "label_acc", "repair_seconds", "warning_counts", "warning_texts")
 # Tune statuses that mean "not finished yet" (PAUSED is shown as PENDING).
 _WAITING = {"PENDING", "PAUSED"}
 PROBLEMS = "problems"  # the tidy frame's attrs key: one line per unreadable file or part of one
@@ -306,6 +306,8 @@ def _fits_column(name: str, value: Any) -> bool:
         return isinstance(value, list) and all(isinstance(r, list) and all(is_integer(x) for x in r) for r in value)
     if name == "warning_counts":  # {category: count}, kept as JSON text
         return isinstance(value, dict) and all(isinstance(k, str) and is_integer(v) for k, v in value.items())
+    if name == "warning_texts":  # {category: message}, kept as JSON text
+        return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
     if name in LIST_COLUMNS:
         return isinstance(value, list) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in value)
     return isinstance(value, str)
@@ -322,7 +324,7 @@ def _final_fields(folder: TrialFolder | None, problems: list[str]) -> dict[str, 
             problems.append(f"{folder.name if folder else '?'}/{RESULT_FILE}: final line's {name} must be "
                             f"{COLUMN_DTYPES[name]}, got {echo(value)}; left empty")
             value = None
-        out[name] = json.dumps(value, sort_keys=True) if name == "warning_counts" and value is not None else value
+        out[name] = json.dumps(value, sort_keys=True) if name in ("warning_counts", "warning_texts") and value is not None else value
     return out
 
 

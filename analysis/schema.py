@@ -69,6 +69,8 @@ COLUMN_DTYPES: dict[str, Any] = {
     "repair_seconds": "float64",
     # Warnings raised in the trial's fit and predict: JSON text {category: count}, "{}" for none
     "warning_counts": "str",
+    # Each category's first message in the trial: JSON text {category: message}
+    "warning_texts": "str",
 }
 # Columns holding a K x K matrix of counts (nested int lists), and a K-list of floats.
 MATRIX_COLUMNS = ("confusion", "realized_transition")

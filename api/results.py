@@ -85,6 +85,15 @@ class Results:
         df = self.frame
         return df.loc[df["status"] == "ERROR", [c for c in ERROR_COLUMNS if c in df.columns]].reset_index(drop=True)
 
+    @property
+    def warnings(self) -> pd.DataFrame:
+        """The warnings raised inside trials (a ConvergenceWarning, ...) that the summary
+        counts: one row per model and category with how many trials raised it, how often,
+        and its text (datavsmath.analysis.trial_warnings.warning_table)."""
+        from datavsmath.analysis.trial_warnings import warning_table
+
+        return warning_table(self.frame)
+
     def _info(self) -> Any:
         """The dataset's facts: the stored spec's, else what the results record."""
         from datavsmath.analysis.situation import info_from_results

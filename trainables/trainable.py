@@ -33,6 +33,7 @@ from datavsmath.trainables.repair import DEFAULT_FOLDS, DEFAULT_REPAIR_MODEL, NO
 from datavsmath.trainables.threads import native_threads
 
 STATE_FILE = "state.pkl"
+WARNING_CHARS = 500  # of a warning's message kept in the trial's result
 
 
 def _trial_cpus() -> int:
@@ -201,6 +202,8 @@ def _train(config: dict[str, Any], *, data: Dataset, checkpoint_period_s: float,
         "dataset": data.name,
         "dataset_fingerprint": data.fingerprint,  # computed in the driver, arrives with the data
         "warning_counts": dict(Counter(w.category.__name__ for w in caught)),
+        # each category's first message, so that the counted warnings can be read (Results.warnings)
+        "warning_texts": {w.category.__name__: str(w.message)[:WARNING_CHARS] for w in reversed(caught)},
         "done": True,
     }
     tune.report(final)

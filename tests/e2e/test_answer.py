@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -52,6 +53,10 @@ def test_a_warning_raised_in_trials_reaches_the_summary_once(cancer):
     assert all(json.loads(text)["ConvergenceWarning"] == 1 for text in results.loc["logreg", "warning_counts"])
     assert not any("ConvergenceWarning" in text for text in results.loc["rf", "warning_counts"])
     assert convergence[0] in (exp / "report.html").read_text()
+    # issue 31 G: the counted warning's text can be read (Results.warnings)
+    table = dvm.load(exp).warnings.set_index(["model", "category"])
+    assert table.loc[("logreg", "ConvergenceWarning"), "trials"] == 4
+    assert re.search(r"failed to converge", table.loc[("logreg", "ConvergenceWarning"), "text"])
 
 
 def test_the_sweep_ends_with_the_answer_for_the_datasets_own_size(cancer):
@@ -61,7 +66,7 @@ def test_the_sweep_ends_with_the_answer_for_the_datasets_own_size(cancer):
     assert "60,000" not in proc.stdout and "2 seeds: no interval" in answer
 
 
-# An ordinary sweep without damage (issue 31 items 2, 4, C and D): the damaged mode `constant`
+# An ordinary sweep without damage: the damaged mode `constant`
 # swept at damage_frac 0 only, two models, sizes up to 182 of the 455 training rows.
 CLEAN_SPEC = """\
 name: clean
