@@ -324,7 +324,8 @@ def _final_fields(folder: TrialFolder | None, problems: list[str]) -> dict[str, 
             problems.append(f"{folder.name if folder else '?'}/{RESULT_FILE}: final line's {name} must be "
                             f"{COLUMN_DTYPES[name]}, got {echo(value)}; left empty")
             value = None
-        out[name] = json.dumps(value, sort_keys=True) if name in ("warning_counts", "warning_texts") and value is not None else value
+        as_json = name in ("warning_counts", "warning_texts") and value is not None
+        out[name] = json.dumps(value, sort_keys=True) if as_json else value
     return out
 
 
