@@ -140,7 +140,7 @@ def preserved() -> Iterator[None]:
         _restore_environ(environ)
         sys.path[:] = path
         if warnings.filters != filters:
-            warnings.filters[:] = filters
+            warnings.filters[:] = filters  # type: ignore[index]  # a list at run time, a Sequence in typeshed
             warnings._filters_mutated()  # type: ignore[attr-defined]  # the registries' caches
         _restore_levels(levels)
         for signum, handler in handlers.items():
