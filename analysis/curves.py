@@ -380,10 +380,10 @@ def _fitted(n: np.ndarray, grid: np.ndarray, thresholds: np.ndarray, *, curve: s
     largest, smallest = float(n[-1]), float(n[0])
     n_points, n_seeds = int(np.isfinite(grid).sum()), int(np.isfinite(grid).sum(axis=0).max())
     needed = _n_params(fitted.family) + MIN_RESIDUAL_DOF
-    fits = [] if fitted.family in ("loglinear", "last1") or n_points < needed else \
-        _wild_fits(fitted, n, grid, n_boot=n_boot, random_state=random_state)
+    # loglinear and last1 (the isotonic fit, no parameters) are bootstrapped too: the crossing
+    # of the monotone curve through the redrawn means.
+    fits = [] if n_points < needed else _wild_fits(fitted, n, grid, n_boot=n_boot, random_state=random_state)
     why = (f"no interval: {n_points} points, a {fitted.family} interval needs {needed}" if n_points < needed
-           else f"no interval: {fitted.family} is not a fitted family" if not fits
            else f"the scatter of {n_points} points about the fitted {fitted.family} curve (wild bootstrap, "
                 f"{n_boot} draws): seed noise, not the error of the family itself")
     out = []

@@ -177,9 +177,12 @@ class AdaptiveSearcher(Searcher):
         return "open"
 
     def _largest_ran(self, curve: Cell) -> bool:
-        """Whether a trial at the curve's largest candidate size has finished."""
-        largest = max(dict(c)["sample_frac"] for c in self.cells if curve_of(c) == curve)
-        return any(curve_of(c) == curve and dict(c)["sample_frac"] == largest for c in self.state.points)
+        """Whether every candidate cell (every seed) at the curve's largest size has finished or
+        failed: a target within the seeds' noise of the top may still be reached there."""
+        members = [c for c in self.cells if curve_of(c) == curve]
+        largest = max(dict(c)["sample_frac"] for c in members)
+        return all(c in self.state.points or c in self.state.failed
+                   for c in members if dict(c)["sample_frac"] == largest)
 
     def _next(self) -> Cell | None:
         """The next cell to run, or None (with stop_reason set when the search is over)."""

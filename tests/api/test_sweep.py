@@ -168,7 +168,7 @@ def test_second_call_reuses_ray_with_image_arrays_and_pickled_models(quickstart,
 
 
 def test_shutdown_leaves_the_process_as_before_the_first_sweep(quickstart, first_state):
-    """The process-state test around sweep and shutdown (issue 31 item 9): warnings.filters,
+    """The process-state test around sweep and shutdown: warnings.filters,
     threads and open file descriptors as well; last in the module, after both sweeps."""
     dvm.shutdown()
     assert first_state.left_after_shutdown() == []
