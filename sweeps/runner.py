@@ -31,7 +31,13 @@ from datavsmath.sweeps.ray_session import CONNECT_ENV, cluster_nodes, ray_sessio
 from datavsmath.sweeps.search_keys import is_adaptive
 from datavsmath.sweeps.spec import Spec, expand_trials, project_version
 from datavsmath.sweeps.sweep_data import FoundData, check_same_data
-from datavsmath.sweeps.tuner import import_tensorboardx_without_torch, make_tuner, plan_for, trial_rows
+from datavsmath.sweeps.tuner import (
+    import_tensorboardx_without_torch,
+    make_tuner,
+    plan_for,
+    slow_warnings_once,
+    trial_rows,
+)
 from datavsmath.trainables import storage
 from datavsmath.trainables.data import Dataset
 
@@ -176,7 +182,8 @@ def run_sweep(spec: Spec, *, options: SweepOptions, log: Callable[[str], None] =
             log("\n".join(login_lines(urls["dashboard"])))
         log(f"TensorBoard:   tensorboard --logdir {claim.experiment_dir}")
         started = time.time()
-        result_grid = tuner.fit()
+        with slow_warnings_once():  # Tune's "may be a performance bottleneck", once
+            result_grid = tuner.fit()
         wall = time.time() - started
     makespan, bound = _makespan_bound(result_grid, plan=plan, nodes=nodes)
     search = (adaptive_run.read_summary(claim.part_dir or claim.experiment_dir, spec, trials=trials,

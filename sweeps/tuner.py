@@ -6,7 +6,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -211,3 +212,35 @@ def import_tensorboardx_without_torch() -> None:
     finally:
         if "torch" in sys.modules and sys.modules["torch"] is None:
             del sys.modules["torch"]
+
+
+SLOW_LOGGER = "ray.tune.utils.util"  # Tune's warn_if_slow logs there
+SLOW_MARK = "which may be a performance bottleneck"
+
+
+class _OnceFilter(logging.Filter):
+    """Lets Tune's first "may be a performance bottleneck" warning of a sweep through, and
+    no later one (a notebook showed 8 of them, for one slow callback)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if SLOW_MARK not in record.getMessage():
+            return True
+        self.seen += 1
+        return self.seen == 1
+
+
+@contextmanager
+def slow_warnings_once() -> Iterator[_OnceFilter]:
+    """Inside the block (a sweep's tuner.fit), Tune's slow-operation warning is shown once;
+    the filter goes again when it ends."""
+    once = _OnceFilter()
+    logger = logging.getLogger(SLOW_LOGGER)
+    logger.addFilter(once)
+    try:
+        yield once
+    finally:
+        logger.removeFilter(once)

@@ -96,3 +96,22 @@ def test_the_eta_after_a_resume_is_at_the_pace_of_this_run():
     progress = reporter.progress(trials, elapsed_s=10.0)
     assert (progress.done, progress.pending) == (3, 1)
     assert progress.eta_s == 10.0  # one trial's cost in 10 s, one left (was 3.3: three in 10 s)
+
+
+def test_tunes_slow_operation_warning_shows_once_per_sweep(caplog):
+    """Issue 31 G: Tune's "may be a performance bottleneck" appeared 8 times in a notebook."""
+    import logging
+
+    from ray.tune.utils.util import warn_if_slow
+
+    from datavsmath.sweeps.tuner import SLOW_LOGGER, slow_warnings_once
+
+    logger = logging.getLogger(SLOW_LOGGER)
+    said = [warn_if_slow.DEFAULT_MESSAGE.format(name="callbacks.on_trial_result", duration=0.6 + i) for i in range(8)]
+    with caplog.at_level(logging.WARNING, logger=SLOW_LOGGER):
+        with slow_warnings_once():
+            for text in said:
+                logger.warning(text)
+            logger.warning("another warning")
+        logger.warning(said[0])  # after the sweep: the filter is gone
+    assert [r.getMessage() for r in caplog.records] == [said[0], "another warning", said[0]]
