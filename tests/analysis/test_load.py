@@ -518,9 +518,9 @@ def test_status_without_a_lock_or_on_another_host(tmp_path, capsys):
     (broken / "driver.lock").write_text('{"host": ')
     out = run_main(["status", str(broken)], capsys)[1]
     assert "1 running" in out and "driver: unknown: lock file" in out and "is not a datavsmath lock" in out
-    # drivers keep no lock on URI storage: nothing can be said there
+    # on URI storage the lock is read where the experiment is, as on local disk
     out = run_main(["status", none.resolve().as_uri()], capsys)[1]
-    assert "1 running" in out and "driver: unknown: no driver.lock is kept on URI storage" in out
+    assert "1 interrupted" in out and "driver: none (no driver.lock" in out
 
 
 def test_driver_state_checks_only_real_pids(tmp_path):

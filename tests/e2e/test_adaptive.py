@@ -108,8 +108,8 @@ def test_the_progress_lines_count_up_to_the_budget():
     from datavsmath.sweeps.tuner import _callbacks
 
     spec = parse_spec(SPEC)
-    reporter, hook = _callbacks(spec, trials=expand_trials(spec), options=SweepOptions(), n_train=60000,
-                                on_finished=lambda done, total: None)
+    _, reporter, hook = _callbacks(spec, trials=expand_trials(spec), options=SweepOptions(), n_train=60000,
+                                   on_finished=lambda done, total: None)
     assert reporter.total == hook.total == BUDGET  # "[done/total]": at most the budget, not the 21 cells
 
 
