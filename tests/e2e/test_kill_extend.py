@@ -105,8 +105,12 @@ def test_no_finished_trial_runs_twice(killed):
 
 
 def test_the_empty_leftovers_of_a_kill_are_ignored_with_a_note(killed):
-    exp, _, last = killed
+    """The run after a kill notes the folders it left (which run printed the note depends on
+    where the kills landed: a leftover whose cell a later run finished is not noted again)."""
+    exp, kills, last = killed
     empty = [p for p in exp.glob("extend-*/*/result.json") if p.stat().st_size == 0]
     assert empty  # the kills left trials that had started and not finished
-    assert re.search(r"note: \d+ trial folder\(s\) of an interrupted run hold no result \(e\.g\. extend-\d+/rf_\S+\): "
-                     r"ignored, their cells run again", last.stdout), last.stdout
+    note = re.compile(r"note: \d+ trial folder\(s\) of an interrupted run hold no result \(e\.g\. extend-\d+/rf_\S+\): "
+                      r"ignored, their cells run again")
+    outputs = [out for out, _, _ in kills[1:]] + [last.stdout]
+    assert any(note.search(out) for out in outputs), outputs
