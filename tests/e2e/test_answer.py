@@ -53,7 +53,7 @@ def test_a_warning_raised_in_trials_reaches_the_summary_once(cancer):
     assert all(json.loads(text)["ConvergenceWarning"] == 1 for text in results.loc["logreg", "warning_counts"])
     assert not any("ConvergenceWarning" in text for text in results.loc["rf", "warning_counts"])
     assert convergence[0] in (exp / "report.html").read_text()
-    # issue 31 G: the counted warning's text can be read (Results.warnings)
+    # The counted warning's text can be read (Results.warnings)
     table = dvm.load(exp).warnings.set_index(["model", "category"])
     assert table.loc[("logreg", "ConvergenceWarning"), "trials"] == 4
     assert re.search(r"failed to converge", table.loc[("logreg", "ConvergenceWarning"), "text"])
