@@ -30,7 +30,7 @@ $(STAMP): pyproject.toml
 # Fashion-MNIST is here (or downloaded now), else one message says how to provide it and
 # make stops: the tests and the demo need it. DATA_FLAGS=--no-download never downloads.
 data-check:
-	@$(PY) -m datavsmath.sweeps.cli data $(DATA_FLAGS)
+	@$(PY) -m datavsmath.cli data $(DATA_FLAGS)
 
 # LCDB 1.0's real learning curves (a test input, as Fashion-MNIST): fetched once with pip from
 # the package index, reduced into the user's cache folder (~/.cache/datavsmath/lcdb).
@@ -43,9 +43,9 @@ demo: install data-check
 
 # Style and types of the three packages (and the tests' and benchmarks' style).
 lint: install
-	$(VENV)/bin/ruff check api trainables sweeps analysis tests benchmarks
+	$(VENV)/bin/ruff check datavsmath trainables sweeps analysis tests benchmarks
 	@rm -rf build/typecheck && mkdir -p build/typecheck/datavsmath
-	@for f in api/*.py; do ln -s ../../../$$f build/typecheck/datavsmath/; done
+	@for f in datavsmath/*.py; do ln -s ../../../$$f build/typecheck/datavsmath/; done
 	@for d in trainables sweeps analysis; do ln -s ../../../$$d build/typecheck/datavsmath/$$d; done
 	$(VENV)/bin/mypy
 

@@ -4,10 +4,10 @@
 
 Used by bench_scale.py and bench_learning_curve.py --fixed-cost. The wrappers only time calls
 (functions are looked up by name; one that does not exist is skipped and listed under
-"missing"); the command runs as `datavsmath` runs it (datavsmath.sweeps.cli.main, ended as datavsmath.sweeps.cli.console
+"missing"); the command runs as `datavsmath` runs it (datavsmath.cli.main, ended as datavsmath.cli.console
 ends it). OUT.json gets, in
 seconds since this process started (`t0`, time.time()):
-  phases: [{name, start, end}] for import datavsmath.sweeps.cli, import ray, ray.init, data read (thread),
+  phases: [{name, start, end}] for import datavsmath.cli, import ray, ray.init, data read (thread),
           the experiment's first files, Tuner setup, tuner.fit, results read / each result file
           written, report, ray.shutdown;
   state_saves: [[start, seconds, bytes]] of every TuneController.save_to_dir (Tune's experiment
@@ -102,7 +102,7 @@ class Sampler(threading.Thread):
 
 def install() -> None:
     import datavsmath.analysis.results as results_mod
-    import datavsmath.sweeps.cli as cli
+    import datavsmath.cli as cli
     import datavsmath.sweeps.ray_session as ray_session
     import datavsmath.sweeps.runner as runner
 
@@ -209,8 +209,8 @@ def main() -> int:
         return 2
     out, argv = sys.argv[1], sys.argv[3:]
     start = now()
-    import datavsmath.sweeps.cli as cli
-    phase("import datavsmath.sweeps.cli", start, now())
+    import datavsmath.cli as cli
+    phase("import datavsmath.cli", start, now())
     install()
 
     def record(rc: int) -> None:
@@ -219,7 +219,7 @@ def main() -> int:
         REC["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         Path(out).write_text(json.dumps(REC))
 
-    # As the console script ends a sweep on an embedded Ray (datavsmath.sweeps.cli.console), where the
+    # As the console script ends a sweep on an embedded Ray (datavsmath.cli.console), where the
     # package has that ending; else main() returns after ray.shutdown.
     fast_exit = getattr(cli, "exit_without_teardown", None)
 

@@ -47,10 +47,11 @@ def checkout_env(root: Path) -> dict[str, str]:
 
 def trainables_location(root: Path) -> str:
     """Where the trainer's package resolves for a run in `root` (printed, so the log proves it):
-    `datavsmath.trainables` for a checkout with the one import package (api/ is `datavsmath`; the
+    `datavsmath.trainables` for a checkout with the one import package (api/ or datavsmath/ is `datavsmath`; the
     venv's editable install must be that checkout, as for --new by default), else the top-level
     `trainables` of an older checkout, through PYTHONPATH."""
-    package = "datavsmath.trainables" if (root / "api" / "__init__.py").is_file() else "trainables"
+    one_package = any((root / d / "__init__.py").is_file() for d in ("datavsmath", "api"))
+    package = "datavsmath.trainables" if one_package else "trainables"
     out = subprocess.run([PYTHON, "-c", f"import {package} as t; print(t.__file__)"], cwd=root,
                          env=checkout_env(root), capture_output=True, text=True, check=True)
     return out.stdout.strip()

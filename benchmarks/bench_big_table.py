@@ -90,7 +90,7 @@ def main() -> None:
             "sample_frac: [0.001, 0.01]\ndamage_frac: [0.0]\ndamage_mode: [none]\nseeds: [0]\n"
             "overrides: {dnn: {epochs: 1}}\n")
         started = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "datavsmath.sweeps.cli", "sweep", str(folder / "big.yaml"),
+        proc = subprocess.run([sys.executable, "-m", "datavsmath.cli", "sweep", str(folder / "big.yaml"),
                                "--storage", str(folder / "results"), "--no-dashboard", "--no-report", "-v", "0"],
                               capture_output=True, text=True)
         out["sweep_wall_s"] = round(time.perf_counter() - started, 1)

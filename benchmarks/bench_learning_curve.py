@@ -24,7 +24,7 @@ wall / sweep wall: > 1 means the sweep is faster), and accuracy agreement: per s
 sweep - mean acc learning_curve|, and its mean over the sizes, against the seed-to-seed spread.
 
 --fixed-cost: a 2-trial tiny rf spec (1 % of the data, 1 tree, seeds 0 and 1) through
-benchmarks/_cli_timer.py (datavsmath.sweeps.cli.main with timers around its phases), report on (the
+benchmarks/_cli_timer.py (datavsmath.cli.main with timers around its phases), report on (the
 default), and `python -X importtime` of the driver's imports: the command's wall split into
 interpreter start, imports, ray.init, data read, Tuner setup, fit, result files, report,
 ray.shutdown and exit. Spec files go to a temporary folder, never the repository.
@@ -75,7 +75,7 @@ overrides:
 
 def cli() -> list[str]:
     exe = Path(sys.executable).with_name("datavsmath")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "datavsmath.sweeps.cli"]
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "datavsmath.cli"]
 
 
 # ----------------------------------------------------------------------------- learning_curve
@@ -245,7 +245,7 @@ def fixed_cost(*, tmp: Path, rounds: int, log) -> dict[str, Any]:
         log(f"\n  round {rnd + 1}: whole command {wall:.2f} s (2 tiny rf trials, report on, no dashboard)")
         for name, (a, b) in sorted(spans.items(), key=lambda kv: kv[1][0]):
             log(f"    {a:6.2f} .. {b:6.2f}  {b - a:6.2f} s  {name}")
-    imports = importtime(["datavsmath.sweeps.cli", "ray", "ray.tune", "datavsmath.trainables.trainable",
+    imports = importtime(["datavsmath.cli", "ray", "ray.tune", "datavsmath.trainables.trainable",
                           "datavsmath.analysis.report"])
     log("\n  python -X importtime (cumulative seconds; each module once, in import order):")
     for name, secs in imports:

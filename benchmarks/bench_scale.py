@@ -9,7 +9,7 @@ Each trial is `rf` with `n_estimators: 1` at `sample_frac: 0.001` (60 rows), one
 trial. The spec goes to a temporary folder. Per N:
 
 - `datavsmath sweep SPEC --storage TMP --no-dashboard --no-report --max-trials N`, run through
-  benchmarks/_cli_timer.py (the same datavsmath.sweeps.cli.main, with timers wrapped around its phases):
+  benchmarks/_cli_timer.py (the same datavsmath.cli.main, with timers wrapped around its phases):
   whole-command wall; tuner.fit wall; wall per trial (fit / N); the trials' own seconds (their
   start to end, from results.parquet) and the overhead per trial = fit wall / N - mean trial
   seconds / slots (slots = CPUs, 1 CPU per trial); the driver's peak RSS (getrusage); Tune's
@@ -59,7 +59,7 @@ overrides:
 
 def cli() -> list[str]:
     exe = Path(sys.executable).with_name("datavsmath")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "datavsmath.sweeps.cli"]
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "datavsmath.cli"]
 
 
 def timed_run(cmd: list[str], *, env: dict[str, str] | None = None, log, quiet: bool = True) -> dict[str, Any]:

@@ -107,7 +107,7 @@ def sequential_process(spec_name: str, *, threads: int, log) -> dict[str, Any]:
 
 def run_sweep_cli(spec_name: str, storage: str, log, *, name: str) -> dict[str, Any]:
     exe = Path(sys.executable).with_name("datavsmath")
-    cmd = ([str(exe)] if exe.exists() else [sys.executable, "-m", "datavsmath.sweeps.cli"]) + [
+    cmd = ([str(exe)] if exe.exists() else [sys.executable, "-m", "datavsmath.cli"]) + [
         "sweep", spec_name, "--storage", storage, "--name", name, "--no-dashboard", "--no-report", "-v", "0"]
     log("  $ " + " ".join(cmd))
     t0 = time.perf_counter()

@@ -266,7 +266,7 @@ def prestart_workers(count: int) -> bool:
     PRESTART_MAX) waiting ones (Linux only: idle_workers counts them), so that the next
     trials' actors take them instead of starting (and importing) a process each: a later
     datavsmath.sweep of two tiny trials took 3.6 s without, 0.9 s with (benchmarks/bench_api.py).
-    tests/api/test_sweep.py checks that the trials take them.
+    tests/datavsmath/test_sweep.py checks that the trials take them.
 
     Ray 2.60 has no public call for it; this uses the raylet's PrestartWorkers RPC. Returns
     whether it asked and the raylet took the request; when the RPC is gone or refused

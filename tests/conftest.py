@@ -20,7 +20,7 @@ import pytest
 from datavsmath.trainables.built_in_datasets import load_fashion_mnist
 
 # The `datavsmath` command as the tests run it: this interpreter, the source tree's module.
-CLI = [sys.executable, "-m", "datavsmath.sweeps.cli"]
+CLI = [sys.executable, "-m", "datavsmath.cli"]
 DEFAULT_CLI_TIMEOUT_S = 300.0
 
 

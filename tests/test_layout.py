@@ -1,9 +1,12 @@
 """The design seen at a glance: which package may import which, and modules of one job.
 
 - trainables (the core) imports nothing of ours;
-- sweeps never imports analysis, except its CLI;
+- sweeps never imports analysis;
 - analysis never imports the runner (it may read the spec's contract and the core);
-- no module of the three packages is much over 500 lines.
+- nothing under the three folders imports the root package (datavsmath/: the API and the CLI);
+- no import loop among our modules;
+- no module is much over 500 lines;
+- `dir(datavsmath)` is its public names.
 """
 from __future__ import annotations
 
@@ -14,6 +17,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("trainables", "sweeps", "analysis")
+# folder -> the import name it installs as (pyproject.toml's package-dir)
+INSTALLED = {"datavsmath": "datavsmath", **{p: f"datavsmath.{p}" for p in PACKAGES}}
 MAX_LINES = 530  # "about 500": a module past this has more than one job
 RUNNER_MODULES = ("datavsmath.sweeps.runner", "datavsmath.sweeps.tuner", "datavsmath.sweeps.ray_session",
                   "datavsmath.sweeps.ownership", "datavsmath.sweeps.sweep_data")
@@ -46,9 +51,8 @@ def test_the_core_imports_nothing_of_ours(path):
     assert not {n.split(".")[0] for n in names} & {"sweeps", "analysis", "api"}
 
 
-@pytest.mark.parametrize("path", [p for p in modules("sweeps") if p.name != "cli.py"],
-                         ids=lambda p: str(p.relative_to(ROOT)))
-def test_sweeps_never_imports_analysis_except_the_cli(path):
+@pytest.mark.parametrize("path", modules("sweeps"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_sweeps_never_imports_analysis(path):
     assert not ours(imported(path), "analysis")
 
 
@@ -56,7 +60,87 @@ def test_sweeps_never_imports_analysis_except_the_cli(path):
 def test_analysis_never_imports_the_runner(path):
     names = imported(path)
     assert not {n for n in names for r in RUNNER_MODULES if n == r or n.startswith(r + ".")}
-    assert "datavsmath.execute" not in names and "datavsmath.sweeping" not in names
+    assert "datavsmath._execute" not in names and "datavsmath._sweeping" not in names
+
+
+def module_names() -> dict[str, Path]:
+    """Every module of ours by its installed name (a package by its own name, not `__init__`)."""
+    found = {}
+    for folder, name in INSTALLED.items():
+        for path in modules(folder):
+            parts = [p for p in path.relative_to(ROOT / folder).with_suffix("").parts if p != "__init__"]
+            found[".".join([name, *parts])] = path
+    return found
+
+
+def root_modules(names: set[str]) -> set[str]:
+    """The names that reach the root package: `datavsmath` itself or a module in datavsmath/."""
+    below = tuple(f"datavsmath.{p}" for p in PACKAGES)
+    return {n for n in names if n.startswith("datavsmath") and not n.startswith(below)}
+
+
+@pytest.mark.parametrize("path", [p for pkg in PACKAGES for p in modules(pkg)],
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_nothing_below_imports_the_root_package(path):
+    assert not root_modules(imported(path))
+
+
+def import_graph() -> dict[str, set[str]]:
+    """module -> the modules of ours it imports (an imported name is resolved to its module)."""
+    names = module_names()
+
+    def module_of(name: str) -> str:
+        while name and name not in names:
+            name = name.rpartition(".")[0]
+        return name
+
+    return {m: {module_of(n) for n in imported(p) if n.startswith("datavsmath")} - {"", m}
+            for m, p in names.items()}
+
+
+def loops(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import loops of `graph`: its strongly connected parts of two modules or more."""
+    order: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        order[v] = low[v] = len(order)
+        stack.append(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in order:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], order[w])
+        if low[v] == order[v]:
+            part = stack[stack.index(v):]
+            del stack[stack.index(v):]
+            if len(part) > 1:
+                found.append(sorted(part))
+
+    for v in sorted(graph):
+        if v not in order:
+            visit(v)
+    return found
+
+
+def test_no_import_loop():
+    assert loops(import_graph()) == []
+
+
+def test_the_rules_see_a_loop_and_a_climb():
+    assert loops({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert root_modules({"datavsmath", "datavsmath._results.Results", "datavsmath.sweeps.spec"}) == {
+        "datavsmath", "datavsmath._results.Results"}
+
+
+def test_dir_lists_the_public_names_only():
+    import datavsmath
+
+    assert dir(datavsmath) == sorted({*datavsmath.__all__, *(n for n in vars(datavsmath) if n.startswith("__"))})
+    assert {"sweep", "load", "Results", "shutdown"} <= set(datavsmath.__all__)
 
 
 def test_the_rules_see_a_forbidden_import(tmp_path):
@@ -66,7 +150,7 @@ def test_the_rules_see_a_forbidden_import(tmp_path):
     assert ours(imported(bad), "sweeps")
 
 
-@pytest.mark.parametrize("path", [p for pkg in PACKAGES + ("api",) for p in modules(pkg)],
+@pytest.mark.parametrize("path", [p for pkg in INSTALLED for p in modules(pkg)],
                          ids=lambda p: str(p.relative_to(ROOT)))
 def test_no_module_is_much_over_500_lines(path):
     lines = len(path.read_text().splitlines())

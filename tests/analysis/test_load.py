@@ -26,7 +26,7 @@ from datavsmath.analysis.result_files import read_seed_csv, to_seed_format
 from datavsmath.analysis.schema import RESULT_COLUMNS
 from datavsmath.analysis.status import driver_state
 from datavsmath.analysis.tune_files import error_summary
-from datavsmath.sweeps.cli import main as cli_main
+from datavsmath.cli import main as cli_main
 from datavsmath.sweeps.spec import AXES
 from tests.analysis.fixtures import (
     DATA,

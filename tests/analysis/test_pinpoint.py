@@ -117,7 +117,7 @@ def test_the_summary_s_interval_varies_less_between_bootstrap_seeds(noisy):
 
 
 def test_the_searcher_s_estimators_use_the_report_s_curve(noisy):
-    """api/execute.py and Results.search pass pinpoint.estimators(spec.report): the spec's
+    """datavsmath/_execute.py and Results.search pass pinpoint.estimators(spec.report): the spec's
     `report: {curve: ...}`, default auto."""
     estimate, summary = estimators({"curve": "pow3"})
     assert estimate(*noisy, target=0.95).crossing.family == "pow3"

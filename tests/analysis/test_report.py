@@ -16,7 +16,7 @@ from datavsmath.analysis.page import Live
 from datavsmath.analysis.report import TableSettings, size_item, table_items, write_report
 from datavsmath.analysis.sections import label_damage_item
 from datavsmath.analysis.tables import seed_table
-from datavsmath.sweeps.cli import main
+from datavsmath.cli import main
 from datavsmath.trainables.datasets import load_dataset
 from tests.analysis.fixtures import DATA, build_full_report, synthetic_results, write_results
 from tests.browser import render_report

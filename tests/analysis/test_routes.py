@@ -15,7 +15,7 @@ from datavsmath.analysis.modes import reference_caption
 from datavsmath.analysis.report import write_report
 from datavsmath.analysis.schema import normalize
 from datavsmath.analysis.situation import training_size
-from datavsmath.sweeps.cli import main
+from datavsmath.cli import main
 from datavsmath.sweeps.spec import SpecError
 from datavsmath.sweeps.validation import parse_spec
 from tests.analysis.fixtures import write_results

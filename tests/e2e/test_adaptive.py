@@ -20,8 +20,8 @@ import pytest
 import yaml
 
 import datavsmath as dvm
+from datavsmath._plan import dry_run
 from datavsmath.analysis.load import load_results
-from datavsmath.plan import dry_run
 from datavsmath.sweeps.adaptive_design import FIRST_SEEDS, FIRST_SIZES
 from datavsmath.sweeps.options import SweepOptions
 from datavsmath.sweeps.resources import Node

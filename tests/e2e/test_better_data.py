@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from datavsmath.sweeps.cli import dry_run
+from datavsmath.cli import dry_run
 from datavsmath.sweeps.confusion_reference import confusion_reference
 from datavsmath.sweeps.experiment_layout import CONFUSION_REFERENCE_FILE
 from datavsmath.sweeps.extend import Finished, plan_extension

@@ -31,7 +31,7 @@ from datavsmath.sweeps.experiment_layout import LOCK_FILE
 from datavsmath.sweeps.spec import AXES, expand_trials
 from datavsmath.sweeps.validation import load_spec
 
-CLI = [sys.executable, "-m", "datavsmath.sweeps.cli"]
+CLI = [sys.executable, "-m", "datavsmath.cli"]
 # 10 trials of a few seconds each: rf on growing subsets, and dnn with 3 epochs.
 RESUME_SPEC = """\
 name: resumable
@@ -185,7 +185,7 @@ overrides:
 
 
 def test_a_finished_sweep_exits_at_once_and_leaves_no_ray_process(tmp_path, ray_tmp):
-    """The console command ends without Ray's graceful shutdown (datavsmath.sweeps.cli.exit_without_teardown):
+    """The console command ends without Ray's graceful shutdown (datavsmath.cli.exit_without_teardown):
     everything is written before, and the reaper and the kernel stop Ray's processes after."""
     spec_path = tmp_path / "one.yaml"
     spec_path.write_text(ONE_TRIAL_SPEC)
@@ -202,7 +202,7 @@ def test_a_finished_sweep_exits_at_once_and_leaves_no_ray_process(tmp_path, ray_
     assert (exp / "report.html").stat().st_size > 0
 
 
-@pytest.mark.slow  # kill and resume: tests/api/test_interrupt.py covers an interrupt and its resume in make test
+@pytest.mark.slow  # kill and resume: tests/datavsmath/test_interrupt.py covers an interrupt and its resume in make test
 def test_sigkill_then_resume_keeps_finished_trials(tmp_path, ray_tmp):
     spec_path = tmp_path / "resumable.yaml"
     spec_path.write_text(RESUME_SPEC)
@@ -230,7 +230,7 @@ def _printed_resume_command(err: str) -> list[str]:
     return shlex.split(lines[lines.index("Interrupted. Resume with:") + 1])
 
 
-@pytest.mark.slow  # Ctrl-C from the command line; in make test: tests/api/test_interrupt.py (Ctrl-C, then the printed CLI command resumes) and the start-up signal cases below
+@pytest.mark.slow  # Ctrl-C from the command line; in make test: tests/datavsmath/test_interrupt.py (Ctrl-C, then the printed CLI command resumes) and the start-up signal cases below
 def test_sigint_stops_cleanly_and_prints_the_resume_command(tmp_path, ray_tmp):
     """Ctrl-C: exit 130, no Ray process left, and the printed command, quoted for a
     storage path and a spec path with spaces, resumes the sweep when the shell splits it."""
@@ -476,7 +476,7 @@ BAD_ADDRESSES = [
 def test_a_malformed_address_is_refused_before_ray(case, address, match, tmp_path, capsys):
     import ray
 
-    from datavsmath.sweeps.cli import main
+    from datavsmath.cli import main
 
     spec_path = tmp_path / "quick.yaml"
     spec_path.write_text(QUICK_SPEC)

@@ -14,7 +14,7 @@ import ray
 from PIL import Image
 from sklearn.datasets import load_digits, load_wine
 
-from datavsmath.sweeps.cli import main
+from datavsmath.cli import main
 from datavsmath.trainables.built_in_datasets import DEBIAN_DIR, IDX_MD5
 
 GOOD = "model: [rf]\nsample_frac: [0.1]\ndamage_frac: [0.0]\ndamage_mode: [none]\n"

@@ -141,7 +141,7 @@ def test_the_printed_url_and_token_command_open_the_sweeps_job_in_chromium(tmp_p
     spec.write_text(SPEC)
     log = tmp_path / "sweep.log"
     with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "datavsmath.sweeps.cli", "sweep", str(spec), "--storage",
+        proc = subprocess.Popen([sys.executable, "-m", "datavsmath.cli", "sweep", str(spec), "--storage",
                                  str(tmp_path / "results"), "--no-report"],
                                 stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:

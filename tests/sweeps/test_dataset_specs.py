@@ -14,7 +14,7 @@ import pytest
 from sklearn.datasets import load_digits
 
 from datavsmath.analysis.plots import dataset_subtitle
-from datavsmath.sweeps.cli import main
+from datavsmath.cli import main
 from datavsmath.sweeps.safe_yaml import parse_yaml_text
 from datavsmath.sweeps.spec import SpecError, dump_spec, expand_trials, info_from_facts
 from datavsmath.sweeps.validation import load_spec, parse_spec

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from datavsmath.sweeps.cli import main
+from datavsmath.cli import main
 from datavsmath.sweeps.extend import Finished, changed_message, plan_extension
 from datavsmath.sweeps.progress import trial_name
 from datavsmath.sweeps.spec import AXES

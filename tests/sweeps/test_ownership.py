@@ -21,14 +21,14 @@ import pandas as pd
 import pytest
 import ray
 
+from datavsmath.cli import main
 from datavsmath.sweeps import lock
-from datavsmath.sweeps.cli import main
 from datavsmath.sweeps.options import SweepError, SweepOptions
 from datavsmath.sweeps.ownership import claim_experiment
 from datavsmath.sweeps.spec import dump_spec
 from datavsmath.sweeps.validation import load_spec
 
-CLI = [sys.executable, "-m", "datavsmath.sweeps.cli"]
+CLI = [sys.executable, "-m", "datavsmath.cli"]
 FAST = ["--no-dashboard", "--no-report"]
 # Two rf trials on 1-2 % of the data: the sweep's cost is Ray's start-up (~10 s on 2 cores).
 TINY_SPEC = "name: tiny\nmodel: [rf]\nsample_frac: [0.01, 0.02]\ndamage_frac: [0.0]\ndamage_mode: [none]\n"

@@ -17,8 +17,8 @@ import pytest
 
 from datavsmath.analysis.schema import normalize
 from datavsmath.analysis.status import eta_seconds
+from datavsmath.cli import dry_run
 from datavsmath.sweeps import cost
-from datavsmath.sweeps.cli import dry_run
 from datavsmath.sweeps.options import SweepOptions
 from datavsmath.sweeps.progress import trial_name
 from datavsmath.sweeps.resources import Node
@@ -280,7 +280,7 @@ def test_fault_spec_ignores_other_trials(raw):
     assert fault_spec(CNN, raw) is None
 
 
-# ---------------------------------------------------------------- datavsmath.sweeps.cli.dry_run
+# ---------------------------------------------------------------- datavsmath.cli.dry_run
 
 CPU_NODE = Node(node_id="cpu", address="10.0.0.1", cpu=2, gpu=0)
 GPU_NODE = Node(node_id="gpu", address="10.0.0.2", cpu=8, gpu=1)

@@ -17,7 +17,7 @@ from sklearn.ensemble import ExtraTreesClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from datavsmath.sweeps.cli import main
+from datavsmath.cli import main
 from datavsmath.sweeps.safe_yaml import parse_yaml_text
 from datavsmath.sweeps.spec import SpecError, dump_spec
 from datavsmath.sweeps.validation import load_spec, parse_spec

@@ -11,7 +11,7 @@ import pytest
 from sklearn.datasets import load_breast_cancer
 
 import datavsmath as dvm
-from datavsmath.sweeps.cli import main
+from datavsmath.cli import main
 from tests.api.conftest_helpers import ProcessState
 
 RAY_EXPERIMENT = Path(__file__).parents[1] / "data" / "analysis" / "ray_experiment"

@@ -23,11 +23,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from typing import Any, NoReturn
 
+from datavsmath._execute import Outcome, UsageError, check_flags, execute, write_report
+from datavsmath._plan import dry_run
 from datavsmath.analysis.load import ExperimentFileWarning
 from datavsmath.analysis.result_files import FRAC_AXES
 from datavsmath.analysis.status import format_status
-from datavsmath.execute import Outcome, UsageError, check_flags, execute, write_report
-from datavsmath.plan import dry_run
 from datavsmath.sweeps import cost
 from datavsmath.sweeps.experiment_layout import experiment_path, is_resumable, read_stored_spec
 from datavsmath.sweeps.options import SweepError, SweepOptions
@@ -44,7 +44,7 @@ from datavsmath.trainables.datasets import BUILT_IN, DatasetConfigError, Dataset
 from datavsmath.trainables.models import MODEL_NAMES
 from datavsmath.trainables.models.user import UserModel
 
-# The sweep command is the Python API's run (datavsmath.execute) with the lines and exit codes of
+# The sweep command is the Python API's run (datavsmath._execute) with the lines and exit codes of
 # a command; plotly and torch load only where a report or a dry run's GPU count needs them.
 
 EXIT_TRIALS_FAILED = 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from datavsmath.execute import UsageError, plan_cells
+from datavsmath._execute import UsageError, plan_cells
 from datavsmath.sweeps import cost, resources
 from datavsmath.sweeps.adaptive_design import FIRST_SEEDS, FIRST_SIZES, cell_of, first_design
 from datavsmath.sweeps.experiment_layout import experiment_path

@@ -23,12 +23,12 @@ from typing import Any
 
 # public name -> the module that defines it
 _EXPORTS = {
-    "sweep": "datavsmath.sweeping",
-    "load": "datavsmath.results",
-    "Results": "datavsmath.results",
-    "TrialsError": "datavsmath.results",
-    "net": "datavsmath.inputs",
-    "shutdown": "datavsmath.session",
+    "sweep": "datavsmath._sweeping",
+    "load": "datavsmath._results",
+    "Results": "datavsmath._results",
+    "TrialsError": "datavsmath._results",
+    "net": "datavsmath._inputs",
+    "shutdown": "datavsmath._session",
     "SpecError": "datavsmath.sweeps.spec",
     "DatasetError": "datavsmath.trainables.datasets",
     "DataNotFoundError": "datavsmath.trainables.data",
@@ -46,4 +46,5 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+    # The public names and the module's dunders: not the helpers this file imports.
+    return sorted({*__all__, *(name for name in globals() if name.startswith("__"))})

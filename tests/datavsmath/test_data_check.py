@@ -39,5 +39,5 @@ def test_with_data_it_says_where_it_is():
 def test_the_check_comes_first(target, then):
     """`make -n` lists the recipe lines in order: the data check before the tests or the demo."""
     lines = _make("-n", target, "PY=.venv/bin/python").stdout.splitlines()
-    check = next(i for i, line in enumerate(lines) if "datavsmath.sweeps.cli data" in line)
+    check = next(i for i, line in enumerate(lines) if "datavsmath.cli data" in line)
     assert check < next(i for i, line in enumerate(lines) if then in line)

@@ -10,11 +10,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from datavsmath.execute import UsageError, check_flags, execute
-from datavsmath.inputs import Inputs, dataset_config, model_entries
-from datavsmath.progress import NotebookProgress, in_notebook
-from datavsmath.results import Results, TrialsError
-from datavsmath.session import keep_warm, preserved, ray_stack
+from datavsmath._execute import UsageError, check_flags, execute
+from datavsmath._inputs import Inputs, dataset_config, model_entries
+from datavsmath._progress import NotebookProgress, in_notebook
+from datavsmath._results import Results, TrialsError
+from datavsmath._session import keep_warm, preserved, ray_stack
 from datavsmath.sweeps.experiment_layout import INPUTS_DIR, SPEC_FILE, experiment_path, is_resumable, read_stored_spec
 from datavsmath.sweeps.options import SweepError, SweepOptions
 from datavsmath.sweeps.ownership import check_experiment
@@ -226,7 +226,7 @@ def sweep(data: Any = None, *, label: str | None = None, test: Any = None, test_
                 # The experiment's own spec.yaml is the file that resumes it from the command line.
                 parsed = _with_source(parsed, str(Path(exp_dir) / SPEC_FILE))
             if dry_run:
-                from datavsmath.plan import dry_run as dry_run_text
+                from datavsmath._plan import dry_run as dry_run_text
 
                 return dry_run_text(parsed, options=options, rerun_changed=rerun_changed,
                                     peek=_peek_unwritten(parsed, inputs=inputs, exp_dir=exp_dir))
