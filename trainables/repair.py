@@ -6,7 +6,11 @@ on the damaged training set; cleanlab's `find_label_issues` (confident learning,
 filter prune_by_noise_rate) flags the issues. Nothing of confident learning is written here.
 
 Repairs (REPAIRS): `none` trains on the labels as given and runs nothing; `prune` drops the
-flagged samples; `relabel` replaces each flagged label by the out-of-fold argmax.
+flagged samples; `relabel` replaces each flagged label by the out-of-fold argmax; `audit`
+checks the labels cleanlab doubts most and sets them to the true ones, up to `audit_frac` of
+the training labels (a ranked audit, datavsmath.trainables.audit_vote); `vote` takes each
+item's majority of k labels from the same damage process (`votes`, labels bought: n (k - 1)).
+Each records what it cost (n_audited, n_bought) and what it left (n_wrong: wrong labels kept).
 
 The cheap model (REPAIR_MODELS) defaults to `rf`, measured on Fashion-MNIST, 3000 rows
 (sample_frac 0.05, seed 0), 30 % damage, 5 folds, 2 cores:
@@ -37,11 +41,15 @@ from typing import Any
 
 import numpy as np
 
-from datavsmath.trainables.checks import AT_LEAST_ONE, Interval, check_choice, check_int
+from datavsmath.trainables.audit_vote import AUDIT_FRACS, DEFAULT_AUDIT_FRAC, majority_vote, ranked_audit
+from datavsmath.trainables.checks import AT_LEAST_ONE, Interval, check_choice, check_int, check_number
 from datavsmath.trainables.models.common import flat_float32
 
 NO_REPAIR = "none"  # the repair axis's value for labels used as they are
-REPAIRS = (NO_REPAIR, "prune", "relabel")
+AUDIT, VOTE = "audit", "vote"  # the ranked audit and repeated labels with a majority vote
+REPAIRS = (NO_REPAIR, "prune", "relabel", AUDIT, VOTE)
+# Repairs that run cleanlab on the cheap model's out-of-fold probabilities (a vote needs neither).
+MODEL_REPAIRS = ("prune", "relabel", AUDIT)
 DEFAULT_REPAIR_MODEL = "rf"
 DEFAULT_FOLDS = 5
 AT_LEAST_TWO_FOLDS = Interval(2, None, closed="left")
@@ -153,6 +161,9 @@ class Repair:
     relabel_acc: for `relabel`, the fraction of flagged rows whose new label is the clean one
         (NaN for other repairs, nothing flagged, or no clean labels).
     label_acc: the fraction of the kept labels equal to the clean ones (NaN without them).
+    audit_frac: the audit budget (`audit`; NaN otherwise); n_audited: labels checked;
+    vote_k: labels per item (`vote`; 0 otherwise); n_bought: labels bought beyond the given;
+    n_wrong: kept labels that differ from the clean ones (None without them).
     """
 
     keep: np.ndarray
@@ -166,6 +177,11 @@ class Repair:
     recall: float
     relabel_acc: float
     label_acc: float
+    audit_frac: float = float("nan")
+    n_audited: int = 0
+    vote_k: int = 0
+    n_bought: int = 0
+    n_wrong: int | None = None
 
     @property
     def n_flagged(self) -> int:
@@ -184,7 +200,9 @@ class Repair:
         return {"repair": self.repair, "repair_model": self.model, "repair_folds": self.folds,
                 "n_flagged": self.n_flagged, "n_train": self.n_train, "repair_seconds": self.repair_seconds,
                 "detection_precision": self.precision, "detection_recall": self.recall,
-                "relabel_acc": self.relabel_acc, "label_acc": self.label_acc}
+                "relabel_acc": self.relabel_acc, "label_acc": self.label_acc, "audit_frac": self.audit_frac,
+                "n_audited": self.n_audited, "vote_k": self.vote_k, "n_bought": self.n_bought,
+                "n_wrong": self.n_wrong}
 
 
 def _fraction(hits: np.ndarray) -> float:
@@ -201,47 +219,75 @@ def _flag(x: np.ndarray, labels: np.ndarray, *, n_classes: int, model: str, fold
 
 
 def _label_scores(new_labels: np.ndarray, keep: np.ndarray, flagged: np.ndarray, *, repair: str,
-                  clean_labels: np.ndarray | None) -> tuple[float, float]:
-    """(relabel_acc, label_acc) against the clean labels; NaN where undefined (see Repair)."""
+                  clean_labels: np.ndarray | None) -> tuple[float, float, int | None]:
+    """(relabel_acc, label_acc, n_wrong) against the clean labels; NaN / None where undefined (see Repair)."""
     if clean_labels is None:
-        return float("nan"), float("nan")
+        return float("nan"), float("nan"), None
     clean = np.asarray(clean_labels, dtype=np.int64)
     if clean.shape != new_labels.shape:
         raise ValueError(f"clean_labels must have shape {new_labels.shape}, got {clean.shape}")
     relabel_acc = _fraction(new_labels[flagged] == clean[flagged]) if repair == "relabel" else float("nan")
-    return relabel_acc, _fraction(new_labels[keep] == clean[keep])
+    return relabel_acc, _fraction(new_labels[keep] == clean[keep]), int((new_labels[keep] != clean[keep]).sum())
+
+
+def _vote(labels: np.ndarray, votes: np.ndarray | None, *, n_classes: int, seed: int) -> np.ndarray:
+    """`vote`'s labels: the majority of `votes` (n, k), whose column 0 is the given labels."""
+    if votes is None:
+        raise ValueError("repair 'vote' needs each item's k labels (votes=, an (n, k) array), got None")
+    votes = np.asarray(votes, dtype=np.int64)
+    if votes.ndim != 2 or votes.shape[0] != len(labels) or votes.shape[1] < 2:
+        raise ValueError(f"votes must have shape ({len(labels)}, k) with k >= 2, got {votes.shape}")
+    return majority_vote(votes, n_classes=n_classes, seed=seed)
 
 
 def repair_labels(x: np.ndarray, labels: np.ndarray, *, repair: str, n_classes: int, seed: int,
                   damaged: np.ndarray | None = None, clean_labels: np.ndarray | None = None,
-                  model: str = DEFAULT_REPAIR_MODEL, folds: int = DEFAULT_FOLDS, n_jobs: int = 1) -> Repair:
+                  model: str = DEFAULT_REPAIR_MODEL, folds: int = DEFAULT_FOLDS, n_jobs: int = 1,
+                  audit_frac: float = DEFAULT_AUDIT_FRAC, votes: np.ndarray | None = None) -> Repair:
     """Repair one training set: x (n, ...) inputs, labels int (n,) in [0, K) as given (damaged).
 
     repair in REPAIRS; `none` returns the set unchanged at no cost. damaged bool (n,) and
-    clean_labels int (n,), when known (a sweep's trial knows both), score the repair.
-    model in REPAIR_MODELS (default rf), folds >= 2 (default 5), n_jobs >= 1 threads.
-    Deterministic given seed. ValueError for a class with fewer than `folds` labels, or when
-    `prune` would leave nothing to train on.
+    clean_labels int (n,), when known (a sweep's trial knows both), score the repair; `audit`
+    needs clean_labels (an audit finds the true label) and audit_frac in (0, 1] (default
+    0.1); `vote` needs votes, int (n, k >= 2), each item's k labels (column 0 the given ones;
+    label_noise.repeated_labels). model in REPAIR_MODELS (default rf), folds >= 2 (default
+    5), n_jobs >= 1 threads. Deterministic given seed. ValueError for a class with fewer than
+    `folds` labels, or when `prune` would leave nothing to train on.
     """
     check_choice("repair", repair, REPAIRS)
     labels = np.asarray(labels, dtype=np.int64)
+    if repair == AUDIT and clean_labels is None:
+        raise ValueError("repair 'audit' needs the true labels (clean_labels=): an audit sets each checked label "
+                         "to its true one")
+    if repair == AUDIT:
+        check_number("audit_frac", audit_frac, AUDIT_FRACS)  # before the cross-validation
     n = len(labels)
     flagged, new_labels, keep = np.zeros(n, dtype=bool), labels.copy(), np.ones(n, dtype=bool)
-    seconds, used_model, used_folds = 0.0, NO_REPAIR, 0
-    if repair != NO_REPAIR:
-        start = time.perf_counter()
+    seconds, used_model, used_folds, extra = 0.0, NO_REPAIR, 0, {}
+    start = time.perf_counter()
+    if repair == VOTE:
+        new_labels = _vote(labels, votes, n_classes=n_classes, seed=seed)
+        flagged = new_labels != labels
+        extra = {"vote_k": int(np.shape(votes)[1]), "n_bought": int(n * (np.shape(votes)[1] - 1))}
+    elif repair in MODEL_REPAIRS:
         flagged, proba = _flag(x, labels, n_classes=n_classes, model=model, folds=folds, seed=seed, n_jobs=n_jobs)
-        seconds, used_model, used_folds = time.perf_counter() - start, model, folds
+        used_model, used_folds = model, folds
         if repair == "prune":
             keep = ~flagged
             if not keep.any():
                 raise ValueError(f"prune flagged all {n} training labels: nothing is left to train on")
+        elif repair == AUDIT:
+            new_labels, flagged = ranked_audit(labels, np.asarray(clean_labels), proba, audit_frac=audit_frac)
+            extra = {"audit_frac": float(audit_frac), "n_audited": int(flagged.sum())}
         else:
             new_labels[flagged] = proba[flagged].argmax(axis=1)
+    if repair != NO_REPAIR:
+        seconds = time.perf_counter() - start
     precision, recall = float("nan"), float("nan")  # `none` detects nothing: no scores, not recall 0
     if damaged is not None and repair != NO_REPAIR:
         precision, recall = detection_scores(flagged, damaged)
-    relabel_acc, label_acc = _label_scores(new_labels, keep, flagged, repair=repair, clean_labels=clean_labels)
+    relabel_acc, label_acc, n_wrong = _label_scores(new_labels, keep, flagged, repair=repair,
+                                                    clean_labels=clean_labels)
     return Repair(keep=keep, labels=new_labels, flagged=flagged, repair=repair, model=used_model, folds=used_folds,
                   repair_seconds=seconds, precision=precision, recall=recall, relabel_acc=relabel_acc,
-                  label_acc=label_acc)
+                  label_acc=label_acc, n_wrong=n_wrong, **extra)
