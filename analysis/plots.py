@@ -19,9 +19,9 @@ from plotly.subplots import make_subplots
 
 from datavsmath.analysis.aggregate import REFERENCE_SOURCE, RUN_SOURCE
 from datavsmath.analysis.schema import DATASET
-from datavsmath.trainables.built_in_datasets import BUILT_IN_DATASETS
 from datavsmath.trainables.damage import NO_DAMAGE
-from datavsmath.trainables.data import DatasetInfo
+from datavsmath.trainables.datasets.built_in import BUILT_IN_DATASETS
+from datavsmath.trainables.datasets.common import DatasetInfo
 from datavsmath.trainables.metrics import METRICS
 from datavsmath.trainables.models import SEED_MODELS
 from datavsmath.trainables.repair import NO_REPAIR

@@ -49,7 +49,7 @@ from datavsmath.analysis.trial_warnings import warning_lines
 from datavsmath.sweeps.experiment_layout import CONFUSION_REFERENCE_FILE, SPEC_FILE, TUNER_FILE, read_stored_spec
 from datavsmath.sweeps.spec import Spec, SpecError, dump_spec
 from datavsmath.trainables import storage
-from datavsmath.trainables.data import DatasetInfo
+from datavsmath.trainables.datasets.common import DatasetInfo
 from datavsmath.trainables.storage import is_uri, open_location
 
 REPORT_NAME = "report.html"

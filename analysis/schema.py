@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from datavsmath.sweeps.spec import AXIS_DEFAULTS, FRAC_DECIMALS, frac_key  # noqa: F401  (the results' rounding)
-from datavsmath.trainables.built_in_datasets import FASHION_MNIST
+from datavsmath.trainables.datasets.built_in import FASHION_MNIST
 
 FINISHED = "TERMINATED"
 FAILED = "ERROR"

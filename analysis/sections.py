@@ -17,10 +17,10 @@ from datavsmath.analysis import aggregate, decision, plots, repair_effect, table
 from datavsmath.analysis.answer import Answer
 from datavsmath.analysis.curves import DEFAULT_CURVE
 from datavsmath.analysis.result_files import FRAC_AXES
-from datavsmath.trainables.built_in_datasets import DEFAULT_DATASET
 from datavsmath.trainables.damage import DAMAGED_MODES, NO_DAMAGE
-from datavsmath.trainables.data import DatasetInfo
 from datavsmath.trainables.datasets import load_dataset
+from datavsmath.trainables.datasets.built_in import DEFAULT_DATASET
+from datavsmath.trainables.datasets.common import DatasetInfo
 from datavsmath.trainables.metrics import METRICS
 from datavsmath.trainables.models import MODEL_NAMES, default_params
 

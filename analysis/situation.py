@@ -39,7 +39,7 @@ from datavsmath.trainables.checks import (
     check_choice,
 )
 from datavsmath.trainables.damage import NO_DAMAGE
-from datavsmath.trainables.data import DatasetInfo
+from datavsmath.trainables.datasets.common import DatasetInfo
 from datavsmath.trainables.metrics import METRICS
 
 DEFAULT_PRICES = {"label": 1.0, "audit": 0.2, "compute_second": 0.0}

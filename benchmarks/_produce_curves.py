@@ -12,8 +12,8 @@ import csv
 import time
 from pathlib import Path
 
-from datavsmath.trainables.built_in_datasets import load_fashion_mnist
 from datavsmath.trainables.damage import make_training_set
+from datavsmath.trainables.datasets.built_in import load_fashion_mnist
 from datavsmath.trainables.metrics import evaluate
 from datavsmath.trainables.models import build_model
 

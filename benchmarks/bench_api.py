@@ -42,9 +42,8 @@ RF = {"n_estimators": 1}
 def plain() -> float:
     """The same two fits as a script would do them; returns the wall seconds."""
     start = time.perf_counter()
-    from datavsmath.trainables.built_in_datasets import FASHION_MNIST_IDX, read_fashion_mnist
     from datavsmath.trainables.damage import make_training_set
-    from datavsmath.trainables.data import find_data_root
+    from datavsmath.trainables.datasets.built_in import FASHION_MNIST_IDX, find_data_root, read_fashion_mnist
     from datavsmath.trainables.metrics import evaluate
     from datavsmath.trainables.models import build_model
 

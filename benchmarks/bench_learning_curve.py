@@ -106,7 +106,7 @@ def lc_worker(grid: str, out: str) -> None:
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.model_selection import learning_curve
 
-    from datavsmath.trainables.built_in_datasets import load_fashion_mnist
+    from datavsmath.trainables.datasets.built_in import load_fashion_mnist
     from datavsmath.trainables.models import default_params
     from datavsmath.trainables.models.common import flat_float32
 

@@ -45,7 +45,7 @@ def spec_trials(spec_name: str) -> tuple[Any, list[dict[str, Any]]]:
     from datavsmath.sweeps import cost
     from datavsmath.sweeps.spec import expand_trials
     from datavsmath.sweeps.validation import load_spec
-    from datavsmath.trainables.built_in_datasets import FASHION_MNIST
+    from datavsmath.trainables.datasets.built_in import FASHION_MNIST
 
     spec = load_spec(spec_name)
     return spec, cost.longest_first(expand_trials(spec), overrides=spec.overrides, n_train=FASHION_MNIST.n_train)
@@ -70,7 +70,7 @@ def run_one(data: Any, trial: dict[str, Any], overrides: dict[str, Any], *, thre
 
 def sequential(spec: Any, trials: list[dict[str, Any]], *, threads: int, log) -> dict[str, Any]:
     from datavsmath.trainables.allocator import keep_freed_memory
-    from datavsmath.trainables.built_in_datasets import load_fashion_mnist
+    from datavsmath.trainables.datasets.built_in import load_fashion_mnist
 
     keep_freed_memory()  # as every sweep worker does at its start
     data = load_fashion_mnist(download=False)
@@ -139,8 +139,8 @@ CAL_FRACS = (0.02, 0.1)  # two sizes: seconds = fixed + k x samples x passes
 
 def calibrate(log) -> int:
     from datavsmath.sweeps import cost
-    from datavsmath.trainables.built_in_datasets import FASHION_MNIST, load_fashion_mnist
     from datavsmath.trainables.damage import subset_size
+    from datavsmath.trainables.datasets.built_in import FASHION_MNIST, load_fashion_mnist
     from datavsmath.trainables.models import default_params
 
     data = load_fashion_mnist(download=False)

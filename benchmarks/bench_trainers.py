@@ -43,8 +43,8 @@ def prepare_data(tmp: Path, *, n: int, seeds: list[int]) -> dict[int, str]:
     the dataset's class count (n_classes; the row shape is the arrays')."""
     import numpy as np
 
-    from datavsmath.trainables.built_in_datasets import load_fashion_mnist
     from datavsmath.trainables.damage import subset_indices
+    from datavsmath.trainables.datasets.built_in import load_fashion_mnist
 
     data = load_fashion_mnist(download=False)
     paths = {}
@@ -58,8 +58,7 @@ def prepare_data(tmp: Path, *, n: int, seeds: list[int]) -> dict[int, str]:
 
 
 def torchvision_root() -> str:
-    from datavsmath.trainables.built_in_datasets import FASHION_MNIST_IDX
-    from datavsmath.trainables.data import find_data_root
+    from datavsmath.trainables.datasets.built_in import FASHION_MNIST_IDX, find_data_root
 
     return str(find_data_root(download=False, source=FASHION_MNIST_IDX))
 

@@ -4,7 +4,7 @@
     python benchmarks/gpu_check.py --data-dir DIR          # the four Fashion-MNIST IDX files (.gz or raw)
     python benchmarks/gpu_check.py --device cpu --quick    # CPU smoke (tests/e2e/test_gpu_check.py), ~20-40 s
 
-Needs torch and numpy only (plus the project's ray-free modules: datavsmath.trainables.data/damage/models/
+Needs torch and numpy only (plus the project's ray-free modules: datavsmath.trainables.datasets/damage/models/
 device/checks, datavsmath.sweeps.cost; pyyaml and scikit-learn are used when present). Ray, xgboost, pandas,
 torchvision and pyarrow may be missing: the GPU machine has none of them.
 
@@ -64,9 +64,14 @@ PROJECT_ROOT = BENCH_DIR.parent
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
-from datavsmath.trainables.built_in_datasets import FASHION_MNIST, FASHION_MNIST_IDX, IDX_MD5  # noqa: E402
 from datavsmath.trainables.damage import make_training_set, subset_size  # noqa: E402
-from datavsmath.trainables.data import ChecksumError, DataNotFoundError, Dataset, find_data_root  # noqa: E402
+from datavsmath.trainables.datasets.built_in import (  # noqa: E402
+    FASHION_MNIST,
+    FASHION_MNIST_IDX,
+    IDX_MD5,
+    find_data_root,  # noqa: E402
+)
+from datavsmath.trainables.datasets.common import ChecksumError, DataNotFoundError, Dataset  # noqa: E402
 from datavsmath.trainables.device import gpu_memory_fraction, pick_device  # noqa: E402
 from datavsmath.trainables.models import build_model, default_params  # noqa: E402
 
@@ -108,14 +113,14 @@ def _parse_idx(raw: bytes) -> np.ndarray:
 
 
 def load_data(data_dir: str | None) -> Dataset:
-    """Fashion-MNIST as the project finds it (datavsmath.trainables.data.find_data_root: --data-dir,
+    """Fashion-MNIST as the project finds it (datavsmath.trainables.datasets.built_in.find_data_root: --data-dir,
     $DATAVSMATH_DATA, the user cache, Debian's package; never downloads), read by torchvision
     when installed, else parsed here from the verified raw IDX files."""
     root = find_data_root(data_dir, download=False, source=FASHION_MNIST_IDX)
     try:
         import torchvision  # noqa: F401
 
-        from datavsmath.trainables.built_in_datasets import read_fashion_mnist
+        from datavsmath.trainables.datasets.built_in import read_fashion_mnist
         return read_fashion_mnist(root)
     except ImportError:
         pass

@@ -30,8 +30,8 @@ _EXPORTS = {
     "net": "datavsmath._inputs",
     "shutdown": "datavsmath._session",
     "SpecError": "datavsmath.sweeps.spec",
-    "DatasetError": "datavsmath.trainables.datasets",
-    "DataNotFoundError": "datavsmath.trainables.data",
+    "DatasetError": "datavsmath.trainables.datasets.common",
+    "DataNotFoundError": "datavsmath.trainables.datasets.common",
 }
 
 __all__ = sorted(_EXPORTS)

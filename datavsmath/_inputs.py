@@ -25,8 +25,8 @@ import numpy as np
 from datavsmath.sweeps.experiment_layout import INPUTS_DIR
 from datavsmath.sweeps.spec import SpecError
 from datavsmath.trainables.checks import echo
-from datavsmath.trainables.dataset_config import missing_labels, missing_text
 from datavsmath.trainables.datasets import BUILT_IN, TABLE_FORMATS
+from datavsmath.trainables.datasets.common import missing_labels, missing_text
 from datavsmath.trainables.models import MODEL_NAMES
 from datavsmath.trainables.models.user import MODULE_KEYS, PICKLE_SUFFIX
 

@@ -16,7 +16,7 @@ from datavsmath.sweeps.progress import NO_REPAIR
 from datavsmath.sweeps.search_keys import is_adaptive
 from datavsmath.sweeps.spec import Spec, count_listed, expand_trials
 from datavsmath.sweeps.tuner import plan_for
-from datavsmath.trainables.dataset_peek import Peek, peek_dataset
+from datavsmath.trainables.datasets.peek import Peek, peek_dataset
 
 PREVIEW_ROWS = 6
 

@@ -23,7 +23,7 @@ from datavsmath.sweeps.spec import GRID_AXES, Spec, SpecError
 from datavsmath.sweeps.validation import DEFAULT_MAX_TRIALS, check_experiment_name, parse_spec, resolve_spec_path
 from datavsmath.trainables import storage
 from datavsmath.trainables.damage import NO_DAMAGE
-from datavsmath.trainables.dataset_peek import Peek, peek_dataset
+from datavsmath.trainables.datasets.peek import Peek, peek_dataset
 from datavsmath.trainables.models.user import is_pickled
 
 # Spec keys taken as keywords as they are (YAML values), besides the data, models and axes.

@@ -36,11 +36,11 @@ from datavsmath.sweeps.resources import parse_resources
 from datavsmath.sweeps.search_keys import is_adaptive
 from datavsmath.sweeps.spec import Spec, SpecError, expand_trials
 from datavsmath.sweeps.validation import DEFAULT_MAX_TRIALS, check_experiment_name, load_spec, shipped_specs
-from datavsmath.trainables.built_in_datasets import BUILT_IN_DATASETS, DEFAULT_DATASET, FASHION_MNIST
 from datavsmath.trainables.checks import UNIT_OPEN_LEFT, echo
 from datavsmath.trainables.damage import DAMAGED_MODES
-from datavsmath.trainables.data import ChecksumError, DataNotFoundError
 from datavsmath.trainables.datasets import BUILT_IN, DatasetConfigError, DatasetError, load_dataset
+from datavsmath.trainables.datasets.built_in import BUILT_IN_DATASETS, DEFAULT_DATASET, FASHION_MNIST
+from datavsmath.trainables.datasets.common import ChecksumError, DataNotFoundError
 from datavsmath.trainables.models import MODEL_NAMES
 from datavsmath.trainables.models.user import UserModel
 

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from datavsmath.trainables.built_in_datasets import load_fashion_mnist
+from datavsmath.trainables.datasets.built_in import load_fashion_mnist
 
 
 def first_per_class(y: np.ndarray, n: int, n_classes: int) -> np.ndarray:

@@ -11,7 +11,7 @@ from datavsmath.sweeps.experiment_layout import CONFUSION_REFERENCE_FILE, experi
 from datavsmath.sweeps.options import SweepError
 from datavsmath.sweeps.spec import Spec
 from datavsmath.trainables import storage
-from datavsmath.trainables.data import Dataset
+from datavsmath.trainables.datasets.common import Dataset
 
 
 def confusion_reference(spec: Spec, data: Dataset, *, exp_dir: str, reuse: bool) -> tuple[dict[str, Any], bool]:

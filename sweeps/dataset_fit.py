@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from datavsmath.sweeps.spec import Spec, SpecError
-from datavsmath.trainables.built_in_datasets import FASHION_MNIST
 from datavsmath.trainables.damage import check_transition, subset_size
-from datavsmath.trainables.data import DatasetInfo
+from datavsmath.trainables.datasets.built_in import FASHION_MNIST
+from datavsmath.trainables.datasets.common import DatasetInfo
 from datavsmath.trainables.models import input_problem, validate_params
 from datavsmath.trainables.models.user import UserModel
 

@@ -39,7 +39,7 @@ from datavsmath.sweeps.tuner import (
     trial_rows,
 )
 from datavsmath.trainables import storage
-from datavsmath.trainables.data import Dataset
+from datavsmath.trainables.datasets.common import Dataset
 
 # ray, and the trainable (ray.tune), are imported inside the functions that use them (here and in
 # ray_session, tuner): importing them costs ~1.5 s, which a refused spec or a --dry-run never pays.

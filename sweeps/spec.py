@@ -24,8 +24,8 @@ from typing import Any
 
 import yaml
 
-from datavsmath.trainables.built_in_datasets import BUILT_IN_DATASETS, DEFAULT_DATASET
-from datavsmath.trainables.data import DatasetInfo
+from datavsmath.trainables.datasets.built_in import BUILT_IN_DATASETS, DEFAULT_DATASET
+from datavsmath.trainables.datasets.common import DatasetInfo
 from datavsmath.trainables.models.registry import ModelEntry
 from datavsmath.trainables.models.user import UserModel
 from datavsmath.trainables.repair import DEFAULT_FOLDS, DEFAULT_REPAIR_MODEL, NO_REPAIR
@@ -45,7 +45,7 @@ DEFAULT_CONFUSION = {"model": "rf", "n_samples": 5000}
 REPAIR_MODEL_KEYS = ("model", "folds")
 DEFAULT_REPAIR = {"model": DEFAULT_REPAIR_MODEL, "folds": DEFAULT_FOLDS}
 PACKAGE = "datavsmath"  # the distribution: pyproject.toml owns its version
-# The facts of the dataset a sweep ran on (datavsmath.trainables.data.Dataset.facts: name, fingerprint,
+# The facts of the dataset a sweep ran on (datavsmath.trainables.datasets.common.Dataset.facts: name, fingerprint,
 # sizes, classes), written into the stored spec.yaml by the runner once the data is loaded.
 DATASET_FACTS_KEY = "dataset_facts"
 DEFAULT_SEEDS = (0,)

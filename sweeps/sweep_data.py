@@ -13,10 +13,10 @@ from datavsmath.sweeps.experiment_layout import read_stored_spec
 from datavsmath.sweeps.options import SweepError, SweepOptions
 from datavsmath.sweeps.progress import NO_REPAIR
 from datavsmath.sweeps.spec import Spec, SpecError, expand_trials
-from datavsmath.trainables.built_in_datasets import BUILT_IN_DATASETS
 from datavsmath.trainables.damage import NO_DAMAGE
-from datavsmath.trainables.data import Dataset, DatasetInfo, IdxSource, find_data_root, read_idx
 from datavsmath.trainables.datasets import load_dataset
+from datavsmath.trainables.datasets.built_in import BUILT_IN_DATASETS, IdxSource, find_data_root, read_idx
+from datavsmath.trainables.datasets.common import Dataset, DatasetInfo
 from datavsmath.trainables.models.user import UserModelError
 
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 
 import pytest
 
-from datavsmath.trainables.built_in_datasets import load_fashion_mnist
+from datavsmath.trainables.datasets.built_in import load_fashion_mnist
 
 # The `datavsmath` command as the tests run it: this interpreter, the source tree's module.
 CLI = [sys.executable, "-m", "datavsmath.cli"]

@@ -155,3 +155,9 @@ def test_the_rules_see_a_forbidden_import(tmp_path):
 def test_no_module_is_much_over_500_lines(path):
     lines = len(path.read_text().splitlines())
     assert lines <= MAX_LINES, f"{path.relative_to(ROOT)} has {lines} lines: split it along its jobs"
+
+
+def test_every_public_name_resolves():
+    import datavsmath
+
+    assert all(getattr(datavsmath, name) is not None for name in datavsmath.__all__)

@@ -23,7 +23,7 @@ from ray import tune
 
 from datavsmath.trainables.allocator import GLIBC_TUNABLES_ENV, keep_freed_memory
 from datavsmath.trainables.damage import make_training_set, realized_noise
-from datavsmath.trainables.data import Dataset
+from datavsmath.trainables.datasets.common import Dataset
 from datavsmath.trainables.device import gpu_memory_fraction, pick_device
 from datavsmath.trainables.faults import FAULT_ENV, FAULT_MARKER, InjectedFault, fault_spec
 from datavsmath.trainables.metrics import evaluate

@@ -22,7 +22,7 @@ from datavsmath.sweeps.resources import Node
 from datavsmath.sweeps.safe_yaml import parse_yaml_text
 from datavsmath.sweeps.spec import SpecError, dump_spec, expand_trials, spec_to_dict
 from datavsmath.sweeps.validation import check_trial, load_spec, parse_spec, shipped_specs
-from datavsmath.trainables.data import Dataset, DatasetInfo
+from datavsmath.trainables.datasets.common import Dataset, DatasetInfo
 from tests.browser import render_report
 from tests.conftest import run_cli
 

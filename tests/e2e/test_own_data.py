@@ -24,8 +24,8 @@ from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 
 from datavsmath.trainables.damage import make_training_set
-from datavsmath.trainables.data import Dataset, DatasetInfo
 from datavsmath.trainables.datasets import load_dataset
+from datavsmath.trainables.datasets.common import Dataset, DatasetInfo
 from datavsmath.trainables.faults import FAULT_ENV
 from datavsmath.trainables.metrics import evaluate
 from datavsmath.trainables.models import build_model

@@ -15,7 +15,7 @@ from PIL import Image
 from sklearn.datasets import load_digits, load_wine
 
 from datavsmath.cli import main
-from datavsmath.trainables.built_in_datasets import DEBIAN_DIR, IDX_MD5
+from datavsmath.trainables.datasets.built_in import DEBIAN_DIR, IDX_MD5
 
 GOOD = "model: [rf]\nsample_frac: [0.1]\ndamage_frac: [0.0]\ndamage_mode: [none]\n"
 RAY_EXPERIMENT = Path(__file__).parents[1] / "data" / "analysis" / "ray_experiment"

@@ -18,8 +18,8 @@ from datavsmath.cli import main
 from datavsmath.sweeps.safe_yaml import parse_yaml_text
 from datavsmath.sweeps.spec import SpecError, dump_spec, expand_trials, info_from_facts
 from datavsmath.sweeps.validation import load_spec, parse_spec
-from datavsmath.trainables.built_in_datasets import BUILT_IN_DATASETS, FASHION_MNIST, MNIST
 from datavsmath.trainables.datasets import KINDS, LOADERS, check_dataset_config, load_dataset
+from datavsmath.trainables.datasets.built_in import BUILT_IN_DATASETS, FASHION_MNIST, MNIST
 from tests.conftest import run_cli
 
 AXES_TEXT = "model: [rf]\nsample_frac: [0.5]\ndamage_frac: [0.0]\ndamage_mode: [none]\n"

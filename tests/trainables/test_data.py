@@ -9,21 +9,17 @@ import struct
 import numpy as np
 import pytest
 
-from datavsmath.trainables.built_in_datasets import (
+from datavsmath.trainables.datasets.built_in import (
     DEBIAN_DIR,
     FASHION_MNIST,
     FASHION_MNIST_IDX,
     IDX_MD5,
-    load_fashion_mnist,
-)
-from datavsmath.trainables.data import (
-    ChecksumError,
-    DataNotFoundError,
-    Dataset,
     candidate_dirs,
     find_data_root,
+    load_fashion_mnist,
     parse_idx,
 )
+from datavsmath.trainables.datasets.common import ChecksumError, DataNotFoundError, Dataset
 
 
 def test_shapes_dtypes_and_known_labels(fashion):

@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 from sklearn.datasets import load_breast_cancer, load_digits, load_wine
 
-from datavsmath.trainables.data import DataNotFoundError
-from datavsmath.trainables.dataset_peek import peek_dataset
 from datavsmath.trainables.datasets import DatasetError, load_dataset
+from datavsmath.trainables.datasets.common import DataNotFoundError
+from datavsmath.trainables.datasets.peek import peek_dataset
 
 
 @pytest.fixture(scope="module")

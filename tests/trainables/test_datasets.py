@@ -17,8 +17,6 @@ from PIL import Image
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from datavsmath.trainables.built_in_datasets import BUILT_IN_DATASETS, FASHION_MNIST, MNIST, MNIST_IDX_MD5
-from datavsmath.trainables.data import ChecksumError, DataNotFoundError
 from datavsmath.trainables.datasets import (
     DatasetConfigError,
     DatasetError,
@@ -26,6 +24,8 @@ from datavsmath.trainables.datasets import (
     default_image_size,
     load_dataset,
 )
+from datavsmath.trainables.datasets.built_in import BUILT_IN_DATASETS, FASHION_MNIST, MNIST, MNIST_IDX_MD5
+from datavsmath.trainables.datasets.common import ChecksumError, DataNotFoundError
 
 PER_CLASS_TRAIN, PER_CLASS_TEST = 30, 10  # 300 training and 100 test images of Fashion-MNIST
 PIXELS = [f"px{i}" for i in range(784)]

@@ -154,7 +154,7 @@ def test_the_self_check_passes_here_and_leaves_the_global_rng_alone(fresh_onednn
 def test_fit_leaves_the_allocator_alone(fashion):
     """The allocator policy is the worker's: a fit in a fresh process does not apply mallopt."""
     code = ("import numpy as np\nimport datavsmath.trainables.allocator as allocator\n"
-            "from datavsmath.trainables.built_in_datasets import load_fashion_mnist\n"
+            "from datavsmath.trainables.datasets.built_in import load_fashion_mnist\n"
             "from datavsmath.trainables.models import build_model\n"
             "d = load_fashion_mnist(download=False)\n"
             "build_model('cnn', n_classes=10, input_shape=(28, 28), params={'epochs': 1}).fit("

@@ -17,7 +17,21 @@ from typing import Any
 
 import numpy as np
 
-from datavsmath.trainables.data import DataNotFoundError, Dataset, DatasetInfo
+from datavsmath.trainables.datasets.common import (
+    DataNotFoundError,
+    Dataset,
+    DatasetError,
+    DatasetInfo,
+    check_classes,
+    check_two_classes,
+    default_name,
+    listed,
+    missing_labels,
+    missing_text,
+    resolve_path,
+    sorted_classes,
+    stratified_split,
+)
 
 X_KEY, Y_KEY = "x", "y"
 IMAGE_CHANNELS = (1, 3)
@@ -25,8 +39,6 @@ PIXEL_MAX = 255
 
 
 def _read(path: Path, key: str) -> tuple[np.ndarray, np.ndarray]:
-    from datavsmath.trainables.datasets import DatasetError
-
     if not path.is_file():
         raise DataNotFoundError(f"dataset.{key} {path} does not exist")
     try:
@@ -46,8 +58,6 @@ def _read(path: Path, key: str) -> tuple[np.ndarray, np.ndarray]:
 def inputs(x: np.ndarray, *, where: str) -> np.ndarray:
     """`x` as the models take it: float32 (n, F) features, or uint8 (n, H, W) / (n, H, W, 3)
     pixels. DatasetError naming `where` for another shape or range."""
-    from datavsmath.trainables.datasets import DatasetError
-
     if x.ndim == 4 and x.shape[-1] == 1:
         x = x[..., 0]
     if x.ndim == 2:
@@ -74,9 +84,6 @@ def inputs(x: np.ndarray, *, where: str) -> np.ndarray:
 
 
 def _labels(y: np.ndarray, n: int, *, where: str) -> list[Any]:
-    from datavsmath.trainables.dataset_config import missing_labels, missing_text
-    from datavsmath.trainables.datasets import DatasetError
-
     if y.ndim != 1 or len(y) != n:
         raise DatasetError(f"{where}: y must be one label per row of x, shape ({n},), got {y.shape}")
     missing = missing_labels(y)
@@ -87,39 +94,37 @@ def _labels(y: np.ndarray, n: int, *, where: str) -> list[Any]:
 
 def load_arrays(config: Mapping[str, Any], base_dir: str | Path | None) -> Dataset:
     """The dataset of an `arrays` config (normal form of check_dataset_config)."""
-    from datavsmath.trainables import datasets as ds
-
-    path = ds._resolve(config["path"], base_dir)
+    path = resolve_path(config["path"], base_dir)
     x_raw, y_raw = _read(path, "path")
     x = inputs(x_raw, where=str(path))
     values = _labels(y_raw, len(x), where=str(path))
     what = "labels y"
-    classes = ds._sorted_classes(values, f"{path}: {what}")
+    classes = sorted_classes(values, f"{path}: {what}")
     names = [str(v) for v in classes]
-    ds._check_two_classes(names, str(path), f"{what} have 1 class")
+    check_two_classes(names, str(path), f"{what} have 1 class")
     index = {value: k for k, value in enumerate(classes)}
     y_all = np.array([index[v] for v in values], dtype=np.int64)
     if config["test"] is not None:
-        test_path = ds._resolve(config["test"], base_dir)
+        test_path = resolve_path(config["test"], base_dir)
         xt_raw, yt_raw = _read(test_path, "test")
         x_test = inputs(xt_raw, where=str(test_path))
         test_values = _labels(yt_raw, len(x_test), where=str(test_path))
-        unseen = [v for v in ds._sorted_classes(test_values, f"{test_path}: {what}") if v not in index]
+        unseen = [v for v in sorted_classes(test_values, f"{test_path}: {what}") if v not in index]
         if unseen:
-            raise ds.DatasetError(f"{test_path}: {what} have class{'es' if len(unseen) > 1 else ''} "
-                                  f"{ds.listed(unseen)} that the training file {path.name} lacks")
+            raise DatasetError(f"{test_path}: {what} have class{'es' if len(unseen) > 1 else ''} "
+                                  f"{listed(unseen)} that the training file {path.name} lacks")
         if x_test.shape[1:] != x.shape[1:] or x_test.dtype != x.dtype:
-            raise ds.DatasetError(f"{test_path}: x must have the training file's row shape {x.shape[1:]} and "
+            raise DatasetError(f"{test_path}: x must have the training file's row shape {x.shape[1:]} and "
                                   f"dtype {x.dtype}, got {x_test.shape[1:]} {x_test.dtype}")
         x_train, y_train = x, y_all
         y_test = np.array([index[v] for v in test_values], dtype=np.int64)
         test_where, source, hint = str(test_path), f"{path} (test set {test_path})", ""
     else:
-        train, test = ds._stratified_split(y_all, config["test_frac"], config["seed"], names, str(path))
+        train, test = stratified_split(y_all, config["test_frac"], config["seed"], names, str(path))
         x_train, y_train, x_test, y_test = x[train], y_all[train], x[test], y_all[test]
         source = f"{path} (test_frac {config['test_frac']:g}, seed {config['seed']})"
         test_where, hint = source, "; raise test_frac, or give the test set as its own file (test:)"
-    ds._check_classes(y_train, y_test, names, str(path), test_where, what, hint)
-    info = DatasetInfo(name=config["name"] or ds._default_name(path.with_suffix("")), class_names=tuple(names),
+    check_classes(y_train, y_test, names, str(path), test_where, what, hint)
+    info = DatasetInfo(name=config["name"] or default_name(path.with_suffix("")), class_names=tuple(names),
                        input_shape=tuple(x.shape[1:]), n_train=len(y_train), n_test=len(y_test), kind="arrays")
     return Dataset(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test, info=info, source=source)

@@ -21,10 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from datavsmath.trainables.arrays import X_KEY, Y_KEY
-from datavsmath.trainables.data import DataNotFoundError
-from datavsmath.trainables.dataset_config import DEFAULT_TEST_FRAC, check_dataset_config, listed
-from datavsmath.trainables.datasets import DatasetError, image_folder, table_file
+from datavsmath.trainables.datasets.arrays import X_KEY, Y_KEY
+from datavsmath.trainables.datasets.common import DataNotFoundError, DatasetError, listed
+from datavsmath.trainables.datasets.config import DEFAULT_TEST_FRAC, check_dataset_config
+from datavsmath.trainables.datasets.images import image_folder
+from datavsmath.trainables.datasets.table import table_file
 
 SAMPLE_ROWS = 1000  # a CSV's first rows, from which its column types are read
 CHUNK_BYTES = 1 << 22

@@ -10,8 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from datavsmath.trainables.built_in_datasets import BUILT_IN
 from datavsmath.trainables.checks import UNIT_OPEN, Interval, check_choice, check_int, check_number, echo
+from datavsmath.trainables.datasets.built_in import BUILT_IN
+from datavsmath.trainables.datasets.common import listed
 
 KINDS = (*BUILT_IN, "table", "images", "arrays")  # BUILT_IN: the kinds a plain name selects
 COLORS = ("grayscale", "rgb")
@@ -20,8 +21,6 @@ DEFAULT_SEED = 0
 DEFAULT_COLOR = "rgb"
 MAX_DEFAULT_SIDE = 64  # the default image size is the most common one, scaled down to fit 64x64
 SEEDS = Interval(0, 2**32 - 1)  # numpy's RandomState range
-TABLE_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}  # also .csv.gz, .csv.bz2, ...
-SHOWN_NAMES = 5  # messages list at most this many columns or classes, then "and N more"
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 ALLOWED_KEYS: dict[str, tuple[str, ...]] = {
@@ -35,8 +34,6 @@ REQUIRED_KEYS: dict[str, tuple[str, ...]] = {"table": ("path", "label"), "images
 
 class DatasetConfigError(ValueError):
     """A dataset config is malformed: found by `check_dataset_config`, before any data is read."""
-
-
 
 
 def _fail(message: str) -> DatasetConfigError:
@@ -154,42 +151,3 @@ def check_dataset_config(config: Mapping[str, Any] | str) -> dict[str, Any]:
             raise _fail(str(exc)) from exc
         out.update(size=_check_size(config.get("size")), color=color, test_frac=test_frac, seed=seed)
     return out
-
-
-# ---------------------------------------------------------------------------------------
-# Shared helpers
-
-
-def listed(names: Sequence[Any], limit: int = SHOWN_NAMES) -> str:
-    """'a', 'b', 'c' -- at most `limit` names, then "and N more"."""
-    shown = ", ".join(repr(str(name)) if not isinstance(name, str) else repr(name) for name in names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
-
-
-MISSING_KINDS = "None, NaN, NA or an empty string"
-
-
-def missing_labels(values: Any) -> np.ndarray:
-    """Positions of the missing labels of `values` (a sequence or array): None, NaN, pandas'
-    NA and NaT, and empty or blank strings, which would otherwise become a class of their own."""
-    array = np.asarray(values) if not isinstance(values, np.ndarray) else values
-    if array.dtype.kind in "biu":
-        return np.zeros(0, dtype=int)
-    if array.dtype.kind in "fc":
-        return np.flatnonzero(np.isnan(array))
-    if array.dtype.kind in "US":
-        return np.flatnonzero(np.char.strip(array.astype(str)) == "")
-    import pandas as pd
-
-    flags = [v is None or (isinstance(v, str) and not v.strip()) or bool(pd.api.types.is_scalar(v) and pd.isna(v))
-             for v in array.ravel().tolist()]
-    return np.flatnonzero(flags)
-
-
-def missing_text(rows: Sequence[Any], n: int, *, what: str, at: str) -> str:
-    """"label column 'target' has 2 missing labels (None, NaN, NA or an empty string) of 569
-    rows, at data rows 4, 9; every row needs a label": `rows` the places named (`at`)."""
-    shown = ", ".join(str(r) for r in rows[:SHOWN_NAMES]) + (f" and {len(rows) - SHOWN_NAMES} more"
-                                                            if len(rows) > SHOWN_NAMES else "")
-    return (f"{what} has {len(rows)} missing label{'s' if len(rows) > 1 else ''} ({MISSING_KINDS}) of {n} rows, "
-            f"at {at} {shown}; every row needs a label: drop those rows or label them")
