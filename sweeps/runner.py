@@ -12,6 +12,7 @@ report from it afterwards. Ray lives as long as the sweep (datavsmath.sweeps.ray
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import threading
@@ -84,11 +85,39 @@ def _interrupts_deferred() -> Iterator[Callable[[], None]]:
         yield stop_if_asked
         return
     previous = signal.signal(signal.SIGINT, lambda signum, frame: noted.append(signum))
+    quiet = _RayAfterInterrupt(noted)
+    for name in RAY_START_LOGGERS:
+        logging.getLogger(name).addFilter(quiet)
     try:
         yield stop_if_asked
+    except Exception:
+        # A terminal's Ctrl-C and a notebook's interrupt signal the whole process group: Ray's
+        # dashboard, started by ray.init, stops too, and ray.init then fails with its log. That
+        # failure is the interrupt's doing: the user gets the interrupt, nothing else.
+        if noted:
+            raise KeyboardInterrupt from None
+        raise
     finally:
         signal.signal(signal.SIGINT, previous)
+        for name in RAY_START_LOGGERS:
+            logging.getLogger(name).removeFilter(quiet)
     stop_if_asked()
+
+
+# Where ray.init reports a child process that stopped (with 20 lines of its log).
+RAY_START_LOGGERS = ("ray._private.services", "ray._private.node", "ray._private.worker")
+
+
+class _RayAfterInterrupt(logging.Filter):
+    """Drops Ray's start-up records once an interrupt is noted: they report the children that
+    the same signal stopped."""
+
+    def __init__(self, noted: list[int]) -> None:
+        super().__init__()
+        self.noted = noted
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not self.noted
 
 
 def _in_background(fn: Callable[..., Any], *args: Any) -> Future:

@@ -12,7 +12,7 @@ from sklearn.datasets import load_breast_cancer
 
 import datavsmath as dvm
 from datavsmath.cli import main
-from tests.api.conftest_helpers import ProcessState
+from tests.datavsmath.conftest_helpers import ProcessState
 
 RAY_EXPERIMENT = Path(__file__).parents[1] / "data" / "analysis" / "ray_experiment"
 GRID = {"sample_frac": [0.5], "damage_frac": [0.0], "damage_mode": ["none"]}

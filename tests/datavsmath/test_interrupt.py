@@ -4,9 +4,13 @@ the command line resumes the experiment to the end."""
 
 from __future__ import annotations
 
+import glob
 import os
 import shlex
 import signal
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -16,8 +20,8 @@ from sklearn.datasets import load_breast_cancer
 
 import datavsmath as dvm
 from datavsmath.analysis.load import load_results
-from tests.api.conftest_helpers import ProcessState
 from tests.conftest import run_cli
+from tests.datavsmath.conftest_helpers import ProcessState
 
 SAMPLE_FRACS = [round(0.2 + 0.04 * i, 2) for i in range(20)]
 # Trials of ~0.3 s: with the default forest (0.0 s each on these 569 rows) and prestarted
@@ -58,3 +62,55 @@ def test_interrupt_reraises_and_the_cli_resumes(tmp_path):
     resumed = run_cli(*command[1:])
     assert resumed.returncode == 0, resumed.stderr
     assert (load_results(tmp_path / "stopped")["status"] == "TERMINATED").all()
+
+
+# A notebook's interrupt (jupyter_client signals the kernel's whole process group) and a
+# terminal's Ctrl-C reach Ray's dashboard too, when they land while ray.init starts it.
+GROUP_INTERRUPTED = """
+import sys
+import datavsmath as dvm
+from sklearn.datasets import load_breast_cancer
+
+frame = load_breast_cancer(as_frame=True).frame
+dvm.sweep(frame, label="target", models=["rf"], sample_frac=[0.5], seeds=1, storage=sys.argv[1], name="started",
+          live=False, report=False)
+"""
+
+
+def _session_processes(leader: int) -> list[int]:
+    """The processes left in the session of `leader` (started with start_new_session)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and os.getsid(int(entry.name)) == leader:
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_an_interrupt_of_the_process_group_while_ray_starts_is_a_keyboard_interrupt(tmp_path):
+    """ray.init failed with a bare Exception and 20 lines of the dashboard's log: the same
+    signal had stopped the dashboard it was starting."""
+    ray_tmp = Path(tempfile.mkdtemp(prefix="dvm-int-", dir="/tmp"))  # short: Ray's socket paths
+    script = tmp_path / "sweep.py"
+    script.write_text(GROUP_INTERRUPTED)
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "store")], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env={**os.environ, "RAY_TMPDIR": str(ray_tmp), "PYTHONUNBUFFERED": "1"})
+    try:
+        deadline = time.monotonic() + WAIT_S
+        while not glob.glob(str(ray_tmp / "ray" / "session_*" / "logs" / "dashboard.log")):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the dashboard never started"
+            time.sleep(0.02)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=WAIT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for pid in _session_processes(proc.pid):
+            os.kill(pid, signal.SIGKILL)
+    assert err.rstrip().splitlines()[-1] == "KeyboardInterrupt", err[-3000:]
+    assert "dashboard" not in err.lower() and "Exception" not in err, err[-3000:]
+    assert not (tmp_path / "store" / "started" / "tuner.pkl").exists()

@@ -22,8 +22,8 @@ import datavsmath as dvm
 from datavsmath.sweeps.experiment_layout import read_stored_spec
 from datavsmath.sweeps.ray_session import idle_workers
 from datavsmath.sweeps.spec import AXES
-from tests.api.conftest_helpers import ProcessState
 from tests.conftest import run_cli
+from tests.datavsmath.conftest_helpers import ProcessState
 
 GRID = {"sample_frac": [0.3, 1.0], "damage_frac": [0.0, 0.2], "damage_mode": ["constant"],
         "repair": ["none", "prune"]}
