@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 TEST_WORKERS ?= 2
 DATA_FLAGS ?=
 
-.PHONY: install data-check lcdb demo lint test test-slow bench clean
+.PHONY: install data-check lcdb demo typecheck-tree lint docs docs-strict test test-slow bench clean
 
 install: $(STAMP)
 
@@ -41,17 +41,40 @@ lcdb: install
 demo: install data-check
 	$(VENV)/bin/datavsmath sweep laptop --name $(DEMO_NAME)
 
-# Style and types of the three packages (and the tests' and benchmarks' style).
-lint: install
-	$(VENV)/bin/ruff check datavsmath trainables sweeps analysis tests benchmarks
+# The installed layout as symlinks (build/typecheck/datavsmath/...): mypy and the API reference
+# read the package by its import names, which the top-level folders only take when installed.
+typecheck-tree:
 	@rm -rf build/typecheck && mkdir -p build/typecheck/datavsmath
 	@for f in datavsmath/*.py; do ln -s ../../../$$f build/typecheck/datavsmath/; done
 	@for d in trainables sweeps analysis; do ln -s ../../../$$d build/typecheck/datavsmath/$$d; done
+
+# Style and types of the three packages (and the tests' and benchmarks' style).
+lint: install typecheck-tree
+	$(VENV)/bin/ruff check datavsmath trainables sweeps analysis tests benchmarks docs
 	$(VENV)/bin/mypy
 
-# Lint, then everything but the long runs (marker `slow`); about 10 minutes on 2 cores.
+# The documentation site (mkdocs.yml) into build/site: the pages of docs/, the API reference from
+# the docstrings, and the quickstart notebook executed (into build/docs/, unless the tests'
+# notebook run has written it already).
+NOTEBOOK_RUN := build/docs/quickstart.ipynb
+$(NOTEBOOK_RUN): examples/quickstart.ipynb
+	@mkdir -p build/docs/run
+	@echo "executing examples/quickstart.ipynb (about a minute)"
+	@cd build/docs/run && ../../../$(VENV)/bin/jupyter nbconvert --to notebook --execute \
+		--ExecutePreprocessor.timeout=600 --output-dir .. --output quickstart.ipynb ../../../examples/quickstart.ipynb
+
+docs: install typecheck-tree $(NOTEBOOK_RUN)
+	$(VENV)/bin/mkdocs build --quiet
+
+# As `docs`, with every warning an error: a broken link, anchor or reference fails.
+docs-strict: install typecheck-tree $(NOTEBOOK_RUN)
+	$(VENV)/bin/mkdocs build --quiet --strict
+
+# Lint, then everything but the long runs (marker `slow`), then the strict documentation build
+# (with the notebook the tests executed); about 10 minutes on 2 cores.
 test: install data-check lcdb lint
 	$(PY) -m pytest -m "not slow" -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	@$(MAKE) --no-print-directory docs-strict
 
 # The long runs: full-data accuracy vs the talk, bigger kill/resume.
 test-slow: install
