@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ray.tune import Callback
+from ray.tune import Callback, ProgressReporter
 
 from datavsmath.sweeps.progress import (
     STATUS_PERIOD_S,
@@ -23,6 +23,19 @@ from datavsmath.sweeps.progress import (
     status_line,
     trial_name,
 )
+
+
+class SilentReporter(ProgressReporter):
+    """Tune's progress reporter below -v 2, where the compact reporter speaks: it reports
+    nothing. Without one Tune picks its own, and in a notebook that one clears the cell's
+    output when it is made (JupyterNotebookReporter), even at verbosity 0."""
+
+    def should_report(self, trials: list[Any], done: bool = False) -> bool:
+        return False
+
+    def report(self, trials: list[Any], done: bool, *sys_info: str) -> None:
+        return None
+
 
 # Tune's own statuses.
 _DONE, _ERROR, _RUNNING = "TERMINATED", "ERROR", "RUNNING"

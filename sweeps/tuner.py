@@ -128,7 +128,9 @@ def _tune_output(options: SweepOptions) -> tuple[int, Any]:
     os.environ["RAY_AIR_NEW_OUTPUT"] = "0"  # read by Tune when the Tuner is built and run
     if options.verbose < 2:
         logging.getLogger("ray.tune").setLevel(logging.WARNING)  # "Wrote the latest version of ..." at the end
-        return 0, None
+        from datavsmath.sweeps.tune_callbacks import SilentReporter
+
+        return 0, SilentReporter()
     return 2, tune.CLIReporter(parameter_columns=list(AXES), metric_columns=["epoch", "acc", "auc", "time_total_s"],
                                max_report_frequency=int(STATUS_PERIOD_S))
 

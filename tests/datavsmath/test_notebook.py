@@ -51,3 +51,22 @@ def test_the_progress_display_restored_on_resume_counts_from_the_resume():
 
     restored = pickle.loads(pickle.dumps(NotebookProgress("nb")))
     assert restored.text(24, 40) == "datavsmath nb: 24 of 40 trials done, 0 s"
+
+
+def test_a_sweep_keeps_what_its_cell_printed_before_it(tmp_path):
+    """Tune's own notebook reporter cleared the cell's output when it was made, even at
+    verbosity 0: a print before `dvm.sweep` in the same cell was gone."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "import datavsmath as dvm\n"
+        "from sklearn.datasets import load_digits\n"
+        "frame = load_digits(as_frame=True).frame\n"
+        'print("before the sweep")\n'
+        'res = dvm.sweep(frame, label="target", models=["rf"], sample_frac=[0.2, 0.5], seeds=1, '
+        f'storage={str(tmp_path)!r}, name="kept", live=False, report=False)\n'
+        'print("after the sweep")')]
+    NotebookClient(nb, timeout=TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    texts = _texts(nb.cells[0])
+    assert "before the sweep" in texts and "after the sweep" in texts
+    assert texts.index("before the sweep") < texts.index("datavsmath kept: 2 of 2 trials done")
+    assert not [o for o in nb.cells[0].outputs if o.get("data", {}).get("text/html") == ""]  # Tune's empty display
