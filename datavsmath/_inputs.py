@@ -26,7 +26,7 @@ from datavsmath.sweeps.experiment_layout import INPUTS_DIR
 from datavsmath.sweeps.spec import SpecError
 from datavsmath.trainables.checks import echo
 from datavsmath.trainables.datasets import BUILT_IN, TABLE_FORMATS
-from datavsmath.trainables.datasets.common import missing_labels, missing_text
+from datavsmath.trainables.datasets.common import DatasetError, listed, missing_labels, missing_text
 from datavsmath.trainables.models import MODEL_NAMES
 from datavsmath.trainables.models.user import MODULE_KEYS, PICKLE_SUFFIX
 
@@ -40,12 +40,24 @@ class Inputs:
     """Files to write into the experiment folder: name inside INPUTS_DIR -> bytes."""
 
     files: dict[str, bytes] = field(default_factory=dict)
+    # file name -> the argument it holds (data, test, a model's name)
+    arguments: dict[str, str] = field(default_factory=dict)
 
     def add(self, stem: str, suffix: str, content: bytes, *, exp_dir: str) -> str:
-        """Register `content`; returns the absolute path the spec names it by."""
+        """Register `content`, the argument `stem`; returns the absolute path the spec names it by."""
         name = f"{stem}-{hashlib.sha256(content).hexdigest()[:HASH_CHARS]}{suffix}"
         self.files[name] = content
+        self.arguments[name] = stem
         return str(Path(exp_dir) / INPUTS_DIR / name)
+
+    def named(self, message: str) -> str:
+        """`message` with each in-memory input named by its argument (`data`, `test`) instead of
+        the file it was written to for the run, which the user never named (and which a
+        refused run removes again)."""
+        for name, argument in self.arguments.items():
+            message = message.replace(f"the training file {name}", "the training data")
+            message = re.sub(rf"[^\s'\"]*{re.escape(name)}", argument, message)
+        return message
 
     def write(self, exp_dir: str) -> list[Path]:
         """Write the files not already there (same name = same content); returns those written."""
@@ -117,6 +129,10 @@ def _part(obj: Any, *, role: str, label: str | None, inputs: Inputs, exp_dir: st
     if _is_frame(obj):
         if label is None:
             raise SpecError(f"{role}: a DataFrame needs label=, the name of its label column")
+        names = [str(c) for c in obj.columns]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:  # as a CSV's repeated header names are refused
+            raise DatasetError(f"{role}: duplicate column names {listed(repeated)}")
         if str(label) not in map(str, obj.columns):
             raise SpecError(f"{role}: the DataFrame has no label column {label!r} (columns: "
                             f"{', '.join(map(str, obj.columns[:5]))}{' ...' if len(obj.columns) > 5 else ''})")

@@ -23,6 +23,7 @@ from datavsmath.sweeps.spec import GRID_AXES, Spec, SpecError
 from datavsmath.sweeps.validation import DEFAULT_MAX_TRIALS, check_experiment_name, parse_spec, resolve_spec_path
 from datavsmath.trainables import storage
 from datavsmath.trainables.damage import NO_DAMAGE
+from datavsmath.trainables.datasets import DatasetError
 from datavsmath.trainables.datasets.peek import Peek, peek_dataset
 from datavsmath.trainables.models.user import is_pickled
 
@@ -211,6 +212,7 @@ def sweep(data: Any = None, *, label: str | None = None, test: Any = None, test_
     if curve is not None and report is not False:
         report = {**(dict(report) if isinstance(report, Mapping) else {}), "curve": curve}
     axes = dict(zip(GRID_AXES, (model, sample_frac, damage_frac, damage_mode, repair)))
+    inputs = Inputs()
     with preserved():
         try:
             parsed, inputs, exp_dir, changed = build_spec(
@@ -239,6 +241,10 @@ def sweep(data: Any = None, *, label: str | None = None, test: Any = None, test_
             if in_python(str(exc)) == str(exc):
                 raise
             raise SpecError(in_python(str(exc))) from exc
+        except DatasetError as exc:  # about data given in memory: named by its argument
+            if inputs.named(str(exc)) == str(exc):
+                raise
+            raise type(exc)(inputs.named(str(exc))) from None
 
 
 # The CLI's flags that messages name: its switches are this function's keywords =True, its

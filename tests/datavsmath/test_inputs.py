@@ -85,6 +85,31 @@ def test_bad_content_cleans_up_its_inputs(tmp_path, no_ray_before_or_after):
     assert list(tmp_path.iterdir()) == []
 
 
+# Data given in memory that cannot be used: the message names the argument (data, test), not
+# the file it was written to for the run, which the refused run removes again.
+CANCER_FRAME = load_breast_cancer(as_frame=True).frame
+DATA_CASES = [
+    ("one class", {"data": CANCER_FRAME.assign(target=1)},
+     r"^data: label column 'target' has 1 class \('1'\); a classifier needs at least 2 classes$"),
+    ("test classes", {"data": CANCER_FRAME[CANCER_FRAME.target == 0].iloc[:150].assign(target=lambda f: f.index % 2),
+                      "test": CANCER_FRAME.assign(target=CANCER_FRAME.index % 3)},
+     r"^test: label column 'target' has class '2' that the training data lacks$"),
+    ("pair of one class", {"data": (CANCER.data, np.ones(len(CANCER.target))), "label": None},
+     r"^data: labels y have 1 class \('1.0'\); a classifier needs at least 2 classes$"),
+    ("repeated columns", {"data": pd.concat([CANCER_FRAME, CANCER_FRAME[["mean radius", "mean area"]]], axis=1)},
+     r"^data: duplicate column names 'mean area', 'mean radius'$"),
+]
+
+
+@pytest.mark.parametrize("case, kwargs, match", DATA_CASES, ids=[c[0] for c in DATA_CASES])
+def test_unusable_data_in_memory_is_named_by_its_argument(case, kwargs, match, tmp_path, no_ray_before_or_after):
+    kwargs = {"label": "target", **kwargs}
+    with pytest.raises(dvm.DatasetError, match=match) as info:
+        dvm.sweep(kwargs.pop("data"), models=["rf"], storage=str(tmp_path), name="unusable", live=False, **kwargs)
+    assert "inputs" not in str(info.value) and "parquet" not in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_message_is_the_clis(tmp_path, capsys, no_ray_before_or_after):
     """A spec file with a bad value: sweep(spec=...) raises what `datavsmath sweep` prints."""
     path = tmp_path / "bad.yaml"
