@@ -95,8 +95,12 @@ def atomic_write(path: str | Path, write: Callable[[io.BytesIO], object]) -> Non
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")
-        tmp.write_bytes(buffer.getvalue())
-        tmp.replace(target)
+        try:
+            tmp.write_bytes(buffer.getvalue())
+            tmp.replace(target)
+        except OSError as exc:  # said of the file asked for: the temp file is ours, not the caller's
+            tmp.unlink(missing_ok=True)
+            raise OSError(f"cannot write {target}: {exc.strerror or exc}") from None
         return
     fs, inner = open_location(path)
     fs.create_dir(inner.rsplit("/", 1)[0], recursive=True)

@@ -356,6 +356,9 @@ BAD_INPUTS = [
         r"'none'$", argv=("report", "{exp}", "--current", "damage_mode=constant"), experiment=recorded_experiment()),
     Bad("report_out_is_a_directory", r"--out must be the HTML file to write, got '.*inputs' \(a directory\)",
         argv=("report", "{exp}", "--out", "{in}"), experiment=recorded_experiment()),
+    # /proc takes no new files: the message names the file asked for, not our temp file beside it
+    Bad("report_out_where_nothing_can_be_written", r"cannot write /proc/version: No such file or directory$",
+        argv=("report", "{exp}", "--out", "/proc/version"), experiment=recorded_experiment()),
     Bad("report_out_overwriting_the_experiments_spec", r"--out .*exp/spec.yaml is inside the experiment .*exp, where "
         r"only its report .*exp/report.html may be written", argv=("report", "{exp}", "--out", "{exp}/spec.yaml"),
         experiment=recorded_experiment()),
