@@ -14,7 +14,7 @@ from datavsmath.sweeps.options import SweepOptions
 from datavsmath.sweeps.ownership import check_extendable, experiment_name
 from datavsmath.sweeps.progress import NO_REPAIR
 from datavsmath.sweeps.search_keys import is_adaptive
-from datavsmath.sweeps.spec import Spec, count_listed, expand_trials
+from datavsmath.sweeps.spec import Spec, check_distinct_sizes, count_listed, expand_trials
 from datavsmath.sweeps.tuner import plan_for
 from datavsmath.trainables.datasets.peek import Peek, peek_dataset
 
@@ -69,6 +69,8 @@ def describe(spec: Spec, *, options: SweepOptions, nodes: list[resources.Node] |
         peek = peek_dataset(spec.dataset)
     n_train = info.n_train if info is not None else peek.n_train if peek is not None else 0
     cells = expand_trials(spec)
+    if n_train:
+        check_distinct_sizes(cells, n_train=n_train)
     folds = int(spec.repair_model["folds"])
     trials = cost.longest_first(cells if extension is None else extension.new, overrides=spec.settings,
                                 n_train=n_train, repair_folds=folds)

@@ -30,7 +30,7 @@ from datavsmath.sweeps.options import SweepError, SweepOptions, SweepRun
 from datavsmath.sweeps.ownership import Claim, claim_experiment, start_experiment
 from datavsmath.sweeps.ray_session import CONNECT_ENV, cluster_nodes, ray_session
 from datavsmath.sweeps.search_keys import is_adaptive
-from datavsmath.sweeps.spec import Spec, expand_trials, project_version
+from datavsmath.sweeps.spec import Spec, check_distinct_sizes, expand_trials, project_version
 from datavsmath.sweeps.sweep_data import FoundData, check_same_data
 from datavsmath.sweeps.tuner import (
     import_tensorboardx_without_torch,
@@ -180,6 +180,7 @@ def run_sweep(spec: Spec, *, options: SweepOptions, log: Callable[[str], None] =
         with claim_experiment(spec, options=options, log=log) as own:
             return run_sweep(spec, options=options, log=log, claim=own, trials=trials, on_finished=on_finished,
                              estimate=estimate, summary_estimate=summary_estimate, earlier=earlier)
+    check_distinct_sizes(expand_trials(spec), n_train=claim.data.info.n_train)
     trials = cost.longest_first(expand_trials(spec) if trials is None else trials, overrides=spec.settings,
                                 repair_folds=int(spec.repair_model["folds"]),
                                 n_train=claim.data.info.n_train)

@@ -195,6 +195,24 @@ def expand_trials(spec: Spec) -> list[dict[str, Any]]:
     return list(trials.values())
 
 
+def check_distinct_sizes(trials: list[dict[str, Any]], *, n_train: int) -> None:
+    """Refuse two sample_frac values that draw the same number of training rows (floor of
+    sample_frac x n_train) for otherwise equal trials: the two cells would be one trial run
+    twice, and the curve would count its point twice.
+
+    Raises SpecError naming the first such pair."""
+    from datavsmath.trainables.damage import subset_size  # numpy: only when the data's size is known
+
+    seen: dict[tuple, float] = {}
+    for trial in trials:
+        rows = subset_size(n_train, sample_frac=float(trial["sample_frac"]))
+        key = (*(trial[a] for a in AXES if a != "sample_frac"), rows)
+        first = seen.setdefault(key, trial["sample_frac"])
+        if frac_key(first) != frac_key(trial["sample_frac"]):
+            raise SpecError(f"sample_frac {first:g} and {trial['sample_frac']:g} both draw {rows:,} of the "
+                            f"{n_train:,} training rows: the same trial twice; keep one of them")
+
+
 def frac_key(value: float) -> float:
     """A fraction rounded to FRAC_DECIMALS: how results join and group trials."""
     return round(float(value), FRAC_DECIMALS)

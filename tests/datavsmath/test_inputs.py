@@ -48,6 +48,8 @@ CASES = [
      r"label=, test= and test_frac= describe data=; give data too"),
     ("seeds", {"models": ["rf"], "seeds": 0, **GRID}, r"seeds must be a number of seeds >= 1"),
     ("bad estimator", {"models": {"gen": {"estimator": None}}, **GRID}, r"models.gen.estimator must be an import path"),
+    ("sample_fracs of one size", {"models": ["rf"], "sample_frac": [0.5, 0.501]},
+     r"sample_frac 0.5 and 0.501 both draw 227 of the 455 training rows: the same trial twice; keep one of them$"),
     # A missing label is refused, not made a class of its own
     ("None in y", {"models": ["rf"], "data": (CANCER.data, _labels_missing_at([3, 10], None)), "label": None, **GRID},
      r"data: y has 2 missing labels \(None, NaN, NA or an empty string\) of 569 rows, at rows 3, 10; every row "

@@ -356,6 +356,9 @@ BAD_INPUTS = [
         r"'none'$", argv=("report", "{exp}", "--current", "damage_mode=constant"), experiment=recorded_experiment()),
     Bad("report_out_is_a_directory", r"--out must be the HTML file to write, got '.*inputs' \(a directory\)",
         argv=("report", "{exp}", "--out", "{in}"), experiment=recorded_experiment()),
+    # two fractions that draw the same rows: one trial run twice
+    Bad("sample_fracs_of_one_size", r"sample_frac 0.5 and 0.50001 both draw 30,000 of the 60,000 training rows: the "
+        r"same trial twice; keep one of them$", spec=GOOD.replace("[0.1]", "[0.5, 0.50001]"), argv=DRY_RUN),
     # /proc takes no new files: the message names the file asked for, not our temp file beside it
     Bad("report_out_where_nothing_can_be_written", r"cannot write /proc/version: No such file or directory$",
         argv=("report", "{exp}", "--out", "/proc/version"), experiment=recorded_experiment()),
