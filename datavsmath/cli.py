@@ -390,7 +390,7 @@ def main(argv: Sequence[str] | None = None, *, exit_now: Callable[[int], NoRetur
 def exit_without_teardown(code: int) -> NoReturn:
     """Flush the output and end the process now, leaving an embedded Ray to the kernel and to
     the runner's reaper, as a killed driver does: ray.shutdown and the interpreter's teardown
-    with Ray loaded take ~3 s (benchmarks/README.md, "fixed cost") and keep nothing that is
+    with Ray loaded take ~3 s (benchmarks/HISTORY.md, "fixed cost") and keep nothing that is
     not written already."""
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):

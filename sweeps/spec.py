@@ -52,7 +52,7 @@ DEFAULT_SEEDS = (0,)
 # A net trial checkpoints after an epoch once this many seconds passed since its last
 # checkpoint (0 = after every epoch). Each checkpoint costs a state copy, a pickle and Tune
 # persisting it: per epoch, the laptop sweep's dnn trials took 37.3 s in all instead of 22.4 s
-# (benchmarks/README.md); a failure now costs at most this much repeated training.
+# (benchmarks/HISTORY.md, "Checkpoint period"); a failure now costs at most this much repeated training.
 DEFAULT_CHECKPOINT_PERIOD_S = 30.0
 # Fractions are matched after rounding to this many decimals, so that 0.1 read from JSON
 # equals 0.1 from YAML (results, joins); the spec refuses two values it would merge.

@@ -19,7 +19,7 @@ from datavsmath.sweeps.spec import AXES, AXIS_DEFAULTS, Spec, project_version
 
 EXPERIMENT_STATE_PERIOD_S = 2
 # Each save of Tune's experiment state costs time in proportion to the trials (~11 MB and
-# 0.1 s at 500 trivial trials, 111 MB at 5,000; benchmarks/README.md, bench_scale): above this
+# 0.1 s at 500 trivial trials, 111 MB at 5,000; benchmarks/HISTORY.md, bench_scale): above this
 # many trials Tune's own "auto" period (at least 10 s, saves at most ~5 % of the time) is used.
 FIXED_STATE_PERIOD_MAX_TRIALS = 500
 STATE_PERIOD_ENV = "TUNE_GLOBAL_CHECKPOINT_S"
@@ -201,7 +201,7 @@ def _restored_param_space(spec: Spec, *, trials: list[dict[str, Any]]) -> dict[s
 def import_tensorboardx_without_torch() -> None:
     """Import tensorboardX, which Tune's TensorBoard logger uses in the driver, with torch
     hidden from it: it imports torch only to accept torch tensors, which Tune never logs,
-    and torch is ~470 MB and ~1.6 s of the driver's start (benchmarks/README.md, "fixed
+    and torch is ~470 MB and ~1.6 s of the driver's start (benchmarks/HISTORY.md, "fixed
     cost"). A driver that has torch already (a user's module was checked) is left as it is;
     so is a tensorboardX that fails to import (Tune then writes no TensorBoard files)."""
     if "torch" in sys.modules or "tensorboardX" in sys.modules:
