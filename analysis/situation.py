@@ -36,6 +36,7 @@ from datavsmath.analysis.support import bound_text, route_bound
 from datavsmath.analysis.training_size import training_size as training_size
 from datavsmath.sweeps.report_keys import check_current, check_prices, check_situation, check_target
 from datavsmath.trainables.checks import (
+    DatavsmathError,
     check_choice,
 )
 from datavsmath.trainables.damage import NO_DAMAGE
@@ -51,7 +52,7 @@ ERROR_CUTS = (0.1, 0.25, 0.5)
 _MIN_TARGET_GAP = 1e-3
 
 
-class SituationError(ValueError):
+class SituationError(DatavsmathError, ValueError):
     """The stated situation (current, target, prices) cannot be answered from these results:
     a value out of range, a model or damage mode not swept, an n past the data."""
 

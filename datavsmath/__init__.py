@@ -29,7 +29,9 @@ _EXPORTS = {
     "TrialsError": "datavsmath._results",
     "net": "datavsmath._inputs",
     "shutdown": "datavsmath._session",
+    "DatavsmathError": "datavsmath.trainables.checks",
     "SpecError": "datavsmath.sweeps.spec",
+    "SweepError": "datavsmath.sweeps.options",
     "DatasetError": "datavsmath.trainables.datasets.common",
     "DataNotFoundError": "datavsmath.trainables.datasets.common",
 }

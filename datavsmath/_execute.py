@@ -25,8 +25,9 @@ from datavsmath.sweeps.search_keys import is_adaptive
 from datavsmath.sweeps.spec import Spec, SpecError, expand_trials, project_version
 
 
-class UsageError(Exception):
-    """Bad input found before a sweep runs; the CLI prints it as one line and exits 2."""
+class UsageError(SpecError):
+    """Bad input found before a sweep runs (a flag, an argument); the CLI prints it as one
+    line and exits 2."""
 
 
 @dataclass

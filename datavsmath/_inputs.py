@@ -24,7 +24,7 @@ import numpy as np
 
 from datavsmath.sweeps.experiment_layout import INPUTS_DIR
 from datavsmath.sweeps.spec import SpecError
-from datavsmath.trainables.checks import echo
+from datavsmath.trainables.checks import check_keys, echo
 from datavsmath.trainables.datasets import BUILT_IN, TABLE_FORMATS
 from datavsmath.trainables.datasets.common import DatasetError, listed, missing_labels, missing_text
 from datavsmath.trainables.models import MODEL_NAMES
@@ -286,9 +286,8 @@ def _definition(name: str, value: Any, *, inputs: Inputs, exp_dir: str) -> dict[
                                                                    exp_dir=exp_dir)
         if "estimator" in out and _is_estimator(out["estimator"]):
             return {**_definition(name, out.pop("estimator"), inputs=inputs, exp_dir=exp_dir), **out}  # type: ignore[dict-item]
-        unknown = [k for k in out if k not in (*MODULE_KEYS, "estimator", "params", "kind")]
-        if unknown:
-            raise SpecError(f"models.{name}: unknown key {echo(unknown[0])}")
+        check_keys(f"models.{name}", out, (*MODULE_KEYS, "estimator", "params", "kind"), error=SpecError,
+                   list_allowed=False)
         return out
     raise SpecError(f"models.{name} must be a seed model ({', '.join(MODEL_NAMES)}), an estimator instance, "
                     f"a torch factory or a definition mapping, got {type(value).__name__}")

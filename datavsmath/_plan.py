@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from datavsmath._execute import UsageError, plan_cells
+from datavsmath._execute import plan_cells
 from datavsmath.sweeps import cost, resources
 from datavsmath.sweeps.adaptive_design import FIRST_SEEDS, FIRST_SIZES, cell_of, first_design
 from datavsmath.sweeps.experiment_layout import experiment_path
@@ -55,15 +55,11 @@ def describe(spec: Spec, *, options: SweepOptions, nodes: list[resources.Node] |
     its file.
 
     Refuses what the run would refuse before its first trial: SpecError for --resources of a
-    model that is not in the sweep, UsageError for a request that fits no node of `nodes`
-    (default: this machine).
+    model that is not in the sweep, InfeasibleRequestError (a SweepError) for a request that
+    fits no node of `nodes` (default: this machine).
     """
     nodes = nodes or local_nodes()
     plan = plan_for(spec, nodes=nodes, options=options)
-    try:
-        resources.check_feasible(plan, nodes=nodes)
-    except resources.InfeasibleRequestError as exc:
-        raise UsageError(str(exc)) from exc
     info = spec.dataset_info  # None for a table, image folder or arrays file: its header or listing is read
     if info is None and peek is None:
         peek = peek_dataset(spec.dataset)

@@ -19,6 +19,7 @@ from datavsmath.sweeps.adaptive_design import SearchSummary
 from datavsmath.sweeps.experiment_layout import read_stored_spec
 from datavsmath.sweeps.search_keys import is_adaptive
 from datavsmath.sweeps.spec import AXES, Spec, SpecError, expand_trials
+from datavsmath.trainables.checks import DatavsmathError
 from datavsmath.trainables.damage import NO_DAMAGE
 
 ERROR_COLUMNS = ("trial_id", *AXES, "error")
@@ -27,7 +28,7 @@ HEADLINE_ROWS = 8
 ANSWER_N_BOOT = 50
 
 
-class TrialsError(RuntimeError):
+class TrialsError(DatavsmathError, RuntimeError):
     """Trials errored (datavsmath.sweep with raise_on_error=True); `results` holds the experiment."""
 
     def __init__(self, message: str, *, results: Results) -> None:

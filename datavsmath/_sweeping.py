@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from datavsmath._execute import UsageError, check_flags, execute
+from datavsmath._execute import check_flags, execute
 from datavsmath._inputs import Inputs, dataset_config, model_entries
 from datavsmath._progress import NotebookProgress, in_notebook
 from datavsmath._results import Results, TrialsError
@@ -200,10 +200,11 @@ def sweep(data: Any = None, *, label: str | None = None, test: Any = None, test_
     `address`) that later calls reuse; datavsmath.shutdown() stops it.
 
     Raises SpecError (a ValueError) for bad input, with the CLI's message, before anything
-    runs; DataNotFoundError (a FileNotFoundError) for missing data; KeyboardInterrupt when
-    interrupted (the experiment is then resumable: resume=True, or the command in the
-    message); TrialsError with raise_on_error=True when trials errored (by default they are
-    in Results.errors).
+    runs; SweepError (a RuntimeError) when the run cannot go on (the experiment's lock is held,
+    no node fits a request, the cluster or the storage cannot be reached); DataNotFoundError
+    (a FileNotFoundError) for missing data; KeyboardInterrupt when interrupted (the
+    experiment is then resumable: resume=True, or the command in the message); TrialsError
+    with raise_on_error=True when trials errored (by default they are in Results.errors).
     """
     keys = {"description": description, "grids": grids, "include": include, "overrides": overrides,
             "resources": resources, "gpu_share": gpu_share, "max_failures": max_failures,
@@ -235,12 +236,10 @@ def sweep(data: Any = None, *, label: str | None = None, test: Any = None, test_
             return _run(parsed, inputs=inputs, exp_dir=exp_dir, options=options, rerun_changed=rerun_changed,
                         report=report is not False, live=live, live_every=live_every,
                         raise_on_error=raise_on_error)
-        except (SweepError, UsageError) as exc:
-            raise SpecError(in_python(str(exc))) from exc
-        except SpecError as exc:
+        except (SpecError, SweepError) as exc:  # bad input or a run that cannot go on, kept apart
             if in_python(str(exc)) == str(exc):
                 raise
-            raise SpecError(in_python(str(exc))) from exc
+            raise (SpecError if isinstance(exc, SpecError) else SweepError)(in_python(str(exc))) from exc
         except DatasetError as exc:  # about data given in memory: named by its argument
             if inputs.named(str(exc)) == str(exc):
                 raise

@@ -40,6 +40,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from datavsmath.sweeps.experiment_layout import LOCK_FILE
+from datavsmath.sweeps.options import SweepError
 from datavsmath.trainables import storage
 from datavsmath.trainables.checks import echo
 
@@ -54,7 +55,7 @@ START_SLACK_S = 60.0
 CLAIM_PREFIX = f"{LOCK_FILE}.claim-"  # URI storage: a driver's claim while it takes the lock
 
 
-class LockError(RuntimeError):
+class LockError(SweepError):
     """The experiment is held by another driver, or its lock file cannot be used; the
     message names the holder (host, pid) or the file."""
 

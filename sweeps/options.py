@@ -6,13 +6,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from datavsmath.sweeps.adaptive_design import SearchSummary
+from datavsmath.trainables.checks import DatavsmathError
 
 DEFAULT_STORAGE = "results"
 DEFAULT_MAX_FAILURES = 2
 
 
-class SweepError(RuntimeError):
-    """A user-facing problem that stops the sweep; the CLI prints it without a traceback."""
+class SweepError(DatavsmathError, RuntimeError):
+    """A run that cannot go on, its input being fine: the experiment's lock is held, no node
+    fits a request, the storage or the cluster cannot be reached. The CLI prints it without a
+    traceback; it is not bad input (SpecError)."""
 
 
 @dataclass(frozen=True)

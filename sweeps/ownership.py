@@ -34,7 +34,7 @@ from datavsmath.sweeps.experiment_layout import (
 )
 from datavsmath.sweeps.options import SweepError, SweepOptions
 from datavsmath.sweeps.ray_session import check_address
-from datavsmath.sweeps.spec import Spec, dump_spec, spec_to_dict
+from datavsmath.sweeps.spec import Spec, SpecError, dump_spec, spec_to_dict
 from datavsmath.sweeps.sweep_data import FoundData, find_data
 from datavsmath.sweeps.validation import check_experiment_name
 from datavsmath.trainables import storage
@@ -116,7 +116,8 @@ def _entries(exp_dir: str) -> list[str] | None:
     if found is None:
         return None
     if not found:
-        raise SweepError(f"{exp_dir} is a file, not an experiment folder; choose another --name or --storage")
+        raise ExperimentConflictError(f"{exp_dir} is a file, not an experiment folder; choose another --name or "
+                                      "--storage")
     return sorted(name + "/" if is_dir else name for name, is_dir in names if not _ignored(name))
 
 
@@ -128,6 +129,11 @@ def _ignored(name: str) -> bool:
 def _is_experiment(names: list[str]) -> bool:
     """Whether a folder holding `names` is an experiment of this project: our spec and Tune's state."""
     return SPEC_FILE in names and (TUNER_FILE in names or any(fnmatch(n, STATE_PATTERN) for n in names))
+
+
+class ExperimentConflictError(SpecError):
+    """What was asked of the experiment folder (its name, --resume, --overwrite) conflicts with
+    what is there: bad input, which another --name or flag resolves; the message says which."""
 
 
 def check_extendable(exp_dir: str) -> None:
@@ -176,10 +182,7 @@ def check_experiment(spec: Spec, *, options: SweepOptions, holder: lock.Holder |
     name = experiment_name(spec, options=options)
     check_storage(options.storage)
     exp_dir = experiment_path(options.storage, name)
-    try:
-        stale = lock.check_free(exp_dir, me=holder)
-    except lock.LockError as exc:
-        raise SweepError(str(exc)) from exc
+    stale = lock.check_free(exp_dir, me=holder)  # LockError, a SweepError
     names = _entries(exp_dir)
     # A start that was killed before it wrote anything, or a folder holding only our inputs.
     empty_ok = empty_ok or stale is not None or (names == [] and storage.exists(storage.join(exp_dir, INPUTS_DIR)))
@@ -187,29 +190,30 @@ def check_experiment(spec: Spec, *, options: SweepOptions, holder: lock.Holder |
         _check_extendable(exp_dir, names)
     elif options.resume:
         if spec_to_dict(check_resumable(exp_dir)) != spec_to_dict(spec):
-            raise SweepError(f"--resume: the spec differs from the one stored in {storage.join(exp_dir, SPEC_FILE)}; "
-                             f"resume with the same spec, or start a new --name")
+            stored = storage.join(exp_dir, SPEC_FILE)
+            raise ExperimentConflictError(f"--resume: the spec differs from the one stored in {stored}; "
+                                          f"resume with the same spec, or start a new --name")
     elif names is None or (empty_ok and not names):
         pass
     elif names == [SPEC_FILE] and not options.overwrite:  # started, killed before Tune saved anything
-        raise SweepError(f"experiment {exp_dir} was started but no trial ran (it holds only {SPEC_FILE}); "
-                         "delete that folder to start again, or choose another --name")
+        raise ExperimentConflictError(f"experiment {exp_dir} was started but no trial ran (it holds only "
+                                      f"{SPEC_FILE}); delete that folder to start again, or choose another --name")
     elif not _is_experiment(names) and names:
         what = (f"--overwrite: {exp_dir} is not an experiment of datavsmath (no {SPEC_FILE} with {TUNER_FILE} "
                 f"or {STATE_PATTERN}); refusing to delete it" if options.overwrite
                 else f"{exp_dir} already exists and is not an experiment of datavsmath")
-        raise SweepError(f"{what}; it holds {_listing(names)}; choose another --name or --storage")
+        raise ExperimentConflictError(f"{what}; it holds {_listing(names)}; choose another --name or --storage")
     elif options.overwrite:
         why = _not_deletable(exp_dir, options.storage)
         if why:
-            raise SweepError(f"--overwrite: {why}; refusing to delete it")
+            raise ExperimentConflictError(f"--overwrite: {why}; refusing to delete it")
     elif names:
         why = _not_deletable(exp_dir, options.storage)
-        raise SweepError(f"experiment {exp_dir} already exists; use --resume to continue it"
-                         + (f" ({why})" if why else " or --overwrite to delete it and start again"))
+        raise ExperimentConflictError(f"experiment {exp_dir} already exists; use --resume to continue it"
+                                      + (f" ({why})" if why else " or --overwrite to delete it and start again"))
     else:
-        raise SweepError(f"{exp_dir} already exists; use --resume to continue it or --overwrite to start "
-                         f"again in it (it is an empty folder)")
+        raise ExperimentConflictError(f"{exp_dir} already exists; use --resume to continue it or --overwrite to "
+                                      f"start again in it (it is an empty folder)")
     return exp_dir
 
 
@@ -269,10 +273,7 @@ class Claim:
 
 @contextmanager
 def _locked(folder: Path | str, log: Callable[[str], None]) -> Iterator[lock.Holder]:
-    try:
-        holder = lock.acquire(folder, log=log)
-    except lock.LockError as exc:
-        raise SweepError(str(exc)) from exc
+    holder = lock.acquire(folder, log=log)  # LockError, a SweepError
     try:
         yield holder
     finally:

@@ -17,6 +17,7 @@ from typing import Any
 
 from datavsmath.sweeps import resources
 from datavsmath.sweeps.options import SweepError, SweepOptions
+from datavsmath.sweeps.spec import SpecError
 from datavsmath.trainables.allocator import GLIBC_TUNABLES_ENV, worker_glibc_tunables
 from datavsmath.trainables.checks import Interval, check_int, echo
 from datavsmath.trainables.faults import FAULT_ENV
@@ -43,16 +44,16 @@ PRESTART_KEEP_ALIVE_S = 600
 
 
 def _split_address(address: str) -> tuple[str, int]:
-    """`HOST:PORT`, `[IPV6]:PORT` or `ray://HOST:PORT` -> (host, port); else SweepError."""
+    """`HOST:PORT`, `[IPV6]:PORT` or `ray://HOST:PORT` -> (host, port); else SpecError."""
     rest = address[len("ray://"):] if address.startswith("ray://") else address
     host, sep, port_text = rest.rpartition(":")
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     if "://" in rest or not sep or not host or not port_text.isdigit():
-        raise SweepError(f"--address must be auto, local, HOST:PORT or ray://HOST:PORT, got {echo(address)}")
+        raise SpecError(f"--address must be auto, local, HOST:PORT or ray://HOST:PORT, got {echo(address)}")
     try:
         port = check_int("--address port", int(port_text), PORT_RANGE)
     except ValueError as exc:
-        raise SweepError(str(exc)) from exc
+        raise SpecError(str(exc)) from exc
     return host, port
 
 

@@ -25,6 +25,7 @@ from datavsmath.trainables.checks import (
     UNIT,
     UNIT_OPEN,
     check_choice,
+    check_keys,
     check_number,
     echo,
 )
@@ -45,9 +46,7 @@ CURVES = ("auto", *CURVE_FAMILIES)
 def _mapping(name: str, raw: Any, keys: Sequence[str]) -> dict[str, Any]:
     if not isinstance(raw, Mapping):
         raise ValueError(f"{name} must be a mapping with keys {', '.join(keys)}, got {echo(raw)}")
-    unknown = sorted(set(raw) - set(keys), key=str)
-    if unknown:
-        raise ValueError(f"{name}: unknown key {echo(unknown[0])}; allowed: {', '.join(keys)}")
+    check_keys(name, sorted(raw, key=str), keys)
     return dict(raw)
 
 

@@ -12,8 +12,9 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from datavsmath.sweeps.options import SweepError
 from datavsmath.sweeps.spec import SpecError, checked
-from datavsmath.trainables.checks import NON_NEGATIVE, POSITIVE, check_number, echo
+from datavsmath.trainables.checks import NON_NEGATIVE, POSITIVE, check_keys, check_number, echo
 from datavsmath.trainables.models.registry import GPU_MODELS, ModelEntry
 from datavsmath.trainables.models.user import UserModel
 
@@ -56,14 +57,12 @@ def parse_resources(raw: Any, models: tuple[str, ...], *, where: str = "resource
                             f"{list(models)}, got {echo(model)}")
         if not isinstance(req, dict) or not req:
             raise SpecError(f"{where}.{model} must be a mapping like {{cpu: 1, gpu: 0.25}}, got {echo(req)}")
-        for key in req:
-            if key not in RESOURCE_KEYS:
-                raise SpecError(f"{where}.{model}: unknown key {echo(key)}; allowed: cpu, gpu")
+        check_keys(f"{where}.{model}", req, RESOURCE_KEYS, error=SpecError)
         out[model] = {k: check_request(f"{where}.{model}.{k}", k, v) for k, v in req.items()}
     return out
 
 
-class InfeasibleRequestError(RuntimeError):
+class InfeasibleRequestError(SweepError):
     """A trial's request fits no single alive node: Tune would leave it PENDING forever."""
 
 

@@ -233,11 +233,7 @@ def _prepare(spec: Spec, *, claim: Claim, trials: list[dict[str, Any]], data_fut
     stop_if_asked raises KeyboardInterrupt after a Ctrl-C, so that one before the first
     file is written keeps nothing."""
     nodes = cluster_nodes()
-    plan = plan_for(spec, nodes=nodes, options=options)
-    try:
-        resources.check_feasible(plan, nodes=nodes)
-    except resources.InfeasibleRequestError as exc:
-        raise SweepError(str(exc)) from exc
+    plan = plan_for(spec, nodes=nodes, options=options)  # InfeasibleRequestError, a SweepError
     data = data_future.result()
     if options.resume or options.extend:
         check_same_data(claim.experiment_dir, data)

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from datavsmath.sweeps.spec import SpecError
-from datavsmath.trainables.checks import echo
+from datavsmath.trainables.checks import DatavsmathError, echo
 
 # Bounds on what one spec file may stand for. YAML aliases let a few hundred bytes mean
 # billions of values (a 439-byte alias bomb took 5.5 GB), and each level of nesting is a
@@ -20,7 +20,7 @@ MAX_YAML_NODES = 100_000  # after expanding every alias
 MAX_YAML_DEPTH = 50
 
 
-class _RefusedYAML(yaml.YAMLError):
+class _RefusedYAML(DatavsmathError, yaml.YAMLError):
     """Valid YAML that a spec may not be: a duplicate key, too many nodes, too deep, a cycle."""
 
 

@@ -21,6 +21,7 @@ from datavsmath.trainables.checks import (
     UNIT_OPEN_LEFT,
     check_choice,
     check_int,
+    check_keys,
     check_number,
     echo,
 )
@@ -45,9 +46,7 @@ def check_search(raw: Any, *, name: str = "search") -> dict[str, Any]:
         return dict(GRID_SEARCH)
     if not isinstance(raw, Mapping):
         raise ValueError(f"{name} must be a mapping with keys {', '.join(SEARCH_KEYS)}, got {echo(raw)}")
-    unknown = sorted(set(raw) - set(SEARCH_KEYS), key=str)
-    if unknown:
-        raise ValueError(f"{name}: unknown key {echo(unknown[0])}; allowed: {', '.join(SEARCH_KEYS)}")
+    check_keys(name, sorted(raw, key=str), SEARCH_KEYS)
     kind = check_choice(f"{name}.kind", raw.get("kind", "grid"), SEARCH_KINDS)
     if kind == "grid":
         extra = sorted(set(raw) - {"kind"})

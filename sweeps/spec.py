@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from datavsmath.trainables.checks import DatavsmathError
 from datavsmath.trainables.datasets.built_in import BUILT_IN_DATASETS, DEFAULT_DATASET
 from datavsmath.trainables.datasets.common import DatasetInfo
 from datavsmath.trainables.models.registry import ModelEntry
@@ -59,8 +60,9 @@ DEFAULT_CHECKPOINT_PERIOD_S = 30.0
 FRAC_DECIMALS = 10
 
 
-class SpecError(ValueError):
-    """A sweep spec is malformed; the message names the field, allowed values and value."""
+class SpecError(DatavsmathError, ValueError):
+    """Bad input: a sweep spec, an argument or a flag that cannot be used; the message names
+    the field, allowed values and value. Found before any trial runs."""
 
 
 def checked(check: Any, *args: Any) -> Any:

@@ -79,10 +79,15 @@ class _ResourcesByModel:
 
 
 def plan_for(spec: Spec, *, nodes: list[resources.Node], options: SweepOptions) -> dict[str, dict[str, float]]:
+    """Each model's resource request on `nodes` (--gpu-share and --resources over the spec's),
+    checked as the run and its dry run both check it: InfeasibleRequestError (a SweepError)
+    unless every request is one Ray accepts and fits a node (resources.check_feasible)."""
     gpu_share = options.gpu_share or spec.gpu_share or resources.DEFAULT_GPU_SHARE
     merged = {**spec.resources, **options.resource_overrides}
-    return resources.plan_requests(spec.models, nodes=nodes, gpu_share=gpu_share, overrides=merged,
+    plan = resources.plan_requests(spec.models, nodes=nodes, gpu_share=gpu_share, overrides=merged,
                                    gpu_models=resources.gpu_capable(spec.models))
+    resources.check_feasible(plan, nodes=nodes)
+    return plan
 
 
 def state_period(n_trials: int) -> str:

@@ -45,6 +45,7 @@ from datavsmath.trainables.checks import (
     Interval,
     check_choice,
     check_int,
+    check_keys,
     check_number,
     echo,
     is_number,
@@ -180,9 +181,7 @@ def _check_axis(where: str, key: str, values: Any, *, models: tuple[str, ...] = 
 def _parse_grid(block: Any, *, where: str, models: tuple[str, ...] = MODEL_NAMES) -> Grid:
     if not isinstance(block, dict):
         raise SpecError(f"{where}must be a mapping of axes, got {type(block).__name__}")
-    unknown = sorted(set(block) - set(GRID_AXES))
-    if unknown:
-        raise SpecError(f"{where}unknown key {echo(unknown[0])}; allowed: {', '.join(GRID_AXES)}")
+    check_keys(where.removesuffix(": "), sorted(block, key=str), GRID_AXES, error=SpecError)
     needed = [a for a in GRID_AXES if a not in AXIS_DEFAULTS]
     missing = [a for a in needed if a not in block]
     if missing:
@@ -257,9 +256,7 @@ def _parse_settings(raw: Any, *, key: str, defaults: Mapping[str, Any], models: 
     """`confusion:` / `repair_model:`: {model: one of `models`, <count>: int in count_range}, defaults filled in."""
     if not isinstance(raw, dict):
         raise SpecError(f"{key} must be a mapping with keys model, {count}, got {echo(raw)}")
-    unknown = sorted(set(raw) - set(defaults), key=str)
-    if unknown:
-        raise SpecError(f"{key}: unknown key {echo(unknown[0])}; allowed: {', '.join(defaults)}")
+    check_keys(key, sorted(raw, key=str), tuple(defaults), error=SpecError)
     out = {**defaults, **raw}
     out["model"] = checked(check_choice, f"{key}.model", out["model"], tuple(models))
     out[count] = checked(check_int, f"{key}.{count}", out[count], count_range)
@@ -417,9 +414,7 @@ def parse_spec(data: dict[str, Any], *, source: str = "<spec>", default_name: st
     (check_fits_dataset). Resource amounts are at Ray's resolution. recorded: a spec stored
     with an experiment, for reading its results: its py_modules need not exist any more.
     """
-    unknown = sorted(set(data) - set(TOP_LEVEL_KEYS), key=str)
-    if unknown:
-        raise SpecError(f"spec {source}: unknown key {echo(unknown[0])}; allowed: {', '.join(TOP_LEVEL_KEYS)}")
+    check_keys(f"spec {source}", sorted(data, key=str), TOP_LEVEL_KEYS, error=SpecError)
     name = check_experiment_name(data.get("name", default_name))
     description = _description(data)
     user_models = _parse_models(data["models"]) if "models" in data else {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,53 @@ def echo(value: Any, *, limit: int = ECHO_LIMIT) -> str:
     """repr(value), cut to `limit` characters with "..." when longer."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class DatavsmathError(Exception):
+    """The base of every error that datavsmath raises on purpose: ``except DatavsmathError``
+    catches them all.
+
+    Below it, bad input (a spec, an argument, a dataset: SpecError, DatasetError, ..., each
+    also a ValueError) and a run that cannot go on (SweepError: the experiment's lock is held,
+    no node fits a request, the cluster cannot be reached; also a RuntimeError) are apart.
+    """
+
+
+def check_keys(where: str, keys: Iterable[Any], allowed: Sequence[str], *, of: str = "",
+               error: Callable[[str], Exception] = ValueError, list_allowed: bool = True) -> None:
+    """Refuse the first of `keys` that is not in `allowed`, in one message style.
+
+    Parameters
+    ----------
+    where : str
+        The mapping's name in the message ("" for none), e.g. ``"report"``.
+    keys : iterable
+        The keys given, in the order in which the first unknown one is named.
+    allowed : sequence of str
+        The keys allowed, in the order the message lists them.
+    of : str
+        Text after the key, e.g. ``" for kind table"``.
+    error : callable
+        The exception type (called with the message) to raise.
+    list_allowed : bool
+        Whether the message lists the allowed keys.
+
+    Raises
+    ------
+    error
+        ``"WHERE: unknown key 'k'{of}; allowed: a, b"`` for the first unknown key.
+
+    Examples
+    --------
+    >>> check_keys("report", ["colour"], ("current", "target"))
+    Traceback (most recent call last):
+    ValueError: report: unknown key 'colour'; allowed: current, target
+    """
+    unknown = [key for key in keys if key not in allowed]
+    if unknown:
+        prefix = f"{where}: " if where else ""
+        listed = f"; allowed: {', '.join(allowed)}" if list_allowed else ""
+        raise error(f"{prefix}unknown key {echo(unknown[0])}{of}{listed}")
 
 
 def is_number(value: Any) -> bool:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from datavsmath.trainables.checks import DatavsmathError
+
 FAULT_ENV = "DATAVSMATH_FAULT"
 FAULT_MARKER = "fault_injected"  # file in the trial dir: the fault already fired once
 
 
-class InjectedFault(RuntimeError):
+class InjectedFault(DatavsmathError, RuntimeError):
     """Raised by the test-only fault injection."""
 
 

@@ -257,7 +257,7 @@ def test_preflight_in_process_on_an_existing_ray_session(tmp_path, capsys):
     """`ray.init(num_cpus=2, num_gpus=0)` first: the runner joins that session, and refuses."""
     import ray
 
-    from datavsmath.sweeps import cli
+    from datavsmath import cli
 
     # address="local": a new instance even while another test's cluster is up
     ray.init(address="local", num_cpus=2, num_gpus=0, include_dashboard=False)

@@ -20,21 +20,23 @@ from typing import Any
 
 import numpy as np
 
+from datavsmath.trainables.checks import DatavsmathError
+
 TABLE_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}  # also .csv.gz, .csv.bz2, ...
 SHOWN_NAMES = 5  # messages list at most this many columns or classes, then "and N more"
 MISSING_KINDS = "None, NaN, NA or an empty string"
 
 
-class DataNotFoundError(FileNotFoundError):
+class DataNotFoundError(DatavsmathError, FileNotFoundError):
     """No copy of a dataset (Fashion-MNIST, MNIST, a user's file or folder) was found and
     none could be downloaded."""
 
 
-class ChecksumError(ValueError):
+class ChecksumError(DatavsmathError, ValueError):
     """A dataset file exists but its content is not the published one (Fashion-MNIST, MNIST)."""
 
 
-class DatasetError(ValueError):
+class DatasetError(DatavsmathError, ValueError):
     """A dataset's file or folder is there but its content cannot be used (a missing label
     column, one class, a class absent from the test set, non-numeric or non-finite features,
     an unreadable file)."""

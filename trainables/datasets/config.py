@@ -10,7 +10,16 @@ from typing import Any
 
 import numpy as np
 
-from datavsmath.trainables.checks import UNIT_OPEN, Interval, check_choice, check_int, check_number, echo
+from datavsmath.trainables.checks import (
+    UNIT_OPEN,
+    DatavsmathError,
+    Interval,
+    check_choice,
+    check_int,
+    check_keys,
+    check_number,
+    echo,
+)
 from datavsmath.trainables.datasets.built_in import BUILT_IN
 from datavsmath.trainables.datasets.common import listed
 
@@ -32,7 +41,7 @@ ALLOWED_KEYS: dict[str, tuple[str, ...]] = {
 REQUIRED_KEYS: dict[str, tuple[str, ...]] = {"table": ("path", "label"), "images": ("path",), "arrays": ("path",)}
 
 
-class DatasetConfigError(ValueError):
+class DatasetConfigError(DatavsmathError, ValueError):
     """A dataset config is malformed: found by `check_dataset_config`, before any data is read."""
 
 
@@ -117,9 +126,7 @@ def check_dataset_config(config: Mapping[str, Any] | str) -> dict[str, Any]:
     except ValueError as exc:
         raise _fail(str(exc)) from exc
     allowed = ALLOWED_KEYS[kind]
-    unknown = [key for key in config if key not in allowed]
-    if unknown:
-        raise _fail(f"dataset: unknown key {echo(unknown[0])} for kind {kind}; allowed: {', '.join(allowed)}")
+    check_keys("dataset", config, allowed, of=f" for kind {kind}", error=DatasetConfigError)
     missing = [key for key in REQUIRED_KEYS.get(kind, ()) if config.get(key) is None]
     if missing:
         raise _fail(f"dataset: kind {kind} needs key {missing[0]!r}")

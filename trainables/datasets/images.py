@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from datavsmath.trainables.checks import DatavsmathError
 from datavsmath.trainables.datasets.common import (
     DataNotFoundError,
     Dataset,
@@ -42,7 +43,7 @@ SIXTEEN_BIT_MAX = 65535.0
 NO_FIXED_RANGE = {"I": "32-bit integer", "F": "32-bit float"}
 
 
-class ImageFileError(ValueError):
+class ImageFileError(DatavsmathError, ValueError):
     """An image file or folder that cannot be used; the message names it."""
 
 

@@ -21,6 +21,7 @@ from ..checks import (
     Interval,
     check_choice,
     check_int,
+    check_keys,
     check_number,
     echo,
     is_integer,
@@ -111,9 +112,7 @@ def validate_params(model: str, params: Mapping[str, Any] | None = None) -> dict
     """
     merged = default_params(model)
     for key, value in dict(params or {}).items():
-        if key not in merged:
-            allowed = ", ".join(sorted(merged))
-            raise ValueError(f"params for {model}: unknown key {key!r}; allowed: {allowed}")
+        check_keys(f"params for {model}", [key], sorted(merged))
         merged[key] = _check_value(model, key, value)
     return merged
 

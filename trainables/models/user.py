@@ -43,7 +43,16 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import AT_LEAST_ONE, POSITIVE, UNIT_OPEN_RIGHT, check_int, check_number, echo
+from ..checks import (
+    AT_LEAST_ONE,
+    POSITIVE,
+    UNIT_OPEN_RIGHT,
+    DatavsmathError,
+    check_int,
+    check_keys,
+    check_number,
+    echo,
+)
 from .common import check_images, check_input_shape, check_labels, check_n_classes, flat_float32
 
 KINDS = ("estimator", "module")
@@ -58,7 +67,7 @@ PREFLIGHT_PER_CLASS = 2  # rows of each class the preflight fits a user's estima
 PICKLE_SUFFIX = ".pkl"  # a cloudpickle file in place of an import path
 
 
-class UserModelError(ValueError):
+class UserModelError(DatavsmathError, ValueError):
     """A user model's definition, import path or params cannot be used; names model and path."""
 
 
@@ -159,10 +168,7 @@ def check_user_model(name: str, definition: Any) -> UserModel:
                              f"{', '.join(map(str, definition)) or 'none'}")
     kind = kinds[0]
     allowed = ESTIMATOR_KEYS if kind == "estimator" else MODULE_KEYS
-    unknown = [key for key in definition if key not in allowed]
-    if unknown:
-        raise UserModelError(f"models.{name}: unknown key {echo(unknown[0])} for a {kind}; "
-                             f"allowed: {', '.join(allowed)}")
+    check_keys(f"models.{name}", definition, allowed, of=f" for a {kind}", error=UserModelError)
     path = _check_path(name, kind, definition[kind])
     if kind == "estimator":
         params = definition.get("params") or {}
