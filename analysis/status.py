@@ -95,22 +95,27 @@ def _estimated_cost(rows: pd.DataFrame, cost: CostFn) -> float:
     return float(sum(cost(r) for r in rows[list(AXES)].to_dict("records")))
 
 
-def eta_seconds(df: pd.DataFrame, *, cost: CostFn, now: pd.Timestamp | None = None) -> float | None:
+def eta_seconds(df: pd.DataFrame, *, cost: CostFn, now: pd.Timestamp | None = None,
+                search_left: int = 0) -> float | None:
     """Remaining wall seconds: the unfinished trials' predicted cost at the pace observed so far.
 
     The pace (predicted cost finished per wall second) already folds in concurrency and
-    this machine's speed. None before any trial has finished; 0 when nothing is left.
+    this machine's speed. search_left: the trials an adaptive search may still propose
+    (Tune has not made them yet), each at the finished trials' mean predicted cost. None
+    before any trial has finished; 0 when nothing is left.
     """
     done = df[df["status"] == "TERMINATED"]
     left = df[df["status"].isin(["RUNNING", "PENDING", "MISSING"])]
-    if left.empty:
+    if left.empty and not search_left:
         return 0.0
     if done.empty or done["start_time"].isna().all():
         return None
     now = now or pd.Timestamp.now(tz=done["end_time"].dt.tz)
     elapsed = (now - df["start_time"].min()).total_seconds()
-    pace = _estimated_cost(done, cost) / max(elapsed, 1e-9)
-    return _estimated_cost(left, cost) / pace if pace > 0 else None
+    done_cost = _estimated_cost(done, cost)
+    pace = done_cost / max(elapsed, 1e-9)
+    left_cost = _estimated_cost(left, cost) + search_left * done_cost / len(done)
+    return left_cost / pace if pace > 0 else None
 
 
 def _describe(row: pd.Series) -> str:
@@ -125,13 +130,15 @@ def _shown(df: pd.DataFrame, driver: Driver | None) -> pd.DataFrame:
     return df.assign(status=df["status"].where(df["status"] != "RUNNING", INTERRUPTED))
 
 
-def _counts_line(summary: dict[str, Any]) -> str:
+def _counts_line(summary: dict[str, Any], *, search_left: int = 0) -> str:
     counts = summary["status_counts"]
     line = (f"trials: {summary['n_trials']} | {counts.get('TERMINATED', 0)} done, {counts.get('RUNNING', 0)} running, "
             f"{counts.get('PENDING', 0)} pending, {counts.get('ERROR', 0)} errored")
     for status in (INTERRUPTED, "MISSING"):
         if counts.get(status):
             line += f", {counts[status]} {status.lower()}"
+    if search_left:
+        line += f"; the search may propose {search_left} more (its budget left)"
     return line
 
 
@@ -140,8 +147,9 @@ def _trial_text(failure: Mapping[str, Any]) -> str:
             f"{failure['damage_mode']} seed={failure['seed']}: {failure['error']}")
 
 
-def _eta_line(df: pd.DataFrame, *, cost: CostFn, driver: Driver | None, resume: str | None) -> list[str]:
-    eta = eta_seconds(df, cost=cost)
+def _eta_line(df: pd.DataFrame, *, cost: CostFn, driver: Driver | None, resume: str | None,
+              search_left: int = 0) -> list[str]:
+    eta = eta_seconds(df, cost=cost, search_left=search_left)
     if eta != 0 and driver is not None and driver.alive is False:
         return ["ETA: none, no driver is running this sweep" + ("; resume it with:" if resume else ""),
                 *([f"  {resume}"] if resume else [])]
@@ -150,16 +158,17 @@ def _eta_line(df: pd.DataFrame, *, cost: CostFn, driver: Driver | None, resume: 
 
 
 def status_lines(df: pd.DataFrame, *, cost: CostFn, driver: Driver | None = None,
-                 resume: str | None = None) -> list[str]:
+                 resume: str | None = None, search_left: int = 0) -> list[str]:
     """Counts per status, the driver, best and worst finished trial, failures, the notes on
     unreadable files (df.attrs["problems"]) and an ETA.
 
     driver: the experiment's driver (driver_state), None for a results file; when it is not
     alive, RUNNING trials count as interrupted and the ETA line gives `resume`.
+    search_left: the trials an adaptive search that has not stopped may still propose.
     """
     shown = _shown(df, driver)
     summary = summarize(shown)
-    lines = [_counts_line(summary)]
+    lines = [_counts_line(summary, search_left=search_left)]
     if driver is not None:
         lines.append(f"driver: {driver.text}")
     done = df[df["status"] == "TERMINATED"].dropna(subset=[METRIC])
@@ -173,13 +182,14 @@ def status_lines(df: pd.DataFrame, *, cost: CostFn, driver: Driver | None = None
     lines += [f"note: {p}" for p in problems[:MAX_NOTES]]
     if len(problems) > MAX_NOTES:
         lines.append(f"note: ... and {len(problems) - MAX_NOTES} more problems with the experiment's files")
-    return lines + _eta_line(df, cost=cost, driver=driver, resume=resume)
+    return lines + _eta_line(df, cost=cost, driver=driver, resume=resume, search_left=search_left)
 
 
-def format_status(results: str | Path, *, cost: CostFn) -> str:
-    """The text `datavsmath status RESULTS` prints."""
+def format_status(results: str | Path, *, cost: CostFn, search_left: int = 0) -> str:
+    """The text `datavsmath status RESULTS` prints (search_left: as status_lines')."""
     df = load_results(results)
     fs, inner = open_location(results)
     if file_type(fs, inner) != pafs.FileType.Directory:
         return "\n".join(status_lines(df, cost=cost))
-    return "\n".join(status_lines(df, cost=cost, driver=driver_state(results), resume=resume_hint(results)))
+    return "\n".join(status_lines(df, cost=cost, driver=driver_state(results), resume=resume_hint(results),
+                                   search_left=search_left))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ ERROR_COLUMNS = ("trial_id", *AXES, "error")
 HEADLINE_ROWS = 8
 # The notebook summary's answer: fewer resamples than the report's 200, so that displaying Results stays quick.
 ANSWER_N_BOOT = 50
+# Why a search stopped when it was stopped before it ended (Ctrl-C, a kill) and nothing runs it.
+INTERRUPTED_SEARCH = "interrupted before it ended; resume=True (or the command line's --resume) carries it on"
 
 
 class TrialsError(DatavsmathError, RuntimeError):
@@ -75,10 +78,15 @@ class Results:
             return None
         from datavsmath.analysis.load import all_parts
         from datavsmath.analysis.pinpoint import estimators
+        from datavsmath.analysis.status import driver_state
         from datavsmath.sweeps.adaptive_run import latest_summary  # ray.tune
 
-        return latest_summary(all_parts(self.path)[0], spec, trials=expand_trials(spec),
-                              estimate=estimators(spec.report)[1])
+        summary = latest_summary(all_parts(self.path)[0], spec, trials=expand_trials(spec),
+                                 estimate=estimators(spec.report)[1])
+        if summary is not None and not summary.stop_reason and driver_state(self.path).alive is not True:
+            # saved while it ran, and nothing runs it now: it was stopped before it ended
+            summary = replace(summary, stop_reason=INTERRUPTED_SEARCH)
+        return summary
 
     @property
     def errors(self) -> pd.DataFrame:

@@ -290,11 +290,31 @@ def _status_cost(results: str) -> Any:
                                                repair_folds=folds)
 
 
+def _search_left(results: str) -> int:
+    """The trials an adaptive search may still propose: its budget less the trials made so
+    far, or 0 once it has stopped (or for a grid, which lists every trial already)."""
+    try:
+        spec = read_stored_spec(results)
+    except (OSError, ValueError):  # a results file, or a folder status reports on by itself
+        return 0
+    if not is_adaptive(spec.search):
+        return 0
+    from datavsmath.analysis.load import all_parts, load_results
+    from datavsmath.analysis.pinpoint import estimators
+    from datavsmath.sweeps.adaptive_run import latest_summary  # ray.tune
+
+    summary = latest_summary(all_parts(results)[0], spec, trials=expand_trials(spec),
+                             estimate=estimators(spec.report)[1])
+    if summary is not None and summary.stop_reason:
+        return 0
+    return max(int(spec.search["budget"]) - len(load_results(results)), 0)
+
+
 def _cmd_status(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExperimentFileWarning)  # status prints them as its notes
         try:
-            text = format_status(args.results, cost=_status_cost(args.results))
+            text = format_status(args.results, cost=_status_cost(args.results), search_left=_search_left(args.results))
         except (OSError, ValueError) as exc:  # nothing readable there: one line, no traceback
             raise UsageError(str(exc)) from exc
     print(text)

@@ -97,5 +97,6 @@ class SearchSummary:
 
     def lines(self) -> list[str]:
         """Why it stopped, then one line per crossing."""
-        return [f"adaptive search stopped: {self.stop_reason or 'running'}; {self.finished} trials finished "
-                f"of {self.proposed} proposed", *(f"  {c.text()}" for c in self.crossings)]
+        state = f"stopped: {self.stop_reason}" if self.stop_reason else "running"
+        return [f"adaptive search {state}; {self.finished} trials finished of {self.proposed} proposed",
+                *(f"  {c.text()}" for c in self.crossings)]

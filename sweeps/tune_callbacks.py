@@ -38,7 +38,7 @@ class SilentReporter(ProgressReporter):
 
 
 # Tune's own statuses.
-_DONE, _ERROR, _RUNNING = "TERMINATED", "ERROR", "RUNNING"
+_DONE, _ERROR, _RUNNING, _PENDING = "TERMINATED", "ERROR", "RUNNING", "PENDING"
 
 
 class CompactReporter(Callback):
@@ -101,11 +101,15 @@ class CompactReporter(Callback):
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
         if not self.errors_only:
-            self.write(status_line(self.progress(trials, elapsed_s=time.monotonic() - self._start)))
+            self.write(status_line(self.progress(trials, elapsed_s=time.monotonic() - self._start, ended=True)))
 
-    def progress(self, trials: list, *, elapsed_s: float) -> Progress:
+    def progress(self, trials: list, *, elapsed_s: float, ended: bool = False) -> Progress:
         """Counts, ETA from the cost model (at the pace of this run: the trials that finished
-        before a resume do not count toward it), and the best acc per model so far."""
+        before a resume do not count toward it), and the best acc per model so far.
+
+        Until the run ends, the trials Tune has not created yet count as pending, up to `total`
+        (an adaptive search's budget), at the mean cost of the cells not run yet; once it has
+        ended (a search may stop before its budget), only the trials Tune holds as pending."""
         counts = {_DONE: 0, _ERROR: 0, _RUNNING: 0}
         best: dict[str, float] = {}
         done_cost = errored_cost = before_cost = 0.0
@@ -124,13 +128,24 @@ class CompactReporter(Callback):
                     best[model] = max(best.get(model, acc), acc)
             elif t.status == _ERROR:
                 errored_cost += cost
-        # Tune creates trials as it goes: those not yet created count as pending, at their cost.
-        left_cost = max(sum(self.costs.values()) - done_cost - errored_cost, 0.0)
-        pending = max(self.total, len(trials)) - counts[_DONE] - counts[_ERROR] - counts[_RUNNING]
+        if ended:
+            pending = counts.get(_PENDING, 0)
+            left_cost = 0.0
+        else:
+            pending = max(self.total, len(trials)) - counts[_DONE] - counts[_ERROR] - counts[_RUNNING]
+            left_cost = _left_cost(self.costs, trials, left=pending + counts[_RUNNING])
         return Progress(done=counts[_DONE], running=counts[_RUNNING], pending=pending, errored=counts[_ERROR],
                         elapsed_s=elapsed_s, eta_s=eta_seconds(done_cost=max(done_cost - before_cost, 0.0),
                                                                left_cost=left_cost, elapsed_s=elapsed_s),
                         best_acc=best)
+
+
+def _left_cost(costs: Mapping[str, float], trials: list, *, left: int) -> float:
+    """The estimated cost of the `left` trials still to run: the mean cost of the cells that
+    have not finished, times `left` (for a grid, every such cell runs: their sum)."""
+    finished = {trial_name(t.config) for t in trials if t.status in (_DONE, _ERROR)}
+    unrun = [cost for name, cost in costs.items() if name not in finished]
+    return sum(unrun) / len(unrun) * left if unrun and left > 0 else 0.0
 
 
 ERROR_CHARS = 300  # of the exception's line, in the terminal

@@ -170,6 +170,11 @@ def test_an_interrupted_adaptive_sweep_resumes_its_search(tmp_path):
     before = _finished(exp)
     partial = load_results(exp)
     assert 2 <= len(before) < len(partial) <= BUDGET  # rows: the cells proposed so far, not all 21
+    stopped = dvm.load(exp).search  # it said "stopped: running" with nothing running it
+    assert stopped is not None and stopped.stop_reason.startswith("interrupted before it ended"), stopped
+    assert stopped.lines()[0].startswith("adaptive search stopped: interrupted before it ended")
+    status = run_cli("status", str(exp))  # the budget left, not only the trials Tune had made
+    assert f"the search may propose {BUDGET - len(partial)} more (its budget left)" in status.stdout, status.stdout
 
     command = shlex.split(str(info.value).split("or: ", 1)[1])
     assert command[0] == "datavsmath" and "--resume" in command

@@ -81,7 +81,7 @@ def test_a_reporter_pickled_before_it_kept_a_total_still_reports():
 
 
 def test_the_eta_after_a_resume_is_at_the_pace_of_this_run():
-    """Issue 31 F: the trials finished before a resume do not speed up this run's ETA."""
+    """The trials finished before a resume do not speed up this run's ETA."""
     from types import SimpleNamespace
 
     from datavsmath.sweeps.tune_callbacks import CompactReporter
@@ -98,8 +98,28 @@ def test_the_eta_after_a_resume_is_at_the_pace_of_this_run():
     assert progress.eta_s == 10.0  # one trial's cost in 10 s, one left (was 3.3: three in 10 s)
 
 
+def test_an_adaptive_search_counts_its_budget_left_and_nothing_pending_once_it_ended():
+    """A search runs at most its budget of the cells: its ETA is the budget left at the cells'
+    mean cost (it was every cell's cost, or 0.0 where Tune had created none yet), and once the
+    search has stopped, nothing is pending (it said "6 pending" after the end)."""
+    from types import SimpleNamespace
+
+    from datavsmath.sweeps.tune_callbacks import CompactReporter
+
+    configs = expand_trials(load_spec("smoke"))[:10]
+    reporter = CompactReporter(costs={trial_name(c): 2.0 for c in configs}, total=6, write=print)
+    reporter.setup()
+    reporter.on_step_end(0, [])
+    trials = [SimpleNamespace(status="TERMINATED", config=c, last_result={"acc": 0.5}) for c in configs[:2]]
+    progress = reporter.progress(trials, elapsed_s=4.0)  # 2 of the budget of 6 in 4 s: 4 left, 8 s
+    assert (progress.done, progress.pending) == (2, 4)
+    assert progress.eta_s == 8.0
+    ended = reporter.progress(trials, elapsed_s=4.0, ended=True)  # the search stopped after 2
+    assert (ended.done, ended.pending, ended.eta_s) == (2, 0, 0.0)
+
+
 def test_tunes_slow_operation_warning_shows_once_per_sweep(caplog):
-    """Issue 31 G: Tune's "may be a performance bottleneck" appeared 8 times in a notebook."""
+    """Tune's "may be a performance bottleneck" appeared 8 times in a notebook."""
     import logging
 
     from ray.tune.utils.util import warn_if_slow
