@@ -30,16 +30,11 @@ from datavsmath.analysis.schema import (
     LIST_COLUMNS,
     MATRIX_COLUMNS,
     MISSING,
-    RESULTS_CSV,
-    RESULTS_PARQUET,
     STATUSES,
     normalize,
     trial_key,
 )
 from datavsmath.analysis.tune_files import (
-    ERROR_FILE,
-    PARAMS_FILE,
-    RESULT_FILE,
     TrialFolder,
     TrialState,
     error_summary,
@@ -47,7 +42,12 @@ from datavsmath.analysis.tune_files import (
     read_trial_folders,
 )
 from datavsmath.sweeps.experiment_layout import (
+    ERROR_FILE,
     EXTENSION_PREFIX,
+    PARAMS_FILE,
+    RESULT_FILE,
+    RESULTS_CSV,
+    RESULTS_PARQUET,
     SPEC_FILE,
     expected_trials,
     experiment_parts,
@@ -63,7 +63,9 @@ FINAL_FIELDS = ("acc", "auc", "val_acc", "n_train", "n_val", "n_damaged", "fit_s
                 "report_seconds", "checkpoints", "device", "peak_rss_mb", "confusion", "dataset",
                 "dataset_fingerprint", "noise_rate", "noise_rate_per_class", "realized_transition",
                 "repair_model", "repair_folds", "n_flagged", "detection_precision", "detection_recall",
-                "relabel_acc", "label_acc", "repair_seconds", "warning_counts", "warning_texts")
+                "relabel_acc", "label_acc", "repair_seconds", "audit_frac", "n_audited", "vote_k", "n_bought",
+                "n_wrong", "cleanlab_noise", "cleanlab_joint_noise", "acc_test_damaged", "acc_test_corrected",
+                "test_noise_rate", "warning_counts", "warning_texts")
 # Tune statuses that mean "not finished yet" (PAUSED is shown as PENDING).
 _WAITING = {"PENDING", "PAUSED"}
 PROBLEMS = "problems"  # the tidy frame's attrs key: one line per unreadable file or part of one

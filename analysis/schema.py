@@ -22,10 +22,6 @@ STATUSES = (FINISHED, FAILED, "RUNNING", "PENDING", MISSING)
 
 # The dataset the experiments run on; its facts (training-set size, classes) are its own.
 DATASET = FASHION_MNIST
-# The files written beside an experiment (datavsmath.analysis.results).
-RESULTS_PARQUET = "results.parquet"
-RESULTS_CSV = "results.csv"
-SEED_RESULTS_CSV = "seed_results.csv"
 
 COLUMN_DTYPES: dict[str, Any] = {
     "trial_id": "str",
@@ -67,6 +63,20 @@ COLUMN_DTYPES: dict[str, Any] = {
     "relabel_acc": "float64",
     "label_acc": "float64",
     "repair_seconds": "float64",
+    # What the audit and the vote cost and left (Repair.stats): the audit's budget and labels
+    # checked, the vote's labels per item and labels bought, the wrong labels trained on
+    "audit_frac": "float64",
+    "n_audited": "Int64",
+    "vote_k": "Int64",
+    "n_bought": "Int64",
+    "n_wrong": "Int64",
+    # cleanlab's estimates of the share of wrong labels as given (trials of prune, relabel, audit)
+    "cleanlab_noise": "float64",
+    "cleanlab_joint_noise": "float64",
+    # damage_test: the accuracy on test labels damaged as the training labels, and corrected
+    "acc_test_damaged": "float64",
+    "acc_test_corrected": "float64",
+    "test_noise_rate": "float64",
     # Warnings raised in the trial's fit and predict: JSON text {category: count}, "{}" for none
     "warning_counts": "str",
     # Each category's first message in the trial: JSON text {category: message}

@@ -29,7 +29,8 @@ from datavsmath.trainables.models.user import is_pickled
 
 # Spec keys taken as keywords as they are (YAML values), besides the data, models and axes.
 SPEC_KEYWORDS = ("description", "grids", "include", "overrides", "resources", "gpu_share", "max_failures",
-                 "checkpoint_period_s", "dataset", "py_modules", "transition", "confusion", "repair_model")
+                 "checkpoint_period_s", "dataset", "py_modules", "transition", "confusion", "repair_model",
+                 "audit_frac", "vote_k", "damage_test")
 # Used when a sweep names no spec and leaves an axis out: all data, clean labels.
 AXIS_DEFAULTS = {"sample_frac": [1.0], "damage_frac": [0.0], "damage_mode": [NO_DAMAGE]}
 
@@ -156,6 +157,7 @@ def sweep(data: Any = None, *, label: str | None = None, test: Any = None, test_
           max_failures: int | None = None, checkpoint_period_s: float | None = None, report: Any = True,
           dataset: Any = None, py_modules: Any = None, transition: Any = None, confusion: Mapping | None = None,
           repair_model: Mapping | None = None, search: Mapping | None = None, curve: str | None = None,
+          audit_frac: float | None = None, vote_k: int | None = None, damage_test: bool | None = None,
           storage: str = "results", address: str | None = None,
           data_dir: str | None = None, download: bool = True, dry_run: bool = False, resume: bool = False,
           retry_errored: bool = False, overwrite: bool = False, extend: bool = False, rerun_changed: bool = False,
@@ -182,15 +184,15 @@ def sweep(data: Any = None, *, label: str | None = None, test: Any = None, test_
 
     Axes: model (default: the models' names), sample_frac in (0, 1] (default 1.0),
     damage_frac in [0, 1] (default 0.0), damage_mode (none, random, constant, matrix,
-    confusion; default none), repair (none, prune, relabel; default none): a value or a
+    confusion; default none), repair (none, prune, relabel, audit, vote; default none): a value or a
     list each; seeds a number N (seeds 0..N-1) or a list (default [0]).
     Every other spec key is a keyword of the same name (description, grids, include,
     overrides, resources, gpu_share, max_failures (default 2), checkpoint_period_s, dataset,
     py_modules, transition, confusion, repair_model, search: {kind: grid | adaptive, target,
-    tolerance, budget}); `report` is the spec's report settings when a mapping, and False
-    writes no report; `curve` is report's curve family (auto, pow3, ...; default auto).
-    `spec=` a shipped spec's name, a
-    YAML file or a mapping: the keywords given override its keys, so `sweep(spec="size")`
+    tolerance, budget}, audit_frac, vote_k, damage_test); `report` is the spec's report
+    settings when a mapping, and False writes no report; `curve` is report's curve family
+    (auto, pow3, ...; default auto). `spec=` a shipped spec's name, a YAML file or a mapping:
+    the keywords given override its keys, so `sweep(spec="size")`
     runs what `datavsmath sweep size` runs.
 
     Run options are the CLI's: name (default: the spec's, else sweep-<date>-<time>), storage
@@ -209,7 +211,8 @@ def sweep(data: Any = None, *, label: str | None = None, test: Any = None, test_
     keys = {"description": description, "grids": grids, "include": include, "overrides": overrides,
             "resources": resources, "gpu_share": gpu_share, "max_failures": max_failures,
             "checkpoint_period_s": checkpoint_period_s, "dataset": dataset, "py_modules": py_modules,
-            "transition": transition, "confusion": confusion, "repair_model": repair_model, "search": search}
+            "transition": transition, "confusion": confusion, "repair_model": repair_model, "search": search,
+            "audit_frac": audit_frac, "vote_k": vote_k, "damage_test": damage_test}
     if curve is not None and report is not False:
         report = {**(dict(report) if isinstance(report, Mapping) else {}), "curve": curve}
     axes = dict(zip(GRID_AXES, (model, sample_frac, damage_frac, damage_mode, repair)))

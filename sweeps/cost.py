@@ -15,7 +15,7 @@ from datavsmath.trainables.damage import subset_size
 from datavsmath.trainables.models import default_params
 from datavsmath.trainables.models.registry import SEED_MODELS
 from datavsmath.trainables.models.user import UserModel
-from datavsmath.trainables.repair import DEFAULT_FOLDS, NO_REPAIR
+from datavsmath.trainables.repair import DEFAULT_FOLDS, MODEL_REPAIRS
 
 # Seconds per (training sample x pass) on one thread, where a pass is an epoch (nets), a
 # boosting round (xgb) or a tree (rf), fixed seconds per trial, and the setting that counts the
@@ -32,10 +32,11 @@ USER_KIND_AS = {"module": "dnn", "estimator": "rf"}  # UserModel.kind -> the see
 USER_ESTIMATOR_PASSES = 25
 
 
-# A repair (prune, relabel) first cross-validates the cheap model (datavsmath.trainables.repair: a
-# 100-tree forest by default) over DEFAULT_FOLDS folds: each fold fits (folds - 1) / folds of
-# the rows, so (folds - 1) * n sample-passes of 100 trees, at rf's rate. Measured: 3000 rows,
-# 5 folds, 5.9 s on 2 threads (trainables/repair.py), against 10.7 s estimated on 1 thread.
+# A repair of MODEL_REPAIRS (prune, relabel, audit) first cross-validates the cheap model
+# (datavsmath.trainables.repair: a 100-tree forest by default) over DEFAULT_FOLDS folds: each
+# fold fits (folds - 1) / folds of the rows, so (folds - 1) * n sample-passes of 100 trees, at
+# rf's rate. Measured: 3000 rows, 5 folds, 5.9 s on 2 threads (trainables/repair.py), against
+# 10.7 s estimated on 1 thread.
 REPAIR_TREES = 100
 
 
@@ -70,11 +71,11 @@ def estimate_seconds(trial: Mapping[str, Any], *, n_train: int, overrides: Mappi
     sample_frac of it, less the nets' validation_split. overrides: the model's settings
     (Spec.settings: a seed model's overrides; a user's model, its UserModel, costed as
     USER_KIND_AS says). repair_folds: the folds of a repair's cross-validation (the spec's
-    repair_model.folds), for a trial whose repair is not none.
+    repair_model.folds), for a trial whose repair cross-validates (MODEL_REPAIRS; a vote does not).
     """
     model = trial["model"]
     n = subset_size(n_train, sample_frac=trial["sample_frac"])
-    extra = repair_seconds(n, folds=repair_folds) if trial.get("repair", NO_REPAIR) != NO_REPAIR else 0.0
+    extra = repair_seconds(n, folds=repair_folds) if trial.get("repair") in MODEL_REPAIRS else 0.0
     if model not in PASS_PARAM or isinstance(overrides, UserModel):  # a user's model
         return extra + _user_estimate(n, overrides if isinstance(overrides, UserModel) else None)
     params = _params(model, overrides)

@@ -18,12 +18,15 @@ from typing import Any
 
 from datavsmath.sweeps.progress import trial_name
 from datavsmath.sweeps.spec import Spec
-from datavsmath.trainables.repair import NO_REPAIR
+from datavsmath.trainables.repair import AUDIT, MODEL_REPAIRS, VOTE
 
 LISTED = 5  # a refusal names this many changed cells
 # Spec-level settings, each with the cells whose result depends on it.
 SETTING_USERS: dict[str, Callable[[Mapping[str, Any]], bool]] = {
-    "repair_model": lambda cell: cell.get("repair", NO_REPAIR) != NO_REPAIR,
+    "repair_model": lambda cell: cell.get("repair") in MODEL_REPAIRS,
+    "audit_frac": lambda cell: cell.get("repair") == AUDIT,
+    "vote_k": lambda cell: cell.get("repair") == VOTE,
+    "damage_test": lambda cell: True,
     "transition": lambda cell: cell["damage_mode"] == "matrix",
     "confusion": lambda cell: cell["damage_mode"] == "confusion",
 }
@@ -32,7 +35,8 @@ SETTING_USERS: dict[str, Callable[[Mapping[str, Any]], bool]] = {
 def spec_settings(spec: Spec) -> dict[str, Any]:
     """The spec's SETTING_USERS settings, as plain data comparable across stored specs."""
     transition = None if spec.transition is None else [[float(v) for v in row] for row in spec.transition]
-    return {"repair_model": dict(spec.repair_model), "transition": transition, "confusion": dict(spec.confusion)}
+    return {"repair_model": dict(spec.repair_model), "transition": transition, "confusion": dict(spec.confusion),
+            "audit_frac": spec.audit_frac, "vote_k": spec.vote_k, "damage_test": spec.damage_test}
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from datavsmath.trainables.audit_vote import DEFAULT_AUDIT_FRAC, DEFAULT_VOTE_K
 from datavsmath.trainables.checks import DatavsmathError
 from datavsmath.trainables.datasets.built_in import BUILT_IN_DATASETS, DEFAULT_DATASET
 from datavsmath.trainables.datasets.common import DatasetInfo
@@ -128,6 +129,16 @@ class Spec:
     # How the trials are picked among the cells (datavsmath.sweeps.search_keys): {kind: grid}
     # runs every cell; {kind: adaptive, target, tolerance, budget} lets the searcher choose.
     search: dict[str, Any] = field(default_factory=lambda: {"kind": "grid"})
+    # The budgets of the repairs `audit` (the share of training labels audited) and `vote`
+    # (labels per item), and `damage_test`: the test labels damaged as the training labels are.
+    audit_frac: float = DEFAULT_AUDIT_FRAC
+    vote_k: int = DEFAULT_VOTE_K
+    damage_test: bool = False
+
+    @property
+    def repair_settings(self) -> dict[str, Any]:
+        """What a trial's repair reads: repair_model's {model, folds} and audit_frac, vote_k."""
+        return {**self.repair_model, "audit_frac": self.audit_frac, "vote_k": self.vote_k}
 
     @property
     def damage_modes(self) -> tuple[str, ...]:
@@ -263,6 +274,9 @@ def spec_to_dict(spec: Spec) -> dict[str, Any]:
         out["repair_model"] = dict(spec.repair_model)
     if spec.search.get("kind", "grid") != "grid":  # a grid's stored spec stays as it was
         out["search"] = dict(spec.search)
+    for key, default in (("audit_frac", DEFAULT_AUDIT_FRAC), ("vote_k", DEFAULT_VOTE_K), ("damage_test", False)):
+        if getattr(spec, key) != default:
+            out[key] = getattr(spec, key)
     return out
 
 

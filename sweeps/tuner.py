@@ -158,8 +158,8 @@ def make_tuner(spec: Spec, *, exp_dir: str, trials: list[dict[str, Any]], data: 
 
     trainable = tune.with_resources(
         tune.with_parameters(train_trial, data=data, checkpoint_period_s=spec.checkpoint_period_s,
-                             transitions=transitions or {}, repair_model=dict(spec.repair_model),
-                             user_models=spec.user_models),
+                             transitions=transitions or {}, repair_model=spec.repair_settings,
+                             user_models=spec.user_models, damage_test=spec.damage_test),
         _resources_fn(plan))
     verbose, reporter = _tune_output(options)
     os.environ[STATE_PERIOD_ENV] = state_period(len(trials))  # read by Tune when fit() starts
@@ -251,3 +251,34 @@ def slow_warnings_once() -> Iterator[_OnceFilter]:
         yield once
     finally:
         logger.removeFilter(once)
+
+
+# Tune's own words after an interrupt, which the sweep says its way (one resume line): its
+# restore advice (Tuner.restore(...) in Python) and the list of trials that had not reported.
+TUNE_ADVICE = {"ray.tune.tune": "has been interrupted, but the most recent state was saved",
+               "ray.tune.analysis.experiment_analysis": "Failed to fetch metrics for "}
+
+
+class _DropFilter(logging.Filter):
+    """Drops the records whose message holds `mark`."""
+
+    def __init__(self, mark: str) -> None:
+        super().__init__()
+        self.mark = mark
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.mark not in record.getMessage()
+
+
+@contextmanager
+def tune_advice_dropped() -> Iterator[None]:
+    """Inside the block (a sweep's tuner.fit), TUNE_ADVICE is not shown; the filters go again
+    when it ends."""
+    filters = {name: _DropFilter(mark) for name, mark in TUNE_ADVICE.items()}
+    for name, drop in filters.items():
+        logging.getLogger(name).addFilter(drop)
+    try:
+        yield
+    finally:
+        for name, drop in filters.items():
+            logging.getLogger(name).removeFilter(drop)

@@ -37,6 +37,7 @@ from datavsmath.sweeps.spec import (
     listed_trials,
     with_source,
 )
+from datavsmath.trainables.audit_vote import AUDIT_FRACS, DEFAULT_AUDIT_FRAC, DEFAULT_VOTE_K, VOTE_KS
 from datavsmath.trainables.checks import (
     AT_LEAST_ONE,
     NON_NEGATIVE,
@@ -55,7 +56,7 @@ from datavsmath.trainables.datasets import DatasetConfigError, check_dataset_con
 from datavsmath.trainables.models import MODEL_NAMES, validate_params
 from datavsmath.trainables.models.registry import SEED_MODELS, ModelEntry
 from datavsmath.trainables.models.user import UserModel, UserModelError, check_user_model
-from datavsmath.trainables.repair import REPAIR_MODELS, REPAIRS
+from datavsmath.trainables.repair import AUDIT, REPAIR_MODELS, REPAIRS, VOTE
 
 # A `transition:` file: a K x K matrix as CSV (comma-separated numbers) or NumPy .npy.
 TRANSITION_SUFFIXES = (".csv", ".npy")
@@ -66,7 +67,8 @@ MODEL_NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,49}")
 SEED_RANGE = Interval(0, 2**32 - 1)  # numpy's SeedSequence and every library's seed accept these
 TOP_LEVEL_KEYS = (*GRID_AXES, "name", "description", "seeds", "grids", "include", "overrides",
                   "resources", "gpu_share", "max_failures", "checkpoint_period_s", "report", "dataset",
-                  "models", "py_modules", "transition", "confusion", "repair_model", "search", DATASET_FACTS_KEY)
+                  "models", "py_modules", "transition", "confusion", "repair_model", "search", "audit_frac",
+                  "vote_k", "damage_test", DATASET_FACTS_KEY)
 # Keys of a table / images config that are paths, resolved against the spec file's folder.
 DATASET_PATH_KEYS = ("path", "test")
 SPEC_PACKAGE = "datavsmath.sweeps.specs"
@@ -276,6 +278,21 @@ def _check_damage_settings(data: Mapping[str, Any], grids: tuple[Grid, ...]) -> 
     if "repair_model" in data and not any(r != AXIS_DEFAULTS["repair"] for g in grids for r in g.repair):
         raise SpecError("repair_model is given but no grid has a repair other than none; add prune or relabel "
                         "to a repair axis or remove it")
+    for key, repair in (("audit_frac", AUDIT), ("vote_k", VOTE)):
+        if key in data and not any(repair in g.repair for g in grids):
+            raise SpecError(f"{key} is given but no grid has repair {repair}; add {repair} to a repair axis "
+                            "or remove it")
+
+
+def _parse_label_budgets(data: Mapping[str, Any]) -> dict[str, Any]:
+    """audit_frac in AUDIT_FRACS, vote_k in VOTE_KS and damage_test (true or false), defaults filled in."""
+    damage_test = data.get("damage_test", False)
+    if not isinstance(damage_test, bool):
+        raise SpecError(f"damage_test must be true or false, got {echo(damage_test)}")
+    return {"audit_frac": checked(check_number, "audit_frac", data.get("audit_frac", DEFAULT_AUDIT_FRAC),
+                                  AUDIT_FRACS),
+            "vote_k": checked(check_int, "vote_k", data.get("vote_k", DEFAULT_VOTE_K), VOTE_KS),
+            "damage_test": damage_test}
 
 
 def _parse_dataset(raw: Any, *, base_dir: Path | None) -> dict[str, Any]:
@@ -454,6 +471,7 @@ def parse_spec(data: dict[str, Any], *, source: str = "<spec>", default_name: st
         repair_model=_parse_settings(data.get("repair_model", {}), key="repair_model", defaults=DEFAULT_REPAIR,
                                      models=REPAIR_MODELS, count="folds", count_range=Interval(2, None)),
         search=checked(check_search, data.get("search")),
+        **_parse_label_budgets(data),
     )
     info = spec.dataset_info
     if info is not None:

@@ -164,6 +164,9 @@ class Repair:
     audit_frac: the audit budget (`audit`; NaN otherwise); n_audited: labels checked;
     vote_k: labels per item (`vote`; 0 otherwise); n_bought: labels bought beyond the given;
     n_wrong: kept labels that differ from the clean ones (None without them).
+    cleanlab_noise, cleanlab_joint_noise: cleanlab's estimates of the share of wrong labels
+    as given (count.num_label_issues / n, and the off-diagonal mass of count.estimate_joint),
+    for the repairs that read the cheap model (MODEL_REPAIRS); NaN for the others.
     """
 
     keep: np.ndarray
@@ -182,6 +185,8 @@ class Repair:
     vote_k: int = 0
     n_bought: int = 0
     n_wrong: int | None = None
+    cleanlab_noise: float = float("nan")
+    cleanlab_joint_noise: float = float("nan")
 
     @property
     def n_flagged(self) -> int:
@@ -202,7 +207,8 @@ class Repair:
                 "detection_precision": self.precision, "detection_recall": self.recall,
                 "relabel_acc": self.relabel_acc, "label_acc": self.label_acc, "audit_frac": self.audit_frac,
                 "n_audited": self.n_audited, "vote_k": self.vote_k, "n_bought": self.n_bought,
-                "n_wrong": self.n_wrong}
+                "n_wrong": self.n_wrong, "cleanlab_noise": self.cleanlab_noise,
+                "cleanlab_joint_noise": self.cleanlab_joint_noise}
 
 
 def _fraction(hits: np.ndarray) -> float:
@@ -228,6 +234,19 @@ def _label_scores(new_labels: np.ndarray, keep: np.ndarray, flagged: np.ndarray,
         raise ValueError(f"clean_labels must have shape {new_labels.shape}, got {clean.shape}")
     relabel_acc = _fraction(new_labels[flagged] == clean[flagged]) if repair == "relabel" else float("nan")
     return relabel_acc, _fraction(new_labels[keep] == clean[keep]), int((new_labels[keep] != clean[keep]).sum())
+
+
+def noise_estimates(labels: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+    """cleanlab's estimates of the share of wrong `labels` (n,) under out-of-fold `proba` (n, K):
+    {cleanlab_noise: count.num_label_issues / n, cleanlab_joint_noise: 1 - trace(estimate_joint)}."""
+    from cleanlab.count import estimate_joint, num_label_issues
+
+    labels = np.asarray(labels, dtype=np.int64)
+    if not len(labels):
+        return {"cleanlab_noise": float("nan"), "cleanlab_joint_noise": float("nan")}
+    joint = estimate_joint(labels, proba)
+    return {"cleanlab_noise": float(num_label_issues(labels, proba) / len(labels)),
+            "cleanlab_joint_noise": float(1.0 - np.trace(joint))}
 
 
 def _vote(labels: np.ndarray, votes: np.ndarray | None, *, n_classes: int, seed: int) -> np.ndarray:
@@ -263,22 +282,24 @@ def repair_labels(x: np.ndarray, labels: np.ndarray, *, repair: str, n_classes: 
         check_number("audit_frac", audit_frac, AUDIT_FRACS)  # before the cross-validation
     n = len(labels)
     flagged, new_labels, keep = np.zeros(n, dtype=bool), labels.copy(), np.ones(n, dtype=bool)
-    seconds, used_model, used_folds, extra = 0.0, NO_REPAIR, 0, {}
+    seconds, used_model, used_folds, extra = 0.0, NO_REPAIR, 0, dict[str, Any]()
     start = time.perf_counter()
     if repair == VOTE:
         new_labels = _vote(labels, votes, n_classes=n_classes, seed=seed)
         flagged = new_labels != labels
-        extra = {"vote_k": int(np.shape(votes)[1]), "n_bought": int(n * (np.shape(votes)[1] - 1))}
+        k = int(np.asarray(votes).shape[1])
+        extra = {"vote_k": k, "n_bought": n * (k - 1)}
     elif repair in MODEL_REPAIRS:
         flagged, proba = _flag(x, labels, n_classes=n_classes, model=model, folds=folds, seed=seed, n_jobs=n_jobs)
         used_model, used_folds = model, folds
+        extra = noise_estimates(labels, proba)
         if repair == "prune":
             keep = ~flagged
             if not keep.any():
                 raise ValueError(f"prune flagged all {n} training labels: nothing is left to train on")
         elif repair == AUDIT:
             new_labels, flagged = ranked_audit(labels, np.asarray(clean_labels), proba, audit_frac=audit_frac)
-            extra = {"audit_frac": float(audit_frac), "n_audited": int(flagged.sum())}
+            extra.update(audit_frac=float(audit_frac), n_audited=int(flagged.sum()))
         else:
             new_labels[flagged] = proba[flagged].argmax(axis=1)
     if repair != NO_REPAIR:

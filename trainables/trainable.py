@@ -25,14 +25,15 @@ from datavsmath.trainables.allocator import GLIBC_TUNABLES_ENV, keep_freed_memor
 from datavsmath.trainables.damage import make_training_set, realized_noise
 from datavsmath.trainables.datasets.common import Dataset
 from datavsmath.trainables.device import gpu_memory_fraction, pick_device
-from datavsmath.trainables.faults import FAULT_ENV, FAULT_MARKER, InjectedFault, fault_spec
+from datavsmath.trainables.faults import FAULT_ENV, InjectedFault, fault_spec
+from datavsmath.trainables.label_noise import corrected_accuracy, damaged_test_labels, repeated_labels
 from datavsmath.trainables.metrics import evaluate
 from datavsmath.trainables.models import build_model
 from datavsmath.trainables.models.user import UserModel
-from datavsmath.trainables.repair import DEFAULT_FOLDS, DEFAULT_REPAIR_MODEL, NO_REPAIR, repair_labels
+from datavsmath.trainables.repair import DEFAULT_FOLDS, DEFAULT_REPAIR_MODEL, NO_REPAIR, VOTE, repair_labels
 from datavsmath.trainables.threads import native_threads
+from datavsmath.trainables.trial_files import FAULT_MARKER, STATE_FILE
 
-STATE_FILE = "state.pkl"
 WARNING_CHARS = 500  # of a warning's message kept in the trial's result
 
 
@@ -126,19 +127,57 @@ def _placement() -> dict[str, Any]:
             "glibc_tunables": os.environ.get(GLIBC_TUNABLES_ENV, "")}  # the malloc policy it started with
 
 
+def _repair(config: dict[str, Any], *, data: Dataset, subset: Any, clean: Any, settings: dict[str, Any],
+            transition: Any, threads: int) -> Any:
+    """The trial's repair (config `repair`) of its damaged training set; `vote` first draws each
+    item's vote_k labels from the same damage process (label_noise.repeated_labels)."""
+    settings = {"model": DEFAULT_REPAIR_MODEL, "folds": DEFAULT_FOLDS, **settings}
+    repair, votes = config.get("repair", NO_REPAIR), None
+    if repair == VOTE:
+        votes = repeated_labels(clean, subset.labels, k=int(settings.get("vote_k", 3)), n_classes=data.n_classes,
+                                damage_frac=config["damage_frac"], damage_mode=config["damage_mode"],
+                                seed=config["seed"], index=subset.indices, n_total=len(data.y_train),
+                                transition=transition)
+    extra = {"audit_frac": float(settings["audit_frac"])} if "audit_frac" in settings else {}
+    return repair_labels(data.x_train[subset.indices], subset.labels, repair=repair, n_classes=data.n_classes,
+                         seed=config["seed"], damaged=subset.damaged, clean_labels=clean, model=settings["model"],
+                         folds=int(settings["folds"]), n_jobs=threads, votes=votes, **extra)
+
+
+def _noisy_test_scores(config: dict[str, Any], *, data: Dataset, proba: Any, transition: Any) -> dict[str, Any]:
+    """acc_test_damaged (on test labels damaged as the training labels are), acc_test_corrected
+    (that accuracy corrected through the mode's transition matrix; NaN where it is singular)
+    and test_noise_rate (the share of test labels damaged)."""
+    labels, damaged = damaged_test_labels(data.y_test, n_classes=data.n_classes, damage_frac=config["damage_frac"],
+                                          damage_mode=config["damage_mode"], seed=config["seed"],
+                                          transition=transition)
+    noisy = evaluate(labels, proba, n_classes=data.n_classes)
+    try:
+        corrected = corrected_accuracy(noisy["confusion"], quality=1.0 - config["damage_frac"],
+                                       damage_mode=config["damage_mode"], transition=transition)
+    except ValueError:  # singular: the damaged labels say nothing of the true ones
+        corrected = float("nan")
+    return {"acc_test_damaged": noisy["acc"], "acc_test_corrected": corrected,
+            "test_noise_rate": float(damaged.mean()) if len(damaged) else float("nan")}
+
+
 def train_trial(config: dict[str, Any], *, data: Dataset, checkpoint_period_s: float,
                 transitions: dict[str, Any] | None = None, repair_model: dict[str, Any] | None = None,
-                user_models: Mapping[str, UserModel] | None = None) -> None:
+                user_models: Mapping[str, UserModel] | None = None, damage_test: bool = False) -> None:
     """Train and evaluate one combination. `data` arrives zero-copy and read-only from the
     object store: only copies (the subset) are ever written. Nets checkpoint after an epoch
     once ``checkpoint_period_s`` seconds (0: every epoch) passed since the last one.
 
     transitions: damage mode -> its K x K matrix, for the transition modes (`matrix`: the
     spec's T; `confusion`: the reference model's confusion counts, computed once by the driver).
-    repair_model: {model, folds} of the repair's cheap model (default rf, 5 folds); the
+    repair_model: {model, folds} of the repair's cheap model (default rf, 5 folds), and the
+    budgets of `audit` and `vote` (audit_frac, vote_k; trainables.audit_vote's defaults); the
     repair (config `repair`, default none) runs on the damaged training set before the fit,
     on the trial's threads. user_models: the spec's own models, name -> UserModel; a trial of
-    one builds it from there (its config's `overrides` is only its record)."""
+    one builds it from there (its config's `overrides` is only its record). damage_test: the
+    test labels are damaged as the training labels are, and the accuracy on them
+    (acc_test_damaged) and corrected to a clean test set (acc_test_corrected) are recorded
+    beside `acc`, which is always the clean test set's."""
     trial_start = time.time()
     keep_freed_memory()  # the worker process's malloc policy, once per process
     _maybe_inject_fault(config, 0)  # epoch 0: before training, so trees can be faulted too
@@ -147,12 +186,14 @@ def train_trial(config: dict[str, Any], *, data: Dataset, checkpoint_period_s: f
     # OMP_NUM_THREADS: each is set to the trial's CPUs here, and put back after it.
     with native_threads(threads):
         _train(config, data=data, checkpoint_period_s=checkpoint_period_s, transitions=transitions,
-               repair_model=repair_model, user_models=user_models, threads=threads, trial_start=trial_start)
+               repair_model=repair_model, user_models=user_models, threads=threads, trial_start=trial_start,
+               damage_test=damage_test)
 
 
 def _train(config: dict[str, Any], *, data: Dataset, checkpoint_period_s: float,
            transitions: dict[str, Any] | None, repair_model: dict[str, Any] | None,
-           user_models: Mapping[str, UserModel] | None, threads: int, trial_start: float) -> None:
+           user_models: Mapping[str, UserModel] | None, threads: int, trial_start: float,
+           damage_test: bool = False) -> None:
     """train_trial's work on `threads` threads: the training set, its repair, the fit, the
     evaluation and the final report."""
     device = _choose_device()
@@ -162,10 +203,8 @@ def _train(config: dict[str, Any], *, data: Dataset, checkpoint_period_s: float,
                                transition=(transitions or {}).get(config["damage_mode"]))
     clean = data.y_train[subset.indices]
     noise = realized_noise(clean, subset.labels, n_classes=data.n_classes)
-    settings = {"model": DEFAULT_REPAIR_MODEL, "folds": DEFAULT_FOLDS, **(repair_model or {})}
-    fixed = repair_labels(data.x_train[subset.indices], subset.labels, repair=config.get("repair", NO_REPAIR),
-                          n_classes=data.n_classes, seed=config["seed"], damaged=subset.damaged, clean_labels=clean,
-                          model=settings["model"], folds=int(settings["folds"]), n_jobs=threads)
+    fixed = _repair(config, data=data, subset=subset, clean=clean, settings=repair_model or {},
+                    transition=(transitions or {}).get(config["damage_mode"]), threads=threads)
     user = (user_models or {}).get(config["model"])
     model = build_model(config["model"] if user is None else user, n_classes=data.n_classes,
                         input_shape=data.input_shape, params=None if user else config.get("overrides") or None,
@@ -180,6 +219,9 @@ def _train(config: dict[str, Any], *, data: Dataset, checkpoint_period_s: float,
         fit_seconds = time.perf_counter() - start
         proba = model.predict_proba(data.x_test)
     scores = evaluate(data.y_test, proba, n_classes=data.n_classes)
+    if damage_test:
+        scores.update(_noisy_test_scores(config, data=data, proba=proba,
+                                         transition=(transitions or {}).get(config["damage_mode"])))
     final: dict[str, Any] = {
         **scores,
         "val_acc": float(info.get("val_acc", float("nan"))),

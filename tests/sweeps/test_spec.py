@@ -314,7 +314,7 @@ def test_check_trial_reads_a_recorded_config_with_the_spec_rules():
     assert check_trial(config) == {**{k: config[k] for k in ("model", "sample_frac", "damage_frac", "damage_mode",
                                                               "seed")}, "repair": "none"}
     assert check_trial({**config, "repair": "prune"})["repair"] == "prune"
-    with pytest.raises(SpecError, match=r"repair must be one of \['none', 'prune', 'relabel'\], got 'fix'"):
+    with pytest.raises(SpecError, match=r"repair must be one of \['none', 'prune', 'relabel', 'audit', 'vote'\], got 'fix'"):
         check_trial({**config, "repair": "fix"})
     with pytest.raises(SpecError, match=r"seed must be in \[0, 4294967295\], got 9223372036854775808"):
         check_trial({**config, "seed": 2**63})

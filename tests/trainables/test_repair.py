@@ -82,7 +82,7 @@ def test_stats_record_the_repair(digits, repairs):
     assert 0 < stats["repair_seconds"] < 60
     assert set(stats) == {"repair", "repair_model", "repair_folds", "n_flagged", "n_train", "repair_seconds",
                           "detection_precision", "detection_recall", "relabel_acc", "label_acc", "audit_frac",
-                          "n_audited", "vote_k", "n_bought", "n_wrong"}
+                          "n_audited", "vote_k", "n_bought", "n_wrong", "cleanlab_noise", "cleanlab_joint_noise"}
     y, prune = digits[1], repairs["prune"]
     assert stats["n_wrong"] == int((prune.kept_labels != y[prune.keep]).sum()) and stats["n_audited"] == 0
 
