@@ -18,13 +18,14 @@ import pandas as pd
 from datavsmath.analysis.aggregate import quality_rows
 from datavsmath.analysis.curves import DEFAULT_CURVE, Crossing, check_curve
 from datavsmath.analysis.levels import Level, levels, seed_ids
-from datavsmath.analysis.repair_effect import NO_REPAIR, of_repair
+from datavsmath.analysis.repair_effect import of_repair
 from datavsmath.analysis.tables import (
     DEFAULT_N_BOOT,
     _check,
     _level_rows,
     _seed_mean,
 )
+from datavsmath.trainables.repair import NO_REPAIR
 
 DEFAULT_N_TARGETS = 5
 

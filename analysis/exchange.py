@@ -26,13 +26,14 @@ from scipy import optimize
 
 from datavsmath.analysis.aggregate import quality_rows
 from datavsmath.analysis.curves import DEFAULT_CURVE, PARAMETRIC, check_curve, fit_curve, fit_family, fit_one
-from datavsmath.analysis.repair_effect import NO_REPAIR, of_repair
+from datavsmath.analysis.repair_effect import of_repair
 from datavsmath.analysis.schema import num_obs
 from datavsmath.analysis.sections import Item
 from datavsmath.analysis.support import has_interval
 from datavsmath.analysis.tables import DEFAULT_N_BOOT, _check, _interval, _seed_mean, seed_draws
 from datavsmath.analysis.training_size import training_size
 from datavsmath.trainables.damage import NO_DAMAGE
+from datavsmath.trainables.repair import NO_REPAIR
 
 # The surface's family when `auto` (or the chosen curve) is not a parametric family.
 FALLBACK_FAMILY = "pow3"

@@ -144,6 +144,11 @@ PARAMETRIC = {
     "pow2": Family("pow2", ("b", "c"), (0.0, 1e-3), (100.0, 3.0),
                    lambda x, p: 1 - p[0] * np.power(x, -p[1]), _pow2_inverse, lambda p: 1.0, _pow2_starts),
 }
+# The families fitted otherwise (FittedCurve, fit_one): the error power law, the last value
+# carried on, and the isotonic interpolation in log n. A spec names a family of these or of
+# PARAMETRIC (but pow2, which only auto's mix uses) by the names of
+# datavsmath.sweeps.report_keys.CURVE_FAMILIES, which owns that list.
+OTHER_FAMILIES = ("power_law", "last1", "loglinear")
 
 
 def _interior(start: Sequence[float], family: Family) -> np.ndarray:

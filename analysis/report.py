@@ -27,7 +27,7 @@ from datavsmath.analysis.exchange import exchange_items
 from datavsmath.analysis.load import load_results
 from datavsmath.analysis.modes import coinciding_modes, collapse_note, reference_caption
 from datavsmath.analysis.page import Live, answer_section, display_table, render_html
-from datavsmath.analysis.repair_effect import NO_REPAIR, of_repair
+from datavsmath.analysis.repair_effect import of_repair
 from datavsmath.analysis.sections import (
     Item,
     TableSettings,
@@ -46,13 +46,19 @@ from datavsmath.analysis.sections import (
 )
 from datavsmath.analysis.situation import SituationError, info_from_results
 from datavsmath.analysis.trial_warnings import warning_lines
-from datavsmath.sweeps.experiment_layout import CONFUSION_REFERENCE_FILE, SPEC_FILE, TUNER_FILE, read_stored_spec
+from datavsmath.sweeps.experiment_layout import (
+    CONFUSION_REFERENCE_FILE,
+    REPORT_FILE,
+    SPEC_FILE,
+    TUNER_FILE,
+    read_stored_spec,
+)
 from datavsmath.sweeps.spec import Spec, SpecError, dump_spec
 from datavsmath.trainables import storage
 from datavsmath.trainables.datasets.common import DatasetInfo
+from datavsmath.trainables.repair import NO_REPAIR
 from datavsmath.trainables.storage import is_uri, open_location
 
-REPORT_NAME = "report.html"
 # kaleido (PNG export) drives a Chrome; Debian's Chromium is used when none is configured.
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -64,10 +70,10 @@ def default_out(results: str | Path) -> Path | str:
     (then a URI: the report goes where the experiment is)."""
     if is_uri(results):
         text = str(results).rstrip("/")
-        return storage.sibling(text, REPORT_NAME) if text.endswith((".parquet", ".csv")) else storage.join(
-            text, REPORT_NAME)
+        return storage.sibling(text, REPORT_FILE) if text.endswith((".parquet", ".csv")) else storage.join(
+            text, REPORT_FILE)
     path = Path(results)
-    return (path if path.is_dir() else path.parent) / REPORT_NAME
+    return (path if path.is_dir() else path.parent) / REPORT_FILE
 
 
 def _experiment_folder(path: Path) -> Path | None:
@@ -88,9 +94,9 @@ def check_out(out: Path, *, inputs: Sequence[str | Path]) -> None:
         if not is_uri(source) and Path(source).resolve() == target:
             raise ValueError(f"--out {out} is an input of this report ({source}); choose another path")
     folder = _experiment_folder(out)
-    if folder is not None and target != folder / REPORT_NAME:
+    if folder is not None and target != folder / REPORT_FILE:
         raise ValueError(f"--out {out} is inside the experiment {folder}, where only its report "
-                         f"{folder / REPORT_NAME} may be written; choose a path outside it")
+                         f"{folder / REPORT_FILE} may be written; choose a path outside it")
 
 
 def write_tables(items: list[Item], *, out: Path | str) -> list[Path | str]:

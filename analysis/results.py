@@ -8,7 +8,7 @@ import pandas as pd
 
 from datavsmath.analysis.load import results_from_experiment
 from datavsmath.analysis.result_files import to_seed_format
-from datavsmath.analysis.schema import RESULTS_CSV, RESULTS_PARQUET, SEED_RESULTS_CSV
+from datavsmath.sweeps.experiment_layout import RESULTS_CSV, RESULTS_PARQUET, SEED_RESULTS_CSV
 from datavsmath.trainables import storage
 
 

@@ -39,11 +39,12 @@ import pandas as pd
 from datavsmath.analysis.aggregate import finished, models_in_order, quality_rows
 from datavsmath.analysis.curves import DEFAULT_CURVE, Crossing, check_curve
 from datavsmath.analysis.levels import Level, ci, draws, level, levels, seed_ids
-from datavsmath.analysis.repair_effect import NO_REPAIR, of_repair, repair_values
+from datavsmath.analysis.repair_effect import of_repair, repair_values
 from datavsmath.analysis.situation import Situation
 from datavsmath.analysis.support import BEYOND, is_beyond, route_bound
 from datavsmath.analysis.tables import DEFAULT_N_BOOT
 from datavsmath.trainables.checks import UNIT, check_number
+from datavsmath.trainables.repair import NO_REPAIR
 
 BUY, AUDIT = "buy labels", "audit labels"
 KINDS = ("bigger data", "better math", "better data", "combination")

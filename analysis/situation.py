@@ -30,7 +30,7 @@ import pandas as pd
 
 from datavsmath.analysis.aggregate import SWEPT_DAMAGED_MODES, cross_candidates, finished, models_in_order, quality_rows
 from datavsmath.analysis.levels import level
-from datavsmath.analysis.repair_effect import NO_REPAIR, of_repair
+from datavsmath.analysis.repair_effect import of_repair
 from datavsmath.analysis.schema import frac_key, num_obs
 from datavsmath.analysis.support import bound_text, route_bound
 from datavsmath.analysis.training_size import training_size as training_size
@@ -42,6 +42,7 @@ from datavsmath.trainables.checks import (
 from datavsmath.trainables.damage import NO_DAMAGE
 from datavsmath.trainables.datasets.common import DatasetInfo
 from datavsmath.trainables.metrics import METRICS
+from datavsmath.trainables.repair import NO_REPAIR
 
 DEFAULT_PRICES = {"label": 1.0, "audit": 0.2, "compute_second": 0.0}
 DEFAULT_N_TARGETS = 3

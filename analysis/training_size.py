@@ -10,7 +10,8 @@ from typing import Any
 import pandas as pd
 
 from datavsmath.analysis.aggregate import finished
-from datavsmath.analysis.repair_effect import NO_REPAIR, of_repair
+from datavsmath.analysis.repair_effect import of_repair
+from datavsmath.trainables.repair import NO_REPAIR
 
 
 def training_size(df: pd.DataFrame, *, facts: Mapping[str, Any] | None = None) -> int:

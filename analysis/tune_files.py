@@ -22,12 +22,8 @@ from typing import Any
 
 import pyarrow.fs as pafs
 
-from datavsmath.sweeps.experiment_layout import STATE_PREFIX
+from datavsmath.sweeps.experiment_layout import ERROR_FILE, PARAMS_FILE, RESULT_FILE, STATE_PREFIX, TRIAL_MARKERS
 from datavsmath.trainables.storage import list_dir
-
-PARAMS_FILE = "params.json"
-RESULT_FILE = "result.json"
-ERROR_FILE = "error.txt"
 
 # The line of a Python traceback that names the exception, e.g. "ValueError: bad input" or
 # "ray.exceptions.OutOfMemoryError: Task was killed"; error.txt's first line is only Ray's
@@ -37,9 +33,6 @@ ERROR_FILE = "error.txt"
 _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(?:: .*)?$")
 # Ray appends one block per failure of a retried trial, each opened by this banner.
 _FAILURE_BANNER = re.compile(r"^Failure # \d+ \(occurred at .*\)$")
-# A folder is a trial folder when it holds one of these (a trial that died before it
-# started has only error.txt).
-TRIAL_MARKERS = ("params.json", "result.json", "error.txt")
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,11 @@ from datavsmath.sweeps.experiment_layout import experiment_path
 from datavsmath.sweeps.extend import Extension
 from datavsmath.sweeps.options import SweepOptions
 from datavsmath.sweeps.ownership import check_extendable, experiment_name
-from datavsmath.sweeps.progress import NO_REPAIR
 from datavsmath.sweeps.search_keys import is_adaptive
 from datavsmath.sweeps.spec import Spec, check_distinct_sizes, count_listed, expand_trials
 from datavsmath.sweeps.tuner import plan_for
 from datavsmath.trainables.datasets.peek import Peek, peek_dataset
+from datavsmath.trainables.repair import NO_REPAIR
 
 PREVIEW_ROWS = 6
 

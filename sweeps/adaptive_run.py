@@ -14,12 +14,10 @@ from typing import Any
 
 from datavsmath.sweeps import resources
 from datavsmath.sweeps.adaptive_design import SearchSummary
+from datavsmath.sweeps.experiment_layout import SEARCHER_STATE_GLOB
 from datavsmath.sweeps.progress import trial_name
 from datavsmath.sweeps.spec import Spec
 from datavsmath.trainables import storage
-
-# Ray Tune's searcher checkpoint (ray.tune.search.Searcher.CKPT_FILE_TMPL), one per driver session.
-SEARCHER_STATE_GLOB = ("searcher-state-", ".pkl")
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
-"""The experiment folder's layout: the name of every file and folder that this project
-writes or reads in `<storage>/<name>/` beside Tune's, where an experiment's parts are, and the
-command that continues one. No ray import here."""
+"""The experiment folder's layout: the name of every file and folder in `<storage>/<name>/`
+that this project writes or reads (Tune's own among them), where an experiment's parts are,
+and the command that continues one. No ray import here."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from datavsmath.sweeps.search_keys import is_adaptive
 from datavsmath.sweeps.spec import AXES, Spec, SpecError, expand_trials, with_source
 from datavsmath.sweeps.validation import parse_spec
 from datavsmath.trainables import storage
+from datavsmath.trainables.trial_files import FAULT_MARKER as FAULT_MARKER
+from datavsmath.trainables.trial_files import STATE_FILE as STATE_FILE
 
 # The validated spec, stored in the experiment directory beside Tune's files.
 SPEC_FILE = "spec.yaml"
@@ -33,6 +35,23 @@ EXTENSION_PREFIX = "extend-"
 # The experiment directory's record of the `confusion` damage mode's reference model:
 # datavsmath.trainables.damage.ReferenceConfusion.to_record(), written by the driver once per sweep.
 CONFUSION_REFERENCE_FILE = "confusion_reference.json"
+# The tidy results beside Tune's files (datavsmath.analysis.load.write_result_files): the table
+# as Parquet and as CSV, and in the talk's seed format.
+RESULTS_PARQUET = "results.parquet"
+RESULTS_CSV = "results.csv"
+SEED_RESULTS_CSV = "seed_results.csv"
+# The report (datavsmath.analysis.report), the one file a report may write inside an experiment.
+REPORT_FILE = "report.html"
+# An adaptive search's searcher checkpoint (ray.tune.search.Searcher.CKPT_FILE_TMPL:
+# searcher-state-<time>.pkl), one per driver session: (prefix, suffix).
+SEARCHER_STATE_GLOB = ("searcher-state-", ".pkl")
+# Tune's files in each trial folder: the config, one JSON line per report, a failed trial's
+# error. A folder is a trial folder when it holds one of them (a trial that died before it
+# started has only error.txt). The trial's own files there: STATE_FILE, FAULT_MARKER.
+PARAMS_FILE = "params.json"
+RESULT_FILE = "result.json"
+ERROR_FILE = "error.txt"
+TRIAL_MARKERS = (PARAMS_FILE, RESULT_FILE, ERROR_FILE)
 
 
 def stored_spec_path(exp_dir: str) -> str:

@@ -11,13 +11,13 @@ from pathlib import Path
 from datavsmath.sweeps.dataset_fit import check_fits_dataset
 from datavsmath.sweeps.experiment_layout import read_stored_spec
 from datavsmath.sweeps.options import SweepError, SweepOptions
-from datavsmath.sweeps.progress import NO_REPAIR
 from datavsmath.sweeps.spec import Spec, SpecError, expand_trials
 from datavsmath.trainables.damage import NO_DAMAGE
 from datavsmath.trainables.datasets import load_dataset
 from datavsmath.trainables.datasets.built_in import BUILT_IN_DATASETS, IdxSource, find_data_root, read_idx
 from datavsmath.trainables.datasets.common import Dataset, DatasetInfo
 from datavsmath.trainables.models.user import UserModelError
+from datavsmath.trainables.repair import NO_REPAIR
 
 
 @dataclass(frozen=True)

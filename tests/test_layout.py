@@ -136,6 +136,50 @@ def test_the_rules_see_a_loop_and_a_climb():
         "datavsmath", "datavsmath._results.Results"}
 
 
+# A list's one owner: each name is defined there and imported from there (file names of the
+# trial's own, named by the core, also through experiment_layout, which names every file).
+LAYOUT = "datavsmath.sweeps.experiment_layout"
+OWNERS = {
+    "NO_REPAIR": ("datavsmath.trainables.repair",), "NO_DAMAGE": ("datavsmath.trainables.damage",),
+    "CURVE_FAMILIES": ("datavsmath.sweeps.report_keys",),
+    **{name: (LAYOUT,) for name in ("SPEC_FILE", "LOCK_FILE", "INPUTS_DIR", "TUNER_FILE", "STATE_PREFIX",
+                                    "EXTENSION_PREFIX", "CONFUSION_REFERENCE_FILE", "RESULTS_PARQUET", "RESULTS_CSV",
+                                    "SEED_RESULTS_CSV", "REPORT_FILE", "SEARCHER_STATE_GLOB", "PARAMS_FILE",
+                                    "RESULT_FILE", "ERROR_FILE", "TRIAL_MARKERS")},
+    **{name: ("datavsmath.trainables.trial_files", LAYOUT) for name in ("STATE_FILE", "FAULT_MARKER")},
+}
+
+
+def test_each_list_has_one_owner():
+    wrong = []
+    for module, path in module_names().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                wrong += [f"{module} imports {a.name} from {node.module}" for a in node.names
+                          if a.name in OWNERS and node.module not in OWNERS[a.name]]
+            elif isinstance(node, ast.Assign) and module != OWNERS.get(getattr(node.targets[0], "id", ""), (module,))[0]:
+                wrong.append(f"{module} defines {node.targets[0].id}")  # type: ignore[attr-defined]
+    assert wrong == []
+
+
+def test_file_names_are_written_where_they_are_owned():
+    import datavsmath.sweeps.experiment_layout as layout
+
+    names = {getattr(layout, n) for n in OWNERS if LAYOUT in OWNERS[n] and isinstance(getattr(layout, n), str)}
+    owners = {"datavsmath.sweeps.experiment_layout", "datavsmath.trainables.trial_files"}
+    found = [f"{module}: {node.value!r}" for module, path in module_names().items() if module not in owners
+             for node in ast.walk(ast.parse(path.read_text()))
+             if isinstance(node, ast.Constant) and node.value in names]
+    assert found == []
+
+
+def test_every_curve_family_is_implemented():
+    from datavsmath.analysis.families import OTHER_FAMILIES, PARAMETRIC
+    from datavsmath.sweeps.report_keys import CURVE_FAMILIES
+
+    assert set(CURVE_FAMILIES) == {*PARAMETRIC, *OTHER_FAMILIES} - {"pow2"}
+
+
 def test_dir_lists_the_public_names_only():
     import datavsmath
 

@@ -12,7 +12,6 @@ from typing import Any
 from datavsmath.trainables.checks import DatavsmathError
 
 FAULT_ENV = "DATAVSMATH_FAULT"
-FAULT_MARKER = "fault_injected"  # file in the trial dir: the fault already fired once
 
 
 class InjectedFault(DatavsmathError, RuntimeError):
