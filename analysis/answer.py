@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -14,7 +14,7 @@ import pandas as pd
 
 from datavsmath.analysis import routes
 from datavsmath.analysis.curves import DEFAULT_CURVE
-from datavsmath.analysis.situation import Situation, resolve, training_size
+from datavsmath.analysis.situation import Situation, resolve, training_size, with_test_quality
 from datavsmath.analysis.support import (
     BEYOND,
     bound_text,
@@ -22,7 +22,7 @@ from datavsmath.analysis.support import (
     no_interval_text,
 )
 from datavsmath.analysis.tables import DEFAULT_N_BOOT
-from datavsmath.trainables.repair import NO_REPAIR
+from datavsmath.trainables.repair import AUDIT, NO_REPAIR, VOTE
 
 ANSWER_COLUMNS = ["metric", "target", "route", "cost", "ci_low", "ci_high", "p_cheapest", "runner_up",
                   "runner_up_cost", "sentence"]
@@ -65,9 +65,13 @@ def action(row: Any) -> str:
     parts = []
     if str(row.route).startswith("switch to "):
         parts.append(f"switch to {row.model}")
-    if row.n_audited > 0:
+    if row.repair == AUDIT:
+        parts.append(f"audit the {row.n_audited:,.0f} labels cleanlab doubts most ({row.audit_frac:.0%} of them)")
+    elif row.n_audited > 0:
         parts.append(f"audit {row.n_audited:,.0f} labels (to quality {row.quality_to:g})")
-    if row.repair != NO_REPAIR:
+    if row.repair == VOTE:
+        parts.append(f"label every item {row.vote_k:.0f} times and keep the majority")
+    elif row.repair not in (NO_REPAIR, AUDIT):
         parts.append(f"let cleanlab {row.repair} the labels")
     if row.n_bought > 0:
         first = getattr(row, "n_first", np.nan)
@@ -139,6 +143,9 @@ def summary_lines(situation: Situation, current: Mapping[str, tuple[float, float
     if situation.defaults:
         lines.append(f"(Not stated, so the answer assumed: {_defaults(situation)}.)")
     lines += [f"Note: {note}." for note in situation.notes]
+    measured = measured_on_damage(table)
+    if measured:
+        lines.append(f"Note: {measured}.")
     records = []
     for (metric, target), rows in table.groupby(["metric", "target"], sort=True):
         sentence, record = target_sentence(rows, metric=str(metric), target=float(target),
@@ -149,6 +156,16 @@ def summary_lines(situation: Situation, current: Mapping[str, tuple[float, float
         lines.append("No target above the current set: give one (target: {acc: 0.95}).")
     lines.append(f"Intervals: {METHOD_TEXT}.")
     return lines, pd.DataFrame(records, columns=ANSWER_COLUMNS)
+
+
+def measured_on_damage(table: pd.DataFrame) -> str:
+    """What a reader must know of the ranked audit and the vote, when the routes price them:
+    they were measured on the sweep's own damage, where the true labels are known."""
+    names = [n for r, n in ((AUDIT, "the ranked audit"), (VOTE, "the repeated labels")) if (table["repair"] == r).any()]
+    if not names:
+        return ""
+    return (f"{' and '.join(names)} were measured on the sweep's own damage, where the true labels are known: an "
+            "audit sets a label to its true one, and each extra label comes from the same damage process")
 
 
 def _defaults(situation: Situation) -> str:
@@ -178,7 +195,10 @@ def answer(df: pd.DataFrame, *, current: Mapping[str, Any] | None = None, target
     crossings' draws (routes.route_table, curves.estimate_crossing).
     """
     size = n_total if n_total is not None else training_size(df, facts=facts)
+    df, test_note = with_test_quality(df, current)
     situation = resolve(df, current=current, target=target, prices=prices, n_total=size)
+    if test_note:
+        situation = replace(situation, notes=(*situation.notes, test_note))
     table = routes.route_table(df, situation, curve=curve, n_boot=n_boot, random_state=random_state)
     values = {metric: routes.current_value(df, situation, metric=metric, n_boot=n_boot, random_state=random_state)
               for metric in situation.targets}

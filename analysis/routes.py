@@ -9,8 +9,14 @@ to each target value of a metric:
 - better data, "audit labels": audit labels at random to a swept quality q' > q0 (the cheapest
   q'), buying first where the curve at q' needs more; "repair: <r>": let cleanlab repair
   (prune, relabel) as measured by the sweep's repaired trials at q0, buying if needed, at
-  compute_second per second of repair (repair_seconds scaled linearly with the set's size).
-- combinations the curves support: "switch to M + audit", "switch to M + repair: <r>".
+  compute_second per second of repair (repair_seconds scaled linearly with the set's size);
+  "ranked audit (a of labels)": audit the share a (the spec's audit_frac) of the final set
+  that cleanlab doubts most, as measured by the sweep's `audit` trials at q0, at prices.audit
+  per label audited; "relabel each item k times": label every item of the final set k times
+  (the spec's vote_k) and keep the majority, as measured by the `vote` trials at q0: k - 1
+  more labels for each item held, k for each new one, at prices.label each.
+- combinations the curves support: "switch to M + audit", "switch to M + repair: <r>",
+  "switch to M + ranked audit (...)", "switch to M + relabel each item k times".
 
 The cost model: a new label costs prices.label and arrives at quality q0; auditing a label
 costs prices.audit and corrects it when wrong. Audits are random, so auditing a of n labels at
@@ -31,7 +37,7 @@ training-set size, is "beyond the data" (bound: the smaller of the two; bound_by
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -44,14 +50,16 @@ from datavsmath.analysis.situation import Situation
 from datavsmath.analysis.support import BEYOND, is_beyond, route_bound
 from datavsmath.analysis.tables import DEFAULT_N_BOOT
 from datavsmath.trainables.checks import UNIT, check_number
+from datavsmath.trainables.repair import AUDIT as AUDIT_REPAIR
 from datavsmath.trainables.repair import NO_REPAIR
+from datavsmath.trainables.repair import VOTE as VOTE_REPAIR
 
-BUY, AUDIT = "buy labels", "audit labels"
+BUY, AUDIT, RANKED_AUDIT = "buy labels", "audit labels", "ranked audit"
 KINDS = ("bigger data", "better math", "better data", "combination")
 PRICED, NOT_REACHED, ALREADY = "priced", "not reached", "already there"
 COLUMNS = ["metric", "target", "route", "kind", "model", "quality_to", "repair", "cost", "ci_low", "ci_high",
            "p_cheapest", "cheapest", "status", "bound", "bound_by", "n_final", "n_bought", "n_audited", "n_first",
-           "n_seeds"]
+           "n_seeds", "audit_frac", "vote_k"]
 # Past the sizes swept, buy in rounds: first up to this quantile of the crossing, then measure
 # and refit (benchmarks/bench_lcdb.py replays it on LCDB's real curves: with the 30 %, 50 %,
 # then 75 % quantiles no target was missed in 3 rounds, labels bought / needed median 1.5).
@@ -79,6 +87,8 @@ class Option:
     curve: Level
     fixed: float
     per_label: float
+    audit_frac: float = 0.0  # the ranked audit: the share of the final set audited
+    vote_k: int = 1  # the vote: labels per item of the final set (k - 1 bought for each item held)
 
 
 @dataclass(frozen=True)
@@ -129,7 +139,8 @@ def _price(option: Option, needed: np.ndarray, *, situation: Situation) -> Price
     beyond = past & (needed > n0)  # n0 itself is the user's
     fraction = audit_fraction(situation.quality, option.quality)
     finite = np.where(reach, n_final, 0.0)  # an unreachable target adds nothing: no 0 * inf warning
-    bought, audited = finite - n0 * reach, finite * fraction
+    bought = finite - n0 * reach + (option.vote_k - 1) * finite
+    audited = finite * (fraction + option.audit_frac)
     cost = prices.label * bought + prices.audit * audited + option.fixed + option.per_label * finite
     cost = np.where(np.isnan(needed), np.nan, np.where(reach & ~beyond, cost, np.inf))
     return Priced(option, n_final, np.where(reach, bought, np.inf), np.where(reach, audited, np.inf), cost, beyond)
@@ -153,6 +164,7 @@ class Curves:
     seconds: dict[tuple[str, str], float]
     seeds: list[int]
     n_boot: int
+    budgets: dict[tuple[str, str], tuple[float, int]] = field(default_factory=dict)  # (audit_frac, vote_k)
 
 
 def fit_curves(df: pd.DataFrame, situation: Situation, *, metric: str, curve: str = DEFAULT_CURVE,
@@ -165,7 +177,7 @@ def fit_curves(df: pd.DataFrame, situation: Situation, *, metric: str, curve: st
     done = finished(df)
     models = models_in_order(done["model"].unique().tolist())
     seeds = seed_ids(done)
-    by_setup, seconds, streams = {}, {}, 0
+    by_setup, seconds, budgets, streams = {}, {}, {}, 0
     for model in models:
         for repair in repair_values(df):
             rows = quality_rows(of_repair(df, repair), model=model, damage_mode=situation.damage_mode)
@@ -179,7 +191,30 @@ def fit_curves(df: pd.DataFrame, situation: Situation, *, metric: str, curve: st
                                                first_stream=streams)
             streams += len(by_setup[(model, repair)])
             seconds[(model, repair)] = _seconds_per_label(rows)
-    return Curves(by_setup, seconds, seeds, n_boot)
+            budgets[(model, repair)] = _budgets(rows, repair)
+    return Curves(by_setup, seconds, seeds, n_boot, budgets)
+
+
+def _budgets(rows: pd.DataFrame, repair: str) -> tuple[float, int]:
+    """(audit_frac, vote_k) the trials of `repair` spent: the ranked audit's share of the labels
+    audited (0 for other repairs) and the vote's labels per item (1 for other repairs)."""
+    def recorded(column: str, default: float) -> float:
+        values = rows[column].dropna().astype(float) if column in rows.columns else pd.Series(dtype=float)
+        return float(values.median()) if len(values) else default
+
+    audit_frac = recorded("audit_frac", 0.0) if repair == AUDIT_REPAIR else 0.0
+    vote_k = int(recorded("vote_k", 1)) if repair == VOTE_REPAIR else 1
+    return audit_frac, vote_k
+
+
+def repair_route(repair: str, *, audit_frac: float, vote_k: int) -> str:
+    """A measured repair's route name: "ranked audit (10 % of labels)", "relabel each item 3
+    times", "repair: prune"."""
+    if repair == AUDIT_REPAIR:
+        return f"{RANKED_AUDIT} ({audit_frac:.0%} of labels)"
+    if repair == VOTE_REPAIR:
+        return f"relabel each item {vote_k} times"
+    return f"repair: {repair}"
 
 
 def route_options(curves: Curves, situation: Situation) -> dict[tuple[str, str], list[Option]]:
@@ -192,9 +227,12 @@ def route_options(curves: Curves, situation: Situation) -> dict[tuple[str, str],
         if repair != NO_REPAIR:
             if q0 in by_quality:
                 per_label = prices.compute_second * curves.seconds[(model, repair)]
-                name = " + ".join(p for p in (switch, f"repair: {repair}") if p)
+                audit_frac, vote_k = curves.budgets.get((model, repair), (0.0, 1))
+                route = repair_route(repair, audit_frac=audit_frac, vote_k=vote_k)
+                name = " + ".join(p for p in (switch, route) if p)
                 kind = "combination" if switch else "better data"
-                out.setdefault((name, kind), []).append(Option(model, q0, repair, by_quality[q0], fixed, per_label))
+                out.setdefault((name, kind), []).append(Option(model, q0, repair, by_quality[q0], fixed, per_label,
+                                                               audit_frac=audit_frac, vote_k=vote_k))
             continue
         for quality, curve in by_quality.items():
             if quality == q0:
@@ -236,7 +274,9 @@ def _record(route: str, kind: str, priced: list[Priced], *, n_seeds: int, n_tota
             "n_final": float(pick.n_final[0]) if show else np.nan,
             "n_bought": float(pick.bought[0]) if show else np.nan,
             "n_audited": float(pick.audited[0]) if show else np.nan,
-            "n_first": pick.first if status == PRICED else np.nan, "n_seeds": n_seeds, "_cost": cost}
+            "n_first": pick.first if status == PRICED else np.nan, "n_seeds": n_seeds,
+            "audit_frac": pick.option.audit_frac if pick.option.repair == AUDIT_REPAIR else np.nan,
+            "vote_k": pick.option.vote_k if pick.option.repair == VOTE_REPAIR else np.nan, "_cost": cost}
 
 
 def _mark_cheapest(records: list[dict]) -> None:

@@ -4,10 +4,14 @@
 The same three keywords are a spec's `report:` keys, the API's `Results.decision()` /
 `Results.answer()` keywords and `datavsmath report` flags:
 
-- current: {model, n, quality, damage_mode}, each optional. Defaults: the model with the best
-  mean accuracy at the largest clean sample_frac swept; n: the largest size swept for it at that
-  quality (all of the training set when sample_frac 1 was swept); quality 1.0 (clean labels);
-  damage_mode: the first damaged mode swept for the model (it names the curves of quality < 1).
+- current: {model, n, quality, damage_mode, test_quality}, each optional. Defaults: the model
+  with the best mean accuracy at the largest clean sample_frac swept; n: the largest size swept
+  for it at that quality (all of the training set when sample_frac 1 was swept); quality 1.0
+  (clean labels); damage_mode: the first damaged mode swept for the model (it names the curves
+  of quality < 1). quality "auto": the labels as given (damage_frac 0) are the current set, and
+  their quality is estimated from the sweep (datavsmath.analysis.label_quality) and stated.
+  test_quality (a number in (0, 1] or "auto", the estimate): the test labels are that good, so
+  every accuracy is corrected to what a clean test set would show (`with_test_quality`).
 - target: {metric: value or [values]}, metrics acc and auc, values in (0, 1). Default: three
   accuracy targets spread between the current accuracy and the best the sweep reached (or,
   when the current set is the best, those that cut its error by a tenth, a quarter and a half).
@@ -29,12 +33,13 @@ import numpy as np
 import pandas as pd
 
 from datavsmath.analysis.aggregate import SWEPT_DAMAGED_MODES, cross_candidates, finished, models_in_order, quality_rows
+from datavsmath.analysis.label_quality import LabelQuality, corrected_for_test_quality, label_quality
 from datavsmath.analysis.levels import level
 from datavsmath.analysis.repair_effect import of_repair
 from datavsmath.analysis.schema import frac_key, num_obs
 from datavsmath.analysis.support import bound_text, route_bound
 from datavsmath.analysis.training_size import training_size as training_size
-from datavsmath.sweeps.report_keys import check_current, check_prices, check_situation, check_target
+from datavsmath.sweeps.report_keys import AUTO, check_current, check_prices, check_situation, check_target
 from datavsmath.trainables.checks import (
     DatavsmathError,
     check_choice,
@@ -90,9 +95,15 @@ class Situation:
     n_total: int
     defaults: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    estimated: LabelQuality | None = None  # quality "auto": the estimate of the labels as given
 
     def describe(self) -> str:
-        """"426 labels at quality 0.9 (constant damage), logreg"."""
+        """"426 labels at quality 0.9 (constant damage), logreg"; with quality auto, "426 labels as
+        given (estimated quality 0.870 [0.840-0.900]), logreg"."""
+        if self.estimated is not None:
+            e = self.estimated
+            interval = f" [{e.low:.3f}-{e.high:.3f}]" if np.isfinite(e.low) else " (raw, no interval)"
+            return f"{self.n:,.0f} labels as given (estimated quality {e.estimate:.3f}{interval}), {self.model}"
         noise = "" if self.quality == 1.0 else f" ({self.damage_mode} damage)"
         return f"{self.n:,.0f} labels at quality {self.quality:g}{noise}, {self.model}"
 
@@ -211,7 +222,8 @@ def resolve(df: pd.DataFrame, *, current: Mapping[str, Any] | None = None, targe
     defaults = [k for k in ("model", "n", "quality") if k not in current]
     notes: list[str] = []
     model = current["model"] if "model" in current else _best_clean_model(done)
-    quality = frac_key(current.get("quality", 1.0))
+    estimated = _estimated(df, current, notes)
+    quality = frac_key(1.0 if estimated is not None else current.get("quality", 1.0))
     mode = _damage_mode(df, model, quality, current.get("damage_mode"))
     rows = quality_rows(of_repair(df, NO_REPAIR), model=model, damage_mode=mode)
     quality = _snap_quality(rows, quality, notes)
@@ -234,7 +246,44 @@ def resolve(df: pd.DataFrame, *, current: Mapping[str, Any] | None = None, targe
     if prices is None:
         defaults.append("prices")
     return Situation(model=model, n=float(n), quality=quality, damage_mode=mode, value=value, targets=chosen,
-                     prices=parsed, n_total=int(n_total), defaults=tuple(defaults), notes=tuple(notes))
+                     prices=parsed, n_total=int(n_total), defaults=tuple(defaults), notes=tuple(notes),
+                     estimated=estimated)
+
+
+def _estimated(df: pd.DataFrame, current: Mapping[str, Any], notes: list[str]) -> LabelQuality | None:
+    """The estimate of the labels' quality when current.quality is "auto" (a note says how)."""
+    if current.get("quality") != AUTO:
+        return None
+    try:
+        estimated = label_quality(df)
+    except ValueError as exc:
+        raise SituationError(f"current.quality auto: {exc}") from exc
+    notes.append(f"quality auto: {estimated.describe()}; the curves are read at your labels as given (damage_frac "
+                 "0), and the sweep's damage levels lie below them")
+    return estimated
+
+
+def with_test_quality(df: pd.DataFrame, current: Mapping[str, Any] | None) -> tuple[pd.DataFrame, str]:
+    """(df, note): with current.test_quality (a number in (0, 1], or "auto": the estimated quality
+    of the labels as given), every accuracy corrected to a clean test set through the
+    transition matrix of current.damage_mode (default random: symmetric noise) and a note
+    saying so; without it, (df, "")."""
+    raw = (current or {}).get("test_quality")
+    if raw is None:
+        return df, ""
+    try:
+        test_quality = check_current({"test_quality": raw})["test_quality"]
+        how = ""
+        if test_quality == AUTO:
+            estimated = label_quality(df)
+            test_quality, how = estimated.estimate, f" ({estimated.describe()})"
+    except ValueError as exc:
+        raise SituationError(f"current.test_quality: {exc}") from exc
+    mode = (current or {}).get("damage_mode", "random")
+    mode = mode if mode in SWEPT_DAMAGED_MODES and mode not in ("matrix", "confusion") else "random"
+    note = (f"accuracies are corrected to a clean test set from test labels of quality {test_quality:.3f}{how}, "
+            f"with {mode} noise (measured = q a + (1 - q)(1 - a)/(K - 1) for random noise)")
+    return corrected_for_test_quality(df, test_quality=float(test_quality), damage_mode=mode), note
 
 
 def _pairs(flag: str, text: str) -> list[tuple[str, Any]]:

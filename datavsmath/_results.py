@@ -162,6 +162,17 @@ class Results:
         frame.attrs["lines"] = list(result.lines)
         return frame
 
+    def label_quality(self) -> Any:
+        """The quality of the labels as given (the share right), estimated from cleanlab's
+        figures in the trials of prune, relabel or audit and calibrated on the sweep's own
+        damaged trials (datavsmath.analysis.label_quality): an object with estimate, low,
+        high (its 95 % interval; NaN without damaged trials), raw (cleanlab's own figure),
+        method (calibrated | raw), describe() and to_frame(). ValueError when no such trial
+        has damage_frac 0. `answer(current={"quality": "auto"})` uses it."""
+        from datavsmath.analysis.label_quality import label_quality
+
+        return label_quality(self.frame)
+
     def _answer(self, **options: Any) -> Any:
         from datavsmath.analysis.answer import answer
 

@@ -24,6 +24,7 @@ from datavsmath.trainables.checks import (
     PRICE,
     UNIT,
     UNIT_OPEN,
+    UNIT_OPEN_LEFT,
     check_choice,
     check_keys,
     check_number,
@@ -32,7 +33,10 @@ from datavsmath.trainables.checks import (
 from datavsmath.trainables.damage import ALL_DAMAGE_MODES
 from datavsmath.trainables.metrics import METRICS
 
-CURRENT_KEYS = ("model", "n", "quality", "damage_mode")
+CURRENT_KEYS = ("model", "n", "quality", "damage_mode", "test_quality")
+# current.quality / current.test_quality: a number, or this word: estimated from the sweep
+# (datavsmath.analysis.label_quality).
+AUTO = "auto"
 PRICE_KEYS = ("label", "audit", "compute_second", "train")
 OLD_PRICE_KEYS = {"price_label": "label", "price_audit": "audit"}
 REPORT_KEYS = ("current", "target", "prices", "model", "thresholds", "curve", *OLD_PRICE_KEYS)
@@ -50,15 +54,26 @@ def _mapping(name: str, raw: Any, keys: Sequence[str]) -> dict[str, Any]:
     return dict(raw)
 
 
+def _quality(name: str, value: Any, interval: Any) -> float | str:
+    """A label quality: a number in `interval`, or AUTO (estimated from the sweep)."""
+    if value == AUTO:
+        return AUTO
+    if isinstance(value, str):
+        raise ValueError(f"{name} must be a number in {interval} or {AUTO!r}, got {echo(value)}")
+    return check_number(name, value, interval)
+
+
 def check_current(raw: Any, *, models: Sequence[str] | None = None, name: str = "current") -> dict[str, Any]:
-    """{model, n > 0, quality in [0, 1], damage_mode}, each optional; model one of `models` when given."""
+    """{model, n > 0, quality in [0, 1] or "auto", damage_mode, test_quality in (0, 1] or "auto"},
+    each optional; model one of `models` when given."""
     current = _mapping(name, raw, CURRENT_KEYS)
     if "model" in current and models is not None:
         current["model"] = check_choice(f"{name}.model", current["model"], list(models))
     if "n" in current:
         current["n"] = check_number(f"{name}.n", current["n"], POSITIVE)
-    if "quality" in current:
-        current["quality"] = check_number(f"{name}.quality", current["quality"], UNIT)
+    for key, interval in (("quality", UNIT), ("test_quality", UNIT_OPEN_LEFT)):
+        if key in current:
+            current[key] = _quality(f"{name}.{key}", current[key], interval)
     if "damage_mode" in current:
         current["damage_mode"] = check_choice(f"{name}.damage_mode", current["damage_mode"], ALL_DAMAGE_MODES)
     return current
