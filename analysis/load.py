@@ -8,7 +8,8 @@ keep their row, with status MISSING or ERROR, so they are counted, never dropped
 Files of an experiment that do not read as Tune writes them never stop the loading: each
 problem is one line naming the file, kept in the frame's `attrs["problems"]` and warned
 about (ExperimentFileWarning), and the trial is read from what is left. A results file or
-CSV that cannot be read at all is a ValueError naming it.
+CSV that cannot be read at all is a ValueError naming it. `write_result_files` writes the
+tidy files beside an experiment (atomically; regenerated idempotently).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from typing import Any
 import pandas as pd
 import pyarrow.fs as pafs
 
-from datavsmath.analysis.result_files import read_results_csv, read_results_parquet
 from datavsmath.analysis.schema import (
     COLUMN_DTYPES,
     FAILED,
@@ -32,6 +32,9 @@ from datavsmath.analysis.schema import (
     MISSING,
     STATUSES,
     normalize,
+    read_results_csv,
+    read_results_parquet,
+    to_seed_format,
     trial_key,
 )
 from datavsmath.analysis.tune_files import (
@@ -48,6 +51,7 @@ from datavsmath.sweeps.experiment_layout import (
     RESULT_FILE,
     RESULTS_CSV,
     RESULTS_PARQUET,
+    SEED_RESULTS_CSV,
     SPEC_FILE,
     expected_trials,
     experiment_parts,
@@ -55,6 +59,7 @@ from datavsmath.sweeps.experiment_layout import (
 )
 from datavsmath.sweeps.spec import AXES, AXIS_DEFAULTS, SpecError
 from datavsmath.sweeps.validation import check_trial
+from datavsmath.trainables import storage
 from datavsmath.trainables.checks import echo, is_integer, is_number
 from datavsmath.trainables.storage import file_type, join, list_dir, open_location
 
@@ -428,3 +433,26 @@ def _plain(value: Any) -> Any:
         return None
     return value.item() if hasattr(value, "item") else value
 
+
+# --- the tidy files beside an experiment ------------------------------------------------
+
+def _csv_ready(df: pd.DataFrame) -> pd.DataFrame:
+    """List-valued columns (confusion, per_class_acc) as JSON strings for CSV."""
+    out = df.copy()
+    for col in out.columns:
+        if out[col].map(lambda v: isinstance(v, (list, tuple)) or hasattr(v, "tolist")).any():
+            out[col] = out[col].map(lambda v: json.dumps(v.tolist() if hasattr(v, "tolist") else v)
+                                    if v is not None and not (isinstance(v, float) and v != v) else None)
+    return out
+
+
+def write_result_files(exp_dir: str) -> tuple[dict[str, str], pd.DataFrame]:
+    """Regenerate results.parquet, results.csv and seed_results.csv from the experiment dir.
+
+    Returns ({file name: path written}, the tidy frame)."""
+    df = results_from_experiment(exp_dir)
+    paths = {name: storage.join(exp_dir, name) for name in (RESULTS_PARQUET, RESULTS_CSV, SEED_RESULTS_CSV)}
+    storage.atomic_write(paths[RESULTS_PARQUET], lambda b: df.to_parquet(b, index=False))
+    storage.atomic_write(paths[RESULTS_CSV], lambda b: _csv_ready(df).to_csv(b, index=False))
+    storage.atomic_write(paths[SEED_RESULTS_CSV], lambda b: to_seed_format(df).to_csv(b, index=False))
+    return paths, df

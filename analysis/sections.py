@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 from datavsmath.analysis import aggregate, decision, plots, repair_effect, tables
 from datavsmath.analysis.answer import Answer
 from datavsmath.analysis.curves import DEFAULT_CURVE
-from datavsmath.analysis.result_files import FRAC_AXES
+from datavsmath.analysis.schema import FRAC_AXES
 from datavsmath.trainables.damage import DAMAGED_MODES, NO_DAMAGE
 from datavsmath.trainables.datasets import load_dataset
 from datavsmath.trainables.datasets.built_in import DEFAULT_DATASET

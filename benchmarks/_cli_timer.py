@@ -101,7 +101,7 @@ class Sampler(threading.Thread):
 
 
 def install() -> None:
-    import datavsmath.analysis.results as results_mod
+    import datavsmath.analysis.load as results_mod
     import datavsmath.cli as cli
     import datavsmath.sweeps.ray_session as ray_session
     import datavsmath.sweeps.runner as runner
@@ -183,7 +183,7 @@ def install() -> None:
     wrap(results_mod, "results_from_experiment", "read the experiment (results_from_experiment)")
     real_storage = results_mod.storage
 
-    class _Storage:  # analysis.results sees this in place of trainables.storage: atomic_write timed
+    class _Storage:  # analysis.load sees this in place of trainables.storage: atomic_write timed
         def __getattr__(self, name: str) -> Any:
             return getattr(real_storage, name)
 

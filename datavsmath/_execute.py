@@ -14,8 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from datavsmath.analysis.load import finished_configs
-from datavsmath.analysis.results import write_result_files
+from datavsmath.analysis.load import finished_configs, write_result_files
 from datavsmath.sweeps.experiment_layout import is_resumable, read_stored_spec, resume_command
 from datavsmath.sweeps.extend import Extension, Finished, changed_message, plan_extension, spec_settings
 from datavsmath.sweeps.options import SweepOptions, SweepRun

@@ -26,7 +26,7 @@ from typing import Any, NoReturn
 from datavsmath._execute import Outcome, UsageError, check_flags, execute, write_report
 from datavsmath._plan import dry_run
 from datavsmath.analysis.load import ExperimentFileWarning
-from datavsmath.analysis.result_files import FRAC_AXES
+from datavsmath.analysis.schema import FRAC_AXES
 from datavsmath.analysis.status import format_status
 from datavsmath.sweeps import cost
 from datavsmath.sweeps.experiment_layout import experiment_path, is_resumable, read_stored_spec

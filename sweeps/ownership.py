@@ -22,12 +22,12 @@ from typing import Any
 from pyarrow.fs import FileType
 
 from datavsmath.sweeps import lock
-from datavsmath.sweeps.experiment_files import check_resumable
 from datavsmath.sweeps.experiment_layout import (
     INPUTS_DIR,
     SPEC_FILE,
     STATE_PATTERN,
     TUNER_FILE,
+    check_resumable,
     experiment_path,
     is_resumable,
     next_extension,

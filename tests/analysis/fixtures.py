@@ -15,8 +15,7 @@ import pandas as pd
 import yaml
 
 from datavsmath.analysis.report import write_report
-from datavsmath.analysis.result_files import to_seed_format
-from datavsmath.analysis.schema import DATASET, normalize
+from datavsmath.analysis.schema import DATASET, normalize, to_seed_format
 
 DATA = Path(__file__).parents[1] / "data" / "analysis"
 MODELS = ("rf", "xgb", "dnn", "cnn")

@@ -22,8 +22,7 @@ from datavsmath.analysis.load import (
     results_from_experiment,
     summarize,
 )
-from datavsmath.analysis.result_files import read_seed_csv, to_seed_format
-from datavsmath.analysis.schema import RESULT_COLUMNS
+from datavsmath.analysis.schema import RESULT_COLUMNS, read_seed_csv, to_seed_format
 from datavsmath.analysis.status import driver_state
 from datavsmath.analysis.tune_files import error_summary
 from datavsmath.cli import main as cli_main

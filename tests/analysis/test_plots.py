@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 import pytest
 
 from datavsmath.analysis import aggregate, plots
-from datavsmath.analysis.result_files import seed_frame_to_tidy, to_seed_format
+from datavsmath.analysis.schema import seed_frame_to_tidy, to_seed_format
 from datavsmath.analysis.tables import interpolated_table, seed_table
 from tests.analysis.fixtures import DAMAGE_FRACS, SAMPLE_FRACS, full_results, synthetic_results
 

@@ -148,7 +148,7 @@ def test_report_command_and_status_on_the_finished_sweep(smoke, tmp_path):
 
 
 def test_regenerating_result_files_is_idempotent(smoke):
-    from datavsmath.analysis.results import write_result_files
+    from datavsmath.analysis.load import write_result_files
 
     exp, *_ = smoke
     before = {name: (exp / name).read_bytes() for name in ("results.csv", "seed_results.csv")}

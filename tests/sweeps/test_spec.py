@@ -10,8 +10,7 @@ import pytest
 import yaml
 
 from datavsmath.sweeps.dataset_fit import rows_problem
-from datavsmath.sweeps.experiment_files import ExperimentFilesError, check_resumable
-from datavsmath.sweeps.experiment_layout import TUNER_FILE, read_stored_spec
+from datavsmath.sweeps.experiment_layout import TUNER_FILE, ExperimentFilesError, check_resumable, read_stored_spec
 from datavsmath.sweeps.resources import check_resolution, parse_resources
 from datavsmath.sweeps.safe_yaml import MAX_SPEC_BYTES, MAX_YAML_DEPTH, MAX_YAML_NODES, parse_yaml_text
 from datavsmath.sweeps.spec import SpecError, count_listed, dump_spec, expand_trials
