@@ -184,11 +184,35 @@ def dataset_config(data: Any, *, label: str | None, test: Any, test_frac: float 
 
 def net(factory: Callable[..., Any] | str, *, epochs: int = 10, batch_size: int = 128,
         validation_split: float = 0.2, optimizer: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """A torch network for `models=`: `factory(input_shape, n_classes) -> torch.nn.Module`
-    (or its import path 'pkg.mod:make_net'), trained by the project's net trainer for
-    `epochs` (>= 1, default 10) in batches of `batch_size` (default 128), holding out the last
-    `validation_split` of the rows (default 0.2), with `optimizer` ({name: adam | adamw | sgd |
-    rmsprop | adadelta | adagrad, lr, ...}, default adam with lr 0.001)."""
+    """A torch network for `sweep`'s `models`, trained by the project's net trainer.
+
+    Parameters
+    ----------
+    factory : callable or str
+        ``factory(input_shape, n_classes) -> torch.nn.Module``, or its import path
+        ``"pkg.mod:make_net"``.
+    epochs : int, default 10
+        Training epochs (>= 1).
+    batch_size : int, default 128
+        Rows per batch.
+    validation_split : float, default 0.2
+        The last share of the training rows held out for validation.
+    optimizer : mapping, optional
+        ``{name: adam | adamw | sgd | rmsprop | adadelta | adagrad, lr, ...}``; default adam
+        with lr 0.001.
+
+    Returns
+    -------
+    dict
+        The model's definition, as a spec's ``models:`` entry holds it; checked when the
+        sweep reads it.
+
+    Examples
+    --------
+    >>> import datavsmath as dvm
+    >>> dvm.net("mypkg.nets:small_cnn", epochs=5)
+    {'module': 'mypkg.nets:small_cnn', 'epochs': 5, 'batch_size': 128, 'validation_split': 0.2}
+    """
     out: dict[str, Any] = {"module": factory, "epochs": epochs, "batch_size": batch_size,
                            "validation_split": validation_split}
     if optimizer is not None:

@@ -1,9 +1,12 @@
-"""What a sweep would run, without running it: the text of `--dry-run` / `dry_run=True`."""
+"""What a sweep would run, without running it: the `Plan` of `datavsmath.plan`, whose text
+`--dry-run` prints."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from datavsmath._execute import plan_cells
 from datavsmath.sweeps import cost, resources
@@ -32,9 +35,43 @@ def local_nodes() -> list[resources.Node]:
     return [resources.Node(node_id="local", address="local", cpu=float(os.cpu_count() or 1), gpu=float(gpus))]
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What a sweep would run, without running it (`datavsmath.plan`).
+
+    Attributes
+    ----------
+    text : str
+        The dry run's text, as ``datavsmath sweep --dry-run`` prints it: the trial count, a
+        preview of the longest trials, each model's resource request and the compute estimate.
+    cells : tuple of dict
+        The trials to run, longest first, one config each (model, sample_frac, damage_frac,
+        damage_mode, repair, seed); on ``extend`` only the new ones. An adaptive search runs
+        at most its budget of them.
+    seconds : float
+        The cells' estimated compute in CPU-seconds on 1-thread trials.
+    resources : dict
+        Each model's request per trial, ``{model: {"cpu": ..., "gpu": ...}}``.
+    """
+
+    text: str
+    cells: tuple[dict[str, Any], ...]
+    seconds: float
+    resources: dict[str, dict[str, float]]
+
+    def __str__(self) -> str:
+        return self.text
+
+
 def dry_run(spec: Spec, *, options: SweepOptions, rerun_changed: bool = False,
             nodes: list[resources.Node] | None = None, peek: Peek | None = None) -> str:
-    """The dry run's text: trial count, grid preview, resource plan, compute estimate. On
+    """The dry run's text: make_plan's."""
+    return make_plan(spec, options=options, rerun_changed=rerun_changed, nodes=nodes, peek=peek).text
+
+
+def make_plan(spec: Spec, *, options: SweepOptions, rerun_changed: bool = False,
+              nodes: list[resources.Node] | None = None, peek: Peek | None = None) -> Plan:
+    """The plan of `spec`: trial count, grid preview, resource plan, compute estimate. On
     --extend the experiment's finished cells are counted as "kept" and only the new ones are
     previewed and estimated (SweepError, as the run's own, when there is no experiment to extend)."""
     extension = None
@@ -46,8 +83,8 @@ def dry_run(spec: Spec, *, options: SweepOptions, rerun_changed: bool = False,
 
 
 def describe(spec: Spec, *, options: SweepOptions, nodes: list[resources.Node] | None = None,
-             extension: Extension | None = None, peek: Peek | None = None) -> str:
-    """The text --dry-run prints: trial count, grid preview, resource plan, compute estimate.
+             extension: Extension | None = None, peek: Peek | None = None) -> Plan:
+    """The plan, with the text --dry-run prints: trial count, grid preview, resource plan, compute estimate.
 
     extension: on --extend, the cells kept from earlier runs are counted as "kept" and only
     the new ones are previewed and estimated. peek: the sizes of a table, image folder or
@@ -94,10 +131,10 @@ def describe(spec: Spec, *, options: SweepOptions, nodes: list[resources.Node] |
         lines.append(f"dataset: {spec.dataset['kind']} {spec.dataset['path']}: {peek.n_train:,} training and "
                      f"{peek.n_test:,} test {'images' if spec.dataset['kind'] == 'images' else 'rows'} (from "
                      f"{peek.how}; its values are read and checked when the sweep starts)")
-    if is_adaptive(spec.search):  # its compute estimate is the search's, above
-        return "\n".join(lines)
-    lines.append(f"estimated compute: {seconds / 60:.1f} CPU-minutes on 1-thread trials")
-    return "\n".join(lines)
+    if not is_adaptive(spec.search):  # an adaptive search's compute estimate is the search's, above
+        lines.append(f"estimated compute: {seconds / 60:.1f} CPU-minutes on 1-thread trials")
+    return Plan(text="\n".join(lines), cells=tuple(trials), seconds=seconds,
+                resources={model: dict(request) for model, request in plan.items()})
 
 
 def _preview(trials: list[dict]) -> list[str]:

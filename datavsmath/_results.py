@@ -40,15 +40,38 @@ class TrialsError(DatavsmathError, RuntimeError):
 
 
 class Results:
-    """The results of one experiment folder (`path`, local or URI).
+    """The results of one experiment folder (local or URI), or of a results file.
 
-    frame: the tidy results, one row per trial (the columns of results.parquet,
-    datavsmath.analysis.schema.RESULT_COLUMNS); errors: the errored trials (trial_id, the axes,
-    error). Read once, on first use; `Results(path)` again (or datavsmath.load) reads anew.
+    Parameters
+    ----------
+    path : str or Path
+        The experiment folder (made by `datavsmath.sweep` or the command line), or a
+        results.parquet / results.csv file.
+    frame : DataFrame, optional
+        Its tidy results when they are at hand (the sweep that just wrote them); else read
+        on first use.
+    search : SearchSummary, optional
+        An adaptive search's summary when it is at hand; else read on first use.
+
+    Attributes
+    ----------
+    frame : DataFrame
+        The tidy results, one row per trial (the columns of results.parquet,
+        datavsmath.analysis.schema.RESULT_COLUMNS).
+    errors : DataFrame
+        The errored trials (trial_id, the axes, error).
+
+    Read once, on first use; `Results(path)` again (or `datavsmath.load`) reads anew.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, frame: pd.DataFrame | None = None,
+                 search: SearchSummary | None = None) -> None:
         self.path = str(path)
+        # What is at hand fills the cached properties, which then do not read it again.
+        if frame is not None:
+            self.__dict__["frame"] = frame
+        if search is not None:
+            self.__dict__["search"] = search
 
     def __repr__(self) -> str:
         df = self.frame
@@ -273,8 +296,32 @@ def _stated(options: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def load(path: str | Path) -> Results:
-    """The results of an experiment folder (local or URI; made by datavsmath.sweep or the
-    CLI), or of a results.parquet / results.csv file."""
+    """The results of an experiment folder, or of a results file.
+
+    Parameters
+    ----------
+    path : str or Path
+        An experiment folder, local or a URI (made by `datavsmath.sweep` or the command
+        line), or a results.parquet / results.csv file.
+
+    Returns
+    -------
+    Results
+        Its results, read now.
+
+    Raises
+    ------
+    FileNotFoundError
+        When nothing readable is there.
+    ValueError
+        When a results file cannot be read; the message names it.
+
+    Examples
+    --------
+    >>> import datavsmath as dvm
+    >>> results = dvm.load("results/size")  # doctest: +SKIP
+    >>> results.errors  # doctest: +SKIP
+    """
     results = Results(path)
     results.frame  # noqa: B018  (read now: a wrong path fails here, not on first use)
     return results

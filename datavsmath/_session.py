@@ -97,7 +97,19 @@ def keep_warm(*, options: SweepOptions, trials: int) -> bool:
 
 
 def shutdown() -> None:
-    """Stop the Ray that datavsmath.sweep started (nothing when there is none)."""
+    """Stop the Ray that `datavsmath.sweep` started, and its waiting workers.
+
+    Nothing happens when there is none; the interpreter's exit stops it too.
+
+    Returns
+    -------
+    None
+
+    Examples
+    --------
+    >>> import datavsmath as dvm
+    >>> dvm.shutdown()
+    """
     _SESSION.close()
 
 

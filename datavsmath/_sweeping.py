@@ -1,7 +1,9 @@
-"""`datavsmath.sweep`: a sweep from Python, persisted as the CLI persists it, returning Results."""
+"""`datavsmath.sweep` and `datavsmath.plan`: a sweep from Python, persisted as the CLI persists it,
+returning Results; its plan without running it."""
 
 from __future__ import annotations
 
+import inspect
 import re
 import tempfile
 import time
@@ -12,6 +14,7 @@ from typing import Any
 
 from datavsmath._execute import check_flags, execute
 from datavsmath._inputs import Inputs, dataset_config, model_entries
+from datavsmath._plan import Plan, make_plan
 from datavsmath._progress import NotebookProgress, in_notebook
 from datavsmath._results import Results, TrialsError
 from datavsmath._session import keep_warm, preserved, ray_stack
@@ -163,82 +166,176 @@ def sweep(data: Any = None, *, label: str | None = None, test: Any = None, test_
           retry_errored: bool = False, overwrite: bool = False, extend: bool = False, rerun_changed: bool = False,
           max_trials: int = DEFAULT_MAX_TRIALS, dashboard: bool = True, live: bool = True,
           live_every: float | None = None, verbose: int = 1, raise_on_error: bool = False) -> Results | str:
-    """Run a sweep: every combination of the axes is one Ray Tune trial; returns its Results.
+    """Run a sweep: every combination of the axes is one Ray Tune trial.
 
-    Data (one of): `data` a pandas DataFrame with `label=` its label column (features: every
-    other numeric column); a pair `(X, y)` of arrays, X (N, F) features or (N, H, W) /
-    (N, H, W, C) images (uint8, or floats in [0, 1]), y (N,) labels of any sortable type; a
-    built-in name ("fashion_mnist", "mnist"); a path (a CSV / Parquet table with `label=`, an
-    .npz of x and y, an image folder). `test=` a test set in the same form, or `test_frac`
-    (default 0.2, stratified, seeded). Default: a spec's `dataset`, else Fashion-MNIST.
+    The sweep is persisted as the command line persists it (``datavsmath sweep``): the
+    experiment folder ``<storage>/<name>`` holds its spec, Tune's files and the tidy results.
+    The first call starts an embedded Ray (or connects to `address`) that later calls reuse;
+    `shutdown` stops it.
 
-    Models: `models=` a mapping name -> model, or a list (named after the models): a seed
-    model name ("rf", "xgb", "dnn", "cnn"); a scikit-learn-compatible estimator instance
-    (cloned for every trial, given the trial's n_jobs, and its seed as random_state when
-    that is None); a torch factory `(input_shape, n_classes) -> nn.Module`, or `net(factory,
-    epochs=..., batch_size=..., optimizer={...})`; a spec's definition mapping. An estimator
-    whose class imports by path and whose params are plain values is stored as that path and
-    params; otherwise it, and any factory that does not import by path (a notebook's function
-    or lambda), is pickled with cloudpickle into the experiment's inputs/ folder: it must
-    pickle, and what it refers to must import on the workers.
+    Parameters
+    ----------
+    data : DataFrame, (X, y), str or Path, optional
+        The data, one of: a pandas DataFrame with `label` its label column (features: every
+        other numeric column); a pair ``(X, y)`` of arrays, X (N, F) features or (N, H, W) /
+        (N, H, W, C) images (uint8, or floats in [0, 1]), y (N,) labels of any sortable type;
+        a built-in name ("fashion_mnist", "mnist"); a path (a CSV / Parquet table with
+        `label`, an .npz of x and y, an image folder). Default: the spec's `dataset`, else
+        Fashion-MNIST.
+    label : str, optional
+        The label column of a table.
+    test : same forms as `data`, optional
+        The test set; else `test_frac`.
+    test_frac : float, optional
+        The share of `data` held out as the test set (default 0.2, stratified, seeded).
+    models : mapping or list, optional
+        name -> model, or a list (named after the models): a seed model name ("rf", "xgb",
+        "dnn", "cnn"); a scikit-learn-compatible estimator instance (cloned for every trial,
+        given the trial's n_jobs, and its seed as random_state when that is None); a torch
+        factory ``(input_shape, n_classes) -> nn.Module`` or ``net(factory, ...)``; a spec's
+        definition mapping. An estimator whose class imports by path and whose params are
+        plain values is stored as that path and params; otherwise it, and any factory that
+        does not import by path (a notebook's function or lambda), is pickled with
+        cloudpickle into the experiment's inputs/ folder.
+    model, sample_frac, damage_frac, damage_mode, repair : value or list, optional
+        The axes: model (default: the models' names), sample_frac in (0, 1] (default 1.0),
+        damage_frac in [0, 1] (default 0.0), damage_mode (none, random, constant, matrix,
+        confusion; default none), repair (none, prune, relabel, audit, vote; default none).
+    seeds : int or list of int, optional
+        A number N (seeds 0..N-1) or a list (default [0]).
+    spec : str, Path or mapping, optional
+        A shipped spec's name, a YAML file or a mapping: the keywords given override its
+        keys, so ``sweep(spec="size")`` runs what ``datavsmath sweep size`` runs.
+    name : str, optional
+        The experiment's name (default: the spec's, else sweep-<date>-<time>).
+    description, grids, include, overrides, resources, gpu_share, max_failures : optional
+        The spec keys of the same names (docs/specs.md), as are the next ones; max_failures
+        defaults to 2.
+    checkpoint_period_s, dataset, py_modules, transition, confusion, repair_model : optional
+        Spec keys.
+    search, audit_frac, vote_k, damage_test : optional
+        Spec keys; search is ``{kind: grid | adaptive, target, tolerance, budget}``.
+    report : bool or mapping, default True
+        The spec's report settings when a mapping; False writes no report.
+    curve : str, optional
+        The report's learning-curve family (auto, pow3, ...; default auto).
+    storage : str, default "results"
+        The folder (or URI) that holds the experiment folder.
+    address, data_dir, download, resume, retry_errored, overwrite, extend, rerun_changed, max_trials : optional
+        The command line's options of the same names (``--address``, ``--resume``, ...).
+    dry_run : bool, default False
+        Return the dry run's text instead of running (`plan` returns it with its cells and cost).
+    dashboard, live, live_every, verbose : optional
+        Ray's dashboard, the live report and how often it is rewritten, and how much is
+        printed (0, 1, 2 as ``-v``).
+    raise_on_error : bool, default False
+        Raise TrialsError when trials errored (by default they are in Results.errors).
 
-    Axes: model (default: the models' names), sample_frac in (0, 1] (default 1.0),
-    damage_frac in [0, 1] (default 0.0), damage_mode (none, random, constant, matrix,
-    confusion; default none), repair (none, prune, relabel, audit, vote; default none): a value or a
-    list each; seeds a number N (seeds 0..N-1) or a list (default [0]).
-    Every other spec key is a keyword of the same name (description, grids, include,
-    overrides, resources, gpu_share, max_failures (default 2), checkpoint_period_s, dataset,
-    py_modules, transition, confusion, repair_model, search: {kind: grid | adaptive, target,
-    tolerance, budget}, audit_frac, vote_k, damage_test); `report` is the spec's report
-    settings when a mapping, and False writes no report; `curve` is report's curve family
-    (auto, pow3, ...; default auto). `spec=` a shipped spec's name, a YAML file or a mapping:
-    the keywords given override its keys, so `sweep(spec="size")`
-    runs what `datavsmath sweep size` runs.
+    Returns
+    -------
+    Results
+        The experiment's results; with ``dry_run=True`` the text of `plan` instead.
 
-    Run options are the CLI's: name (default: the spec's, else sweep-<date>-<time>), storage
-    (default ./results), address, data_dir, download, dry_run (returns the dry run's text),
-    resume, retry_errored, overwrite, extend, rerun_changed, max_trials, dashboard, live,
-    live_every, verbose (0, 1, 2 as -v). The first call starts an embedded Ray (or connects to
-    `address`) that later calls reuse; datavsmath.shutdown() stops it.
+    Raises
+    ------
+    SpecError
+        Bad input (a ValueError), with the command line's message, before anything runs.
+    SweepError
+        The run cannot go on (a RuntimeError): the experiment's lock is held, no node fits a
+        request, the cluster or the storage cannot be reached.
+    DataNotFoundError
+        Missing data (a FileNotFoundError).
+    TrialsError
+        With ``raise_on_error=True``, when trials errored.
+    KeyboardInterrupt
+        When interrupted; the experiment is then resumable (``resume=True``, or the command
+        in the message).
 
-    Raises SpecError (a ValueError) for bad input, with the CLI's message, before anything
-    runs; SweepError (a RuntimeError) when the run cannot go on (the experiment's lock is held,
-    no node fits a request, the cluster or the storage cannot be reached); DataNotFoundError
-    (a FileNotFoundError) for missing data; KeyboardInterrupt when interrupted (the
-    experiment is then resumable: resume=True, or the command in the message); TrialsError
-    with raise_on_error=True when trials errored (by default they are in Results.errors).
+    Examples
+    --------
+    >>> import datavsmath as dvm
+    >>> results = dvm.sweep(df, label="target", models=["rf", "xgb"],
+    ...                     sample_frac=[0.25, 0.5, 1.0], seeds=3)  # doctest: +SKIP
+    >>> results.table("acc")  # doctest: +SKIP
     """
-    keys = {"description": description, "grids": grids, "include": include, "overrides": overrides,
-            "resources": resources, "gpu_share": gpu_share, "max_failures": max_failures,
-            "checkpoint_period_s": checkpoint_period_s, "dataset": dataset, "py_modules": py_modules,
-            "transition": transition, "confusion": confusion, "repair_model": repair_model, "search": search,
-            "audit_frac": audit_frac, "vote_k": vote_k, "damage_test": damage_test}
-    if curve is not None and report is not False:
-        report = {**(dict(report) if isinstance(report, Mapping) else {}), "curve": curve}
-    axes = dict(zip(GRID_AXES, (model, sample_frac, damage_frac, damage_mode, repair)))
+    found = _call(dict(locals()))
+    return found.text if isinstance(found, Plan) else found
+
+
+def plan(data: Any = None, **keywords: Any) -> Plan:
+    """What `sweep` would run with these arguments, without running it.
+
+    Nothing is written and Ray is not started; the checks that the run makes before its
+    first trial are made (the spec, the data's header or listing, the flags, the resource
+    requests on this machine).
+
+    Parameters
+    ----------
+    data : optional
+        As `sweep`'s.
+    **keywords
+        `sweep`'s keywords (a run's display options, such as `live` or `verbose`, change
+        nothing here).
+
+    Returns
+    -------
+    Plan
+        Its `text` (what ``datavsmath sweep --dry-run`` prints), `cells` (the trials,
+        longest first), `seconds` (their estimated compute) and `resources` (each model's
+        request).
+
+    Raises
+    ------
+    TypeError
+        For a keyword that `sweep` does not take.
+    SpecError, SweepError, DataNotFoundError
+        As `sweep` raises them before its first trial.
+
+    Examples
+    --------
+    >>> import datavsmath as dvm
+    >>> p = dvm.plan(spec="smoke")
+    >>> len(p.cells), p.text.splitlines()[0]  # doctest: +SKIP
+    (8, "spec 'smoke' (...): 8 trials")
+    """
+    bound = inspect.signature(sweep).bind(data, **{**keywords, "dry_run": True})
+    bound.apply_defaults()
+    found = _call(dict(bound.arguments))
+    assert isinstance(found, Plan)
+    return found
+
+
+def _call(arguments: dict[str, Any]) -> Results | Plan:
+    """The body of `sweep` and `plan`: `arguments` are sweep()'s, by name."""
+    a = arguments
+    keys = {key: a[key] for key in (*SPEC_KEYWORDS, "search")}
+    report = a["report"]
+    if a["curve"] is not None and report is not False:
+        report = {**(dict(report) if isinstance(report, Mapping) else {}), "curve": a["curve"]}
+    axes = {axis: a[axis] for axis in GRID_AXES}
     inputs = Inputs()
     with preserved():
         try:
             parsed, inputs, exp_dir, changed = build_spec(
-                data=data, label=label, test=test, test_frac=test_frac, models=models, axes=axes, seeds=seeds,
-                spec=spec, name=name, keys=keys, report=report, storage_path=storage, max_trials=max_trials)
-            options = SweepOptions(storage=storage, name=name, address=address, data_dir=data_dir, download=download,
-                                   resume=resume, retry_errored=retry_errored, overwrite=overwrite,
-                                   dashboard=dashboard, verbose=verbose, extend=extend)
-            check_flags(options, rerun_changed=rerun_changed)
-            if resume:
+                data=a["data"], label=a["label"], test=a["test"], test_frac=a["test_frac"], models=a["models"],
+                axes=axes, seeds=a["seeds"], spec=a["spec"], name=a["name"], keys=keys, report=report,
+                storage_path=a["storage"], max_trials=a["max_trials"])
+            options = SweepOptions(storage=a["storage"], name=a["name"], address=a["address"],
+                                   data_dir=a["data_dir"], download=a["download"], resume=a["resume"],
+                                   retry_errored=a["retry_errored"], overwrite=a["overwrite"],
+                                   dashboard=a["dashboard"], verbose=a["verbose"], extend=a["extend"])
+            check_flags(options, rerun_changed=a["rerun_changed"])
+            if a["resume"]:
                 parsed = _stored_pickles(parsed, inputs=inputs, exp_dir=exp_dir)
-            if inputs.files or changed or spec is None or isinstance(spec, Mapping):
+            if inputs.files or changed or a["spec"] is None or isinstance(a["spec"], Mapping):
                 # The experiment's own spec.yaml is the file that resumes it from the command line.
                 parsed = _with_source(parsed, str(Path(exp_dir) / SPEC_FILE))
-            if dry_run:
-                from datavsmath._plan import dry_run as dry_run_text
-
-                return dry_run_text(parsed, options=options, rerun_changed=rerun_changed,
-                                    peek=_peek_unwritten(parsed, inputs=inputs, exp_dir=exp_dir))
-            return _run(parsed, inputs=inputs, exp_dir=exp_dir, options=options, rerun_changed=rerun_changed,
-                        report=report is not False, live=live, live_every=live_every,
-                        raise_on_error=raise_on_error)
+            if a["dry_run"]:
+                return make_plan(parsed, options=options, rerun_changed=a["rerun_changed"],
+                                 peek=_peek_unwritten(parsed, inputs=inputs, exp_dir=exp_dir))
+            return _run(parsed, inputs=inputs, exp_dir=exp_dir, options=options, rerun_changed=a["rerun_changed"],
+                        report=report is not False, live=a["live"], live_every=a["live_every"],
+                        raise_on_error=a["raise_on_error"])
         except (SpecError, SweepError) as exc:  # bad input or a run that cannot go on, kept apart
             if in_python(str(exc)) == str(exc):
                 raise
@@ -318,11 +415,8 @@ def _run(spec: Spec, *, inputs: Inputs, exp_dir: str, options: SweepOptions, rer
         keep_warm(options=options, trials=min(outcome.run.trials_at_once, outcome.run.n_trials))
     if outcome.interrupted:
         raise KeyboardInterrupt(f"sweep {spec.name!r} interrupted; continue it with resume=True, or: {outcome.resume}")
-    results = Results(outcome.experiment_dir)
-    if outcome.frame is not None:
-        results.__dict__["frame"] = outcome.frame
-    if outcome.run is not None and outcome.run.search is not None:
-        results.__dict__["search"] = outcome.run.search
+    results = Results(outcome.experiment_dir, frame=outcome.frame,
+                      search=outcome.run.search if outcome.run is not None else None)
     if raise_on_error and outcome.n_errored:
         raise TrialsError(f"{outcome.n_errored} trial(s) of {spec.name!r} errored; see Results.errors",
                           results=results)
