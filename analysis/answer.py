@@ -14,13 +14,13 @@ import pandas as pd
 
 from datavsmath.analysis import routes
 from datavsmath.analysis.curves import DEFAULT_CURVE
-from datavsmath.analysis.situation import Situation, resolve, training_size, with_test_quality
-from datavsmath.analysis.support import (
+from datavsmath.analysis.estimate_limits import (
     BEYOND,
     bound_text,
     has_interval,
     no_interval_text,
 )
+from datavsmath.analysis.situation import Situation, resolve, training_size, with_test_quality
 from datavsmath.analysis.tables import DEFAULT_N_BOOT
 from datavsmath.trainables.repair import AUDIT, NO_REPAIR, VOTE
 

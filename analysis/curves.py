@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from datavsmath.analysis.estimate_limits import EXTRAPOLATION_LIMIT
 from datavsmath.analysis.families import MIN_POINTS as MIN_POINTS
 from datavsmath.analysis.families import PARAMETRIC as PARAMETRIC
 from datavsmath.analysis.families import Family as Family
@@ -44,7 +45,6 @@ from datavsmath.analysis.families import loglinear_crossing as loglinear_crossin
 from datavsmath.analysis.families import min_points as min_points
 from datavsmath.analysis.families import power_law_crossing as power_law_crossing
 from datavsmath.analysis.families import refit as refit
-from datavsmath.analysis.support import EXTRAPOLATION_LIMIT
 from datavsmath.sweeps.report_keys import CURVE_FAMILIES
 from datavsmath.sweeps.report_keys import CURVES as CURVES
 
@@ -201,7 +201,7 @@ def describe_crossing(crossing: float, *, largest: float, smallest: float,
                       limit: float = EXTRAPOLATION_LIMIT) -> str:
     """How a crossing was found: "interpolated" (inside the swept sizes), "extrapolated ×k"
     (k = crossing / largest swept), "beyond 4× the data swept" (past `limit`, default
-    datavsmath.analysis.support.EXTRAPOLATION_LIMIT), "below the
+    datavsmath.analysis.estimate_limits.EXTRAPOLATION_LIMIT), "below the
     smallest size swept", or "never within the swept data" (inf); "" for NaN."""
     if np.isnan(crossing):
         return ""

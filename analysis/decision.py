@@ -1,6 +1,6 @@
 """Iso-accuracy contours on the (num_obs, quality) plane and clean-equivalent observations: how
 much data a level of label quality is worth. Pure functions on the tidy frame
-(datavsmath.analysis.schema), on the curves of datavsmath.analysis.levels; the routes to a
+(datavsmath.analysis.schema), on the curves of datavsmath.analysis.quality_levels; the routes to a
 target are datavsmath.analysis.routes'.
 
 Every crossing is datavsmath.analysis.curves.estimate_crossing of a level's grid, as in
@@ -17,7 +17,7 @@ import pandas as pd
 
 from datavsmath.analysis.aggregate import quality_rows
 from datavsmath.analysis.curves import DEFAULT_CURVE, Crossing, check_curve
-from datavsmath.analysis.levels import Level, levels, seed_ids
+from datavsmath.analysis.quality_levels import Level, levels, seed_ids
 from datavsmath.analysis.repair_effect import of_repair
 from datavsmath.analysis.tables import (
     DEFAULT_N_BOOT,

@@ -21,9 +21,9 @@ import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
 from datavsmath.analysis.answer import Answer, answer_html
+from datavsmath.analysis.estimate_limits import has_interval, no_interval_text
 from datavsmath.analysis.load import summarize
 from datavsmath.analysis.sections import Item, values_text
-from datavsmath.analysis.support import has_interval, no_interval_text
 from datavsmath.sweeps.spec import AXES, AXIS_DEFAULTS
 from datavsmath.trainables import storage
 from datavsmath.trainables.metrics import METRICS

@@ -22,11 +22,11 @@ import plotly.io as pio
 
 from datavsmath.analysis import plots, tables
 from datavsmath.analysis.answer import Answer, answer
+from datavsmath.analysis.coinciding_modes import coinciding_modes, collapse_note, reference_caption
 from datavsmath.analysis.curves import DEFAULT_CURVE
-from datavsmath.analysis.exchange import exchange_items
 from datavsmath.analysis.load import load_results
-from datavsmath.analysis.modes import coinciding_modes, collapse_note, reference_caption
 from datavsmath.analysis.page import Live, answer_section, display_table, render_html
+from datavsmath.analysis.quality_exchange import exchange_items
 from datavsmath.analysis.repair_effect import of_repair
 from datavsmath.analysis.sections import (
     Item,

@@ -30,7 +30,7 @@ with its draws. Each route has its cost (the crossings' estimates), a 95 % perce
 interval over the draws and p_cheapest, the share of draws in which it is the cheapest route;
 draw i of one curve is paired with a random draw of another (the curves' uncertainties taken
 as independent), and a curve whose crossing has no interval gives none. A route whose
-n_final lies past support.size_bound of its curve's largest swept size, or past the dataset's
+n_final lies past estimate_limits.size_bound of its curve's largest swept size, or past the dataset's
 training-set size, is "beyond the data" (bound: the smaller of the two; bound_by: which)
 (infinite cost in that draw), and one whose curve never reaches the target "not reached".
 """
@@ -44,10 +44,10 @@ import pandas as pd
 
 from datavsmath.analysis.aggregate import finished, models_in_order, quality_rows
 from datavsmath.analysis.curves import DEFAULT_CURVE, Crossing, check_curve
-from datavsmath.analysis.levels import Level, ci, draws, level, levels, seed_ids
+from datavsmath.analysis.estimate_limits import BEYOND, is_beyond, route_bound
+from datavsmath.analysis.quality_levels import Level, ci, draws, level, levels, seed_ids
 from datavsmath.analysis.repair_effect import of_repair, repair_values
 from datavsmath.analysis.situation import Situation
-from datavsmath.analysis.support import BEYOND, is_beyond, route_bound
 from datavsmath.analysis.tables import DEFAULT_N_BOOT
 from datavsmath.trainables.checks import UNIT, check_number
 from datavsmath.trainables.repair import AUDIT as AUDIT_REPAIR
@@ -305,8 +305,8 @@ def route_table(df: pd.DataFrame, situation: Situation, *, curve: str = DEFAULT_
     buy labels, switch to ..., audit labels, repair: ..., combinations: the COLUMNS
     (cost inf where not priced; status priced | beyond the data | not reached; bound: the
     largest size the route's curve may be read at, bound_by: which limit that is, the
-    dataset's training rows or 4× the largest size swept (support.route_bound); ci_low, ci_high, p_cheapest NaN without
-    an interval; n_seeds the seeds behind it).
+    dataset's training rows or 4× the largest size swept (estimate_limits.route_bound); ci_low,
+    ci_high, p_cheapest NaN without an interval; n_seeds the seeds behind it).
     """
     records = []
     for metric, targets in situation.targets.items():

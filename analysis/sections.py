@@ -308,7 +308,7 @@ def _training_labels(dataset: Mapping[str, Any] | None = None, *,
 def transition_items(df: pd.DataFrame, *, info: DatasetInfo, caption: str = "") -> list[Item]:
     """Each damage mode's realized transition T as a heatmap, beside the damage
     bars; nothing for results that record none (sweeps of before the transition modes).
-    caption: what the confusion reference was (modes.reference_caption)."""
+    caption: what the confusion reference was (coinciding_modes.reference_caption)."""
     transitions = aggregate.realized_transitions(df)
     if transitions.empty:
         return []

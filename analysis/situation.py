@@ -33,11 +33,11 @@ import numpy as np
 import pandas as pd
 
 from datavsmath.analysis.aggregate import SWEPT_DAMAGED_MODES, cross_candidates, finished, models_in_order, quality_rows
+from datavsmath.analysis.estimate_limits import bound_text, route_bound
 from datavsmath.analysis.label_quality import LabelQuality, corrected_for_test_quality, label_quality
-from datavsmath.analysis.levels import level
+from datavsmath.analysis.quality_levels import level
 from datavsmath.analysis.repair_effect import of_repair
 from datavsmath.analysis.schema import frac_key, num_obs
-from datavsmath.analysis.support import bound_text, route_bound
 from datavsmath.analysis.training_size import training_size as training_size
 from datavsmath.sweeps.report_keys import AUTO, check_current, check_prices, check_situation, check_target
 from datavsmath.trainables.checks import (
@@ -171,7 +171,7 @@ def _damage_mode(df: pd.DataFrame, model: str, quality: float, given: str | None
 
 def _check_n(n: float, *, n_total: int, largest: float, model: str, notes: list[str]) -> None:
     """A stated n: at most the dataset's training rows; past the largest size swept, read off
-    the curve's extrapolation up to the routes' limit (support.size_bound), never beyond it."""
+    the curve's extrapolation up to the routes' limit (estimate_limits.size_bound), never beyond it."""
     if n > n_total:
         raise SituationError(f"current.n must be at most the dataset's {n_total:,} training rows, got {n:,.0f}")
     bound, by = route_bound(largest, n_total)

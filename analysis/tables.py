@@ -122,7 +122,7 @@ def _seed_mean(grid: np.ndarray) -> np.ndarray:
 
 def seed_draws(n_seeds: int, *, n_boot: int = DEFAULT_N_BOOT, random_state: int = 0) -> np.ndarray:
     """(n_boot, n_seeds) seed positions resampled with replacement; (0, n_seeds) with one seed
-    (the exchange rate's bootstrap over seeds, datavsmath.analysis.exchange)."""
+    (the exchange rate's bootstrap over seeds, datavsmath.analysis.quality_exchange)."""
     if n_boot < 1:
         raise ValueError(f"n_boot must be a positive integer, got {n_boot}")
     if n_seeds < 2:

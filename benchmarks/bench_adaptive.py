@@ -2,7 +2,7 @@
 (sample fractions x constant damage levels x seeds on Fashion-MNIST), the same target, run once
 as every cell (the grid) and once as `search: {kind: adaptive}` with a budget of a quarter of
 the grid's trials. Both crossings per damage level come from the same estimator
-(datavsmath.analysis.pinpoint.summary_crossing: pow3 fit, 95 % wild bootstrap of 400 draws): the
+(datavsmath.analysis.crossing_estimate.summary_crossing: pow3 fit, 95 % wild bootstrap of 400 draws): the
 grid's on all of its points, the adaptive one's on the points its search ran (Results.search).
 
     .venv/bin/python benchmarks/bench_adaptive.py                   # the talk's 28 fractions x 6 levels x 2 seeds
@@ -42,8 +42,8 @@ from typing import Any
 import numpy as np
 
 import datavsmath as dvm
-from datavsmath.analysis.pinpoint import estimate_crossing, summary_crossing
-from datavsmath.analysis.support import EXTRAPOLATION_LIMIT
+from datavsmath.analysis.crossing_estimate import estimate_crossing, summary_crossing
+from datavsmath.analysis.estimate_limits import EXTRAPOLATION_LIMIT
 from datavsmath.sweeps.adaptive_design import FIRST_SEEDS, FIRST_SIZES, cell_of
 from datavsmath.sweeps.cost import estimate_seconds
 

@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import lcdb  # noqa: E402
 
 from datavsmath.analysis import curves  # noqa: E402
-from datavsmath.analysis.support import EXTRAPOLATION_LIMIT  # noqa: E402
+from datavsmath.analysis.estimate_limits import EXTRAPOLATION_LIMIT  # noqa: E402
 
 FAMILIES = ("pow3", "pow4", "mmf4", "wbl4", "exp3", "power_law", "last1")
 N_BOOT = 40  # per estimate in the benchmark: the 2.5/97.5 % quantiles of 40 draws, enough to score coverage

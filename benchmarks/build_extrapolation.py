@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import lcdb  # noqa: E402
 
 from datavsmath.analysis import extrapolation  # noqa: E402
-from datavsmath.analysis.support import EXTRAPOLATION_LIMIT  # noqa: E402
+from datavsmath.analysis.estimate_limits import EXTRAPOLATION_LIMIT  # noqa: E402
 
 PARAMS = {"tree_method": "hist", "max_depth": 5, "learning_rate": 0.1, "min_child_weight": 20, "subsample": 0.8,
           "colsample_bynode": 0.8, "seed": 0}

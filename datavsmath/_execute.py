@@ -179,8 +179,8 @@ def execute(spec: Spec, *, options: SweepOptions, rerun_changed: bool = False, r
     log: the runner's and this function's lines; on_finished(finished, total): after each
     finished or errored trial; ray_alive: the caller's stack that keeps Ray up (default: Ray
     stops when the run returns, unless it was up before). An adaptive spec's searcher refits
-    datavsmath.analysis.pinpoint.estimate_crossing with the spec's report curve; Outcome.run.search
-    says how it ended, with the intervals of pinpoint.summary_crossing.
+    datavsmath.analysis.crossing_estimate.estimate_crossing with the spec's report curve; Outcome.run.search
+    says how it ended, with the intervals of crossing_estimate.summary_crossing.
     On --extend of an adaptive spec, the search carries on from the cells the experiment ran
     (kept), proposing among those it has not: its budget counts them.
     Raises SpecError, SweepError, UsageError, DataNotFoundError, DatasetError before any trial
@@ -188,9 +188,9 @@ def execute(spec: Spec, *, options: SweepOptions, rerun_changed: bool = False, r
     estimate: Callable[..., Any] | None = None
     summary_estimate: Callable[..., Any] | None = None
     if is_adaptive(spec.search):
-        from datavsmath.analysis import pinpoint  # scipy's fits: only for an adaptive sweep
+        from datavsmath.analysis import crossing_estimate  # scipy's fits: only for an adaptive sweep
 
-        estimate, summary_estimate = pinpoint.estimators(spec.report)  # the report's curve
+        estimate, summary_estimate = crossing_estimate.estimators(spec.report)  # the report's curve
     with claim_experiment(spec, options=options, log=log) as claim:  # until the results are written
         exp_dir = claim.experiment_dir
         outcome = Outcome(experiment_dir=exp_dir, resume=resume_command(spec, name=options.name or spec.name,

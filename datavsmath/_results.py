@@ -99,8 +99,8 @@ class Results:
         spec = self.spec
         if spec is None or not is_adaptive(spec.search):
             return None
+        from datavsmath.analysis.crossing_estimate import estimators
         from datavsmath.analysis.load import all_parts
-        from datavsmath.analysis.pinpoint import estimators
         from datavsmath.analysis.status import driver_state
         from datavsmath.sweeps.adaptive_run import latest_summary  # ray.tune
 
@@ -215,7 +215,7 @@ class Results:
     def figures(self) -> dict[str, Any]:
         """The report's figures, key -> plotly Figure (each displays inline in a notebook)."""
         from datavsmath.analysis import report as rep
-        from datavsmath.analysis.modes import coinciding_modes
+        from datavsmath.analysis.coinciding_modes import coinciding_modes
 
         spec, df, info = self.spec, self.frame, self._info()
         settings = rep.settings_of(spec.report if spec else None)

@@ -299,8 +299,8 @@ def _search_left(results: str) -> int:
         return 0
     if not is_adaptive(spec.search):
         return 0
+    from datavsmath.analysis.crossing_estimate import estimators
     from datavsmath.analysis.load import all_parts, load_results
-    from datavsmath.analysis.pinpoint import estimators
     from datavsmath.sweeps.adaptive_run import latest_summary  # ray.tune
 
     summary = latest_summary(all_parts(results)[0], spec, trials=expand_trials(spec),

@@ -7,14 +7,14 @@ target, with its interval. The searcher
 1. runs a coarse first design: FIRST_SIZES log-spaced sample fractions of every curve, with
    the first FIRST_SEEDS seed(s);
 2. after each finished trial, re-estimates the crossings of that trial's curve (an
-   `estimate` function, e.g. datavsmath.analysis.pinpoint.estimate_crossing, passed in: sweeps
+   `estimate` function, e.g. datavsmath.analysis.crossing_estimate.estimate_crossing, passed in: sweeps
    does not import the analysis); one that looks met is estimated again with `confirm` (e.g.
-   pinpoint.summary_crossing, more bootstrap draws), whose interval decides;
+   crossing_estimate.summary_crossing, more bootstrap draws), whose interval decides;
 3. proposes, for the open crossing with the widest relative interval among those whose
    tolerance its unrun cells can still meet (the estimate's `excess`: how many times wider its
    interval is than with every unrun cell run; the others, and those the fit never reaches,
    come later), the unrun cell that most narrows that interval: the one whose size
-   the estimate's `narrowing(sizes, target=)` rates highest (datavsmath.analysis.pinpoint:
+   the estimate's `narrowing(sizes, target=)` rates highest (datavsmath.analysis.crossing_estimate:
    the delta method on its fit), or, for an estimate without one, the cell nearest in log
    size to the crossing;
 4. stops (Searcher.FINISHED) when every crossing's 95 % interval is within ±tolerance of it,

@@ -2,7 +2,7 @@
 ConcurrencyLimiter (as many trials at once as fit the cluster), and how it ended, read back
 from the searcher state Tune saved in the experiment directory (a resumed run included).
 
-The estimator is passed in (datavsmath.analysis.pinpoint.estimate_crossing from the API and
+The estimator is passed in (datavsmath.analysis.crossing_estimate.estimate_crossing from the API and
 the CLI): sweeps does not import the analysis.
 """
 

@@ -159,12 +159,12 @@ def run_sweep(spec: Spec, *, options: SweepOptions, log: Callable[[str], None] =
         passes those not kept from earlier runs (the new Tune experiment extend-N runs them).
     on_finished: called as on_finished(finished, total) after each trial that finished or
         errored, in Tune's loop (a Tune callback, stored in tuner.pkl: it must pickle).
-    estimate: an adaptive sweep's crossing estimator (datavsmath.analysis.pinpoint.estimate_crossing;
+    estimate: an adaptive sweep's crossing estimator (datavsmath.analysis.crossing_estimate.estimate_crossing;
         required when the spec's search is adaptive, unused otherwise): the searcher then
         proposes the trials among the cells, and SweepRun.search says how it ended.
     summary_estimate: the estimator of SweepRun.search's intervals, refitted once when the run
         ends, and the searcher's `confirm` (default `estimate`;
-        datavsmath.analysis.pinpoint.summary_crossing: more draws).
+        datavsmath.analysis.crossing_estimate.summary_crossing: more draws).
     earlier: an adaptive sweep's --extend: the trials that finished in the experiment's earlier
         runs (axes, metrics, n_train); its searcher carries them on (AdaptiveSearcher).
     Raises SweepError for user-facing problems, before any trial starts. Errored or
@@ -175,7 +175,7 @@ def run_sweep(spec: Spec, *, options: SweepOptions, log: Callable[[str], None] =
     if adaptive:  # refused before anything is claimed, so nothing needs cleaning up
         if estimate is None:
             raise SweepError("search kind adaptive needs an estimate function (datavsmath.sweep and the "
-                             "datavsmath command pass datavsmath.analysis.pinpoint.estimate_crossing)")
+                             "datavsmath command pass datavsmath.analysis.crossing_estimate.estimate_crossing)")
     if claim is None:
         with claim_experiment(spec, options=options, log=log) as own:
             return run_sweep(spec, options=options, log=log, claim=own, trials=trials, on_finished=on_finished,

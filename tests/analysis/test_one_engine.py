@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from datavsmath.analysis.answer import answer
-from datavsmath.analysis.pinpoint import estimate_crossing
+from datavsmath.analysis.crossing_estimate import estimate_crossing
 from datavsmath.analysis.schema import normalize
 from datavsmath.analysis.tables import interpolated_table
 

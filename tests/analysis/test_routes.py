@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from datavsmath.analysis.answer import answer
-from datavsmath.analysis.modes import reference_caption
+from datavsmath.analysis.coinciding_modes import reference_caption
 from datavsmath.analysis.report import write_report
 from datavsmath.analysis.schema import normalize
 from datavsmath.analysis.situation import training_size

@@ -14,7 +14,7 @@ import pytest
 from sklearn.datasets import load_breast_cancer
 
 import datavsmath as dvm
-from datavsmath.analysis.support import BY_DATASET
+from datavsmath.analysis.estimate_limits import BY_DATASET
 from tests.conftest import run_cli
 
 SPEC = """\

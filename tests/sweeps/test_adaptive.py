@@ -12,7 +12,7 @@ import ray
 from ray import tune
 from ray.tune.search import ConcurrencyLimiter, Searcher
 
-from datavsmath.analysis.pinpoint import estimators
+from datavsmath.analysis.crossing_estimate import estimators
 from datavsmath.sweeps.adaptive import AdaptiveSearcher, cell_of, first_design
 from datavsmath.sweeps.adaptive_design import FIRST_SEEDS
 
@@ -24,7 +24,7 @@ NOISE = 0.003  # the seeds' spread of a real rf curve (bench_learning_curve: 0.0
 
 
 # The synthetic curve is pow3: the searcher estimates with that family, as for an experiment
-# whose report asks for curve pow3 (datavsmath/_execute.py passes pinpoint.estimators(spec.report)).
+# whose report asks for curve pow3 (datavsmath/_execute.py passes crossing_estimate.estimators(spec.report)).
 # (With auto, a crossing past the swept sizes gets the learned extrapolation's interval, some
 # ×3 wide: no tolerance of ±15 % is met there.)
 estimate_crossing, summary_crossing = estimators({"curve": "pow3"})

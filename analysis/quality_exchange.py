@@ -26,10 +26,10 @@ from scipy import optimize
 
 from datavsmath.analysis.aggregate import quality_rows
 from datavsmath.analysis.curves import DEFAULT_CURVE, PARAMETRIC, check_curve, fit_curve, fit_family, fit_one
+from datavsmath.analysis.estimate_limits import has_interval
 from datavsmath.analysis.repair_effect import of_repair
 from datavsmath.analysis.schema import num_obs
 from datavsmath.analysis.sections import Item
-from datavsmath.analysis.support import has_interval
 from datavsmath.analysis.tables import DEFAULT_N_BOOT, _check, _interval, _seed_mean, seed_draws
 from datavsmath.analysis.training_size import training_size
 from datavsmath.trainables.damage import NO_DAMAGE

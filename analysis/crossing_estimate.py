@@ -22,7 +22,7 @@ import numpy as np
 
 from datavsmath.analysis import curves
 from datavsmath.analysis.curves import FittedCurve, fit_one
-from datavsmath.analysis.support import size_bound
+from datavsmath.analysis.estimate_limits import size_bound
 
 FAMILY = "pow3"  # the design aid's fit
 N_BOOT = 40  # while the searcher refits after each trial
@@ -54,7 +54,7 @@ class Estimate:
     @property
     def beyond(self) -> bool:
         """Whether the whole interval lies past what the report gives a number for
-        (datavsmath.analysis.support.size_bound of the largest size with a point): more points
+        (datavsmath.analysis.estimate_limits.size_bound of the largest size with a point): more points
         would not change what it says ("beyond the data")."""
         found = self.crossing
         return found is not None and found.has_interval and bool(self.low > size_bound(found.largest))

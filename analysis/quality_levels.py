@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from datavsmath.analysis.curves import DEFAULT_CURVE, N_BOOT, Crossing, check_curve, estimate_crossing, fit_curve
+from datavsmath.analysis.estimate_limits import MIN_SEEDS_FOR_INTERVAL
 from datavsmath.analysis.schema import num_obs
-from datavsmath.analysis.support import MIN_SEEDS_FOR_INTERVAL
 from datavsmath.analysis.tables import _interval, _seed_mean
 
 

@@ -1,4 +1,4 @@
-"""datavsmath.analysis.exchange: the surface acc(n, q) = curve(n · g(q)) recovers a known g(q)."""
+"""datavsmath.analysis.quality_exchange: the surface acc(n, q) = curve(n · g(q)) recovers a known g(q)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from datavsmath.analysis.curves import PARAMETRIC
-from datavsmath.analysis.exchange import departure_text, exchange_table, theory_g
+from datavsmath.analysis.quality_exchange import departure_text, exchange_table, theory_g
 from datavsmath.analysis.schema import normalize
 
 FRACS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.7, 1.0)

@@ -1,4 +1,4 @@
-"""datavsmath.analysis.pinpoint: the searcher's crossing (curves.estimate_crossing of the points
+"""datavsmath.analysis.crossing_estimate: the searcher's crossing (curves.estimate_crossing of the points
 as a grid) with its interval, and the delta-method rating of where one more point narrows it
 most. The points follow a pow3 curve, so most tests ask for curve="pow3": the family of the
 data, whose wild-bootstrap interval holds the true crossing."""
@@ -8,7 +8,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from datavsmath.analysis.pinpoint import N_BOOT, SUMMARY_N_BOOT, estimate_crossing, estimators, summary_crossing
+from datavsmath.analysis.crossing_estimate import (
+    N_BOOT,
+    SUMMARY_N_BOOT,
+    estimate_crossing,
+    estimators,
+    summary_crossing,
+)
 
 N = np.geomspace(600, 60000, 10)
 
@@ -117,7 +123,7 @@ def test_the_summary_s_interval_varies_less_between_bootstrap_seeds(noisy):
 
 
 def test_the_searcher_s_estimators_use_the_report_s_curve(noisy):
-    """datavsmath/_execute.py and Results.search pass pinpoint.estimators(spec.report): the spec's
+    """datavsmath/_execute.py and Results.search pass crossing_estimate.estimators(spec.report): the spec's
     `report: {curve: ...}`, default auto."""
     estimate, summary = estimators({"curve": "pow3"})
     assert estimate(*noisy, target=0.95).crossing.family == "pow3"
