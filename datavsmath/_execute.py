@@ -7,8 +7,10 @@ lines and exit code, `datavsmath.sweep` into Results or an exception.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import ExitStack
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -227,16 +229,34 @@ def execute(spec: Spec, *, options: SweepOptions, rerun_changed: bool = False, r
             outcome.live_rewrites, outcome.live_cpu_seconds = live_report.rewrites, live_report.cpu_seconds
         if outcome.interrupted and outcome.run is None:
             return outcome
-        # The experiment directory is the source of truth: after Ctrl-C, Tune's own result grid
-        # counts never-started trials as terminated.
-        outcome.files, outcome.frame = write_result_files(exp_dir)
-        if report:
-            outcome.files["report"], outcome.answer = write_report(exp_dir)
-        else:
-            outcome.answer = answer_lines(exp_dir)
+        with _interrupts_noted():  # a second Ctrl-C must not cut the files short
+            # The experiment directory is the source of truth: after Ctrl-C, Tune's own result grid
+            # counts never-started trials as terminated.
+            outcome.files, outcome.frame = write_result_files(exp_dir)
+            if report:
+                outcome.files["report"], outcome.answer = write_report(exp_dir)
+            else:
+                outcome.answer = answer_lines(exp_dir)
         # An adaptive search stopped before its searcher said why may have no unfinished trial,
         # nor a saved searcher state yet (an interrupt before Tune's first save).
         search = outcome.run.search if outcome.run is not None else None
         unsettled = is_adaptive(spec.search) and (search is None or not search.stop_reason)
         outcome.interrupted = outcome.n_finished + outcome.n_errored < len(outcome.frame) or unsettled
         return outcome
+
+
+@contextmanager
+def _interrupts_noted() -> Iterator[list[int]]:
+    """SIGINT noted, not raised, inside the block (main thread only): the result files of a
+    run, written in a few seconds, are written whole. After a first Ctrl-C the caller then
+    reports the interrupt with the command that resumes, where a second one raised a bare
+    KeyboardInterrupt from inside pandas; after a run that finished, nothing was lost."""
+    noted: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield noted
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: noted.append(signum))
+    try:
+        yield noted
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -411,10 +411,10 @@ def _run(spec: Spec, *, inputs: Inputs, exp_dir: str, options: SweepOptions, rer
     except BaseException:
         _cleanup(written, exp_dir=exp_dir, created=created)
         raise
+    if outcome.interrupted:  # at once: a second Ctrl-C while workers start would lose this line
+        raise KeyboardInterrupt(f"sweep {spec.name!r} interrupted; continue it with resume=True, or: {outcome.resume}")
     if outcome.run is not None:
         keep_warm(options=options, trials=min(outcome.run.trials_at_once, outcome.run.n_trials))
-    if outcome.interrupted:
-        raise KeyboardInterrupt(f"sweep {spec.name!r} interrupted; continue it with resume=True, or: {outcome.resume}")
     results = Results(outcome.experiment_dir, frame=outcome.frame,
                       search=outcome.run.search if outcome.run is not None else None)
     if raise_on_error and outcome.n_errored:

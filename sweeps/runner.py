@@ -38,6 +38,7 @@ from datavsmath.sweeps.tuner import (
     plan_for,
     slow_warnings_once,
     trial_rows,
+    tune_advice_dropped,
 )
 from datavsmath.trainables import storage
 from datavsmath.trainables.datasets.common import Dataset
@@ -212,10 +213,11 @@ def run_sweep(spec: Spec, *, options: SweepOptions, log: Callable[[str], None] =
             log("\n".join(login_lines(urls["dashboard"])))
         log(f"TensorBoard:   tensorboard --logdir {claim.experiment_dir}")
         started = time.time()
-        with slow_warnings_once():  # Tune's "may be a performance bottleneck", once
+        with slow_warnings_once(), tune_advice_dropped():  # Tune's "may be a performance bottleneck", once
             result_grid = tuner.fit()
-        wall = time.time() - started
-    makespan, bound = _makespan_bound(result_grid, plan=plan, nodes=nodes)
+            wall = time.time() - started
+            # Tune reads the trials' metrics when they are first asked for, here or in fit
+            makespan, bound = _makespan_bound(result_grid, plan=plan, nodes=nodes)
     search = (adaptive_run.read_summary(claim.part_dir or claim.experiment_dir, spec, trials=trials,
                                         estimate=summary_estimate or estimate)
               if adaptive and estimate is not None else None)

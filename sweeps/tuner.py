@@ -253,28 +253,30 @@ def slow_warnings_once() -> Iterator[_OnceFilter]:
         logger.removeFilter(once)
 
 
-# Tune's own words after an interrupt, which the sweep says its way (one resume line): its
-# restore advice (Tuner.restore(...) in Python) and the list of trials that had not reported.
-TUNE_ADVICE = {"ray.tune.tune": "has been interrupted, but the most recent state was saved",
-               "ray.tune.analysis.experiment_analysis": "Failed to fetch metrics for "}
+# Tune's own words on an interrupt, which the sweep says its way (one resume line): its stop
+# notice, its restore advice (Tuner.restore(...) in Python) and the list of trials that had
+# not reported.
+TUNE_ADVICE = {"ray.tune.tune": ("Stop signal received", "has been interrupted, but the most recent state was saved"),
+               "ray.tune.analysis.experiment_analysis": ("Failed to fetch metrics for ",)}
 
 
 class _DropFilter(logging.Filter):
-    """Drops the records whose message holds `mark`."""
+    """Drops the records whose message holds one of `marks`."""
 
-    def __init__(self, mark: str) -> None:
+    def __init__(self, marks: tuple[str, ...]) -> None:
         super().__init__()
-        self.mark = mark
+        self.marks = marks
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return self.mark not in record.getMessage()
+        message = record.getMessage()
+        return not any(mark in message for mark in self.marks)
 
 
 @contextmanager
 def tune_advice_dropped() -> Iterator[None]:
     """Inside the block (a sweep's tuner.fit), TUNE_ADVICE is not shown; the filters go again
     when it ends."""
-    filters = {name: _DropFilter(mark) for name, mark in TUNE_ADVICE.items()}
+    filters = {name: _DropFilter(marks) for name, marks in TUNE_ADVICE.items()}
     for name, drop in filters.items():
         logging.getLogger(name).addFilter(drop)
     try:

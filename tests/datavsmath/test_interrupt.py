@@ -40,7 +40,7 @@ def _interrupt_after_first_trial(exp_dir: Path, stop: threading.Event) -> None:
         time.sleep(0.05)
 
 
-def test_interrupt_reraises_and_the_cli_resumes(tmp_path):
+def test_interrupt_reraises_and_the_cli_resumes(tmp_path, capfd):
     df = load_breast_cancer(as_frame=True).frame
     stop = threading.Event()
     watcher = threading.Thread(target=_interrupt_after_first_trial, args=(tmp_path / "stopped", stop), daemon=True)
@@ -55,6 +55,12 @@ def test_interrupt_reraises_and_the_cli_resumes(tmp_path):
         watcher.join()
         dvm.shutdown()
     assert before.problems() == []
+    said = capfd.readouterr()
+    # our one resume line (the exception's) only: not Tune's Tuner.restore advice, its list of
+    # the trials that had not reported ("Failed to fetch metrics for 17 trial(s): ..."), nor
+    # its "Stop signal received ... Press CTRL+C to skip"
+    for tunes in ("Tuner.restore", "Failed to fetch metrics", "Stop signal received"):
+        assert tunes not in said.out + said.err, said
     statuses = load_results(tmp_path / "stopped")["status"]
     assert 0 < (statuses == "TERMINATED").sum() < len(statuses) == 2 * len(SAMPLE_FRACS)
     command = shlex.split(str(info.value).split("or: ", 1)[1])
@@ -114,3 +120,52 @@ def test_an_interrupt_of_the_process_group_while_ray_starts_is_a_keyboard_interr
     assert err.rstrip().splitlines()[-1] == "KeyboardInterrupt", err[-3000:]
     assert "dashboard" not in err.lower() and "Exception" not in err, err[-3000:]
     assert not (tmp_path / "store" / "started" / "tuner.pkl").exists()
+
+
+TWICE_INTERRUPTED = """
+import sys
+import datavsmath as dvm
+from sklearn.datasets import load_breast_cancer
+
+frame = load_breast_cancer(as_frame=True).frame
+try:
+    dvm.sweep(frame, label="target", models=["rf"], sample_frac=[round(0.2 + 0.04 * i, 2) for i in range(20)],
+              seeds=2, storage=sys.argv[1], name="twice", live=False, report=False, verbose=0,
+              overrides={"rf": {"n_estimators": 300}})
+except KeyboardInterrupt as exc:
+    print(f"interrupted: {exc}", file=sys.stderr)
+    sys.exit(130)
+"""
+
+
+@pytest.mark.parametrize("second_after_s", [0.3, 0.7, 1.5])
+def test_a_second_interrupt_soon_after_the_first_still_gives_the_resume_hint(second_after_s, tmp_path):
+    """A second Ctrl-C 0.7 s after the first raised a bare KeyboardInterrupt from inside pandas
+    (the result files being written), with no word on how to resume."""
+    script = tmp_path / "sweep.py"
+    script.write_text(TWICE_INTERRUPTED)
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        deadline = time.monotonic() + WAIT_S
+        while not any(p.stat().st_size for p in (tmp_path / "twice").glob("*/result.json")):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no trial reported"
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGINT)
+        time.sleep(second_after_s)
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=WAIT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for pid in _session_processes(proc.pid):
+            os.kill(pid, signal.SIGKILL)
+    assert proc.returncode == 130, err[-3000:]
+    assert "interrupted: sweep 'twice' interrupted; continue it with resume=True, or: datavsmath sweep" in err, \
+        err[-3000:]
+    # the sweep's own words reach the caller whole (what the interpreter's exit prints after the
+    # script has ended, when the second signal lands there, is not the sweep's)
+    assert "Traceback" not in err.split("interrupted: sweep")[0], err[-3000:]
