@@ -14,8 +14,8 @@ from typing import Any
 
 from datavsmath._execute import check_flags, execute
 from datavsmath._inputs import Inputs, dataset_config, model_entries
+from datavsmath._notebook import NotebookProgress, in_notebook
 from datavsmath._plan import Plan, make_plan
-from datavsmath._progress import NotebookProgress, in_notebook
 from datavsmath._results import Results, TrialsError
 from datavsmath._session import keep_warm, preserved, ray_stack
 from datavsmath.sweeps.experiment_layout import INPUTS_DIR, SPEC_FILE, experiment_path, is_resumable, read_stored_spec
@@ -34,8 +34,9 @@ from datavsmath.trainables.models.user import is_pickled
 SPEC_KEYWORDS = ("description", "grids", "include", "overrides", "resources", "gpu_share", "max_failures",
                  "checkpoint_period_s", "dataset", "py_modules", "transition", "confusion", "repair_model",
                  "audit_frac", "vote_k", "damage_test")
-# Used when a sweep names no spec and leaves an axis out: all data, clean labels.
-AXIS_DEFAULTS = {"sample_frac": [1.0], "damage_frac": [0.0], "damage_mode": [NO_DAMAGE]}
+# The axes' values when a sweep names no spec and leaves them out: all data, clean labels (not
+# the spec's AXIS_DEFAULTS, the value a trial's config may leave out).
+OMITTED_AXES = {"sample_frac": [1.0], "damage_frac": [0.0], "damage_mode": [NO_DAMAGE]}
 
 
 def _python(value: Any) -> Any:
@@ -106,7 +107,7 @@ def build_spec(*, data: Any, label: str | None, test: Any, test_frac: float | No
         if definitions:
             given["models"] = definitions
     if spec is None and "grids" not in given and "include" not in given:
-        given = {**{a: v for a, v in AXIS_DEFAULTS.items()}, **given}
+        given = {**{a: v for a, v in OMITTED_AXES.items()}, **given}
     if spec is None:
         given.setdefault("name", exp_name)
     if inputs.files and storage.is_uri(storage_path):

@@ -63,6 +63,20 @@ def test_analysis_never_imports_the_runner(path):
     assert "datavsmath._execute" not in names and "datavsmath._sweeping" not in names
 
 
+# The experiment's contract, what analysis may read of sweeps: the spec and its checks, the
+# report's and the search's keys, safe YAML, the folder's layout (every file name) and the
+# driver's lock file.
+CONTRACT = tuple(f"datavsmath.sweeps.{m}" for m in ("spec", "validation", "report_keys", "search_keys", "safe_yaml",
+                                                    "experiment_layout", "lock", "adaptive_design"))
+
+
+@pytest.mark.parametrize("path", modules("analysis"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_analysis_reads_only_the_experiments_contract(path):
+    known = module_names()
+    read = {n for n in ours(imported(path), "sweeps") if n in known} - {"datavsmath.sweeps"}
+    assert read <= set(CONTRACT)
+
+
 def module_names() -> dict[str, Path]:
     """Every module of ours by its installed name (a package by its own name, not `__init__`)."""
     found = {}

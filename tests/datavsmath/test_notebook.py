@@ -47,7 +47,7 @@ def test_the_progress_display_restored_on_resume_counts_from_the_resume():
     since the machine's boot."""
     import pickle
 
-    from datavsmath._progress import NotebookProgress
+    from datavsmath._notebook import NotebookProgress
 
     restored = pickle.loads(pickle.dumps(NotebookProgress("nb")))
     assert restored.text(24, 40) == "datavsmath nb: 24 of 40 trials done, 0 s"
