@@ -138,7 +138,7 @@ def test_existing_experiment_is_refused_before_writing(frame, tmp_path, no_ray_b
     ({"retry_errored": True}, r"^retry_errored=True needs resume=True$"),
 ], ids=["rerun", "extend_and_overwrite", "retry_without_resume"])
 def test_a_refusal_speaks_python(flags, match, frame, tmp_path, no_ray_before_or_after):
-    """Issue 31 G: the API's refusals name its keywords, not the CLI's --resume / --overwrite."""
+    """The API's refusals name its keywords, not the CLI's --resume / --overwrite."""
     (tmp_path / "taken").mkdir()
     for name in ("spec.yaml", "tuner.pkl"):  # what an experiment holds
         (tmp_path / "taken" / name).write_text("")
@@ -175,7 +175,7 @@ def test_load_of_nothing_raises(tmp_path):
         dvm.load(tmp_path / "none")
 
 
-# Issue 31 item 5: numpy scalars as axis values are the Python numbers they are.
+# Numpy scalars as axis values are the Python numbers they are.
 NUMPY_SCALARS = [
     ("seeds_int64", {"seeds": np.int64(2)}, "seeds: [0, 1]"),
     ("damage_frac_float32", {"damage_frac": np.float32(0.1), "damage_mode": "constant"}, "damage_frac=0.1 "),
@@ -190,7 +190,7 @@ def test_numpy_scalars_are_python_numbers(case, kwargs, shown, frame, tmp_path, 
     assert shown in text, text
 
 
-# Issue 31 items 2, 4 and 8: a situation the results cannot answer is refused by answer() and
+# A situation the results cannot answer is refused by answer() and
 # report(), which then writes nothing (the recorded experiment: cnn at 600 of 60,000 rows).
 BAD_SITUATIONS = [
     ("model not swept", {"model": "xgb"}, r"current.model must be one of \['cnn'\], got 'xgb'$"),

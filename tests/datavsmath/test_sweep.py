@@ -67,7 +67,7 @@ def test_process_is_as_before(quickstart):
 
 
 def test_the_summary_table_says_each_quality_and_no_nan(quickstart):
-    """Issue 31 E: qualities 1.0 and 0.8 were both printed "1"; a crossing not given as a
+    """Qualities 1.0 and 0.8 were both printed "1"; a crossing not given as a
     number showed num_obs NaN beside reached True."""
     res, _, _ = quickstart
     shown = res._repr_html_()

@@ -1,4 +1,4 @@
-"""Issue 13 wired into the sweep: the `matrix` and `confusion` damage modes in a spec, the
+"""Better data wired into the sweep: the `matrix` and `confusion` damage modes in a spec, the
 `repair` axis (expansion, names, old names kept), the report's prices, and a tiny
 better_data-like sweep through the real CLI, its results and its report in Chromium."""
 
