@@ -13,6 +13,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -95,28 +97,40 @@ def _session_processes(leader: int) -> list[int]:
     return found
 
 
-def test_an_interrupt_of_the_process_group_while_ray_starts_is_a_keyboard_interrupt(tmp_path):
-    """ray.init failed with a bare Exception and 20 lines of the dashboard's log: the same
-    signal had stopped the dashboard it was starting."""
-    ray_tmp = Path(tempfile.mkdtemp(prefix="dvm-int-", dir="/tmp"))  # short: Ray's socket paths
-    script = tmp_path / "sweep.py"
-    script.write_text(GROUP_INTERRUPTED)
-    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "store")], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            env={**os.environ, "RAY_TMPDIR": str(ray_tmp), "PYTHONUNBUFFERED": "1"})
+@contextmanager
+def _script(source: str, tmp_path: Path, *args: str, **env: str) -> Iterator[subprocess.Popen]:
+    """`source` run as a script in a session of its own (as a kernel or a terminal runs a
+    program); whatever is left of that session is killed after the block."""
+    script = tmp_path / "script.py"
+    script.write_text(source)
+    proc = subprocess.Popen([sys.executable, str(script), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1", **env})
     try:
-        deadline = time.monotonic() + WAIT_S
-        while not glob.glob(str(ray_tmp / "ray" / "session_*" / "logs" / "dashboard.log")):
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "the dashboard never started"
-            time.sleep(0.02)
-        os.killpg(proc.pid, signal.SIGINT)
-        _, err = proc.communicate(timeout=WAIT_S)
+        yield proc
     finally:
         if proc.poll() is None:
             proc.kill()
         for pid in _session_processes(proc.pid):
             os.kill(pid, signal.SIGKILL)
+
+
+def _wait_for(found: Callable[[], bool], proc: subprocess.Popen, what: str) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not found():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, f"never saw {what}"
+        time.sleep(0.02)
+
+
+def test_an_interrupt_of_the_process_group_while_ray_starts_is_a_keyboard_interrupt(tmp_path):
+    """ray.init failed with a bare Exception and 20 lines of the dashboard's log: the same
+    signal had stopped the dashboard it was starting."""
+    ray_tmp = Path(tempfile.mkdtemp(prefix="dvm-int-", dir="/tmp"))  # short: Ray's socket paths
+    with _script(GROUP_INTERRUPTED, tmp_path, str(tmp_path / "store"), RAY_TMPDIR=str(ray_tmp)) as proc:
+        _wait_for(lambda: bool(glob.glob(str(ray_tmp / "ray" / "session_*" / "logs" / "dashboard.log"))), proc,
+                  "the dashboard start")
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=WAIT_S)
     assert err.rstrip().splitlines()[-1] == "KeyboardInterrupt", err[-3000:]
     assert "dashboard" not in err.lower() and "Exception" not in err, err[-3000:]
     assert not (tmp_path / "store" / "started" / "tuner.pkl").exists()
@@ -144,27 +158,14 @@ SECOND_AFTER_S = 0.7  # as a user's second Ctrl-C came
 def test_a_second_interrupt_soon_after_the_first_still_gives_the_resume_hint(tmp_path):
     """A second Ctrl-C 0.7 s after the first raised a bare KeyboardInterrupt from inside pandas
     (the result files being written), with no word on how to resume."""
-    script = tmp_path / "sweep.py"
-    script.write_text(TWICE_INTERRUPTED)
-    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
-        deadline = time.monotonic() + WAIT_S
-        while not any(p.stat().st_size for p in (tmp_path / "twice").glob("*/result.json")):
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "no trial reported"
-            time.sleep(0.05)
+    with _script(TWICE_INTERRUPTED, tmp_path, str(tmp_path)) as proc:
+        _wait_for(lambda: any(p.stat().st_size for p in (tmp_path / "twice").glob("*/result.json")), proc,
+                  "a trial's result")
         os.kill(proc.pid, signal.SIGINT)
         time.sleep(SECOND_AFTER_S)
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGINT)
         _, err = proc.communicate(timeout=WAIT_S)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        for pid in _session_processes(proc.pid):
-            os.kill(pid, signal.SIGKILL)
     assert proc.returncode == 130, err[-3000:]
     assert "interrupted: sweep 'twice' interrupted; continue it with resume=True, or: datavsmath sweep" in err, \
         err[-3000:]
