@@ -13,13 +13,15 @@ out-of-fold probabilities of the repair model (datavsmath.trainables.repair).
   label already wrong adds no wrong label, so the true share of wrong labels grows with d as
   eps + d (1 - eps), eps the share wrong as given (`random` damage also rights 1 in K - 1 of
   the wrong labels it hits: eps + d (1 - eps K / (K - 1))). If cleanlab's count is
-  proportional to the true share (it misses some wrong labels, in the same proportion at
-  every level), its least-squares line over the damage levels, a + b d, has a = c eps and
-  b = c (1 - eps kappa), kappa 1 or K / (K - 1): eps = a / (a kappa + b). Its 95 % interval
-  comes from the fit's (a, b) drawn from their joint normal sampling distribution (t-scaled).
-  cleanlab's count also flags some right but hard labels (about 0.05 of clean Fashion-MNIST
-  with rf on 3,000 rows), which no fit on the damage can tell from wrong ones: the estimate
-  is too low by about that much on clean labels (benchmarks/README.md, bench_better_labels).
+  proportional to the true share near the labels as given (it misses some wrong labels, in
+  the same proportion), its line a + b d through the counts at damage_frac 0 and at the
+  smallest damage level swept has a = c eps and b = c (1 - eps kappa), kappa 1 or
+  K / (K - 1): eps = a / (a kappa + b). Only the smallest level is read: at larger damage
+  cleanlab's count bends (bench_better_labels: 7 of 12 cases within 0.03 with the smallest
+  level, 4 of 12 with all of 0.1, 0.2, 0.3). Its 95 % interval comes from the line's (a, b)
+  drawn from their t distribution: it holds the seeds' scatter, not the model's error.
+  cleanlab's count also flags some right but hard labels, which no fit on the damage can
+  tell from wrong ones.
 
 The assumptions: the user's own label noise is like the damage swept (the same cheap model
 finds both alike), the relation is linear over the damage swept, and a trial's estimate does
@@ -67,7 +69,8 @@ class LabelQuality:
                     f"{self.repair_model}'s out-of-fold probabilities, {self.n_trials} trials); no damaged trials to "
                     "calibrate it on")
         levels = ", ".join(f"{d:g}" for d in self.damage_fracs)
-        return (f"estimated quality {self.estimate:.3f} [{self.low:.3f}-{self.high:.3f}] (cleanlab's raw figure "
+        interval = f" [{self.low:.3f}-{self.high:.3f}]" if np.isfinite(self.low) else " (no interval: 2 trials)"
+        return (f"estimated quality {self.estimate:.3f}{interval} (cleanlab's raw figure "
                 f"{self.raw:.3f}), calibrated on how cleanlab's estimate grew with the sweep's own {self.damage_mode} "
                 f"damage ({levels}) over {self.n_trials} trials of {self.repair_model} at sample_frac "
                 f"{self.sample_frac:g}")
@@ -90,8 +93,11 @@ def _measurements(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _n_classes(df: pd.DataFrame) -> int:
+    """K, the size of the trials' confusion matrices; ValueError when none records one."""
     matrices = [m for m in df["confusion"] if m is not None] if "confusion" in df.columns else []
-    return len(matrices[0]) if matrices else 2
+    if not matrices:
+        raise ValueError("label quality needs the class count: no trial records a confusion matrix; pass n_classes")
+    return len(matrices[0])
 
 
 def _noise_draws(x: np.ndarray, y: np.ndarray, *, kappa: float, n_draws: int = 4000,
@@ -117,11 +123,13 @@ def _noise_draws(x: np.ndarray, y: np.ndarray, *, kappa: float, n_draws: int = 4
     return eps, float(low), float(high)
 
 
-def label_quality(df: pd.DataFrame) -> LabelQuality:
+def label_quality(df: pd.DataFrame, *, n_classes: int | None = None) -> LabelQuality:
     """The quality of the labels as given, estimated from cleanlab's figures in the trials
-    (module docstring): calibrated on the damaged trials of the damage mode with the most
-    levels at the largest sample_frac that has undamaged ones, else cleanlab's raw figure.
-    ValueError when no finished trial of prune, relabel or audit has damage_frac 0."""
+    (module docstring): calibrated on the trials at damage_frac 0 and at the smallest damage
+    level of the damage mode with the most levels, at the largest sample_frac that has
+    undamaged ones; else cleanlab's raw figure. n_classes: K (default: the size of the trials'
+    confusion matrices). ValueError when no finished trial of prune, relabel or audit has
+    damage_frac 0."""
     rows = _measurements(df)
     clean = rows[rows["damage_frac"] == 0]
     if clean.empty:
@@ -135,9 +143,12 @@ def label_quality(df: pd.DataFrame) -> LabelQuality:
     if damaged.empty:
         return LabelQuality(raw, np.nan, np.nan, raw, RAW, frac, "none", (0.0,), len(at), repair_model)
     mode = str(damaged.groupby("damage_mode")["damage_frac"].nunique().idxmax())
-    used = pd.concat([at[at["damage_frac"] == 0], damaged[damaged["damage_mode"] == mode]])
-    k = _n_classes(df)
-    kappa = k / (k - 1) if mode == "random" else 1.0
+    damaged = damaged[damaged["damage_mode"] == mode]
+    used = pd.concat([at[at["damage_frac"] == 0], damaged[damaged["damage_frac"] == damaged["damage_frac"].min()]])
+    kappa = 1.0
+    if mode == "random":  # random damage also rights 1 in K - 1 of the wrong labels it hits
+        k = n_classes if n_classes is not None else _n_classes(df)
+        kappa = k / (k - 1)
     noise, low_noise, high_noise = _noise_draws(used["damage_frac"].to_numpy(float),
                                                 used[RAW_COLUMN].to_numpy(float), kappa=kappa)
     quality = float(np.clip(1.0 - noise, 0.0, 1.0))
