@@ -161,11 +161,15 @@ def summary_lines(situation: Situation, current: Mapping[str, tuple[float, float
 def measured_on_damage(table: pd.DataFrame) -> str:
     """What a reader must know of the ranked audit and the vote, when the routes price them:
     they were measured on the sweep's own damage, where the true labels are known."""
-    names = [n for r, n in ((AUDIT, "the ranked audit"), (VOTE, "the repeated labels")) if (table["repair"] == r).any()]
-    if not names:
+    measured = [(name, how) for repair, name, how in (
+        (AUDIT, "the ranked audit", "an audit sets a label to its true one"),
+        (VOTE, "the repeated labels", "each extra label is a new draw of the same damage"))
+        if (table["repair"] == repair).any()]
+    if not measured:
         return ""
-    return (f"{' and '.join(names)} were measured on the sweep's own damage, where the true labels are known: an "
-            "audit sets a label to its true one, and each extra label comes from the same damage process")
+    names, hows = (" and ".join(part) for part in zip(*measured))
+    verb = "were" if len(measured) > 1 else "was"
+    return f"{names} {verb} measured on the sweep's own damage, where the true labels are known: {hows}"
 
 
 def _defaults(situation: Situation) -> str:

@@ -276,7 +276,7 @@ def with_test_quality(df: pd.DataFrame, current: Mapping[str, Any] | None) -> tu
         how = ""
         if test_quality == AUTO:
             estimated = label_quality(df)
-            test_quality, how = estimated.estimate, f" ({estimated.describe()})"
+            test_quality, how = estimated.estimate, f" (quality auto: {estimated.method}, from the sweep)"
     except ValueError as exc:
         raise SituationError(f"current.test_quality: {exc}") from exc
     mode = (current or {}).get("damage_mode", "random")
