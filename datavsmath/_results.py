@@ -149,13 +149,39 @@ class Results:
 
     def table(self, metric: str = "acc", threshold: float | None = None, *, model: str | None = None,
               damage_mode: str | None = None, kind: str = "interpolated", **options: Any) -> pd.DataFrame:
-        """Observations needed to clear `threshold` (default acc 0.90, auc 0.98) per quality
-        level: kind "interpolated" (each level's crossing and interval by
-        datavsmath.analysis.curves.estimate_crossing, tables.interpolated_table; options
-        curve, default the spec's `report: curve` as the report uses it, else "auto", n_boot,
-        random_state, limit) or "seed"
-        (read off the swept grid, seed_table). model, damage_mode: default the report's (cnn
-        when swept, else the first model; the first damaged mode crossed with sample_frac)."""
+        """Observations needed to clear a threshold, per quality level.
+
+        Parameters
+        ----------
+        metric : {"acc", "auc"}, default "acc"
+            The metric.
+        threshold : float, optional
+            The value to clear (default acc 0.90, auc 0.98).
+        model, damage_mode : str, optional
+            The report's by default: cnn when swept, else the first model; the first damaged
+            mode crossed with sample_frac.
+        kind : {"interpolated", "seed"}, default "interpolated"
+            "interpolated": each level's crossing and interval by
+            datavsmath.analysis.curves.estimate_crossing (tables.interpolated_table);
+            "seed": read off the swept grid (tables.seed_table).
+        **options
+            For "interpolated": curve (default the spec's ``report: curve`` as the report uses
+            it, else "auto"), n_boot, random_state, limit.
+
+        Returns
+        -------
+        DataFrame
+            One row per quality level.
+
+        Raises
+        ------
+        ValueError
+            For an unknown `kind`, or too few trials or levels for a table.
+
+        Examples
+        --------
+        >>> results.table("acc", 0.9)  # doctest: +SKIP
+        """
         model, damage_mode = self._setup(model, damage_mode)
         make = {"interpolated": tables.interpolated_table, "seed": tables.seed_table}
         if kind not in make:
@@ -166,19 +192,57 @@ class Results:
                           n_total=self._n_total(), **options)
 
     def decision(self, **options: Any) -> pd.DataFrame:
-        """The buy-or-clean decision: every route to each target and what it costs
-        (datavsmath.analysis.answer.answer's route table; keywords such as current, target,
-        prices, curve, n_boot pass through; price_label and price_audit are prices' label
-        and audit). Defaults: the stored spec's `report:` situation and curve (else "auto"),
-        so that the crossings are those of `table` and the report."""
+        """The buy-or-clean decision: every route to each target and what it costs.
+
+        Parameters
+        ----------
+        **options
+            current, target, prices, curve, n_boot, ... as datavsmath.analysis.answer.answer
+            takes them (price_label and price_audit are prices' label and audit). Defaults:
+            the stored spec's ``report:`` situation and curve (else "auto"), so that the
+            crossings are those of `table` and the report.
+
+        Returns
+        -------
+        DataFrame
+            The route table: one row per route and target.
+
+        Raises
+        ------
+        ValueError
+            For a situation that the results cannot answer.
+
+        Examples
+        --------
+        >>> results.decision(current={"model": "rf", "n": 500, "quality": 0.9})  # doctest: +SKIP
+        """
         result = self._answer(**options)
         self.__dict__["_situation"] = _stated(options)
         return result.routes
 
     def answer(self, **options: Any) -> pd.DataFrame:
-        """The answer, one row per target: the cheapest route, its cost and interval, the
-        runner-up and the sentence the report opens with (keywords as `decision`'s). The
-        frame's attrs["lines"] holds the whole summary, situation first."""
+        """The answer, one row per target: the cheapest route and what it costs.
+
+        Parameters
+        ----------
+        **options
+            As `decision`'s.
+
+        Returns
+        -------
+        DataFrame
+            The cheapest route, its cost and interval, the runner-up and the sentence the
+            report opens with; ``attrs["lines"]`` holds the whole summary, situation first.
+
+        Raises
+        ------
+        ValueError
+            For a situation that the results cannot answer.
+
+        Examples
+        --------
+        >>> results.answer(target={"acc": 0.95}).attrs["lines"]  # doctest: +SKIP
+        """
         result = self._answer(**options)
         self.__dict__["_situation"] = _stated(options)
         frame = result.frame.copy()
@@ -186,12 +250,27 @@ class Results:
         return frame
 
     def label_quality(self) -> Any:
-        """The quality of the labels as given (the share right), estimated from cleanlab's
-        figures in the trials of prune, relabel or audit and calibrated on the sweep's own
-        damaged trials (datavsmath.analysis.label_quality): an object with estimate, low,
-        high (its 95 % interval; NaN without damaged trials), raw (cleanlab's own figure),
-        method (calibrated | raw), describe() and to_frame(). ValueError when no such trial
-        has damage_frac 0. `answer(current={"quality": "auto"})` uses it."""
+        """The quality of the labels as given (the share right), estimated by cleanlab.
+
+        Estimated from cleanlab's figures in the trials of prune, relabel or audit and
+        calibrated on the sweep's own damaged trials (datavsmath.analysis.label_quality);
+        ``answer(current={"quality": "auto"})`` uses it.
+
+        Returns
+        -------
+        LabelQuality
+            estimate, low, high (its 95 % interval; NaN without damaged trials), raw
+            (cleanlab's own figure), method (calibrated | raw), describe() and to_frame().
+
+        Raises
+        ------
+        ValueError
+            When no trial of prune, relabel or audit has damage_frac 0.
+
+        Examples
+        --------
+        >>> results.label_quality().describe()  # doctest: +SKIP
+        """
         from datavsmath.analysis.label_quality import label_quality
 
         return label_quality(self.frame)
@@ -213,7 +292,17 @@ class Results:
         return answer(self.frame, **options)
 
     def figures(self) -> dict[str, Any]:
-        """The report's figures, key -> plotly Figure (each displays inline in a notebook)."""
+        """The report's figures.
+
+        Returns
+        -------
+        dict
+            key -> plotly Figure (each displays inline in a notebook).
+
+        Examples
+        --------
+        >>> results.figures()["curves"]  # doctest: +SKIP
+        """
         from datavsmath.analysis import report as rep
         from datavsmath.analysis.coinciding_modes import coinciding_modes
 
@@ -228,12 +317,32 @@ class Results:
 
     def report(self, path: str | Path | None = None, *, current: Mapping[str, Any] | None = None,
                target: Any = None, prices: Mapping[str, Any] | None = None) -> Path | str:
-        """Write the self-contained HTML report (the CLI's `datavsmath report`), its tables as
-        CSV and Markdown beside it; default report.html in the experiment folder. Returns its path
-        (a URI for an experiment on a URI).
-        current, target, prices: the situation its answer is for (as `answer`'s; each not given:
-        the last `answer()` or `decision()`'s, else the stored spec's `report:`); one the results
-        cannot answer raises ValueError and writes nothing."""
+        """Write the self-contained HTML report (the CLI's ``datavsmath report``).
+
+        Its tables are written as CSV and Markdown beside it.
+
+        Parameters
+        ----------
+        path : str or Path, optional
+            Where to write it; default report.html in the experiment folder.
+        current, target, prices : optional
+            The situation its answer is for, as `answer` takes them; each not given: the
+            last `answer()` or `decision()`'s, else the stored spec's ``report:``.
+
+        Returns
+        -------
+        Path or str
+            Its path (a URI for an experiment on a URI).
+
+        Raises
+        ------
+        ValueError
+            For a situation that the results cannot answer; nothing is written.
+
+        Examples
+        --------
+        >>> results.report()  # doctest: +SKIP
+        """
         from datavsmath.analysis.report import write_report
 
         last = self.__dict__.get("_situation") or {}

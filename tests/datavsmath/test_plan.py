@@ -37,6 +37,10 @@ def test_every_public_function_has_numpydoc_sections():
     for name in ("sweep", "plan", "load"):
         doc = inspect.getdoc(getattr(dvm, name)) or ""
         assert "Parameters\n----------" in doc and "Raises\n------" in doc, name
+    for name in ("table", "decision", "answer", "label_quality", "figures", "report"):
+        doc = inspect.getdoc(getattr(dvm.Results, name)) or ""
+        assert "Returns\n-------" in doc and "Examples\n--------" in doc, name
+    assert "Parameters\n----------" in (inspect.getdoc(dvm.Results) or "")
 
 
 def test_results_take_what_is_at_hand(tmp_path):
