@@ -273,12 +273,15 @@ def with_test_quality(df: pd.DataFrame, current: Mapping[str, Any] | None) -> tu
         return df, ""
     try:
         test_quality = check_current({"test_quality": raw})["test_quality"]
-        how = ""
-        if test_quality == AUTO:
-            estimated = label_quality(df)
-            test_quality, how = estimated.estimate, f" (quality auto: {estimated.method}, from the sweep)"
     except ValueError as exc:
-        raise SituationError(f"current.test_quality: {exc}") from exc
+        raise SituationError(str(exc)) from exc
+    how = ""
+    if test_quality == AUTO:
+        try:
+            estimated = label_quality(df)
+        except ValueError as exc:
+            raise SituationError(f"current.test_quality auto: {exc}") from exc
+        test_quality, how = estimated.estimate, f" (quality auto: {estimated.method}, from the sweep)"
     mode = (current or {}).get("damage_mode", "random")
     mode = mode if mode in SWEPT_DAMAGED_MODES and mode not in ("matrix", "confusion") else "random"
     note = (f"accuracies are corrected to a clean test set from test labels of quality {test_quality:.3f}{how}, "

@@ -144,3 +144,16 @@ def test_the_better_labels_report_opens_with_the_cheapest_route(tmp_path):
     first = page.index("<h2")
     assert page.index('<h2 id="answer">') == first
     assert html.escape(answer.loc[0, "sentence"]) in page[first:page.index("<h2", first + 1)]
+
+
+@pytest.mark.parametrize(("current", "without_audit", "match"), [
+    ({"test_quality": 1.5}, False, r"^current.test_quality must be in \(0, 1\], got 1.5$"),
+    ({"test_quality": "auto"}, True, r"^current.test_quality auto: label quality needs finished trials of a repair"),
+    ({"quality": "auto"}, True, r"^current.quality auto: label quality needs finished trials of a repair"),
+])
+def test_a_quality_that_cannot_be_used_is_refused_naming_the_key(tiny, current, without_audit, match):
+    from datavsmath.analysis.answer import answer
+
+    df = dvm.load(tiny).frame
+    with pytest.raises(SituationError, match=match):
+        answer(df[df["repair"] != "audit"] if without_audit else df, current=current, n_total=60000)
