@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from datavsmath.trainables.checks import UNIT, Interval, check_int, check_number
+from datavsmath.trainables.checks import AT_LEAST_ONE, UNIT, check_int, check_number
 from datavsmath.trainables.damage import (
     AT_LEAST_TWO,
     DAMAGE_MODES,
@@ -119,16 +119,13 @@ def damaged_test_labels(y_test: np.ndarray, *, n_classes: int, damage_frac: floa
                          seed=derived_seed(seed, _PURPOSE_TEST), transition=transition)
 
 
-VOTE_LABELS = Interval(1, 25)  # labels per item drawn by repeated_labels
-
-
 def repeated_labels(clean: np.ndarray, given: np.ndarray, *, k: int, n_classes: int, damage_frac: float,
                     damage_mode: str, seed: int, index: np.ndarray | None = None, n_total: int | None = None,
                     transition: Any = None) -> np.ndarray:
     """k labels per item, int64 (n, k): column 0 the `given` (damaged) labels, columns 1..k-1
     independent damages of the `clean` labels by the same process (damage.damage_labels with
     a derived seed each; index and n_total as there, so an item keeps its draws across sizes)."""
-    k = check_int("k", k, VOTE_LABELS)
+    k = check_int("k", k, AT_LEAST_ONE)
     clean, given = np.asarray(clean, dtype=np.int64), np.asarray(given, dtype=np.int64)
     if clean.shape != given.shape:
         raise ValueError(f"clean and given labels must have the same shape, got {clean.shape} and {given.shape}")

@@ -153,7 +153,8 @@ class Repair:
     keep: bool (n,), the rows the trial's model trains on (all but the flagged for `prune`).
     labels: int64 (n,), the labels after repair (`relabel`: flagged rows hold the out-of-fold
         argmax); train on x[keep], labels[keep] (see `kept_labels`).
-    flagged: bool (n,), what cleanlab flagged (nothing for `none`).
+    flagged: bool (n,), what cleanlab flagged (nothing for `none`); for `audit` the labels
+        audited, for `vote` the labels the majority changed.
     repair: the repair (REPAIRS); model, folds: the cheap model and the fold count ("none"
         and 0 for `none`, which runs nothing); repair_seconds: wall time of CV + cleanlab.
     precision, recall: detection_scores against the known damaged mask (NaN without it, and

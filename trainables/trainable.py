@@ -22,6 +22,7 @@ import ray
 from ray import tune
 
 from datavsmath.trainables.allocator import GLIBC_TUNABLES_ENV, keep_freed_memory
+from datavsmath.trainables.audit_vote import DEFAULT_VOTE_K
 from datavsmath.trainables.damage import make_training_set, realized_noise
 from datavsmath.trainables.datasets.common import Dataset
 from datavsmath.trainables.device import gpu_memory_fraction, pick_device
@@ -134,7 +135,8 @@ def _repair(config: dict[str, Any], *, data: Dataset, subset: Any, clean: Any, s
     settings = {"model": DEFAULT_REPAIR_MODEL, "folds": DEFAULT_FOLDS, **settings}
     repair, votes = config.get("repair", NO_REPAIR), None
     if repair == VOTE:
-        votes = repeated_labels(clean, subset.labels, k=int(settings.get("vote_k", 3)), n_classes=data.n_classes,
+        votes = repeated_labels(clean, subset.labels, k=int(settings.get("vote_k", DEFAULT_VOTE_K)),
+                                n_classes=data.n_classes,
                                 damage_frac=config["damage_frac"], damage_mode=config["damage_mode"],
                                 seed=config["seed"], index=subset.indices, n_total=len(data.y_train),
                                 transition=transition)
