@@ -208,7 +208,7 @@ def _budgets(rows: pd.DataFrame, repair: str) -> tuple[float, int]:
 
 
 def repair_route(repair: str, *, audit_frac: float, vote_k: int) -> str:
-    """A measured repair's route name: "ranked audit (10 % of labels)", "relabel each item 3
+    """A measured repair's route name: "ranked audit (10% of labels)", "relabel each item 3
     times", "repair: prune"."""
     if repair == AUDIT_REPAIR:
         return f"{RANKED_AUDIT} ({audit_frac:.0%} of labels)"
@@ -302,11 +302,13 @@ def route_table(df: pd.DataFrame, situation: Situation, *, curve: str = DEFAULT_
     family (datavsmath.analysis.curves.CURVES, default "auto"); n_boot, random_state: the
     crossings' draws (curves.estimate_crossing).
     Returns one row per (metric, target, route), targets ascending, routes in the order
-    buy labels, switch to ..., audit labels, repair: ..., combinations: the COLUMNS
+    buy labels, switch to ..., audit labels, repair: ..., ranked audit (...), relabel each item
+    k times, combinations: the COLUMNS
     (cost inf where not priced; status priced | beyond the data | not reached; bound: the
     largest size the route's curve may be read at, bound_by: which limit that is, the
     dataset's training rows or 4× the largest size swept (estimate_limits.route_bound); ci_low,
-    ci_high, p_cheapest NaN without an interval; n_seeds the seeds behind it).
+    ci_high, p_cheapest NaN without an interval; n_seeds the seeds behind it; audit_frac and
+    vote_k the ranked audit's and the vote's budgets, NaN for the other routes).
     """
     records = []
     for metric, targets in situation.targets.items():
