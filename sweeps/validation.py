@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from importlib import resources as importlib_resources
 from pathlib import Path
 from typing import Any
@@ -75,6 +75,43 @@ SPEC_PACKAGE = "datavsmath.sweeps.specs"
 # Trials one sweep may hold unless --max-trials says more: the runner builds every trial in
 # memory, and Tune holds one Trial object each.
 DEFAULT_MAX_TRIALS = 100_000
+
+
+def _check_bool(name: str, value: Any, _limits: None = None) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false, got {echo(value)}")
+    return value
+
+
+@dataclass(frozen=True)
+class Scalar:
+    """One scalar spec key's constraint: `check` (a datavsmath.trainables.checks function, or
+    _check_bool) of the value in `limits`, and the value when the key is not given (None:
+    unset, nothing checked)."""
+
+    check: Callable[..., Any]
+    limits: Interval | None
+    default: Any
+
+
+# The scalar spec keys, declared once. A spec file's YAML and datavsmath.sweep's keywords (which
+# become the same mapping) are both checked against this table (`scalar`).
+SCALAR_KEYS: dict[str, Scalar] = {
+    "gpu_share": Scalar(check_number, UNIT_OPEN_LEFT, None),  # also at Ray's resolution
+    "max_failures": Scalar(check_int, NON_NEGATIVE, None),
+    "checkpoint_period_s": Scalar(check_number, NON_NEGATIVE, DEFAULT_CHECKPOINT_PERIOD_S),
+    "audit_frac": Scalar(check_number, AUDIT_FRACS, DEFAULT_AUDIT_FRAC),
+    "vote_k": Scalar(check_int, VOTE_KS, DEFAULT_VOTE_K),
+    "damage_test": Scalar(_check_bool, None, False),
+}
+
+
+def scalar(data: Mapping[str, Any], key: str) -> Any:
+    """The value of scalar spec key `key` in `data`, checked by SCALAR_KEYS (its default when
+    not given); SpecError naming the key, its limits and the value."""
+    rule = SCALAR_KEYS[key]
+    value = data.get(key, rule.default)
+    return None if value is None and rule.default is None else checked(rule.check, key, value, rule.limits)
 
 
 def check_experiment_name(name: Any, *, field: str = "name") -> str:
@@ -285,14 +322,10 @@ def _check_damage_settings(data: Mapping[str, Any], grids: tuple[Grid, ...]) -> 
 
 
 def _parse_label_budgets(data: Mapping[str, Any]) -> dict[str, Any]:
-    """audit_frac in AUDIT_FRACS, vote_k in VOTE_KS and damage_test (true or false), defaults filled in."""
-    damage_test = data.get("damage_test", False)
-    if not isinstance(damage_test, bool):
-        raise SpecError(f"damage_test must be true or false, got {echo(damage_test)}")
-    return {"audit_frac": checked(check_number, "audit_frac", data.get("audit_frac", DEFAULT_AUDIT_FRAC),
-                                  AUDIT_FRACS),
-            "vote_k": checked(check_int, "vote_k", data.get("vote_k", DEFAULT_VOTE_K), VOTE_KS),
-            "damage_test": damage_test}
+    """audit_frac in AUDIT_FRACS, vote_k in VOTE_KS and damage_test (true or false), defaults
+    filled in (SCALAR_KEYS); damage_test is checked first."""
+    damage_test = scalar(data, "damage_test")
+    return {"audit_frac": scalar(data, "audit_frac"), "vote_k": scalar(data, "vote_k"), "damage_test": damage_test}
 
 
 def _parse_dataset(raw: Any, *, base_dir: Path | None) -> dict[str, Any]:
@@ -441,14 +474,11 @@ def parse_spec(data: dict[str, Any], *, source: str = "<spec>", default_name: st
     if max_trials is not None:
         check_trial_count(listed_trials(grids, len(seeds)), max_trials=max_trials, source=source)
     models = tuple(dict.fromkeys(m for g in grids for m in g.model))
-    gpu_share = data.get("gpu_share")
+    gpu_share = scalar(data, "gpu_share")
     if gpu_share is not None:
-        gpu_share = check_resolution("gpu_share", checked(check_number, "gpu_share", gpu_share, UNIT_OPEN_LEFT))
-    max_failures = data.get("max_failures")
-    if max_failures is not None:
-        max_failures = checked(check_int, "max_failures", max_failures, NON_NEGATIVE)
-    period = checked(check_number, "checkpoint_period_s", data.get("checkpoint_period_s", DEFAULT_CHECKPOINT_PERIOD_S),
-                      NON_NEGATIVE)
+        gpu_share = check_resolution("gpu_share", gpu_share)
+    max_failures = scalar(data, "max_failures")
+    period = scalar(data, "checkpoint_period_s")
     overrides = _parse_overrides(data.get("overrides", {}), models)
     _check_damage_settings(data, grids)
     unused = [m for m in user_models if m not in models]
