@@ -222,7 +222,7 @@ def check_distinct_sizes(trials: list[dict[str, Any]], *, n_train: int) -> None:
         key = (*(trial[a] for a in AXES if a != "sample_frac"), rows)
         first = seen.setdefault(key, trial["sample_frac"])
         if frac_key(first) != frac_key(trial["sample_frac"]):
-            raise SpecError(f"sample_frac {first:g} and {trial['sample_frac']:g} both draw {rows:,} of the "
+            raise SpecError(f"sample_frac {first} and {trial['sample_frac']} both draw {rows:,} of the "
                             f"{n_train:,} training rows: the same trial twice; keep one of them")
 
 

@@ -1,8 +1,9 @@
 """Cells are never confused and reruns are never hidden, through real Ray Tune sweeps of
 scikit-learn's wine table (rf, two or three trials):
 
-- two sample fractions that `:g` prints alike (0.5000001 and 0.5000002) are two trials with
-  two names, both run, and `--extend` matches them by their exact values;
+- two sample fractions that `:g` prints alike (0.5000001 and 0.5000002) have two trial names,
+  and a sweep of both is refused before Ray starts: they draw the same rows (one trial twice);
+- two fractions run as two trials, and `--extend` matches them by their exact values;
 - a cell rerun by `--extend --rerun-changed` that errors is an error: the results hold the
   rerun (ERROR), not the older finished run, and the exit code is 1;
 - an extension whose spec.yaml is lost keeps its trials, with a problem line.
@@ -26,7 +27,8 @@ from datavsmath.trainables.faults import FAULT_ENV
 from tests.conftest import run_cli
 
 SWEEP_TIMEOUT_S = 240
-FRACS = [0.5000001, 0.5000002]  # `:g` prints both as 0.5
+ALIKE = [0.5000001, 0.5000002]  # `:g` prints both as 0.5
+FRACS = [0.5, 0.6]
 
 
 NEW_FRAC = 0.9  # the cell only the extension asks for
@@ -61,16 +63,27 @@ def close_cells(tmp_path_factory):
 
 def test_trial_names_of_values_that_print_alike_differ():
     names = {trial_name({"model": "rf", "sample_frac": f, "damage_frac": 0.0, "damage_mode": "none", "seed": 0})
-             for f in FRACS}
+             for f in ALIKE}
     assert names == {"rf_s0.5000001_d0_none_seed0", "rf_s0.5000002_d0_none_seed0"}
 
 
-def test_two_fractions_that_print_alike_both_run(close_cells):
+def test_two_fractions_that_draw_the_same_rows_are_refused(tmp_path):
+    """They ran as two identical trials (the same 71 rows of wine's 142), a curve point twice."""
+    load_wine(as_frame=True).frame.to_csv(tmp_path / "wine.csv", index=False)
+    (tmp_path / "alike.yaml").write_text(yaml.safe_dump(_spec(n_estimators=5, fracs=ALIKE)))
+    proc = run_cli("sweep", str(tmp_path / "alike.yaml"), "--storage", str(tmp_path / "results"), "--no-dashboard")
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert proc.stderr.strip() == ("datavsmath: error: sample_frac 0.5000001 and 0.5000002 both draw 71 of the 142 "
+                                   "training rows: the same trial twice; keep one of them")
+    assert "trials of" not in proc.stdout
+
+
+def test_two_fractions_run_as_two_trials(close_cells):
     exp, first, _ = close_cells
     assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
     assert "trials: 2 finished, 0 errored, 2 in all" in first.stdout
     assert sorted(d.name for d in exp.iterdir() if (d / "params.json").is_file()) == [
-        "rf_s0.5000001_d0_none_seed0", "rf_s0.5000002_d0_none_seed0"]
+        "rf_s0.5_d0_none_seed0", "rf_s0.6_d0_none_seed0"]
 
 
 def test_an_errored_rerun_changed_is_an_error_in_the_results_and_the_exit_code(close_cells):
@@ -81,7 +94,7 @@ def test_an_errored_rerun_changed_is_an_error_in_the_results_and_the_exit_code(c
     df = _results(exp)
     assert df.loc[FRACS[1], "status"] == "ERROR" and df.loc[[FRACS[0], NEW_FRAC], "status"].eq("TERMINATED").all()
     # The older finished run of the errored cell stays on disk, not counted.
-    assert (exp / "rf_s0.5000002_d0_none_seed0" / "result.json").stat().st_size > 0
+    assert (exp / "rf_s0.6_d0_none_seed0" / "result.json").stat().st_size > 0
 
 
 def test_an_extension_that_lost_its_spec_keeps_its_trials_and_says_so(close_cells, tmp_path):
@@ -102,7 +115,7 @@ def test_status_of_an_extended_experiment_gives_the_command_that_finishes_it(clo
     first part only, exited 130 and printed itself again)."""
     exp, *_ = close_cells
     copy = Path(shutil.copytree(exp, tmp_path / "close"))
-    shutil.rmtree(copy / "extend-1" / "rf_s0.5000002_d0_none_seed0")  # as if the driver was killed before it ran
+    shutil.rmtree(copy / "extend-1" / "rf_s0.6_d0_none_seed0")  # as if the driver was killed before it ran
     status = run_cli("status", str(copy), timeout=120)
     command = re.search(r"^\s+(datavsmath sweep .*)$", status.stdout, re.MULTILINE)
     assert command, status.stdout + status.stderr
