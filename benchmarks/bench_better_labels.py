@@ -56,7 +56,7 @@ def _fit_acc(data: Any, rows: np.ndarray, labels: np.ndarray, *, seed: int) -> f
     return evaluate(data.y_test, model.predict_proba(data.x_test), n_classes=K)["acc"]
 
 
-def quality_case(x: np.ndarray, y: np.ndarray, *, mode: str, hidden: float) -> dict[str, Any]:
+def quality_case(x: np.ndarray, y: np.ndarray, *, mode: str, hidden: float, folds: int = 3) -> dict[str, Any]:
     """One dataset with `hidden` damage of `mode` before the sweep: the estimate and the truth."""
     given, _ = damage_labels(y, n_classes=K, damage_frac=hidden, damage_mode=mode, seed=12345)
     rows = []
@@ -64,7 +64,7 @@ def quality_case(x: np.ndarray, y: np.ndarray, *, mode: str, hidden: float) -> d
         for d in LEVELS:
             labels, damaged = damage_labels(given, n_classes=K, damage_frac=d, damage_mode=mode, seed=seed)
             fixed = repair_labels(x, labels, repair="audit", n_classes=K, seed=seed, damaged=damaged,
-                                  clean_labels=given, folds=3, n_jobs=THREADS)
+                                  clean_labels=given, folds=folds, n_jobs=THREADS)
             rows.append({"status": "TERMINATED", "model": "rf", "sample_frac": 1.0, "damage_frac": d, "seed": seed,
                          "damage_mode": mode, "acc": fixed.label_acc, "auc": fixed.label_acc, "confusion": None,
                          **fixed.stats()})
@@ -77,7 +77,7 @@ def quality_case(x: np.ndarray, y: np.ndarray, *, mode: str, hidden: float) -> d
                                           "detection_precision", "detection_recall", "n_flagged")} for r in rows]}
 
 
-def bench_quality(fashion: Any) -> list[dict[str, Any]]:
+def bench_quality(fashion: Any, *, folds: int = 3) -> list[dict[str, Any]]:
     from sklearn.datasets import load_digits
 
     rows = subset_indices(len(fashion.y_train), sample_frac=0.05, seed=7)
@@ -87,7 +87,8 @@ def bench_quality(fashion: Any) -> list[dict[str, Any]]:
     for name, (x, y) in sets.items():
         for mode in ("constant", "random"):
             for hidden in HIDDEN:
-                out.append({"dataset": name, **quality_case(x, y, mode=mode, hidden=hidden)})
+                out.append({"dataset": name, "folds": folds, **quality_case(x, y, mode=mode, hidden=hidden,
+                                                                            folds=folds)})
                 print(json.dumps(out[-1]), flush=True)
     return out
 
@@ -187,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("parts", nargs="*", help=f"any of {', '.join(PARTS)} (default: all)")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--folds", type=int, default=3, help="the repair model's folds in quality (default 3)")
     args = parser.parse_args(argv)
     unknown = [p for p in args.parts if p not in PARTS]
     if unknown:
@@ -195,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {}
     for part in args.parts or list(PARTS):
         start = time.perf_counter()
-        results[part] = PARTS[part](fashion)
+        results[part] = bench_quality(fashion, folds=args.folds) if part == "quality" else PARTS[part](fashion)
         print(f"{part}: {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
         if part != "quality":
             print(json.dumps({part: results[part]}, default=float), flush=True)
