@@ -37,6 +37,9 @@ SPEC_KEYWORDS = ("description", "grids", "include", "overrides", "resources", "g
 # The axes' values when a sweep names no spec and leaves them out: all data, clean labels (not
 # the spec's AXIS_DEFAULTS, the value a trial's config may leave out).
 OMITTED_AXES = {"sample_frac": [1.0], "damage_frac": [0.0], "damage_mode": [NO_DAMAGE]}
+# sweep() always runs and returns Results; what would run is plan()'s.
+DRY_RUN_IS_PLAN = ("dry_run=True: sweep runs; datavsmath.plan(...) takes the same arguments and returns what would "
+                   "run (its .text is the dry run)")
 
 
 def _python(value: Any) -> Any:
@@ -166,7 +169,7 @@ def sweep(data: Any = None, *, label: str | None = None, test: Any = None, test_
           data_dir: str | None = None, download: bool = True, dry_run: bool = False, resume: bool = False,
           retry_errored: bool = False, overwrite: bool = False, extend: bool = False, rerun_changed: bool = False,
           max_trials: int = DEFAULT_MAX_TRIALS, dashboard: bool = True, live: bool = True,
-          live_every: float | None = None, verbose: int = 1, raise_on_error: bool = False) -> Results | str:
+          live_every: float | None = None, verbose: int = 1, raise_on_error: bool = False) -> Results:
     """Run a sweep: every combination of the axes is one Ray Tune trial.
 
     The sweep is persisted as the command line persists it (``datavsmath sweep``): the
@@ -225,7 +228,8 @@ def sweep(data: Any = None, *, label: str | None = None, test: Any = None, test_
     address, data_dir, download, resume, retry_errored, overwrite, extend, rerun_changed, max_trials : optional
         The command line's options of the same names (``--address``, ``--resume``, ...).
     dry_run : bool, default False
-        Return the dry run's text instead of running (`plan` returns it with its cells and cost).
+        Not a run: True raises SpecError that names `plan`, which takes the same arguments
+        and returns what would run (its ``text`` is the command line's ``--dry-run``).
     dashboard, live, live_every, verbose : optional
         Ray's dashboard, the live report and how often it is rewritten, and how much is
         printed (0, 1, 2 as ``-v``).
@@ -235,7 +239,7 @@ def sweep(data: Any = None, *, label: str | None = None, test: Any = None, test_
     Returns
     -------
     Results
-        The experiment's results; with ``dry_run=True`` the text of `plan` instead.
+        The experiment's results (always: `plan` says what would run).
 
     Raises
     ------
@@ -259,8 +263,11 @@ def sweep(data: Any = None, *, label: str | None = None, test: Any = None, test_
     ...                     sample_frac=[0.25, 0.5, 1.0], seeds=3)  # doctest: +SKIP
     >>> results.table("acc")  # doctest: +SKIP
     """
-    found = _call(dict(locals()))
-    return found.text if isinstance(found, Plan) else found
+    if dry_run:
+        raise SpecError(DRY_RUN_IS_PLAN)
+    found = _call(dict(locals()), planning=False)
+    assert isinstance(found, Results)
+    return found
 
 
 def plan(data: Any = None, **keywords: Any) -> Plan:
@@ -299,15 +306,17 @@ def plan(data: Any = None, **keywords: Any) -> Plan:
     >>> len(p.cells), p.text.splitlines()[0]  # doctest: +SKIP
     (8, "spec 'smoke' (...): 8 trials")
     """
-    bound = inspect.signature(sweep).bind(data, **{**keywords, "dry_run": True})
+    if keywords.get("dry_run"):
+        raise SpecError("plan takes no dry_run: it is the dry run")
+    bound = inspect.signature(sweep).bind(data, **keywords)
     bound.apply_defaults()
-    found = _call(dict(bound.arguments))
+    found = _call(dict(bound.arguments), planning=True)
     assert isinstance(found, Plan)
     return found
 
 
-def _call(arguments: dict[str, Any]) -> Results | Plan:
-    """The body of `sweep` and `plan`: `arguments` are sweep()'s, by name."""
+def _call(arguments: dict[str, Any], *, planning: bool) -> Results | Plan:
+    """The body of `sweep` and `plan` (planning): `arguments` are sweep()'s, by name."""
     a = arguments
     keys = {key: a[key] for key in (*SPEC_KEYWORDS, "search")}
     report = a["report"]
@@ -331,7 +340,7 @@ def _call(arguments: dict[str, Any]) -> Results | Plan:
             if inputs.files or changed or a["spec"] is None or isinstance(a["spec"], Mapping):
                 # The experiment's own spec.yaml is the file that resumes it from the command line.
                 parsed = _with_source(parsed, str(Path(exp_dir) / SPEC_FILE))
-            if a["dry_run"]:
+            if planning:
                 return make_plan(parsed, options=options, rerun_changed=a["rerun_changed"],
                                  peek=_peek_unwritten(parsed, inputs=inputs, exp_dir=exp_dir))
             return _run(parsed, inputs=inputs, exp_dir=exp_dir, options=options, rerun_changed=a["rerun_changed"],

@@ -53,7 +53,7 @@ def test_bad_input_and_run_failures_are_apart():
 def test_a_request_no_node_fits_is_a_sweep_error_in_python(no_ray_before_or_after):
     with pytest.raises(dvm.SweepError, match=r"resources for rf: request \{cpu: 4096, gpu: 0\} fits no single node"
                        ) as info:
-        dvm.sweep(spec="smoke", resources={"rf": {"cpu": 4096}}, dry_run=True)
+        dvm.plan(spec="smoke", resources={"rf": {"cpu": 4096}})
     assert not isinstance(info.value, dvm.SpecError)
 
 

@@ -147,9 +147,9 @@ def test_a_refusal_speaks_python(flags, match, frame, tmp_path, no_ray_before_or
     assert "--" not in str(info.value)
 
 
-def test_dry_run_returns_the_text(frame, tmp_path, no_ray_before_or_after):
-    text = dvm.sweep(frame, label="target", models=["rf", "xgb"], sample_frac=[0.5, 1.0], storage=str(tmp_path),
-                     name="dry", dry_run=True)
+def test_plan_gives_the_dry_runs_text(frame, tmp_path, no_ray_before_or_after):
+    text = dvm.plan(frame, label="target", models=["rf", "xgb"], sample_frac=[0.5, 1.0], storage=str(tmp_path),
+                    name="dry").text
     assert text.startswith("spec 'dry' (") and ": 4 trials" in text.splitlines()[0]
     n_test = -(-len(frame) // 5)  # the default test_frac 0.2, rounded up as scikit-learn's split
     assert f": {len(frame) - n_test:,} training and {n_test:,} test rows (from its Parquet metadata" in text
@@ -158,7 +158,7 @@ def test_dry_run_returns_the_text(frame, tmp_path, no_ray_before_or_after):
 
 def test_spec_name_gives_the_clis_dry_run(capsys, no_ray_before_or_after):
     assert main(["sweep", "smoke", "--dry-run"]) == 0
-    assert dvm.sweep(spec="smoke", dry_run=True) == capsys.readouterr().out.rstrip("\n")
+    assert dvm.plan(spec="smoke").text == capsys.readouterr().out.rstrip("\n")
 
 
 def test_load_reads_a_cli_made_experiment():
@@ -186,7 +186,7 @@ NUMPY_SCALARS = [
 
 @pytest.mark.parametrize("case, kwargs, shown", NUMPY_SCALARS, ids=[c[0] for c in NUMPY_SCALARS])
 def test_numpy_scalars_are_python_numbers(case, kwargs, shown, frame, tmp_path, no_ray_before_or_after):
-    text = dvm.sweep(frame, label="target", models=["rf"], storage=str(tmp_path), name="np", dry_run=True, **kwargs)
+    text = dvm.plan(frame, label="target", models=["rf"], storage=str(tmp_path), name="np", **kwargs).text
     assert shown in text, text
 
 

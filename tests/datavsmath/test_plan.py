@@ -16,7 +16,6 @@ def test_plan_is_the_dry_run_with_its_cells_and_cost(capsys, no_ray_before_or_af
     printed = capsys.readouterr().out.rstrip("\n")
     plan = dvm.plan(spec="smoke")
     assert isinstance(plan, dvm.Plan) and plan.text == printed == str(plan)
-    assert plan.text == dvm.sweep(spec="smoke", dry_run=True)
     n = int(plan.text.splitlines()[0].split(": ")[-1].split()[0])
     assert len(plan.cells) == n and {"model", "sample_frac", "damage_frac", "damage_mode", "seed"} <= set(plan.cells[0])
     assert plan.seconds > 0 and set(plan.resources) == {c["model"] for c in plan.cells}
@@ -47,3 +46,14 @@ def test_results_take_what_is_at_hand(tmp_path):
     frame = pd.DataFrame({"status": ["TERMINATED"], "model": ["rf"]})
     results = dvm.Results(tmp_path / "nowhere", frame=frame)
     assert results.frame is frame and results.errors.empty
+
+
+def test_sweep_always_runs_and_names_plan_for_a_dry_run(tmp_path, no_ray_before_or_after):
+    """sweep() returned a str on dry_run=True (Results | str): it returns Results only."""
+    assert inspect.signature(dvm.sweep).return_annotation in ("Results", dvm.Results)
+    with pytest.raises(dvm.SpecError, match=r"^dry_run=True: sweep runs; datavsmath.plan\(...\) takes the same "
+                                              r"arguments and returns what would run \(its .text is the dry run\)$"):
+        dvm.sweep(spec="smoke", storage=str(tmp_path), dry_run=True)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(dvm.SpecError, match=r"^plan takes no dry_run: it is the dry run$"):
+        dvm.plan(spec="smoke", dry_run=True)

@@ -43,7 +43,7 @@ def test_refusals_name_key_range_and_value(raw: dict, message: str) -> None:
 
 def test_api_takes_search_and_curve_keywords(tmp_path) -> None:
     with pytest.raises(SpecError, match=r"search.tolerance must be in \(0, 1\], got 3"):
-        dvm.sweep(model="rf", sample_frac=0.01, search={"kind": "adaptive", "target": {"acc": 0.8}, "tolerance": 3},
-                  storage=str(tmp_path), dry_run=True)
+        dvm.plan(model="rf", sample_frac=0.01, search={"kind": "adaptive", "target": {"acc": 0.8}, "tolerance": 3},
+                 storage=str(tmp_path))
     with pytest.raises(SpecError, match=r"curve must be one of"):
-        dvm.sweep(model="rf", sample_frac=0.01, curve="cubic", storage=str(tmp_path), dry_run=True)
+        dvm.plan(model="rf", sample_frac=0.01, curve="cubic", storage=str(tmp_path))
