@@ -39,7 +39,7 @@ from datavsmath.sweeps.validation import DEFAULT_MAX_TRIALS, check_experiment_na
 from datavsmath.trainables.checks import UNIT_OPEN_LEFT, echo
 from datavsmath.trainables.damage import DAMAGED_MODES
 from datavsmath.trainables.datasets import BUILT_IN, DatasetConfigError, DatasetError, load_dataset
-from datavsmath.trainables.datasets.built_in import BUILT_IN_DATASETS, DEFAULT_DATASET, FASHION_MNIST
+from datavsmath.trainables.datasets.built_in import BUILT_IN_DATASETS, DEFAULT_DATASET
 from datavsmath.trainables.datasets.common import ChecksumError, DataNotFoundError
 from datavsmath.trainables.models import MODEL_NAMES
 from datavsmath.trainables.models.user import UserModel
@@ -278,16 +278,33 @@ def _said(spec: Spec, *, outcome: Outcome, options: SweepOptions) -> int:
 def _status_cost(results: str) -> Any:
     """The cost model for `status`'s ETA, with the experiment's own overrides when it has a spec."""
     overrides: Mapping[str, Mapping[str, Any] | UserModel]
-    n_train, folds = FASHION_MNIST.n_train, cost.DEFAULT_FOLDS
+    n_train, folds = None, cost.DEFAULT_FOLDS
     try:
         spec = read_stored_spec(results)
         overrides = spec.settings
-        n_train = spec.dataset_info.n_train if spec.dataset_info is not None else n_train
+        n_train = spec.dataset_info.n_train if spec.dataset_info is not None else None
         folds = int(spec.repair_model["folds"])
     except (OSError, ValueError):  # a results file, a folder without a spec, or one load_results reports on
         overrides = {}
+    if n_train is None:  # a table, image folder or arrays file, or no spec: the trials say its size
+        n_train = _training_rows(results)
     return lambda trial: cost.estimate_seconds(trial, n_train=n_train, overrides=overrides.get(trial["model"]),
                                                repair_folds=folds)
+
+
+def _training_rows(results: str) -> int:
+    """The dataset's training rows as the trials drew them: the largest n_train / sample_frac of
+    the trials that report their rows (0, an ETA of nothing, before any did)."""
+    from datavsmath.analysis.load import load_results
+
+    try:
+        df = load_results(results)
+    except (OSError, ValueError):
+        return 0
+    if "n_train" not in df.columns:
+        return 0
+    drawn = (df["n_train"].astype("float64") / df["sample_frac"]).dropna()
+    return int(round(drawn.max())) if len(drawn) else 0
 
 
 def _search_left(results: str) -> int:

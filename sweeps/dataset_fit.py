@@ -12,17 +12,15 @@ from typing import Any
 
 from datavsmath.sweeps.spec import Spec, SpecError
 from datavsmath.trainables.damage import check_transition, subset_size
-from datavsmath.trainables.datasets.built_in import FASHION_MNIST
 from datavsmath.trainables.datasets.common import DatasetInfo
 from datavsmath.trainables.models import input_problem, validate_params
 from datavsmath.trainables.models.user import UserModel
 
 
-def rows_problem(model: str, sample_frac: float, *, params: Mapping[str, Any],
-                 info: DatasetInfo = FASHION_MNIST) -> str | None:
+def rows_problem(model: str, sample_frac: float, *, params: Mapping[str, Any], info: DatasetInfo) -> str | None:
     """Why `sample_frac` gives `model` too few rows to train, or None when enough.
 
-    info: the dataset's facts (its n_train and n_classes; default Fashion-MNIST's).
+    info: the dataset's facts (its n_train and n_classes).
     Models with a `validation_split` (the nets) train on floor(n * (1 - split)) rows, as
     datavsmath.trainables.models.nets.keras_n_fit, and need at least 1 of those and 1 held out (when
     the split is > 0); the others (the trees) need at least one row per class.

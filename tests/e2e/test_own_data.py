@@ -106,6 +106,18 @@ def test_every_trial_of_the_own_data_sweep_finished_with_the_datasets_facts(digi
     assert stored["dataset"]["path"] == str(exp.parent.parent / "digits.csv")  # resolved against the spec's folder
 
 
+def test_status_of_its_results_file_prices_trials_at_its_own_size(digits_sweep):
+    """`datavsmath status` of a results file (no spec beside it) priced the ETA's trials at
+    Fashion-MNIST's 60,000 rows; it reads the dataset's size off the trials."""
+    from datavsmath.cli import _status_cost, _training_rows
+    from datavsmath.sweeps.cost import estimate_seconds
+
+    exp, data = digits_sweep
+    assert _training_rows(str(exp / "results.parquet")) == data.n_train == 1437
+    trial = {"model": "rf", "sample_frac": 1.0, "damage_frac": 0.0, "damage_mode": "none", "repair": "none", "seed": 0}
+    assert _status_cost(str(exp / "results.parquet"))(trial) == estimate_seconds(trial, n_train=1437, overrides=None)
+
+
 def test_damage_counts_are_exact_per_class_in_the_sweep(digits_sweep):
     exp, data = digits_sweep
     df = pd.read_parquet(exp / "results.parquet")

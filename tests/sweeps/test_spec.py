@@ -21,6 +21,7 @@ from datavsmath.sweeps.validation import (
     parse_spec,
     shipped_specs,
 )
+from datavsmath.trainables.datasets.built_in import FASHION_MNIST
 from datavsmath.trainables.models import MODEL_NAMES
 
 RAY_EXPERIMENT = Path(__file__).parents[1] / "data" / "analysis" / "ray_experiment"
@@ -285,10 +286,10 @@ def test_too_few_rows_for_a_model_are_refused(model, frac, overrides, match):
 
 
 def test_rows_needed_at_the_edge():
-    assert rows_problem("rf", 10 / 60000, params={}) is None
-    assert rows_problem("dnn", 2 / 60000, params={"validation_split": 0.2}) is None  # 1 to fit, 1 to validate
-    assert rows_problem("dnn", 1 / 60000, params={"validation_split": 0.0}) is None  # no split: 1 to fit
-    assert "needs at least 1 to fit" in rows_problem("dnn", 0.00001, params={"validation_split": 0.0})
+    assert rows_problem("rf", 10 / 60000, params={}, info=FASHION_MNIST) is None
+    assert rows_problem("dnn", 2 / 60000, params={"validation_split": 0.2}, info=FASHION_MNIST) is None  # 1 to fit, 1 to validate
+    assert rows_problem("dnn", 1 / 60000, params={"validation_split": 0.0}, info=FASHION_MNIST) is None  # no split: 1 to fit
+    assert "needs at least 1 to fit" in rows_problem("dnn", 0.00001, params={"validation_split": 0.0}, info=FASHION_MNIST)
 
 
 @pytest.mark.parametrize("value,ok", [(0.25, True), (0.3, True), (1.0, True), (0.0001, True), (123.4567, True),
