@@ -6,37 +6,28 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_digits
 
 from datavsmath.trainables.audit_vote import majority_vote, vote_accuracy
 from datavsmath.trainables.damage import damage_labels
 from datavsmath.trainables.label_noise import repeated_labels
 from datavsmath.trainables.repair import REPAIRS, repair_labels
+from tests.trainables.conftest import DIGITS_CLASSES, DIGITS_DAMAGE_FRAC
 
-K = 10
-DAMAGE_FRAC = 0.2
-
-
-@pytest.fixture(scope="module")
-def digits():
-    """(x, clean labels, damaged labels, damaged mask): 20 % constant damage, seed 0."""
-    x, y = load_digits(return_X_y=True)
-    labels, damaged = damage_labels(y, n_classes=K, damage_frac=DAMAGE_FRAC, damage_mode="constant", seed=0)
-    return x, y, labels, damaged
+K, DAMAGE_FRAC = DIGITS_CLASSES, DIGITS_DAMAGE_FRAC  # the damaged_digits fixture's
 
 
 @pytest.fixture(scope="module")
-def audited(digits):
+def audited(damaged_digits):
     """The ranked audit of the damaged digits at a budget of the damage's own size (one CV, ~2 s)."""
-    x, y, labels, damaged = digits
+    x, y, labels, damaged = damaged_digits
     return repair_labels(x, labels, repair="audit", n_classes=K, seed=0, damaged=damaged, clean_labels=y,
                          audit_frac=DAMAGE_FRAC, n_jobs=2)
 
 
-def test_the_ranked_audit_checks_mostly_wrong_labels(digits, audited):
+def test_the_ranked_audit_checks_mostly_wrong_labels(damaged_digits, audited):
     """A random audit of 20 % finds 20 % of the wrong labels; the ranked one finds most of them
     (measured: 0.93 of the audited labels were wrong). Every audited label ends right."""
-    x, y, labels, damaged = digits
+    x, y, labels, damaged = damaged_digits
     assert audited.n_audited == round(DAMAGE_FRAC * len(y))
     assert audited.precision > 0.8 and audited.recall > 0.8
     assert (audited.labels[audited.flagged] == y[audited.flagged]).all()
@@ -45,9 +36,9 @@ def test_the_ranked_audit_checks_mostly_wrong_labels(digits, audited):
 
 
 @pytest.mark.parametrize("repair", [r for r in REPAIRS if r != "audit"])
-def test_only_the_audit_records_an_audit(digits, repair):
+def test_only_the_audit_records_an_audit(damaged_digits, repair):
     """Other repairs audit nothing; n_wrong counts the wrong labels each keeps."""
-    x, y, labels, damaged = digits
+    x, y, labels, damaged = damaged_digits
     votes = repeated_labels(y, labels, k=3, n_classes=K, damage_frac=DAMAGE_FRAC, damage_mode="constant", seed=0)
     fixed = repair_labels(x[:400], labels[:400], repair=repair, n_classes=K, seed=0, clean_labels=y[:400],
                           votes=votes[:400], n_jobs=2)
@@ -62,8 +53,8 @@ def test_only_the_audit_records_an_audit(digits, repair):
     ({"repair": "vote"}, r"repair 'vote' needs each item's k labels"),
     ({"repair": "vote", "votes": np.zeros((5, 3))}, r"votes must have shape \(1797, k\)"),
 ])
-def test_audit_and_vote_refuse_what_they_cannot_do(digits, kwargs, match):
-    x, y, labels, _ = digits
+def test_audit_and_vote_refuse_what_they_cannot_do(damaged_digits, kwargs, match):
+    x, y, labels, _ = damaged_digits
     kwargs = {**kwargs, **({"clean_labels": y} if kwargs.get("clean_labels") == "y" else {})}
     with pytest.raises(ValueError, match=match):
         repair_labels(x, labels, n_classes=K, seed=0, **kwargs)

@@ -9,11 +9,10 @@ import pytest
 from sklearn.datasets import load_digits, load_iris, load_wine
 from sklearn.model_selection import train_test_split
 
-from datavsmath.trainables.damage import damage_labels
 from datavsmath.trainables.repair import REPAIRS, detection_scores, out_of_fold_proba, repair_labels
+from tests.trainables.conftest import DIGITS_CLASSES, DIGITS_DAMAGE_FRAC
 
-K = 10
-DAMAGE_FRAC = 0.2
+K, DAMAGE_FRAC = DIGITS_CLASSES, DIGITS_DAMAGE_FRAC  # the damaged_digits fixture's
 # Measured at DAMAGE_FRAC 0.2, constant damage, seeds 0-11, rf, 5 folds: prune recall 0.90-0.97
 # (mean 0.935, sd 0.022), precision 0.93-0.97; seed 0 (the one tested): recall 0.903, precision
 # 0.961, relabel_acc 0.944. The bounds sit below the worst of twelve seeds (about 4 sd under the
@@ -23,24 +22,16 @@ MIN_RECALL, MIN_PRECISION, MIN_RELABEL_ACC = 0.85, 0.85, 0.85
 
 
 @pytest.fixture(scope="module")
-def digits():
-    """(x, clean labels, damaged labels, damaged mask): 20 % constant damage, seed 0."""
-    x, y = load_digits(return_X_y=True)
-    labels, damaged = damage_labels(y, n_classes=K, damage_frac=DAMAGE_FRAC, damage_mode="constant", seed=0)
-    return x, y, labels, damaged
-
-
-@pytest.fixture(scope="module")
-def repairs(digits):
+def repairs(damaged_digits):
     """cleanlab's repairs of the damaged digits, seed 0 (two cross-validations, ~2 s each on 2
     cores); the audit and the vote have their own tests (test_audit_vote)."""
-    x, y, labels, damaged = digits
+    x, y, labels, damaged = damaged_digits
     return {r: repair_labels(x, labels, repair=r, n_classes=K, seed=0, damaged=damaged, clean_labels=y, n_jobs=2)
             for r in REPAIRS if r in ("none", "prune", "relabel")}
 
 
-def test_prune_finds_the_constant_damage(digits, repairs):
-    _, y, labels, damaged = digits
+def test_prune_finds_the_constant_damage(damaged_digits, repairs):
+    _, y, labels, damaged = damaged_digits
     prune = repairs["prune"]
     assert prune.recall > MIN_RECALL and prune.precision > MIN_PRECISION
     np.testing.assert_array_equal(prune.keep, ~prune.flagged)
@@ -54,8 +45,8 @@ def test_prune_finds_the_constant_damage(digits, repairs):
     assert (prune.precision, prune.recall) == (hits / prune.flagged.sum(), hits / damaged.sum())
 
 
-def test_relabel_restores_the_clean_labels(digits, repairs):
-    _, y, labels, _ = digits
+def test_relabel_restores_the_clean_labels(damaged_digits, repairs):
+    _, y, labels, _ = damaged_digits
     relabel, prune = repairs["relabel"], repairs["prune"]
     np.testing.assert_array_equal(relabel.flagged, prune.flagged)  # same seed, same folds, same flags
     assert relabel.keep.all() and relabel.n_train == len(labels)
@@ -65,8 +56,8 @@ def test_relabel_restores_the_clean_labels(digits, repairs):
     assert relabel.label_acc > np.mean(labels == y) + 0.15  # 0.80 before, 0.97 measured
 
 
-def test_none_changes_nothing_and_costs_nothing(digits, repairs):
-    _, y, labels, _ = digits
+def test_none_changes_nothing_and_costs_nothing(damaged_digits, repairs):
+    _, y, labels, _ = damaged_digits
     none = repairs["none"]
     np.testing.assert_array_equal(none.labels, labels)
     assert none.keep.all() and none.n_flagged == 0 and none.repair_seconds == 0.0
@@ -75,7 +66,7 @@ def test_none_changes_nothing_and_costs_nothing(digits, repairs):
     assert none.label_acc == pytest.approx(1 - DAMAGE_FRAC, abs=0.002)
 
 
-def test_stats_record_the_repair(digits, repairs):
+def test_stats_record_the_repair(damaged_digits, repairs):
     stats = repairs["prune"].stats()
     assert stats["repair"] == "prune" and stats["repair_model"] == "rf" and stats["repair_folds"] == 5
     assert stats["n_flagged"] + stats["n_train"] == 1797
@@ -83,7 +74,7 @@ def test_stats_record_the_repair(digits, repairs):
     assert set(stats) == {"repair", "repair_model", "repair_folds", "n_flagged", "n_train", "repair_seconds",
                           "detection_precision", "detection_recall", "relabel_acc", "label_acc", "audit_frac",
                           "n_audited", "vote_k", "n_bought", "n_wrong", "cleanlab_noise", "cleanlab_joint_noise"}
-    y, prune = digits[1], repairs["prune"]
+    y, prune = damaged_digits[1], repairs["prune"]
     assert stats["n_wrong"] == int((prune.kept_labels != y[prune.keep]).sum()) and stats["n_audited"] == 0
 
 
