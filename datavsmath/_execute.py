@@ -7,10 +7,8 @@ lines and exit code, `datavsmath.sweep` into Results or an exception.
 
 from __future__ import annotations
 
-import signal
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +19,7 @@ from datavsmath.sweeps.experiment_layout import is_resumable, read_stored_spec, 
 from datavsmath.sweeps.extend import Extension, Finished, changed_message, plan_extension, spec_settings
 from datavsmath.sweeps.options import SweepOptions, SweepRun
 from datavsmath.sweeps.ownership import claim_experiment
-from datavsmath.sweeps.runner import run_sweep
+from datavsmath.sweeps.runner import interrupts_noted, run_sweep
 from datavsmath.sweeps.search_keys import is_adaptive
 from datavsmath.sweeps.spec import Spec, SpecError, expand_trials, project_version
 
@@ -229,7 +227,9 @@ def execute(spec: Spec, *, options: SweepOptions, rerun_changed: bool = False, r
             outcome.live_rewrites, outcome.live_cpu_seconds = live_report.rewrites, live_report.cpu_seconds
         if outcome.interrupted and outcome.run is None:
             return outcome
-        with _interrupts_noted():  # a second Ctrl-C must not cut the files short
+        # A second Ctrl-C must not cut the files short (it raised a bare KeyboardInterrupt from
+        # inside pandas): noted, the files are written whole, then the caller reports the interrupt.
+        with interrupts_noted():
             # The experiment directory is the source of truth: after Ctrl-C, Tune's own result grid
             # counts never-started trials as terminated.
             outcome.files, outcome.frame = write_result_files(exp_dir)
@@ -244,19 +244,3 @@ def execute(spec: Spec, *, options: SweepOptions, rerun_changed: bool = False, r
         outcome.interrupted = outcome.n_finished + outcome.n_errored < len(outcome.frame) or unsettled
         return outcome
 
-
-@contextmanager
-def _interrupts_noted() -> Iterator[list[int]]:
-    """SIGINT noted, not raised, inside the block (main thread only): the result files of a
-    run, written in a few seconds, are written whole. After a first Ctrl-C the caller then
-    reports the interrupt with the command that resumes, where a second one raised a bare
-    KeyboardInterrupt from inside pandas; after a run that finished, nothing was lost."""
-    noted: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield noted
-        return
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: noted.append(signum))
-    try:
-        yield noted
-    finally:
-        signal.signal(signal.SIGINT, previous)

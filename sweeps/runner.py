@@ -34,6 +34,7 @@ from datavsmath.sweeps.spec import Spec, check_distinct_sizes, expand_trials, pr
 from datavsmath.sweeps.sweep_data import FoundData, check_same_data
 from datavsmath.sweeps.tuner import (
     import_tensorboardx_without_torch,
+    logger_filters,
     make_tuner,
     plan_for,
     slow_warnings_once,
@@ -76,34 +77,38 @@ def _interrupts_deferred() -> Iterator[Callable[[], None]]:
     thread). An exception raised by a signal handler inside an import can leave Python's
     import lock held, and the other thread then waits on it for ever: 1 in 7 SIGTERMs in
     the first seconds hung the driver."""
-    noted: list[int] = []
 
     def stop_if_asked() -> None:
         if noted:
             raise KeyboardInterrupt
 
-    if threading.current_thread() is not threading.main_thread():
-        yield stop_if_asked
-        return
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: noted.append(signum))
-    quiet = _RayAfterInterrupt(noted)
-    for name in RAY_START_LOGGERS:
-        logging.getLogger(name).addFilter(quiet)
-    try:
-        yield stop_if_asked
-    except Exception:
-        # A terminal's Ctrl-C and a notebook's interrupt signal the whole process group: Ray's
-        # dashboard, started by ray.init, stops too, and ray.init then fails with its log. That
-        # failure is the interrupt's doing: the user gets the interrupt, nothing else.
-        if noted:
-            raise KeyboardInterrupt from None
-        raise
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        for name in RAY_START_LOGGERS:
-            logging.getLogger(name).removeFilter(quiet)
+    with interrupts_noted() as noted, logger_filters({name: _RayAfterInterrupt(noted) for name in RAY_START_LOGGERS}):
+        try:
+            yield stop_if_asked
+        except Exception:
+            # A terminal's Ctrl-C and a notebook's interrupt signal the whole process group: Ray's
+            # dashboard, started by ray.init, stops too, and ray.init then fails with its log. That
+            # failure is the interrupt's doing: the user gets the interrupt, nothing else.
+            if noted:
+                raise KeyboardInterrupt from None
+            raise
     stop_if_asked()
 
+
+@contextmanager
+def interrupts_noted() -> Iterator[list[int]]:
+    """SIGINT (and the CLI's SIGTERM, which acts as one) noted in the list it yields instead
+    of raised, inside the block; in a thread other than the main one (where Python delivers
+    signals) the list stays empty."""
+    noted: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield noted
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: noted.append(signum))
+    try:
+        yield noted
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 # Where ray.init reports a child process that stopped (with 20 lines of its log).
 RAY_START_LOGGERS = ("ray._private.services", "ray._private.node", "ray._private.worker")

@@ -241,17 +241,24 @@ class _OnceFilter(logging.Filter):
 
 
 @contextmanager
-def slow_warnings_once() -> Iterator[_OnceFilter]:
-    """Inside the block (a sweep's tuner.fit), Tune's slow-operation warning is shown once;
-    the filter goes again when it ends."""
-    once = _OnceFilter()
-    logger = logging.getLogger(SLOW_LOGGER)
-    logger.addFilter(once)
+def logger_filters(filters: Mapping[str, logging.Filter]) -> Iterator[None]:
+    """Inside the block, each logger named in `filters` has its filter; they go again when
+    it ends, however it ends."""
+    for name, kept in filters.items():
+        logging.getLogger(name).addFilter(kept)
     try:
-        yield once
+        yield
     finally:
-        logger.removeFilter(once)
+        for name, kept in filters.items():
+            logging.getLogger(name).removeFilter(kept)
 
+
+@contextmanager
+def slow_warnings_once() -> Iterator[_OnceFilter]:
+    """Inside the block (a sweep's tuner.fit), Tune's slow-operation warning is shown once."""
+    once = _OnceFilter()
+    with logger_filters({SLOW_LOGGER: once}):
+        yield once
 
 # Tune's own words on an interrupt, which the sweep says its way (one resume line): its stop
 # notice, its restore advice (Tuner.restore(...) in Python) and the list of trials that had
@@ -274,13 +281,6 @@ class _DropFilter(logging.Filter):
 
 @contextmanager
 def tune_advice_dropped() -> Iterator[None]:
-    """Inside the block (a sweep's tuner.fit), TUNE_ADVICE is not shown; the filters go again
-    when it ends."""
-    filters = {name: _DropFilter(marks) for name, marks in TUNE_ADVICE.items()}
-    for name, drop in filters.items():
-        logging.getLogger(name).addFilter(drop)
-    try:
+    """Inside the block (a sweep's tuner.fit), TUNE_ADVICE is not shown."""
+    with logger_filters({name: _DropFilter(marks) for name, marks in TUNE_ADVICE.items()}):
         yield
-    finally:
-        for name, drop in filters.items():
-            logging.getLogger(name).removeFilter(drop)
