@@ -18,7 +18,14 @@ from datavsmath._notebook import NotebookProgress, in_notebook
 from datavsmath._plan import Plan, make_plan
 from datavsmath._results import Results, TrialsError
 from datavsmath._session import keep_warm, preserved, ray_stack
-from datavsmath.sweeps.experiment_layout import INPUTS_DIR, SPEC_FILE, experiment_path, is_resumable, read_stored_spec
+from datavsmath.sweeps.experiment_layout import (
+    INPUTS_DIR,
+    SPEC_FILE,
+    experiment_path,
+    is_resumable,
+    read_stored_spec,
+    resume_command,
+)
 from datavsmath.sweeps.options import SweepError, SweepOptions
 from datavsmath.sweeps.ownership import check_experiment
 from datavsmath.sweeps.safe_yaml import read_yaml
@@ -401,6 +408,10 @@ def _with_source(spec: Spec, source: str) -> Spec:
     return replace(spec, source=source)
 
 
+def _interrupted(spec: Spec, *, resume: str) -> KeyboardInterrupt:
+    return KeyboardInterrupt(f"sweep {spec.name!r} interrupted; continue it with resume=True, or: {resume}")
+
+
 def _run(spec: Spec, *, inputs: Inputs, exp_dir: str, options: SweepOptions, rerun_changed: bool, report: bool,
          live: bool, live_every: float | None, raise_on_error: bool) -> Results:
     created = not Path(exp_dir).exists()
@@ -418,11 +429,18 @@ def _run(spec: Spec, *, inputs: Inputs, exp_dir: str, options: SweepOptions, rer
                           live_every=live_every, log=log,
                           on_finished=NotebookProgress(spec.name) if notebook else None,
                           ray_alive=ray_stack(options, py_modules=spec.py_modules))
+    except KeyboardInterrupt:
+        _cleanup(written, exp_dir=exp_dir, created=created)
+        if not is_resumable(exp_dir):
+            raise
+        # A second Ctrl-C that lands outside the places that note it (the claim's release, a
+        # callback): the experiment is resumable all the same, and the message says how.
+        raise _interrupted(spec, resume=resume_command(spec, name=options.name or spec.name, options=options)) from None
     except BaseException:
         _cleanup(written, exp_dir=exp_dir, created=created)
         raise
     if outcome.interrupted:  # at once: a second Ctrl-C while workers start would lose this line
-        raise KeyboardInterrupt(f"sweep {spec.name!r} interrupted; continue it with resume=True, or: {outcome.resume}")
+        raise _interrupted(spec, resume=outcome.resume)
     if outcome.run is not None:
         keep_warm(options=options, trials=min(outcome.run.trials_at_once, outcome.run.n_trials))
     results = Results(outcome.experiment_dir, frame=outcome.frame,
